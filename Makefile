@@ -1,0 +1,62 @@
+# Mouthpiece: `make demo` renders a sample talking video, `make test` runs the test suite.
+# Both install what is missing: Debian packages (ffmpeg, espeak-ng, redis-server) and a
+# virtual environment in .venv with the project and its extras.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := ffmpeg espeak-ng redis-server
+# llama.cpp built for any x86-64 CPU, not only this one (pip caches the wheel).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test bench lint typecheck clean system-deps
+
+demo: system-deps $(VENV)/.core
+	$(PY) -m engine.cli render \
+		--script-file data/samples/script.txt \
+		--voice data/samples/voice.ogg --voice-text "$$(cat data/samples/voice.txt)" \
+		--photo data/samples/portrait.jpg -o data/out/demo.mp4
+	@echo "demo video: $(CURDIR)/data/out/demo.mp4"
+
+test: system-deps $(VENV)/.full
+	$(PY) -m pytest -q
+
+bench: system-deps $(VENV)/.full
+	$(PY) bench/render.py
+
+lint: $(VENV)/.full
+	$(PY) -m ruff check engine bot tests bench
+	$(PY) -m mypy engine bot
+
+system-deps:
+	@missing=""; \
+	for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q 'setuptools<81' wheel
+
+# The light install: the engine with its embedded CPU backends.
+$(VENV)/.core: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e .
+	touch $@
+
+# Everything: NeuTTS Air, Diff2Lip (torch pinned to 2.13.0), the bots, test tools.
+$(VENV)/.full: pyproject.toml requirements/neucodec.txt | $(VENV)/bin/python
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[neutts,diff2lip,bot,dev]'
+	$(PIP) install -q --no-deps -r requirements/neucodec.txt
+	$(PIP) install -q 'setuptools<81'
+	touch $@ $(VENV)/.core
+
+clean:
+	rm -rf $(VENV) data/out build *.egg-info

@@ -1,0 +1,232 @@
+"""`mouthpiece` command line: render, doctor, models. Thin: parse, configure, call.
+
+Exit status: 0 success; 2 invalid input or usage (one ``error:`` line on stderr);
+1 internal failure or unavailable backend; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn, TextIO
+
+from engine.errors import BackendUnavailable, Cancelled, EngineError, InvalidInput
+from engine.settings import EngineSettings
+from engine.types import Progress, RenderOptions, RenderRequest
+
+__all__ = ["main", "build_parser"]
+
+log = logging.getLogger("mouthpiece")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one ``error:`` line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mouthpiece", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("render", help="render a talking video")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--script", help="the text to speak")
+    src.add_argument("--script-file", type=Path, help="a UTF-8 text file with the script")
+    r.add_argument("--voice", type=Path, required=True, help="reference voice note (any common audio format)")
+    r.add_argument("--voice-text", help="what is said in the voice note (needed by --tts neutts)")
+    r.add_argument("--photo", type=Path, required=True, help="front-facing portrait (JPEG, PNG, WebP)")
+    r.add_argument("-o", "--output", type=Path, required=True, help="the MP4 to write")
+    r.add_argument("--tts", help="speech backend: espeak (default, offline) or neutts")
+    r.add_argument("--lipsync", help="lip-sync backend: warp (default, offline) or diff2lip")
+    r.add_argument("--tts-backbone", help="NeuTTS Air GGUF path or hub id")
+    r.add_argument("--tts-codec", help="NeuCodec weights (directory or file) or hub id")
+    r.add_argument("--lipsync-model", help="Diff2Lip checkpoint path")
+    r.add_argument("--lipsync-steps", type=int, help="Diff2Lip sampling steps (1-100, default 25)")
+    r.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    r.add_argument("--max-bytes", type=int, help="byte budget of the MP4 (Discord 10485760, Telegram 50000000)")
+    r.add_argument("--seed", type=int, default=0, help="seed for sampling, blinks and head motion")
+    r.add_argument("--label", default="AI-generated", help="visible caption (default: %(default)s)")
+    r.add_argument("--no-label", action="store_true", help="no visible caption")
+    r.add_argument("--no-blinks", action="store_true")
+    r.add_argument("--no-head-motion", action="store_true")
+    r.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+    sub.add_parser("doctor", help="which backends can run on this machine, and why not")
+
+    m = sub.add_parser("models", help="list, fetch or check model weights")
+    msub = m.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    msub.add_parser("list", help="known models, licences and where they go")
+    f = msub.add_parser("fetch", help="download a model into data/models/")
+    f.add_argument("name")
+    c = msub.add_parser("check", help="verify downloaded files against recorded checksums")
+    c.add_argument("name")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        if args.command == "render":
+            return _render(args)
+        if args.command == "doctor":
+            return _doctor()
+        return _models(args)
+    except InvalidInput as e:
+        return _fail(2, e.reason)
+    except ValueError as e:  # bad settings values (environment) and option values
+        return _fail(2, str(e))
+    except BackendUnavailable as e:
+        if args.verbose:
+            log.exception("backend unavailable")
+        return _fail(1, str(e))
+    except Cancelled:
+        return _fail(130, "cancelled")
+    except KeyboardInterrupt:
+        return _fail(130, "interrupted")
+    except EngineError as e:
+        log.debug("engine error", exc_info=True)
+        return _fail(1, f"{type(e).__name__}: {e}")
+    except Exception as e:
+        if args.verbose:
+            log.exception("internal error")
+        return _fail(1, f"internal error: {type(e).__name__}: {e} (run with --verbose for details)")
+
+
+def _fail(code: int, message: str) -> int:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def _render(args: argparse.Namespace) -> int:
+    from engine.pipeline import Engine
+
+    script = _read_script(args)
+    settings = EngineSettings.from_env(
+        tts=args.tts,
+        lipsync=args.lipsync,
+        tts_backbone=args.tts_backbone,
+        tts_codec=args.tts_codec,
+        lipsync_model=args.lipsync_model,
+        lipsync_steps=args.lipsync_steps,
+        device=args.device,
+    )
+    if args.lipsync_steps is not None and not 1 <= args.lipsync_steps <= 100:
+        raise InvalidInput(f"--lipsync-steps must be between 1 and 100, not {args.lipsync_steps}.", field="options")
+    if args.output.suffix.lower() != ".mp4":
+        raise InvalidInput(f"The output must be an .mp4 file, not {args.output.name!r}.", field="options")
+    options = RenderOptions(
+        max_bytes=args.max_bytes,
+        seed=args.seed,
+        blinks=not args.no_blinks,
+        head_motion=not args.no_head_motion,
+        label=None if args.no_label else (args.label or None),
+        lipsync_steps=args.lipsync_steps,
+    )
+    request = RenderRequest(
+        script=script,
+        voice=args.voice,
+        photo=args.photo,
+        output=args.output,
+        voice_text=args.voice_text,
+        options=options,
+    )
+    bar = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+    engine = Engine(settings)
+    result = engine.render(request, on_progress=bar)
+    if bar:
+        bar.finish()
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(_result_json(result)))
+    else:
+        print(result.output)
+    return 0
+
+
+def _read_script(args: argparse.Namespace) -> str:
+    if args.script is not None:
+        return str(args.script)
+    path: Path = args.script_file
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InvalidInput(f"Cannot read the script file {str(path)!r}: {e.strerror}.", field="script") from e
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidInput(f"The script file {str(path)!r} is not UTF-8 text.", field="script") from e
+
+
+def _result_json(result: object) -> dict[str, object]:
+    from dataclasses import asdict
+
+    out = asdict(result)  # type: ignore[call-overload]
+    out["output"] = str(out["output"])
+    return out
+
+
+def _doctor() -> int:
+    from engine.backends import doctor
+
+    rows = doctor(EngineSettings.from_env())
+    for row in rows:
+        mark = "ok " if row.usable else "no "
+        print(f"{mark} {row.kind:<8} {row.name:<9} {row.reason}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from engine import models
+
+    settings = EngineSettings.from_env()
+    if args.models_command == "list":
+        for spec in models.MODELS.values():
+            where = models.model_dir(settings.models_dir, spec.name)
+            state = "present" if where.is_dir() else "absent"
+            print(f"{spec.name:<10} {state:<8} {spec.licence:<40} {spec.description}")
+        return 0
+    if args.models_command == "fetch":
+        path = models.fetch(args.name, settings.models_dir, on_progress=lambda m: print(m, file=sys.stderr))
+        print(path)
+        return 0
+    rows = models.verify(args.name, settings.models_dir)
+    for row in rows:
+        print(f"{'ok ' if row.ok else 'BAD'} {row.path}: {row.detail}")
+    return 0 if all(r.ok for r in rows) else 1
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal: stage, bar, percentage."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._last = ""
+
+    def __call__(self, p: Progress) -> None:
+        width = 30
+        filled = round(p.fraction * width)
+        line = f"\r{p.stage:<7} [{'#' * filled}{'.' * (width - filled)}] {p.fraction * 100:5.1f}%"
+        if line != self._last:
+            self._stream.write(line)
+            self._stream.flush()
+            self._last = line
+
+    def finish(self) -> None:
+        self._stream.write("\n")
+        self._stream.flush()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

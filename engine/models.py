@@ -1,0 +1,179 @@
+"""Where model weights live, and how to get them.
+
+Nothing here runs at render time: backends take local paths. ``mouthpiece models fetch``
+downloads the weights whose licence allows it (on a machine with network access) into
+``data/models/<name>/`` and records their SHA-256 in ``SHA256SUMS`` beside them; later
+``mouthpiece models check`` verifies the files against that record (and against a known
+checksum where one is configured).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.errors import BackendUnavailable
+
+__all__ = ["ModelSpec", "MODELS", "model_dir", "fetch", "verify", "sha256_file", "FileStatus"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A downloadable model: a hub repository, or a manual download with instructions."""
+
+    name: str
+    description: str
+    licence: str
+    hub_repo: str | None = None  # Hugging Face repository id, fetched with huggingface_hub
+    patterns: tuple[str, ...] = ("*",)
+    manual: str | None = None  # how to obtain it when it cannot be fetched for you
+    known_sha256: dict[str, str] = field(default_factory=dict)  # file name -> checksum
+    setting: str = ""  # the MOUTHPIECE_* variable that points at it
+
+
+MODELS: dict[str, ModelSpec] = {
+    "neutts-q4": ModelSpec(
+        name="neutts-q4",
+        description="NeuTTS Air speech language model, Q4 GGUF (about 0.5 GB)",
+        licence="Apache-2.0 (Neuphonic)",
+        hub_repo="neuphonic/neutts-air-q4-gguf",
+        patterns=("*.gguf", "*.md", "*.json"),
+        setting="MOUTHPIECE_TTS_BACKBONE",
+    ),
+    "neutts-q8": ModelSpec(
+        name="neutts-q8",
+        description="NeuTTS Air speech language model, Q8 GGUF (about 0.8 GB)",
+        licence="Apache-2.0 (Neuphonic)",
+        hub_repo="neuphonic/neutts-air-q8-gguf",
+        patterns=("*.gguf", "*.md", "*.json"),
+        setting="MOUTHPIECE_TTS_BACKBONE",
+    ),
+    "neucodec": ModelSpec(
+        name="neucodec",
+        description="NeuCodec audio codec (24 kHz decoder) used by NeuTTS Air",
+        licence="Apache-2.0 (Neuphonic)",
+        hub_repo="neuphonic/neucodec",
+        patterns=("*.bin", "*.safetensors", "*.pt", "*.json", "*.md"),
+        setting="MOUTHPIECE_TTS_CODEC",
+    ),
+    "diff2lip": ModelSpec(
+        name="diff2lip",
+        description="Diff2Lip checkpoint e7.24.1.3_model260000_paper.pt (about 0.4 GB)",
+        licence="CC-BY-NC 4.0 (non-commercial use only)",
+        manual=(
+            "Diff2Lip's checkpoint is distributed by its authors under CC-BY-NC 4.0 through the "
+            "Google Drive link in the README of github.com/soumik-kanad/diff2lip. Download "
+            "e7.24.1.3_model260000_paper.pt, save it as data/models/diff2lip/"
+            "e7.24.1.3_model260000_paper.pt and set MOUTHPIECE_LIPSYNC_MODEL to that path. "
+            "Commercial use needs the authors' permission."
+        ),
+        setting="MOUTHPIECE_LIPSYNC_MODEL",
+    ),
+}
+
+_SUMS = "SHA256SUMS"
+
+
+def model_dir(models_dir: Path, name: str) -> Path:
+    return Path(models_dir) / name
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    path: Path
+    ok: bool
+    detail: str
+
+
+def fetch(
+    name: str, models_dir: Path, *, on_progress: Callable[[str], None] | None = None
+) -> Path:
+    """Download model ``name`` into ``models_dir/name`` and record checksums.
+
+    Raises BackendUnavailable with the reason (no network, unknown model, manual-only).
+    """
+    spec = _spec(name)
+    target = model_dir(models_dir, name)
+    if spec.hub_repo is None:
+        raise BackendUnavailable(f"{name} cannot be downloaded automatically", hint=spec.manual or "")
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError as e:
+        raise BackendUnavailable(
+            "downloading models needs huggingface_hub", hint="pip install huggingface_hub"
+        ) from e
+    target.mkdir(parents=True, exist_ok=True)
+    say = on_progress or (lambda _msg: None)
+    say(f"downloading {spec.hub_repo} into {target} ({spec.licence})")
+    try:
+        snapshot_download(repo_id=spec.hub_repo, local_dir=target, allow_patterns=list(spec.patterns))
+    except Exception as e:  # network errors come in many types; the message is what matters
+        raise BackendUnavailable(
+            f"could not download {spec.hub_repo}: {type(e).__name__}: {e}",
+            hint="check the network connection, or download the files by hand into " + str(target),
+        ) from e
+    _write_sums(target, spec, say)
+    return target
+
+
+def verify(name: str, models_dir: Path) -> list[FileStatus]:
+    """Check the files of model ``name`` against the recorded and known checksums."""
+    spec = _spec(name)
+    target = model_dir(models_dir, name)
+    sums_file = target / _SUMS
+    if not target.is_dir():
+        return [FileStatus(target, False, "not downloaded: " + (spec.manual or f"mouthpiece models fetch {name}"))]
+    recorded = dict(_read_sums(sums_file)) if sums_file.is_file() else {}
+    rows = []
+    for path in sorted(p for p in target.rglob("*") if p.is_file() and p.name != _SUMS and ".cache" not in p.parts):
+        rel = str(path.relative_to(target))
+        digest = sha256_file(path)
+        expected = spec.known_sha256.get(rel) or recorded.get(rel)
+        if expected is None:
+            rows.append(FileStatus(path, True, f"sha256 {digest[:16]}… (no checksum on record)"))
+        elif expected == digest:
+            rows.append(FileStatus(path, True, "checksum ok"))
+        else:
+            rows.append(FileStatus(path, False, f"checksum mismatch: expected {expected[:16]}…, got {digest[:16]}…"))
+    return rows
+
+
+def _spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise BackendUnavailable(f"unknown model {name!r}", hint="known: " + ", ".join(MODELS))
+    return MODELS[name]
+
+
+def _write_sums(target: Path, spec: ModelSpec, say: Callable[[str], None]) -> None:
+    lines = []
+    for path in sorted(p for p in target.rglob("*") if p.is_file() and p.name != _SUMS and ".cache" not in p.parts):
+        rel = str(path.relative_to(target))
+        digest = sha256_file(path)
+        known = spec.known_sha256.get(rel)
+        if known and known != digest:
+            raise BackendUnavailable(f"{path} has checksum {digest}, expected {known}", hint="delete it and fetch again")
+        lines.append(f"{digest}  {rel}")
+        say(f"{rel}: sha256 {digest}")
+    (target / _SUMS).write_text("\n".join(lines) + "\n")
+
+
+def _read_sums(path: Path) -> list[tuple[str, str]]:
+    out = []
+    for line in path.read_text().splitlines():
+        digest, _, rel = line.partition("  ")
+        if digest and rel:
+            out.append((rel, digest))
+    return out

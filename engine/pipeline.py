@@ -1,0 +1,308 @@
+"""Engine.render(): check inputs -> speech -> frames + lip sync -> encode.
+
+The engine builds its backends once (``Engine.__init__``) and renders many requests.
+It reports progress and checks cancellation only through the callables it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.backends import create_lipsync, create_tts
+from engine.errors import Cancelled, InvalidInput
+from engine.lipsync.base import LipSyncBackend
+from engine.settings import EngineSettings
+from engine.tts.base import SpeechBackend
+from engine.types import (
+    Audio,
+    CancelCheck,
+    Portrait,
+    Progress,
+    ProgressCallback,
+    RenderRequest,
+    RenderResult,
+    Speech,
+    VoiceRef,
+)
+
+__all__ = ["Engine", "PhotoReport", "VoiceReport", "STAGES", "check_script"]
+
+log = logging.getLogger(__name__)
+
+#: Stage names in order, as reported through ``on_progress``.
+STAGES = ("inputs", "speech", "video", "encode")
+VOICE_RATE = 16_000  # what every speech backend receives
+_CANCEL_EVERY = 5  # frames between cancellation checks
+
+
+@dataclass(frozen=True)
+class PhotoReport:
+    """What a quick look at a photo found (``Engine.inspect_photo``)."""
+
+    width: int
+    height: int
+    faces: int
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VoiceReport:
+    """What a quick look at a voice note found (``Engine.inspect_voice``)."""
+
+    seconds: float
+    warnings: tuple[str, ...]
+
+
+def check_script(script: str, max_chars: int) -> str:
+    """Return the script stripped, or raise InvalidInput saying what is wrong."""
+    text = " ".join(script.split())
+    if not text:
+        raise InvalidInput("The script is empty: send the text you want the face to say.", field="script")
+    if len(text) > max_chars:
+        raise InvalidInput(
+            f"The script is {len(text)} characters long; the limit is {max_chars}. "
+            "Shorten it or split it into several videos.",
+            field="script",
+        )
+    if not any(ch.isalnum() for ch in text):
+        raise InvalidInput("The script has no words to speak: send some text.", field="script")
+    return text
+
+
+class Engine:
+    """Renders talking videos. Build once per process; ``render`` many times."""
+
+    def __init__(
+        self,
+        settings: EngineSettings | None = None,
+        *,
+        tts: SpeechBackend | None = None,
+        lipsync: LipSyncBackend | None = None,
+    ) -> None:
+        self.settings = settings or EngineSettings.from_env()
+        self.tts = tts or create_tts(self.settings)
+        self.lipsync = lipsync or create_lipsync(self.settings)
+        log.info("engine ready", extra={"tts": self.tts.name, "lipsync": self.lipsync.name})
+
+    @property
+    def needs_transcript(self) -> bool:
+        return bool(self.tts.needs_transcript)
+
+    # ---- quick checks, for intake (no model runs) -------------------------------------
+    def inspect_photo(self, path: Path) -> PhotoReport:
+        """Decode the photo and find its face; raise InvalidInput if it cannot be used."""
+        portrait = self._load_portrait(path)
+        w, h = portrait.size
+        return PhotoReport(w, h, portrait.faces_found, portrait.warnings)
+
+    def inspect_voice(self, path: Path) -> VoiceReport:
+        """Decode the voice note and check it holds speech; raise InvalidInput if not."""
+        voice = self._load_voice(path, None)
+        return VoiceReport(voice.audio.duration, ())
+
+    # ---- the render ------------------------------------------------------------------
+    def render(
+        self,
+        request: RenderRequest,
+        *,
+        on_progress: ProgressCallback | None = None,
+        should_cancel: CancelCheck | None = None,
+    ) -> RenderResult:
+        """Render ``request`` to ``request.output`` (written atomically) and describe it."""
+        report = _Reporter(on_progress, should_cancel)
+        timings: dict[str, float] = {}
+        warnings: list[str] = []
+
+        # 1. Check every input before any model runs.
+        with _timed(timings, "inputs"):
+            report("inputs", 0.0)
+            script, voice, portrait = self._check_inputs(request)
+            warnings += portrait.warnings
+            report("inputs", 1.0)
+
+        # 2. Speech in (or toward) the reference voice.
+        with _timed(timings, "speech"):
+            report("speech", 0.0)
+            speech = self.tts.synthesize(script, voice, should_cancel=report.cancelled)
+            warnings += speech.warnings
+            report("speech", 1.0)
+        if speech.audio.duration <= 0.05:
+            raise InvalidInput("The script produced no speech: send words the voice can say.", field="script")
+
+        # 3 + 4. Frames stream from the lip-sync backend straight into the encoder.
+        opts = request.options
+        n_frames = max(1, math.ceil((speech.audio.duration + opts.tail_seconds) * opts.fps))
+        track = _pad_to(speech.audio, n_frames / opts.fps)
+        with _timed(timings, "video"):
+            self._encode(request, portrait, speech, track, n_frames, report, timings)
+        size = request.output.stat().st_size
+        result = RenderResult(
+            output=request.output,
+            speech_seconds=speech.audio.duration,
+            video_seconds=n_frames / opts.fps,
+            frames=n_frames,
+            size_bytes=size,
+            stage_seconds=timings,
+            warnings=tuple(dict.fromkeys(warnings)),
+            tts_backend=self.tts.name,
+            lipsync_backend=self.lipsync.name,
+            watermarked=speech.watermarked,
+        )
+        log.info("render done", extra={"frames": n_frames, "seconds": timings})
+        return result
+
+    # ---- steps -----------------------------------------------------------------------
+    def _check_inputs(self, request: RenderRequest) -> tuple[str, VoiceRef, Portrait]:
+        opts = request.options
+        if opts.fps <= 0 or opts.fps > 60:
+            raise InvalidInput(f"fps must be between 1 and 60, not {opts.fps}.", field="options")
+        if opts.max_bytes is not None and opts.max_bytes < 100_000:
+            raise InvalidInput(
+                f"--max-bytes {opts.max_bytes} is too small for a video; allow at least 100000.",
+                field="options",
+            )
+        script = check_script(request.script, self.settings.max_script_chars)
+        if self.needs_transcript and not (request.voice_text or "").strip():
+            raise InvalidInput(
+                f"The {self.tts.name} voice model needs the words spoken in the voice note: "
+                "pass them with --voice-text.",
+                field="voice",
+            )
+        portrait = self._load_portrait(request.photo)
+        voice = self._load_voice(request.voice, request.voice_text)
+        return script, voice, portrait
+
+    def _load_portrait(self, path: Path) -> Portrait:
+        from engine.media.image import load_portrait
+
+        _require_file(path, "photo")
+        return load_portrait(
+            path, max_pixels=self.settings.max_photo_pixels, working_size=self.settings.working_size
+        )
+
+    def _load_voice(self, path: Path, transcript: str | None) -> VoiceRef:
+        from engine.media.audio import load_voice
+
+        _require_file(path, "voice")
+        return load_voice(
+            path,
+            transcript=transcript,
+            sample_rate=VOICE_RATE,
+            min_seconds=self.settings.min_voice_seconds,
+            max_seconds=min(self.settings.max_voice_seconds, 15.0),
+        )
+
+    def _encode(
+        self,
+        request: RenderRequest,
+        portrait: Portrait,
+        speech: Speech,
+        track: Audio,
+        n_frames: int,
+        report: _Reporter,
+        timings: dict[str, float],
+    ) -> None:
+        from engine.media.video import VideoWriter
+
+        opts = request.options
+        request.output.parent.mkdir(parents=True, exist_ok=True)
+        metadata = {"encoder": "Mouthpiece", "comment": "AI-generated with Mouthpiece"}
+        metadata.update(dict(opts.metadata))
+        frames = self.lipsync.frames(portrait, speech, n_frames=n_frames, options=opts)
+        labelled = _labelled(frames, opts.label, opts.label_position)
+        writer = VideoWriter(
+            request.output,
+            size=portrait.size,
+            fps=opts.fps,
+            audio=track,
+            max_bytes=opts.max_bytes,
+            n_frames=n_frames,
+            metadata=metadata,
+        )
+        gen_seconds = write_seconds = 0.0
+        with writer:
+            written = 0
+            it = iter(labelled)
+            while True:
+                t0 = time.perf_counter()
+                frame = next(it, None)
+                t1 = time.perf_counter()
+                gen_seconds += t1 - t0
+                if frame is None:
+                    break
+                writer.write(frame)
+                write_seconds += time.perf_counter() - t1
+                written += 1
+                if written % _CANCEL_EVERY == 0 or written == n_frames:
+                    report("video", written / n_frames)
+            if written != n_frames:
+                raise RuntimeError(f"{self.lipsync.name} yielded {written} of {n_frames} frames")
+            report("encode", 0.0)
+            t0 = time.perf_counter()
+        timings["lipsync"] = round(gen_seconds, 4)
+        timings["encode"] = round(write_seconds + time.perf_counter() - t0, 4)
+        report("encode", 1.0)
+
+
+class _Reporter:
+    """Sends progress and raises Cancelled when the caller asks to stop."""
+
+    def __init__(self, on_progress: ProgressCallback | None, should_cancel: CancelCheck | None):
+        self._on_progress = on_progress
+        self._should_cancel = should_cancel
+
+    def cancelled(self) -> bool:
+        return bool(self._should_cancel and self._should_cancel())
+
+    def __call__(self, stage: str, fraction: float, message: str = "") -> None:
+        if self.cancelled():
+            raise Cancelled(f"cancelled during {stage}")
+        if self._on_progress:
+            try:
+                self._on_progress(Progress(stage, min(1.0, max(0.0, fraction)), message))
+            except Exception:  # a broken progress sink must not break the render
+                log.exception("progress callback failed")
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(time.perf_counter() - t0, 4)
+
+
+def _require_file(path: Path, field: str) -> None:
+    if not Path(path).is_file():
+        raise InvalidInput(f"The {field} file {str(path)!r} does not exist.", field=field)
+
+
+def _pad_to(audio: Audio, seconds: float) -> Audio:
+    """Pad with silence (or trim) so the track lasts exactly ``seconds``."""
+    n = round(seconds * audio.sample_rate)
+    samples = audio.samples[:n]
+    if len(samples) < n:
+        samples = np.concatenate([samples, np.zeros(n - len(samples), dtype=np.float32)])
+    return Audio(samples.astype(np.float32, copy=False), audio.sample_rate)
+
+
+def _labelled(frames: Iterator[np.ndarray], label: str | None, position: str) -> Iterator[np.ndarray]:
+    if not label:
+        yield from frames
+        return
+    from engine.media.label import Label
+
+    stamp: Label | None = None
+    for frame in frames:
+        if stamp is None:
+            stamp = Label(label, size=(frame.shape[1], frame.shape[0]), position=position)
+        yield stamp.apply(frame)

@@ -1,0 +1,81 @@
+"""EngineSettings: which backends run, where their models live, on what device."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["EngineSettings"]
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """All engine configuration, read from the environment in one place (``from_env``).
+
+    Every field maps to ``MOUTHPIECE_<FIELD>`` (upper case).
+    """
+
+    tts: str = "espeak"
+    lipsync: str = "warp"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    models_dir: Path = Path("data/models")
+    cache_dir: Path = Path("data/cache")
+    threads: int = 0  # 0: all cores
+    # NeuTTS Air
+    tts_backbone: str = ""  # local .gguf path or hub id
+    tts_codec: str = ""  # local NeuCodec weights (dir or file) or hub id
+    tts_temperature: float = 1.0
+    tts_top_k: int = 50
+    watermark: bool = True
+    # Diff2Lip
+    lipsync_model: str = ""  # local checkpoint path
+    lipsync_steps: int = 25
+    lipsync_batch: int = 8
+    lipsync_compile: bool = False
+    # media limits
+    max_photo_pixels: int = 40_000_000
+    working_size: int = 1024  # longest side of the photo the video is made at
+    max_script_chars: int = 5000
+    max_voice_seconds: float = 60.0
+    min_voice_seconds: float = 1.0
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, **overrides: Any
+    ) -> EngineSettings:
+        """Build settings from ``MOUTHPIECE_*`` variables, then apply ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"MOUTHPIECE_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, raw, type(getattr(cls(), f.name)))
+        settings = cls(**values)
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def _parse(name: str, raw: str, kind: type) -> Any:
+    try:
+        if kind is bool:
+            low = raw.strip().lower()
+            if low in _TRUE:
+                return True
+            if low in _FALSE:
+                return False
+            raise ValueError(raw)
+        if kind is int:
+            return int(raw)
+        if kind is float:
+            return float(raw)
+        if issubclass(kind, Path):
+            return Path(raw)
+        return raw
+    except ValueError as e:
+        raise ValueError(f"MOUTHPIECE_{name.upper()}={raw!r} is not a valid {kind.__name__}") from e

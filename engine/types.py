@@ -1,0 +1,197 @@
+"""Values passed between the engine's stages. Dataclasses, never loose dicts."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "Audio",
+    "FaceBox",
+    "FaceLandmarks",
+    "Portrait",
+    "VoiceRef",
+    "Segment",
+    "Speech",
+    "RenderOptions",
+    "RenderRequest",
+    "RenderResult",
+    "Progress",
+    "ProgressCallback",
+    "CancelCheck",
+]
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono float32 samples in [-1, 1] at ``sample_rate`` Hz."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        if self.samples.ndim != 1:
+            raise ValueError(f"Audio must be mono (1-D), got shape {self.samples.shape}")
+        if self.sample_rate <= 0:
+            raise ValueError(f"sample_rate must be positive, got {self.sample_rate}")
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def content_hash(self) -> str:
+        """SHA-256 of the sample rate and samples: the key for caches of derived data."""
+        h = hashlib.sha256(str(self.sample_rate).encode())
+        h.update(np.ascontiguousarray(self.samples, dtype=np.float32).tobytes())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """Axis-aligned face box in pixels of the portrait image."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+    @property
+    def area(self) -> int:
+        return self.w * self.h
+
+
+@dataclass(frozen=True)
+class FaceLandmarks:
+    """Landmarks in pixel coordinates (x, y) of the portrait image.
+
+    Contours are ordered polygons. ``source`` says which detector produced them
+    (``mediapipe`` gives measured contours; ``estimate`` places them from the face box).
+    """
+
+    outer_lips: np.ndarray  # (N, 2) float32, closed polygon, starts at the left mouth corner
+    inner_lips: np.ndarray  # (M, 2) float32, closed polygon
+    left_eye: np.ndarray  # (K, 2) eye contour, the subject's left (image right)
+    right_eye: np.ndarray  # (K, 2)
+    jaw: np.ndarray  # (J, 2) lower face outline from ear to ear through the chin
+    nose_tip: tuple[float, float]
+    source: str = "mediapipe"
+
+    @property
+    def mouth_center(self) -> tuple[float, float]:
+        c = self.outer_lips.mean(axis=0)
+        return float(c[0]), float(c[1])
+
+    @property
+    def mouth_width(self) -> float:
+        return float(np.ptp(self.outer_lips[:, 0]))
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """A decoded photo (RGB uint8, H x W x 3, even sides) with its one face found."""
+
+    image: np.ndarray
+    face: FaceBox
+    landmarks: FaceLandmarks
+    faces_found: int = 1
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return int(self.image.shape[1]), int(self.image.shape[0])
+
+
+@dataclass(frozen=True)
+class VoiceRef:
+    """The reference voice: cleaned audio and, when known, what was said in it."""
+
+    audio: Audio
+    transcript: str | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A timed unit of speech: a word, a phoneme or a chunk, in seconds from the start."""
+
+    start: float
+    end: float
+    text: str
+
+
+@dataclass(frozen=True)
+class Speech:
+    """Synthesised speech plus what the lip-sync stage can use to shape the mouth.
+
+    ``phonemes`` hold espeak/IPA symbols where the backend knows them; ``words`` and
+    ``chunks`` are coarser. Any list may be empty: lip sync then follows the audio alone.
+    """
+
+    audio: Audio
+    words: tuple[Segment, ...] = ()
+    phonemes: tuple[Segment, ...] = ()
+    chunks: tuple[Segment, ...] = ()
+    backend: str = ""
+    watermarked: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Knobs of one render. Defaults give the product's normal output."""
+
+    fps: int = 25
+    tail_seconds: float = 0.4  # the video ends this long after the speech, never more
+    max_bytes: int | None = None  # byte budget of the MP4 (Discord: 10 MiB, Telegram: 50 MB)
+    seed: int = 0
+    head_motion: bool = True
+    blinks: bool = True
+    label: str | None = None  # visible caption such as "AI-generated"; None for none
+    label_position: str = "bottom-right"
+    metadata: tuple[tuple[str, str], ...] = ()  # extra MP4 tags, e.g. (("comment", "job 42"),)
+    lipsync_steps: int | None = None  # diffusion steps where the backend samples
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything one render needs. Paths are read by the engine; nothing is modified."""
+
+    script: str
+    voice: Path
+    photo: Path
+    output: Path
+    voice_text: str | None = None
+    options: RenderOptions = field(default_factory=RenderOptions)
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What a render produced and how long each stage took."""
+
+    output: Path
+    speech_seconds: float
+    video_seconds: float
+    frames: int
+    size_bytes: int
+    stage_seconds: dict[str, float]
+    warnings: tuple[str, ...]
+    tts_backend: str
+    lipsync_backend: str
+    watermarked: bool
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report: ``stage`` name and its ``fraction`` done in [0, 1]."""
+
+    stage: str
+    fraction: float
+    message: str = ""
+
+
+ProgressCallback = Callable[[Progress], None]
+CancelCheck = Callable[[], bool]

@@ -1,0 +1,93 @@
+"""Engine.render: stages, progress, cancellation, result, atomic output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import Cancelled, Engine, EngineSettings, InvalidInput, RenderOptions, RenderRequest
+from engine.media.label import Label
+from engine.pipeline import check_script
+from engine.tts.espeak import EspeakBackend
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(EngineSettings())
+
+
+def _request(tmp_path: Path, voice: Path, photo: Path, script: str = "Hello, one two three.", **opts: object) -> RenderRequest:
+    return RenderRequest(script=script, voice=voice, photo=photo, output=tmp_path / "out.mp4",
+                         options=RenderOptions(**opts))  # type: ignore[arg-type]
+
+
+def test_progress_runs_through_the_stages_in_order(engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
+    seen = []
+    result = engine.render(_request(tmp_path, sample_voice, sample_photo), on_progress=seen.append)
+    stages = [p.stage for p in seen]
+    order = [s for i, s in enumerate(stages) if i == 0 or stages[i - 1] != s]
+    assert order == ["inputs", "speech", "video", "encode"]
+    video = [p.fraction for p in seen if p.stage == "video"]
+    assert video == sorted(video) and video[-1] == 1.0
+    assert result.output.is_file() and result.frames == round(result.video_seconds * 25)
+    assert set(result.stage_seconds) >= {"inputs", "speech", "video", "lipsync", "encode"}
+    assert result.tts_backend == "espeak" and result.lipsync_backend == "warp"
+
+
+def test_cancel_during_video_leaves_nothing(engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
+    calls = {"video": 0}
+
+    def should_cancel() -> bool:
+        return calls["video"] >= 3
+
+    def on_progress(p: object) -> None:
+        if getattr(p, "stage", "") == "video":
+            calls["video"] += 1
+
+    req = _request(tmp_path, sample_voice, sample_photo, script="This sentence is long enough to have many frames in it.")
+    with pytest.raises(Cancelled):
+        engine.render(req, on_progress=on_progress, should_cancel=should_cancel)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cancel_before_start(engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
+    with pytest.raises(Cancelled):
+        engine.render(_request(tmp_path, sample_voice, sample_photo), should_cancel=lambda: True)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("script", ["", "   \n\t ", "!!! ??? ...", "x" * 5001])
+def test_bad_scripts_are_refused(script: str) -> None:
+    with pytest.raises(InvalidInput) as e:
+        check_script(script, 5000)
+    assert e.value.field == "script" and "\n" not in e.value.reason
+
+
+def test_transcript_required_when_backend_needs_it(tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
+    class NeedsTranscript(EspeakBackend):
+        needs_transcript = True
+
+    engine = Engine(EngineSettings(), tts=NeedsTranscript(EngineSettings()))
+    with pytest.raises(InvalidInput, match="--voice-text") as e:
+        engine.render(_request(tmp_path, sample_voice, sample_photo))
+    assert e.value.field == "voice"
+
+
+def test_label_is_drawn_in_its_corner_only() -> None:
+    frame = np.full((240, 320, 3), 128, np.uint8)
+    label = Label("AI-generated", size=(320, 240), position="bottom-right")
+    out = label.apply(frame.copy())
+    x, y, w, h = label.box
+    changed = np.argwhere((out != 128).any(axis=2))
+    assert len(changed) > 0
+    assert changed[:, 0].min() >= y and changed[:, 1].min() >= x
+    assert x + w <= 320 and y + h <= 240 and x > 160 and y > 120
+
+
+def test_inspect_photo_and_voice(engine: Engine, sample_voice: Path, sample_photo: Path) -> None:
+    photo = engine.inspect_photo(sample_photo)
+    assert photo.faces == 1 and photo.width > 0
+    voice = engine.inspect_voice(sample_voice)
+    assert 2.0 < voice.seconds < 15.0
