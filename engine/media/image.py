@@ -1,0 +1,317 @@
+"""Photos in: safe bounded decoding, orientation, alpha, working size; the face, found once.
+
+Faces come from mediapipe 0.10.21 (face detection + face mesh, models inside the wheel, offline)
+with OpenCV's Haar cascades as the fallback detector when mediapipe cannot run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InvalidInput
+from engine.types import FaceBox, FaceLandmarks, Portrait
+
+__all__ = ["load_photo", "find_face", "load_portrait", "MIN_FACE_PX", "MIN_FACE_FRACTION"]
+
+log = logging.getLogger(__name__)
+
+MIN_SIDE, MAX_SIDE = 64, 20_000
+MIN_FACE_PX = 80
+MIN_FACE_FRACTION = 0.10
+_UNREADABLE = "The photo could not be read: send a JPEG, PNG or WebP image."
+_NO_FACE = "No face found in the photo: send a well-lit, front-facing photo with one face clearly visible."
+
+# mediapipe face-mesh indices (468-point topology): ordered contours.
+_LIPS_UPPER_OUT = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
+_LIPS_LOWER_OUT = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291]
+_LIPS_UPPER_IN = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+_LIPS_LOWER_IN = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
+_EYE_IMG_LEFT = [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
+_EYE_IMG_RIGHT = [362, 398, 384, 385, 386, 387, 388, 466, 263, 249, 390, 373, 374, 380, 381, 382]
+_JAW = [234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454]
+_NOSE_TIP = 1
+
+
+def _ring(upper: list[int], lower: list[int]) -> list[int]:
+    """Closed polygon: along the upper contour, then back along the lower one."""
+    return upper + lower[-2:0:-1]
+
+
+# ---------------------------------------------------------------------------------------
+# decoding
+# ---------------------------------------------------------------------------------------
+def load_photo(path: Path, *, max_pixels: int = 40_000_000, working_size: int = 1024) -> np.ndarray:
+    """Decode a photo into RGB uint8 with even sides, at most ``working_size`` on its longest side.
+
+    The header is checked before any pixel is decoded, so huge images and decompression
+    bombs cost nothing.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise InvalidInput("The photo is far too large: send an ordinary photo.", field="photo") from e
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise InvalidInput(_UNREADABLE, field="photo") from e
+    with im:
+        _check_header(im.size, max_pixels)
+        if im.format == "JPEG":
+            im.draft("RGB", (working_size, working_size))  # decode at a reduced scale
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                im.seek(0)
+                im.load()
+                im = ImageOps.exif_transpose(im) or im
+                rgb = _to_rgb(im)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+            raise InvalidInput("The photo is far too large: send an ordinary photo.", field="photo") from e
+        except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt data
+            raise InvalidInput(_UNREADABLE, field="photo") from e
+    scale = working_size / max(rgb.size)
+    if scale < 1:
+        size = (max(2, round(rgb.size[0] * scale)), max(2, round(rgb.size[1] * scale)))
+        rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    arr = np.asarray(rgb, dtype=np.uint8)
+    h, w = arr.shape[:2]
+    return np.ascontiguousarray(arr[: h - h % 2, : w - w % 2])
+
+
+def _check_header(size: tuple[int, int], max_pixels: int) -> None:
+    w, h = size
+    if w < MIN_SIDE or h < MIN_SIDE:
+        raise InvalidInput(
+            f"The photo is only {w}x{h} pixels: send a photo at least {MIN_SIDE * 4} pixels wide.",
+            field="photo",
+        )
+    if w > MAX_SIDE or h > MAX_SIDE or w * h > max_pixels:
+        raise InvalidInput(
+            f"The photo is {w}x{h} pixels, larger than the {max_pixels // 1_000_000} megapixel "
+            "limit: send a smaller photo.",
+            field="photo",
+        )
+
+
+def _to_rgb(im: object) -> object:
+    from PIL import Image
+
+    assert isinstance(im, Image.Image)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = arr.max() if arr.size and arr.max() > 255 else 255.0
+        im = Image.fromarray((arr * (255.0 / top)).clip(0, 255).astype(np.uint8), "L")
+    if im.mode == "P":
+        im = im.convert("RGBA")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "RGB" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return im.convert("RGB")
+
+
+# ---------------------------------------------------------------------------------------
+# faces
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Found:
+    box: FaceBox
+    landmarks: FaceLandmarks | None
+
+
+def find_face(image: np.ndarray) -> Portrait:
+    """Find the faces once, keep the largest, and return it with its landmarks."""
+    h, w = image.shape[:2]
+    faces = _detect(image)
+    if not faces:
+        raise InvalidInput(_NO_FACE, field="photo")
+    faces.sort(key=lambda f: f.box.area, reverse=True)
+    face = faces[0]
+    if face.box.w < MIN_FACE_PX or face.box.w < MIN_FACE_FRACTION * w:
+        raise InvalidInput(
+            f"The face is too small ({face.box.w} pixels wide in a {w}-pixel-wide photo): "
+            "send a closer photo where the face fills more of the frame.",
+            field="photo",
+        )
+    landmarks = face.landmarks or _estimate_landmarks(face.box)
+    _check_frontal(landmarks)
+    notes: tuple[str, ...] = ()
+    if len(faces) > 1:
+        notes = (f"{len(faces)} faces found; animating the largest one.",)
+    return Portrait(image=image, face=face.box, landmarks=landmarks, faces_found=len(faces), warnings=notes)
+
+
+def load_portrait(path: Path, *, max_pixels: int = 40_000_000, working_size: int = 1024) -> Portrait:
+    """Decode the photo and find its face."""
+    return find_face(load_photo(path, max_pixels=max_pixels, working_size=working_size))
+
+
+def _detect(image: np.ndarray) -> list[_Found]:
+    try:
+        return _MediapipeFaces.get().detect(image)
+    except ImportError:
+        log.warning("mediapipe unavailable; using OpenCV Haar cascades")
+        return _haar_detect(image)
+
+
+def _check_frontal(lm: FaceLandmarks) -> None:
+    """Refuse clear profiles: the nose tip far off the middle of the jaw line."""
+    if lm.source != "mediapipe":
+        return
+    left, right = lm.jaw[0], lm.jaw[-1]
+    width = float(np.hypot(*(right - left)))
+    if width <= 0:
+        return
+    offset = (lm.nose_tip[0] - (left[0] + right[0]) / 2) / width
+    if abs(offset) > 0.3:
+        raise InvalidInput(
+            "The face is turned too far to the side: send a front-facing photo.", field="photo"
+        )
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence native libraries (TFLite, glog) that print to file descriptor 2."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _MediapipeFaces:
+    """Process-wide mediapipe detector + face mesh (slow to build, so built once)."""
+
+    _instance: _MediapipeFaces | None = None
+    _lock = threading.Lock()
+
+    def __init__(self) -> None:
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with _quiet_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import mediapipe as mp
+
+            self._detector = mp.solutions.face_detection.FaceDetection(
+                model_selection=1, min_detection_confidence=0.5
+            )
+            self._mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=True, max_num_faces=4, refine_landmarks=False,
+                min_detection_confidence=0.3,
+            )
+        self._run_lock = threading.Lock()
+
+    @classmethod
+    def get(cls) -> _MediapipeFaces:
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def detect(self, image: np.ndarray) -> list[_Found]:
+        h, w = image.shape[:2]
+        with self._run_lock, _quiet_stderr(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            det = self._detector.process(image)
+            mesh = self._mesh.process(image)
+        boxes = [_det_box(d, w, h) for d in (getattr(det, "detections", None) or [])] if det else []
+        meshes = [_mesh_landmarks(m, w, h) for m in (getattr(mesh, "multi_face_landmarks", None) or [])] if mesh else []
+        if not boxes:
+            # the mesh can find a face the detector missed (a very close crop)
+            return [_Found(_bounds(lm), lm) for lm in meshes]
+        found = []
+        for box in boxes:
+            match = max(meshes, key=lambda lm: _overlap(box, _bounds(lm)), default=None)
+            if match is not None and _overlap(box, _bounds(match)) < 0.3:
+                match = None
+            found.append(_Found(box, match))
+        return found
+
+
+def _det_box(detection: object, w: int, h: int) -> FaceBox:
+    rel = detection.location_data.relative_bounding_box  # type: ignore[attr-defined]
+    x0, y0 = max(0, int(rel.xmin * w)), max(0, int(rel.ymin * h))
+    x1, y1 = min(w, int((rel.xmin + rel.width) * w)), min(h, int((rel.ymin + rel.height) * h))
+    return FaceBox(x0, y0, max(1, x1 - x0), max(1, y1 - y0))
+
+
+def _mesh_landmarks(face: object, w: int, h: int) -> FaceLandmarks:
+    pts = np.array([(p.x * w, p.y * h) for p in face.landmark], dtype=np.float32)  # type: ignore[attr-defined]
+    nose = pts[_NOSE_TIP]
+    return FaceLandmarks(
+        outer_lips=pts[_ring(_LIPS_UPPER_OUT, _LIPS_LOWER_OUT)],
+        inner_lips=pts[_ring(_LIPS_UPPER_IN, _LIPS_LOWER_IN)],
+        left_eye=pts[_EYE_IMG_RIGHT],
+        right_eye=pts[_EYE_IMG_LEFT],
+        jaw=pts[_JAW],
+        nose_tip=(float(nose[0]), float(nose[1])),
+        source="mediapipe",
+    )
+
+
+def _bounds(lm: FaceLandmarks) -> FaceBox:
+    pts = np.concatenate([lm.jaw, lm.left_eye, lm.right_eye])
+    x0, y0 = pts.min(axis=0)
+    x1, y1 = pts.max(axis=0)
+    top = y0 - (y1 - y0) * 0.25  # the jaw line does not reach the forehead
+    return FaceBox(int(x0), int(max(0, top)), int(x1 - x0), int(y1 - top))
+
+
+def _overlap(a: FaceBox, b: FaceBox) -> float:
+    ix = max(0, min(a.x + a.w, b.x + b.w) - max(a.x, b.x))
+    iy = max(0, min(a.y + a.h, b.y + b.h) - max(a.y, b.y))
+    inter = ix * iy
+    return inter / float(a.area + b.area - inter) if inter else 0.0
+
+
+def _haar_detect(image: np.ndarray) -> list[_Found]:
+    import cv2
+
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    boxes = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=6, minSize=(40, 40))
+    return [_Found(FaceBox(int(x), int(y), int(bw), int(bh)), None) for x, y, bw, bh in boxes]
+
+
+def _estimate_landmarks(box: FaceBox) -> FaceLandmarks:
+    """Landmarks placed by average face proportions inside a detector box."""
+    cx = box.x + box.w / 2
+    mouth_y, mouth_w = box.y + box.h * 0.78, box.w * 0.36
+    t = np.linspace(0, np.pi, 11)
+    upper = np.stack([cx - mouth_w / 2 * np.cos(t), mouth_y - box.h * 0.035 * np.sin(t)], 1)
+    lower = np.stack([cx - mouth_w / 2 * np.cos(t), mouth_y + box.h * 0.05 * np.sin(t)], 1)
+    outer = np.concatenate([upper, lower[-2:0:-1]]).astype(np.float32)
+    inner_u = np.stack([cx - mouth_w * 0.42 * np.cos(t), mouth_y - box.h * 0.004 * np.sin(t)], 1)
+    inner_l = np.stack([cx - mouth_w * 0.42 * np.cos(t), mouth_y + box.h * 0.004 * np.sin(t)], 1)
+    inner = np.concatenate([inner_u, inner_l[-2:0:-1]]).astype(np.float32)
+
+    def eye(ex: float) -> np.ndarray:
+        a = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+        ey = box.y + box.h * 0.40
+        return np.stack([ex + box.w * 0.1 * np.cos(a), ey + box.h * 0.035 * np.sin(a)], 1).astype(np.float32)
+
+    a = np.linspace(np.pi, 0, 21)
+    jaw = np.stack([cx + box.w * 0.5 * np.cos(a), box.y + box.h * 0.5 + box.h * 0.5 * np.sin(a)], 1)
+    return FaceLandmarks(
+        outer_lips=outer, inner_lips=inner,
+        left_eye=eye(cx + box.w * 0.2), right_eye=eye(cx - box.w * 0.2),
+        jaw=jaw.astype(np.float32), nose_tip=(cx, box.y + box.h * 0.6), source="estimate",
+    )

@@ -1,0 +1,5 @@
+"""Speech backends: ``espeak`` (embedded CPU default) and ``neutts`` (NeuTTS Air cloning)."""
+
+from engine.tts.base import SpeechBackend
+
+__all__ = ["SpeechBackend"]
