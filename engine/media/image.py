@@ -28,7 +28,10 @@ MIN_SIDE, MAX_SIDE = 64, 20_000
 MIN_FACE_PX = 80
 MIN_FACE_FRACTION = 0.10
 _UNREADABLE = "The photo could not be read: send a JPEG, PNG or WebP image."
-_NO_FACE = "No face found in the photo: send a well-lit, front-facing photo with one face clearly visible."
+_NO_FACE = (
+    "No face found in the photo: send a well-lit, front-facing photo in which one face is "
+    "clearly visible and fills a good part of the frame."
+)
 
 # mediapipe face-mesh indices (468-point topology): ordered contours.
 _LIPS_UPPER_OUT = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291]
@@ -111,7 +114,7 @@ def _to_rgb(im: object) -> object:
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(im, dtype=np.float64)
         top = arr.max() if arr.size and arr.max() > 255 else 255.0
-        im = Image.fromarray((arr * (255.0 / top)).clip(0, 255).astype(np.uint8), "L")
+        im = Image.fromarray((arr * (255.0 / top)).clip(0, 255).astype(np.uint8))
     if im.mode == "P":
         im = im.convert("RGBA")
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "RGB" and "transparency" in im.info):

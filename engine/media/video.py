@@ -88,6 +88,14 @@ class VideoWriter:
             self.abort()
 
     def open(self) -> None:
+        """Start ffmpeg; on failure nothing is left behind."""
+        try:
+            self._start()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _start(self) -> None:
         from engine.media.audio import save_wav
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,9 +148,15 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Stop ffmpeg and remove every temporary file."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+                self._proc.wait()
+            if self._proc.stdin and not self._proc.stdin.closed:
+                try:
+                    self._proc.stdin.close()
+                except OSError:  # the pipe is already broken
+                    pass
         self._cleanup()
 
     # ---- helpers -----------------------------------------------------------------------

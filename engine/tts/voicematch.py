@@ -93,7 +93,8 @@ def analyse_reference(audio: Audio) -> VoiceProfile | None:
     ref = resample(audio, _ANALYSIS_RATE)
     _, f0, _, sp = _world(ref)
     median, spread = f0_stats(f0)
-    if median == 0:
+    voiced = int((f0 > 0).sum())
+    if median == 0 or voiced < max(60, 0.15 * len(f0)):  # under 0.3 s voiced, or mostly noise
         return None
     env = _grid_envelope(sp, ref.sample_rate, f0 > 0)
     profile = VoiceProfile(median, spread, _centroid(env), env, int((f0 > 0).sum()))

@@ -1,0 +1,53 @@
+import pytest
+
+from engine.tts.textnorm import detect_language, normalize_text, number_to_words, split_sentences
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("$5.50", "five dollars and fifty cents"),
+        ("$1", "one dollar"),
+        ("€3 million", "three million euros"),
+        ("Dr. Smith", "doctor Smith"),
+        ("in 1999", "in nineteen ninety-nine"),
+        ("in 2007", "in two thousand and seven"),
+        ("the 3rd and 21st", "the third and twenty-first"),
+        ("50%", "fifty percent"),
+        ("at 10:30", "at ten thirty"),
+        ("on 2024-05-01", "on May first, twenty twenty-four"),
+        ("pi is 3.14", "pi is three point one four"),
+        ("cats & dogs", "cats and dogs"),
+        ("1,234", "one thousand two hundred and thirty-four"),
+        ("hi 😀👍🏽 there", "hi there"),
+        ("e.g. this", "for example this"),
+    ],
+)
+def test_english_normalisation(text: str, spoken: str) -> None:
+    assert normalize_text(text) == spoken
+
+
+def test_numbers() -> None:
+    assert number_to_words(0) == "zero"
+    assert number_to_words(115) == "one hundred and fifteen"
+    assert number_to_words(2_000_001) == "two million and one"
+
+
+@pytest.mark.parametrize("text", ["😀", "\x00\x07", "   ", "🇺🇸👨‍👩‍👧"])
+def test_nothing_speakable_gives_empty(text: str) -> None:
+    assert normalize_text(text).strip() == ""
+
+
+def test_never_raises_on_odd_input() -> None:
+    for text in ["\ud800", "9" * 40, "$", "12:99", "2024-13-45", "<<>>{}[]", "1st" * 100]:
+        normalize_text(text)
+
+
+@pytest.mark.parametrize(("text", "lang"), [("Hello", "en"), ("Привет мир", "ru"), ("नमस्ते दुनिया", "hi"),
+                                           ("你好世界", "cmn"), ("مرحبا بالعالم", "ar"), ("こんにちは世界", "ja")])
+def test_detect_language(text: str, lang: str) -> None:
+    assert detect_language(text) == lang
+
+
+def test_split_sentences() -> None:
+    assert split_sentences("One. Two? Three! 四。五") == ["One.", "Two?", "Three!", "四。", "五"]
