@@ -10,7 +10,6 @@ RUN apt-get update -qq \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY requirements ./requirements
 COPY engine ./engine
 COPY bot ./bot
 COPY config ./config
@@ -20,7 +19,6 @@ COPY data/samples ./data/samples
 RUN pip install -q 'setuptools<81' wheel \
  && pip install -q --index-url "$TORCH_INDEX_URL" torch==2.13.0 \
  && pip install -q '.[neutts,diff2lip,bot]' \
- && pip install -q --no-deps -r requirements/neucodec.txt \
  && pip install -q 'setuptools<81'
 
 ENV MOUTHPIECE_DATA_DIR=/data MOUTHPIECE_MODELS_DIR=/models

@@ -11,6 +11,7 @@ APT_PACKAGES := ffmpeg espeak-ng redis-server
 # llama.cpp built for any x86-64 CPU, not only this one (pip caches the wheel).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+EXTRAS ?= bot,dev
 
 .PHONY: demo test bench lint typecheck clean system-deps
 
@@ -50,11 +51,9 @@ $(VENV)/.core: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e .
 	touch $@
 
-# Everything: NeuTTS Air, Diff2Lip (torch pinned to 2.13.0), the bots, test tools.
-$(VENV)/.full: pyproject.toml requirements/neucodec.txt | $(VENV)/bin/python
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[neutts,diff2lip,bot,dev]'
-	$(PIP) install -q --no-deps -r requirements/neucodec.txt
+# What the test suite exercises: the engine, the bot service, test tools.
+$(VENV)/.full: pyproject.toml | $(VENV)/bin/python
+	$(PIP) install -q -e '.[$(EXTRAS)]'
 	$(PIP) install -q 'setuptools<81'
 	touch $@ $(VENV)/.core
 

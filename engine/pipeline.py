@@ -90,6 +90,9 @@ class Engine:
         self.settings = settings or EngineSettings.from_env()
         self.tts = tts or create_tts(self.settings)
         self.lipsync = lipsync or create_lipsync(self.settings)
+        from engine.media.image import warm_up
+
+        warm_up()  # face detectors load once per process, not per request
         log.info("engine ready", extra={"tts": self.tts.name, "lipsync": self.lipsync.name})
 
     @property

@@ -20,7 +20,7 @@ import numpy as np
 from engine.errors import InvalidInput
 from engine.types import FaceBox, FaceLandmarks, Portrait
 
-__all__ = ["load_photo", "find_face", "load_portrait", "MIN_FACE_PX", "MIN_FACE_FRACTION"]
+__all__ = ["load_photo", "find_face", "load_portrait", "warm_up", "MIN_FACE_PX", "MIN_FACE_FRACTION"]
 
 log = logging.getLogger(__name__)
 
@@ -158,6 +158,15 @@ def find_face(image: np.ndarray) -> Portrait:
 def load_portrait(path: Path, *, max_pixels: int = 40_000_000, working_size: int = 1024) -> Portrait:
     """Decode the photo and find its face."""
     return find_face(load_photo(path, max_pixels=max_pixels, working_size=working_size))
+
+
+def warm_up() -> None:
+    """Build the face detectors now (they take about a second) rather than on first use."""
+    try:
+        # one pass on a blank image makes the graphs start (and print) now, while quiet
+        _MediapipeFaces.get().detect(np.zeros((128, 128, 3), np.uint8))
+    except ImportError:
+        log.warning("mediapipe unavailable; faces will come from OpenCV Haar cascades")
 
 
 def _detect(image: np.ndarray) -> list[_Found]:

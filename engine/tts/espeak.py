@@ -8,6 +8,7 @@ the result toward the reference voice's pitch level and range and its average ti
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class EspeakBackend:
         from engine.tts.voicematch import analyse_reference, match_voice
 
         lang = detect_language(script)
-        sentences = [s for s in (normalize_text(x, lang) for x in split_sentences(script)) if _speakable(s)]
+        sentences = [s for s in (normalize_text(x, lang) for x in _pieces(script)) if _speakable(s)]
         if not sentences:
             raise InvalidInput("The script has nothing that can be spoken: send some words.", field="script")
         warnings: list[str] = []
@@ -71,21 +72,26 @@ class EspeakBackend:
             warnings.append("No voiced speech found in the voice note; using a default voice.")
         base = "en-us" if lang == "en" else lang
         variant = "+m3" if profile is None or profile.f0_median < _MALE_BELOW_HZ else "+f3"
-        raw, words, phonemes, chunks = self._speak(sentences, base + variant, should_cancel)
-        audio = Audio(raw, self._lib.sample_rate)
-        if profile is not None:
-            audio = match_voice(audio, profile)
-        from engine.media.audio import normalize_loudness, resample
+        shape = (lambda a: match_voice(a, profile)) if profile is not None else (lambda a: a)
+        raw, words, phonemes, chunks = self._speak(sentences, base + variant, shape, should_cancel)
+        from engine.media.audio import normalize_loudness
 
-        audio = normalize_loudness(resample(audio, OUTPUT_RATE))
+        audio = normalize_loudness(Audio(raw, OUTPUT_RATE))
         return Speech(audio=audio, words=tuple(words), phonemes=tuple(phonemes), chunks=tuple(chunks),
                       backend=self.name, watermarked=False, warnings=tuple(warnings))
 
     def _speak(
-        self, sentences: list[str], voice: str, should_cancel: CancelCheck | None
+        self,
+        sentences: list[str],
+        voice: str,
+        shape: Callable[[Audio], Audio],
+        should_cancel: CancelCheck | None,
     ) -> tuple[np.ndarray, list[Segment], list[Segment], list[Segment]]:
+        """Speak and shape sentence by sentence: memory stays bounded by one sentence."""
+        from engine.media.audio import resample
+
         rate = self._lib.sample_rate
-        gap = np.zeros(int(_SENTENCE_GAP * rate), np.float32)
+        gap = np.zeros(int(_SENTENCE_GAP * OUTPUT_RATE), np.float32)
         pieces: list[np.ndarray] = []
         words: list[Segment] = []
         phonemes: list[Segment] = []
@@ -98,14 +104,31 @@ class EspeakBackend:
                 samples, events = self._lib.synthesize(sentence, voice=voice)
             except ValueError:  # no such voice for this language: fall back to English
                 samples, events = self._lib.synthesize(sentence, voice="en-us" + voice[voice.index("+"):])
-            audio = samples.astype(np.float32) / 32768.0
-            seconds = len(audio) / rate
+            audio = resample(shape(Audio(samples.astype(np.float32) / 32768.0, rate)), OUTPUT_RATE).samples
+            seconds = len(audio) / OUTPUT_RATE
             words += _word_segments(sentence, events, offset, seconds)
             phonemes += _phoneme_segments(events, offset, seconds)
             chunks.append(Segment(offset, offset + seconds, sentence))
             pieces += [audio, gap]
             offset += seconds + _SENTENCE_GAP
         return np.concatenate(pieces[:-1]), words, phonemes, chunks
+
+
+def _pieces(script: str, limit: int = 240) -> list[str]:
+    """Sentences, with overlong ones cut at clause marks (or spaces) to bound memory."""
+    out: list[str] = []
+    for sentence in split_sentences(script):
+        while len(sentence) > limit:
+            head = sentence[:limit]
+            cut = max(head.rfind(","), head.rfind(";"), head.rfind(":"))
+            if cut < limit // 3:
+                cut = head.rfind(" ")
+            cut = cut if cut > 0 else limit - 1
+            out.append(sentence[: cut + 1])
+            sentence = sentence[cut + 1 :].strip()
+        if sentence:
+            out.append(sentence)
+    return out
 
 
 def _speakable(text: str) -> bool:
