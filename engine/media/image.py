@@ -136,7 +136,8 @@ class _Found:
 def find_face(image: np.ndarray) -> Portrait:
     """Find the faces once, keep the largest, and return it with its landmarks."""
     h, w = image.shape[:2]
-    faces = _detect(image)
+    # specks below 24 px or 4 % of the width are detector noise, not faces
+    faces = [f for f in _detect(image) if f.box.w >= max(24, 0.04 * w)]
     if not faces:
         raise InvalidInput(_NO_FACE, field="photo")
     faces.sort(key=lambda f: f.box.area, reverse=True)

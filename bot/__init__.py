@@ -1,0 +1,1 @@
+"""Mouthpiece chat service: Telegram and Discord front-ends over one conversation core."""

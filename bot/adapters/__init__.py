@@ -1,0 +1,1 @@
+"""Platform adapters: translate platform objects to neutral events and actions back."""

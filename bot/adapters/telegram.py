@@ -1,0 +1,140 @@
+"""Telegram front-end (python-telegram-bot 22): updates -> neutral events -> replies.
+
+Private chats only. Translation and nothing else: the conversation lives in bot.core.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import PurePath
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.ext import (
+    Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes,
+    MessageHandler, filters,
+)
+
+from bot.core.events import Action, Button, Command, Event, Media, Reply, Text, Who
+
+__all__ = ["build_application", "COMMANDS"]
+
+os.environ.setdefault("PTB_TIMEDELTA", "1")  # durations as timedelta (PTB 22.2+), no warning
+log = logging.getLogger(__name__)
+COMMANDS = ("talk", "start", "cancel", "status", "help", "voice", "voices")
+_AUDIO_EXT = {".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm"}
+_IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp"}
+Handle = Callable[[Event], Awaitable[list[Action]]]
+_OOPS = "Something went wrong on my side; please try again in a minute."
+
+
+def _who(update: Update) -> Who:
+    user, chat, msg = update.effective_user, update.effective_chat, update.effective_message
+    assert user is not None and chat is not None
+    return Who("telegram", str(user.id), str(chat.id), None, user.full_name,
+               str(msg.message_id) if msg else None)
+
+
+def _keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    rows = [[InlineKeyboardButton(b.label, callback_data=f"{b.action}|{b.value}"[:64])] for b in reply.buttons]
+    return InlineKeyboardMarkup(rows)
+
+
+def _media(update: Update) -> Media | None:
+    msg = update.effective_message
+    if msg is None:
+        return None
+    who = _who(update)
+    if msg.voice or msg.audio:
+        a = msg.voice or msg.audio
+        name = getattr(a, "file_name", None) or "voice.ogg"
+        return Media(who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a.duration))
+    if msg.photo:
+        p = max(msg.photo, key=lambda s: s.width * s.height)
+        return Media(who, "image", p.file_size, _fetcher(p), "photo.jpg", "image/jpeg")
+    if msg.document:
+        d = msg.document
+        return Media(who, _document_kind(d.file_name or "", d.mime_type or ""), d.file_size, _fetcher(d),
+                     d.file_name or "", d.mime_type or "")
+    return None
+
+
+def _seconds(duration: object) -> float:
+    if duration is None:
+        return 0.0
+    total = getattr(duration, "total_seconds", None)
+    return float(total()) if callable(total) else float(duration)  # type: ignore[arg-type]
+
+
+def _document_kind(name: str, mime: str) -> str:
+    ext = PurePath(name).suffix.lower()
+    if mime.startswith("image/") or ext in _IMAGE_EXT:
+        return "image"
+    if mime.startswith("audio/") or ext in _AUDIO_EXT:
+        return "audio"
+    if mime == "text/plain" or ext == ".txt":
+        return "text"
+    return "other"
+
+
+def _fetcher(attachment: object) -> Callable[[], Awaitable[bytes]]:
+    async def fetch() -> bytes:
+        file = await attachment.get_file()  # type: ignore[attr-defined]
+        return bytes(await file.download_as_bytearray())
+
+    return fetch
+
+
+async def _send(msg: Message | None, context: ContextTypes.DEFAULT_TYPE, chat_id: int, actions: list[Action]) -> None:
+    for action in actions:
+        await context.bot.send_message(chat_id, action.text, reply_markup=_keyboard(action))
+
+
+def build_application(token: str, api_root: str, handle: Handle) -> Application:
+    """A PTB Application whose handlers feed ``handle`` (the core service)."""
+    root = api_root.rstrip("/")
+    app = (ApplicationBuilder().token(token).base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+           .concurrent_updates(False).build())
+
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event | None) -> None:
+        chat = update.effective_chat
+        if chat is None or event is None:
+            return
+        try:
+            actions = await handle(event)
+        except Exception:
+            log.exception("update handling failed")
+            actions = [Reply(_OOPS)]
+        await _send(update.effective_message, context, chat.id, actions)
+
+    async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = (update.effective_message.text or "") if update.effective_message else ""
+        name = text.split()[0].lstrip("/").split("@")[0].lower() if text else ""
+        await run(update, context, Command(_who(update), name, " ".join(context.args or [])))
+
+    async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        msg = update.effective_message
+        await run(update, context, Text(_who(update), msg.text or "") if msg else None)
+
+    async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await run(update, context, _media(update))
+
+    async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        await query.answer()
+        action, _, value = (query.data or "").partition("|")
+        await run(update, context, Button(_who(update), action, value))
+
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler(list(COMMANDS), on_command, filters=private))
+    app.add_handler(MessageHandler(private & filters.COMMAND, on_command))
+    app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text))
+    app.add_handler(MessageHandler(private & (filters.VOICE | filters.AUDIO | filters.PHOTO | filters.Document.ALL),
+                                   on_media))
+    app.add_handler(CallbackQueryHandler(on_button))
+    return app

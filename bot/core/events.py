@@ -1,0 +1,83 @@
+"""Platform-neutral inputs (events) and outputs (actions) of the conversation core.
+
+Adapters turn Telegram updates and Discord interactions into these, hand them to
+:func:`bot.core.service.Service.handle`, and render the returned actions on their platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Who", "Command", "Text", "Media", "Button", "Event",
+    "ButtonSpec", "Reply", "Action", "MEDIA_KINDS",
+]
+
+MEDIA_KINDS = ("audio", "image", "text")
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who sent an event, and where: one draft per (platform, user, chat)."""
+
+    platform: str  # "telegram" | "discord"
+    user_id: str
+    chat_id: str
+    guild_id: str | None = None
+    name: str = ""
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Command:
+    who: Who
+    name: str  # "talk", "cancel", "status", "help", "voice", "voices", ...
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Text:
+    who: Who
+    text: str
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file the user sent. ``fetch`` downloads it, called only after the size check."""
+
+    who: Who
+    kind: str  # one of MEDIA_KINDS: "audio" (voice note, audio file), "image", "text" (.txt)
+    size: int | None
+    fetch: Callable[[], Awaitable[bytes]] = field(compare=False)
+    filename: str = ""
+    mime: str = ""
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    who: Who
+    action: str  # "consent", "render", "cancel", "skip_transcript", "use_voice", "last_photo"
+    value: str = ""
+
+
+Event = Command | Text | Media | Button
+
+
+@dataclass(frozen=True)
+class ButtonSpec:
+    label: str
+    action: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to the user, with optional buttons (restricted to that user)."""
+
+    text: str
+    buttons: tuple[ButtonSpec, ...] = ()
+
+
+Action = Reply

@@ -1,0 +1,1 @@
+"""Worker-side delivery of results to the chat platforms over their HTTP APIs."""

@@ -1,0 +1,197 @@
+"""A stand-in for Telegram's Bot API on 127.0.0.1 that the real python-telegram-bot talks to.
+
+It feeds updates the test queues (long polling), serves uploaded files, and records every
+call the bot and the worker make (sendMessage, sendVideo with its bytes, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT = {"id": 4242, "is_bot": True, "first_name": "Mouthpiece", "username": "mouthpiece_test_bot"}
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+class TelegramStandIn:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.files: dict[str, bytes] = {}
+        self._updates: list[dict[str, Any]] = []
+        self._new = asyncio.Event()
+        self._ids = itertools.count(1)
+        self._msg_ids = itertools.count(100)
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+        self.fail_next: dict[str, list[int]] = {}  # method -> statuses to answer before succeeding
+
+    # ---- server ------------------------------------------------------------------------
+    async def start(self) -> str:
+        app = web.Application(client_max_size=200 * 1024 * 1024)
+        app.router.add_route("*", "/bot{token}/{method}", self._api)
+        app.router.add_get("/file/bot{token}/{path:.*}", self._file)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+    async def _params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+        params: dict[str, Any] = dict(request.query)
+        files: dict[str, bytes] = {}
+        if request.content_type == "application/json":
+            params.update(await request.json())
+        elif request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                if part.filename:
+                    files[part.name] = bytes(await part.read())
+                else:
+                    params[part.name] = (await part.read()).decode()
+        elif request.can_read_body:
+            params.update(await request.post())
+        return params, files
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params, files = await self._params(request)
+        if method != "getUpdates":
+            self.calls.append(Call(method, params, files))
+        statuses = self.fail_next.get(method)
+        if statuses:
+            code = statuses.pop(0)
+            body = {"ok": False, "error_code": code, "description": "stand-in failure"}
+            if code == 429:
+                body["parameters"] = {"retry_after": 1}
+            return web.json_response(body, status=code)
+        handler = getattr(self, f"_{method}", None)
+        result = await handler(params) if handler else True
+        return web.json_response({"ok": True, "result": result})
+
+    async def _file(self, request: web.Request) -> web.Response:
+        data = self.files.get(request.match_info["path"])
+        return web.Response(body=data) if data is not None else web.Response(status=404)
+
+    # ---- methods -----------------------------------------------------------------------
+    async def _getMe(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return BOT
+
+    async def _getUpdates(self, p: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: N802
+        offset = int(p.get("offset") or 0)
+        timeout = float(p.get("timeout") or 0)
+        deadline = time.monotonic() + min(timeout, 2.0)
+        while True:
+            ready = [u for u in self._updates if u["update_id"] >= offset]
+            if ready or time.monotonic() >= deadline:
+                return ready
+            self._new.clear()
+            try:
+                await asyncio.wait_for(self._new.wait(), max(0.01, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+
+    def _message(self, chat_id: Any, **extra: Any) -> dict[str, Any]:
+        return {"message_id": next(self._msg_ids), "date": int(time.time()),
+                "chat": {"id": int(chat_id), "type": "private"}, "from": BOT, **extra}
+
+    async def _sendMessage(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return self._message(p["chat_id"], text=p.get("text", ""))
+
+    async def _editMessageText(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return self._message(p["chat_id"], text=p.get("text", ""))
+
+    async def _sendVideo(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        video = {"file_id": "v1", "file_unique_id": "v1", "width": 2, "height": 2, "duration": 1}
+        return self._message(p["chat_id"], video=video)
+
+    async def _getFile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        fid = p["file_id"]
+        return {"file_id": fid, "file_unique_id": fid, "file_size": len(self.files.get(fid, b"")), "file_path": fid}
+
+    # ---- feeding updates ---------------------------------------------------------------
+    def _push(self, **payload: Any) -> None:
+        self._updates.append({"update_id": next(self._ids), **payload})
+        self._new.set()
+
+    def _user_message(self, chat_id: int, **extra: Any) -> dict[str, Any]:
+        user = {"id": chat_id, "is_bot": False, "first_name": "Ada"}
+        return {"message_id": next(self._msg_ids), "date": int(time.time()), "from": user,
+                "chat": {"id": chat_id, "type": "private", "first_name": "Ada"}, **extra}
+
+    def send_text(self, chat_id: int, text: str) -> None:
+        extra: dict[str, Any] = {"text": text}
+        if text.startswith("/"):
+            extra["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+        self._push(message=self._user_message(chat_id, **extra))
+
+    def send_voice(self, chat_id: int, data: bytes, duration: int, *, size: int | None = None) -> None:
+        fid = f"voice{len(self.files)}"
+        self.files[fid] = data
+        voice = {"file_id": fid, "file_unique_id": fid, "duration": duration, "mime_type": "audio/ogg",
+                 "file_size": size if size is not None else len(data)}
+        self._push(message=self._user_message(chat_id, voice=voice))
+
+    def send_photo(self, chat_id: int, data: bytes, *, size: int | None = None) -> None:
+        fid = f"photo{len(self.files)}"
+        self.files[fid] = data
+        sizes = [{"file_id": fid + "s", "file_unique_id": fid + "s", "width": 90, "height": 90, "file_size": 100},
+                 {"file_id": fid, "file_unique_id": fid, "width": 512, "height": 512,
+                  "file_size": size if size is not None else len(data)}]
+        self._push(message=self._user_message(chat_id, photo=sizes))
+
+    def send_document(self, chat_id: int, data: bytes, name: str, mime: str) -> None:
+        fid = f"doc{len(self.files)}"
+        self.files[fid] = data
+        doc = {"file_id": fid, "file_unique_id": fid, "file_name": name, "mime_type": mime, "file_size": len(data)}
+        self._push(message=self._user_message(chat_id, document=doc))
+
+    def press(self, chat_id: int, data: str) -> None:
+        user = {"id": chat_id, "is_bot": False, "first_name": "Ada"}
+        query = {"id": str(next(self._ids)), "from": user, "chat_instance": "ci", "data": data,
+                 "message": self._message(chat_id, text="buttons")}
+        self._push(callback_query=query)
+
+    # ---- reading what the bot did ------------------------------------------------------
+    def texts(self, chat_id: int) -> list[str]:
+        return [c.params.get("text", "") for c in self.calls
+                if c.method == "sendMessage" and str(c.params.get("chat_id")) == str(chat_id)]
+
+    def buttons(self, chat_id: int) -> list[str]:
+        out = []
+        for c in self.calls:
+            if c.method == "sendMessage" and str(c.params.get("chat_id")) == str(chat_id):
+                markup = c.params.get("reply_markup")
+                if isinstance(markup, str):
+                    markup = json.loads(markup)
+                for row in (markup or {}).get("inline_keyboard", []):
+                    out += [b["callback_data"] for b in row]
+        return out
+
+    def videos(self, chat_id: int) -> list[bytes]:
+        return [c.files["video"] for c in self.calls
+                if c.method == "sendVideo" and str(c.params.get("chat_id")) == str(chat_id)]
+
+    async def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; calls so far: {[(c.method, c.params.get('text')) for c in self.calls]}")
+            await asyncio.sleep(0.05)

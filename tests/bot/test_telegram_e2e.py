@@ -1,0 +1,143 @@
+"""Telegram end to end: the real python-telegram-bot, a stand-in Bot API server on 127.0.0.1,
+a real redis-server, real arq workers hosting the embedded CPU engine, SQLite on disk."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bot.adapters.telegram import build_application
+from bot.app import build_service
+from bot.core import texts
+from bot.settings import BotSettings
+from bot.worker import build_workers
+from engine import Engine, EngineSettings
+from engine.media.video import probe
+from tests.auxil.media_fixtures import write_wav
+from tests.auxil.redis_server import redis_server
+from tests.auxil.telegram_server import TelegramStandIn
+
+CHAT = 777
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(EngineSettings())
+
+
+@asynccontextmanager
+async def system(tmp: Path, engine: Engine, **overrides: object) -> AsyncIterator[TelegramStandIn]:
+    """Bot process + worker process pieces on one loop, against the stand-in and Redis."""
+    tg = TelegramStandIn()
+    await tg.start()
+    with redis_server(tmp) as url:
+        settings = BotSettings(telegram_bot_token="123:TEST", telegram_api_base_url=tg.url,
+                               redis_url=url, data_dir=tmp / "data", **overrides)  # type: ignore[arg-type]
+        workers = build_workers(settings, engine)
+        worker_tasks = [asyncio.create_task(w.main()) for w in workers]
+        service, store, queue = await build_service(settings)
+        app = build_application(settings.telegram_bot_token, tg.url, service.handle)
+        await app.initialize()
+        await app.start()
+        assert app.updater is not None
+        await app.updater.start_polling(poll_interval=0.0, timeout=1)
+        try:
+            yield tg
+        finally:
+            await app.updater.stop()
+            await app.stop()
+            await app.shutdown()
+            for w in workers:
+                await w.close()
+            for t in worker_tasks:
+                t.cancel()
+            await asyncio.gather(*worker_tasks, return_exceptions=True)
+            await queue.close()
+            await store.close()
+            await tg.stop()
+
+
+def _replies_after(tg: TelegramStandIn, n: int) -> Callable[[], bool]:
+    return lambda: len(tg.texts(CHAT)) >= n
+
+
+def test_talk_to_video(tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path) -> None:
+    async def go() -> None:
+        async with system(tmp_path, engine) as tg:
+            tg.send_text(CHAT, "/talk")
+            await tg.wait_for(_replies_after(tg, 1))
+            assert tg.texts(CHAT)[-1] == texts.START
+            tg.send_text(CHAT, "Hello from the test. This is a short script.")
+            await tg.wait_for(_replies_after(tg, 2))
+            tg.send_voice(CHAT, sample_voice.read_bytes(), duration=7)
+            await tg.wait_for(lambda: "skip_transcript|" in tg.buttons(CHAT), timeout=60)
+            tg.send_photo(CHAT, sample_photo.read_bytes())
+            await tg.wait_for(lambda: any(t.startswith("Photo received") for t in tg.texts(CHAT)), timeout=60)
+            tg.press(CHAT, "skip_transcript|")
+            await tg.wait_for(lambda: "consent|" in tg.buttons(CHAT))
+            tg.press(CHAT, "consent|")
+            await tg.wait_for(lambda: "render|" in tg.buttons(CHAT))
+            tg.press(CHAT, "render|")
+            tg.press(CHAT, "render|")  # a double click must not make a second video
+            await tg.wait_for(lambda: len(tg.videos(CHAT)) >= 1, timeout=120)
+            await asyncio.sleep(1.0)
+            assert len(tg.videos(CHAT)) == 1
+            out = tmp_path / "got.mp4"
+            out.write_bytes(tg.videos(CHAT)[0])
+            info = probe(out)
+            assert info.video_codec == "h264" and info.audio_codec == "aac" and info.duration > 1.5
+            assert "Mouthpiece job" in info.tags.get("comment", "")
+            assert any(t.startswith("Rendering") for t in tg.texts(CHAT))
+            tg.send_text(CHAT, "/status")
+            await tg.wait_for(lambda: "done" in tg.texts(CHAT)[-1])
+
+    asyncio.run(go())
+
+
+def _png_noise() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_bad_inputs_get_clear_replies_and_the_draft_survives(tmp_path: Path, engine: Engine, sample_photo: Path) -> None:
+    silent = write_wav(tmp_path / "silent.wav", np.zeros(16_000 * 4, np.float32), 16_000).read_bytes()
+
+    async def go() -> None:
+        async with system(tmp_path, engine) as tg:
+            tg.press(CHAT, "render|")  # out of order: no draft yet
+            await tg.wait_for(_replies_after(tg, 1))
+            assert tg.texts(CHAT)[-1] == texts.NO_DRAFT_BUTTON
+            tg.send_text(CHAT, "/talk")
+            await tg.wait_for(_replies_after(tg, 2))
+            tg.send_voice(CHAT, b"x" * 100, duration=5, size=25_000_000)  # over 20 MB: never downloaded
+            await tg.wait_for(_replies_after(tg, 3))
+            assert "limit is 20 MB" in tg.texts(CHAT)[-1]
+            assert not [c for c in tg.calls if c.method == "getFile"]
+            tg.send_photo(CHAT, _png_noise())
+            await tg.wait_for(_replies_after(tg, 4), timeout=60)
+            assert tg.texts(CHAT)[-1].startswith("No face found")
+            tg.send_voice(CHAT, silent, duration=4)
+            await tg.wait_for(_replies_after(tg, 5), timeout=60)
+            assert "silent" in tg.texts(CHAT)[-1]
+            tg.send_text(CHAT, "!!! ???")
+            await tg.wait_for(_replies_after(tg, 6))
+            assert tg.texts(CHAT)[-1] == texts.SCRIPT_EMPTY
+            tg.send_document(CHAT, b"%PDF-1.4", "talk.pdf", "application/pdf")
+            await tg.wait_for(_replies_after(tg, 7))
+            assert tg.texts(CHAT)[-1] == texts.BAD_FILE_TYPE
+            tg.send_document(CHAT, "A script from a file.".encode(), "script.txt", "text/plain")
+            await tg.wait_for(_replies_after(tg, 9))
+            assert tg.texts(CHAT)[-2].startswith("Script received")  # the draft is still usable
+            tg.send_text(CHAT, "/status")
+            await tg.wait_for(_replies_after(tg, 10))
+            assert "still needed: voice, photo" in tg.texts(CHAT)[-1]
+
+    asyncio.run(go())
