@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 
@@ -26,14 +27,18 @@ def main(argv: list[str] | None = None) -> int:
     telegram = want_tg and bool(settings.telegram_bot_token)
     discord = want_dc and bool(settings.discord_bot_token)
     if not (telegram or discord):
-        print("error: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (see config/example.env)", file=sys.stderr)
+        print(
+            "error: set TELEGRAM_BOT_TOKEN and/or DISCORD_BOT_TOKEN (see config/example.env)",
+            file=sys.stderr,
+        )
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # its INFO lines carry the bot token in URLs
-    try:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx's INFO lines carry the bot token in URLs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_bot(settings, telegram=telegram, discord=discord))
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

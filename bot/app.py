@@ -17,14 +17,30 @@ log = logging.getLogger(__name__)
 
 async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
     store = await Store.open(settings.db_path)
-    queue = await Queue.connect(settings.redis_url, media_ttl=settings.media_ttl_seconds,
-                                intake_timeout=settings.intake_timeout_seconds)
-    limits = Limits(max_script_chars=settings.max_script_chars, min_voice_seconds=settings.min_voice_seconds,
-                    max_voice_seconds=settings.max_voice_seconds, max_file_bytes=settings.max_file_bytes,
-                    needs_transcript=settings.needs_transcript, label=settings.label or None)
-    service = Service(store, queue, settings.media_dir, limits,
-                      upload_bytes={"telegram": settings.telegram_upload_bytes,
-                                    "discord": settings.discord_upload_bytes})
+    queue = await Queue.connect(
+        settings.redis_url,
+        media_ttl=settings.media_ttl_seconds,
+        intake_timeout=settings.intake_timeout_seconds,
+    )
+    limits = Limits(
+        max_script_chars=settings.max_script_chars,
+        max_script_seconds=settings.max_script_seconds,
+        min_voice_seconds=settings.min_voice_seconds,
+        max_voice_seconds=settings.max_voice_seconds,
+        max_file_bytes=settings.max_file_bytes,
+        needs_transcript=settings.needs_transcript,
+        label=settings.label or None,
+    )
+    service = Service(
+        store,
+        queue,
+        settings.media_dir,
+        limits,
+        upload_bytes={
+            "telegram": settings.telegram_upload_bytes,
+            "discord": settings.discord_upload_bytes,
+        },
+    )
     return service, store, queue
 
 
@@ -36,7 +52,9 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> No
         if telegram:
             from bot.adapters.telegram import build_application
 
-            app = build_application(settings.telegram_bot_token, settings.telegram_api_base_url, service.handle)
+            app = build_application(
+                settings.telegram_bot_token, settings.telegram_api_base_url, service.handle
+            )
             await app.initialize()
             await app.start()
             assert app.updater is not None

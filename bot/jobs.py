@@ -71,18 +71,29 @@ class JobStatus:
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_redis(self) -> dict[str, str]:
-        return {"status": self.status, "stage": self.stage, "fraction": f"{self.fraction:.3f}",
-                "error": self.error, "output_bytes": str(self.output_bytes),
-                "seconds": json.dumps(self.seconds)}
+        return {
+            "status": self.status,
+            "stage": self.stage,
+            "fraction": f"{self.fraction:.3f}",
+            "error": self.error,
+            "output_bytes": str(self.output_bytes),
+            "seconds": json.dumps(self.seconds),
+        }
 
     @classmethod
     def from_redis(cls, raw: dict[bytes, bytes] | dict[str, str]) -> JobStatus:
-        d = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-             for k, v in raw.items()}
-        return cls(status=d.get("status", "queued"), stage=d.get("stage", ""),
-                   fraction=float(d.get("fraction", 0) or 0), error=d.get("error", ""),
-                   output_bytes=int(d.get("output_bytes", 0) or 0),
-                   seconds=json.loads(d.get("seconds") or "{}"))
+        d = {
+            (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+            for k, v in raw.items()
+        }
+        return cls(
+            status=d.get("status", "queued"),
+            stage=d.get("stage", ""),
+            fraction=float(d.get("fraction", 0) or 0),
+            error=d.get("error", ""),
+            output_bytes=int(d.get("output_bytes", 0) or 0),
+            seconds=json.loads(d.get("seconds") or "{}"),
+        )
 
 
 def job_id_for(platform: str, user_id: str, chat_id: str, draft_id: str) -> str:

@@ -6,7 +6,6 @@ run on different machines that share nothing but Redis.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from arq import create_pool
@@ -23,7 +22,9 @@ log = logging.getLogger(__name__)
 class Queue:
     """What the bot process needs from Redis (implements the service's Gateway)."""
 
-    def __init__(self, redis: ArqRedis, *, media_ttl: int = 86_400, intake_timeout: float = 20.0) -> None:
+    def __init__(
+        self, redis: ArqRedis, *, media_ttl: int = 86_400, intake_timeout: float = 20.0
+    ) -> None:
         self.redis = redis
         self.media_ttl = media_ttl
         self.intake_timeout = intake_timeout
@@ -45,16 +46,22 @@ class Queue:
             return None
         try:
             raw = await job.result(timeout=self.intake_timeout, poll_delay=0.1)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("intake check timed out", extra={"kind": kind})
             return None
-        return MediaCheck(ok=bool(raw["ok"]), reason=raw.get("reason", ""),
-                          seconds=float(raw.get("seconds", 0.0)), warnings=tuple(raw.get("warnings", ())))
+        return MediaCheck(
+            ok=bool(raw["ok"]),
+            reason=raw.get("reason", ""),
+            seconds=float(raw.get("seconds", 0.0)),
+            warnings=tuple(raw.get("warnings", ())),
+        )
 
     async def enqueue(self, job: RenderJob) -> bool:
         """Queue a render; False when a job with this id is already queued or done."""
-        await self.redis.hset(Keys.job(job.job_id), mapping=JobStatus("queued").to_redis())  # type: ignore[arg-type]
-        queued = await self.redis.enqueue_job("render", job.to_json(), _job_id=job.job_id, _queue_name=RENDER_QUEUE)
+        await self.redis.hset(Keys.job(job.job_id), mapping=JobStatus("queued").to_redis())  # type: ignore[misc]
+        queued = await self.redis.enqueue_job(
+            "render", job.to_json(), _job_id=job.job_id, _queue_name=RENDER_QUEUE
+        )
         return queued is not None
 
     async def status(self, job_id: str) -> JobStatus | None:

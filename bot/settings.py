@@ -39,6 +39,7 @@ class BotSettings:
     data_dir: Path = Path("data")
     tts: str = "espeak"  # which speech backend the workers run (decides if a transcript is needed)
     max_script_chars: int = 1000
+    max_script_seconds: float = 120.0  # estimated seconds of speech
     min_voice_seconds: float = 3.0
     max_voice_seconds: float = 30.0
     max_file_bytes: int = 20_000_000  # Telegram bots may download at most 20 MB
@@ -62,7 +63,9 @@ class BotSettings:
         return self.tts == "neutts"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")) -> BotSettings:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, dotenv: Path | None = Path(".env")
+    ) -> BotSettings:
         merged = dict(load_dotenv(dotenv)) if dotenv else {}
         merged.update(os.environ if env is None else env)
         values: dict[str, object] = {}
@@ -74,7 +77,9 @@ class BotSettings:
                 continue
             kind = type(getattr(defaults, f.name))
             try:
-                values[f.name] = Path(raw) if kind is not str and issubclass(kind, Path) else kind(raw)
+                values[f.name] = (
+                    Path(raw) if kind is not str and issubclass(kind, Path) else kind(raw)
+                )
             except ValueError as e:
                 raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from e
         return cls(**values)  # type: ignore[arg-type]

@@ -112,13 +112,15 @@ class Store:
         async with self._writing() as db:
             await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = await (await db.execute("SELECT MAX(version) FROM schema_version")).fetchone()
-            current = row[0] or 0
+            current = (row[0] if row else 0) or 0
             for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
-                await db.executescript(f"BEGIN; {sql}; INSERT INTO schema_version VALUES ({version}); COMMIT;")
+                await db.executescript(
+                    f"BEGIN; {sql}; INSERT INTO schema_version VALUES ({version}); COMMIT;"
+                )
 
     async def schema_version(self) -> int:
         row = await (await self._db.execute("SELECT MAX(version) FROM schema_version")).fetchone()
-        return int(row[0] or 0)
+        return int((row[0] if row else 0) or 0)
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -134,107 +136,200 @@ class Store:
         return await (await self._db.execute(sql, args)).fetchone()
 
     # ---- users and drafts ------------------------------------------------------------
-    async def _ensure_user(self, db: aiosqlite.Connection, platform: str, user_id: str, name: str = "") -> None:
+    async def _ensure_user(
+        self, db: aiosqlite.Connection, platform: str, user_id: str, name: str = ""
+    ) -> None:
         await db.execute(
             "INSERT INTO users (platform, user_id, name, created) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (platform, user_id) DO NOTHING", (platform, user_id, name, time.time()))
+            "ON CONFLICT (platform, user_id) DO NOTHING",
+            (platform, user_id, name, time.time()),
+        )
 
     async def get_draft(self, platform: str, user_id: str, chat_id: str) -> Draft | None:
-        row = await self._one("SELECT data FROM drafts WHERE platform=? AND user_id=? AND chat_id=?",
-                              platform, user_id, chat_id)
+        row = await self._one(
+            "SELECT data FROM drafts WHERE platform=? AND user_id=? AND chat_id=?",
+            platform,
+            user_id,
+            chat_id,
+        )
         if row is None:
             return None
         data = json.loads(row["data"])
         data["photo_warnings"] = tuple(data.get("photo_warnings", ()))
         return Draft(**data)
 
-    async def put_draft(self, platform: str, user_id: str, chat_id: str, draft: Draft | None) -> None:
+    async def put_draft(
+        self, platform: str, user_id: str, chat_id: str, draft: Draft | None
+    ) -> None:
         async with self._writing() as db:
             if draft is None:
-                await db.execute("DELETE FROM drafts WHERE platform=? AND user_id=? AND chat_id=?",
-                                 (platform, user_id, chat_id))
+                await db.execute(
+                    "DELETE FROM drafts WHERE platform=? AND user_id=? AND chat_id=?",
+                    (platform, user_id, chat_id),
+                )
                 return
             await self._ensure_user(db, platform, user_id)
             await db.execute(
-                "INSERT INTO drafts (platform, user_id, chat_id, data, updated) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (platform, user_id, chat_id) DO UPDATE SET data=excluded.data, updated=excluded.updated",
-                (platform, user_id, chat_id, json.dumps(asdict(draft)), time.time()))
+                "INSERT INTO drafts (platform, user_id, chat_id, data, updated) VALUES (?, ?, "
+                "?, ?, ?) "
+                "ON CONFLICT (platform, user_id, chat_id) DO UPDATE SET data=excluded.data, "
+                "updated=excluded.updated",
+                (platform, user_id, chat_id, json.dumps(asdict(draft)), time.time()),
+            )
 
-    async def remember_media(self, platform: str, user_id: str, *, voice: tuple[str, float, str | None] | None = None,
-                             photo: str | None = None) -> None:
+    async def remember_media(
+        self,
+        platform: str,
+        user_id: str,
+        *,
+        voice: tuple[str, float, str | None] | None = None,
+        photo: str | None = None,
+    ) -> None:
         async with self._writing() as db:
             await self._ensure_user(db, platform, user_id)
             if voice:
-                await db.execute("UPDATE users SET last_voice_hash=?, last_voice_seconds=?, last_voice_text=? "
-                                 "WHERE platform=? AND user_id=?", (*voice, platform, user_id))
+                await db.execute(
+                    "UPDATE users SET last_voice_hash=?, last_voice_seconds=?, last_voice_text=? "
+                    "WHERE platform=? AND user_id=?",
+                    (*voice, platform, user_id),
+                )
             if photo:
-                await db.execute("UPDATE users SET last_photo_hash=? WHERE platform=? AND user_id=?",
-                                 (photo, platform, user_id))
+                await db.execute(
+                    "UPDATE users SET last_photo_hash=? WHERE platform=? AND user_id=?",
+                    (photo, platform, user_id),
+                )
 
     async def last_media(self, platform: str, user_id: str) -> aiosqlite.Row | None:
-        return await self._one("SELECT * FROM users WHERE platform=? AND user_id=?", platform, user_id)
+        return await self._one(
+            "SELECT * FROM users WHERE platform=? AND user_id=?", platform, user_id
+        )
 
     # ---- media -------------------------------------------------------------------------
     async def put_media(self, digest: str, kind: str, size: int, mime: str, path: Path) -> None:
         async with self._writing() as db:
-            await db.execute("INSERT INTO media (digest, kind, size, mime, path, created) VALUES (?, ?, ?, ?, ?, ?) "
-                             "ON CONFLICT (digest) DO NOTHING", (digest, kind, size, mime, str(path), time.time()))
+            await db.execute(
+                "INSERT INTO media (digest, kind, size, mime, path, created) VALUES (?, ?, ?, "
+                "?, ?, ?) "
+                "ON CONFLICT (digest) DO NOTHING",
+                (digest, kind, size, mime, str(path), time.time()),
+            )
 
     # ---- voice profiles ----------------------------------------------------------------
-    async def save_voice(self, platform: str, user_id: str, name: str, digest: str, seconds: float,
-                         transcript: str | None) -> None:
+    async def save_voice(
+        self,
+        platform: str,
+        user_id: str,
+        name: str,
+        digest: str,
+        seconds: float,
+        transcript: str | None,
+    ) -> None:
         async with self._writing() as db:
             await self._ensure_user(db, platform, user_id)
             await db.execute(
-                "INSERT INTO voice_profiles (platform, user_id, name, media_digest, seconds, transcript, created) "
+                "INSERT INTO voice_profiles (platform, user_id, name, media_digest, seconds, "
+                "transcript, created) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, user_id, name) DO UPDATE SET "
-                "media_digest=excluded.media_digest, seconds=excluded.seconds, transcript=excluded.transcript",
-                (platform, user_id, name, digest, seconds, transcript, time.time()))
+                "media_digest=excluded.media_digest, seconds=excluded.seconds, "
+                "transcript=excluded.transcript",
+                (platform, user_id, name, digest, seconds, transcript, time.time()),
+            )
 
     async def voices(self, platform: str, user_id: str) -> list[VoiceProfile]:
-        cur = await self._db.execute("SELECT name, media_digest, seconds, transcript FROM voice_profiles "
-                                     "WHERE platform=? AND user_id=? ORDER BY name", (platform, user_id))
+        cur = await self._db.execute(
+            "SELECT name, media_digest, seconds, transcript FROM voice_profiles "
+            "WHERE platform=? AND user_id=? ORDER BY name",
+            (platform, user_id),
+        )
         return [VoiceProfile(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
 
     # ---- jobs and consents -------------------------------------------------------------
-    async def add_job(self, job: RenderJob, guild_id: str | None, consent_mode: str = "attest") -> bool:
+    async def add_job(
+        self, job: RenderJob, guild_id: str | None, consent_mode: str = "attest"
+    ) -> bool:
         """Record a job and its consent; False when this job id exists already (a re-send)."""
         import hashlib
 
         async with self._writing() as db:
             await self._ensure_user(db, job.platform, job.user_id)
             cur = await db.execute(
-                "INSERT INTO jobs (job_id, platform, user_id, chat_id, guild_id, status, payload, created) "
+                "INSERT INTO jobs (job_id, platform, user_id, chat_id, guild_id, status, "
+                "payload, created) "
                 "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (job_id) DO NOTHING",
-                (job.job_id, job.platform, job.user_id, job.chat_id, guild_id, job.to_json(), time.time()))
+                (
+                    job.job_id,
+                    job.platform,
+                    job.user_id,
+                    job.chat_id,
+                    guild_id,
+                    job.to_json(),
+                    time.time(),
+                ),
+            )
             if cur.rowcount == 0:
                 return False
             await db.execute(
-                "INSERT INTO consents (platform, user_id, job_id, voice_digest, photo_digest, script_digest, mode, at) "
+                "INSERT INTO consents (platform, user_id, job_id, voice_digest, photo_digest, "
+                "script_digest, mode, at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.platform, job.user_id, job.job_id, job.voice_hash, job.photo_hash,
-                 hashlib.sha256(job.script.encode()).hexdigest(), consent_mode, time.time()))
-            await db.execute("INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail) "
-                             "VALUES (?, ?, ?, ?, 'render_requested', ?)",
-                             (time.time(), job.platform, guild_id, job.user_id, job.job_id))
+                (
+                    job.platform,
+                    job.user_id,
+                    job.job_id,
+                    job.voice_hash,
+                    job.photo_hash,
+                    hashlib.sha256(job.script.encode()).hexdigest(),
+                    consent_mode,
+                    time.time(),
+                ),
+            )
+            await db.execute(
+                "INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail) "
+                "VALUES (?, ?, ?, ?, 'render_requested', ?)",
+                (time.time(), job.platform, guild_id, job.user_id, job.job_id),
+            )
             return True
 
-    async def update_job(self, job_id: str, status: str, *, error: str = "", output_bytes: int = 0,
-                         timings: dict[str, float] | None = None) -> None:
+    async def update_job(
+        self,
+        job_id: str,
+        status: str,
+        *,
+        error: str = "",
+        output_bytes: int = 0,
+        timings: dict[str, float] | None = None,
+    ) -> None:
         now = time.time()
         async with self._writing() as db:
             await db.execute(
                 "UPDATE jobs SET status=?, error=?, output_bytes=?, timings=?, "
                 "started=COALESCE(started, CASE WHEN ?='running' THEN ? END), "
-                "finished=CASE WHEN ? IN ('done','failed','invalid','cancelled') THEN ? ELSE finished END "
+                "finished=CASE WHEN ? IN ('done','failed','invalid','cancelled') THEN ? ELSE "
+                "finished END "
                 "WHERE job_id=?",
-                (status, error, output_bytes, json.dumps(timings or {}), status, now, status, now, job_id))
+                (
+                    status,
+                    error,
+                    output_bytes,
+                    json.dumps(timings or {}),
+                    status,
+                    now,
+                    status,
+                    now,
+                    job_id,
+                ),
+            )
 
-    async def jobs(self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False) -> list[JobRow]:
+    async def jobs(
+        self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False
+    ) -> list[JobRow]:
         where = " AND status IN ('queued','running')" if open_only else ""
         cur = await self._db.execute(
-            f"SELECT job_id, status, error, created, output_bytes FROM jobs WHERE platform=? AND user_id=?{where} "
-            "ORDER BY created DESC LIMIT ?", (platform, user_id, limit))
+            f"SELECT job_id, status, error, created, output_bytes FROM jobs WHERE platform=? "
+            f"AND user_id=?{where} "
+            "ORDER BY created DESC LIMIT ?",
+            (platform, user_id, limit),
+        )
         return [JobRow(*r) for r in await cur.fetchall()]
 
     async def open_jobs(self) -> list[str]:

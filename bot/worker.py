@@ -9,6 +9,7 @@ This is the one module where ``bot`` meets ``engine``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,9 @@ async def _media_file(ctx: dict[str, Any], digest: str, kind: str) -> Path:
     if not path.exists():
         data = await ctx["redis"].get(Keys.media(digest))
         if data is None:
-            raise InvalidInput("Your upload expired before it could be used: send it again.", field=kind)
+            raise InvalidInput(
+                "Your upload expired before it could be used: send it again.", field=kind
+            )
         tmp = path.with_suffix(".part")
         tmp.write_bytes(data)
         tmp.replace(path)
@@ -76,10 +79,17 @@ async def render(ctx: dict[str, Any], payload: str) -> str:
         voice = await _media_file(ctx, job.voice_hash, "audio")
         photo = await _media_file(ctx, job.photo_hash, "image")
         request = RenderRequest(
-            script=job.script, voice=voice, photo=photo, voice_text=job.voice_text,
+            script=job.script,
+            voice=voice,
+            photo=photo,
+            voice_text=job.voice_text,
             output=out_dir / f"{job.job_id}.mp4",
-            options=RenderOptions(max_bytes=job.max_bytes, seed=job.seed, label=job.label,
-                                  metadata=(("comment", f"Mouthpiece job {job.job_id}"),)),
+            options=RenderOptions(
+                max_bytes=job.max_bytes,
+                seed=job.seed,
+                label=job.label,
+                metadata=(("comment", f"Mouthpiece job {job.job_id}"),),
+            ),
         )
         on_progress = lambda p: progress.update(stage=p.stage, fraction=p.fraction)  # noqa: E731
         result = await asyncio.to_thread(ctx["engine"].render, request, on_progress=on_progress)
@@ -93,8 +103,17 @@ async def render(ctx: dict[str, Any], payload: str) -> str:
         await deliver(ctx, job, None, "Sorry, the render failed. Please try again later.")
         return "failed"
     await deliver(ctx, job, result.output, "")
-    await _set_status(ctx, job.job_id, JobStatus("done", stage="done", fraction=1.0,
-                                                 output_bytes=result.size_bytes, seconds=result.stage_seconds))
+    await _set_status(
+        ctx,
+        job.job_id,
+        JobStatus(
+            "done",
+            stage="done",
+            fraction=1.0,
+            output_bytes=result.size_bytes,
+            seconds=result.stage_seconds,
+        ),
+    )
     log.info("job delivered", extra={"job_id": job.job_id, "seconds": result.stage_seconds})
     return "done"
 
@@ -127,8 +146,13 @@ def build_workers(settings: BotSettings, engine: Engine, *, burst: bool = False)
     out_dir = settings.data_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     cache_dir = Path(tempfile.mkdtemp(prefix="mouthpiece-worker-"))
-    ctx: dict[str, Any] = {"engine": engine, "settings": settings, "deliver": deliver,
-                           "out_dir": out_dir, "cache_dir": cache_dir}
+    ctx: dict[str, Any] = {
+        "engine": engine,
+        "settings": settings,
+        "deliver": deliver,
+        "out_dir": out_dir,
+        "cache_dir": cache_dir,
+    }
     redis = RedisSettings.from_dsn(settings.redis_url)
 
     async def startup(c: dict[str, Any]) -> None:
@@ -139,13 +163,34 @@ def build_workers(settings: BotSettings, engine: Engine, *, burst: bool = False)
         if "http" in c and not c["http"].closed:
             await c["http"].close()
 
-    common = {"redis_settings": redis, "ctx": ctx, "handle_signals": False, "burst": burst,
-              "poll_delay": 0.2, "on_startup": startup, "on_shutdown": shutdown}
+    common = {
+        "redis_settings": redis,
+        "ctx": ctx,
+        "handle_signals": False,
+        "burst": burst,
+        "poll_delay": 0.2,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+    }
     return [
-        Worker(functions=[render], queue_name=RENDER_QUEUE, max_jobs=settings.render_max_jobs,
-               job_timeout=3600, max_tries=3, keep_result=3600, **common),  # type: ignore[arg-type]
-        Worker(functions=[check_media], queue_name=INTAKE_QUEUE, max_jobs=4, job_timeout=60,
-               max_tries=1, keep_result=600, **common),  # type: ignore[arg-type]
+        Worker(
+            functions=[render],
+            queue_name=RENDER_QUEUE,
+            max_jobs=settings.render_max_jobs,
+            job_timeout=3600,
+            max_tries=3,
+            keep_result=3600,
+            **common,  # type: ignore[arg-type]
+        ),
+        Worker(
+            functions=[check_media],
+            queue_name=INTAKE_QUEUE,
+            max_jobs=4,
+            job_timeout=60,
+            max_tries=1,
+            keep_result=600,
+            **common,  # type: ignore[arg-type]
+        ),
     ]
 
 
@@ -160,11 +205,11 @@ async def run(settings: BotSettings) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run(BotSettings.from_env()))
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -12,8 +12,13 @@ from pathlib import PurePath
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import (
-    Application, ApplicationBuilder, CallbackQueryHandler, CommandHandler, ContextTypes,
-    MessageHandler, filters,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
 )
 
 from bot.core.events import Action, Button, Command, Event, Media, Reply, Text, Who
@@ -32,14 +37,23 @@ _OOPS = "Something went wrong on my side; please try again in a minute."
 def _who(update: Update) -> Who:
     user, chat, msg = update.effective_user, update.effective_chat, update.effective_message
     assert user is not None and chat is not None
-    return Who("telegram", str(user.id), str(chat.id), None, user.full_name,
-               str(msg.message_id) if msg else None)
+    return Who(
+        "telegram",
+        str(user.id),
+        str(chat.id),
+        None,
+        user.full_name,
+        str(msg.message_id) if msg else None,
+    )
 
 
 def _keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
-    rows = [[InlineKeyboardButton(b.label, callback_data=f"{b.action}|{b.value}"[:64])] for b in reply.buttons]
+    rows = [
+        [InlineKeyboardButton(b.label, callback_data=f"{b.action}|{b.value}"[:64])]
+        for b in reply.buttons
+    ]
     return InlineKeyboardMarkup(rows)
 
 
@@ -48,17 +62,25 @@ def _media(update: Update) -> Media | None:
     if msg is None:
         return None
     who = _who(update)
-    if msg.voice or msg.audio:
-        a = msg.voice or msg.audio
+    a = msg.voice or msg.audio
+    if a is not None:
         name = getattr(a, "file_name", None) or "voice.ogg"
-        return Media(who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a.duration))
+        return Media(
+            who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a.duration)
+        )
     if msg.photo:
         p = max(msg.photo, key=lambda s: s.width * s.height)
         return Media(who, "image", p.file_size, _fetcher(p), "photo.jpg", "image/jpeg")
     if msg.document:
         d = msg.document
-        return Media(who, _document_kind(d.file_name or "", d.mime_type or ""), d.file_size, _fetcher(d),
-                     d.file_name or "", d.mime_type or "")
+        return Media(
+            who,
+            _document_kind(d.file_name or "", d.mime_type or ""),
+            d.file_size,
+            _fetcher(d),
+            d.file_name or "",
+            d.mime_type or "",
+        )
     return None
 
 
@@ -88,7 +110,9 @@ def _fetcher(attachment: object) -> Callable[[], Awaitable[bytes]]:
     return fetch
 
 
-async def _send(msg: Message | None, context: ContextTypes.DEFAULT_TYPE, chat_id: int, actions: list[Action]) -> None:
+async def _send(
+    msg: Message | None, context: ContextTypes.DEFAULT_TYPE, chat_id: int, actions: list[Action]
+) -> None:
     for action in actions:
         await context.bot.send_message(chat_id, action.text, reply_markup=_keyboard(action))
 
@@ -96,8 +120,14 @@ async def _send(msg: Message | None, context: ContextTypes.DEFAULT_TYPE, chat_id
 def build_application(token: str, api_root: str, handle: Handle) -> Application:
     """A PTB Application whose handlers feed ``handle`` (the core service)."""
     root = api_root.rstrip("/")
-    app = (ApplicationBuilder().token(token).base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
-           .concurrent_updates(False).build())
+    app = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .concurrent_updates(False)
+        .build()
+    )
 
     async def run(update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event | None) -> None:
         chat = update.effective_chat
@@ -134,7 +164,11 @@ def build_application(token: str, api_root: str, handle: Handle) -> Application:
     app.add_handler(CommandHandler(list(COMMANDS), on_command, filters=private))
     app.add_handler(MessageHandler(private & filters.COMMAND, on_command))
     app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text))
-    app.add_handler(MessageHandler(private & (filters.VOICE | filters.AUDIO | filters.PHOTO | filters.Document.ALL),
-                                   on_media))
+    app.add_handler(
+        MessageHandler(
+            private & (filters.VOICE | filters.AUDIO | filters.PHOTO | filters.Document.ALL),
+            on_media,
+        )
+    )
     app.add_handler(CallbackQueryHandler(on_button))
     return app

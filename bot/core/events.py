@@ -10,8 +10,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 __all__ = [
-    "Who", "Command", "Text", "Media", "Button", "Event",
-    "ButtonSpec", "Reply", "Action", "MEDIA_KINDS",
+    "Who",
+    "Command",
+    "Text",
+    "Media",
+    "Button",
+    "Event",
+    "ButtonSpec",
+    "Reply",
+    "Action",
+    "MEDIA_KINDS",
 ]
 
 MEDIA_KINDS = ("audio", "image", "text")

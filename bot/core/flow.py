@@ -14,8 +14,23 @@ from bot.core import texts
 from bot.core.events import ButtonSpec, Reply
 
 __all__ = [
-    "Draft", "Rules", "Start", "Stop", "TextIn", "ScriptIn", "VoiceIn", "PhotoIn", "Press",
-    "Refuse", "Enqueue", "Effect", "FlowInput", "step", "TABLE", "STATES", "missing",
+    "Draft",
+    "Rules",
+    "Start",
+    "Stop",
+    "TextIn",
+    "ScriptIn",
+    "VoiceIn",
+    "PhotoIn",
+    "Press",
+    "Refuse",
+    "Enqueue",
+    "Effect",
+    "FlowInput",
+    "step",
+    "TABLE",
+    "STATES",
+    "missing",
     "speech_seconds",
 ]
 
@@ -106,7 +121,11 @@ def speech_seconds(script: str) -> float:
 
 
 def missing(d: Draft) -> list[str]:
-    return [k for k, v in (("script", d.script), ("voice", d.voice_hash), ("photo", d.photo_hash)) if not v]
+    return [
+        k
+        for k, v in (("script", d.script), ("voice", d.voice_hash), ("photo", d.photo_hash))
+        if not v
+    ]
 
 
 def _next(d: Draft, rules: Rules, said: list[Effect]) -> Result:
@@ -115,7 +134,12 @@ def _next(d: Draft, rules: Rules, said: list[Effect]) -> Result:
         d = replace(d, state="transcript", transcript_asked=True)
         if rules.needs_transcript:
             return d, [*said, Reply(texts.ASK_TRANSCRIPT)]
-        return d, [*said, Reply(texts.ASK_TRANSCRIPT_OPTIONAL, (ButtonSpec(texts.SKIP_BUTTON, "skip_transcript"),))]
+        return d, [
+            *said,
+            Reply(
+                texts.ASK_TRANSCRIPT_OPTIONAL, (ButtonSpec(texts.SKIP_BUTTON, "skip_transcript"),)
+            ),
+        ]
     if d.state == "transcript" and rules.needs_transcript and not d.voice_text:
         return d, [*said, Reply(texts.ASK_TRANSCRIPT)]
     gaps = missing(d)
@@ -123,7 +147,10 @@ def _next(d: Draft, rules: Rules, said: list[Effect]) -> Result:
         names = ", ".join(texts.MISSING_NAMES[g] for g in gaps)
         return replace(d, state="collect"), [*said, Reply(texts.NEED.format(missing=names))]
     if not d.consent:
-        return replace(d, state="consent"), [*said, Reply(texts.CONSENT, (ButtonSpec(texts.CONSENT_BUTTON, "consent"),))]
+        return replace(d, state="consent"), [
+            *said,
+            Reply(texts.CONSENT, (ButtonSpec(texts.CONSENT_BUTTON, "consent"),)),
+        ]
     return replace(d, state="confirm"), [*said, _summary(d)]
 
 
@@ -131,7 +158,9 @@ def _summary(d: Draft) -> Reply:
     warn = (" (" + " ".join(d.photo_warnings) + ")") if d.photo_warnings else ""
     voice = f"{d.voice_seconds:.0f} s"
     text = texts.SUMMARY.format(seconds=speech_seconds(d.script or ""), voice=voice, warnings=warn)
-    return Reply(text, (ButtonSpec(texts.RENDER_BUTTON, "render"), ButtonSpec(texts.CANCEL_BUTTON, "cancel")))
+    return Reply(
+        text, (ButtonSpec(texts.RENDER_BUTTON, "render"), ButtonSpec(texts.CANCEL_BUTTON, "cancel"))
+    )
 
 
 # ---- step functions ------------------------------------------------------------------
@@ -164,9 +193,15 @@ def _transcript(d: Draft, i: TextIn, rules: Rules) -> Result:
 
 
 def _voice(d: Draft, i: VoiceIn, rules: Rules) -> Result:
-    d = replace(d, voice_hash=i.digest, voice_seconds=i.seconds, voice_text=i.transcript,
-                transcript_asked=i.transcript is not None, consent=False,
-                state="collect" if d.state == "transcript" else d.state)
+    d = replace(
+        d,
+        voice_hash=i.digest,
+        voice_seconds=i.seconds,
+        voice_text=i.transcript,
+        transcript_asked=i.transcript is not None,
+        consent=False,
+        state="collect" if d.state == "transcript" else d.state,
+    )
     return _next(d, rules, [Reply(texts.GOT_VOICE.format(seconds=i.seconds))])
 
 
@@ -194,7 +229,7 @@ def _press(d: Draft, i: Press, rules: Rules) -> Result:
 def _media_in_idle(d: Draft | None, i: VoiceIn | PhotoIn | ScriptIn, rules: Rules) -> Result:
     """Media sent without /talk starts a draft (a Telegram DM with a photo, say)."""
     draft = Draft(id=f"auto-{getattr(i, 'digest', '')[:12] or len(getattr(i, 'text', ''))}")
-    return TABLE[("collect", type(i))](draft, i, rules)  # type: ignore[operator]
+    return TABLE[("collect", type(i))](draft, i, rules)
 
 
 Step = Callable[..., Result]

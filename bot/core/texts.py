@@ -6,7 +6,10 @@ HELP = (
     "/voice save NAME — keep the last voice · /voices — your saved voices\n"
     "Videos are marked as AI-generated. Only use faces and voices of people who agreed."
 )
-START = "Let's make a video. Send me, in any order: the script (text or a .txt file), a voice note (3–30 s of clear speech) and a front-facing photo."
+START = (
+    "Let's make a video. Send me, in any order: the script (text or a .txt file), a voice note "
+    "(3–30 s of clear speech) and a front-facing photo."
+)
 NEED = "Still needed: {missing}."
 MISSING_NAMES = {"script": "the script", "voice": "a voice note", "photo": "a photo"}
 GOT_SCRIPT = "Script received ({chars} characters, about {seconds:.0f} s of speech)."
@@ -15,8 +18,10 @@ GOT_PHOTO = "Photo received."
 ASK_TRANSCRIPT = "What is said in the voice note? Type it word for word: the voice model needs it."
 ASK_TRANSCRIPT_OPTIONAL = "What is said in the voice note? Type it for a better match, or tap Skip."
 GOT_TRANSCRIPT = "Thanks, transcript saved."
-CONSENT = ("Before I render: confirm that the person in the photo and the person whose voice this is "
-           "both agreed to this video.")
+CONSENT = (
+    "Before I render: confirm that the person in the photo and the person whose voice this is "
+    "both agreed to this video."
+)
 CONSENT_BUTTON = "They agreed"
 SUMMARY = "Ready: {seconds:.0f} s script, {voice} voice, photo{warnings}. Render it?"
 RENDER_BUTTON, CANCEL_BUTTON, SKIP_BUTTON = "Render", "Cancel", "Skip"
@@ -29,7 +34,14 @@ UNKNOWN_COMMAND = "I don't know that command. Send /help."
 BAD_FILE_TYPE = "I can't use that file: send a voice note or audio file, a photo, or a .txt script."
 TOO_BIG = "That file is {mb:.0f} MB; the limit is {limit:.0f} MB. Send a smaller one."
 SCRIPT_EMPTY = "The script is empty: send the text you want the face to say."
-SCRIPT_TOO_LONG = "The script is {chars} characters; the limit is {limit}. Shorten it or split it into several videos."
+SCRIPT_TOO_LONG = (
+    "The script is {chars} characters; the limit is {limit}. Shorten it or split it into "
+    "several videos."
+)
+SCRIPT_TOO_SLOW = (
+    "The script would take about {seconds:.0f} s to say; the limit is {limit:.0f} s. "
+    "Shorten it or split it into several videos."
+)
 SCRIPT_NOT_TEXT = "The .txt file is not UTF-8 text: paste the script as a message instead."
 VOICE_TOO_SHORT = "The voice note has {seconds:.1f} s of speech; send at least {min:.0f} s."
 VOICE_TOO_LONG = "The voice note is {seconds:.0f} s long; send at most {max:.0f} s."

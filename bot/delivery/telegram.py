@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 from pathlib import Path
@@ -25,7 +26,9 @@ class DeliveryError(Exception):
 class TelegramDelivery:
     """Bot API calls the worker makes: sendVideo, sendMessage, sendChatAction."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, token: str, *, tries: int = 4) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, base_url: str, token: str, *, tries: int = 4
+    ) -> None:
         self._session = session
         self._root = f"{base_url.rstrip('/')}/bot{token}"
         self._tries = tries
@@ -48,16 +51,16 @@ class TelegramDelivery:
         await self._call("sendMessage", lambda: {"chat_id": chat_id, "text": text})
 
     async def chat_action(self, chat_id: str, action: str = "upload_video") -> None:
-        try:
+        with contextlib.suppress(DeliveryError):  # cosmetic
             await self._call("sendChatAction", lambda: {"chat_id": chat_id, "action": action})
-        except DeliveryError:
-            pass  # cosmetic
 
     async def _call(self, method: str, body: object) -> dict:
         delay = 1.0
         for attempt in range(1, self._tries + 1):
             payload = body() if callable(body) else body
-            kwargs = {"data": payload} if isinstance(payload, aiohttp.FormData) else {"json": payload}
+            kwargs = (
+                {"data": payload} if isinstance(payload, aiohttp.FormData) else {"json": payload}
+            )
             try:
                 async with self._session.post(f"{self._root}/{method}", **kwargs) as resp:
                     answer = await resp.json(content_type=None)
@@ -66,10 +69,15 @@ class TelegramDelivery:
                     retry_after = (answer.get("parameters") or {}).get("retry_after")
                     if resp.status == 429 or resp.status >= 500:
                         delay = float(retry_after or delay)
-                        log.warning("telegram %s answered %s; retrying in %.1fs", method, resp.status, delay)
+                        log.warning(
+                            "telegram %s answered %s; retrying in %.1fs", method, resp.status, delay
+                        )
                     else:
-                        raise DeliveryError(f"telegram {method}: {resp.status} {answer.get('description')}", retryable=False)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                        raise DeliveryError(
+                            f"telegram {method}: {resp.status} {answer.get('description')}",
+                            retryable=False,
+                        )
+            except (TimeoutError, aiohttp.ClientError) as e:
                 log.warning("telegram %s failed (%s); retrying", method, type(e).__name__)
             if attempt < self._tries:
                 await asyncio.sleep(min(delay, 30))

@@ -12,6 +12,7 @@ import ctypes.util
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,9 @@ class _Event(ctypes.Structure):
     ]
 
 
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event))
+_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,11 @@ class Event:
 def library_path() -> tuple[str, str | None] | None:
     """(library, data dir or None) of an espeak-ng library on this machine, or None."""
     found = ctypes.util.find_library("espeak-ng")
-    for candidate in (found, "/usr/lib/x86_64-linux-gnu/libespeak-ng.so.1", "/usr/lib/aarch64-linux-gnu/libespeak-ng.so.1"):
+    for candidate in (
+        found,
+        "/usr/lib/x86_64-linux-gnu/libespeak-ng.so.1",
+        "/usr/lib/aarch64-linux-gnu/libespeak-ng.so.1",
+    ):
         if candidate and (Path(candidate).exists() or candidate == found):
             return candidate, None
     try:
@@ -83,15 +90,28 @@ class EspeakLib:
         lib_path, data = where
         self._lib = ctypes.CDLL(lib_path)
         self._lib.espeak_Initialize.restype = ctypes.c_int
-        self._lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        self._lib.espeak_Initialize.argtypes = [
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.c_char_p,
+            ctypes.c_int,
+        ]
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         self._lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_uint),
+            ctypes.c_void_p,
         ]
         rate = self._lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 200, data.encode() if data else None,
+            _AUDIO_OUTPUT_SYNCHRONOUS,
+            200,
+            data.encode() if data else None,
             _INIT_PHONEME_EVENTS | _INIT_DONT_EXIT,
         )
         if rate <= 0:
@@ -109,7 +129,7 @@ class EspeakLib:
                 cls._instance = cls()
             return cls._instance
 
-    def _on_synth(self, wav: ctypes._Pointer, n: int, events: ctypes._Pointer) -> int:  # type: ignore[type-arg]
+    def _on_synth(self, wav: Any, n: int, events: Any) -> int:
         if n > 0 and wav:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         i = 0
@@ -139,7 +159,9 @@ class EspeakLib:
             self._chunks, self._events = [], []
             data = text.encode("utf-8") + b"\0"
             buf = ctypes.create_string_buffer(data)
-            err = self._lib.espeak_Synth(buf, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)
+            err = self._lib.espeak_Synth(
+                buf, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+            )
             if err != 0:
                 raise OSError(f"espeak_Synth failed ({err})")
             samples = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)

@@ -1,4 +1,4 @@
-"""espeak-ng speech shaped toward the reference voice (pitch, range, timbre): a voice-matched fallback, not a clone.
+"""espeak-ng speech shaped toward the reference voice (pitch, timbre): a fallback, not a clone.
 
 Embedded CPU default: needs no model files. espeak-ng speaks the script sentence by sentence
 with word and phoneme events (their timings drive the lip sync); WORLD resynthesis then moves
@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.errors import BackendUnavailable, Cancelled, InvalidInput
 from engine.settings import EngineSettings
+from engine.tts._espeak_lib import EspeakLib, Event, library_path
 from engine.tts.textnorm import detect_language, normalize_text, split_sentences
 from engine.types import Audio, CancelCheck, Segment, Speech, VoiceRef
 
@@ -28,8 +29,6 @@ _MALE_BELOW_HZ = 165.0
 
 def check(settings: EngineSettings) -> str | None:
     """Why this backend cannot run here, or None."""
-    from engine.tts._espeak_lib import library_path
-
     if library_path() is None:
         return "libespeak-ng not found: apt-get install espeak-ng (or pip install espeakng-loader)"
     try:
@@ -48,13 +47,13 @@ class EspeakBackend:
     needs_transcript = False
 
     def __init__(self, settings: EngineSettings) -> None:
-        from engine.tts._espeak_lib import EspeakLib
-
         self.settings = settings
         try:
             self._lib = EspeakLib.get()
         except OSError as e:
-            raise BackendUnavailable(f"espeak-ng cannot be loaded: {e}", hint="apt-get install espeak-ng") from e
+            raise BackendUnavailable(
+                f"espeak-ng cannot be loaded: {e}", hint="apt-get install espeak-ng"
+            ) from e
 
     def synthesize(
         self, script: str, voice: VoiceRef, *, should_cancel: CancelCheck | None = None
@@ -62,28 +61,35 @@ class EspeakBackend:
         """Speak ``script`` with an espeak voice chosen and shaped after ``voice``."""
         from engine.tts.voicematch import analyse_reference, match_voice
 
-        lang = detect_language(script)
-        sentences = [s for s in (normalize_text(x, lang) for x in _pieces(script)) if _speakable(s)]
+        sentences = _prepare(script)
         if not sentences:
-            raise InvalidInput("The script has nothing that can be spoken: send some words.", field="script")
+            raise InvalidInput(
+                "The script has nothing that can be spoken: send some words.", field="script"
+            )
         warnings: list[str] = []
         profile = analyse_reference(voice.audio)
         if profile is None:
             warnings.append("No voiced speech found in the voice note; using a default voice.")
-        base = "en-us" if lang == "en" else lang
         variant = "+m3" if profile is None or profile.f0_median < _MALE_BELOW_HZ else "+f3"
         shape = (lambda a: match_voice(a, profile)) if profile is not None else (lambda a: a)
-        raw, words, phonemes, chunks = self._speak(sentences, base + variant, shape, should_cancel)
+        raw, words, phonemes, chunks = self._speak(sentences, variant, shape, should_cancel)
         from engine.media.audio import normalize_loudness
 
         audio = normalize_loudness(Audio(raw, OUTPUT_RATE))
-        return Speech(audio=audio, words=tuple(words), phonemes=tuple(phonemes), chunks=tuple(chunks),
-                      backend=self.name, watermarked=False, warnings=tuple(warnings))
+        return Speech(
+            audio=audio,
+            words=tuple(words),
+            phonemes=tuple(phonemes),
+            chunks=tuple(chunks),
+            backend=self.name,
+            watermarked=False,
+            warnings=tuple(warnings),
+        )
 
     def _speak(
         self,
-        sentences: list[str],
-        voice: str,
+        sentences: list[tuple[str, str]],
+        variant: str,
         shape: Callable[[Audio], Audio],
         should_cancel: CancelCheck | None,
     ) -> tuple[np.ndarray, list[Segment], list[Segment], list[Segment]]:
@@ -97,14 +103,16 @@ class EspeakBackend:
         phonemes: list[Segment] = []
         chunks: list[Segment] = []
         offset = 0.0
-        for sentence in sentences:
+        for sentence, lang in sentences:
             if should_cancel and should_cancel():
                 raise Cancelled("cancelled during speech")
             try:
-                samples, events = self._lib.synthesize(sentence, voice=voice)
+                samples, events = self._lib.synthesize(sentence, voice=_voice_name(lang) + variant)
             except ValueError:  # no such voice for this language: fall back to English
-                samples, events = self._lib.synthesize(sentence, voice="en-us" + voice[voice.index("+"):])
-            audio = resample(shape(Audio(samples.astype(np.float32) / 32768.0, rate)), OUTPUT_RATE).samples
+                samples, events = self._lib.synthesize(sentence, voice="en-us" + variant)
+            audio = resample(
+                shape(Audio(samples.astype(np.float32) / 32768.0, rate)), OUTPUT_RATE
+            ).samples
             seconds = len(audio) / OUTPUT_RATE
             words += _word_segments(sentence, events, offset, seconds)
             phonemes += _phoneme_segments(events, offset, seconds)
@@ -131,21 +139,46 @@ def _pieces(script: str, limit: int = 240) -> list[str]:
     return out
 
 
+def _prepare(script: str) -> list[tuple[str, str]]:
+    """(normalised sentence, espeak language) pairs; sentences with nothing to say dropped."""
+    script_lang = detect_language(script)
+    out = []
+    for piece in _pieces(script):
+        lang = _sentence_language(piece, script_lang)
+        text = normalize_text(piece, lang)
+        if _speakable(text):
+            out.append((text, lang))
+    return out
+
+
+def _sentence_language(sentence: str, script_lang: str) -> str:
+    """The sentence's own script decides its voice; letterless sentences keep the script's."""
+    return detect_language(sentence) if any(ch.isalpha() for ch in sentence) else script_lang
+
+
+def _voice_name(lang: str) -> str:
+    return "en-us" if lang == "en" else lang
+
+
 def _speakable(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
 
 
-def _word_segments(text: str, events: list, offset: float, total: float) -> list[Segment]:
-    marks = [e for e in events if e.kind == "word"]
+def _word_segments(text: str, events: list[Event], offset: float, total: float) -> list[Segment]:
+    marks = [e for e in events if e.kind == "word" and _speakable(_event_text(text, e))]
     out = []
     for i, e in enumerate(marks):
         end = marks[i + 1].seconds if i + 1 < len(marks) else total
-        word = text[e.text_position - 1 : e.text_position - 1 + e.length].strip() or "?"
-        out.append(Segment(offset + e.seconds, offset + max(end, e.seconds), word))
+        out.append(Segment(offset + e.seconds, offset + max(end, e.seconds), _event_text(text, e)))
     return out
 
 
-def _phoneme_segments(events: list, offset: float, total: float) -> list[Segment]:
+def _event_text(text: str, event: Event) -> str:
+    """The words an event covers (espeak counts characters from 1)."""
+    return text[event.text_position - 1 : event.text_position - 1 + event.length].strip()
+
+
+def _phoneme_segments(events: list[Event], offset: float, total: float) -> list[Segment]:
     marks = [e for e in events if e.kind == "phoneme" and e.phoneme]
     out = []
     for i, e in enumerate(marks):

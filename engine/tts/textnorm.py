@@ -8,38 +8,96 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 __all__ = ["normalize_text", "split_sentences", "detect_language", "number_to_words"]
 
-_ONES = ("zero one two three four five six seven eight nine ten eleven twelve thirteen "
-         "fourteen fifteen sixteen seventeen eighteen nineteen").split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_ONES = (
+    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
+    *("eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen"),
+    *("eighteen", "nineteen"),
+)
+_TENS = ("_", "_", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _SCALES = ((10**12, "trillion"), (10**9, "billion"), (10**6, "million"), (1000, "thousand"))
-_ORDINAL_IRREGULAR = {"one": "first", "two": "second", "three": "third", "five": "fifth",
-                      "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}
+_ORDINAL_IRREGULAR = {
+    "one": "first",
+    "two": "second",
+    "three": "third",
+    "five": "fifth",
+    "eight": "eighth",
+    "nine": "ninth",
+    "twelve": "twelfth",
+}
 
 _ABBREVIATIONS = {
-    "dr.": "doctor", "mr.": "mister", "mrs.": "missus", "ms.": "miz", "st.": "saint",
-    "prof.": "professor", "jr.": "junior", "sr.": "senior", "vs.": "versus", "etc.": "et cetera",
-    "e.g.": "for example", "i.e.": "that is", "approx.": "approximately", "no.": "number",
-    "mt.": "mount", "ft.": "feet", "km": "kilometres", "kg": "kilograms", "min.": "minutes",
+    "dr.": "doctor",
+    "mr.": "mister",
+    "mrs.": "missus",
+    "ms.": "miz",
+    "st.": "saint",
+    "prof.": "professor",
+    "jr.": "junior",
+    "sr.": "senior",
+    "vs.": "versus",
+    "etc.": "et cetera",
+    "e.g.": "for example",
+    "i.e.": "that is",
+    "approx.": "approximately",
+    "no.": "number",
+    "mt.": "mount",
+    "ft.": "feet",
+    "km": "kilometres",
+    "kg": "kilograms",
+    "min.": "minutes",
 }
-_SYMBOLS = {"&": " and ", "@": " at ", "%": " percent", "+": " plus ", "=": " equals ",
-            "#": " number ", "°": " degrees", "×": " times ", "/": " slash ", "~": " about "}
-_CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "€": ("euro", "euros", "cent", "cents"),
-             "£": ("pound", "pounds", "penny", "pence"), "¥": ("yen", "yen", "sen", "sen"),
-             "₹": ("rupee", "rupees", "paisa", "paise")}
-_MONTHS = ("January February March April May June July August September October November "
-           "December").split()
+_SYMBOLS = {
+    "&": " and ",
+    "@": " at ",
+    "%": " percent",
+    "+": " plus ",
+    "=": " equals ",
+    "#": " number ",
+    "°": " degrees",
+    "×": " times ",
+    "/": " slash ",
+    "~": " about ",
+}
+_CURRENCY = {
+    "$": ("dollar", "dollars", "cent", "cents"),
+    "€": ("euro", "euros", "cent", "cents"),
+    "£": ("pound", "pounds", "penny", "pence"),
+    "¥": ("yen", "yen", "sen", "sen"),
+    "₹": ("rupee", "rupees", "paisa", "paise"),
+}
+_MONTHS = (
+    *("January", "February", "March", "April", "May", "June", "July", "August"),
+    *("September", "October", "November", "December"),
+)
 
 # Unicode script -> espeak-ng voice; checked against `espeak-ng --voices` on Debian 12.
 _SCRIPTS: tuple[tuple[str, str], ...] = (
-    ("CYRILLIC", "ru"), ("GREEK", "el"), ("ARABIC", "ar"), ("HEBREW", "he"),
-    ("DEVANAGARI", "hi"), ("BENGALI", "bn"), ("TAMIL", "ta"), ("TELUGU", "te"),
-    ("GUJARATI", "gu"), ("GURMUKHI", "pa"), ("KANNADA", "kn"), ("MALAYALAM", "ml"),
-    ("THAI", "th"), ("HANGUL", "ko"), ("HIRAGANA", "ja"), ("KATAKANA", "ja"),
-    ("CJK", "cmn"), ("GEORGIAN", "ka"), ("ARMENIAN", "hy"), ("ETHIOPIC", "am"),
-    ("SINHALA", "si"), ("MYANMAR", "my"),
+    ("CYRILLIC", "ru"),
+    ("GREEK", "el"),
+    ("ARABIC", "ar"),
+    ("HEBREW", "he"),
+    ("DEVANAGARI", "hi"),
+    ("BENGALI", "bn"),
+    ("TAMIL", "ta"),
+    ("TELUGU", "te"),
+    ("GUJARATI", "gu"),
+    ("GURMUKHI", "pa"),
+    ("KANNADA", "kn"),
+    ("MALAYALAM", "ml"),
+    ("THAI", "th"),
+    ("HANGUL", "ko"),
+    ("HIRAGANA", "ja"),
+    ("KATAKANA", "ja"),
+    ("CJK", "cmn"),
+    ("GEORGIAN", "ka"),
+    ("ARMENIAN", "hy"),
+    ("ETHIOPIC", "am"),
+    ("SINHALA", "si"),
+    ("MYANMAR", "my"),
 )
 
 
@@ -75,6 +133,10 @@ def _ordinal(n: int) -> str:
     else:
         last += "th"
     return head + sep + last
+
+
+def _plural(words: str) -> str:
+    return words[:-1] + "ies" if words.endswith("y") else words + "s"
 
 
 def _year(n: int) -> str:
@@ -116,7 +178,7 @@ def _time(match: re.Match[str]) -> str:
     hour, minute = int(match["h"]), int(match["min"])
     if hour > 23 or minute > 59:
         return match.group(0)
-    suffix = f" {match['ampm'].replace('.', '').lower()}" if match["ampm"] else ""
+    suffix = f" {match['ampm'][0].upper()} M" if match["ampm"] else ""
     if minute == 0:
         return number_to_words(hour) + (" o'clock" if not suffix else "") + suffix
     mins = ("oh " + _ONES[minute]) if minute < 10 else number_to_words(minute)
@@ -125,6 +187,8 @@ def _time(match: re.Match[str]) -> str:
 
 def _number(match: re.Match[str]) -> str:
     text = match.group(0)
+    if match["ord"] == "s":  # decades and plurals: "1990s" -> "nineteen nineties"
+        return _plural(_RE_NUMBER.sub(_number, match["num"]))
     if match["ord"]:
         return _ordinal(int(match["num"].replace(",", "")))
     plain = match["num"]
@@ -140,11 +204,17 @@ def _number(match: re.Match[str]) -> str:
 
 _RE_URL = re.compile(r"\bhttps?://([^\s/]+)\S*|\bwww\.(\S+?)(?=[\s,;!?]|$)", re.I)
 _RE_EMAIL = re.compile(r"\b([\w.+-]+)@([\w-]+)\.([\w.]+)\b")
-_RE_MONEY = re.compile(r"(?P<cur>[$€£¥₹])\s?(?P<whole>\d[\d,]*)(?:\.(?P<cents>\d{1,2}))?(?:\s?(?P<scale>million|billion|thousand))?")
+_RE_MONEY = re.compile(
+    r"(?P<cur>[$€£¥₹])\s?(?P<whole>\d[\d,]*)(?:\.(?P<cents>\d{1,2}))?(?:\s?(?P<scale>million|billion|thousand))?"
+)
 _RE_DATE = re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b")
-_RE_TIME = re.compile(r"\b(?P<h>\d{1,2}):(?P<min>\d{2})(?:\s?(?P<ampm>[ap]\.?m\.?))?(?![\d:])", re.I)
+_RE_TIME = re.compile(
+    r"\b(?P<h>\d{1,2}):(?P<min>\d{2})(?:\s?(?P<ampm>[ap])(?:\.m\.|m\b))?(?![\d:])", re.I
+)
 _RE_PERCENT = re.compile(r"(\d[\d,]*(?:\.\d+)?)\s?%")
-_RE_NUMBER = re.compile(r"(?P<num>\d[\d,]*(?:\.\d+)?)(?P<ord>st|nd|rd|th)?\b")
+_RE_NUMBER = re.compile(r"(?P<num>\d[\d,]*(?:\.\d+)?)(?P<ord>st|nd|rd|th|s)?\b")
+_RE_HOUR = re.compile(r"\b(?P<h>\d{1,2})\s?(?P<ampm>[ap])(?:\.m\.|m\b)", re.I)
+_RE_MINUS = re.compile(r"(?<![\w.])[-\u2212](?=\d)")
 
 
 def _is_pictograph(ch: str) -> bool:
@@ -158,30 +228,46 @@ def _clean(text: str) -> str:
     text = unicodedata.normalize("NFKC", text)
     out = []
     for ch in text:
-        if _is_pictograph(ch):
-            out.append(" ")
-        elif unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n\t":
+        if _is_pictograph(ch) or unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\n\t":
             out.append(" ")
         else:
             out.append(ch)
     text = "".join(out).replace("\u2019", "'").replace("\u2018", "'")
-    text = text.replace("\u201c", '"').replace("\u201d", '"').replace("\u2014", ", ").replace("\u2013", " to ")
+    text = (
+        text.replace("\u201c", '"')
+        .replace("\u201d", '"')
+        .replace("\u2014", ", ")
+        .replace("\u2013", " to ")
+    )
     return text
+
+
+def _expander(full: str) -> Callable[[re.Match[str]], str]:
+    """Replacement that keeps a capitalised abbreviation capitalised ("Dr." -> "Doctor")."""
+    return lambda m: full.capitalize() if m.group(0)[0].isupper() else full
 
 
 def normalize_text(text: str, lang: str = "en") -> str:
     """Return ``text`` made speakable for espeak-ng / phonemisation in ``lang``."""
     text = _clean(text)
     if lang.startswith("en"):
-        text = _RE_URL.sub(lambda m: " " + (m.group(1) or m.group(2) or "").replace(".", " dot ") + " ", text)
+        text = _RE_URL.sub(
+            lambda m: " " + (m.group(1) or m.group(2) or "").replace(".", " dot ") + " ", text
+        )
         text = _RE_EMAIL.sub(lambda m: f"{m[1]} at {m[2]} dot {m[3].replace('.', ' dot ')}", text)
         text = _RE_MONEY.sub(_money, text)
         text = _RE_DATE.sub(_date, text)
         text = _RE_TIME.sub(_time, text)
+        text = _RE_HOUR.sub(
+            lambda m: f"{_RE_NUMBER.sub(_number, m['h'])} {m['ampm'].upper()} M", text
+        )
+        text = _RE_MINUS.sub("minus ", text)
         text = _RE_PERCENT.sub(lambda m: _RE_NUMBER.sub(_number, m[1]) + " percent", text)
         text = _RE_NUMBER.sub(_number, text)
         for abbr, full in _ABBREVIATIONS.items():
-            text = re.sub(rf"(?<![\w.]){re.escape(abbr)}(?=\s|$|[,;:])", full, text, flags=re.I)
+            text = re.sub(
+                rf"(?<![\w.]){re.escape(abbr)}(?=\s|$|[,;:])", _expander(full), text, flags=re.I
+            )
     for sym, word in _SYMBOLS.items():
         text = text.replace(sym, word)
     text = re.sub(r"[<>\[\]{}|\\^`*_]", " ", text)
@@ -191,9 +277,27 @@ def normalize_text(text: str, lang: str = "en") -> str:
 _RE_SENTENCE = re.compile(r"(?<=[.!?。！？؟])[\"')\]]*\s+|(?<=[。！？])")
 
 
+_NOT_AN_END = frozenset(a for a in _ABBREVIATIONS if a.endswith(".") and a != "etc.")
+
+
 def split_sentences(text: str) -> list[str]:
-    """Split at sentence ends (., !, ?, and their CJK/Arabic forms); never returns blanks."""
-    return [s.strip() for s in _RE_SENTENCE.split(text) if s and s.strip()]
+    """Split at sentence ends (., !, ?, and their CJK/Arabic forms); never returns blanks.
+
+    A full stop that closes a title or abbreviation ("Dr.", "e.g.") or an initial ("J.")
+    does not end the sentence.
+    """
+    out: list[str] = []
+    for piece in (s.strip() for s in _RE_SENTENCE.split(text) if s and s.strip()):
+        if out and _ends_with_abbreviation(out[-1]):
+            out[-1] += " " + piece
+        else:
+            out.append(piece)
+    return out
+
+
+def _ends_with_abbreviation(sentence: str) -> bool:
+    last = sentence.rsplit(None, 1)[-1].lower()
+    return last in _NOT_AN_END or (len(last) == 2 and last[0].isalpha() and last[1] == ".")
 
 
 def detect_language(text: str) -> str:

@@ -13,6 +13,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,7 +40,7 @@ class VoiceProfile:
     voiced_frames: int
 
 
-def _pyworld():  # type: ignore[no-untyped-def]
+def _pyworld() -> Any:
     with warnings.catch_warnings():  # pyworld imports the deprecated pkg_resources
         warnings.simplefilter("ignore")
         import pyworld
@@ -50,7 +51,9 @@ def _world(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     pyworld = _pyworld()
 
     x = audio.samples.astype(np.float64)
-    f0, t = pyworld.dio(x, audio.sample_rate, f0_floor=_F0_FLOOR, f0_ceil=_F0_CEIL, frame_period=FRAME_MS)
+    f0, t = pyworld.dio(
+        x, audio.sample_rate, f0_floor=_F0_FLOOR, f0_ceil=_F0_CEIL, frame_period=FRAME_MS
+    )
     f0 = pyworld.stonemask(x, f0, t, audio.sample_rate)
     sp = pyworld.cheaptrick(x, f0, t, audio.sample_rate)
     return x, f0, t, sp

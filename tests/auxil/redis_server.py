@@ -24,9 +24,21 @@ def redis_server(workdir: Path, *, persist: bool = False) -> Iterator[str]:
     if exe is None:
         raise RuntimeError("redis-server is not installed (make test installs it)")
     port = free_port()
-    args = [exe, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-            "--save", "" if not persist else "1 1", "--appendonly", "yes" if persist else "no",
-            "--protected-mode", "no"]
+    args = [
+        exe,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(workdir),
+        "--save",
+        "" if not persist else "1 1",
+        "--appendonly",
+        "yes" if persist else "no",
+        "--protected-mode",
+        "no",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -7,13 +7,14 @@ call the bot and the worker make (sendMessage, sendVideo with its bytes, ...).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 BOT = {"id": 4242, "is_bot": True, "first_name": "Mouthpiece", "username": "mouthpiece_test_bot"}
 
@@ -62,6 +63,8 @@ class TelegramStandIn:
         elif request.content_type.startswith("multipart/"):
             reader = await request.multipart()
             async for part in reader:
+                if not isinstance(part, BodyPartReader) or part.name is None:
+                    continue
                 if part.filename:
                     files[part.name] = bytes(await part.read())
                 else:
@@ -103,14 +106,17 @@ class TelegramStandIn:
             if ready or time.monotonic() >= deadline:
                 return ready
             self._new.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new.wait(), max(0.01, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                pass
 
     def _message(self, chat_id: Any, **extra: Any) -> dict[str, Any]:
-        return {"message_id": next(self._msg_ids), "date": int(time.time()),
-                "chat": {"id": int(chat_id), "type": "private"}, "from": BOT, **extra}
+        return {
+            "message_id": next(self._msg_ids),
+            "date": int(time.time()),
+            "chat": {"id": int(chat_id), "type": "private"},
+            "from": BOT,
+            **extra,
+        }
 
     async def _sendMessage(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         return self._message(p["chat_id"], text=p.get("text", ""))
@@ -124,7 +130,12 @@ class TelegramStandIn:
 
     async def _getFile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         fid = p["file_id"]
-        return {"file_id": fid, "file_unique_id": fid, "file_size": len(self.files.get(fid, b"")), "file_path": fid}
+        return {
+            "file_id": fid,
+            "file_unique_id": fid,
+            "file_size": len(self.files.get(fid, b"")),
+            "file_path": fid,
+        }
 
     # ---- feeding updates ---------------------------------------------------------------
     def _push(self, **payload: Any) -> None:
@@ -133,46 +144,87 @@ class TelegramStandIn:
 
     def _user_message(self, chat_id: int, **extra: Any) -> dict[str, Any]:
         user = {"id": chat_id, "is_bot": False, "first_name": "Ada"}
-        return {"message_id": next(self._msg_ids), "date": int(time.time()), "from": user,
-                "chat": {"id": chat_id, "type": "private", "first_name": "Ada"}, **extra}
+        return {
+            "message_id": next(self._msg_ids),
+            "date": int(time.time()),
+            "from": user,
+            "chat": {"id": chat_id, "type": "private", "first_name": "Ada"},
+            **extra,
+        }
 
     def send_text(self, chat_id: int, text: str) -> None:
         extra: dict[str, Any] = {"text": text}
         if text.startswith("/"):
-            extra["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]
+            extra["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
+            ]
         self._push(message=self._user_message(chat_id, **extra))
 
-    def send_voice(self, chat_id: int, data: bytes, duration: int, *, size: int | None = None) -> None:
+    def send_voice(
+        self, chat_id: int, data: bytes, duration: int, *, size: int | None = None
+    ) -> None:
         fid = f"voice{len(self.files)}"
         self.files[fid] = data
-        voice = {"file_id": fid, "file_unique_id": fid, "duration": duration, "mime_type": "audio/ogg",
-                 "file_size": size if size is not None else len(data)}
+        voice = {
+            "file_id": fid,
+            "file_unique_id": fid,
+            "duration": duration,
+            "mime_type": "audio/ogg",
+            "file_size": size if size is not None else len(data),
+        }
         self._push(message=self._user_message(chat_id, voice=voice))
 
     def send_photo(self, chat_id: int, data: bytes, *, size: int | None = None) -> None:
         fid = f"photo{len(self.files)}"
         self.files[fid] = data
-        sizes = [{"file_id": fid + "s", "file_unique_id": fid + "s", "width": 90, "height": 90, "file_size": 100},
-                 {"file_id": fid, "file_unique_id": fid, "width": 512, "height": 512,
-                  "file_size": size if size is not None else len(data)}]
+        sizes = [
+            {
+                "file_id": fid + "s",
+                "file_unique_id": fid + "s",
+                "width": 90,
+                "height": 90,
+                "file_size": 100,
+            },
+            {
+                "file_id": fid,
+                "file_unique_id": fid,
+                "width": 512,
+                "height": 512,
+                "file_size": size if size is not None else len(data),
+            },
+        ]
         self._push(message=self._user_message(chat_id, photo=sizes))
 
     def send_document(self, chat_id: int, data: bytes, name: str, mime: str) -> None:
         fid = f"doc{len(self.files)}"
         self.files[fid] = data
-        doc = {"file_id": fid, "file_unique_id": fid, "file_name": name, "mime_type": mime, "file_size": len(data)}
+        doc = {
+            "file_id": fid,
+            "file_unique_id": fid,
+            "file_name": name,
+            "mime_type": mime,
+            "file_size": len(data),
+        }
         self._push(message=self._user_message(chat_id, document=doc))
 
     def press(self, chat_id: int, data: str) -> None:
         user = {"id": chat_id, "is_bot": False, "first_name": "Ada"}
-        query = {"id": str(next(self._ids)), "from": user, "chat_instance": "ci", "data": data,
-                 "message": self._message(chat_id, text="buttons")}
+        query = {
+            "id": str(next(self._ids)),
+            "from": user,
+            "chat_instance": "ci",
+            "data": data,
+            "message": self._message(chat_id, text="buttons"),
+        }
         self._push(callback_query=query)
 
     # ---- reading what the bot did ------------------------------------------------------
     def texts(self, chat_id: int) -> list[str]:
-        return [c.params.get("text", "") for c in self.calls
-                if c.method == "sendMessage" and str(c.params.get("chat_id")) == str(chat_id)]
+        return [
+            c.params.get("text", "")
+            for c in self.calls
+            if c.method == "sendMessage" and str(c.params.get("chat_id")) == str(chat_id)
+        ]
 
     def buttons(self, chat_id: int) -> list[str]:
         out = []
@@ -186,12 +238,16 @@ class TelegramStandIn:
         return out
 
     def videos(self, chat_id: int) -> list[bytes]:
-        return [c.files["video"] for c in self.calls
-                if c.method == "sendVideo" and str(c.params.get("chat_id")) == str(chat_id)]
+        return [
+            c.files["video"]
+            for c in self.calls
+            if c.method == "sendVideo" and str(c.params.get("chat_id")) == str(chat_id)
+        ]
 
     async def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; calls so far: {[(c.method, c.params.get('text')) for c in self.calls]}")
+                seen = [(c.method, c.params.get("text")) for c in self.calls]
+                raise AssertionError(f"timed out; calls so far: {seen}")
             await asyncio.sleep(0.05)

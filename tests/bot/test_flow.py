@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from bot.core import texts
 from bot.core.events import Reply
 from bot.core.flow import (
-    STATES, TABLE, Draft, Enqueue, PhotoIn, Press, Refuse, Rules, ScriptIn, Start, Stop, TextIn,
-    VoiceIn, step,
+    STATES,
+    TABLE,
+    Draft,
+    Enqueue,
+    PhotoIn,
+    Press,
+    Refuse,
+    Rules,
+    ScriptIn,
+    Start,
+    Stop,
+    TextIn,
+    VoiceIn,
+    step,
 )
 
 OPTIONAL, REQUIRED = Rules(needs_transcript=False), Rules(needs_transcript=True)
@@ -18,8 +32,9 @@ def said(effects: list) -> str:
     return " | ".join(e.text for e in effects if isinstance(e, Reply))
 
 
-def run(inputs: list, rules: Rules = OPTIONAL) -> tuple[Draft | None, list]:
-    draft, effects = None, []
+def run(inputs: list[Any], rules: Rules = OPTIONAL) -> tuple[Draft | None, list[Any]]:
+    draft: Draft | None = None
+    effects: list[Any] = []
     for i in inputs:
         draft, effects = step(draft, i, rules)
     return draft, effects
@@ -29,9 +44,15 @@ def test_happy_path_in_any_order() -> None:
     d, fx = run([Start("d1"), PhotoIn("p"), ScriptIn("Hello world"), VoiceIn("v", 5.0)])
     assert d is not None and d.state == "transcript" and "Skip" in [b.label for b in fx[-1].buttons]
     d, fx = step(d, Press("skip_transcript"), OPTIONAL)
-    assert d is not None and d.state == "consent" and fx[-1].buttons[0].action == "consent"
+    assert isinstance(fx[-1], Reply) and fx[-1].buttons[0].action == "consent"
+    assert d is not None and d.state == "consent"
     d, fx = step(d, Press("consent"), OPTIONAL)
-    assert d is not None and d.state == "confirm" and [b.action for b in fx[-1].buttons] == ["render", "cancel"]
+    assert isinstance(fx[-1], Reply)
+    assert (
+        d is not None
+        and d.state == "confirm"
+        and [b.action for b in fx[-1].buttons] == ["render", "cancel"]
+    )
     d, fx = step(d, Press("render"), OPTIONAL)
     assert d is None and isinstance(fx[0], Enqueue) and fx[0].draft.script == "Hello world"
 
@@ -50,7 +71,9 @@ def test_text_while_collecting_is_the_script() -> None:
 
 
 def test_new_input_after_consent_asks_again() -> None:
-    d, _ = run([Start("d"), ScriptIn("a"), PhotoIn("p"), VoiceIn("v", 4, transcript="t"), Press("consent")])
+    d, _ = run(
+        [Start("d"), ScriptIn("a"), PhotoIn("p"), VoiceIn("v", 4, transcript="t"), Press("consent")]
+    )
     assert d is not None and d.state == "confirm"
     d, fx = step(d, PhotoIn("p2"), OPTIONAL)
     assert d is not None and d.state == "consent" and not d.consent and d.photo_hash == "p2"
@@ -82,10 +105,32 @@ def test_media_without_talk_starts_a_draft() -> None:
 
 @pytest.mark.parametrize("state", STATES)
 def test_every_state_handles_every_input(state: str) -> None:
-    draft = None if state == "none" else Draft(id="d", state=state, script="s", voice_hash="v",
-                                               photo_hash="p", voice_text="t", transcript_asked=True)
-    for kind in (Start("x"), Stop(), TextIn("t"), ScriptIn("s"), VoiceIn("v", 3), PhotoIn("p"),
-                 Press("consent"), Press("render"), Press("cancel"), Press("bogus"), Refuse("r")):
+    draft = (
+        None
+        if state == "none"
+        else Draft(
+            id="d",
+            state=state,
+            script="s",
+            voice_hash="v",
+            photo_hash="p",
+            voice_text="t",
+            transcript_asked=True,
+        )
+    )
+    for kind in (
+        Start("x"),
+        Stop(),
+        TextIn("t"),
+        ScriptIn("s"),
+        VoiceIn("v", 3),
+        PhotoIn("p"),
+        Press("consent"),
+        Press("render"),
+        Press("cancel"),
+        Press("bogus"),
+        Refuse("r"),
+    ):
         assert (state, type(kind)) in TABLE
         new, effects = step(draft, kind, OPTIONAL)
         assert effects, (state, kind)

@@ -32,7 +32,11 @@ def test_engine_imports_nothing_of_ours_or_of_chat() -> None:
 
 def test_core_is_platform_and_engine_free() -> None:
     for path in modules("bot/core"):
-        bad = {m for m in imports(path) if m.split(".")[0] in {"engine", "torch", "aiosqlite", "arq", *PLATFORMS}}
+        bad = {
+            m
+            for m in imports(path)
+            if m.split(".")[0] in {"engine", "torch", "aiosqlite", "arq", *PLATFORMS}
+        }
         assert not bad, f"{path}: {bad}"
 
 

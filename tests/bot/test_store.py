@@ -40,7 +40,7 @@ def test_jobs_are_idempotent_and_record_consent(tmp_path: Path) -> None:
         rows = await s.jobs("telegram", "u")
         assert [(r.job_id, r.status, r.output_bytes) for r in rows] == [("j1", "done", 10)]
         consents = await (await s._db.execute("SELECT COUNT(*) FROM consents")).fetchone()
-        assert consents[0] == 1
+        assert consents is not None and consents[0] == 1
         await s.close()
 
     asyncio.run(go())
@@ -62,7 +62,7 @@ def test_many_users_at_once(tmp_path: Path) -> None:
             d = await s.get_draft("telegram", f"u{i}", "c")
             assert d is not None and d.script == f"{i}-4"
         count = await (await s._db.execute("SELECT COUNT(*) FROM jobs")).fetchone()
-        assert count[0] == 200
+        assert count is not None and count[0] == 200
         await s.close()
 
     asyncio.run(go())

@@ -38,8 +38,13 @@ async def system(tmp: Path, engine: Engine, **overrides: object) -> AsyncIterato
     tg = TelegramStandIn()
     await tg.start()
     with redis_server(tmp) as url:
-        settings = BotSettings(telegram_bot_token="123:TEST", telegram_api_base_url=tg.url,
-                               redis_url=url, data_dir=tmp / "data", **overrides)  # type: ignore[arg-type]
+        settings = BotSettings(
+            telegram_bot_token="123:TEST",
+            telegram_api_base_url=tg.url,
+            redis_url=url,
+            data_dir=tmp / "data",
+            **overrides,  # type: ignore[arg-type]
+        )
         workers = build_workers(settings, engine)
         worker_tasks = [asyncio.create_task(w.main()) for w in workers]
         service, store, queue = await build_service(settings)
@@ -68,7 +73,9 @@ def _replies_after(tg: TelegramStandIn, n: int) -> Callable[[], bool]:
     return lambda: len(tg.texts(CHAT)) >= n
 
 
-def test_talk_to_video(tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path) -> None:
+def test_talk_to_video(
+    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
+) -> None:
     async def go() -> None:
         async with system(tmp_path, engine) as tg:
             tg.send_text(CHAT, "/talk")
@@ -79,7 +86,9 @@ def test_talk_to_video(tmp_path: Path, engine: Engine, sample_voice: Path, sampl
             tg.send_voice(CHAT, sample_voice.read_bytes(), duration=7)
             await tg.wait_for(lambda: "skip_transcript|" in tg.buttons(CHAT), timeout=60)
             tg.send_photo(CHAT, sample_photo.read_bytes())
-            await tg.wait_for(lambda: any(t.startswith("Photo received") for t in tg.texts(CHAT)), timeout=60)
+            await tg.wait_for(
+                lambda: any(t.startswith("Photo received") for t in tg.texts(CHAT)), timeout=60
+            )
             tg.press(CHAT, "skip_transcript|")
             await tg.wait_for(lambda: "consent|" in tg.buttons(CHAT))
             tg.press(CHAT, "consent|")
@@ -103,12 +112,18 @@ def test_talk_to_video(tmp_path: Path, engine: Engine, sample_voice: Path, sampl
 
 def _png_noise() -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)).save(buf, "PNG")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (300, 300, 3), dtype=np.uint8)).save(
+        buf, "PNG"
+    )
     return buf.getvalue()
 
 
-def test_bad_inputs_get_clear_replies_and_the_draft_survives(tmp_path: Path, engine: Engine, sample_photo: Path) -> None:
-    silent = write_wav(tmp_path / "silent.wav", np.zeros(16_000 * 4, np.float32), 16_000).read_bytes()
+def test_bad_inputs_get_clear_replies_and_the_draft_survives(
+    tmp_path: Path, engine: Engine, sample_photo: Path
+) -> None:
+    silent = write_wav(
+        tmp_path / "silent.wav", np.zeros(16_000 * 4, np.float32), 16_000
+    ).read_bytes()
 
     async def go() -> None:
         async with system(tmp_path, engine) as tg:
@@ -117,7 +132,9 @@ def test_bad_inputs_get_clear_replies_and_the_draft_survives(tmp_path: Path, eng
             assert tg.texts(CHAT)[-1] == texts.NO_DRAFT_BUTTON
             tg.send_text(CHAT, "/talk")
             await tg.wait_for(_replies_after(tg, 2))
-            tg.send_voice(CHAT, b"x" * 100, duration=5, size=25_000_000)  # over 20 MB: never downloaded
+            tg.send_voice(
+                CHAT, b"x" * 100, duration=5, size=25_000_000
+            )  # over 20 MB: never downloaded
             await tg.wait_for(_replies_after(tg, 3))
             assert "limit is 20 MB" in tg.texts(CHAT)[-1]
             assert not [c for c in tg.calls if c.method == "getFile"]
@@ -133,7 +150,7 @@ def test_bad_inputs_get_clear_replies_and_the_draft_survives(tmp_path: Path, eng
             tg.send_document(CHAT, b"%PDF-1.4", "talk.pdf", "application/pdf")
             await tg.wait_for(_replies_after(tg, 7))
             assert tg.texts(CHAT)[-1] == texts.BAD_FILE_TYPE
-            tg.send_document(CHAT, "A script from a file.".encode(), "script.txt", "text/plain")
+            tg.send_document(CHAT, b"A script from a file.", "script.txt", "text/plain")
             await tg.wait_for(_replies_after(tg, 9))
             assert tg.texts(CHAT)[-2].startswith("Script received")  # the draft is still usable
             tg.send_text(CHAT, "/status")

@@ -34,7 +34,7 @@ def backend() -> EspeakBackend:
 
 def test_timings_cover_the_audio(backend: EspeakBackend) -> None:
     speech = backend.synthesize("Hello there. How are you today?", VoiceRef(_vowel(120)))
-    assert speech.audio.sample_rate == OUTPUT_RATE
+    assert speech.audio.sample_rate == OUTPUT_RATE and speech.audio.samples.dtype == np.float32
     words = [w.text for w in speech.words]
     assert words[:2] == ["Hello", "there"] and "today" in words[-1]
     starts = [p.start for p in speech.phonemes]
@@ -64,7 +64,9 @@ def test_unvoiced_reference_falls_back_with_a_warning(backend: EspeakBackend) ->
     assert speech.audio.duration > 0.2 and speech.warnings
 
 
-@pytest.mark.parametrize("script", ["Привет, как дела?", "नमस्ते, आप कैसे हैं?", "你好，你好吗？", "مرحبا، كيف حالك؟"])
+@pytest.mark.parametrize(
+    "script", ["Привет, как дела?", "नमस्ते, आप कैसे हैं?", "你好，你好吗？", "مرحبا، كيف حالك؟"]
+)
 def test_non_latin_scripts_speak(backend: EspeakBackend, script: str) -> None:
     assert backend.synthesize(script, VoiceRef(_vowel(150))).audio.duration > 0.3
 
@@ -86,3 +88,29 @@ def test_long_script_and_cancellation(backend: EspeakBackend) -> None:
         backend.synthesize(script, VoiceRef(_vowel(150)), should_cancel=cancel)
     speech = backend.synthesize(script[:2000], VoiceRef(_vowel(150)))
     assert speech.audio.duration > 60
+
+
+def test_each_sentence_speaks_in_its_own_language(backend: EspeakBackend) -> None:
+    speech = backend.synthesize(
+        "Привет, как дела? Hello, Dr. Smith, it is 5pm.", VoiceRef(_vowel(120))
+    )
+    assert [w.text for w in speech.words] == [
+        "Привет",
+        "как",
+        "дела",
+        "Hello",
+        "Doctor",
+        "Smith",
+        "it",
+        "is",
+        "five",
+        "P",
+        "M",
+    ]
+    assert [c.text for c in speech.chunks] == [
+        "Привет, как дела?",
+        "Hello, Doctor Smith, it is five P M.",
+    ]
+    assert all(
+        a.end <= b.start + 1e-6 for a, b in zip(speech.words, speech.words[1:], strict=False)
+    )

@@ -9,7 +9,8 @@ from engine.tts.textnorm import detect_language, normalize_text, number_to_words
         ("$5.50", "five dollars and fifty cents"),
         ("$1", "one dollar"),
         ("€3 million", "three million euros"),
-        ("Dr. Smith", "doctor Smith"),
+        ("Dr. Smith", "Doctor Smith"),
+        ("see Mrs. Jones vs. them, etc.", "see Missus Jones versus them, et cetera"),
         ("in 1999", "in nineteen ninety-nine"),
         ("in 2007", "in two thousand and seven"),
         ("the 3rd and 21st", "the third and twenty-first"),
@@ -21,6 +22,13 @@ from engine.tts.textnorm import detect_language, normalize_text, number_to_words
         ("1,234", "one thousand two hundred and thirty-four"),
         ("hi 😀👍🏽 there", "hi there"),
         ("e.g. this", "for example this"),
+        ("born in the 1990s", "born in the nineteen nineties"),
+        ("at 5pm or 9:15 a.m. ok", "at five P M or nine fifteen A M ok"),
+        ("it was -5 out", "it was minus five out"),
+        ("£2 or ¥300", "two pounds or three hundred yen"),
+        ("mail bob@example.com", "mail bob at example dot com"),
+        ("see https://www.example.com/x?y=1 now", "see www dot example dot com now"),
+        ("a\x00b\u200bc  \n d", "a b c d"),
     ],
 )
 def test_english_normalisation(text: str, spoken: str) -> None:
@@ -43,11 +51,29 @@ def test_never_raises_on_odd_input() -> None:
         normalize_text(text)
 
 
-@pytest.mark.parametrize(("text", "lang"), [("Hello", "en"), ("Привет мир", "ru"), ("नमस्ते दुनिया", "hi"),
-                                           ("你好世界", "cmn"), ("مرحبا بالعالم", "ar"), ("こんにちは世界", "ja")])
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("Hello", "en"),
+        ("Привет мир", "ru"),
+        ("नमस्ते दुनिया", "hi"),
+        ("你好世界", "cmn"),
+        ("مرحبا بالعالم", "ar"),
+        ("こんにちは世界", "ja"),
+    ],
+)
 def test_detect_language(text: str, lang: str) -> None:
     assert detect_language(text) == lang
 
 
 def test_split_sentences() -> None:
     assert split_sentences("One. Two? Three! 四。五") == ["One.", "Two?", "Three!", "四。", "五"]
+
+
+def test_titles_and_initials_do_not_end_sentences() -> None:
+    text = "Dr. Smith met J. R. Jones, e.g. at noon. Then they left, etc. Fine!"
+    assert split_sentences(text) == [
+        "Dr. Smith met J. R. Jones, e.g. at noon.",
+        "Then they left, etc.",
+        "Fine!",
+    ]

@@ -1,0 +1,218 @@
+"""Discord front-end (discord.py 2.7): slash commands and buttons -> neutral events -> replies.
+
+``/talk`` takes optional ``script``, ``voice`` and ``photo`` options; without a script it opens
+a modal for a long one. Attachments are downloaded at once (their URLs expire). Buttons are
+stateless ``DynamicItem``s whose custom id carries the action and the requester's id, so only
+the requester can press them and they work after a bot restart. Videos are posted by the
+worker with the bot token to the channel, not through the 15-minute interaction webhook.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.core.events import Action, Button, ButtonSpec, Command, Event, Media, Reply, Text, Who
+from bot.settings import BotSettings
+
+__all__ = ["MouthpieceClient", "run_discord", "use_api_base"]
+
+log = logging.getLogger(__name__)
+Handle = Callable[[Event], Awaitable[list[Action]]]
+_OOPS = "Something went wrong on my side; please try again in a minute."
+_AUDIO_EXT = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm")
+_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def use_api_base(url: str) -> None:
+    """Point discord.py's REST client at ``url`` (a proxy, or a test stand-in)."""
+    discord.http.Route.BASE = url.rstrip("/")
+
+
+def _kind(att: discord.Attachment) -> str:
+    ctype, name = (att.content_type or "").lower(), att.filename.lower()
+    if ctype.startswith("image/") or name.endswith(_IMAGE_EXT):
+        return "image"
+    if ctype.startswith("audio/") or name.endswith(_AUDIO_EXT):
+        return "audio"
+    if ctype.startswith("text/plain") or name.endswith(".txt"):
+        return "text"
+    return "other"
+
+
+async def _media(who: Who, att: discord.Attachment) -> Media:
+    """Download now (attachment URLs expire); the size is checked by the core first anyway."""
+    data: bytes | None = None
+    if att.size <= 25 * 1024 * 1024:
+        data = await att.read()
+
+    async def fetch() -> bytes:
+        return data if data is not None else await att.read()
+
+    return Media(who, _kind(att), att.size, fetch, att.filename, att.content_type or "",
+                 float(att.duration) if getattr(att, "duration", None) else None)
+
+
+def _who(interaction: discord.Interaction) -> Who:
+    return Who("discord", str(interaction.user.id), str(interaction.channel_id),
+               str(interaction.guild_id) if interaction.guild_id else None,
+               interaction.user.display_name, str(interaction.id))
+
+
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mp:(?P<user>\d+):(?P<action>[a-z_]+):(?P<value>[\w-]*)"):
+    """A button for one user: ``mp:<user id>:<action>:<value>``."""
+
+    def __init__(self, user_id: int, action: str, value: str = "", label: str = "") -> None:
+        style = discord.ButtonStyle.danger if action == "cancel" else discord.ButtonStyle.primary
+        super().__init__(discord.ui.Button(label=label or action, style=style,
+                                           custom_id=f"mp:{user_id}:{action}:{value}"[:100]))
+        self.user_id, self.action, self.value = user_id, action, value
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button[Any],  # type: ignore[override]
+                             match: re.Match[str]) -> ActionButton:
+        return cls(int(match["user"]), match["action"], match["value"], item.label or "")
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.user_id:
+            await interaction.response.send_message("Only the person who started this video can use these buttons.",
+                                                    ephemeral=True)
+            return False
+        return True
+
+    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        client = interaction.client
+        assert isinstance(client, MouthpieceClient)
+        if self.action == "transcript":
+            await interaction.response.send_modal(TranscriptModal(client))
+            return
+        await interaction.response.defer(thinking=True)
+        await client.respond(interaction, [Button(_who(interaction), self.action, self.value)])
+
+
+class ScriptModal(discord.ui.Modal, title="Your script"):
+    script: discord.ui.TextInput[Any] = discord.ui.TextInput(label="What should the face say?",
+                                                             style=discord.TextStyle.paragraph, max_length=4000)
+
+    def __init__(self, client: MouthpieceClient, pending: list[Event]) -> None:
+        super().__init__()
+        self.client, self.pending = client, pending
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        await interaction.response.defer(thinking=True)
+        await self.client.respond(interaction, [*self.pending, Text(_who(interaction), str(self.script.value))])
+
+
+class TranscriptModal(discord.ui.Modal, title="What is said in the voice note?"):
+    text: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Transcript", style=discord.TextStyle.paragraph,
+                                                           max_length=1000)
+
+    def __init__(self, client: MouthpieceClient) -> None:
+        super().__init__()
+        self.client = client
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+        await interaction.response.defer(thinking=True)
+        await self.client.respond(interaction, [Text(_who(interaction), str(self.text.value))])
+
+
+class MouthpieceClient(discord.Client):
+    """The Discord client: commands in servers and DMs, attachments in DMs."""
+
+    def __init__(self, handle: Handle, *, needs_transcript: bool = False) -> None:
+        intents = discord.Intents.default()
+        intents.dm_messages = True
+        super().__init__(intents=intents)
+        self.handle = handle
+        self.needs_transcript = needs_transcript
+        self.tree = app_commands.CommandTree(self)
+        self._register()
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(ActionButton)
+
+    def _register(self) -> None:
+        tree = self.tree
+
+        @tree.command(name="talk", description="Make a talking video from a script, a voice note and a photo")
+        @app_commands.describe(script="What the face should say (leave empty for a long-script form)",
+                               voice="A voice note of the speaker (3-30 s)", photo="A front-facing photo")
+        async def talk(interaction: discord.Interaction, script: str | None = None,
+                       voice: discord.Attachment | None = None, photo: discord.Attachment | None = None) -> None:
+            who = _who(interaction)
+            if script is None:
+                pending: list[Event] = [Command(who, "talk")]
+                pending += [await _media(who, a) for a in (voice, photo) if a is not None]
+                await interaction.response.send_modal(ScriptModal(self, pending))
+                return
+            await interaction.response.defer(thinking=True)  # within 3 s, before any download
+            events: list[Event] = [Command(who, "talk"), Text(who, script)]
+            events += [await _media(who, a) for a in (voice, photo) if a is not None]
+            await self.respond(interaction, events)
+
+        for name, text in (("cancel", "Drop your draft"), ("status", "Your draft and your videos"),
+                           ("help", "What this bot does"), ("voices", "Your saved voices")):
+            tree.command(name=name, description=text)(self._simple(name))
+
+        @tree.command(name="voice_save", description="Keep the last voice note as a named voice")
+        async def voice_save(interaction: discord.Interaction, name: str) -> None:
+            await interaction.response.defer(thinking=True)
+            await self.respond(interaction, [Command(_who(interaction), "voice", f"save {name}")])
+
+    def _simple(self, name: str) -> Callable[[discord.Interaction], Awaitable[None]]:
+        async def command(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await self.respond(interaction, [Command(_who(interaction), name)])
+
+        command.__name__ = name
+        return command
+
+    async def respond(self, interaction: discord.Interaction, events: list[Event]) -> None:
+        """Run events through the core; send every reply as a follow-up (buttons attached)."""
+        replies: list[Action] = []
+        for event in events:
+            try:
+                replies += await self.handle(event)
+            except Exception:
+                log.exception("interaction handling failed")
+                replies.append(Reply(_OOPS))
+        text = "\n".join(r.text for r in replies) or "OK"
+        buttons = tuple(b for r in replies for b in r.buttons)
+        await interaction.followup.send(text[:2000], view=self._view(interaction.user.id, buttons))
+
+    def _view(self, user_id: int, buttons: tuple[ButtonSpec, ...]) -> discord.ui.View:
+        view = discord.ui.View(timeout=None)
+        for b in buttons[:25]:
+            view.add_item(ActionButton(user_id, b.action, b.value, b.label))
+        if any(b.action == "skip_transcript" for b in buttons):
+            view.add_item(ActionButton(user_id, "transcript", "", "Type transcript"))
+        return view
+
+    async def on_message(self, message: discord.Message) -> None:
+        """In DMs, files and text feed the draft (servers use /talk; no message-content intent)."""
+        if message.author.bot or message.guild is not None:
+            return
+        who = Who("discord", str(message.author.id), str(message.channel.id), None, message.author.display_name,
+                  str(message.id))
+        events: list[Event] = [await _media(who, a) for a in message.attachments]
+        if message.content and not events:
+            events.append(Text(who, message.content))
+        replies: list[Action] = []
+        for event in events:
+            replies += await self.handle(event)
+        for r in replies:
+            await message.channel.send(r.text[:2000], view=self._view(message.author.id, r.buttons))
+
+
+async def run_discord(settings: BotSettings, handle: Handle) -> None:
+    use_api_base(settings.discord_api_base_url)
+    client = MouthpieceClient(handle, needs_transcript=settings.needs_transcript)
+    async with client:
+        await client.login(settings.discord_bot_token)
+        await client.tree.sync()
+        await client.connect()

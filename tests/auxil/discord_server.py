@@ -1,0 +1,150 @@
+"""A stand-in for Discord's REST API on 127.0.0.1 that the real discord.py talks to.
+
+It answers login, interaction callbacks, webhook follow-ups and channel messages, serves
+attachment bytes, records every request, and can fail a route a few times (429/500).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+APP_ID = "5550001"
+BOT_USER = {"id": "5550002", "username": "mouthpiece", "discriminator": "0", "global_name": None,
+            "avatar": None, "bot": True}
+
+
+def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    """discord.py wants Content-Type exactly "application/json" (no charset)."""
+    return web.Response(body=json.dumps(data).encode(), status=status,
+                        headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def user(uid: str, name: str = "ada") -> dict[str, Any]:
+    return {"id": uid, "username": name, "discriminator": "0", "global_name": name.title(), "avatar": None}
+
+
+@dataclass
+class Req:
+    method: str
+    path: str
+    json: Any = None
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+class DiscordStandIn:
+    def __init__(self) -> None:
+        self.requests: list[Req] = []
+        self.attachments: dict[str, bytes] = {}
+        self.fail: dict[str, list[int]] = {}  # path prefix -> statuses to answer first
+        self._ids = itertools.count(900_000_000_000_000_000)
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> str:
+        app = web.Application(client_max_size=200 * 1024 * 1024)
+        app.router.add_get("/att/{name}", self._attachment)
+        app.router.add_route("*", "/api/v10/{path:.*}", self._api)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        return self.url
+
+    @property
+    def api(self) -> str:
+        return self.url + "/api/v10"
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+
+    def snowflake(self) -> str:
+        return str(next(self._ids))
+
+    def message(self, channel_id: str, body: Any) -> dict[str, Any]:
+        body = body or {}
+        return {"id": self.snowflake(), "channel_id": channel_id, "author": BOT_USER,
+                "content": body.get("content", ""), "timestamp": "2026-11-24T00:00:00+00:00",
+                "edited_timestamp": None, "tts": False, "mention_everyone": False, "mentions": [],
+                "mention_roles": [], "attachments": [], "embeds": [], "pinned": False, "type": 0,
+                "flags": 0, "components": body.get("components", [])}
+
+    async def _attachment(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.attachments[request.match_info["name"]])
+
+    async def _api(self, request: web.Request) -> web.Response:
+        path = "/" + request.match_info["path"]
+        body: Any = None
+        files: dict[str, bytes] = {}
+        if request.content_type.startswith("multipart/"):
+            reader = await request.multipart()
+            async for part in reader:
+                if part.name == "payload_json":
+                    body = json.loads(await part.text())
+                elif part.filename:
+                    files[part.name] = bytes(await part.read())
+        elif request.can_read_body:
+            body = await request.json()
+        self.requests.append(Req(request.method, path, body, files))
+        for prefix, statuses in self.fail.items():
+            if path.startswith(prefix) and statuses:
+                code = statuses.pop(0)
+                return _json({"message": "stand-in", "code": 0, "retry_after": 0.2, "global": False},
+                             status=code, headers={"X-RateLimit-Bucket": "b", "Retry-After": "0.2"})
+        return _json(self._answer(request.method, path, body))
+
+    def _answer(self, method: str, path: str, body: Any) -> Any:
+        if path == "/users/@me":
+            return BOT_USER
+        if path == "/oauth2/applications/@me":
+            return {"id": APP_ID, "name": "Mouthpiece", "icon": None, "description": "", "bot_public": True,
+                    "bot_require_code_grant": False, "owner": user("1"), "verify_key": "k", "flags": 0}
+        if path.endswith("/callback"):
+            return {"interaction": {"id": path.split("/")[2], "type": 2, "response_message_loading": True}}
+        if path.startswith(f"/webhooks/{APP_ID}/"):
+            return self.message("0", body)
+        if path.startswith("/channels/") and path.endswith("/messages"):
+            return self.message(path.split("/")[2], body)
+        return {}
+
+    # ---- reading what happened ---------------------------------------------------------
+    def callbacks(self) -> list[Req]:
+        return [r for r in self.requests if r.path.endswith("/callback")]
+
+    def followups(self) -> list[Req]:
+        return [r for r in self.requests if r.path.startswith(f"/webhooks/{APP_ID}/") and r.method == "POST"]
+
+    def channel_posts(self, channel_id: str) -> list[Req]:
+        return [r for r in self.requests if r.path == f"/channels/{channel_id}/messages" and r.method == "POST"]
+
+    def custom_ids(self) -> list[str]:
+        out = []
+        for r in self.followups():
+            for row in (r.json or {}).get("components", []):
+                out += [c.get("custom_id", "") for c in row.get("components", [])]
+        return out
+
+    def component_message(self, custom_id: str) -> dict[str, Any]:
+        """The follow-up message that carries a button with ``custom_id`` (for a press)."""
+        for r in reversed(self.followups()):
+            rows = (r.json or {}).get("components", [])
+            if any(c.get("custom_id") == custom_id for row in rows for c in row.get("components", [])):
+                return self.message("0", r.json)
+        raise KeyError(custom_id)
+
+    async def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; requests: {[(r.method, r.path) for r in self.requests]}")
+            await asyncio.sleep(0.05)

@@ -1,0 +1,127 @@
+"""Discord: the real discord.py (command tree, dynamic buttons, webhooks) against a stand-in REST
+server on 127.0.0.1, with a real redis-server and real arq workers delivering to the channel."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.adapters.discord import MouthpieceClient, use_api_base
+from bot.app import build_service
+from bot.delivery.discord import DiscordDelivery
+from bot.settings import BotSettings
+from bot.worker import build_workers
+from engine import Engine, EngineSettings
+from engine.media.video import probe
+from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
+from tests.auxil.redis_server import redis_server
+
+CHANNEL, REQUESTER, OTHER = "900", "42", "43"
+_ids = itertools.count(1000)
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine(EngineSettings())
+
+
+def _interaction(kind: int, data: dict[str, Any], who: str, **extra: Any) -> dict[str, Any]:
+    return {"id": str(next(_ids)), "application_id": APP_ID, "type": kind, "token": f"tok{next(_ids)}",
+            "version": 1, "channel_id": CHANNEL, "channel": {"id": CHANNEL, "type": 1}, "user": user(who), "attachment_size_limit": 10 * 1024 * 1024,
+            "locale": "en-US", "data": data, **extra}
+
+
+def _attachment(dc: DiscordStandIn, aid: str, name: str, data: bytes, ctype: str) -> dict[str, Any]:
+    dc.attachments[name] = data
+    url = f"{dc.url}/att/{name}"
+    return {"id": aid, "filename": name, "size": len(data), "url": url, "proxy_url": url, "content_type": ctype}
+
+
+@asynccontextmanager
+async def system(tmp: Path, engine: Engine) -> AsyncIterator[tuple[DiscordStandIn, MouthpieceClient]]:
+    dc = DiscordStandIn()
+    await dc.start()
+    with redis_server(tmp) as url:
+        settings = BotSettings(discord_bot_token="TEST", discord_api_base_url=dc.api, redis_url=url,
+                               data_dir=tmp / "data")
+        workers = build_workers(settings, engine)
+        tasks = [asyncio.create_task(w.main()) for w in workers]
+        service, store, queue = await build_service(settings)
+        use_api_base(dc.api)
+        client = MouthpieceClient(service.handle)
+        await client.login("TEST")
+        try:
+            yield dc, client
+        finally:
+            await client.close()
+            for w in workers:
+                await w.close()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await queue.close()
+            await store.close()
+            await dc.stop()
+
+
+def _press(dc: DiscordStandIn, client: MouthpieceClient, custom_id: str, who: str) -> None:
+    data = {"custom_id": custom_id, "component_type": 2}
+    client._connection.parse_interaction_create(  # type: ignore[arg-type]
+        _interaction(3, data, who, message=dc.component_message(custom_id)))
+
+
+def test_talk_command_to_video_in_channel(tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path) -> None:
+    async def go() -> None:
+        async with system(tmp_path, engine) as (dc, client):
+            resolved = {"attachments": {
+                "101": _attachment(dc, "101", "voice.ogg", sample_voice.read_bytes(), "audio/ogg"),
+                "102": _attachment(dc, "102", "me.jpg", sample_photo.read_bytes(), "image/jpeg")}}
+            data = {"id": "77", "name": "talk", "type": 1, "resolved": resolved, "options": [
+                {"name": "script", "type": 3, "value": "Hello from Discord, this is a test."},
+                {"name": "voice", "type": 11, "value": "101"}, {"name": "photo", "type": 11, "value": "102"}]}
+            client._connection.parse_interaction_create(_interaction(2, data, REQUESTER))  # type: ignore[arg-type]
+            await dc.wait_for(lambda: len(dc.callbacks()) >= 1)
+            assert dc.callbacks()[0].json["type"] == 5  # deferred at once, before downloads
+            consent = f"mp:{REQUESTER}:consent:"
+            await dc.wait_for(lambda: consent in dc.custom_ids(), timeout=60)
+
+            _press(dc, client, consent, OTHER)  # somebody else's press is refused
+            await dc.wait_for(lambda: any((c.json or {}).get("type") == 4 for c in dc.callbacks()))
+            refusal = next(c.json for c in dc.callbacks() if c.json.get("type") == 4)
+            assert refusal["data"]["flags"] & 64 and "Only the person" in refusal["data"]["content"]
+
+            _press(dc, client, consent, REQUESTER)
+            render = f"mp:{REQUESTER}:render:"
+            await dc.wait_for(lambda: render in dc.custom_ids())
+            _press(dc, client, render, REQUESTER)
+            await dc.wait_for(lambda: len(dc.channel_posts(CHANNEL)) >= 1, timeout=120)
+            post = dc.channel_posts(CHANNEL)[0]
+            out = tmp_path / "got.mp4"
+            out.write_bytes(post.files["files[0]"])
+            assert probe(out).video_codec == "h264" and out.stat().st_size <= 10 * 1024 * 1024
+
+    asyncio.run(go())
+
+
+def test_delivery_retries_429_and_500_then_delivers_once(tmp_path: Path) -> None:
+    async def go() -> None:
+        dc = DiscordStandIn()
+        await dc.start()
+        dc.fail[f"/channels/{CHANNEL}/messages"] = [429, 500]
+        video = tmp_path / "v.mp4"
+        video.write_bytes(b"\0" * 1000)
+        async with aiohttp.ClientSession() as session:
+            await DiscordDelivery(session, dc.api, "TEST").send_video(CHANNEL, video, "hi")
+        posts = dc.channel_posts(CHANNEL)
+        assert len(posts) == 3 and len(posts[-1].files["files[0]"]) == 1000
+        assert all(r.files for r in posts)
+        await dc.stop()
+
+    asyncio.run(go())

@@ -1,0 +1,74 @@
+"""BotSettings: env + .env parsing, config/example.env documents every setting, CLI refusal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from bot.settings import _ENV, BotSettings, load_dotenv
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "config" / "example.env"
+
+
+def _env_name(field: str) -> str:
+    return _ENV.get(field, f"MOUTHPIECE_{field.upper()}")
+
+
+def test_example_env_documents_every_setting() -> None:
+    documented = load_dotenv(EXAMPLE)
+    missing = [
+        _env_name(f.name) for f in fields(BotSettings) if _env_name(f.name) not in documented
+    ]
+    assert not missing, f"config/example.env lacks {missing}"
+    assert (
+        BotSettings.from_env({}, dotenv=EXAMPLE) == BotSettings()
+    )  # the example shows the defaults
+
+
+def test_env_wins_over_dotenv_and_types_are_parsed(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text(
+        '# comment\nexport TELEGRAM_BOT_TOKEN="1:abc"\nMOUTHPIECE_MAX_SCRIPT_CHARS=50\n\n'
+        "REDIS_URL=redis://dotenv/0\n"
+    )
+    s = BotSettings.from_env(
+        {
+            "REDIS_URL": "redis://env/1",
+            "MOUTHPIECE_DATA_DIR": str(tmp_path),
+            "MOUTHPIECE_MAX_VOICE_SECONDS": "12.5",
+        },
+        dotenv=dotenv,
+    )
+    assert s.telegram_bot_token == "1:abc"
+    assert s.max_script_chars == 50 and s.max_voice_seconds == 12.5
+    assert s.redis_url == "redis://env/1"
+    assert s.db_path == tmp_path / "mouthpiece.sqlite3"
+
+
+def test_bad_number_names_the_variable() -> None:
+    with pytest.raises(ValueError, match="MOUTHPIECE_MAX_SCRIPT_CHARS"):
+        BotSettings.from_env({"MOUTHPIECE_MAX_SCRIPT_CHARS": "lots"}, dotenv=None)
+
+
+def test_cli_without_tokens_says_one_line_and_exits_2(tmp_path: Path) -> None:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN")
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "TELEGRAM_BOT_TOKEN" in lines[0], done.stderr
