@@ -23,4 +23,6 @@ RUN pip install -q 'setuptools<81' wheel \
 
 ENV MOUTHPIECE_DATA_DIR=/data MOUTHPIECE_MODELS_DIR=/models
 VOLUME ["/data", "/models"]
+# /healthz and /metrics: the bot on 8080, a worker on 8081 (MOUTHPIECE_*_METRICS_PORT).
+EXPOSE 8080 8081
 CMD ["python", "-m", "bot"]

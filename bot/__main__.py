@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
 import sys
 
 from bot.app import run_bot
+from bot.observability import logging_from_settings
 from bot.settings import BotSettings
 
 
@@ -32,11 +32,12 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    # httpx's INFO lines carry the bot token in URLs.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        # JSON lines (or text), tokens redacted, httpx's token-bearing INFO lines quieted.
+        logging_from_settings(settings)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_bot(settings, telegram=telegram, discord=discord))
     return 0

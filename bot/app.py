@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Awaitable
 
+from aiohttp import web
+
+from bot.core.policy import RateLimits, Safety, ServerPolicy
 from bot.core.service import Limits, Service
+from bot.jobs import RENDER_QUEUE
+from bot.observability import Metrics, instrument_handler, start_http
 from bot.queue import Queue
+from bot.retention import Retention, run_periodically
 from bot.settings import BotSettings
 from bot.store import Store
 
-__all__ = ["build_service", "run_bot"]
+__all__ = ["build_service", "run_bot", "start_bot_http", "safety_from"]
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +49,58 @@ async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
             "telegram": settings.telegram_upload_bytes,
             "discord": settings.discord_upload_bytes,
         },
+        safety=safety_from(settings),
     )
     return service, store, queue
 
 
+def safety_from(settings: BotSettings) -> Safety:
+    """The service's safety defaults (moderators override them per server)."""
+    defaults = ServerPolicy(
+        consent_mode=settings.consent_mode,
+        limits=RateLimits(
+            user_per_day=settings.limit_user_per_day,
+            user_concurrent=settings.limit_user_concurrent,
+            server_per_hour=settings.limit_server_per_hour,
+            queue_max=settings.queue_max,
+        ),
+        label_position=settings.label_position,
+    )
+    return Safety(
+        defaults=defaults,
+        label_required=settings.label_required,
+        asr=bool(settings.asr_model),
+        out_dir=settings.data_dir / "out",
+    )
+
+
 async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> None:
     service, store, queue = await build_service(settings)
+    metrics = Metrics.create()
+    handle = instrument_handler(service.handle, metrics)
+    http = await start_bot_http(settings, store, queue, metrics)
     stop = asyncio.Event()
-    tasks = []
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / threads
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    tasks = [
+        asyncio.create_task(
+            run_periodically(
+                store,
+                settings.data_dir / "out",
+                Retention(settings.media_retention_hours, settings.output_retention_days),
+                settings.purge_interval_seconds,
+            )
+        )
+    ]
     try:
         if telegram:
             from bot.adapters.telegram import build_application
 
             app = build_application(
-                settings.telegram_bot_token, settings.telegram_api_base_url, service.handle
+                settings.telegram_bot_token,
+                settings.telegram_api_base_url,
+                handle,
+                admin_ids=settings.admin_ids,
             )
             await app.initialize()
             await app.start()
@@ -63,7 +110,7 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> No
         if discord:
             from bot.adapters.discord import run_discord
 
-            tasks.append(asyncio.create_task(run_discord(settings, service.handle)))
+            tasks.append(asyncio.create_task(run_discord(settings, handle)))
         await stop.wait()
     finally:
         for t in tasks:
@@ -72,5 +119,40 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> No
             await app.updater.stop()  # type: ignore[union-attr]
             await app.stop()
             await app.shutdown()
+        if http is not None:
+            await http.cleanup()
         await queue.close()
         await store.close()
+
+
+async def start_bot_http(
+    settings: BotSettings, store: Store, queue: Queue, metrics: Metrics
+) -> web.AppRunner | None:
+    """The bot's /healthz (Redis and SQLite answer) and /metrics; None when the port is 0."""
+    if settings.bot_metrics_port == 0:
+        return None
+
+    async def health() -> dict[str, object]:
+        redis_ok = await _answers(queue.redis.ping())
+        sqlite_ok = await _answers(store.schema_version())
+        return {"ok": redis_ok and sqlite_ok, "redis": redis_ok, "sqlite": sqlite_ok}
+
+    async def refresh() -> None:
+        metrics.queue_depth.set(await queue.redis.zcard(RENDER_QUEUE))
+
+    return await start_http(
+        settings.metrics_host,
+        settings.bot_metrics_port,
+        health=health,
+        metrics=metrics,
+        before_scrape=refresh,
+    )
+
+
+async def _answers(check: Awaitable[object]) -> bool:
+    try:
+        await asyncio.wait_for(check, 1.5)
+        return True
+    except Exception as e:  # a failed check is reported in the body, not raised
+        log.warning("health check failed", extra={"error": type(e).__name__})
+        return False

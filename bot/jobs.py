@@ -10,14 +10,38 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-__all__ = ["RenderJob", "JobStatus", "job_id_for", "Keys", "RENDER_QUEUE", "INTAKE_QUEUE"]
+from arq.constants import in_progress_key_prefix as IN_PROGRESS_PREFIX
+from arq.constants import job_key_prefix as JOB_PREFIX
+
+__all__ = [
+    "RenderJob",
+    "JobStatus",
+    "job_id_for",
+    "Keys",
+    "RENDER_QUEUE",
+    "INTAKE_QUEUE",
+    "FINAL_STATES",
+]
 
 RENDER_QUEUE = "mouthpiece:render"
 INTAKE_QUEUE = "mouthpiece:intake"
+FINAL_STATES = ("done", "failed", "invalid", "cancelled")
 
 
 class Keys:
-    """Redis key names, in one place."""
+    """Redis key names, in one place. arq's own keys (queue, job, in-progress) are arq's."""
+
+    #: jobs whose chat status message is still live (queued or running, or a final edit owed)
+    ACTIVE = "mouthpiece:active"
+    #: one status-board pass at a time across all workers
+    BOARD_LOCK = "mouthpiece:board-lock"
+    #: fair queue: global virtual round, per-user last round, a sequence for ties
+    FAIR_ROUND = "mouthpiece:fair:round"
+    FAIR_SEQ = "mouthpiece:fair:seq"
+    #: learned render speed per worker (EMA of seconds per script character, stage shares)
+    STATS = "mouthpiece:stats"
+    #: live workers (hash: worker name -> heartbeat time)
+    WORKERS = "mouthpiece:workers"
 
     @staticmethod
     def media(digest: str) -> str:
@@ -25,11 +49,31 @@ class Keys:
 
     @staticmethod
     def job(job_id: str) -> str:
+        """Hash: status, stage, fraction, error, routing (platform, chat, user), status message."""
         return f"mouthpiece:job:{job_id}"
 
     @staticmethod
     def delivered(job_id: str) -> str:
+        """Set once the video (or the failure notice) reached the chat: never send twice."""
         return f"mouthpiece:delivered:{job_id}"
+
+    @staticmethod
+    def cancel(job_id: str) -> str:
+        """Set by the owner's cancel; the worker polls it and stops at the next frame batch."""
+        return f"mouthpiece:cancel:{job_id}"
+
+    @staticmethod
+    def fair_user(platform: str, user_id: str) -> str:
+        return f"mouthpiece:fair:user:{platform}:{user_id}"
+
+    @staticmethod
+    def in_progress(job_id: str) -> str:
+        """arq's in-progress marker: the worker's heartbeat keeps its expiry short."""
+        return f"{IN_PROGRESS_PREFIX}{job_id}"
+
+    @staticmethod
+    def arq_job(job_id: str) -> str:
+        return f"{JOB_PREFIX}{job_id}"
 
 
 @dataclass(frozen=True)
@@ -47,6 +91,7 @@ class RenderJob:
     max_bytes: int | None = None
     seed: int = 0
     label: str | None = "AI-generated"
+    label_position: str = "bottom-right"  # set per server by moderators
     reply_to: str | None = None  # platform message id to answer, if any
 
     def to_json(self) -> str:

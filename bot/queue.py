@@ -1,12 +1,20 @@
-"""The arq client: media hand-off, intake checks, render jobs, job status. Redis only.
+"""The arq client: media hand-off, intake checks, fair render queue, position, cancel. Redis only.
 
 Media travel through Redis by content hash (with a TTL), so the bot and the workers may
 run on different machines that share nothing but Redis.
+
+Fairness: arq runs the ready job with the lowest score first. Instead of the enqueue time,
+a render's score is its *round*: one more than the later of the user's previous round and the
+round now running. One user's ten jobs take rounds r+1..r+10, another user's job enqueued
+later takes round r+1 and runs second. Rounds are small numbers (milliseconds after 1970),
+so every queued job is always "due" and an idle worker never waits.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
@@ -14,9 +22,72 @@ from arq.connections import ArqRedis, RedisSettings
 from bot.core.service import MediaCheck
 from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob
 
-__all__ = ["Queue"]
+__all__ = ["Queue", "Position", "ROUND", "fair_score", "mark_round_started", "queue_positions"]
 
 log = logging.getLogger(__name__)
+
+#: score units per round; the rest orders jobs within a round by arrival
+ROUND = 1_000_000
+_JOB_TTL = timedelta(days=2)
+
+# KEYS: global round, user's last round, sequence. Returns the score for a new job.
+_FAIR_SCORE = """
+local now_round = tonumber(redis.call('GET', KEYS[1]) or '0')
+local user_round = tonumber(redis.call('GET', KEYS[2]) or '0')
+local round = math.max(now_round, user_round) + 1
+redis.call('SET', KEYS[2], round, 'EX', 604800)
+local seq = redis.call('INCR', KEYS[3]) % 1000000
+return round * 1000000 + seq
+"""
+# KEYS: global round. ARGV: the started job's round. The global round only moves forward.
+_ROUND_STARTED = """
+local now_round = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > now_round then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+# KEYS: queue, arq job key, in-progress key. Removes a job that has not started.
+_CANCEL_QUEUED = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2])
+return removed
+"""
+
+
+async def fair_score(redis: ArqRedis, platform: str, user_id: str) -> int:
+    return int(
+        await redis.eval(
+            _FAIR_SCORE, 3, Keys.FAIR_ROUND, Keys.fair_user(platform, user_id), Keys.FAIR_SEQ
+        )  # type: ignore[misc]
+    )
+
+
+async def mark_round_started(redis: ArqRedis, score: int) -> None:
+    """A worker started a job with ``score``: later enqueues join from its round on."""
+    await redis.eval(_ROUND_STARTED, 1, Keys.FAIR_ROUND, str(score // ROUND))  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a queued job stands: ``ahead`` jobs wait before it, ``running`` are rendering."""
+
+    ahead: int
+    running: int
+
+
+async def queue_positions(redis: ArqRedis) -> tuple[dict[str, Position], list[str]]:
+    """Every queued job's position, and the ids of running jobs, from one look at the queue."""
+    entries = await redis.zrange(RENDER_QUEUE, 0, -1)
+    ids = [e.decode() if isinstance(e, bytes) else str(e) for e in entries]
+    if not ids:
+        return {}, []
+    async with redis.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.exists(Keys.in_progress(job_id))
+        flags = await pipe.execute()
+    running = [j for j, f in zip(ids, flags, strict=True) if f]
+    waiting = [j for j, f in zip(ids, flags, strict=True) if not f]
+    return {j: Position(i, len(running)) for i, j in enumerate(waiting)}, running
 
 
 class Queue:
@@ -56,13 +127,78 @@ class Queue:
             warnings=tuple(raw.get("warnings", ())),
         )
 
+    async def transcribe(self, digest: str) -> str | None:
+        """What a worker's speech recognition hears in a voice note (the consent phrase check);
+        None when no worker answered in time or none has speech recognition."""
+        job = await self.redis.enqueue_job("transcribe", digest, _queue_name=INTAKE_QUEUE)
+        if job is None:
+            return None
+        try:
+            raw = await job.result(timeout=self.intake_timeout * 3, poll_delay=0.1)
+        except TimeoutError:
+            log.warning("transcription timed out")
+            return None
+        text = raw.get("text") if isinstance(raw, dict) else None
+        return str(text) if text is not None else None
+
+    async def drop_media(self, digest: str) -> None:
+        """Delete an upload's copy in Redis now (/forget) instead of at its TTL."""
+        await self.redis.delete(Keys.media(digest))
+
     async def enqueue(self, job: RenderJob) -> bool:
-        """Queue a render; False when a job with this id is already queued or done."""
-        await self.redis.hset(Keys.job(job.job_id), mapping=JobStatus("queued").to_redis())  # type: ignore[misc]
+        """Queue a render fairly; False when a job with this id is already queued or done."""
+        key = Keys.job(job.job_id)
+        fresh = await self.redis.hsetnx(key, "status", "queued")  # type: ignore[misc]
+        if not fresh:
+            return False
+        routing = {
+            "platform": job.platform,
+            "chat_id": job.chat_id,
+            "user_id": job.user_id,
+            "chars": str(len(job.script)),
+            "enqueued": f"{datetime.now(UTC).timestamp():.3f}",
+        }
+        await self.redis.hset(key, mapping={**JobStatus("queued").to_redis(), **routing})  # type: ignore[misc]
+        await self.redis.expire(key, 7 * 86_400)
+        score = await fair_score(self.redis, job.platform, job.user_id)
         queued = await self.redis.enqueue_job(
-            "render", job.to_json(), _job_id=job.job_id, _queue_name=RENDER_QUEUE
+            "render",
+            job.to_json(),
+            _job_id=job.job_id,
+            _queue_name=RENDER_QUEUE,
+            _defer_until=datetime.fromtimestamp(score / 1000, UTC),
+            _expires=_JOB_TTL,
         )
+        await self.redis.sadd(Keys.ACTIVE, job.job_id)  # type: ignore[misc]
         return queued is not None
+
+    async def position(self, job_id: str) -> Position | None:
+        """The job's place in line, or None when it is not waiting (running or gone)."""
+        positions, _ = await queue_positions(self.redis)
+        return positions.get(job_id)
+
+    async def cancel(self, job_id: str) -> str:
+        """Cancel a job: "removed" (was queued), "stopping" (running), or its final status."""
+        status = await self.status(job_id)
+        if status is None:
+            return "unknown"
+        if status.status not in ("queued", "running"):
+            return status.status
+        await self.redis.set(Keys.cancel(job_id), b"1", ex=7 * 86_400)
+        removed = await self.redis.eval(  # type: ignore[misc]
+            _CANCEL_QUEUED,
+            3,
+            RENDER_QUEUE,
+            Keys.arq_job(job_id),
+            Keys.in_progress(job_id),
+            job_id,
+        )
+        if removed:
+            await self.redis.hset(Keys.job(job_id), mapping={"status": "cancelled"})  # type: ignore[misc]
+            log.info("queued job cancelled", extra={"job_id": job_id})
+            return "removed"
+        log.info("running job asked to stop", extra={"job_id": job_id})
+        return "stopping"
 
     async def status(self, job_id: str) -> JobStatus | None:
         raw = await self.redis.hgetall(Keys.job(job_id))  # type: ignore[misc]

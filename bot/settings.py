@@ -46,9 +46,38 @@ class BotSettings:
     media_ttl_seconds: int = 86_400
     intake_timeout_seconds: float = 20.0
     render_max_jobs: int = 1
+    # ---- render queue (issue 6)
+    render_max_tries: int = 3  # runs of one job (crashes included) before the user is told
+    heartbeat_seconds: float = 15.0  # a killed worker's job runs again within this bound
+    render_timeout_floor: float = 300.0  # seconds; plus 3x the estimated render time
+    render_timeout_max: float = 6 * 3600.0
+    retry_backoff_seconds: float = 10.0  # doubled on every retry
+    status_edit_seconds: float = 3.0  # at most one edit of a status message this often
+    board_interval_seconds: float = 1.0
+    worker_name: str = ""  # default: host name and process id
     telegram_upload_bytes: int = 50_000_000
     discord_upload_bytes: int = 10 * 1024 * 1024
     label: str = "AI-generated"
+    # ---- safety (issue 7): defaults; moderators override per server in SQLite
+    label_position: str = "bottom-right"
+    label_required: bool = True  # moderators may move the label, never remove it
+    consent_mode: str = "attest"  # attest | phrase | review
+    asr_model: str = ""  # local faster-whisper model folder (worker); empty: no ASR
+    limit_user_per_day: int = 20
+    limit_user_concurrent: int = 2
+    limit_server_per_hour: int = 30
+    queue_max: int = 50
+    media_retention_hours: float = 24.0
+    output_retention_days: float = 7.0
+    purge_interval_seconds: float = 3600.0
+    telegram_admin_ids: str = ""  # comma-separated Telegram user ids
+    discord_mod_role: str = ""  # role name or id allowed to use /mod (besides Manage Server)
+    # ---- operations (issue 6): /healthz + /metrics ports (0 = off), logs
+    metrics_host: str = "0.0.0.0"
+    bot_metrics_port: int = 8080
+    worker_metrics_port: int = 8081
+    log_format: str = "json"  # json | text
+    log_level: str = "INFO"
 
     @property
     def db_path(self) -> Path:
@@ -57,6 +86,24 @@ class BotSettings:
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    def __post_init__(self) -> None:
+        from bot.core.policy import CONSENT_MODES, LABEL_POSITIONS
+
+        if self.consent_mode not in CONSENT_MODES:
+            raise ValueError(
+                f"MOUTHPIECE_CONSENT_MODE={self.consent_mode!r} is not one of "
+                f"{', '.join(CONSENT_MODES)}"
+            )
+        if self.label_position not in LABEL_POSITIONS:
+            raise ValueError(
+                f"MOUTHPIECE_LABEL_POSITION={self.label_position!r} is not one of "
+                f"{', '.join(LABEL_POSITIONS)}"
+            )
+
+    @property
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(x.strip() for x in self.telegram_admin_ids.split(",") if x.strip())
 
     @property
     def needs_transcript(self) -> bool:
@@ -77,13 +124,23 @@ class BotSettings:
                 continue
             kind = type(getattr(defaults, f.name))
             try:
-                values[f.name] = (
-                    Path(raw) if kind is not str and issubclass(kind, Path) else kind(raw)
-                )
+                values[f.name] = _parse(kind, raw)
             except ValueError as e:
                 raise ValueError(f"{name}={raw!r} is not a valid {kind.__name__}") from e
         return cls(**values)  # type: ignore[arg-type]
 
+
+def _parse(kind: type, raw: str) -> object:
+    if kind is bool:
+        low = raw.strip().lower()
+        if low not in _BOOLS:
+            raise ValueError(raw)
+        return _BOOLS[low]
+    return Path(raw) if kind is not str and issubclass(kind, Path) else kind(raw)
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False}
 
 _ENV = {
     "telegram_bot_token": "TELEGRAM_BOT_TOKEN",
@@ -92,4 +149,6 @@ _ENV = {
     "discord_api_base_url": "DISCORD_API_BASE_URL",
     "redis_url": "REDIS_URL",
     "data_dir": "MOUTHPIECE_DATA_DIR",
+    "telegram_admin_ids": "TELEGRAM_ADMIN_IDS",
+    "discord_mod_role": "DISCORD_MOD_ROLE",
 }

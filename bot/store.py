@@ -7,6 +7,7 @@ serialising here means no "database is locked" under load). Reads share that con
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +19,9 @@ from typing import Any
 import aiosqlite
 
 from bot.core.flow import Draft
+from bot.core.policy import DAY, HOUR, LimitExceeded, RateLimits, Usage, decide_limits
 from bot.jobs import RenderJob
+from bot.store_safety import SafetyQueries
 
 __all__ = ["Store", "JobRow", "VoiceProfile", "MIGRATIONS"]
 
@@ -66,6 +69,24 @@ MIGRATIONS: list[str] = [
         id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, platform TEXT NOT NULL,
         guild_id TEXT, user_id TEXT, action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
     """,
+    # 2: issue 7 (consent, limits, moderation, retention). guild_id '' is the DM scope.
+    """
+    ALTER TABLE consents ADD COLUMN guild_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE consents ADD COLUMN verified TEXT NOT NULL DEFAULT '';
+    ALTER TABLE voice_profiles ADD COLUMN consent_id INTEGER;
+    CREATE INDEX consents_by_voice ON consents (platform, user_id, voice_digest);
+    CREATE INDEX jobs_by_guild ON jobs (platform, guild_id, created);
+    CREATE INDEX jobs_by_status ON jobs (status);
+    CREATE INDEX media_by_age ON media (created);
+    CREATE TABLE reviews (
+        job_id TEXT PRIMARY KEY REFERENCES jobs (job_id) ON DELETE CASCADE,
+        platform TEXT NOT NULL, guild_id TEXT NOT NULL DEFAULT '', phrase TEXT,
+        created REAL NOT NULL, decision TEXT, decided_by TEXT, decided REAL);
+    CREATE TABLE consent_phrases (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, chat_id TEXT NOT NULL,
+        draft_id TEXT NOT NULL, phrase TEXT NOT NULL, created REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, chat_id));
+    """,
 ]
 
 
@@ -86,7 +107,7 @@ class VoiceProfile:
     transcript: str | None
 
 
-class Store:
+class Store(SafetyQueries):
     """The bot's database. ``await Store.open(path)``; ``await store.close()``."""
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
@@ -245,50 +266,83 @@ class Store:
 
     # ---- jobs and consents -------------------------------------------------------------
     async def add_job(
-        self, job: RenderJob, guild_id: str | None, consent_mode: str = "attest"
+        self,
+        job: RenderJob,
+        guild_id: str | None,
+        consent_mode: str = "attest",
+        *,
+        limits: RateLimits | None = None,
+        status: str = "queued",
+        verified: str = "",
+        now: float | None = None,
     ) -> bool:
-        """Record a job and its consent; False when this job id exists already (a re-send)."""
-        import hashlib
+        """Record a job and its consent; False when this job id exists already (a re-send).
 
+        With ``limits``, usage is counted and the job inserted in one IMMEDIATE transaction
+        under the writer lock, so concurrent requests cannot overshoot a limit (raises
+        :class:`~bot.core.policy.LimitExceeded`, nothing written).
+        """
+        now = time.time() if now is None else now
         async with self._writing() as db:
-            await self._ensure_user(db, job.platform, job.user_id)
-            cur = await db.execute(
-                "INSERT INTO jobs (job_id, platform, user_id, chat_id, guild_id, status, "
-                "payload, created) "
-                "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT (job_id) DO NOTHING",
-                (
-                    job.job_id,
-                    job.platform,
-                    job.user_id,
-                    job.chat_id,
-                    guild_id,
-                    job.to_json(),
-                    time.time(),
-                ),
-            )
-            if cur.rowcount == 0:
+            if not db.in_transaction:
+                await db.execute("BEGIN IMMEDIATE")  # also holds off other processes
+            if await self._one("SELECT 1 FROM jobs WHERE job_id=?", job.job_id):
                 return False
+            if limits is not None:
+                usage = await self._usage(job.platform, job.user_id, guild_id, now)
+                denial = decide_limits(limits, usage, server=guild_id is not None)
+                if denial is not None:
+                    raise LimitExceeded(denial)
+            await self._ensure_user(db, job.platform, job.user_id)
+            await db.execute(
+                "INSERT INTO jobs (job_id, platform, user_id, chat_id, guild_id, status, "
+                "payload, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.job_id, job.platform, job.user_id, job.chat_id, guild_id, status,
+                 job.to_json(), now),
+            )
             await db.execute(
                 "INSERT INTO consents (platform, user_id, job_id, voice_digest, photo_digest, "
-                "script_digest, mode, at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    job.platform,
-                    job.user_id,
-                    job.job_id,
-                    job.voice_hash,
-                    job.photo_hash,
-                    hashlib.sha256(job.script.encode()).hexdigest(),
-                    consent_mode,
-                    time.time(),
-                ),
+                "script_digest, mode, at, guild_id, verified) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.platform, job.user_id, job.job_id, job.voice_hash, job.photo_hash,
+                 hashlib.sha256(job.script.encode()).hexdigest(), consent_mode, now,
+                 guild_id or "", verified),
             )
             await db.execute(
                 "INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail) "
                 "VALUES (?, ?, ?, ?, 'render_requested', ?)",
-                (time.time(), job.platform, guild_id, job.user_id, job.job_id),
+                (now, job.platform, guild_id, job.user_id, job.job_id),
             )
+            if verified:
+                await self._attach_voice_consent(db, job.platform, job.user_id, job.job_id)
             return True
+
+    async def _usage(
+        self, platform: str, user_id: str, guild_id: str | None, now: float
+    ) -> Usage:
+        """Counts for the limits (inside add_job's transaction)."""
+        cur = await self._db.execute(
+            "SELECT created FROM jobs WHERE platform=? AND user_id=? AND created>?",
+            (platform, user_id, now - DAY),
+        )
+        user_day = tuple(r[0] for r in await cur.fetchall())
+        server_hour: tuple[float, ...] = ()
+        if guild_id is not None:
+            cur = await self._db.execute(
+                "SELECT created FROM jobs WHERE platform=? AND guild_id=? AND created>?",
+                (platform, guild_id, now - HOUR),
+            )
+            server_hour = tuple(r[0] for r in await cur.fetchall())
+        row = await self._one(
+            "SELECT COUNT(*) FROM jobs WHERE platform=? AND user_id=? "
+            "AND status IN ('queued','running','review')",
+            platform,
+            user_id,
+        )
+        user_open = int(row[0]) if row else 0
+        row = await self._one("SELECT COUNT(*) FROM jobs WHERE status IN ('queued','running')")
+        queue_open = int(row[0]) if row else 0
+        return Usage(user_day, user_open, server_hour, queue_open)
 
     async def update_job(
         self,
@@ -331,6 +385,16 @@ class Store:
             (platform, user_id, limit),
         )
         return [JobRow(*r) for r in await cur.fetchall()]
+
+    async def find_job(self, ref: str) -> tuple[str, tuple[str, str]] | None:
+        """A job by id or id prefix: (job id, (platform, owner user id)), or None."""
+        row = await self._one(
+            "SELECT job_id, platform, user_id FROM jobs WHERE job_id >= ? AND job_id < ? "
+            "ORDER BY created DESC LIMIT 1",
+            ref,
+            ref + "\uffff",
+        )
+        return (row[0], (row[1], row[2])) if row else None
 
     async def open_jobs(self) -> list[str]:
         cur = await self._db.execute("SELECT job_id FROM jobs WHERE status IN ('queued','running')")

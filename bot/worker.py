@@ -1,9 +1,18 @@
-"""The arq worker process: hosts the engine, checks uploads, renders, delivers.
+"""The arq worker process: hosts the engine, checks uploads, renders, delivers exactly once.
 
 ``python -m bot.worker`` runs two arq workers on one event loop: the render queue
 (``max_jobs`` renders at a time, one per GPU) and the intake queue (fast photo and voice
 checks, answered in seconds even while a render runs, because renders run in a thread).
+A status board on the same loop keeps every job's chat message current.
 This is the one module where ``bot`` meets ``engine``.
+
+Crash recovery: arq marks a started job "in progress" for its whole timeout, so a job whose
+worker was killed would wait hours before another worker may run it. Here the render keeps
+that marker alive with a heartbeat of ``heartbeat_seconds`` instead: once a worker dies, the
+marker expires within that bound and the next worker polling the queue runs the job again.
+Delivery is exactly-once through a Redis mark set right after the platform accepted the
+video; a re-run that finds the mark only finishes the bookkeeping, and a re-run that finds
+the rendered file skips rendering.
 """
 
 from __future__ import annotations
@@ -11,26 +20,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import os
+import signal
+import socket
+import sys
 import tempfile
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from arq import Worker
+from arq import Worker, create_pool, func
 from arq.connections import RedisSettings
 
-from bot.delivery.telegram import DeliveryError, TelegramDelivery
+from bot.core import texts
+from bot.delivery.discord import DiscordDelivery
+from bot.delivery.http import DeliveryError
+from bot.delivery.telegram import TelegramDelivery
 from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob
+from bot.observability import Metrics, logging_from_settings, start_worker_http
+from bot.progress import StatusBoard, learn_speed
+from bot.queue import mark_round_started
 from bot.settings import BotSettings
 from engine import Engine, EngineSettings, InvalidInput, RenderOptions, RenderRequest
-from engine.errors import Cancelled, EngineError
+from engine.errors import Cancelled, EngineError, TransientError
 
-__all__ = ["build_workers", "main", "check_media", "render"]
+__all__ = ["build_workers", "main", "check_media", "render", "job_timeout"]
 
 log = logging.getLogger(__name__)
 _SUFFIX = {"audio": ".audio", "image": ".img"}
+_KEEP = 7 * 86_400  # seconds Redis keeps a job's status and delivery mark
+_CAPTION = "Made with Mouthpiece · AI-generated"
 Deliver = Callable[[dict[str, Any], RenderJob, Path | None, str], Awaitable[None]]
+
+
+class _Retry(Exception):
+    """Run the job again later (transient failure); arq's Retry raised by ``render``."""
 
 
 async def _media_file(ctx: dict[str, Any], digest: str, kind: str) -> Path:
@@ -63,85 +91,281 @@ async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> dict[str, 
         return {"ok": False, "reason": e.reason}
 
 
-async def _set_status(ctx: dict[str, Any], job_id: str, status: JobStatus) -> None:
-    await ctx["redis"].hset(Keys.job(job_id), mapping=status.to_redis())
-    await ctx["redis"].expire(Keys.job(job_id), 7 * 86_400)
+async def transcribe(ctx: dict[str, Any], digest: str) -> dict[str, Any]:
+    """Speech recognition of a voice note for the consent-phrase check: {"text": str | None}
+    (None: this worker has no recognizer, or the note cannot be read)."""
+    recognizer = ctx.get("asr")
+    if recognizer is None:
+        return {"text": None}
+    from engine.asr import transcribe_file
+
+    try:
+        path = await _media_file(ctx, digest, "audio")
+        return {"text": await asyncio.to_thread(transcribe_file, recognizer, path)}
+    except InvalidInput:
+        return {"text": None}
+
+
+def load_recognizer(settings: BotSettings) -> Any:
+    """The faster-whisper recognizer when MOUTHPIECE_ASR_MODEL names a model folder."""
+    if not settings.asr_model:
+        return None
+    from engine.asr import FasterWhisper
+
+    return FasterWhisper(Path(settings.asr_model))
+
+
+def job_timeout(engine: Engine, script: str, settings: BotSettings) -> float:
+    """Seconds a render of ``script`` may take: sized from its length, not a fixed number.
+
+    Speech length is estimated at 15 characters a second; the lip-sync backend's own
+    estimate (measured on this machine where it can) covers the frames, and the speech
+    stage is allowed as long as the speech itself. Three times that, plus a floor.
+    """
+    speech = max(1.0, len(script) / 15.0)
+    frames = math.ceil((speech + 0.4) * 25)
+    lipsync = engine.lipsync.estimate_seconds(frames, RenderOptions()) or speech * 2
+    return min(settings.render_timeout_max, settings.render_timeout_floor + 3 * (lipsync + speech))
+
+
+async def _update(ctx: dict[str, Any], job_id: str, **fields: object) -> None:
+    key = Keys.job(job_id)
+    await ctx["redis"].hset(key, mapping={k: str(v) for k, v in fields.items()})
+    await ctx["redis"].expire(key, _KEEP)
+
+
+async def _finish(ctx: dict[str, Any], job_id: str, status: JobStatus) -> str:
+    await _update(ctx, job_id, **status.to_redis(), finished=f"{time.time():.3f}")
+    await ctx["redis"].sadd(Keys.ACTIVE, job_id)  # owe the status message its final edit
+    _count(ctx, status.status)
+    return status.status
+
+
+def _count(ctx: dict[str, Any], outcome: str) -> None:
+    metrics = ctx.get("metrics")
+    if metrics is not None:
+        metrics.jobs.labels(outcome=outcome).inc()
 
 
 async def render(ctx: dict[str, Any], payload: str) -> str:
-    """Render one job and deliver the MP4 to its chat. Returns the final status."""
+    """Render one job and deliver the MP4 to its chat once. Returns the final status."""
     job = RenderJob.from_json(payload)
-    deliver: Deliver = ctx["deliver"]
-    out_dir: Path = ctx["out_dir"]
-    await _set_status(ctx, job.job_id, JobStatus("running"))
-    progress: dict[str, Any] = {"stage": "inputs", "fraction": 0.0}
+    redis, settings = ctx["redis"], ctx["settings"]
+    job_id, attempt = job.job_id, int(ctx.get("job_try", 1))
+    # 1. A re-run after a crash: the video may have been delivered, or the user cancelled.
+    if await redis.exists(Keys.delivered(job_id)):
+        return await _finish(ctx, job_id, JobStatus("done", stage="done", fraction=1.0))
+    if await redis.exists(Keys.cancel(job_id)):
+        return await _finish(ctx, job_id, JobStatus("cancelled"))
+    if attempt > settings.render_max_tries:
+        reason = texts.FAILED_TRIES.format(tries=settings.render_max_tries)
+        await _tell(ctx, job, reason)
+        return await _finish(ctx, job_id, JobStatus("failed", error=reason))
+    await mark_round_started(redis, int(ctx.get("score", 0)))
+    # 2. Keep arq's in-progress marker short-lived while we work; watch for a cancel.
+    stop = threading.Event()
+    helpers = [
+        asyncio.create_task(_heartbeat(ctx, job_id)),
+        asyncio.create_task(_watch_cancel(ctx, job_id, stop)),
+    ]
     try:
-        voice = await _media_file(ctx, job.voice_hash, "audio")
-        photo = await _media_file(ctx, job.photo_hash, "image")
-        request = RenderRequest(
-            script=job.script,
-            voice=voice,
-            photo=photo,
-            voice_text=job.voice_text,
-            output=out_dir / f"{job.job_id}.mp4",
-            options=RenderOptions(
-                max_bytes=job.max_bytes,
-                seed=job.seed,
-                label=job.label,
-                metadata=(("comment", f"Mouthpiece job {job.job_id}"),),
-            ),
-        )
-        on_progress = lambda p: progress.update(stage=p.stage, fraction=p.fraction)  # noqa: E731
-        result = await asyncio.to_thread(ctx["engine"].render, request, on_progress=on_progress)
-    except InvalidInput as e:
-        await _set_status(ctx, job.job_id, JobStatus("invalid", error=e.reason))
-        await deliver(ctx, job, None, e.reason)
-        return "invalid"
-    except (Cancelled, EngineError) as e:
-        log.exception("render failed", extra={"job_id": job.job_id})
-        await _set_status(ctx, job.job_id, JobStatus("failed", error=type(e).__name__))
-        await deliver(ctx, job, None, "Sorry, the render failed. Please try again later.")
-        return "failed"
-    await deliver(ctx, job, result.output, "")
-    await _set_status(
+        return await _render_and_deliver(ctx, job, attempt, stop)
+    finally:
+        for task in helpers:
+            task.cancel()
+        await asyncio.gather(*helpers, return_exceptions=True)
+
+
+async def _render_and_deliver(
+    ctx: dict[str, Any], job: RenderJob, attempt: int, stop: threading.Event
+) -> str:
+    from arq import Retry
+
+    job_id, settings = job.job_id, ctx["settings"]
+    output: Path = ctx["out_dir"] / f"{job_id}.mp4"
+    await _update(
         ctx,
-        job.job_id,
-        JobStatus(
-            "done",
-            stage="done",
-            fraction=1.0,
-            output_bytes=result.size_bytes,
-            seconds=result.stage_seconds,
+        job_id,
+        status="running",
+        stage="inputs",
+        fraction="0",
+        worker=ctx["name"],
+        started=f"{time.time():.3f}",
+        **{"try": attempt},
+    )
+    try:
+        if not output.exists():  # an earlier try may have rendered it and failed to deliver
+            await _render(ctx, job, output, stop)
+        await _deliver_once(ctx, job, output)
+    except InvalidInput as e:
+        await _tell(ctx, job, e.reason)
+        return await _finish(ctx, job_id, JobStatus("invalid", error=e.reason))
+    except Cancelled:
+        if ctx["shutting_down"].is_set():
+            raise asyncio.CancelledError from None  # arq puts it back in line, same place
+        return await _finish(ctx, job_id, JobStatus("cancelled"))
+    except (TransientError, _Retry) as e:
+        if attempt >= settings.render_max_tries:
+            reason = texts.FAILED_TRIES.format(tries=attempt)
+            await _tell(ctx, job, reason)
+            return await _finish(ctx, job_id, JobStatus("failed", error=reason))
+        log.warning("render will be retried", extra={"job_id": job_id, "error": str(e)})
+        await _update(ctx, job_id, status="retrying", error=str(e)[:200], **{"try": attempt + 1})
+        _count(ctx, "retried")
+        raise Retry(defer=settings.retry_backoff_seconds * 2 ** (attempt - 1)) from e
+    except TimeoutError:
+        reason = texts.FAILED_TIMEOUT.format(
+            minutes=job_timeout(ctx["engine"], job.script, settings) / 60
+        )
+        await _tell(ctx, job, reason)
+        return await _finish(ctx, job_id, JobStatus("failed", error=reason))
+    except (EngineError, DeliveryError) as e:
+        log.exception("job failed", extra={"job_id": job_id})
+        await _tell(ctx, job, texts.FAILED_GENERIC)
+        return await _finish(ctx, job_id, JobStatus("failed", error=type(e).__name__))
+    return await _finish(
+        ctx,
+        job_id,
+        JobStatus("done", stage="done", fraction=1.0, output_bytes=output.stat().st_size),
+    )
+
+
+async def _render(ctx: dict[str, Any], job: RenderJob, output: Path, stop: threading.Event) -> None:
+    """Run the engine in a thread; publish progress; stop it on cancel, shutdown or timeout."""
+    engine: Engine = ctx["engine"]
+    voice = await _media_file(ctx, job.voice_hash, "audio")
+    photo = await _media_file(ctx, job.photo_hash, "image")
+    request = RenderRequest(
+        script=job.script,
+        voice=voice,
+        photo=photo,
+        voice_text=job.voice_text,
+        output=output,
+        options=RenderOptions(
+            max_bytes=job.max_bytes,
+            seed=job.seed,
+            label=job.label,
+            label_position=job.label_position,
+            metadata=(("comment", f"Mouthpiece job {job.job_id}"),),
         ),
     )
-    log.info("job delivered", extra={"job_id": job.job_id, "seconds": result.stage_seconds})
-    return "done"
+    progress: dict[str, Any] = {"stage": "inputs", "fraction": 0.0}
+    on_progress = lambda p: progress.update(stage=p.stage, fraction=p.fraction)  # noqa: E731
+    thread = asyncio.ensure_future(
+        asyncio.to_thread(
+            engine.render, request, on_progress=on_progress, should_cancel=stop.is_set
+        )
+    )
+    publisher = asyncio.create_task(_publish(ctx, job.job_id, progress))
+    started = time.perf_counter()
+    try:
+        limit = job_timeout(engine, job.script, ctx["settings"])
+        result = await asyncio.wait_for(asyncio.shield(thread), timeout=limit)
+    except BaseException:
+        stop.set()  # timeout, shutdown or task cancellation: stop the engine at the next frame
+        with contextlib.suppress(BaseException):
+            await thread
+        raise
+    finally:
+        publisher.cancel()
+        await asyncio.gather(publisher, return_exceptions=True)
+    elapsed = time.perf_counter() - started
+    await learn_speed(ctx["redis"], ctx["name"], len(job.script), elapsed)
+    metrics = ctx.get("metrics")
+    if metrics is not None:
+        metrics.render_seconds.observe(elapsed)
+        for stage, seconds in result.stage_seconds.items():
+            metrics.stage_seconds.labels(stage=stage).observe(seconds)
+    log.info("rendered", extra={"job_id": job.job_id, "seconds": result.stage_seconds})
+
+
+async def _publish(ctx: dict[str, Any], job_id: str, progress: dict[str, Any]) -> None:
+    last: tuple[str, float] | None = None
+    while True:
+        now = (str(progress["stage"]), round(float(progress["fraction"]), 2))
+        if now != last:
+            await _update(ctx, job_id, stage=now[0], fraction=now[1])
+            last = now
+        await asyncio.sleep(0.5)
+
+
+async def _heartbeat(ctx: dict[str, Any], job_id: str) -> None:
+    """Keep arq's in-progress marker alive for ``heartbeat_seconds`` at a time."""
+    ttl_ms = int(ctx["settings"].heartbeat_seconds * 1000)
+    while True:
+        await ctx["redis"].pexpire(Keys.in_progress(job_id), ttl_ms)
+        await asyncio.sleep(ttl_ms / 3000)
+
+
+async def _watch_cancel(ctx: dict[str, Any], job_id: str, stop: threading.Event) -> None:
+    while not stop.is_set():
+        if await ctx["redis"].exists(Keys.cancel(job_id)):
+            log.info("cancel requested", extra={"job_id": job_id})
+            stop.set()
+            return
+        await asyncio.sleep(0.5)
+
+
+async def _deliver_once(ctx: dict[str, Any], job: RenderJob, video: Path) -> None:
+    """Send the video unless a delivery of this job already succeeded; then mark it."""
+    mark = Keys.delivered(job.job_id)
+    if await ctx["redis"].exists(mark):
+        return
+    try:
+        await ctx["deliver"](ctx, job, video, "")
+    except DeliveryError as e:
+        _failed_delivery(ctx, job)
+        if e.retryable:
+            raise _Retry(str(e)) from e
+        raise
+    await ctx["redis"].set(mark, b"1", ex=_KEEP)
+
+
+def _failed_delivery(ctx: dict[str, Any], job: RenderJob) -> None:
+    metrics = ctx.get("metrics")
+    if metrics is not None:
+        metrics.delivery_failures.labels(platform=job.platform).inc()
+
+
+async def _tell(ctx: dict[str, Any], job: RenderJob, message: str) -> None:
+    """A failure notice, at most once per job; a failing platform does not hide the status."""
+    if not await ctx["redis"].set(Keys.delivered(job.job_id), b"notice", nx=True, ex=_KEEP):
+        return
+    try:
+        await ctx["deliver"](ctx, job, None, message)
+    except DeliveryError:
+        _failed_delivery(ctx, job)
+        log.warning("failure notice not delivered", extra={"job_id": job.job_id})
+
+
+def messengers(settings: BotSettings, session: aiohttp.ClientSession) -> dict[str, Any]:
+    """The platforms this worker can reach (those whose token is set)."""
+    out: dict[str, Any] = {}
+    if settings.telegram_bot_token:
+        out["telegram"] = TelegramDelivery(
+            session, settings.telegram_api_base_url, settings.telegram_bot_token
+        )
+    if settings.discord_bot_token:
+        out["discord"] = DiscordDelivery(
+            session, settings.discord_api_base_url, settings.discord_bot_token
+        )
+    return out
 
 
 async def deliver(ctx: dict[str, Any], job: RenderJob, video: Path | None, message: str) -> None:
     """Send the video (or ``message``) to the job's chat on its platform."""
-    settings: BotSettings = ctx["settings"]
-    session: aiohttp.ClientSession = ctx["http"]
-    if job.platform == "telegram":
-        tg = TelegramDelivery(session, settings.telegram_api_base_url, settings.telegram_bot_token)
-        if video is None:
-            await tg.send_text(job.chat_id, message)
-        else:
-            await tg.send_video(job.chat_id, video, caption="Made with Mouthpiece · AI-generated")
-        return
-    if job.platform == "discord":
-        from bot.delivery.discord import DiscordDelivery
-
-        dc = DiscordDelivery(session, settings.discord_api_base_url, settings.discord_bot_token)
-        if video is None:
-            await dc.send_text(job.chat_id, message)
-        else:
-            await dc.send_video(job.chat_id, video, content="Made with Mouthpiece · AI-generated")
-        return
-    raise DeliveryError(f"unknown platform {job.platform!r}", retryable=False)
+    target = ctx["messengers"].get(job.platform)
+    if target is None:
+        raise DeliveryError(f"no token for platform {job.platform!r}", retryable=False)
+    if video is None:
+        await target.send_text(job.chat_id, message)
+    else:
+        await target.send_video(job.chat_id, video, _CAPTION, key=job.job_id)
 
 
-def build_workers(settings: BotSettings, engine: Engine, *, burst: bool = False) -> list[Worker]:
+def build_workers(
+    settings: BotSettings, engine: Engine, *, burst: bool = False, asr: Any = None
+) -> list[Worker]:
     """The render and intake workers, sharing one context (engine, HTTP session, folders)."""
     out_dir = settings.data_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -152,14 +376,29 @@ def build_workers(settings: BotSettings, engine: Engine, *, burst: bool = False)
         "deliver": deliver,
         "out_dir": out_dir,
         "cache_dir": cache_dir,
+        "name": settings.worker_name or f"{socket.gethostname()}-{os.getpid()}",
+        "shutting_down": asyncio.Event(),
+        "messengers": {},
+        "asr": asr,
     }
     redis = RedisSettings.from_dsn(settings.redis_url)
 
     async def startup(c: dict[str, Any]) -> None:
-        if "http" not in c or c["http"].closed:  # both workers share one session
+        if "http" not in c or c["http"].closed:  # both workers share one session and board
             c["http"] = aiohttp.ClientSession()
+            c["messengers"] = messengers(settings, c["http"])
+            board = StatusBoard(
+                c["redis"],
+                c["messengers"],
+                name=c["name"],
+                min_edit_seconds=settings.status_edit_seconds,
+            )
+            c["board"] = asyncio.create_task(_run_board(board, settings.board_interval_seconds))
 
     async def shutdown(c: dict[str, Any]) -> None:
+        if "board" in c:
+            c["board"].cancel()
+            await asyncio.gather(c.pop("board"), return_exceptions=True)
         if "http" in c and not c["http"].closed:
             await c["http"].close()
 
@@ -168,22 +407,22 @@ def build_workers(settings: BotSettings, engine: Engine, *, burst: bool = False)
         "ctx": ctx,
         "handle_signals": False,
         "burst": burst,
-        "poll_delay": 0.2,
+        "poll_delay": 0.5,
         "on_startup": startup,
         "on_shutdown": shutdown,
     }
     return [
         Worker(
-            functions=[render],
+            functions=[func(render, timeout=settings.render_timeout_max)],
             queue_name=RENDER_QUEUE,
             max_jobs=settings.render_max_jobs,
-            job_timeout=3600,
-            max_tries=3,
+            # arq's own tries count crashes too; render() gives up and tells the user itself.
+            max_tries=settings.render_max_tries + 1,
             keep_result=3600,
             **common,  # type: ignore[arg-type]
         ),
         Worker(
-            functions=[check_media],
+            functions=[check_media, transcribe],
             queue_name=INTAKE_QUEUE,
             max_jobs=4,
             job_timeout=60,
@@ -194,23 +433,56 @@ def build_workers(settings: BotSettings, engine: Engine, *, burst: bool = False)
     ]
 
 
+async def _run_board(board: StatusBoard, interval: float) -> None:
+    while True:
+        try:
+            await board.beat()
+            await board.tick()
+        except Exception:  # the board must outlive a Redis blip
+            log.exception("status board pass failed")
+        await asyncio.sleep(interval)
+
+
 async def run(settings: BotSettings) -> None:
+    """Build the engine once, run the workers until SIGTERM/SIGINT, then requeue and stop."""
     engine = await asyncio.to_thread(Engine, EngineSettings.from_env(tts=settings.tts))
-    workers = build_workers(settings, engine)
+    asr = await asyncio.to_thread(load_recognizer, settings)
+    workers = build_workers(settings, engine, asr=asr)
+    metrics = Metrics.create()
+    workers[0].ctx["metrics"] = metrics  # one context shared by both workers
+    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    http = await start_worker_http(settings, pool, metrics)
+    loop = asyncio.get_running_loop()
+
+    def stop(signum: signal.Signals) -> None:
+        log.info("shutting down; running renders go back in line", extra={"signal": signum.name})
+        workers[0].ctx["shutting_down"].set()
+        for w in workers:
+            w.handle_sig(signum)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop, sig)
     try:
-        await asyncio.gather(*(w.main() for w in workers))
+        await asyncio.gather(*(w.main() for w in workers), return_exceptions=True)
     finally:
         for w in workers:
             await w.close()
+        if http is not None:
+            await http.cleanup()
+        await pool.aclose()
 
 
-def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def main() -> int:
+    try:
+        settings = BotSettings.from_env()
+        logging_from_settings(settings)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(BotSettings.from_env()))
+        asyncio.run(run(settings))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -17,7 +17,8 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.core.events import Action, Button, ButtonSpec, Command, Event, Media, Reply, Text, Who
+from bot.adapters.discord_mod import build_mod_group, is_moderator
+from bot.core.events import Action, Button, ButtonSpec, Command, Event, Media, Notify, Reply, Text, Who
 from bot.settings import BotSettings
 
 __all__ = ["MouthpieceClient", "run_discord", "use_api_base"]
@@ -59,9 +60,11 @@ async def _media(who: Who, att: discord.Attachment) -> Media:
 
 
 def _who(interaction: discord.Interaction) -> Who:
+    role = getattr(interaction.client, "mod_role", "")
     return Who("discord", str(interaction.user.id), str(interaction.channel_id),
                str(interaction.guild_id) if interaction.guild_id else None,
-               interaction.user.display_name, str(interaction.id))
+               interaction.user.display_name, str(interaction.id),
+               is_moderator(interaction, role))
 
 
 class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mp:(?P<user>\d+):(?P<action>[a-z_]+):(?P<value>[\w-]*)"):
@@ -91,8 +94,10 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mp
         if self.action == "transcript":
             await interaction.response.send_modal(TranscriptModal(client))
             return
-        await interaction.response.defer(thinking=True)
-        await client.respond(interaction, [Button(_who(interaction), self.action, self.value)])
+        private = self.action.startswith("mod_")  # moderators' answers stay between them
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        await client.respond(interaction, [Button(_who(interaction), self.action, self.value)],
+                             ephemeral=private)
 
 
 class ScriptModal(discord.ui.Modal, title="Your script"):
@@ -124,12 +129,13 @@ class TranscriptModal(discord.ui.Modal, title="What is said in the voice note?")
 class MouthpieceClient(discord.Client):
     """The Discord client: commands in servers and DMs, attachments in DMs."""
 
-    def __init__(self, handle: Handle, *, needs_transcript: bool = False) -> None:
+    def __init__(self, handle: Handle, *, needs_transcript: bool = False, mod_role: str = "") -> None:
         intents = discord.Intents.default()
         intents.dm_messages = True
         super().__init__(intents=intents)
         self.handle = handle
         self.needs_transcript = needs_transcript
+        self.mod_role = mod_role
         self.tree = app_commands.CommandTree(self)
         self._register()
 
@@ -155,7 +161,9 @@ class MouthpieceClient(discord.Client):
             events += [await _media(who, a) for a in (voice, photo) if a is not None]
             await self.respond(interaction, events)
 
+        tree.add_command(build_mod_group(self))
         for name, text in (("cancel", "Drop your draft"), ("status", "Your draft and your videos"),
+                           ("forget", "Delete everything you gave me and the videos made from it"),
                            ("help", "What this bot does"), ("voices", "Your saved voices")):
             tree.command(name=name, description=text)(self._simple(name))
 
@@ -172,7 +180,8 @@ class MouthpieceClient(discord.Client):
         command.__name__ = name
         return command
 
-    async def respond(self, interaction: discord.Interaction, events: list[Event]) -> None:
+    async def respond(self, interaction: discord.Interaction, events: list[Event], *,
+                      ephemeral: bool = False) -> None:
         """Run events through the core; send every reply as a follow-up (buttons attached)."""
         replies: list[Action] = []
         for event in events:
@@ -181,9 +190,20 @@ class MouthpieceClient(discord.Client):
             except Exception:
                 log.exception("interaction handling failed")
                 replies.append(Reply(_OOPS))
+        await self._notify([r for r in replies if isinstance(r, Notify)])
+        replies = [r for r in replies if not isinstance(r, Notify)]
         text = "\n".join(r.text for r in replies) or "OK"
         buttons = tuple(b for r in replies for b in r.buttons)
-        await interaction.followup.send(text[:2000], view=self._view(interaction.user.id, buttons))
+        await interaction.followup.send(text[:2000], view=self._view(interaction.user.id, buttons),
+                                        ephemeral=ephemeral)
+
+    async def _notify(self, notes: list[Notify]) -> None:
+        """Messages for other channels (a requester told of a moderator's decision)."""
+        for note in notes:
+            try:
+                await self.get_partial_messageable(int(note.chat_id)).send(note.text[:2000])
+            except discord.HTTPException:
+                log.warning("could not notify a channel", extra={"channel": note.chat_id})
 
     def _view(self, user_id: int, buttons: tuple[ButtonSpec, ...]) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
@@ -211,7 +231,8 @@ class MouthpieceClient(discord.Client):
 
 async def run_discord(settings: BotSettings, handle: Handle) -> None:
     use_api_base(settings.discord_api_base_url)
-    client = MouthpieceClient(handle, needs_transcript=settings.needs_transcript)
+    client = MouthpieceClient(handle, needs_transcript=settings.needs_transcript,
+                              mod_role=settings.discord_mod_role)
     async with client:
         await client.login(settings.discord_bot_token)
         await client.tree.sync()

@@ -1,6 +1,8 @@
 """Telegram front-end (python-telegram-bot 22): updates -> neutral events -> replies.
 
-Private chats only. Translation and nothing else: the conversation lives in bot.core.
+Videos are made in private chats. ``/mod`` also works in groups, for the group's admins
+(``getChatAdministrators``) and for ``TELEGRAM_ADMIN_IDS``. Translation and nothing else:
+the conversation and the moderation rules live in bot.core.
 """
 
 from __future__ import annotations
@@ -21,30 +23,47 @@ from telegram.ext import (
     filters,
 )
 
-from bot.core.events import Action, Button, Command, Event, Media, Reply, Text, Who
+from bot.core.events import Action, Button, Command, Event, Media, Notify, Reply, Text, Who
 
 __all__ = ["build_application", "COMMANDS"]
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # durations as timedelta (PTB 22.2+), no warning
 log = logging.getLogger(__name__)
-COMMANDS = ("talk", "start", "cancel", "status", "help", "voice", "voices")
+COMMANDS = ("talk", "start", "cancel", "status", "help", "voice", "voices", "forget", "mod")
+_GROUPS = ("group", "supergroup")
 _AUDIO_EXT = {".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm"}
 _IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp"}
 Handle = Callable[[Event], Awaitable[list[Action]]]
 _OOPS = "Something went wrong on my side; please try again in a minute."
 
 
-def _who(update: Update) -> Who:
+def _who(update: Update, *, is_moderator: bool = False) -> Who:
     user, chat, msg = update.effective_user, update.effective_chat, update.effective_message
     assert user is not None and chat is not None
     return Who(
         "telegram",
         str(user.id),
         str(chat.id),
-        None,
+        str(chat.id) if chat.type in _GROUPS else None,  # a group is its own policy scope
         user.full_name,
         str(msg.message_id) if msg else None,
+        is_moderator,
     )
+
+
+async def _is_moderator(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, admin_ids: frozenset[str]
+) -> bool:
+    """A configured admin anywhere; in a group, also the group's own administrators."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return False
+    if str(user.id) in admin_ids:
+        return True
+    if chat.type not in _GROUPS:
+        return False
+    admins = await context.bot.get_chat_administrators(chat.id)
+    return any(m.user.id == user.id for m in admins)
 
 
 def _keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
@@ -114,10 +133,15 @@ async def _send(
     msg: Message | None, context: ContextTypes.DEFAULT_TYPE, chat_id: int, actions: list[Action]
 ) -> None:
     for action in actions:
+        if isinstance(action, Notify):  # someone else's chat (a moderator's decision)
+            await context.bot.send_message(int(action.chat_id), action.text)
+            continue
         await context.bot.send_message(chat_id, action.text, reply_markup=_keyboard(action))
 
 
-def build_application(token: str, api_root: str, handle: Handle) -> Application:
+def build_application(
+    token: str, api_root: str, handle: Handle, *, admin_ids: frozenset[str] = frozenset()
+) -> Application:
     """A PTB Application whose handlers feed ``handle`` (the core service)."""
     root = api_root.rstrip("/")
     app = (
@@ -143,7 +167,9 @@ def build_application(token: str, api_root: str, handle: Handle) -> Application:
     async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = (update.effective_message.text or "") if update.effective_message else ""
         name = text.split()[0].lstrip("/").split("@")[0].lower() if text else ""
-        await run(update, context, Command(_who(update), name, " ".join(context.args or [])))
+        mod = name == "mod" and await _is_moderator(update, context, admin_ids)
+        who = _who(update, is_moderator=mod)
+        await run(update, context, Command(who, name, " ".join(context.args or [])))
 
     async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         msg = update.effective_message
@@ -158,9 +184,11 @@ def build_application(token: str, api_root: str, handle: Handle) -> Application:
             return
         await query.answer()
         action, _, value = (query.data or "").partition("|")
-        await run(update, context, Button(_who(update), action, value))
+        mod = action.startswith("mod_") and await _is_moderator(update, context, admin_ids)
+        await run(update, context, Button(_who(update, is_moderator=mod), action, value))
 
     private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("mod", on_command, filters=private | filters.ChatType.GROUPS))
     app.add_handler(CommandHandler(list(COMMANDS), on_command, filters=private))
     app.add_handler(MessageHandler(private & filters.COMMAND, on_command))
     app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text))

@@ -19,6 +19,7 @@ __all__ = [
     "ButtonSpec",
     "Reply",
     "Action",
+    "Notify",
     "MEDIA_KINDS",
 ]
 
@@ -35,6 +36,7 @@ class Who:
     guild_id: str | None = None
     name: str = ""
     message_id: str | None = None
+    is_moderator: bool = False  # computed by the adapter (server permission, role, admin id)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,15 @@ class Reply:
 
     text: str
     buttons: tuple[ButtonSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notify(Reply):
+    """A message for another chat (a requester told of a moderator's decision). Adapters
+    send it to ``chat_id`` instead of answering the current interaction."""
+
+    platform: str = ""
+    chat_id: str = ""
 
 
 Action = Reply

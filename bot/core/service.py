@@ -35,11 +35,21 @@ from bot.core.flow import (
     speech_seconds,
     step,
 )
-from bot.jobs import JobStatus, RenderJob, job_id_for
+from bot.core.policy import Safety
+from bot.core.service_safety import SafetyHooks
+from bot.jobs import JobStatus, RenderJob
 
 __all__ = ["Service", "Gateway", "MediaCheck", "Limits"]
 
 log = logging.getLogger(__name__)
+
+
+def ordinal_place(n: int) -> str:
+    """1 -> "next", 2 -> "2nd", 11 -> "11th"."""
+    if n == 1:
+        return "next"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 _NAME = re.compile(r"^[\w-]{1,32}$")
 _SCRIPT_FILE_BYTES = 100_000
 
@@ -70,10 +80,15 @@ class Gateway(Protocol):
     async def check_media(self, kind: str, digest: str) -> MediaCheck | None: ...
     async def enqueue(self, job: RenderJob) -> bool: ...
     async def status(self, job_id: str) -> JobStatus | None: ...
+    async def cancel(self, job_id: str) -> str: ...
+    async def position(self, job_id: str) -> Any: ...
 
 
-class Service:
-    """The conversation service. ``await service.handle(event)`` returns actions to show."""
+class Service(SafetyHooks):
+    """The conversation service. ``await service.handle(event)`` returns actions to show.
+
+    Safety (bans, channels, blocklist, consent, limits, /mod, /forget) lives in the
+    :class:`~bot.core.service_safety.SafetyHooks` mixin; ``handle`` calls its hooks."""
 
     def __init__(
         self,
@@ -82,6 +97,7 @@ class Service:
         media_dir: Path,
         limits: Limits,
         upload_bytes: dict[str, int] | None = None,
+        safety: Safety | None = None,
     ) -> None:
         self.store: Any = store  # bot.store.Store (typed loosely: core does not import it)
         self.gateway = gateway
@@ -89,10 +105,18 @@ class Service:
         self.limits = limits
         self.rules = Rules(needs_transcript=limits.needs_transcript)
         self.upload_bytes = upload_bytes or {}
+        self.safety = safety or Safety()
 
     async def handle(self, event: Event) -> list[Action]:
         who = event.who
+        gated = await self._gate(event)  # /mod, /forget, bans, closed channels
+        if gated is not None:
+            return gated
         draft = await self.store.get_draft(who.platform, who.user_id, who.chat_id)
+        if isinstance(event, Button) and event.action == "cancel_job":
+            return [Reply(await self._cancel_job(who, event.value))]
+        if isinstance(event, Command) and event.name == "cancel" and event.args.strip():
+            return [Reply(await self._cancel_job(who, event.args.strip()))]
         if isinstance(event, Command):
             special = await self._command(event, draft)
             if special is not None:
@@ -100,15 +124,19 @@ class Service:
         flow_input = await self._translate(event, draft)
         if flow_input is None:
             return [Reply(texts.UNKNOWN_COMMAND)]
+        flow_input = await self._screen(who, flow_input, draft)  # script blocklist
         new, effects = step(draft, flow_input, self.rules)
         actions: list[Action] = []
         for effect in effects:
             if isinstance(effect, Enqueue):
-                actions.append(await self._enqueue(who, effect.draft))
+                action, kept = await self._submit(who, effect.draft)  # consent, limits, queue
+                actions.append(action)
+                new = kept if kept is not None else new
             else:
                 actions.append(effect)
         if isinstance(flow_input, Start):
             actions = [self._with_shortcuts(a, await self._shortcuts(who)) for a in actions]
+            actions = await self._consent_intro(who, new, actions)
         await self.store.put_draft(who.platform, who.user_id, who.chat_id, new)
         return actions
 
@@ -262,6 +290,7 @@ class Service:
         if digest is None:
             return texts.NO_VOICE_TO_SAVE
         await self.store.save_voice(who.platform, who.user_id, parts[1], digest, seconds, text)
+        await self.store.link_voice_consent(who.platform, who.user_id, parts[1])
         return texts.VOICE_SAVED.format(name=parts[1])
 
     async def _status(self, who: Who, draft: Draft | None) -> str:
@@ -310,22 +339,27 @@ class Service:
     def _with_shortcuts(action: Action, buttons: tuple[ButtonSpec, ...]) -> Action:
         return Reply(action.text, action.buttons + buttons) if buttons else action
 
+    # ---- render jobs: cancel ------------------------------------------------------------
+    async def _cancel_job(self, who: Who, ref: str) -> str:
+        """Cancel a job by id (or its first 8 characters): the owner's or a moderator's."""
+        ref = ref.strip().lower()
+        row = await self.store.find_job(ref) if len(ref) >= 6 else None
+        if row is None:
+            return texts.JOB_UNKNOWN.format(job=ref[:20])
+        job_id, owner = row
+        if owner != (who.platform, who.user_id) and not getattr(who, "is_moderator", False):
+            return texts.JOB_NOT_YOURS
+        outcome = await self.gateway.cancel(job_id)
+        short = job_id[:8]
+        if outcome == "removed":
+            await self.store.update_job(job_id, "cancelled")
+            return texts.JOB_CANCELLED.format(job=short)
+        if outcome == "stopping":
+            return texts.JOB_STOPPING.format(job=short)
+        return texts.JOB_ALREADY.format(job=short, status=outcome)
+
     # ---- rendering ---------------------------------------------------------------------
-    async def _enqueue(self, who: Who, draft: Draft) -> Action:
-        assert draft.script and draft.voice_hash and draft.photo_hash
-        job = RenderJob(
-            job_id=job_id_for(who.platform, who.user_id, who.chat_id, draft.id),
-            platform=who.platform,
-            user_id=who.user_id,
-            chat_id=who.chat_id,
-            script=draft.script,
-            voice_hash=draft.voice_hash,
-            photo_hash=draft.photo_hash,
-            voice_text=draft.voice_text,
-            max_bytes=self.upload_bytes.get(who.platform),
-            label=self.limits.label,
-        )
-        if await self.store.add_job(job, who.guild_id):
-            await self.gateway.enqueue(job)
-            log.info("job queued", extra={"job_id": job.job_id, "platform": who.platform})
-        return Reply(texts.QUEUED.format(job=job.job_id[:8]))
+    async def _queued_text(self, job_id: str) -> str:
+        position = await self.gateway.position(job_id)
+        place = f"{ordinal_place(position.ahead + 1)} in line" if position else "starting"
+        return texts.QUEUED.format(job=job_id[:8], place=place)

@@ -25,7 +25,10 @@ CONSENT = (
 CONSENT_BUTTON = "They agreed"
 SUMMARY = "Ready: {seconds:.0f} s script, {voice} voice, photo{warnings}. Render it?"
 RENDER_BUTTON, CANCEL_BUTTON, SKIP_BUTTON = "Render", "Cancel", "Skip"
-QUEUED = "Rendering… I'll send the video here when it is ready (job {job})."
+QUEUED = (
+    "Queued as job {job} ({place}). A status message below shows progress and has a Cancel "
+    "button; the video comes here when it is ready."
+)
 CANCELLED = "Draft dropped. Send /talk to start again."
 NOTHING_TO_CANCEL = "There is no draft to cancel. Send /talk to start."
 IDLE_TEXT = "Send /talk to make a talking video, or /help."
@@ -56,3 +59,145 @@ VOICES_NONE = "No saved voices. After sending a voice note, /voice save NAME kee
 VOICES_LIST = "Your voices: {names}. Pick one:"
 USE_VOICE = "Using the saved voice “{name}”."
 LAST_PHOTO = "Using your last photo."
+
+# ---- render queue: the live status message and cancel --------------------------------------
+STATUS_QUEUED = "⏳ Job {job}: {place} in line{eta}."
+STATUS_RUNNING = "🎬 Job {job}: {stage} — {percent}%{eta}."
+STATUS_RETRYING = "🔁 Job {job}: hit a snag, trying again (try {attempt})."
+STATUS_DONE = "✅ Job {job}: done in {took}. The video is below."
+STATUS_FAILED = "❌ Job {job}: {reason}"
+STATUS_CANCELLED = "🚫 Job {job}: cancelled."
+STAGE_NAMES = {
+    "inputs": "checking the inputs",
+    "speech": "speaking the script",
+    "video": "animating the face",
+    "encode": "encoding the video",
+}
+CANCEL_JOB_BUTTON = "Cancel"
+FAILED_GENERIC = "Sorry, the render failed. Please try again later."
+FAILED_TRIES = "Sorry, the render failed {tries} times; I gave up. Please try again later."
+FAILED_TIMEOUT = "Sorry, the render took longer than {minutes:.0f} min and was stopped."
+JOB_CANCELLED = "Job {job} cancelled; it had not started."
+JOB_STOPPING = "Stopping job {job}; it will end at the next step."
+JOB_ALREADY = "Job {job} is already {status}."
+JOB_NOT_YOURS = "That job is not yours to cancel."
+JOB_UNKNOWN = "I don't know a job {job}. /status lists yours."
+QUEUE_FULL = "I'm busy right now ({queued} videos waiting). Please try again in a few minutes."
+
+# ---- safety: consent, limits, moderation, privacy (issue 7) --------------------------
+BANNED = (
+    "A moderator has blocked you from making videos here. Ask this server's moderators if "
+    "you think that is a mistake."
+)
+CHANNEL_NOT_ALLOWED = (
+    "Videos can't be made in this channel. Ask a moderator which channels allow them."
+)
+SCRIPT_BLOCKED = (
+    "The script contains a phrase this server does not allow. Change the script and send it "
+    "again."
+)
+LIMIT_DAY = "You have reached the limit of {allowed} videos a day. Try again {when}."
+LIMIT_HOUR = "This server has reached its limit of {allowed} videos an hour. Try again {when}."
+LIMIT_CONCURRENT = (
+    "You already have {allowed} videos waiting or rendering. Try again when one is finished."
+)
+LIMIT_QUEUE = "The queue is full ({allowed} videos). Try again in a few minutes."
+LIMIT_OFF = "Making videos is switched off here for now."
+DRAFT_KEPT = " Your draft is kept: press Render again then."
+PHRASE_INTRO = (
+    "This server asks for spoken consent: in the voice note, the speaker says “{phrase}” "
+    "in their own voice."
+)
+PHRASE_NEEDED = (
+    "The voice note must have the speaker saying “{phrase}”. Record a new voice note with it, "
+    "then press Render."
+)
+PHRASE_NOT_HEARD = (
+    "I couldn't hear “{phrase}” in the voice note. Record a new voice note of the speaker "
+    "saying it clearly, then press Render."
+)
+AWAITING_REVIEW = (
+    "A moderator checks consent before this video is made; I'll tell you here when they "
+    "decide (job {job})."
+)
+REVIEW_APPROVED = "A moderator approved your video (job {job}); rendering now."
+REVIEW_DENIED = "A moderator declined your video (job {job}); it will not be made."
+FORGET_DONE = (
+    "Done. Removed {drafts} draft(s), {voices} saved voice(s), {media} uploaded file(s), "
+    "{outputs} video(s), and the scripts of {jobs} job(s). The moderators' log keeps only "
+    "fingerprints (hashes) of past videos."
+)
+WHEN_SOON = "in a minute"
+WHEN_MINUTES = "in {minutes} min"
+WHEN_HOURS = "in {hours} h {minutes} min"
+WHEN_UNKNOWN = "later"
+
+
+def when(seconds: float | None) -> str:
+    """'in 3 h 5 min' for a retry time."""
+    if seconds is None:
+        return WHEN_UNKNOWN
+    minutes = int(seconds // 60) + (1 if seconds % 60 else 0)
+    if minutes <= 1:
+        return WHEN_SOON
+    if minutes < 60:
+        return WHEN_MINUTES.format(minutes=minutes)
+    return WHEN_HOURS.format(hours=minutes // 60, minutes=minutes % 60)
+
+
+# ---- moderators ----------------------------------------------------------------------
+MOD_ONLY = "Only this server's moderators can use /mod."
+MOD_BUTTON_ONLY = "Only moderators can use that button."
+MOD_HELP = (
+    "/mod limits [set day|concurrent|hour|queue N | reset] · /mod consent [attest|phrase|review]"
+    "\n/mod ban USER [reason] · /mod unban USER · /mod purge USER\n/mod queue · /mod reviews · "
+    "/mod audit [N]\n/mod channels [add|remove here|ID | clear] · /mod label [POSITION|on|off]"
+    "\n/mod block [add|remove PHRASE | list]"
+)
+MOD_BAD = "I don't understand that. {usage}"
+MOD_LIMITS = (
+    "Limits here: {day} a day per user, {concurrent} at once per user, {hour} an hour for "
+    "the server, {queue} in the whole queue (-1: no limit)."
+)
+MOD_CONSENT = "Consent mode here: {mode}."
+MOD_CONSENT_MODES = {
+    "attest": "the requester confirms that both people agreed",
+    "phrase": "the voice note must say a phrase the bot gives",
+    "review": "a moderator approves every video",
+}
+MOD_CONSENT_NO_ASR = " (no speech recognition is set up, so phrases go to /mod reviews)"
+MOD_BANNED = "User {user} can no longer make videos here."
+MOD_UNBANNED = "User {user} may make videos here again."
+MOD_NOT_BANNED = "User {user} was not blocked here."
+MOD_PURGED = (
+    "Removed user {user}'s data: {drafts} draft(s), {voices} saved voice(s), {media} file(s), "
+    "{outputs} video(s), {jobs} script(s)."
+)
+MOD_QUEUE_EMPTY = "Nothing is waiting or rendering here."
+MOD_QUEUE_LINE = "{job} · user {user} · {status} · {age} ago"
+MOD_CANCEL_BUTTON = "Cancel {job}"
+MOD_CANCELLED = "Job {job} cancelled."
+MOD_CANCEL_UNAVAILABLE = "Job {job} could not be cancelled (it may have finished)."
+MOD_REVIEWS_EMPTY = "No videos are waiting for review here."
+MOD_REVIEW_LINE = "{job} · user {user} · script: {script}{phrase}"
+MOD_REVIEW_PHRASE = " · must say: “{phrase}”"
+MOD_APPROVE_BUTTON = "Approve {job}"
+MOD_DENY_BUTTON = "Deny {job}"
+MOD_REVIEW_GONE = "Job {job} is no longer waiting for review."
+MOD_APPROVED = "Approved job {job}; it is queued."
+MOD_DENIED = "Denied job {job}; the requester has been told."
+MOD_AUDIT_EMPTY = "No videos requested here yet."
+MOD_AUDIT_LINE = (
+    "{at} · user {user} · job {job} · {status} · consent {mode}{verified} · "
+    "voice {voice} · photo {photo} · script {script}"
+)
+MOD_CHANNELS_ALL = "Videos may be made in every channel here."
+MOD_CHANNELS = "Videos may be made only in: {channels}."
+MOD_LABEL = "The “AI-generated” label sits {position}{state}."
+MOD_LABEL_OFF_STATE = " (switched off)"
+MOD_LABEL_REQUIRED = "The label is required on this bot: you can move it, not remove it."
+MOD_BLOCKLIST_EMPTY = "No blocked words or phrases here."
+MOD_BLOCKLIST = "Blocked here: {phrases}."
+MOD_BLOCK_ADDED = "Blocked. Scripts containing it are refused."
+MOD_BLOCK_REMOVED = "Removed from the blocklist."
+MOD_BLOCK_MISSING = "That phrase is not on the blocklist."

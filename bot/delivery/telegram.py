@@ -1,30 +1,43 @@
-"""Send the finished MP4 (or a failure notice) to a Telegram chat through the Bot API."""
+"""Send the finished MP4, failure notices and live status messages through the Bot API."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
-import logging
+import json
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
+from bot.core.events import ButtonSpec
+from bot.delivery.http import DeliveryError, Verdict, post_with_retries
+
 __all__ = ["TelegramDelivery", "DeliveryError"]
 
-log = logging.getLogger(__name__)
+
+def _judge(status: int, answer: Any) -> Verdict:
+    answer = answer if isinstance(answer, dict) else {}
+    if status == 200 and answer.get("ok"):
+        return Verdict(True, answer.get("result", {}))
+    description = str(answer.get("description", ""))
+    if status == 400 and "message is not modified" in description:
+        return Verdict(True, {})  # an edit to the same text: nothing to do
+    if status == 429 or status >= 500:
+        after = (answer.get("parameters") or {}).get("retry_after")
+        return Verdict(False, retry=True, after=float(after) if after is not None else None)
+    return Verdict(False, detail=f"{status} {description}")
 
 
-class DeliveryError(Exception):
-    """The platform refused or kept failing; ``retryable`` says whether a later try may work."""
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
+def _markup(buttons: tuple[ButtonSpec, ...]) -> str:
+    rows = [[{"text": b.label, "callback_data": f"{b.action}|{b.value}"[:64]}] for b in buttons]
+    return json.dumps({"inline_keyboard": rows})
 
 
 class TelegramDelivery:
-    """Bot API calls the worker makes: sendVideo, sendMessage, sendChatAction."""
+    """Bot API calls the worker makes: sendVideo, sendMessage, editMessageText, sendChatAction."""
+
+    platform = "telegram"
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, token: str, *, tries: int = 4
@@ -33,7 +46,9 @@ class TelegramDelivery:
         self._root = f"{base_url.rstrip('/')}/bot{token}"
         self._tries = tries
 
-    async def send_video(self, chat_id: str, path: Path, caption: str = "") -> None:
+    async def send_video(
+        self, chat_id: str, path: Path, caption: str = "", *, key: str = ""
+    ) -> None:
         video = path.read_bytes()
 
         def form() -> aiohttp.FormData:
@@ -50,36 +65,40 @@ class TelegramDelivery:
     async def send_text(self, chat_id: str, text: str) -> None:
         await self._call("sendMessage", lambda: {"chat_id": chat_id, "text": text})
 
+    async def send_status(
+        self, chat_id: str, text: str, buttons: tuple[ButtonSpec, ...], *, user_id: str = ""
+    ) -> str:
+        """Post a status message; returns its message id for later edits."""
+        body: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        if buttons:
+            body["reply_markup"] = _markup(buttons)
+        result = await self._call("sendMessage", lambda: body)
+        return str(result.get("message_id", ""))
+
+    async def edit_status(
+        self,
+        chat_id: str,
+        message_id: str,
+        text: str,
+        buttons: tuple[ButtonSpec, ...],
+        *,
+        user_id: str = "",
+    ) -> None:
+        body: dict[str, Any] = {"chat_id": chat_id, "message_id": int(message_id), "text": text}
+        body["reply_markup"] = _markup(buttons)  # an empty keyboard removes the Cancel button
+        await self._call("editMessageText", lambda: body)
+
     async def chat_action(self, chat_id: str, action: str = "upload_video") -> None:
         with contextlib.suppress(DeliveryError):  # cosmetic
             await self._call("sendChatAction", lambda: {"chat_id": chat_id, "action": action})
 
-    async def _call(self, method: str, body: object) -> dict:
-        delay = 1.0
-        for attempt in range(1, self._tries + 1):
-            payload = body() if callable(body) else body
-            kwargs = (
-                {"data": payload} if isinstance(payload, aiohttp.FormData) else {"json": payload}
-            )
-            try:
-                async with self._session.post(f"{self._root}/{method}", **kwargs) as resp:
-                    answer = await resp.json(content_type=None)
-                    if resp.status == 200 and answer.get("ok"):
-                        return answer.get("result", {})
-                    retry_after = (answer.get("parameters") or {}).get("retry_after")
-                    if resp.status == 429 or resp.status >= 500:
-                        delay = float(retry_after or delay)
-                        log.warning(
-                            "telegram %s answered %s; retrying in %.1fs", method, resp.status, delay
-                        )
-                    else:
-                        raise DeliveryError(
-                            f"telegram {method}: {resp.status} {answer.get('description')}",
-                            retryable=False,
-                        )
-            except (TimeoutError, aiohttp.ClientError) as e:
-                log.warning("telegram %s failed (%s); retrying", method, type(e).__name__)
-            if attempt < self._tries:
-                await asyncio.sleep(min(delay, 30))
-                delay *= 2
-        raise DeliveryError(f"telegram {method}: gave up after {self._tries} tries", retryable=True)
+    async def _call(self, method: str, body: Any) -> Any:
+        return await post_with_retries(
+            self._session,
+            "POST",
+            f"{self._root}/{method}",
+            body,
+            _judge,
+            what=f"telegram {method}",
+            tries=self._tries,
+        )

@@ -15,18 +15,33 @@ from typing import Any
 from aiohttp import web
 
 APP_ID = "5550001"
-BOT_USER = {"id": "5550002", "username": "mouthpiece", "discriminator": "0", "global_name": None,
-            "avatar": None, "bot": True}
+BOT_USER = {
+    "id": "5550002",
+    "username": "mouthpiece",
+    "discriminator": "0",
+    "global_name": None,
+    "avatar": None,
+    "bot": True,
+}
 
 
 def _json(data: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     """discord.py wants Content-Type exactly "application/json" (no charset)."""
-    return web.Response(body=json.dumps(data).encode(), status=status,
-                        headers={"Content-Type": "application/json", **(headers or {})})
+    return web.Response(
+        body=json.dumps(data).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
 
 
 def user(uid: str, name: str = "ada") -> dict[str, Any]:
-    return {"id": uid, "username": name, "discriminator": "0", "global_name": name.title(), "avatar": None}
+    return {
+        "id": uid,
+        "username": name,
+        "discriminator": "0",
+        "global_name": name.title(),
+        "avatar": None,
+    }
 
 
 @dataclass
@@ -41,6 +56,7 @@ class DiscordStandIn:
     def __init__(self) -> None:
         self.requests: list[Req] = []
         self.attachments: dict[str, bytes] = {}
+        self.nonces: dict[str, Any] = {}
         self.fail: dict[str, list[int]] = {}  # path prefix -> statuses to answer first
         self._ids = itertools.count(900_000_000_000_000_000)
         self.runner: web.AppRunner | None = None
@@ -71,11 +87,24 @@ class DiscordStandIn:
 
     def message(self, channel_id: str, body: Any) -> dict[str, Any]:
         body = body or {}
-        return {"id": self.snowflake(), "channel_id": channel_id, "author": BOT_USER,
-                "content": body.get("content", ""), "timestamp": "2026-11-24T00:00:00+00:00",
-                "edited_timestamp": None, "tts": False, "mention_everyone": False, "mentions": [],
-                "mention_roles": [], "attachments": [], "embeds": [], "pinned": False, "type": 0,
-                "flags": 0, "components": body.get("components", [])}
+        return {
+            "id": self.snowflake(),
+            "channel_id": channel_id,
+            "author": BOT_USER,
+            "content": body.get("content", ""),
+            "timestamp": "2026-11-24T00:00:00+00:00",
+            "edited_timestamp": None,
+            "tts": False,
+            "mention_everyone": False,
+            "mentions": [],
+            "mention_roles": [],
+            "attachments": [],
+            "embeds": [],
+            "pinned": False,
+            "type": 0,
+            "flags": 0,
+            "components": body.get("components", []),
+        }
 
     async def _attachment(self, request: web.Request) -> web.Response:
         return web.Response(body=self.attachments[request.match_info["name"]])
@@ -97,21 +126,47 @@ class DiscordStandIn:
         for prefix, statuses in self.fail.items():
             if path.startswith(prefix) and statuses:
                 code = statuses.pop(0)
-                return _json({"message": "stand-in", "code": 0, "retry_after": 0.2, "global": False},
-                             status=code, headers={"X-RateLimit-Bucket": "b", "Retry-After": "0.2"})
+                return _json(
+                    {"message": "stand-in", "code": 0, "retry_after": 0.2, "global": False},
+                    status=code,
+                    headers={"X-RateLimit-Bucket": "b", "Retry-After": "0.2"},
+                )
         return _json(self._answer(request.method, path, body))
 
     def _answer(self, method: str, path: str, body: Any) -> Any:
         if path == "/users/@me":
             return BOT_USER
         if path == "/oauth2/applications/@me":
-            return {"id": APP_ID, "name": "Mouthpiece", "icon": None, "description": "", "bot_public": True,
-                    "bot_require_code_grant": False, "owner": user("1"), "verify_key": "k", "flags": 0}
+            return {
+                "id": APP_ID,
+                "name": "Mouthpiece",
+                "icon": None,
+                "description": "",
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": user("1"),
+                "verify_key": "k",
+                "flags": 0,
+            }
         if path.endswith("/callback"):
-            return {"interaction": {"id": path.split("/")[2], "type": 2, "response_message_loading": True}}
+            return {
+                "interaction": {
+                    "id": path.split("/")[2],
+                    "type": 2,
+                    "response_message_loading": True,
+                }
+            }
         if path.startswith(f"/webhooks/{APP_ID}/"):
             return self.message("0", body)
         if path.startswith("/channels/") and path.endswith("/messages"):
+            nonce = (body or {}).get("nonce")
+            if nonce and (body or {}).get("enforce_nonce") and nonce in self.nonces:
+                return self.nonces[nonce]  # Discord answers a repeated nonce with the first message
+            message = self.message(path.split("/")[2], body)
+            if nonce:
+                self.nonces[nonce] = message
+            return message
+        if method == "PATCH" and path.startswith("/channels/"):
             return self.message(path.split("/")[2], body)
         return {}
 
@@ -120,10 +175,18 @@ class DiscordStandIn:
         return [r for r in self.requests if r.path.endswith("/callback")]
 
     def followups(self) -> list[Req]:
-        return [r for r in self.requests if r.path.startswith(f"/webhooks/{APP_ID}/") and r.method == "POST"]
+        return [
+            r
+            for r in self.requests
+            if r.path.startswith(f"/webhooks/{APP_ID}/") and r.method == "POST"
+        ]
 
     def channel_posts(self, channel_id: str) -> list[Req]:
-        return [r for r in self.requests if r.path == f"/channels/{channel_id}/messages" and r.method == "POST"]
+        return [
+            r
+            for r in self.requests
+            if r.path == f"/channels/{channel_id}/messages" and r.method == "POST"
+        ]
 
     def custom_ids(self) -> list[str]:
         out = []
@@ -136,7 +199,9 @@ class DiscordStandIn:
         """The follow-up message that carries a button with ``custom_id`` (for a press)."""
         for r in reversed(self.followups()):
             rows = (r.json or {}).get("components", [])
-            if any(c.get("custom_id") == custom_id for row in rows for c in row.get("components", [])):
+            if any(
+                c.get("custom_id") == custom_id for row in rows for c in row.get("components", [])
+            ):
                 return self.message("0", r.json)
         raise KeyError(custom_id)
 
@@ -146,5 +211,7 @@ class DiscordStandIn:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out; requests: {[(r.method, r.path) for r in self.requests]}")
+                raise AssertionError(
+                    f"timed out; requests: {[(r.method, r.path) for r in self.requests]}"
+                )
             await asyncio.sleep(0.05)

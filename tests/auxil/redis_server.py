@@ -18,12 +18,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def redis_server(workdir: Path, *, persist: bool = False) -> Iterator[str]:
+def redis_server(workdir: Path, *, persist: bool = False, port: int = 0) -> Iterator[str]:
     """Start redis-server; yield its URL; stop it at the end."""
     exe = shutil.which("redis-server")
     if exe is None:
         raise RuntimeError("redis-server is not installed (make test installs it)")
-    port = free_port()
+    port = port or free_port()
     args = [
         exe,
         "--port",

@@ -37,6 +37,7 @@ class TelegramStandIn:
         self.runner: web.AppRunner | None = None
         self.url = ""
         self.fail_next: dict[str, list[int]] = {}  # method -> statuses to answer before succeeding
+        self.drop_next: dict[str, int] = {}  # method -> calls to handle but never answer
 
     # ---- server ------------------------------------------------------------------------
     async def start(self) -> str:
@@ -78,6 +79,14 @@ class TelegramStandIn:
         params, files = await self._params(request)
         if method != "getUpdates":
             self.calls.append(Call(method, params, files))
+        if self.drop_next.get(method, 0) > 0:  # it arrived, but the answer is lost on the way
+            self.drop_next[method] -= 1
+            handler = getattr(self, f"_{method}", None)
+            if handler:
+                await handler(params)
+            assert request.transport is not None
+            request.transport.close()
+            raise web.HTTPServiceUnavailable()
         statuses = self.fail_next.get(method)
         if statuses:
             code = statuses.pop(0)
@@ -236,6 +245,13 @@ class TelegramStandIn:
                 for row in (markup or {}).get("inline_keyboard", []):
                     out += [b["callback_data"] for b in row]
         return out
+
+    def edits(self, chat_id: int) -> list[str]:
+        return [
+            c.params.get("text", "")
+            for c in self.calls
+            if c.method == "editMessageText" and str(c.params.get("chat_id")) == str(chat_id)
+        ]
 
     def videos(self, chat_id: int) -> list[bytes]:
         return [

@@ -20,7 +20,7 @@ from bot.settings import BotSettings
 from bot.worker import build_workers
 from engine import Engine, EngineSettings
 from engine.media.video import probe
-from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
+from tests.auxil.discord_server import APP_ID, DiscordStandIn, Req, user
 from tests.auxil.redis_server import redis_server
 
 CHANNEL, REQUESTER, OTHER = "900", "42", "43"
@@ -33,24 +33,49 @@ def engine() -> Engine:
 
 
 def _interaction(kind: int, data: dict[str, Any], who: str, **extra: Any) -> dict[str, Any]:
-    return {"id": str(next(_ids)), "application_id": APP_ID, "type": kind, "token": f"tok{next(_ids)}",
-            "version": 1, "channel_id": CHANNEL, "channel": {"id": CHANNEL, "type": 1}, "user": user(who), "attachment_size_limit": 10 * 1024 * 1024,
-            "locale": "en-US", "data": data, **extra}
+    return {
+        "id": str(next(_ids)),
+        "application_id": APP_ID,
+        "type": kind,
+        "token": f"tok{next(_ids)}",
+        "version": 1,
+        "channel_id": CHANNEL,
+        "channel": {"id": CHANNEL, "type": 1},
+        "user": user(who),
+        "attachment_size_limit": 10 * 1024 * 1024,
+        "locale": "en-US",
+        "data": data,
+        **extra,
+    }
 
 
 def _attachment(dc: DiscordStandIn, aid: str, name: str, data: bytes, ctype: str) -> dict[str, Any]:
     dc.attachments[name] = data
     url = f"{dc.url}/att/{name}"
-    return {"id": aid, "filename": name, "size": len(data), "url": url, "proxy_url": url, "content_type": ctype}
+    return {
+        "id": aid,
+        "filename": name,
+        "size": len(data),
+        "url": url,
+        "proxy_url": url,
+        "content_type": ctype,
+    }
 
 
 @asynccontextmanager
-async def system(tmp: Path, engine: Engine) -> AsyncIterator[tuple[DiscordStandIn, MouthpieceClient]]:
+async def system(
+    tmp: Path, engine: Engine
+) -> AsyncIterator[tuple[DiscordStandIn, MouthpieceClient]]:
     dc = DiscordStandIn()
     await dc.start()
     with redis_server(tmp) as url:
-        settings = BotSettings(discord_bot_token="TEST", discord_api_base_url=dc.api, redis_url=url,
-                               data_dir=tmp / "data")
+        settings = BotSettings(
+            discord_bot_token="TEST",
+            discord_api_base_url=dc.api,
+            redis_url=url,
+            data_dir=tmp / "data",
+            status_edit_seconds=0.3,
+        )
         workers = build_workers(settings, engine)
         tasks = [asyncio.create_task(w.main()) for w in workers]
         service, store, queue = await build_service(settings)
@@ -74,18 +99,36 @@ async def system(tmp: Path, engine: Engine) -> AsyncIterator[tuple[DiscordStandI
 def _press(dc: DiscordStandIn, client: MouthpieceClient, custom_id: str, who: str) -> None:
     data = {"custom_id": custom_id, "component_type": 2}
     client._connection.parse_interaction_create(  # type: ignore[arg-type]
-        _interaction(3, data, who, message=dc.component_message(custom_id)))
+        _interaction(3, data, who, message=dc.component_message(custom_id))
+    )
 
 
-def test_talk_command_to_video_in_channel(tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path) -> None:
+def test_talk_command_to_video_in_channel(
+    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
+) -> None:
     async def go() -> None:
         async with system(tmp_path, engine) as (dc, client):
-            resolved = {"attachments": {
-                "101": _attachment(dc, "101", "voice.ogg", sample_voice.read_bytes(), "audio/ogg"),
-                "102": _attachment(dc, "102", "me.jpg", sample_photo.read_bytes(), "image/jpeg")}}
-            data = {"id": "77", "name": "talk", "type": 1, "resolved": resolved, "options": [
-                {"name": "script", "type": 3, "value": "Hello from Discord, this is a test."},
-                {"name": "voice", "type": 11, "value": "101"}, {"name": "photo", "type": 11, "value": "102"}]}
+            resolved = {
+                "attachments": {
+                    "101": _attachment(
+                        dc, "101", "voice.ogg", sample_voice.read_bytes(), "audio/ogg"
+                    ),
+                    "102": _attachment(
+                        dc, "102", "me.jpg", sample_photo.read_bytes(), "image/jpeg"
+                    ),
+                }
+            }
+            data = {
+                "id": "77",
+                "name": "talk",
+                "type": 1,
+                "resolved": resolved,
+                "options": [
+                    {"name": "script", "type": 3, "value": "Hello from Discord, this is a test."},
+                    {"name": "voice", "type": 11, "value": "101"},
+                    {"name": "photo", "type": 11, "value": "102"},
+                ],
+            }
             client._connection.parse_interaction_create(_interaction(2, data, REQUESTER))  # type: ignore[arg-type]
             await dc.wait_for(lambda: len(dc.callbacks()) >= 1)
             assert dc.callbacks()[0].json["type"] == 5  # deferred at once, before downloads
@@ -101,11 +144,27 @@ def test_talk_command_to_video_in_channel(tmp_path: Path, engine: Engine, sample
             render = f"mp:{REQUESTER}:render:"
             await dc.wait_for(lambda: render in dc.custom_ids())
             _press(dc, client, render, REQUESTER)
-            await dc.wait_for(lambda: len(dc.channel_posts(CHANNEL)) >= 1, timeout=120)
-            post = dc.channel_posts(CHANNEL)[0]
+
+            def videos() -> list[Req]:
+                return [p for p in dc.channel_posts(CHANNEL) if p.files]
+
+            await dc.wait_for(lambda: len(videos()) >= 1, timeout=120)
+            post = videos()[0]
             out = tmp_path / "got.mp4"
             out.write_bytes(post.files["files[0]"])
             assert probe(out).video_codec == "h264" and out.stat().st_size <= 10 * 1024 * 1024
+            assert post.json["enforce_nonce"] is True and len(post.json["nonce"]) <= 25
+            # the live status message: posted by the worker with a Cancel button for the
+            # requester, then edited to its final state without buttons
+            status = dc.channel_posts(CHANNEL)[0]
+            cancel = status.json["components"][0]["components"][0]["custom_id"]
+            assert cancel.startswith(f"mp:{REQUESTER}:cancel_job:")
+            edits = lambda: [r for r in dc.requests if r.method == "PATCH"]  # noqa: E731
+            await dc.wait_for(
+                lambda: any("done" in (r.json or {}).get("content", "") for r in edits())
+            )
+            assert edits()[-1].json["components"] == []
+            assert len(videos()) == 1
 
     asyncio.run(go())
 

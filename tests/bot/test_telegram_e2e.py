@@ -43,6 +43,8 @@ async def system(tmp: Path, engine: Engine, **overrides: object) -> AsyncIterato
             telegram_api_base_url=tg.url,
             redis_url=url,
             data_dir=tmp / "data",
+            status_edit_seconds=0.2,
+            board_interval_seconds=0.2,
             **overrides,  # type: ignore[arg-type]
         )
         workers = build_workers(settings, engine)
@@ -103,7 +105,12 @@ def test_talk_to_video(
             info = probe(out)
             assert info.video_codec == "h264" and info.audio_codec == "aac" and info.duration > 1.5
             assert "Mouthpiece job" in info.tags.get("comment", "")
-            assert any(t.startswith("Rendering") for t in tg.texts(CHAT))
+            assert any(t.startswith("Queued as job") for t in tg.texts(CHAT))
+            # the worker's status message: posted with a Cancel button, edited while the job
+            # runs (stage and percentage), and finally to "done" without buttons
+            assert any(b.startswith("cancel_job|") for b in tg.buttons(CHAT))
+            await tg.wait_for(lambda: any("done in" in e for e in tg.edits(CHAT)))
+            assert any("animating the face" in e or "speaking" in e for e in tg.edits(CHAT))
             tg.send_text(CHAT, "/status")
             await tg.wait_for(lambda: "done" in tg.texts(CHAT)[-1])
 

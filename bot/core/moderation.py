@@ -1,0 +1,224 @@
+"""The ``/mod`` commands as neutral, pure logic: parse, validate, edit a server's overrides,
+and word the answers. The service does the I/O (store, queue) and checks ``who.is_moderator``
+first; adapters only turn their platform's syntax into ``Command(who, "mod", "sub args")``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core import texts
+from bot.core.policy import CONSENT_MODES, LABEL_POSITIONS, LIMIT_NAMES, ServerPolicy
+
+__all__ = [
+    "ModCommand",
+    "SUBCOMMANDS",
+    "POLICY_EDITS",
+    "parse",
+    "apply",
+    "describe",
+    "user_ref",
+    "short",
+    "age",
+]
+
+SUBCOMMANDS = (
+    "limits",
+    "consent",
+    "ban",
+    "unban",
+    "purge",
+    "queue",
+    "reviews",
+    "audit",
+    "channels",
+    "label",
+    "block",
+)
+#: subcommands that edit the server's stored overrides (the rest act on users and jobs)
+POLICY_EDITS = ("limits", "consent", "channels", "label", "block")
+_MENTION = re.compile(r"^<[@#]!?(\d+)>$|^(\d+)$")
+
+
+@dataclass(frozen=True)
+class ModCommand:
+    sub: str
+    verb: str = ""  # "" shows; "set", "reset", "add", "remove", "clear", a mode, a position
+    args: tuple[str, ...] = ()
+
+    @property
+    def edits(self) -> bool:
+        return self.sub in POLICY_EDITS and self.verb not in ("", "list")
+
+
+def user_ref(text: str) -> str | None:
+    """An id from "123" or a Discord mention ("<@123>" a user, "<#123>" a channel)."""
+    m = _MENTION.match(text.strip())
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def parse(args: str, *, label_required: bool) -> ModCommand | str:
+    """``"limits set day 5"`` -> ModCommand, or the sentence saying what is wrong."""
+    words = args.split()
+    if not words or words[0] not in SUBCOMMANDS:
+        return texts.MOD_HELP
+    sub, rest = words[0], words[1:]
+    checker = _CHECKS.get(sub, _check_user)
+    problem = checker(rest, label_required)
+    if problem is not None:
+        return problem
+    verb = rest[0].lower() if rest else ""
+    if sub in ("ban", "unban", "purge"):
+        return ModCommand(sub, "", (user_ref(rest[0]) or "", " ".join(rest[1:])))
+    return ModCommand(sub, verb, tuple(rest[1:]))
+
+
+def _bad(usage: str) -> str:
+    return texts.MOD_BAD.format(usage=usage)
+
+
+def _check_limits(rest: list[str], label_required: bool) -> str | None:
+    usage = "/mod limits set day|concurrent|hour|queue N (-1: no limit), or /mod limits reset"
+    if not rest or rest == ["reset"]:
+        return None
+    if len(rest) == 3 and rest[0] == "set" and rest[1] in LIMIT_NAMES:
+        try:
+            if int(rest[2]) >= -1:
+                return None
+        except ValueError:
+            pass
+    return _bad(usage)
+
+
+def _check_consent(rest: list[str], label_required: bool) -> str | None:
+    if not rest or (len(rest) == 1 and rest[0].lower() in CONSENT_MODES):
+        return None
+    return _bad("/mod consent attest|phrase|review")
+
+
+def _check_user(rest: list[str], label_required: bool) -> str | None:
+    if rest and user_ref(rest[0]):
+        return None
+    return _bad("Name the user: a mention or a numeric user id.")
+
+
+def _check_none(rest: list[str], label_required: bool) -> str | None:
+    return None if not rest else _bad("This subcommand takes nothing else.")
+
+
+def _check_audit(rest: list[str], label_required: bool) -> str | None:
+    if not rest or (len(rest) == 1 and rest[0].isdigit() and 0 < int(rest[0]) <= 50):
+        return None
+    return _bad("/mod audit [N], N from 1 to 50")
+
+
+def _check_channels(rest: list[str], label_required: bool) -> str | None:
+    if not rest or rest == ["clear"]:
+        return None
+    if len(rest) == 2 and rest[0] in ("add", "remove") and (rest[1] == "here" or user_ref(rest[1])):
+        return None
+    return _bad("/mod channels add|remove here|CHANNEL_ID, or /mod channels clear")
+
+
+def _check_label(rest: list[str], label_required: bool) -> str | None:
+    if not rest:
+        return None
+    if len(rest) == 1 and rest[0] in (*LABEL_POSITIONS, "on"):
+        return None
+    if rest == ["off"]:
+        return texts.MOD_LABEL_REQUIRED if label_required else None
+    return _bad(f"/mod label {'|'.join(LABEL_POSITIONS)}|on|off")
+
+
+def _check_block(rest: list[str], label_required: bool) -> str | None:
+    if not rest or rest == ["list"]:
+        return None
+    if rest[0] in ("add", "remove") and len(rest) >= 2:
+        return None
+    return _bad("/mod block add|remove WORD OR PHRASE, or /mod block list")
+
+
+_CHECKS = {
+    "limits": _check_limits,
+    "consent": _check_consent,
+    "queue": _check_none,
+    "reviews": _check_none,
+    "audit": _check_audit,
+    "channels": _check_channels,
+    "label": _check_label,
+    "block": _check_block,
+}
+
+
+def apply(cmd: ModCommand, overrides: dict[str, Any], *, here: str) -> dict[str, Any]:
+    """A server's overrides after a (validated) policy edit. ``here``: the channel id."""
+    data = dict(overrides)
+    if cmd.sub == "limits":
+        if cmd.verb == "reset":
+            data.pop("limits", None)
+        else:
+            data["limits"] = {**data.get("limits", {}), LIMIT_NAMES[cmd.args[0]]: int(cmd.args[1])}
+    elif cmd.sub == "consent":
+        data["consent_mode"] = cmd.verb
+    elif cmd.sub == "channels":
+        chans = list(data.get("channels", []))
+        if cmd.verb == "clear":
+            chans = []
+        else:
+            target = here if cmd.args[0] == "here" else user_ref(cmd.args[0]) or ""
+            chans = [c for c in chans if c != target]
+            if cmd.verb == "add":
+                chans.append(target)
+        data["channels"] = chans
+    elif cmd.sub == "label":
+        if cmd.verb in ("on", "off"):
+            data["label_off"] = cmd.verb == "off"
+        else:
+            data["label_position"] = cmd.verb
+    elif cmd.sub == "block":
+        phrase = " ".join(cmd.args).strip().casefold()
+        entries = [e for e in data.get("blocklist", []) if e != phrase]
+        if cmd.verb == "add":
+            entries.append(phrase)
+        data["blocklist"] = sorted(entries)
+    return data
+
+
+def describe(sub: str, policy: ServerPolicy, *, asr: bool = False) -> str:
+    """How a policy topic stands now (after a show or an edit)."""
+    if sub == "limits":
+        lim = policy.limits
+        return texts.MOD_LIMITS.format(
+            day=lim.user_per_day,
+            concurrent=lim.user_concurrent,
+            hour=lim.server_per_hour,
+            queue=lim.queue_max,
+        )
+    if sub == "consent":
+        mode = policy.consent_mode
+        note = texts.MOD_CONSENT_NO_ASR if mode == "phrase" and not asr else ""
+        return texts.MOD_CONSENT.format(mode=f"{mode}: {texts.MOD_CONSENT_MODES[mode]}{note}")
+    if sub == "channels":
+        if not policy.channels:
+            return texts.MOD_CHANNELS_ALL
+        return texts.MOD_CHANNELS.format(channels=", ".join(f"<#{c}>" for c in policy.channels))
+    if sub == "label":
+        state = texts.MOD_LABEL_OFF_STATE if policy.label_off else ""
+        return texts.MOD_LABEL.format(position=policy.label_position, state=state)
+    if not policy.blocklist:
+        return texts.MOD_BLOCKLIST_EMPTY
+    return texts.MOD_BLOCKLIST.format(phrases="; ".join(f"“{p}”" for p in policy.blocklist))
+
+
+def short(digest: str) -> str:
+    return digest[:8]
+
+
+def age(created: float, now: float | None = None) -> str:
+    seconds = max(0.0, (time.time() if now is None else now) - created)
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

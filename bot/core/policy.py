@@ -1,0 +1,350 @@
+"""Safety policy as pure decisions: consent modes, rate limits, script blocklist, phrases.
+
+Nothing here does I/O. The store counts usage inside its write transaction and asks
+:func:`decide_limits`; the service asks :func:`blocked` and :func:`phrase_matches`; moderators'
+per-server overrides are merged over the settings' defaults by :meth:`ServerPolicy.merge`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import secrets
+import unicodedata
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "CONSENT_MODES",
+    "LABEL_POSITIONS",
+    "LIMIT_NAMES",
+    "RateLimits",
+    "Usage",
+    "Denial",
+    "LimitExceeded",
+    "ServerPolicy",
+    "Safety",
+    "decide_limits",
+    "blocked",
+    "normalise",
+    "make_phrase",
+    "phrase_matches",
+    "phrase_score",
+    "scope_of",
+    "DAY",
+    "HOUR",
+]
+
+CONSENT_MODES = ("attest", "phrase", "review")
+LABEL_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")  # engine.media.label
+#: moderator-facing limit names -> RateLimits fields
+LIMIT_NAMES = {
+    "day": "user_per_day",
+    "concurrent": "user_concurrent",
+    "hour": "server_per_hour",
+    "queue": "queue_max",
+}
+DAY, HOUR = 86_400.0, 3_600.0
+
+
+def scope_of(guild_id: str | None) -> str:
+    """Policy scope: the Discord server / Telegram group, or "" for direct messages."""
+    return guild_id or ""
+
+
+# ---- rate limits ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class RateLimits:
+    """Counts allowed; 0 means "no renders", a negative number means "no limit"."""
+
+    user_per_day: int = 20
+    user_concurrent: int = 2
+    server_per_hour: int = 30
+    queue_max: int = 50
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What the store counted, inside the same transaction that would insert the job."""
+
+    user_day: tuple[float, ...] = ()  # created times of the user's jobs in the last day
+    user_open: int = 0  # queued, running or awaiting review
+    server_hour: tuple[float, ...] = ()  # created times of the server's jobs in the last hour
+    queue_open: int = 0  # queued or running, everywhere
+
+
+@dataclass(frozen=True)
+class Denial:
+    """Which limit said no, and when a retry can succeed (None: when something finishes)."""
+
+    limit: str  # one of LIMIT_NAMES' keys
+    allowed: int
+    retry_at: float | None = None
+
+    def retry_in(self, now: float) -> float | None:
+        return None if self.retry_at is None else max(0.0, self.retry_at - now)
+
+
+class LimitExceeded(Exception):
+    """Raised by the store's atomic count-and-insert when a limit refuses a job."""
+
+    def __init__(self, denial: Denial) -> None:
+        super().__init__(f"limit {denial.limit} ({denial.allowed}) reached")
+        self.denial = denial
+
+
+def _full(count: int, allowed: int) -> bool:
+    return allowed >= 0 and count >= allowed
+
+
+def _window_retry(times: tuple[float, ...], allowed: int, window: float) -> float | None:
+    """When enough counted jobs leave the sliding window for one more to fit."""
+    if allowed <= 0:
+        return None  # nothing is allowed: no time to promise
+    ordered = sorted(times)
+    return ordered[len(ordered) - allowed] + window
+
+
+def decide_limits(limits: RateLimits, usage: Usage, *, server: bool) -> Denial | None:
+    """The first limit that refuses one more job, or None. Windows slide: a day/hour-limited
+    user may retry when the oldest counted jobs leave the window."""
+    if _full(len(usage.user_day), limits.user_per_day):
+        at = _window_retry(usage.user_day, limits.user_per_day, DAY)
+        return Denial("day", limits.user_per_day, at)
+    if server and _full(len(usage.server_hour), limits.server_per_hour):
+        at = _window_retry(usage.server_hour, limits.server_per_hour, HOUR)
+        return Denial("hour", limits.server_per_hour, at)
+    if _full(usage.user_open, limits.user_concurrent):
+        return Denial("concurrent", limits.user_concurrent)
+    if _full(usage.queue_open, limits.queue_max):
+        return Denial("queue", limits.queue_max)
+    return None
+
+
+# ---- per-server policy ---------------------------------------------------------------
+@dataclass(frozen=True)
+class ServerPolicy:
+    """Everything moderators can set for one server (or for direct messages)."""
+
+    consent_mode: str = "attest"
+    limits: RateLimits = field(default_factory=RateLimits)
+    blocklist: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()  # allowed channel ids; empty: everywhere
+    label_position: str = "bottom-right"
+    label_off: bool = False  # honoured only where the label is not required
+
+    def merge(self, overrides: dict[str, Any]) -> ServerPolicy:
+        """These defaults with a server's stored overrides on top (unknown keys ignored)."""
+        limits = replace(
+            self.limits,
+            **{
+                k: int(v)
+                for k, v in (overrides.get("limits") or {}).items()
+                if k in {f.name for f in fields(RateLimits)}
+            },
+        )
+        known = {f.name for f in fields(ServerPolicy)} - {"limits"}
+        simple = {k: v for k, v in overrides.items() if k in known}
+        for key in ("blocklist", "channels"):
+            if key in simple:
+                simple[key] = tuple(simple[key])
+        return replace(self, limits=limits, **simple)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["blocklist"], data["channels"] = list(self.blocklist), list(self.channels)
+        return data
+
+
+# ---- script blocklist ----------------------------------------------------------------
+_NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
+
+
+def normalise(text: str) -> list[str]:
+    """Lower-case words without accents or punctuation, number words joined into digits."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    words = [w for w in _NON_WORD.sub(" ", plain.replace("_", " ")).split() if w]
+    return _numbers_to_digits(words)
+
+
+def blocked(script: str, blocklist: tuple[str, ...]) -> bool:
+    """True when any blocked word or phrase occurs in the script as whole words."""
+    words = normalise(script)
+    joined = " " + " ".join(words) + " "
+    for entry in blocklist:
+        needle = " ".join(normalise(entry))
+        if needle and f" {needle} " in joined:
+            return True
+    return False
+
+
+# ---- spoken consent phrase -----------------------------------------------------------
+_WORDS = (
+    "apple",
+    "river",
+    "garden",
+    "yellow",
+    "window",
+    "rocket",
+    "pencil",
+    "forest",
+    "silver",
+    "castle",
+    "orange",
+    "candle",
+    "marble",
+    "button",
+    "lemon",
+    "tiger",
+    "violin",
+    "harbor",
+    "meadow",
+    "copper",
+    "planet",
+    "rabbit",
+    "summer",
+    "winter",
+    "basket",
+    "dragon",
+    "island",
+    "jacket",
+    "kitten",
+    "ladder",
+    "mirror",
+    "needle",
+    "pepper",
+    "saddle",
+    "tunnel",
+    "valley",
+    "wagon",
+    "anchor",
+    "bridge",
+    "cactus",
+    "dolphin",
+    "engine",
+    "falcon",
+    "guitar",
+    "hammer",
+    "igloo",
+    "jungle",
+    "koala",
+    "lantern",
+    "magnet",
+    "noodle",
+    "oyster",
+    "parrot",
+    "quilt",
+    "rainbow",
+    "sunset",
+    "tomato",
+    "umbrella",
+    "velvet",
+    "walnut",
+    "zebra",
+    "blanket",
+    "cherry",
+    "desert",
+    "feather",
+    "glacier",
+    "honey",
+    "iron",
+    "kettle",
+    "lobster",
+    "monkey",
+)
+_UNITS = [
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+]
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def make_phrase(rng: secrets.SystemRandom | None = None) -> str:
+    """Three common words and a two-digit number, unguessable (``secrets``), e.g.
+    "copper meadow lantern 47". Easy to say; hard to have said by chance."""
+    r = rng or secrets.SystemRandom()
+    words = r.sample(_WORDS, 3)
+    return f"{words[0]} {words[1]} {words[2]} {r.randint(21, 99)}"
+
+
+def _numbers_to_digits(words: list[str]) -> list[str]:
+    """ "forty two" / "forty-two" (already split) / "42" -> "42"; "seven" -> "7"."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _TENS:
+            value = 20 + 10 * _TENS.index(w)
+            if i + 1 < len(words) and words[i + 1] in _UNITS[1:10]:
+                value += _UNITS.index(words[i + 1])
+                i += 1
+            out.append(str(value))
+        elif w in _UNITS:
+            out.append(str(_UNITS.index(w)))
+        else:
+            out.append(w)
+        i += 1
+    return out
+
+
+def _similar(a: str, b: str) -> float:
+    if a.isdigit() or b.isdigit():
+        return 1.0 if a == b else 0.0  # numbers must be heard exactly
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
+def phrase_score(phrase: str, transcript: str) -> float:
+    """How well the transcript contains the phrase's words in order (0..1). Extra words in
+    between (fillers, a name) are free; each phrase word takes its best in-order match."""
+    want, heard = normalise(phrase), normalise(transcript)
+    if not want or not heard:
+        return 0.0
+    best = 0.0
+    for start in range(len(heard)):
+        pos, total = start, 0.0
+        for word in want:
+            window = heard[pos : pos + 3]  # tolerate up to two inserted words
+            if not window:
+                break
+            scores = [_similar(word, h) for h in window]
+            k = max(range(len(scores)), key=scores.__getitem__)
+            total += scores[k]
+            pos += k + 1
+        best = max(best, total / len(want))
+    return best
+
+
+def phrase_matches(phrase: str, transcript: str, threshold: float = 0.8) -> bool:
+    """True when the transcript says the phrase, allowing ASR spelling noise ("kopper")
+    but requiring the number exactly."""
+    return phrase_score(phrase, transcript) >= threshold
+
+
+@dataclass(frozen=True)
+class Safety:
+    """The bot's safety configuration (from settings), handed to the service."""
+
+    defaults: ServerPolicy = field(default_factory=ServerPolicy)
+    label_required: bool = True
+    asr: bool = False  # workers can transcribe voice notes (MOUTHPIECE_ASR_MODEL is set)
+    out_dir: Path | None = None  # where rendered videos lie, for /forget (shared volume)

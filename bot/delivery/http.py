@@ -1,0 +1,79 @@
+"""One retry loop for the platforms' HTTP APIs: 429 and 5xx wait and try again, the rest fail."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+__all__ = ["DeliveryError", "Verdict", "post_with_retries"]
+
+log = logging.getLogger(__name__)
+_MAX_WAIT = 30.0
+
+
+class DeliveryError(Exception):
+    """The platform refused or kept failing; ``retryable`` says whether a later try may work."""
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How a platform answered: ``ok`` with its result, or worth a ``retry`` (after ``after`` s)."""
+
+    ok: bool
+    result: Any = None
+    retry: bool = False  # 429 / 5xx: worth another try
+    after: float | None = None  # the platform's own retry-after, if it gave one
+    detail: str = ""
+
+
+Body = Callable[[], aiohttp.FormData | dict[str, Any]]
+Judge = Callable[[int, Any], Verdict]
+
+
+async def post_with_retries(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: Body,
+    judge: Judge,
+    *,
+    what: str,
+    headers: dict[str, str] | None = None,
+    tries: int = 4,
+) -> Any:
+    """Send ``body()`` (rebuilt per try: a form can be sent once) until ``judge`` says ok.
+
+    A timeout or a dropped connection is retried like a 5xx: the platform may not have seen the
+    request, and the caller's idempotency (delivery marks, Discord nonces) covers the case where
+    it did.
+    """
+    backoff = 1.0
+    for attempt in range(1, tries + 1):
+        payload = body()
+        kwargs = {"data": payload} if isinstance(payload, aiohttp.FormData) else {"json": payload}
+        try:
+            async with session.request(method, url, headers=headers, **kwargs) as resp:
+                answer = await resp.json(content_type=None)
+                verdict = judge(resp.status, answer)
+        except (TimeoutError, aiohttp.ClientError) as e:
+            log.warning("%s failed (%s); retrying", what, type(e).__name__)
+            verdict = Verdict(False, retry=True)
+        if verdict.ok:
+            return verdict.result
+        if not verdict.retry:
+            raise DeliveryError(f"{what}: {verdict.detail}", retryable=False)
+        if attempt < tries:
+            delay = min(verdict.after if verdict.after is not None else backoff, _MAX_WAIT)
+            log.warning("%s: retry %d in %.1fs", what, attempt, delay)
+            await asyncio.sleep(max(0.05, delay))
+            backoff *= 2
+    raise DeliveryError(f"{what}: gave up after {tries} tries", retryable=True)

@@ -1,0 +1,225 @@
+"""The live status message of every job: position while queued, stage and ETA while running.
+
+arq has no progress or position API, so the state lives in our own Redis keys
+(:class:`bot.jobs.Keys`): the rendering worker writes its stage and fraction into the job's
+hash; the *board* turns that, plus the queue order, into one message per job that it posts
+once and then edits. One board pass runs at a time across all workers (a Redis lock), and
+each message is edited at most once per ``min_edit_seconds`` (Telegram allows about one
+message a second per chat, Discord five edits per five seconds per message).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from arq.connections import ArqRedis
+
+from bot.core import texts
+from bot.core.events import ButtonSpec
+from bot.core.service import ordinal_place as ordinal
+from bot.delivery.http import DeliveryError
+from bot.jobs import FINAL_STATES, Keys
+from bot.queue import Position, queue_positions
+
+__all__ = ["StatusBoard", "Messenger", "Speed", "overall_fraction", "learn_speed", "ordinal"]
+
+log = logging.getLogger(__name__)
+
+#: each stage's share of a render, for one overall percentage (video dominates)
+_STAGE_SPAN = {
+    "inputs": (0.0, 0.03),
+    "speech": (0.03, 0.25),
+    "video": (0.25, 0.97),
+    "encode": (0.97, 1.0),
+}
+_EMA = 0.3  # weight of the newest render in the learned speed
+_WORKER_FRESH = 30.0  # seconds: a worker that has not beaten its heart this long is gone
+
+
+class Messenger(Protocol):
+    async def send_status(
+        self, chat_id: str, text: str, buttons: tuple[ButtonSpec, ...], *, user_id: str = ""
+    ) -> str: ...
+
+    async def edit_status(
+        self,
+        chat_id: str,
+        message_id: str,
+        text: str,
+        buttons: tuple[ButtonSpec, ...],
+        *,
+        user_id: str = "",
+    ) -> None: ...
+
+
+def overall_fraction(stage: str, fraction: float) -> float:
+    lo, hi = _STAGE_SPAN.get(stage, (0.0, 0.0))
+    return lo + (hi - lo) * max(0.0, min(1.0, fraction))
+
+
+def _minutes(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds / 10) * 10):.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Learned render speed: seconds per script character, per worker and overall."""
+
+    per_worker: dict[str, float]
+    overall: float | None
+
+    def for_worker(self, worker: str) -> float | None:
+        return self.per_worker.get(worker, self.overall)
+
+
+async def learn_speed(redis: ArqRedis, worker: str, chars: int, seconds: float) -> None:
+    """Fold one finished render into the worker's and the overall moving average."""
+    if chars <= 0 or seconds <= 0:
+        return
+    sample = seconds / chars
+    for field in (f"{worker}:spc", "spc"):
+        old = await redis.hget(Keys.STATS, field)  # type: ignore[misc]
+        value = sample if old is None else (1 - _EMA) * float(old) + _EMA * sample
+        await redis.hset(Keys.STATS, field, f"{value:.6f}")  # type: ignore[misc]
+
+
+async def read_speed(redis: ArqRedis) -> Speed:
+    raw = await redis.hgetall(Keys.STATS)  # type: ignore[misc]
+    d = {_s(k): float(_s(v)) for k, v in raw.items()}
+    per = {k.removesuffix(":spc"): v for k, v in d.items() if k.endswith(":spc")}
+    return Speed(per, d.get("spc"))
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class StatusBoard:
+    """Posts and edits each active job's status message. Call :meth:`tick` every second or so."""
+
+    def __init__(
+        self,
+        redis: ArqRedis,
+        messengers: dict[str, Messenger],
+        *,
+        name: str,
+        min_edit_seconds: float = 3.0,
+    ) -> None:
+        self.redis = redis
+        self.messengers = messengers
+        self.name = name
+        self.min_edit_seconds = min_edit_seconds
+
+    async def beat(self) -> None:
+        """Say this worker is alive (for the ETA's worker count)."""
+        await self.redis.hset(Keys.WORKERS, self.name, f"{time.time():.0f}")  # type: ignore[misc]
+
+    async def live_workers(self) -> int:
+        raw = await self.redis.hgetall(Keys.WORKERS)  # type: ignore[misc]
+        now = time.time()
+        return sum(1 for v in raw.values() if now - float(_s(v)) < _WORKER_FRESH) or 1
+
+    async def tick(self) -> int:
+        """One pass over the active jobs; returns how many messages were sent or edited."""
+        lock_ms = int(max(2.0, self.min_edit_seconds) * 1000)
+        if not await self.redis.set(Keys.BOARD_LOCK, self.name, nx=True, px=lock_ms):
+            return 0
+        try:
+            members = await self.redis.smembers(Keys.ACTIVE)  # type: ignore[misc]
+            if not members:
+                return 0
+            positions, _ = await queue_positions(self.redis)
+            speed = await read_speed(self.redis)
+            workers = await self.live_workers()
+            shown = 0
+            for member in members:
+                job_id = _s(member)
+                raw = await self.redis.hgetall(Keys.job(job_id))  # type: ignore[misc]
+                info = {_s(k): _s(v) for k, v in raw.items()}
+                if not info or info.get("platform") not in self.messengers:
+                    await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+                    continue
+                text, final = self.describe(job_id, info, positions.get(job_id), speed, workers)
+                shown += await self._show(job_id, info, text, final)
+            return shown
+        finally:
+            if _s(await self.redis.get(Keys.BOARD_LOCK) or b"") == self.name:
+                await self.redis.delete(Keys.BOARD_LOCK)
+
+    def describe(
+        self,
+        job_id: str,
+        info: dict[str, str],
+        position: Position | None,
+        speed: Speed,
+        workers: int,
+    ) -> tuple[str, bool]:
+        """The status message's text for the job's state, and whether that state is final."""
+        job, status = job_id[:8], info.get("status", "queued")
+        chars = int(info.get("chars") or 0)
+        if status == "queued" and position is not None:
+            eta = ""
+            if speed.overall is not None:
+                wait = (position.ahead + position.running) * speed.overall * max(chars, 1) / workers
+                eta = f", about {_minutes(wait + speed.overall * chars)} until it is done"
+            return texts.STATUS_QUEUED.format(
+                job=job, place=ordinal(position.ahead + 1), eta=eta
+            ), False
+        if status == "running":
+            done = overall_fraction(info.get("stage", ""), float(info.get("fraction") or 0))
+            elapsed = time.time() - float(info.get("started") or time.time())
+            per_char = speed.for_worker(info.get("worker", ""))
+            eta = ""
+            if done >= 0.1:
+                eta = f", about {_minutes(elapsed * (1 - done) / done)} left"
+            elif per_char is not None:
+                eta = f", about {_minutes(max(0.0, per_char * chars - elapsed))} left"
+            stage = texts.STAGE_NAMES.get(info.get("stage", ""), "starting")
+            return texts.STATUS_RUNNING.format(
+                job=job, stage=stage, percent=int(done * 100), eta=eta
+            ), False
+        if status == "retrying":
+            return texts.STATUS_RETRYING.format(job=job, attempt=info.get("try", "2")), False
+        if status == "done":
+            took = float(info.get("finished") or 0) - float(info.get("enqueued") or 0)
+            return texts.STATUS_DONE.format(job=job, took=_minutes(max(took, 1.0))), True
+        if status == "cancelled":
+            return texts.STATUS_CANCELLED.format(job=job), True
+        if status in FINAL_STATES:
+            return texts.STATUS_FAILED.format(
+                job=job, reason=info.get("error") or texts.FAILED_GENERIC
+            ), True
+        return texts.STATUS_QUEUED.format(job=job, place="waiting", eta=""), False
+
+    async def _show(self, job_id: str, info: dict[str, str], text: str, final: bool) -> int:
+        key = Keys.job(job_id)
+        if info.get("msg_text") == text:
+            if final:
+                await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+            return 0
+        if time.time() - float(info.get("msg_at") or 0) < self.min_edit_seconds:
+            return 0  # the platform's edit rate: the next pass shows the newest state
+        buttons = () if final else (ButtonSpec(texts.CANCEL_JOB_BUTTON, "cancel_job", job_id),)
+        messenger = self.messengers[info["platform"]]
+        chat, user, msg_id = info["chat_id"], info.get("user_id", ""), info.get("msg_id", "")
+        try:
+            if msg_id:
+                await messenger.edit_status(chat, msg_id, text, buttons, user_id=user)
+            else:
+                msg_id = await messenger.send_status(chat, text, buttons, user_id=user)
+        except DeliveryError as e:
+            log.warning("status message failed", extra={"job_id": job_id, "error": str(e)})
+            if not e.retryable:  # deleted message or no rights: post a fresh one next time
+                await self.redis.hdel(key, "msg_id")  # type: ignore[misc]
+            return 0
+        await self.redis.hset(  # type: ignore[misc]
+            key, mapping={"msg_id": msg_id, "msg_text": text, "msg_at": f"{time.time():.3f}"}
+        )
+        if final:
+            await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+        return 1

@@ -1,0 +1,93 @@
+"""Data retention: uploads expire after ``MOUTHPIECE_MEDIA_RETENTION_HOURS``, rendered videos
+after ``MOUTHPIECE_OUTPUT_RETENTION_DAYS``; saved voices stay until their owner deletes them.
+
+:func:`purge` is one pass with an explicit clock (tests pass fake ``now`` values);
+:func:`run_periodically` runs it in the bot process. Videos are files under ``data/out``
+written by the workers: where bot and workers share the data volume the bot's pass covers
+them; a worker on another host can call :func:`purge_dir` on its own folders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Retention", "PurgeReport", "purge", "purge_dir", "run_periodically"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retention:
+    media_hours: float = 24.0
+    output_days: float = 7.0
+
+    @property
+    def media_seconds(self) -> float:
+        return self.media_hours * 3600.0
+
+    @property
+    def output_seconds(self) -> float:
+        return self.output_days * 86_400.0
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    media: int  # upload files deleted
+    drafts: int  # idle drafts dropped
+    scripts: int  # finished jobs whose script text was erased
+    outputs: int  # rendered videos deleted
+
+
+def purge_dir(folder: Path, max_age: float, now: float, pattern: str = "*") -> int:
+    """Delete files in ``folder`` (recursively) last modified more than ``max_age`` s ago."""
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    for path in folder.rglob(pattern):
+        try:
+            if path.is_file() and now - path.stat().st_mtime > max_age:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # a concurrent purge or /forget got there first
+            continue
+    return removed
+
+
+async def purge(store: Any, out_dir: Path | None, rules: Retention, now: float) -> PurgeReport:
+    """One retention pass over the database, the media files it names, and the videos."""
+    rows = await store.purge_rows(
+        media_before=now - rules.media_seconds, scripts_before=now - rules.output_seconds
+    )
+    media = 0
+    for path in rows.media_paths:
+        try:
+            path.unlink()
+            media += 1
+        except FileNotFoundError:
+            continue
+    outputs = purge_dir(out_dir, rules.output_seconds, now, "*.mp4") if out_dir else 0
+    report = PurgeReport(media, rows.drafts, rows.scripts, outputs)
+    log.info("retention purge", extra={"purged": report.__dict__})
+    return report
+
+
+async def run_periodically(
+    store: Any,
+    out_dir: Path | None,
+    rules: Retention,
+    interval: float,
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Purge now and then every ``interval`` seconds until cancelled; errors are logged."""
+    while True:
+        try:
+            await purge(store, out_dir, rules, clock())
+        except Exception:
+            log.exception("retention purge failed")
+        await asyncio.sleep(interval)

@@ -1,0 +1,143 @@
+"""Rate limits are counted and enforced inside the store's one write transaction: concurrent
+requests cannot overshoot, a restart does not reset them, and finished jobs free their slot."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.core import texts
+from bot.core.events import Button, Reply, Who
+from bot.core.flow import Draft
+from bot.core.policy import DAY, LimitExceeded, RateLimits, Safety, ServerPolicy
+from bot.core.service import Limits, Service
+from bot.jobs import JobStatus, Keys, RenderJob
+from bot.queue import Queue
+from bot.store import Store
+from tests.auxil.redis_server import redis_server
+
+NO_LIMIT = RateLimits(-1, -1, -1, -1)
+
+
+def _job(i: int, user: str = "u", chat: str = "c") -> RenderJob:
+    return RenderJob(f"job{i}-{user}", "discord", user, chat, f"Hi {i}", "v" * 64, "p" * 64)
+
+
+async def _attempt(store: Store, job: RenderJob, guild: str | None, limits: RateLimits) -> bool:
+    try:
+        return await store.add_job(job, guild, limits=limits)
+    except LimitExceeded:
+        return False
+
+
+def test_ten_concurrent_requests_against_a_limit_of_three_let_exactly_three_through(
+    tmp_path: Path,
+) -> None:
+    async def go() -> None:
+        store = await Store.open(tmp_path / "db.sqlite3")
+        for name, limits, guild in (
+            ("day", RateLimits(3, -1, -1, -1), None),
+            ("concurrent", RateLimits(-1, 3, -1, -1), None),
+            ("hour", RateLimits(-1, -1, 3, -1), "g1"),
+            ("queue", RateLimits(-1, -1, -1, 3), None),
+        ):
+            # per-user limits: one user; server and queue limits: many users at once
+            per_user = name in ("day", "concurrent")
+            jobs = [_job(i, "same" if per_user else f"u{i}", name) for i in range(10)]
+            jobs = [RenderJob(**{**j.__dict__, "job_id": f"{name}-{j.job_id}"}) for j in jobs]
+            results = await asyncio.gather(*(_attempt(store, j, guild, limits) for j in jobs))
+            assert sum(results) == 3, name
+            # clear the slate for the next limit
+            await store._db.execute("DELETE FROM jobs")
+            await store._db.commit()
+        await store.close()
+
+    asyncio.run(go())
+
+
+def test_limits_survive_a_restart_and_say_when_to_retry(tmp_path: Path) -> None:
+    async def go() -> None:
+        db = tmp_path / "db.sqlite3"
+        store = await Store.open(db)
+        limits = RateLimits(user_per_day=2, user_concurrent=-1, server_per_hour=-1, queue_max=-1)
+        t0 = 1_700_000_000.0
+        assert await store.add_job(_job(1), None, limits=limits, now=t0)
+        assert await store.add_job(_job(2), None, limits=limits, now=t0 + 600)
+        await store.close()
+        store = await Store.open(db)  # a restart: the count lives in SQLite
+        with pytest.raises(LimitExceeded) as refused:
+            await store.add_job(_job(3), None, limits=limits, now=t0 + 3600)
+        assert refused.value.denial.limit == "day"
+        assert refused.value.denial.retry_at == t0 + DAY  # the oldest job leaves the window
+        assert await store.add_job(_job(3), None, limits=limits, now=t0 + DAY + 1)
+        # a refused attempt wrote nothing; a duplicate id is not a new job
+        assert await store.add_job(_job(3), None, limits=limits, now=t0 + DAY + 2) is False
+        count = await (await store._db.execute("SELECT COUNT(*) FROM jobs")).fetchone()
+        consents = await (await store._db.execute("SELECT COUNT(*) FROM consents")).fetchone()
+        assert count is not None and count[0] == 3 and consents is not None and consents[0] == 3
+        await store.close()
+
+    asyncio.run(go())
+
+
+WHO = Who("discord", "42", "chan", guild_id="g1", name="Ann")
+
+
+def _ready(draft_id: str) -> Draft:
+    return Draft(id=draft_id, state="confirm", script="Hello there.", voice_hash="v" * 64,
+                 photo_hash="p" * 64, consent=True)
+
+
+async def _service(tmp: Path, url: str, limits: RateLimits) -> tuple[Service, Store, Queue]:
+    store = await Store.open(tmp / "db.sqlite3")
+    queue = await Queue.connect(url, intake_timeout=0.3)
+    safety = Safety(defaults=ServerPolicy(limits=limits))
+    return Service(store, queue, tmp / "media", Limits(), safety=safety), store, queue
+
+
+def _text(actions: list[object]) -> str:
+    return " ".join(a.text for a in actions if isinstance(a, Reply))
+
+
+def test_service_refuses_with_retry_time_keeps_the_draft_and_frees_finished_slots(
+    tmp_path: Path,
+) -> None:
+    async def go(url: str) -> None:
+        svc, store, queue = await _service(tmp_path, url, RateLimits(-1, 1, -1, -1))
+        await store.put_draft("discord", "42", "chan", _ready("d1"))
+        first = await svc.handle(Button(WHO, "render"))
+        assert _text(first).startswith("Rendering")
+        await store.put_draft("discord", "42", "chan", _ready("d2"))
+        second = await svc.handle(Button(WHO, "render"))
+        assert _text(second) == texts.LIMIT_CONCURRENT.format(allowed=1) + texts.DRAFT_KEPT
+        kept = await store.get_draft("discord", "42", "chan")
+        assert kept is not None and kept.id == "d2" and kept.state == "confirm"
+        # the worker finishes the first job (it reports in Redis only): the slot frees up
+        (job_id,) = [j for j, _ in await store.open_jobs_with_age()]
+        await queue.redis.hset(Keys.job(job_id), mapping=JobStatus("done").to_redis())
+        third = await svc.handle(Button(WHO, "render"))
+        assert _text(third).startswith("Rendering")
+        assert await store.get_draft("discord", "42", "chan") is None
+        await queue.close()
+        await store.close()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
+
+
+def test_daily_limit_refusal_names_the_time(tmp_path: Path) -> None:
+    async def go(url: str) -> None:
+        svc, store, queue = await _service(tmp_path, url, RateLimits(1, -1, -1, -1))
+        await store.put_draft("discord", "42", "chan", _ready("d1"))
+        await svc.handle(Button(WHO, "render"))
+        await store.put_draft("discord", "42", "chan", _ready("d2"))
+        refused = _text(await svc.handle(Button(WHO, "render")))
+        assert refused.startswith("You have reached the limit of 1 videos a day. Try again in 2")
+        assert " h " in refused and refused.endswith(texts.DRAFT_KEPT.strip())
+        await queue.close()
+        await store.close()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))

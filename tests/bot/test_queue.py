@@ -1,0 +1,298 @@
+"""The render queue with real parts: redis-server, `python -m bot.worker` subprocesses hosting
+the embedded CPU engine, and the real delivery code talking to a Bot API stand-in.
+
+Covers: progress edits, cancel (queued and running), SIGKILL mid-render (the job runs again
+on another worker within the heartbeat bound and is delivered once), Redis restarted with
+persistence, fair interleaving of two users on two workers, retries of 429/500 and of a
+lost response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from bot.core.service import Service
+from bot.delivery.telegram import TelegramDelivery
+from bot.jobs import RENDER_QUEUE, JobStatus, Keys, RenderJob, job_id_for
+from bot.queue import Queue
+from tests.auxil.redis_server import free_port, redis_server
+from tests.auxil.telegram_server import TelegramStandIn
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "data" / "samples"
+HEARTBEAT = 2.0
+SHORT = "Hello there, this is a queue test."
+
+
+@contextmanager
+def worker(tmp: Path, redis_url: str, tg_url: str, name: str) -> Iterator[subprocess.Popen[bytes]]:
+    """`python -m bot.worker` with its own data folder; stopped (SIGTERM) at the end."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "REDIS_URL": redis_url,
+        "TELEGRAM_BOT_TOKEN": "123:TEST",
+        "TELEGRAM_API_BASE_URL": tg_url,
+        "MOUTHPIECE_DATA_DIR": str(tmp / name),
+        "MOUTHPIECE_WORKER_NAME": name,
+        "MOUTHPIECE_HEARTBEAT_SECONDS": str(HEARTBEAT),
+        "MOUTHPIECE_STATUS_EDIT_SECONDS": "0.2",
+        "MOUTHPIECE_BOARD_INTERVAL_SECONDS": "0.2",
+        "MOUTHPIECE_RETRY_BACKOFF_SECONDS": "0.5",
+        "MOUTHPIECE_WORKER_METRICS_PORT": "0",
+        "MOUTHPIECE_LOG_FORMAT": "text",
+    }
+    log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot.worker"], cwd=tmp, env=env, stdout=log, stderr=log
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()
+
+
+@asynccontextmanager
+async def platform_and_queue(
+    tmp: Path, **redis: object
+) -> AsyncIterator[tuple[TelegramStandIn, Queue, str]]:
+    tg = TelegramStandIn()
+    await tg.start()
+    with redis_server(tmp, **redis) as url:  # type: ignore[arg-type]
+        queue = await Queue.connect(url)
+        try:
+            yield tg, queue, url
+        finally:
+            await queue.close()
+            await tg.stop()
+
+
+async def submit(queue: Queue, user: str, n: int = 0, script: str = SHORT) -> str:
+    """What the bot does on Render: media into Redis by hash, then the fair enqueue."""
+    voice, photo = (SAMPLES / "voice.ogg").read_bytes(), (SAMPLES / "portrait.jpg").read_bytes()
+    import hashlib
+
+    vh, ph = hashlib.sha256(voice).hexdigest(), hashlib.sha256(photo).hexdigest()
+    await queue.put_media(vh, voice)
+    await queue.put_media(ph, photo)
+    job = RenderJob(
+        job_id=job_id_for("telegram", user, user, f"draft-{n}"),
+        platform="telegram",
+        user_id=user,
+        chat_id=user,
+        script=script,
+        voice_hash=vh,
+        photo_hash=ph,
+    )
+    assert await queue.enqueue(job)
+    return job.job_id
+
+
+async def wait_until(predicate: object, timeout: float = 120.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()  # type: ignore[operator]
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+async def status_of(queue: Queue, job_id: str) -> str:
+    s = await queue.status(job_id)
+    return s.status if s else ""
+
+
+def test_progress_edits_and_one_delivery(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with platform_and_queue(tmp_path) as (tg, queue, url):
+            first = await submit(queue, "1001", 0)
+            second = await submit(queue, "1001", 1)
+            assert (await queue.position(first)).ahead == 0  # type: ignore[union-attr]
+            assert (await queue.position(second)).ahead == 1  # type: ignore[union-attr]
+            with worker(tmp_path, url, tg.url, "w1"):
+                await wait_until(lambda: len(tg.videos(1001)) == 2, what="two videos")
+                await wait_until(
+                    lambda: sum("done in" in e for e in tg.edits(1001)) == 2, what="done edits"
+                )
+            edits = tg.edits(1001)
+            assert any("in line" in t for t in tg.texts(1001) + edits)  # the second job waited
+            running = [e for e in edits if "%" in e]
+            assert running, edits
+            percents = [int(e.split("— ")[1].split("%")[0]) for e in running if "— " in e]
+            assert percents == sorted(percents) or len(set(percents)) > 1
+            assert (
+                await status_of(queue, first) == "done" and await status_of(queue, second) == "done"
+            )
+
+    asyncio.run(go())
+
+
+def test_cancel_queued_and_running(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with platform_and_queue(tmp_path) as (tg, queue, url):
+            long_script = " ".join([SHORT] * 12)
+            running = await submit(queue, "2001", 0, long_script)
+            queued = await submit(queue, "2001", 1)
+            assert await queue.cancel(queued) == "removed"
+            assert await queue.position(queued) is None
+            with worker(tmp_path, url, tg.url, "w1"):
+                await wait_until(lambda: status_of(queue, running), what="start")
+                await wait_until(
+                    lambda: _stage_is(queue, running, "video"),
+                    what="the running job to reach video",
+                )
+                assert await queue.cancel(running) == "stopping"
+                await wait_until(
+                    lambda: _is(queue, running, "cancelled"), timeout=60, what="cancel"
+                )
+                await wait_until(lambda: any("cancelled" in e for e in tg.edits(2001)), what="edit")
+            assert tg.videos(2001) == []
+            assert await queue.cancel(running) == "cancelled"  # already final: nothing to do
+
+    asyncio.run(go())
+
+
+async def _stage_is(queue: Queue, job_id: str, stage: str) -> bool:
+    s = await queue.status(job_id)
+    return bool(s and s.status == "running" and s.stage == stage)
+
+
+async def _is(queue: Queue, job_id: str, status: str) -> bool:
+    return await status_of(queue, job_id) == status
+
+
+def test_sigkill_mid_render_runs_again_and_delivers_once(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with platform_and_queue(tmp_path) as (tg, queue, url):
+            job_id = await submit(queue, "3001", 0, " ".join([SHORT] * 4))
+            with worker(tmp_path, url, tg.url, "doomed") as proc:
+                await wait_until(lambda: _stage_is(queue, job_id, "video"), what="mid-render")
+                proc.kill()  # SIGKILL: no cleanup, arq's in-progress marker stays behind
+                proc.wait()
+            assert await queue.redis.exists(Keys.in_progress(job_id))
+            killed = time.monotonic()
+            with worker(tmp_path, url, tg.url, "rescuer"):
+                await wait_until(lambda: _is(queue, job_id, "done"), what="the re-run")
+                await asyncio.sleep(1.0)
+            # the marker expired within the heartbeat bound (the rescuer then had to start up)
+            assert time.monotonic() - killed < 120
+            assert len(tg.videos(3001)) == 1
+            raw = await queue.redis.hgetall(Keys.job(job_id))
+            assert raw[b"worker"] == b"rescuer" and raw[b"try"] == b"2"
+
+    asyncio.run(go())
+
+
+def test_redis_restart_with_persistence_loses_no_queued_job(tmp_path: Path) -> None:
+    async def go() -> None:
+        port = free_port()
+        tg = TelegramStandIn()
+        await tg.start()
+        with redis_server(tmp_path, persist=True, port=port) as url:
+            queue = await Queue.connect(url)
+            ids = [await submit(queue, "4001", n) for n in range(2)]
+            await queue.close()
+        with redis_server(tmp_path, persist=True, port=port) as url:  # same files, new process
+            queue = await Queue.connect(url)
+            assert await queue.redis.zcard(RENDER_QUEUE) == 2
+            with worker(tmp_path, url, tg.url, "w1"):
+                await wait_until(lambda: len(tg.videos(4001)) == 2, what="both videos")
+            assert [await status_of(queue, j) for j in ids] == ["done", "done"]
+            await queue.close()
+        await tg.stop()
+
+    asyncio.run(go())
+
+
+def test_two_users_interleave_fairly_on_two_workers(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with platform_and_queue(tmp_path) as (tg, queue, url):
+            a = [await submit(queue, "5001", n, "Hi there.") for n in range(3)]
+            b = [await submit(queue, "5002", n, "Hi there.") for n in range(2)]
+            order = [j for j, _ in sorted((await _scores(queue)).items(), key=lambda kv: kv[1])]
+            assert order == [a[0], b[0], a[1], b[1], a[2]]  # arrival order was a a a b b
+            await queue.cancel(b[1])  # keep the run short: four renders
+            with worker(tmp_path, url, tg.url, "w1"), worker(tmp_path, url, tg.url, "w2"):
+                await wait_until(
+                    lambda: len(tg.videos(5001)) + len(tg.videos(5002)) == 4, what="four"
+                )
+            chats = [c.params["chat_id"] for c in tg.calls if c.method == "sendVideo"]
+            assert "5002" in chats[:2], chats  # first come first served would give B the last
+
+    asyncio.run(go())
+
+
+async def _scores(queue: Queue) -> dict[str, float]:
+    return {
+        k.decode(): v for k, v in await queue.redis.zrange(RENDER_QUEUE, 0, -1, withscores=True)
+    }
+
+
+def test_delivery_retries_429_500_and_a_lost_answer(tmp_path: Path) -> None:
+    async def go() -> None:
+        tg = TelegramStandIn()
+        await tg.start()
+        video = tmp_path / "v.mp4"
+        video.write_bytes(b"\0" * 1000)
+        tg.fail_next["sendVideo"] = [429, 500]
+        async with aiohttp.ClientSession() as session:
+            await TelegramDelivery(session, tg.url, "123:TEST").send_video("6001", video)
+            assert len(tg.videos(6001)) == 3  # two refused, one accepted
+            tg.drop_next["sendMessage"] = 1  # handled, but the answer never comes back
+            await TelegramDelivery(session, tg.url, "123:TEST").send_text("6001", "hello")
+        # the Bot API has no idempotency key: the retry sends again rather than lose it
+        assert tg.texts(6001) == ["hello", "hello"]
+        await tg.stop()
+
+    asyncio.run(go())
+
+
+def test_service_cancel_checks_the_owner(tmp_path: Path) -> None:
+    from bot.core.events import Button, Who
+    from bot.core.service import Limits
+    from bot.store import Store
+
+    async def go() -> None:
+        with redis_server(tmp_path) as url:
+            queue = await Queue.connect(url)
+            store = await Store.open(tmp_path / "db.sqlite3")
+            service = Service(store, queue, tmp_path / "media", Limits())
+            job_id = await submit(queue, "7001", 0)
+            job = RenderJob(job_id, "telegram", "7001", "7001", SHORT, "v", "p")
+            await store.add_job(job, None)
+            other = Who("telegram", "7002", "7002")
+            owner = Who("telegram", "7001", "7001")
+            refused = await service.handle(Button(other, "cancel_job", job_id))
+            assert "not yours" in refused[0].text
+            done = await service.handle(Button(owner, "cancel_job", job_id))
+            assert "cancelled" in done[0].text
+            assert (await queue.status(job_id)) == JobStatus("cancelled")
+            await queue.close()
+            await store.close()
+
+    asyncio.run(go())
+
+
+pytestmark = pytest.mark.slow

@@ -1,0 +1,106 @@
+"""docker-compose.yml: the structure operators rely on (services, health checks, GPU, volumes),
+checked with a YAML parser; and `docker compose config` where a Compose CLI is installed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.settings import BotSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE = ROOT / "docker-compose.yml"
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _healthcheck_port(service: dict[str, Any]) -> int:
+    test = " ".join(service["healthcheck"]["test"])
+    assert "/healthz" in test
+    return int(test.split("127.0.0.1:")[1].split("/")[0])
+
+
+def test_services_commands_and_dependencies(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert {"redis", "bot", "worker"} <= set(services)
+    assert services["bot"]["command"] == ["python", "-m", "bot"]
+    assert services["worker"]["command"] == ["python", "-m", "bot.worker"]
+    for name in ("bot", "worker"):
+        s = services[name]
+        assert s["build"]["context"] == "." and s["image"] == services["bot"]["image"]
+        assert s["env_file"] == ".env"
+        assert s["depends_on"] == {"redis": {"condition": "service_healthy"}}
+        assert s["environment"]["REDIS_URL"].endswith("redis://redis:6379/0}")
+        assert "TORCH_INDEX_URL" in s["build"]["args"]  # the Dockerfile's build argument
+    assert "ARG TORCH_INDEX_URL" in (ROOT / "Dockerfile").read_text()
+
+
+def test_redis_persists_and_is_health_checked(compose: dict[str, Any]) -> None:
+    redis = compose["services"]["redis"]
+    assert redis["image"].startswith("redis:7")
+    command = redis["command"]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert any(
+        v.split(":")[0] in compose["volumes"] and v.endswith(":/data") for v in redis["volumes"]
+    )
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+
+
+def test_health_checks_hit_the_configured_ports(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    defaults = BotSettings()
+    bot, worker = services["bot"], services["worker"]
+    assert _healthcheck_port(bot) == int(bot["environment"]["MOUTHPIECE_BOT_METRICS_PORT"])
+    assert _healthcheck_port(worker) == int(worker["environment"]["MOUTHPIECE_WORKER_METRICS_PORT"])
+    assert _healthcheck_port(bot) == defaults.bot_metrics_port
+    assert _healthcheck_port(worker) == defaults.worker_metrics_port
+    for s in (bot, worker):  # the image has python but no curl
+        assert s["healthcheck"]["test"][:2] == ["CMD", "python"]
+
+
+def test_worker_reserves_a_gpu_and_shares_data_with_the_bot(compose: dict[str, Any]) -> None:
+    services, volumes = compose["services"], compose["volumes"]
+    worker = services["worker"]
+    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    mounts = {v.split(":")[1]: v for v in worker["volumes"]}
+    assert {"/data", "/models"} <= set(mounts)
+    assert mounts["/models"].endswith(":ro")
+    bot_data = next(v for v in services["bot"]["volumes"] if v.split(":")[1] == "/data")
+    assert bot_data.split(":")[0] == mounts["/data"].split(":")[0] in volumes
+    assert mounts["/models"].split(":")[0] in volumes
+
+
+def _compose_cli() -> list[str] | None:
+    docker = shutil.which("docker")
+    if docker:
+        probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    legacy = shutil.which("docker-compose")
+    return [legacy] if legacy else None
+
+
+def test_compose_cli_validates_the_file(tmp_path: Path) -> None:
+    """`docker compose config -q` needs no daemon; skipped where no Compose CLI is installed."""
+    cli = _compose_cli()
+    if cli is None:
+        pytest.skip("no Compose CLI here (docker compose plugin or docker-compose)")
+    shutil.copy(COMPOSE, tmp_path / "docker-compose.yml")
+    shutil.copy(ROOT / "config" / "example.env", tmp_path / ".env")
+    done = subprocess.run(
+        [*cli, "-f", "docker-compose.yml", "config", "-q"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
