@@ -170,6 +170,9 @@ async def render(ctx: dict[str, Any], payload: str) -> str:
     ]
     try:
         return await _render_and_deliver(ctx, job, attempt, stop)
+    except asyncio.CancelledError:  # shutdown: arq puts the job back in line
+        await asyncio.shield(_update(ctx, job_id, status="queued", stage="", fraction=0))
+        raise
     finally:
         for task in helpers:
             task.cancel()
@@ -462,8 +465,10 @@ async def run(settings: BotSettings) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
+    for w in workers:  # handle_sig stops a worker through its main task
+        w.main_task = asyncio.ensure_future(w.main())
     try:
-        await asyncio.gather(*(w.main() for w in workers), return_exceptions=True)
+        await asyncio.gather(*(w.main_task for w in workers if w.main_task), return_exceptions=True)
     finally:
         for w in workers:
             await w.close()
