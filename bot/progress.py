@@ -61,8 +61,11 @@ def overall_fraction(stage: str, fraction: float) -> float:
 
 
 def _minutes(seconds: float) -> str:
+    """A human duration: "7 s", "40 s", "3 min"."""
+    if seconds < 20:
+        return f"{max(1, round(seconds)):.0f} s"
     if seconds < 90:
-        return f"{max(1, round(seconds / 10) * 10):.0f} s"
+        return f"{round(seconds / 10) * 10:.0f} s"
     return f"{seconds / 60:.0f} min"
 
 

@@ -167,6 +167,7 @@ async def render(ctx: dict[str, Any], payload: str) -> str:
     helpers = [
         asyncio.create_task(_heartbeat(ctx, job_id)),
         asyncio.create_task(_watch_cancel(ctx, job_id, stop)),
+        asyncio.create_task(_show_working(ctx, job)),
     ]
     try:
         return await _render_and_deliver(ctx, job, attempt, stop)
@@ -298,6 +299,17 @@ async def _heartbeat(ctx: dict[str, Any], job_id: str) -> None:
     while True:
         await ctx["redis"].pexpire(Keys.in_progress(job_id), ttl_ms)
         await asyncio.sleep(ttl_ms / 3000)
+
+
+async def _show_working(ctx: dict[str, Any], job: RenderJob) -> None:
+    """Telegram's "sending video…" indicator while the job runs (it lasts 5 s per call)."""
+    messenger = ctx["messengers"].get(job.platform)
+    action = getattr(messenger, "chat_action", None)
+    if action is None:
+        return
+    while True:
+        await action(job.chat_id, "upload_video")
+        await asyncio.sleep(4.5)
 
 
 async def _watch_cancel(ctx: dict[str, Any], job_id: str, stop: threading.Event) -> None:

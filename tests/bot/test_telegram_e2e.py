@@ -109,6 +109,8 @@ def test_talk_to_video(
             # the worker's status message: posted with a Cancel button, edited while the job
             # runs (stage and percentage), and finally to "done" without buttons
             assert any(b.startswith("cancel_job|") for b in tg.buttons(CHAT))
+            actions = [c.params.get("action") for c in tg.calls if c.method == "sendChatAction"]
+            assert "upload_video" in actions
             await tg.wait_for(lambda: any("done in" in e for e in tg.edits(CHAT)))
             assert any("animating the face" in e or "speaking" in e for e in tg.edits(CHAT))
             tg.send_text(CHAT, "/status")
