@@ -22,7 +22,15 @@ from arq.connections import ArqRedis, RedisSettings
 from bot.core.service import MediaCheck
 from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob
 
-__all__ = ["Queue", "Position", "ROUND", "fair_score", "mark_round_started", "queue_positions"]
+__all__ = [
+    "Queue",
+    "Position",
+    "ROUND",
+    "fair_score",
+    "mark_round_started",
+    "queue_positions",
+    "redis_settings",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,19 @@ local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 return removed
 """
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """arq's connection settings, with commands retried through a Redis restart of ~30 s."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    settings = RedisSettings.from_dsn(url)
+    settings.retry_on_error = [RedisConnectionError, RedisTimeoutError, ConnectionError]
+    settings.retry = Retry(ExponentialBackoff(cap=5.0, base=0.2), retries=12)
+    return settings
 
 
 async def fair_score(redis: ArqRedis, platform: str, user_id: str) -> int:
@@ -102,7 +123,7 @@ class Queue:
 
     @classmethod
     async def connect(cls, url: str, **kw: float) -> Queue:
-        return cls(await create_pool(RedisSettings.from_dsn(url)), **kw)  # type: ignore[arg-type]
+        return cls(await create_pool(redis_settings(url)), **kw)  # type: ignore[arg-type]
 
     async def close(self) -> None:
         await self.redis.aclose()

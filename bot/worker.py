@@ -34,7 +34,6 @@ from typing import Any
 
 import aiohttp
 from arq import Worker, create_pool, func
-from arq.connections import RedisSettings
 
 from bot.core import texts
 from bot.delivery.discord import DiscordDelivery
@@ -43,7 +42,7 @@ from bot.delivery.telegram import TelegramDelivery
 from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob
 from bot.observability import Metrics, logging_from_settings, start_worker_http
 from bot.progress import StatusBoard, learn_speed
-from bot.queue import mark_round_started
+from bot.queue import mark_round_started, redis_settings
 from bot.settings import BotSettings
 from engine import Engine, EngineSettings, InvalidInput, RenderOptions, RenderRequest
 from engine.errors import Cancelled, EngineError, TransientError
@@ -396,7 +395,7 @@ def build_workers(
         "messengers": {},
         "asr": asr,
     }
-    redis = RedisSettings.from_dsn(settings.redis_url)
+    redis = redis_settings(settings.redis_url)
 
     async def startup(c: dict[str, Any]) -> None:
         if "http" not in c or c["http"].closed:  # both workers share one session and board
@@ -465,7 +464,7 @@ async def run(settings: BotSettings) -> None:
     workers = build_workers(settings, engine, asr=asr)
     metrics = Metrics.create()
     workers[0].ctx["metrics"] = metrics  # one context shared by both workers
-    pool = await create_pool(RedisSettings.from_dsn(settings.redis_url))
+    pool = await create_pool(redis_settings(settings.redis_url))
     http = await start_worker_http(settings, pool, metrics)
     loop = asyncio.get_running_loop()
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 
 import aiohttp
@@ -232,7 +232,7 @@ async def _gone(queue: Queue, key: str) -> bool:
     return not await queue.redis.exists(key)
 
 
-def test_redis_restart_with_persistence_loses_no_queued_job(tmp_path: Path) -> None:
+def test_redis_restarts_lose_no_queued_job_and_workers_ride_them_out(tmp_path: Path) -> None:
     async def go() -> None:
         port = free_port()
         tg = TelegramStandIn()
@@ -241,13 +241,23 @@ def test_redis_restart_with_persistence_loses_no_queued_job(tmp_path: Path) -> N
             queue = await Queue.connect(url)
             ids = [await submit(queue, "4001", n) for n in range(2)]
             await queue.close()
-        with redis_server(tmp_path, persist=True, port=port) as url:  # same files, new process
-            queue = await Queue.connect(url)
-            assert await queue.redis.zcard(RENDER_QUEUE) == 2
-            async with worker(tmp_path, url, tg.url, "w1"):
-                await wait_until(lambda: len(tg.videos(4001)) == 2, what="both videos")
-            assert [await status_of(queue, j) for j in ids] == ["done", "done"]
+        # 1. Redis restarted (same files) with no worker running: both jobs are still queued.
+        first = ExitStack()
+        url = first.enter_context(redis_server(tmp_path, persist=True, port=port))
+        queue = await Queue.connect(url)
+        assert await queue.redis.zcard(RENDER_QUEUE) == 2
+        async with worker(tmp_path, url, tg.url, "w1"):
+            await wait_until(lambda: len(tg.videos(4001)) == 2, what="both videos")
+            # 2. Redis restarted under a running worker: it reconnects and takes the next job.
             await queue.close()
+            first.close()
+            await asyncio.sleep(1.0)
+            with redis_server(tmp_path, persist=True, port=port):
+                queue = await Queue.connect(url)
+                ids.append(await submit(queue, "4001", 2))
+                await wait_until(lambda: len(tg.videos(4001)) == 3, what="the job after the blip")
+                assert [await status_of(queue, j) for j in ids] == ["done"] * 3
+                await queue.close()
         await tg.stop()
 
     asyncio.run(go())
