@@ -71,6 +71,7 @@ def safety_from(settings: BotSettings) -> Safety:
         label_required=settings.label_required,
         asr=bool(settings.asr_model),
         out_dir=settings.data_dir / "out",
+        dm_moderated=("telegram",) if settings.admin_ids else (),
     )
 
 

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 __all__ = ["BotSettings", "load_dotenv"]
 
@@ -95,6 +96,11 @@ class BotSettings:
                 f"MOUTHPIECE_CONSENT_MODE={self.consent_mode!r} is not one of "
                 f"{', '.join(CONSENT_MODES)}"
             )
+        if self.label_required and not self.label.strip():
+            raise ValueError(
+                "MOUTHPIECE_LABEL is empty but MOUTHPIECE_LABEL_REQUIRED=true: set a label text "
+                "or allow videos without one"
+            )
         if self.label_position not in LABEL_POSITIONS:
             raise ValueError(
                 f"MOUTHPIECE_LABEL_POSITION={self.label_position!r} is not one of "
@@ -130,7 +136,7 @@ class BotSettings:
         return cls(**values)  # type: ignore[arg-type]
 
 
-def _parse(kind: type, raw: str) -> object:
+def _parse(kind: type[Any], raw: str) -> object:
     if kind is bool:
         low = raw.strip().lower()
         if low not in _BOOLS:

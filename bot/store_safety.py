@@ -198,6 +198,15 @@ class SafetyQueries:
                 (job.job_id, job.platform, guild_id or "", phrase, time.time()),
             )
 
+    async def media_paths(self, digests: tuple[str, ...]) -> list[Path]:
+        """Files of these uploads that still exist (retention may have removed them)."""
+        out = []
+        for digest in digests:
+            row = await self._one("SELECT path FROM media WHERE digest=?", digest)
+            if row is not None and Path(row[0]).is_file():
+                out.append(Path(row[0]))
+        return out
+
     async def pending_reviews(self, platform: str, scope: str) -> list[ReviewRow]:
         cur = await self._db.execute(
             "SELECT j.payload, j.guild_id, r.phrase, j.created FROM jobs j "

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from arq import Worker, create_pool, func
+from arq import Worker, create_pool, cron, func
 
 from bot.core import texts
 from bot.delivery.discord import DiscordDelivery
@@ -43,6 +43,7 @@ from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob
 from bot.observability import Metrics, logging_from_settings, start_worker_http
 from bot.progress import StatusBoard, learn_speed
 from bot.queue import mark_round_started, redis_settings
+from bot.retention import purge_dir
 from bot.settings import BotSettings
 from engine import Engine, EngineSettings, InvalidInput, RenderOptions, RenderRequest
 from engine.errors import Cancelled, EngineError, TransientError
@@ -103,6 +104,17 @@ async def transcribe(ctx: dict[str, Any], digest: str) -> dict[str, Any]:
         return {"text": await asyncio.to_thread(transcribe_file, recognizer, path)}
     except InvalidInput:
         return {"text": None}
+
+
+async def purge_worker_files(ctx: dict[str, Any]) -> dict[str, int]:
+    """Retention on the worker's own disk (hourly): cached uploads after the media retention,
+    rendered videos after the output retention (covers workers on another host)."""
+    settings: BotSettings = ctx["settings"]
+    now = time.time()
+    return {
+        "media": purge_dir(ctx["cache_dir"], settings.media_retention_hours * 3600, now),
+        "outputs": purge_dir(ctx["out_dir"], settings.output_retention_days * 86_400, now, "*.mp4"),
+    }
 
 
 def load_recognizer(settings: BotSettings) -> Any:
@@ -437,6 +449,7 @@ def build_workers(
         ),
         Worker(
             functions=[check_media, transcribe],
+            cron_jobs=[cron(purge_worker_files, minute=17)],
             queue_name=INTAKE_QUEUE,
             max_jobs=4,
             job_timeout=60,

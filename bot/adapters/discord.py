@@ -18,7 +18,18 @@ import discord
 from discord import app_commands
 
 from bot.adapters.discord_mod import build_mod_group, is_moderator
-from bot.core.events import Action, Button, ButtonSpec, Command, Event, Media, Notify, Reply, Text, Who
+from bot.core.events import (
+    Action,
+    Button,
+    ButtonSpec,
+    Command,
+    Event,
+    Media,
+    Notify,
+    Reply,
+    Text,
+    Who,
+)
 from bot.settings import BotSettings
 
 __all__ = ["MouthpieceClient", "run_discord", "use_api_base"]
@@ -194,8 +205,10 @@ class MouthpieceClient(discord.Client):
         replies = [r for r in replies if not isinstance(r, Notify)]
         text = "\n".join(r.text for r in replies) or "OK"
         buttons = tuple(b for r in replies for b in r.buttons)
+        files = [discord.File(p) for r in replies for p in r.attachments][:10]
+        extra: dict[str, Any] = {"files": files} if files else {}
         await interaction.followup.send(text[:2000], view=self._view(interaction.user.id, buttons),
-                                        ephemeral=ephemeral)
+                                        ephemeral=ephemeral, **extra)
 
     async def _notify(self, notes: list[Notify]) -> None:
         """Messages for other channels (a requester told of a moderator's decision)."""

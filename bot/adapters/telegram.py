@@ -137,6 +137,9 @@ async def _send(
             await context.bot.send_message(int(action.chat_id), action.text)
             continue
         await context.bot.send_message(chat_id, action.text, reply_markup=_keyboard(action))
+        for path in action.attachments:  # a review's voice note and photo, for moderators
+            with open(path, "rb") as f:
+                await context.bot.send_document(chat_id, f, filename=PurePath(path).name)
 
 
 def build_application(

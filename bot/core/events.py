@@ -88,6 +88,7 @@ class Reply:
 
     text: str
     buttons: tuple[ButtonSpec, ...] = ()
+    attachments: tuple[str, ...] = ()  # local files to send with it (moderators' reviews)
 
 
 @dataclass(frozen=True)

@@ -348,3 +348,6 @@ class Safety:
     label_required: bool = True
     asr: bool = False  # workers can transcribe voice notes (MOUTHPIECE_ASR_MODEL is set)
     out_dir: Path | None = None  # where rendered videos lie, for /forget (shared volume)
+    #: platforms whose direct messages have moderators (Telegram with TELEGRAM_ADMIN_IDS);
+    #: elsewhere a render needing review can only be made in a server
+    dm_moderated: tuple[str, ...] = ()

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 _FINAL = ("done", "failed", "invalid", "cancelled")
 _LOST_AFTER = 6 * 3600.0  # an open job Redis no longer knows is counted as lost after this
 _OPEN_TO_ALL = ("help", "forget", "status")  # commands a banned user may still use
+_REVIEWS_SHOWN = 5  # per /mod reviews (each carries its voice note and photo)
 
 
 class ForgetCounts(dict[str, int]):
@@ -85,13 +86,13 @@ class SafetyHooks:
 
     async def _screen(self, who: Who, flow_input: FlowInput, draft: Draft | None) -> FlowInput:
         """Refuse a script with a blocked phrase, before the draft keeps it."""
-        script = isinstance(flow_input, ScriptIn) or (
-            isinstance(flow_input, TextIn) and draft is not None and draft.state != "transcript"
-        )
-        if script:
-            policy = await self._policy(who)
-            if blocked(flow_input.text, policy.blocklist):  # type: ignore[union-attr]
-                return Refuse(texts.SCRIPT_BLOCKED)
+        script: str | None = None
+        if isinstance(flow_input, ScriptIn):
+            script = flow_input.text
+        elif isinstance(flow_input, TextIn) and draft is not None and draft.state != "transcript":
+            script = flow_input.text  # typed text becomes the script (not a transcript)
+        if script is not None and blocked(script, (await self._policy(who)).blocklist):
+            return Refuse(texts.SCRIPT_BLOCKED)
         return flow_input
 
     async def _consent_intro(
@@ -116,6 +117,12 @@ class SafetyHooks:
         if isinstance(consent, Reply):
             return consent, draft
         status, verified, phrase = consent
+        if (
+            status == "review"
+            and who.guild_id is None
+            and (who.platform not in self.safety.dm_moderated)
+        ):
+            return Reply(texts.REVIEW_UNAVAILABLE), draft  # nobody could approve it here
         await self._sync_open_jobs()
         try:
             added = await self.store.add_job(
@@ -253,7 +260,7 @@ class SafetyHooks:
         if cmd.sub == "queue":
             return [self._queue_view(await store.open_in_scope(p, scope))]
         if cmd.sub == "reviews":
-            return [self._reviews_view(await store.pending_reviews(p, scope))]
+            return await self._reviews_view(await store.pending_reviews(p, scope))
         rows = await store.recent_renders(p, scope, int(cmd.verb or 10))
         if not rows:
             return [Reply(texts.MOD_AUDIT_EMPTY)]
@@ -275,28 +282,26 @@ class SafetyHooks:
         )
         return Reply("\n".join(lines), buttons)
 
-    @staticmethod
-    def _reviews_view(rows: list[Any]) -> Reply:
+    async def _reviews_view(self, rows: list[Any]) -> list[Action]:
+        """One message per pending review: the script, the phrase to listen for, the voice
+        note and photo attached (while retention keeps them), Approve and Deny."""
         if not rows:
-            return Reply(texts.MOD_REVIEWS_EMPTY)
-        lines, buttons = [], []
-        for r in rows[:10]:
-            job = r.job
+            return [Reply(texts.MOD_REVIEWS_EMPTY)]
+        out: list[Action] = []
+        for r in rows[:_REVIEWS_SHOWN]:
+            job: RenderJob = r.job
             phrase = texts.MOD_REVIEW_PHRASE.format(phrase=r.phrase) if r.phrase else ""
-            lines.append(
-                texts.MOD_REVIEW_LINE.format(
-                    job=job.job_id[:8], user=job.user_id, script=job.script[:200], phrase=phrase
-                )
+            short = job.job_id[:8]
+            text = texts.MOD_REVIEW_LINE.format(
+                job=short, user=job.user_id, script=job.script[:300], phrase=phrase
             )
-            buttons += [
-                ButtonSpec(
-                    texts.MOD_APPROVE_BUTTON.format(job=job.job_id[:8]), "mod_approve", job.job_id
-                ),
-                ButtonSpec(
-                    texts.MOD_DENY_BUTTON.format(job=job.job_id[:8]), "mod_deny", job.job_id
-                ),
-            ]
-        return Reply("\n".join(lines), tuple(buttons))
+            files = await self.store.media_paths((job.voice_hash, job.photo_hash))
+            buttons = (
+                ButtonSpec(texts.MOD_APPROVE_BUTTON.format(job=short), "mod_approve", job.job_id),
+                ButtonSpec(texts.MOD_DENY_BUTTON.format(job=short), "mod_deny", job.job_id),
+            )
+            out.append(Reply(text, buttons, attachments=tuple(str(f) for f in files)))
+        return out
 
     async def _moderator_button(self, who: Who, action: str, job_id: str) -> list[Action]:
         if not who.is_moderator:
@@ -305,6 +310,7 @@ class SafetyHooks:
         if where is None or where[:2] != (who.platform, scope_of(who.guild_id)):
             return [Reply(texts.MOD_REVIEW_GONE.format(job=job_id[:8]))]
         if action == "mod_cancel":
+            await self.store.log_action(who.platform, where[1], who.user_id, "mod cancel", job_id)
             return [Reply(await self._mod_cancel(job_id, where[2]))]
         approve = action == "mod_approve"
         row = await self.store.decide_review(job_id, approve, who.user_id)

@@ -4,6 +4,7 @@ HELP = (
     "I turn a script, a voice note and a front-facing photo into a talking video.\n"
     "/talk — start a new video\n/status — your draft and your videos\n/cancel — drop the draft\n"
     "/voice save NAME — keep the last voice · /voices — your saved voices\n"
+    "/forget — delete everything you gave me and the videos made from it\n"
     "Videos are marked as AI-generated. Only use faces and voices of people who agreed."
 )
 START = (
@@ -93,8 +94,7 @@ CHANNEL_NOT_ALLOWED = (
     "Videos can't be made in this channel. Ask a moderator which channels allow them."
 )
 SCRIPT_BLOCKED = (
-    "The script contains a phrase this server does not allow. Change the script and send it "
-    "again."
+    "The script contains a phrase this server does not allow. Change the script and send it again."
 )
 LIMIT_DAY = "You have reached the limit of {allowed} videos a day. Try again {when}."
 LIMIT_HOUR = "This server has reached its limit of {allowed} videos an hour. Try again {when}."
@@ -119,6 +119,10 @@ PHRASE_NOT_HEARD = (
 AWAITING_REVIEW = (
     "A moderator checks consent before this video is made; I'll tell you here when they "
     "decide (job {job})."
+)
+REVIEW_UNAVAILABLE = (
+    "Videos here need a moderator's consent review, and direct messages have no moderators. "
+    "Make the video in a server (or group) that uses this bot."
 )
 REVIEW_APPROVED = "A moderator approved your video (job {job}); rendering now."
 REVIEW_DENIED = "A moderator declined your video (job {job}); it will not be made."

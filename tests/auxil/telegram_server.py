@@ -37,6 +37,7 @@ class TelegramStandIn:
         self.runner: web.AppRunner | None = None
         self.url = ""
         self.fail_next: dict[str, list[int]] = {}  # method -> statuses to answer before succeeding
+        self.chat_admins: dict[int, list[int]] = {}  # group chat id -> its administrators' ids
         self.drop_next: dict[str, int] = {}  # method -> calls to handle but never answer
 
     # ---- server ------------------------------------------------------------------------
@@ -122,7 +123,7 @@ class TelegramStandIn:
         return {
             "message_id": next(self._msg_ids),
             "date": int(time.time()),
-            "chat": {"id": int(chat_id), "type": "private"},
+            "chat": self._chat(chat_id),
             "from": BOT,
             **extra,
         }
@@ -136,6 +137,10 @@ class TelegramStandIn:
     async def _sendVideo(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         video = {"file_id": "v1", "file_unique_id": "v1", "width": 2, "height": 2, "duration": 1}
         return self._message(p["chat_id"], video=video)
+
+    async def _sendDocument(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        doc = {"file_id": "d1", "file_unique_id": "d1"}
+        return self._message(p["chat_id"], document=doc)
 
     async def _getFile(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
         fid = p["file_id"]
@@ -151,23 +156,42 @@ class TelegramStandIn:
         self._updates.append({"update_id": next(self._ids), **payload})
         self._new.set()
 
-    def _user_message(self, chat_id: int, **extra: Any) -> dict[str, Any]:
-        user = {"id": chat_id, "is_bot": False, "first_name": "Ada"}
+    @staticmethod
+    def _chat(chat_id: int) -> dict[str, Any]:
+        """Negative ids are groups (as on Telegram); others are private chats with Ada."""
+        if int(chat_id) < 0:
+            return {"id": int(chat_id), "type": "group", "title": "Group"}
+        return {"id": int(chat_id), "type": "private", "first_name": "Ada"}
+
+    def _user_message(
+        self, chat_id: int, *, user_id: int | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        user = {"id": user_id or chat_id, "is_bot": False, "first_name": "Ada"}
         return {
             "message_id": next(self._msg_ids),
             "date": int(time.time()),
             "from": user,
-            "chat": {"id": chat_id, "type": "private", "first_name": "Ada"},
+            "chat": self._chat(chat_id),
             **extra,
         }
 
-    def send_text(self, chat_id: int, text: str) -> None:
+    def send_text(self, chat_id: int, text: str, *, user_id: int | None = None) -> None:
         extra: dict[str, Any] = {"text": text}
         if text.startswith("/"):
             extra["entities"] = [
                 {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
             ]
-        self._push(message=self._user_message(chat_id, **extra))
+        self._push(message=self._user_message(chat_id, user_id=user_id, **extra))
+
+    async def _getChatAdministrators(self, p: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: N802
+        return [
+            {
+                "status": "creator",
+                "is_anonymous": False,
+                "user": {"id": uid, "is_bot": False, "first_name": "Admin"},
+            }
+            for uid in self.chat_admins.get(int(p["chat_id"]), [])
+        ]
 
     def send_voice(
         self, chat_id: int, data: bytes, duration: int, *, size: int | None = None
@@ -216,8 +240,8 @@ class TelegramStandIn:
         }
         self._push(message=self._user_message(chat_id, document=doc))
 
-    def press(self, chat_id: int, data: str) -> None:
-        user = {"id": chat_id, "is_bot": False, "first_name": "Ada"}
+    def press(self, chat_id: int, data: str, *, user_id: int | None = None) -> None:
+        user = {"id": user_id or chat_id, "is_bot": False, "first_name": "Ada"}
         query = {
             "id": str(next(self._ids)),
             "from": user,
@@ -251,6 +275,13 @@ class TelegramStandIn:
             c.params.get("text", "")
             for c in self.calls
             if c.method == "editMessageText" and str(c.params.get("chat_id")) == str(chat_id)
+        ]
+
+    def documents(self, chat_id: int) -> list[bytes]:
+        return [
+            c.files["document"]
+            for c in self.calls
+            if c.method == "sendDocument" and str(c.params.get("chat_id")) == str(chat_id)
         ]
 
     def videos(self, chat_id: int) -> list[bytes]:

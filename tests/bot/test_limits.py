@@ -37,6 +37,12 @@ def test_ten_concurrent_requests_against_a_limit_of_three_let_exactly_three_thro
 ) -> None:
     async def go() -> None:
         store = await Store.open(tmp_path / "db.sqlite3")
+        try:
+            await check(store)
+        finally:
+            await store.close()
+
+    async def check(store: Store) -> None:
         for name, limits, guild in (
             ("day", RateLimits(3, -1, -1, -1), None),
             ("concurrent", RateLimits(-1, 3, -1, -1), None),
@@ -52,42 +58,56 @@ def test_ten_concurrent_requests_against_a_limit_of_three_let_exactly_three_thro
             # clear the slate for the next limit
             await store._db.execute("DELETE FROM jobs")
             await store._db.commit()
-        await store.close()
 
     asyncio.run(go())
 
 
 def test_limits_survive_a_restart_and_say_when_to_retry(tmp_path: Path) -> None:
-    async def go() -> None:
-        db = tmp_path / "db.sqlite3"
-        store = await Store.open(db)
-        limits = RateLimits(user_per_day=2, user_concurrent=-1, server_per_hour=-1, queue_max=-1)
-        t0 = 1_700_000_000.0
-        assert await store.add_job(_job(1), None, limits=limits, now=t0)
-        assert await store.add_job(_job(2), None, limits=limits, now=t0 + 600)
-        await store.close()
-        store = await Store.open(db)  # a restart: the count lives in SQLite
-        with pytest.raises(LimitExceeded) as refused:
-            await store.add_job(_job(3), None, limits=limits, now=t0 + 3600)
-        assert refused.value.denial.limit == "day"
-        assert refused.value.denial.retry_at == t0 + DAY  # the oldest job leaves the window
-        assert await store.add_job(_job(3), None, limits=limits, now=t0 + DAY + 1)
-        # a refused attempt wrote nothing; a duplicate id is not a new job
-        assert await store.add_job(_job(3), None, limits=limits, now=t0 + DAY + 2) is False
-        count = await (await store._db.execute("SELECT COUNT(*) FROM jobs")).fetchone()
-        consents = await (await store._db.execute("SELECT COUNT(*) FROM consents")).fetchone()
-        assert count is not None and count[0] == 3 and consents is not None and consents[0] == 3
-        await store.close()
+    db = tmp_path / "db.sqlite3"
+    limits = RateLimits(user_per_day=2, user_concurrent=-1, server_per_hour=-1, queue_max=-1)
+    t0 = 1_700_000_000.0
 
-    asyncio.run(go())
+    async def before() -> None:
+        store = await Store.open(db)
+        try:
+            assert await store.add_job(_job(1), None, limits=limits, now=t0)
+            assert await store.add_job(_job(2), None, limits=limits, now=t0 + 600)
+        finally:
+            await store.close()
+
+    async def after() -> None:  # a new process: the count lives in SQLite
+        store = await Store.open(db)
+        try:
+            with pytest.raises(LimitExceeded) as refused:
+                await store.add_job(_job(3), None, limits=limits, now=t0 + 3600)
+            assert refused.value.denial.limit == "day"
+            assert refused.value.denial.retry_at == t0 + DAY  # the oldest job leaves the window
+            assert await store.add_job(_job(3), None, limits=limits, now=t0 + DAY + 1)
+            # a refused attempt wrote nothing; a duplicate id is not a new job
+            assert await store.add_job(_job(3), None, limits=limits, now=t0 + DAY + 2) is False
+            count = await (await store._db.execute("SELECT COUNT(*) FROM jobs")).fetchone()
+            consents = await (await store._db.execute("SELECT COUNT(*) FROM consents")).fetchone()
+            assert count is not None and count[0] == 3
+            assert consents is not None and consents[0] == 3
+        finally:
+            await store.close()
+
+    asyncio.run(before())
+    asyncio.run(after())
 
 
 WHO = Who("discord", "42", "chan", guild_id="g1", name="Ann")
 
 
 def _ready(draft_id: str) -> Draft:
-    return Draft(id=draft_id, state="confirm", script="Hello there.", voice_hash="v" * 64,
-                 photo_hash="p" * 64, consent=True)
+    return Draft(
+        id=draft_id,
+        state="confirm",
+        script="Hello there.",
+        voice_hash="v" * 64,
+        photo_hash="p" * 64,
+        consent=True,
+    )
 
 
 async def _service(tmp: Path, url: str, limits: RateLimits) -> tuple[Service, Store, Queue]:
@@ -95,6 +115,9 @@ async def _service(tmp: Path, url: str, limits: RateLimits) -> tuple[Service, St
     queue = await Queue.connect(url, intake_timeout=0.3)
     safety = Safety(defaults=ServerPolicy(limits=limits))
     return Service(store, queue, tmp / "media", Limits(), safety=safety), store, queue
+
+
+QUEUED = texts.QUEUED.split("{")[0]  # "Queued as job " (the rest names the job)
 
 
 def _text(actions: list[object]) -> str:
@@ -106,9 +129,16 @@ def test_service_refuses_with_retry_time_keeps_the_draft_and_frees_finished_slot
 ) -> None:
     async def go(url: str) -> None:
         svc, store, queue = await _service(tmp_path, url, RateLimits(-1, 1, -1, -1))
+        try:
+            await check(svc, store, queue)
+        finally:
+            await queue.close()
+            await store.close()
+
+    async def check(svc: Service, store: Store, queue: Queue) -> None:
         await store.put_draft("discord", "42", "chan", _ready("d1"))
         first = await svc.handle(Button(WHO, "render"))
-        assert _text(first).startswith("Rendering")
+        assert _text(first).startswith(QUEUED)
         await store.put_draft("discord", "42", "chan", _ready("d2"))
         second = await svc.handle(Button(WHO, "render"))
         assert _text(second) == texts.LIMIT_CONCURRENT.format(allowed=1) + texts.DRAFT_KEPT
@@ -118,10 +148,8 @@ def test_service_refuses_with_retry_time_keeps_the_draft_and_frees_finished_slot
         (job_id,) = [j for j, _ in await store.open_jobs_with_age()]
         await queue.redis.hset(Keys.job(job_id), mapping=JobStatus("done").to_redis())
         third = await svc.handle(Button(WHO, "render"))
-        assert _text(third).startswith("Rendering")
+        assert _text(third).startswith(QUEUED)
         assert await store.get_draft("discord", "42", "chan") is None
-        await queue.close()
-        await store.close()
 
     with redis_server(tmp_path) as url:
         asyncio.run(go(url))
@@ -130,14 +158,19 @@ def test_service_refuses_with_retry_time_keeps_the_draft_and_frees_finished_slot
 def test_daily_limit_refusal_names_the_time(tmp_path: Path) -> None:
     async def go(url: str) -> None:
         svc, store, queue = await _service(tmp_path, url, RateLimits(1, -1, -1, -1))
+        try:
+            await check(svc, store)
+        finally:
+            await queue.close()
+            await store.close()
+
+    async def check(svc: Service, store: Store) -> None:
         await store.put_draft("discord", "42", "chan", _ready("d1"))
         await svc.handle(Button(WHO, "render"))
         await store.put_draft("discord", "42", "chan", _ready("d2"))
         refused = _text(await svc.handle(Button(WHO, "render")))
         assert refused.startswith("You have reached the limit of 1 videos a day. Try again in 2")
         assert " h " in refused and refused.endswith(texts.DRAFT_KEPT.strip())
-        await queue.close()
-        await store.close()
 
     with redis_server(tmp_path) as url:
         asyncio.run(go(url))

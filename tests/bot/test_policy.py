@@ -117,8 +117,13 @@ def test_normalise_numbers_and_score_bounds() -> None:
 def test_server_overrides_merge_over_defaults() -> None:
     defaults = ServerPolicy(limits=LIMITS, label_position="top-left")
     merged = defaults.merge(
-        {"limits": {"user_per_day": 9, "bogus": 1}, "consent_mode": "review",
-         "blocklist": ["x"], "channels": ["5"], "unknown": True}
+        {
+            "limits": {"user_per_day": 9, "bogus": 1},
+            "consent_mode": "review",
+            "blocklist": ["x"],
+            "channels": ["5"],
+            "unknown": True,
+        }
     )
     assert merged.limits == RateLimits(9, 2, 5, 10)
     assert merged.consent_mode == "review" and merged.blocklist == ("x",)

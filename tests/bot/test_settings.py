@@ -72,3 +72,23 @@ def test_cli_without_tokens_says_one_line_and_exits_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "TELEGRAM_BOT_TOKEN" in lines[0], done.stderr
+
+
+def test_safety_settings_are_checked_and_parsed() -> None:
+    s = BotSettings.from_env(
+        {
+            "TELEGRAM_ADMIN_IDS": " 1, 22 ,",
+            "MOUTHPIECE_LABEL_REQUIRED": "no",
+            "MOUTHPIECE_CONSENT_MODE": "phrase",
+            "MOUTHPIECE_LABEL": "",
+        },
+        dotenv=None,
+    )
+    assert s.admin_ids == {"1", "22"} and s.label_required is False
+    assert s.consent_mode == "phrase"
+    with pytest.raises(ValueError, match="MOUTHPIECE_CONSENT_MODE='maybe'"):
+        BotSettings.from_env({"MOUTHPIECE_CONSENT_MODE": "maybe"}, dotenv=None)
+    with pytest.raises(ValueError, match="MOUTHPIECE_LABEL_POSITION"):
+        BotSettings.from_env({"MOUTHPIECE_LABEL_POSITION": "middle"}, dotenv=None)
+    with pytest.raises(ValueError, match="MOUTHPIECE_LABEL_REQUIRED"):
+        BotSettings.from_env({"MOUTHPIECE_LABEL_REQUIRED": "sometimes"}, dotenv=None)

@@ -1,0 +1,54 @@
+"""The faster-whisper recognizer: refuses to start without a local model (never downloads),
+names what is missing, and joins the segments of real decoded speech."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from engine.asr import SAMPLE_RATE, FasterWhisper, transcribe_file
+from engine.errors import BackendUnavailable
+from engine.types import Audio
+
+
+def test_a_missing_model_folder_is_an_operator_error_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(BackendUnavailable, match="model.bin missing") as e:
+        FasterWhisper(tmp_path / "nowhere")
+    assert "faster-whisper" in e.value.hint
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("faster_whisper") is not None, reason="faster-whisper is installed"
+)
+def test_without_the_library_it_says_how_to_install(tmp_path: Path) -> None:
+    (tmp_path / "model.bin").write_bytes(b"\0")
+    with pytest.raises(BackendUnavailable, match="not installed") as e:
+        FasterWhisper(tmp_path)
+    assert "pip install faster-whisper" in e.value.hint
+
+
+class _Model:
+    def __init__(self) -> None:
+        self.calls: list[tuple[np.ndarray, dict[str, Any]]] = []
+
+    def transcribe(self, samples: np.ndarray, **options: Any) -> tuple[list[Any], None]:
+        self.calls.append((samples, options))
+        seg = type("Segment", (), {})
+        first, second = seg(), seg()
+        first.text, second.text = " Copper meadow", " lantern 47. "
+        return [first, second], None
+
+
+def test_decoded_speech_goes_in_at_16_khz_and_segments_are_joined(speech_wav: Path) -> None:
+    model = _Model()
+    recognizer = FasterWhisper(Path("unused"), model=model, language="en")
+    assert transcribe_file(recognizer, speech_wav) == "Copper meadow lantern 47."
+    ((samples, options),) = model.calls
+    assert samples.dtype == np.float32 and samples.ndim == 1 and len(samples) > SAMPLE_RATE
+    assert options["language"] == "en" and options["condition_on_previous_text"] is False
+    with pytest.raises(ValueError, match="16000 Hz"):
+        recognizer.transcribe(Audio(np.zeros(800, np.float32), 8000))
