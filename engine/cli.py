@@ -1,7 +1,8 @@
-"""`mouthpiece` command line: render, doctor, models. Thin: parse, configure, call.
+"""`mouthpiece` command line: render, doctor, models, verify. Thin: parse, configure, call.
 
 Exit status: 0 success; 2 invalid input or usage (one ``error:`` line on stderr);
-1 internal failure or unavailable backend; 130 interrupted.
+1 internal failure or unavailable backend; 130 interrupted; ``verify``: 3 when the file
+carries no Mouthpiece watermark.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tts-codec", help="NeuCodec weights (directory or file) or hub id")
     r.add_argument("--lipsync-model", help="Diff2Lip checkpoint path")
     r.add_argument("--lipsync-steps", type=int, help="Diff2Lip sampling steps (1-100, default 25)")
+    r.add_argument("--lipsync-batch", type=int,
+                   help="Diff2Lip frames per forward (default: 1 on CPU, 16 on CUDA)")
     r.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     r.add_argument("--max-bytes", type=int, help="byte budget of the MP4 (Discord 10485760, Telegram 50000000)")
     r.add_argument("--seed", type=int, default=0, help="seed for sampling, blinks and head motion")
@@ -60,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("doctor", help="which backends can run on this machine, and why not")
 
+    v = sub.add_parser(
+        "verify", help="does a video carry Mouthpiece's watermark, and which job made it"
+    )
+    v.add_argument("file", type=Path, help="an MP4 (or any file with an audio track)")
+    v.add_argument("--json", action="store_true", help="print the verdict as JSON on stdout")
+
     m = sub.add_parser("models", help="list, fetch or check model weights")
     msub = m.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
     msub.add_parser("list", help="known models, licences and where they go")
@@ -67,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("name")
     c = msub.add_parser("check", help="verify downloaded files against recorded checksums")
     c.add_argument("name")
+    p = msub.add_parser(
+        "prune-vocab", help="derive a faster NeuTTS GGUF without the text tokens prompts never use"
+    )
+    p.add_argument("source", type=Path, help="a NeuTTS Air .gguf (Q4 or Q8)")
+    p.add_argument("-o", "--output", type=Path, help="default: SOURCE with .pruned.gguf")
     return parser
 
 
@@ -81,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _render(args)
         if args.command == "doctor":
             return _doctor()
+        if args.command == "verify":
+            return _verify(args)
         return _models(args)
     except InvalidInput as e:
         return _fail(2, e.reason)
@@ -103,6 +119,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(1, f"internal error: {type(e).__name__}: {e} (run with --verbose for details)")
 
 
+def _verify(args: argparse.Namespace) -> int:
+    """One line for the watermark, one for the job; exit 0 marked, 3 not marked."""
+    from dataclasses import asdict
+
+    from engine.verify import verify
+
+    verdict = verify(args.file)
+    if args.json:
+        print(json.dumps(asdict(verdict)))
+    else:
+        if not verdict.has_audio:
+            print("watermark: no (the file has no audio track)")
+        else:
+            answer = "yes" if verdict.watermarked else "no"
+            print(f"watermark: {answer} (confidence {verdict.confidence:.2f})")
+        made_by = verdict.job_id or "unknown (no Mouthpiece job in the metadata)"
+        print(f"job: {made_by}")
+    return 0 if verdict.watermarked else 3
+
+
 def _fail(code: int, message: str) -> int:
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
     return code
@@ -119,10 +155,15 @@ def _render(args: argparse.Namespace) -> int:
         tts_codec=args.tts_codec,
         lipsync_model=args.lipsync_model,
         lipsync_steps=args.lipsync_steps,
+        lipsync_batch=args.lipsync_batch,
         device=args.device,
+        tts_seed=args.seed,
     )
     if args.lipsync_steps is not None and not 1 <= args.lipsync_steps <= 100:
         raise InvalidInput(f"--lipsync-steps must be between 1 and 100, not {args.lipsync_steps}.", field="options")
+    if args.lipsync_batch is not None and args.lipsync_batch < 1:
+        raise InvalidInput(f"--lipsync-batch must be at least 1, not {args.lipsync_batch}.",
+                           field="options")
     if args.output.suffix.lower() != ".mp4":
         raise InvalidInput(f"The output must be an .mp4 file, not {args.output.name!r}.", field="options")
     options = RenderOptions(
@@ -143,6 +184,7 @@ def _render(args: argparse.Namespace) -> int:
     )
     bar = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     engine = Engine(settings)
+    _say_eta(engine.lipsync, options)
     result = engine.render(request, on_progress=bar)
     if bar:
         bar.finish()
@@ -153,6 +195,24 @@ def _render(args: argparse.Namespace) -> int:
     else:
         print(result.output)
     return 0
+
+
+def _say_eta(lipsync: object, options: RenderOptions) -> None:
+    """Before a slow render (diffusion on CPU), say how slow, measured on this machine."""
+    device = getattr(lipsync, "device", None)
+    estimate = getattr(lipsync, "estimate_seconds", None)
+    if estimate is None or getattr(device, "type", "cpu") != "cpu":
+        return
+    per_second = estimate(options.fps, options)
+    if per_second is None or per_second < 5:
+        return
+    name = getattr(lipsync, "name", "lip sync")
+    print(
+        f"note: {name} on CPU takes about {per_second:.0f} s of compute per second of video "
+        f"here (measured; about {per_second / 6:.0f} min for 10 s of video, less where the "
+        "speech pauses)",
+        file=sys.stderr,
+    )
 
 
 def _read_script(args: argparse.Namespace) -> str:
@@ -191,6 +251,8 @@ def _models(args: argparse.Namespace) -> int:
     from engine import models
 
     settings = EngineSettings.from_env()
+    if args.models_command == "prune-vocab":
+        return _prune_vocab(args.source, args.output)
     if args.models_command == "list":
         for spec in models.MODELS.values():
             where = models.model_dir(settings.models_dir, spec.name)
@@ -205,6 +267,20 @@ def _models(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"{'ok ' if row.ok else 'BAD'} {row.path}: {row.detail}")
     return 0 if all(r.ok for r in rows) else 1
+
+
+def _prune_vocab(source: Path, output: Path | None) -> int:
+    from engine.tts._neutts_prune import prune_vocab
+
+    if not source.is_file():
+        raise BackendUnavailable(f"{source} not found")
+    target = output or source.with_suffix(".pruned.gguf")
+    r = prune_vocab(source, target)
+    print(
+        f"{r.output}: {r.tokens_after:,} of {r.tokens_before:,} tokens kept, "
+        f"{r.bytes_after / 1e6:.0f} MB (was {r.bytes_before / 1e6:.0f} MB)"
+    )
+    return 0
 
 
 class _ProgressBar:

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from engine.errors import BackendUnavailable
 
-__all__ = ["ModelSpec", "MODELS", "model_dir", "fetch", "verify", "sha256_file", "FileStatus"]
+__all__ = ["ModelSpec", "MODELS", "model_dir", "default_file", "fetch", "verify", "sha256_file",
+           "FileStatus"]
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class ModelSpec:
     manual: str | None = None  # how to obtain it when it cannot be fetched for you
     known_sha256: dict[str, str] = field(default_factory=dict)  # file name -> checksum
     setting: str = ""  # the MOUTHPIECE_* variable that points at it
+    main_file: str = ""  # the file a backend loads when its setting is empty
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -61,6 +63,15 @@ MODELS: dict[str, ModelSpec] = {
         patterns=("*.bin", "*.safetensors", "*.pt", "*.json", "*.md"),
         setting="MOUTHPIECE_TTS_CODEC",
     ),
+    "w2v-bert-2.0": ModelSpec(
+        name="w2v-bert-2.0",
+        description="w2v-BERT 2.0 speech encoder: NeuCodec's semantic half, needed only to "
+        "encode new reference voices when the codec file does not carry it (about 2.3 GB)",
+        licence="MIT (Meta)",
+        hub_repo="facebook/w2v-bert-2.0",
+        patterns=("*.json", "*.safetensors"),
+        setting="MOUTHPIECE_TTS_CODEC",
+    ),
     "diff2lip": ModelSpec(
         name="diff2lip",
         description="Diff2Lip checkpoint e7.24.1.3_model260000_paper.pt (about 0.4 GB)",
@@ -68,11 +79,14 @@ MODELS: dict[str, ModelSpec] = {
         manual=(
             "Diff2Lip's checkpoint is distributed by its authors under CC-BY-NC 4.0 through the "
             "Google Drive link in the README of github.com/soumik-kanad/diff2lip. Download "
-            "e7.24.1.3_model260000_paper.pt, save it as data/models/diff2lip/"
-            "e7.24.1.3_model260000_paper.pt and set MOUTHPIECE_LIPSYNC_MODEL to that path. "
-            "Commercial use needs the authors' permission."
+            "e7.24.1.3_model260000_paper.pt and save it as data/models/diff2lip/"
+            "e7.24.1.3_model260000_paper.pt (used when MOUTHPIECE_LIPSYNC_MODEL is empty), or "
+            "anywhere with MOUTHPIECE_LIPSYNC_MODEL (or --lipsync-model) pointing at it. To pin "
+            "it, set MOUTHPIECE_LIPSYNC_MODEL_SHA256 to the SHA-256 of your copy (no checksum is "
+            "published upstream). Commercial use needs the authors' permission."
         ),
         setting="MOUTHPIECE_LIPSYNC_MODEL",
+        main_file="e7.24.1.3_model260000_paper.pt",
     ),
 }
 
@@ -81,6 +95,12 @@ _SUMS = "SHA256SUMS"
 
 def model_dir(models_dir: Path, name: str) -> Path:
     return Path(models_dir) / name
+
+
+def default_file(models_dir: Path, name: str) -> Path | None:
+    """Where model ``name``'s main file goes under ``models_dir`` (None: it has no single file)."""
+    spec = _spec(name)
+    return model_dir(models_dir, name) / spec.main_file if spec.main_file else None
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

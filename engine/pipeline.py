@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.backends import create_lipsync, create_tts
-from engine.errors import Cancelled, InvalidInput
+from engine.errors import BackendUnavailable, Cancelled, InvalidInput
 from engine.lipsync.base import LipSyncBackend
 from engine.settings import EngineSettings
 from engine.tts.base import SpeechBackend
@@ -139,6 +139,13 @@ class Engine:
             report("speech", 1.0)
         if speech.audio.duration <= 0.05:
             raise InvalidInput("The script produced no speech: send words the voice can say.", field="script")
+
+        # 2b. Watermark the speech, whichever backend made it (before any encoding).
+        if self.settings.watermark and not speech.watermarked:
+            with _timed(timings, "watermark"):
+                speech, note = _watermark(speech)
+            if note:
+                warnings.append(note)
 
         # 3 + 4. Frames stream from the lip-sync backend straight into the encoder.
         opts = request.options
@@ -282,6 +289,23 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         timings[stage] = round(time.perf_counter() - t0, 4)
+
+
+def _watermark(speech: Speech) -> tuple[Speech, str | None]:
+    """The speech with the Perth watermark, or unchanged with a warning (never raises)."""
+    from dataclasses import replace
+
+    try:
+        from engine.watermark import apply_watermark
+
+        return replace(speech, audio=apply_watermark(speech.audio), watermarked=True), None
+    except BackendUnavailable as e:
+        return speech, f"The speech is not watermarked: {e}"
+    except ImportError as e:
+        return speech, f"The speech is not watermarked: {e} (pip install 'mouthpiece[neutts]')"
+    except Exception as e:  # the watermark must never cost the user their video
+        log.exception("watermarking failed")
+        return speech, f"The speech is not watermarked: {type(e).__name__}: {e}"
 
 
 def _require_file(path: Path, field: str) -> None:

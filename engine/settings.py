@@ -32,12 +32,17 @@ class EngineSettings:
     tts_codec: str = ""  # local NeuCodec weights (dir or file) or hub id
     tts_temperature: float = 1.0
     tts_top_k: int = 50
+    tts_seed: int = 0  # NeuTTS sampling seed (the CLI's --seed sets it): repeatable renders
     watermark: bool = True
     # Diff2Lip
     lipsync_model: str = ""  # local checkpoint path
     lipsync_steps: int = 25
-    lipsync_batch: int = 8
-    lipsync_compile: bool = False
+    lipsync_batch: int = 0  # frames per forward; 0: 1 on CPU (fastest, cache-bound), 16 on CUDA
+    lipsync_compile: bool = False  # torch.compile the network (first batch compiles)
+    lipsync_cuda_graphs: bool = False  # CUDA graphs (compile mode reduce-overhead); no-op on CPU
+    lipsync_precision: str = "auto"  # auto: fp16 on CUDA (as upstream), fp32 on CPU; fp32|bf16|fp16
+    lipsync_config: str = ""  # network variant: "" (the paper's), "tiny", JSON or a JSON file
+    lipsync_model_sha256: str = ""  # when set, the checkpoint must have this SHA-256
     # media limits
     max_photo_pixels: int = 40_000_000
     working_size: int = 1024  # longest side of the photo the video is made at

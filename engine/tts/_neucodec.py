@@ -74,7 +74,9 @@ class CodecConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CodecConfig:
         known = {f.name for f in fields(cls)}
-        values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known}
+        values: dict[str, Any] = {
+            k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in known
+        }
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,8 +88,9 @@ class _WNConv1d(nn.Module):
     """Conv1d with weight normalisation stored as ``weight_g`` / ``weight_v`` (torch's legacy
     ``weight_norm`` layout, which the published checkpoint uses)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0,
-                 dilation: int = 1) -> None:
+    def __init__(
+        self, cin: int, cout: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
+    ) -> None:
         super().__init__()
         v = torch.empty(cout, cin, kernel)
         nn.init.trunc_normal_(v, std=0.02)
@@ -105,7 +108,11 @@ class _WNConv1d(nn.Module):
 def _kaiser_sinc(cutoff: float, half_width: float, kernel: int) -> torch.Tensor:
     half = kernel // 2
     a = 2.285 * (half - 1) * math.pi * 4 * half_width + 7.95
-    beta = 0.1102 * (a - 8.7) if a > 50 else (0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21) if a >= 21 else 0.0)
+    beta = (
+        0.1102 * (a - 8.7)
+        if a > 50
+        else (0.5842 * (a - 21) ** 0.4 + 0.07886 * (a - 21) if a >= 21 else 0.0)
+    )
     window = torch.kaiser_window(kernel, beta=beta, periodic=False)
     t = torch.arange(-half, half) + 0.5 if kernel % 2 == 0 else torch.arange(kernel) - half
     filt = 2 * cutoff * window * torch.sinc(2 * cutoff * t)
@@ -113,6 +120,8 @@ def _kaiser_sinc(cutoff: float, half_width: float, kernel: int) -> torch.Tensor:
 
 
 class _Up(nn.Module):
+    filter: torch.Tensor
+
     def __init__(self, kernel: int = 12) -> None:
         super().__init__()
         self.register_buffer("filter", _kaiser_sinc(0.25, 0.3, kernel))
@@ -128,6 +137,8 @@ class _Up(nn.Module):
 
 
 class _LowPass(nn.Module):
+    filter: torch.Tensor
+
     def __init__(self, kernel: int = 12) -> None:
         super().__init__()
         self.register_buffer("filter", _kaiser_sinc(0.25, 0.3, kernel))
@@ -178,8 +189,10 @@ class _ResidualUnit(nn.Module):
     def __init__(self, dim: int, dilation: int) -> None:
         super().__init__()
         self.block = nn.Sequential(
-            _Act(dim), _WNConv1d(dim, dim, 7, dilation=dilation, padding=3 * dilation),
-            _Act(dim), _WNConv1d(dim, dim, 1),
+            _Act(dim),
+            _WNConv1d(dim, dim, 7, dilation=dilation, padding=3 * dilation),
+            _Act(dim),
+            _WNConv1d(dim, dim, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -220,8 +233,10 @@ class _SemanticEncoder(nn.Module):
         super().__init__()
         self.initial_conv = nn.Conv1d(cin, channels, 3, padding=1, bias=False)
         self.residual_blocks = nn.Sequential(
-            nn.ReLU(), nn.Conv1d(channels, channels, 3, padding=1),
-            nn.ReLU(), nn.Conv1d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, padding=1),
         )
         self.final_conv = nn.Conv1d(channels, code_dim, 3, padding=1, bias=False)
 
@@ -234,6 +249,9 @@ class _SemanticEncoder(nn.Module):
 # ---- FSQ quantiser ---------------------------------------------------------------------------
 class _ResidualFSQ(nn.Module):
     """One-level residual finite scalar quantiser (vector-quantize-pytorch 1.17 layout)."""
+
+    _levels: torch.Tensor
+    _basis: torch.Tensor
 
     def __init__(self, dim: int, levels: tuple[int, ...]) -> None:
         super().__init__()
@@ -288,20 +306,24 @@ class _RMSNorm(nn.Module):
 
 
 class _Attention(nn.Module):
+    rope: torch.Tensor
     def __init__(self, dim: int, heads: int, rope: torch.Tensor) -> None:
         super().__init__()
         self.heads = heads
         self.c_attn = nn.Linear(dim, 3 * dim, bias=False)
         self.c_proj = nn.Linear(dim, dim, bias=False)
-        self.rope = rope  # (heads, head_dim/2, 2): shared, not a parameter
+        self.register_buffer("rope", rope, persistent=False)  # (heads, head_dim/2, 2)
 
     def _rotate(self, x: torch.Tensor) -> torch.Tensor:
         # x: (b, h, t, d); position = head index (see the module docstring)
         xs = x.float().reshape(*x.shape[:-1], -1, 2)
         c = self.rope[: x.shape[1]].view(1, x.shape[1], 1, xs.shape[3], 2)
         out = torch.stack(
-            [xs[..., 0] * c[..., 0] - xs[..., 1] * c[..., 1],
-             xs[..., 1] * c[..., 0] + xs[..., 0] * c[..., 1]], -1,
+            [
+                xs[..., 0] * c[..., 0] - xs[..., 1] * c[..., 1],
+                xs[..., 1] * c[..., 0] + xs[..., 0] * c[..., 1],
+            ],
+            -1,
         )
         return out.flatten(3).type_as(x)
 
@@ -364,6 +386,8 @@ class _Backbone(nn.Module):
 class _ISTFT(nn.Module):
     """Inverse STFT with "same" padding (torch.istft cannot trim windowed edges this way)."""
 
+    window: torch.Tensor
+
     def __init__(self, n_fft: int, hop: int) -> None:
         super().__init__()
         self.n_fft, self.hop = n_fft, hop
@@ -371,12 +395,15 @@ class _ISTFT(nn.Module):
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:  # (B, N, T) complex -> (B, L)
         pad = (self.n_fft - self.hop) // 2
-        frames = torch.fft.irfft(spec, self.n_fft, dim=1, norm="backward") * self.window[None, :, None]
+        frames = (
+            torch.fft.irfft(spec, self.n_fft, dim=1, norm="backward") * self.window[None, :, None]
+        )
         t = spec.shape[-1]
         size = (t - 1) * self.hop + self.n_fft
-        fold = dict(output_size=(1, size), kernel_size=(1, self.n_fft), stride=(1, self.hop))
-        y = F.fold(frames, **fold)[:, 0, 0, pad:-pad]
-        env = F.fold(self.window.square().expand(1, t, -1).transpose(1, 2), **fold).squeeze()[pad:-pad]
+        out, kernel, stride = (1, size), (1, self.n_fft), (1, self.hop)
+        y = F.fold(frames, out, kernel, stride=stride)[:, 0, 0, pad:-pad]
+        window_sq = self.window.square().expand(1, t, -1).transpose(1, 2)
+        env = F.fold(window_sq, out, kernel, stride=stride).squeeze()[pad:-pad]
         return y / env
 
 
@@ -427,7 +454,9 @@ class NeuCodecEncoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.CodecEnc = _AcousticEncoder(cfg)
-        self.SemanticEncoder_module = _SemanticEncoder(cfg.semantic_dim, cfg.semantic_code_dim, cfg.semantic_dim)
+        self.SemanticEncoder_module = _SemanticEncoder(
+            cfg.semantic_dim, cfg.semantic_code_dim, cfg.semantic_dim
+        )
         self.fc_prior = nn.Linear(cfg.semantic_code_dim + cfg.acoustic_dim, cfg.vq_dim)
         self.semantic_model = semantic_model
         self.quantizer = _ResidualFSQ(cfg.vq_dim, cfg.levels)  # loaded from generator.quantizer.*
@@ -439,10 +468,14 @@ class NeuCodecEncoder(nn.Module):
         device = self.fc_prior.weight.device
         y = np.asarray(samples, dtype=np.float32)
         y = np.pad(y, (0, 320 - len(y) % 320))
-        feats = self._features(y, sampling_rate=16_000, return_tensors="pt").input_features.to(device)
+        feats = self._features(y, sampling_rate=16_000, return_tensors="pt").input_features.to(
+            device
+        )
         acoustic = self.CodecEnc(torch.from_numpy(y)[None, None].to(device)).transpose(1, 2)
-        hidden = self.semantic_model(feats, output_hidden_states=True).hidden_states
-        semantic = self.SemanticEncoder_module(hidden[self.cfg.semantic_layer].transpose(1, 2))
+        # The semantic model is cut after ``semantic_layer`` layers: its last hidden state is
+        # upstream's hidden_states[semantic_layer] (the encoder has no final norm).
+        hidden = self.semantic_model(feats).last_hidden_state
+        semantic = self.SemanticEncoder_module(hidden.transpose(1, 2))
         n = min(acoustic.shape[-1], semantic.shape[-1])
         joint = torch.cat([semantic[..., :n], acoustic[..., :n]], dim=1)
         codes = self.quantizer.encode(self.fc_prior(joint.transpose(1, 2)))
@@ -522,13 +555,19 @@ def read_config(weights: Path) -> CodecConfig:
 
 
 def _read_state(weights: Path) -> dict[str, torch.Tensor]:
+    state: Any
     try:
         if weights.suffix == ".safetensors":
             from safetensors.torch import load_file
 
             state = load_file(str(weights))
         else:
-            state = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
+            try:
+                state = torch.load(weights, map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError as e:
+                if "mmap" not in str(e):
+                    raise
+                state = torch.load(weights, map_location="cpu", weights_only=True)  # legacy format
     except Exception as e:  # corrupt files fail in many ways; the file name is what matters
         raise BackendUnavailable(
             f"cannot read NeuCodec weights {weights}: {type(e).__name__}: {e}",
@@ -588,7 +627,12 @@ def load_codec(path: Path, device: str = "cpu") -> NeuCodec:
             hint="is this a NeuCodec checkpoint?",
         )
     decoder = NeuCodecDecoder(cfg)
-    _load_into(decoder, {k: v for k, v in state.items() if k.startswith(_DECODER_PREFIXES)}, weights, "decoder")
+    _load_into(
+        decoder,
+        {k: v for k, v in state.items() if k.startswith(_DECODER_PREFIXES)},
+        weights,
+        "decoder",
+    )
     decoder.eval().to(device)
     return NeuCodec(cfg=cfg, decoder=decoder, weights=weights, device=device)
 
@@ -607,8 +651,12 @@ def _load_encoder(cfg: CodecConfig, weights: Path, device: str) -> NeuCodecEncod
             if key.startswith("semantic_model.") and not _keep_semantic_key(key, layers):
                 continue
             sub[key] = value
+    own = {f"semantic_model.{k}": v for k, v in semantic.state_dict().items()}
     if not has_semantic:
-        sub.update({f"semantic_model.{k}": v for k, v in semantic.state_dict().items()})
+        sub.update(own)
+    mask_key = "semantic_model.masked_spec_embed"  # training-only; some checkpoints lack it
+    if mask_key in own and mask_key not in sub:
+        sub[mask_key] = own[mask_key]
     _load_into(encoder, sub, weights, "encoder")
     return encoder.eval().to(device)
 

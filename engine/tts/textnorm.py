@@ -10,7 +10,13 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-__all__ = ["normalize_text", "split_sentences", "detect_language", "number_to_words"]
+__all__ = [
+    "normalize_text",
+    "split_sentences",
+    "split_clauses",
+    "detect_language",
+    "number_to_words",
+]
 
 _ONES = (
     *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"),
@@ -293,6 +299,14 @@ def split_sentences(text: str) -> list[str]:
         else:
             out.append(piece)
     return out
+
+
+_RE_CLAUSE = re.compile(r"(?<=[,;:、，；])\s+")
+
+
+def split_clauses(sentence: str) -> list[str]:
+    """Split a sentence after commas, semicolons and colons; never returns blanks."""
+    return [c.strip() for c in _RE_CLAUSE.split(sentence) if c.strip()]
 
 
 def _ends_with_abbreviation(sentence: str) -> bool:

@@ -1,0 +1,1 @@
+"""NeuTTS Air backend, with tiny random-weight models built by fixtures."""

@@ -1,0 +1,48 @@
+"""The Perth watermark: present after apply, absent on clean speech, kept through an MP4."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.media.audio import decode_audio
+from engine.types import Audio
+
+pytest.importorskip("torch")
+watermark = pytest.importorskip("engine.watermark")
+if watermark.available() is not None:
+    pytest.skip(f"watermark unavailable: {watermark.available()}", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def speech(speech_wav: Path) -> Audio:
+    return decode_audio(speech_wav, sample_rate=24_000)
+
+
+def test_watermark_is_detected_after_apply_and_not_on_clean_speech(speech: Audio) -> None:
+    marked = watermark.apply_watermark(speech)
+    assert marked.sample_rate == speech.sample_rate and len(marked.samples) == len(speech.samples)
+    assert watermark.detect_watermark(speech) < 0.2
+    assert watermark.detect_watermark(marked) > 0.8
+    # inaudible: the change stays well below the speech
+    noise = np.sum((marked.samples - speech.samples) ** 2)
+    assert 10 * np.log10(np.sum(speech.samples**2) / noise) > 10
+
+
+def test_watermark_survives_an_mp4_round_trip(speech: Audio, tmp_path: Path) -> None:
+    from engine.media.video import VideoWriter
+
+    marked = watermark.apply_watermark(speech)
+    frames = int(speech.duration * 25)
+    for name, audio in (("marked.mp4", marked), ("clean.mp4", speech)):
+        with VideoWriter(tmp_path / name, size=(64, 64), fps=25, audio=audio, n_frames=frames) as w:
+            for _ in range(frames):
+                w.write(np.zeros((64, 64, 3), np.uint8))
+    assert (
+        watermark.detect_watermark(decode_audio(tmp_path / "marked.mp4", sample_rate=24_000)) > 0.8
+    )
+    assert (
+        watermark.detect_watermark(decode_audio(tmp_path / "clean.mp4", sample_rate=24_000)) < 0.2
+    )
