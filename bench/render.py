@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# bench/queue.py would shadow the standard library's queue module: keep this folder off the path.
+sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 SAMPLES = ROOT / "data" / "samples"
 DEMO = (SAMPLES / "script.txt").read_text().strip()
 TEN = "Hello and welcome. Today I will show you how a single photograph can speak with a voice."
@@ -29,7 +31,6 @@ SIXTY = " ".join([DEMO, DEMO, DEMO[: len(DEMO) // 2]])
 
 def child(script: str, out: Path, tts: str, lipsync: str) -> None:
     """Run one render in this process and print a JSON line of figures."""
-    sys.path.insert(0, str(ROOT))
     from engine import Engine, EngineSettings, RenderRequest
 
     t0 = time.perf_counter()

@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 #: Stage names in order, as reported through ``on_progress``.
 STAGES = ("inputs", "speech", "video", "encode")
 VOICE_RATE = 16_000  # what every speech backend receives
-_CANCEL_EVERY = 5  # frames between cancellation checks
+# Frames between cancellation checks and progress reports: every frame, since a Diff2Lip
+# frame on CPU takes seconds (both callbacks are cheap).
+_CANCEL_EVERY = 1
 
 
 @dataclass(frozen=True)

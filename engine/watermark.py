@@ -30,6 +30,8 @@ _HIDDEN = 256
 _MAG_MIN_DB = 20 * np.log10(1e-9)
 _HEADROOM_DB = 15.0
 _MIN_SECONDS = 0.1
+_BLOCK = 10.0  # seconds marked at once (memory does not grow with the script)
+_OVERLAP = 0.5  # seconds cross-faded between blocks
 
 _lock = threading.Lock()
 _model: Any = None
@@ -56,15 +58,45 @@ def apply_watermark(audio: Audio) -> Audio:
 
     net = _net()
     x = resample(audio, _RATE).samples
-    with torch.inference_mode():
-        signal = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        mag, phase = _magphase(signal, net.window)
-        marked = net.encode(mag[None])[0]
-        out = _signal(marked, phase, net.window, len(x)).numpy()
+    out = _in_blocks(x, lambda block: _mark(net, block))
     back = resample(Audio(out.astype(np.float32), _RATE), audio.sample_rate).samples
     n = len(audio.samples)
     back = np.pad(back[:n], (0, max(0, n - len(back))))
     return Audio(np.clip(back, -1.0, 1.0).astype(np.float32), audio.sample_rate)
+
+
+def _mark(net: Any, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    with torch.inference_mode():
+        signal = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        mag, phase = _magphase(signal, net.window)
+        marked = net.encode(mag[None])[0]
+        return np.asarray(_signal(marked, phase, net.window, len(x)).numpy())
+
+
+def _in_blocks(x: np.ndarray, mark: Any) -> np.ndarray:
+    """Apply ``mark`` to overlapping blocks of ``x`` and cross-fade them, so memory stays
+    bounded by the block (``_BLOCK`` s) whatever the length of the speech."""
+    block, overlap = int(_BLOCK * _RATE), int(_OVERLAP * _RATE)
+    if len(x) <= block + overlap:
+        return np.asarray(mark(x), dtype=np.float32)
+    out = np.zeros(len(x), np.float64)
+    weight = np.zeros(len(x), np.float64)
+    ramp = np.linspace(0.0, 1.0, overlap + 2)[1:-1]
+    for start in range(0, len(x), block):
+        lo, hi = max(0, start - overlap), min(len(x), start + block + overlap)
+        piece = np.asarray(mark(x[lo:hi]), dtype=np.float64)
+        fade = np.ones(hi - lo)
+        if lo > 0:
+            fade[:overlap] = ramp
+        if hi < len(x):
+            fade[-overlap:] = ramp[::-1]
+        out[lo:hi] += piece * fade
+        weight[lo:hi] += fade
+        if hi == len(x):
+            break
+    return (out / np.maximum(weight, 1e-9)).astype(np.float32)
 
 
 def detect_watermark(audio: Audio) -> float:

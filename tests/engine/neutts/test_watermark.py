@@ -46,3 +46,19 @@ def test_watermark_survives_an_mp4_round_trip(speech: Audio, tmp_path: Path) -> 
     assert (
         watermark.detect_watermark(decode_audio(tmp_path / "clean.mp4", sample_rate=24_000)) < 0.2
     )
+
+
+def test_long_speech_is_marked_in_blocks_without_seams(speech: Audio) -> None:
+    # ~25 s: three blocks of 10 s cross-faded; every part carries the mark, and the joins
+    # add no click (the change stays as small as in one block).
+    reps = int(np.ceil(25.0 / speech.duration))
+    long = Audio(np.tile(speech.samples, reps), speech.sample_rate)
+    marked = watermark.apply_watermark(long)
+    assert len(marked.samples) == len(long.samples)
+    rate = long.sample_rate
+    for start in (0.0, 9.0, 19.0):  # the first block, across a join, the last block
+        part = slice(int(start * rate), int((start + 5.0) * rate))
+        assert watermark.detect_watermark(Audio(marked.samples[part], rate)) > 0.8
+    noise = np.abs(marked.samples - long.samples)
+    assert noise.max() < 0.5 * np.abs(long.samples).max()
+    assert 10 * np.log10(np.sum(long.samples**2) / np.sum(noise**2)) > 10

@@ -1,0 +1,279 @@
+"""Diff2Lip diffusion lip-sync (needs torch and the authors' CC-BY-NC checkpoint).
+
+Still-photo pipeline: the face is cropped once, the masked and reference crops and the
+shared initial noise are built once, only the mouth crops are generated (in batches, with
+frames whose mel windows are identical generated once), and each is pasted back into the
+full-resolution photo with a feathered, colour-matched mask. Frames are yielded lazily, so
+the caller streams them to the encoder and can stop between batches (cancellation).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.errors import BackendUnavailable, TransientError
+from engine.settings import EngineSettings
+from engine.types import Portrait, RenderOptions, Speech
+
+from .crop import FaceCrop, Paster, hide_mask, make_crop
+from .mel import mel_windows, melspectrogram, to_16k
+from .sampler import MAX_STEPS, MIN_STEPS, DDIMSampler
+from .unet import FULL_CONFIG, TINY_CONFIG, UNetConfig, load_config
+
+__all__ = ["Diff2LipBackend", "check", "checkpoint_path", "DDIMSampler", "UNetConfig",
+           "FULL_CONFIG", "TINY_CONFIG"]
+log = logging.getLogger(__name__)
+
+_HOW = "mouthpiece models fetch diff2lip explains how to get the checkpoint"
+_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def checkpoint_path(settings: EngineSettings) -> Path | None:
+    """The configured checkpoint, else the default place under models_dir when present."""
+    if settings.lipsync_model:
+        return Path(settings.lipsync_model)
+    from engine.models import default_file
+
+    path = default_file(settings.models_dir, "diff2lip")
+    return path if path is not None and path.is_file() else None
+
+
+def check(settings: EngineSettings) -> str | None:
+    """None when usable, else one line saying why not (cheap: loads nothing)."""
+    if importlib.util.find_spec("torch") is None:
+        return "torch is not installed (pip install 'mouthpiece[diff2lip]')"
+    path = checkpoint_path(settings)
+    if path is None:
+        return ("no checkpoint configured (--lipsync-model PATH or MOUTHPIECE_LIPSYNC_MODEL; "
+                f"{_HOW})")
+    if not path.is_file():
+        return f"checkpoint not found: {path} ({_HOW})"
+    return None
+
+
+def _validate(settings: EngineSettings) -> None:
+    if settings.lipsync_precision not in _PRECISIONS:
+        raise ValueError(f"MOUTHPIECE_LIPSYNC_PRECISION={settings.lipsync_precision!r} is not one "
+                         f"of {', '.join(_PRECISIONS)}")
+    if settings.lipsync_batch < 0:
+        raise ValueError(f"MOUTHPIECE_LIPSYNC_BATCH={settings.lipsync_batch} must be 0 (auto) "
+                         "or more")
+    if not MIN_STEPS <= settings.lipsync_steps <= MAX_STEPS:
+        raise ValueError(f"MOUTHPIECE_LIPSYNC_STEPS={settings.lipsync_steps} must be "
+                         f"{MIN_STEPS}-{MAX_STEPS}")
+
+
+def _verify_sha256(path: Path, expected: str) -> None:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    if h.hexdigest() != expected.strip().lower():
+        raise BackendUnavailable(f"diff2lip checkpoint {path} has SHA-256 {h.hexdigest()}, "
+                                 f"expected {expected.strip().lower()}",
+                                 hint="download it again, or fix MOUTHPIECE_LIPSYNC_MODEL_SHA256")
+
+
+class _Recent:
+    """A small LRU of generated crops keyed by mel window (memory stays flat)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.items = limit, OrderedDict[bytes, np.ndarray]()
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self.items
+
+    def __getitem__(self, key: bytes) -> np.ndarray:
+        self.items.move_to_end(key)
+        return self.items[key]
+
+    def put(self, key: bytes, value: np.ndarray) -> None:
+        self.items[key] = value
+        while len(self.items) > self.limit:
+            self.items.popitem(last=False)
+
+
+class Diff2LipBackend:
+    """Generates the lower face of each frame with DDIM, conditioned on Wav2Lip mel windows.
+
+    ``sampler_factory(steps)`` makes the sampler (DDIM by default; swappable).
+    """
+
+    name = "diff2lip"
+
+    def __init__(self, settings: EngineSettings,
+                 sampler_factory: Callable[[int], DDIMSampler] = DDIMSampler) -> None:
+        reason = check(settings)
+        if reason:
+            raise BackendUnavailable(f"diff2lip: {reason}")
+        _validate(settings)
+        import torch
+
+        from .checkpoint import load_model
+
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        self.settings, self.sampler_factory = settings, sampler_factory
+        self.device = _device(settings.device)
+        self.amp_dtype = _amp_dtype(settings.lipsync_precision, self.device)
+        self.cfg: UNetConfig = load_config(settings.lipsync_config)
+        path = checkpoint_path(settings)
+        assert path is not None  # check() said so
+        if settings.lipsync_model_sha256:
+            _verify_sha256(path, settings.lipsync_model_sha256)
+        self.model = load_model(path, self.cfg).to(self.device)
+        cuda = self.device.type == "cuda"
+        # channels-last helps cuDNN; oneDNN on CPU gains nothing measurable here
+        self.memory_format = torch.channels_last if cuda else torch.contiguous_format
+        self.model.to(memory_format=self.memory_format)
+        self.cuda_graphs = settings.lipsync_cuda_graphs and cuda
+        if settings.lipsync_cuda_graphs and not cuda:
+            log.warning("diff2lip: CUDA graphs need a CUDA device; ignored on %s", self.device)
+        self.forward: Any = self.model
+        if settings.lipsync_compile or self.cuda_graphs:
+            # reduce-overhead = CUDA graphs around the compiled network
+            self.forward = torch.compile(self.model,
+                                         mode="reduce-overhead" if self.cuda_graphs else None)
+        # On CPU one frame per forward is fastest (measured: bench/lipsync.py; larger batches
+        # fall out of cache); on GPU batches fill the device.
+        self.batch = settings.lipsync_batch or (16 if cuda else 1)
+        self._sec_per_frame_step: float | None = None
+
+    def _steps(self, options: RenderOptions) -> int:
+        steps = options.lipsync_steps
+        if steps is None:
+            steps = self.settings.lipsync_steps
+        if not MIN_STEPS <= steps <= MAX_STEPS:
+            raise ValueError(f"lipsync_steps must be {MIN_STEPS}-{MAX_STEPS}, not {steps}")
+        return steps
+
+    def estimate_seconds(self, n_frames: int, options: RenderOptions) -> float | None:
+        """Frames x steps x the time of one measured single-frame forward (an upper bound:
+        batching and reused silent frames make renders faster)."""
+        import torch
+
+        if self._sec_per_frame_step is None:
+            s = self.cfg.image_size
+            dev = self.device
+            x = torch.zeros(1, 3, s, s, device=dev)
+            with torch.inference_mode(), self._autocast():
+                style = self.model.encode_audio(torch.zeros(1, self.cfg.audio_dim,
+                                                            self.cfg.audio_frames, device=dev))
+                cond = torch.zeros(1, self.cfg.in_channels - 3, s, s, device=dev)
+                t0 = time.perf_counter()
+                self.forward(x, torch.zeros(1, dtype=torch.long, device=dev), cond,
+                             torch.ones(1, 1, s, s, device=dev), style)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                self._sec_per_frame_step = time.perf_counter() - t0
+        return self._sec_per_frame_step * n_frames * self._steps(options)
+
+    def frames(self, portrait: Portrait, speech: Speech, *, n_frames: int,
+               options: RenderOptions) -> Iterator[np.ndarray]:
+        """Yield ``n_frames`` full-size RGB frames, generating up to ``batch`` crops at a time."""
+        sampler = self.sampler_factory(self._steps(options))
+        crop = make_crop(portrait, self.cfg.image_size)  # 1. crop once
+        paste = Paster(portrait.image, crop)  # 2. paste-back plan once
+        wav = to_16k(speech.audio.samples, speech.audio.sample_rate)  # 3. features once
+        mels = mel_windows(melspectrogram(wav), n_frames, options.fps)
+        noise, cond, mask = self._conditioning(crop, options.seed)  # 4. shared inputs once
+        done = _Recent(limit=2 * self.batch)
+        for start in range(0, n_frames, self.batch):  # 5. batches of distinct windows
+            chunk = mels[start:start + self.batch]
+            keys = [m.tobytes() for m in chunk]
+            todo = list(dict.fromkeys(k for k in keys if k not in done))
+            if todo:
+                picked = np.stack([chunk[keys.index(k)] for k in todo])
+                for key, sample in zip(todo, self._fitting(picked, noise, cond, mask, sampler),
+                                       strict=True):
+                    done.put(key, sample)
+            log.debug("diff2lip frames %d-%d: %d generated, %d reused", start,
+                      start + len(keys) - 1, len(todo), len(keys) - len(todo))
+            samples = [done[k] for k in keys]
+            for sample in samples:  # 6. paste and stream; the caller may stop here
+                yield paste(sample)
+
+    def _autocast(self) -> Any:
+        import torch
+
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
+                              enabled=self.amp_dtype is not None)
+
+    def _conditioning(self, crop: FaceCrop, seed: int) -> tuple[Any, Any, Any]:
+        """Shared initial noise, ``cond`` (masked face with that noise below, reference face)."""
+        import torch
+
+        s = self.cfg.image_size
+        noise = torch.randn(1, 3, s, s, generator=torch.Generator().manual_seed(seed))
+        face = torch.from_numpy(crop.face).permute(2, 0, 1)[None]
+        mask = torch.from_numpy(hide_mask(s))[None, None]
+        cond_img = face * (1 - mask) + mask * noise  # upstream's tfg_add_cond_inputs
+        return noise, torch.cat([cond_img, face], dim=1), mask
+
+    def _fitting(self, mel: np.ndarray, noise: Any, cond: Any, mask: Any,
+                 sampler: DDIMSampler) -> list[np.ndarray]:
+        """Generate, halving the batch (for the rest of the process) while the device runs out
+        of memory; a single frame that does not fit is a TransientError (retry later)."""
+        import torch
+
+        try:
+            return self._generate(mel, noise, cond, mask, sampler)
+        except torch.OutOfMemoryError as e:
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+            if len(mel) == 1:
+                raise TransientError("diff2lip: out of memory at batch 1") from e
+            self.batch = max(1, len(mel) // 2)
+            log.warning("diff2lip out of memory at batch %d; now %d", len(mel), self.batch)
+            half = len(mel) // 2
+            return (self._fitting(mel[:half], noise, cond, mask, sampler)
+                    + self._fitting(mel[half:], noise, cond, mask, sampler))
+
+    def _generate(self, mel: np.ndarray, noise: Any, cond: Any, mask: Any,
+                  sampler: DDIMSampler) -> list[np.ndarray]:
+        import torch
+
+        n, dev, fmt = len(mel), self.device, self.memory_format
+        with torch.inference_mode(), self._autocast():
+            style = self.model.encode_audio(torch.from_numpy(mel).to(dev))
+            c = cond.to(dev).expand(n, -1, -1, -1).contiguous(memory_format=fmt)
+            m = mask.to(dev)
+            x = noise.to(dev).expand(n, -1, -1, -1).contiguous(memory_format=fmt)
+
+            def eps_fn(xt: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return self.forward(xt.contiguous(memory_format=fmt), t, c, m, style)[:, :3]
+
+            out = sampler.sample(eps_fn, x)
+        return list(out.permute(0, 2, 3, 1).float().cpu().numpy())
+
+
+def _device(want: str) -> Any:
+    import torch
+
+    if want == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(want)
+    except RuntimeError as e:
+        raise ValueError(f"MOUTHPIECE_DEVICE={want!r} is not a device: {e}") from e
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BackendUnavailable(f"diff2lip: device {want!r} asked for, but CUDA is not available")
+    return dev
+
+
+def _amp_dtype(precision: str, device: Any) -> Any:
+    """Autocast dtype or None (fp32). Upstream runs fp16 convolutions on GPU (use_fp16)."""
+    import torch
+
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
