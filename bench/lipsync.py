@@ -64,8 +64,12 @@ def count_flops(model: Any, cfg: Any) -> dict[str, float]:
     # attention: q.k and weights.v (bmm on CPU's math path, or the fused SDPA kernels)
     attn = sum(v for k, v in ops.items() if "attention" in k or "bmm" in k)
     total = fc.get_total_flops()
-    return {"total": total / 1e9, "conv": conv / 1e9, "attention": attn / 1e9,
-            "other": (total - conv - attn) / 1e9}
+    return {
+        "total": total / 1e9,
+        "conv": conv / 1e9,
+        "attention": attn / 1e9,
+        "other": (total - conv - attn) / 1e9,
+    }
 
 
 def _inputs(model: Any, cfg: Any, b: int, device: str) -> tuple[Any, ...]:
@@ -74,13 +78,18 @@ def _inputs(model: Any, cfg: Any, b: int, device: str) -> tuple[Any, ...]:
     s = cfg.image_size
     with torch.inference_mode():
         style = model.encode_audio(torch.randn(b, 80, 16, device=device))
-    return (torch.randn(b, 3, s, s, device=device), torch.full((b,), 500, device=device),
-            torch.randn(b, cfg.in_channels - 3, s, s, device=device),
-            torch.ones(1, 1, s, s, device=device), style)
+    return (
+        torch.randn(b, 3, s, s, device=device),
+        torch.full((b,), 500, device=device),
+        torch.randn(b, cfg.in_channels - 3, s, s, device=device),
+        torch.ones(1, 1, s, s, device=device),
+        style,
+    )
 
 
-def time_forward(model: Any, cfg: Any, b: int, dtype: str, repeat: int, device: str,
-                 channels_last: bool = False) -> float:
+def time_forward(
+    model: Any, cfg: Any, b: int, dtype: str, repeat: int, device: str, channels_last: bool = False
+) -> float:
     """Best of ``repeat`` timed forwards at batch ``b`` (best-of: other jobs share this CPU),
     after one warm-up forward at the same shape below batch 16 (above, the one-off set-up is
     under 1 % of a forward and the warm-up is skipped to keep the run short)."""
@@ -126,9 +135,15 @@ def _backend(ckpt: Path, config: str = "", batch: int = 0) -> Any:
     from engine.lipsync.diff2lip import Diff2LipBackend
     from engine.settings import EngineSettings
 
-    return Diff2LipBackend(EngineSettings(lipsync="diff2lip", lipsync_model=str(ckpt),
-                                          lipsync_config=config, lipsync_batch=batch,
-                                          device="cpu"))
+    return Diff2LipBackend(
+        EngineSettings(
+            lipsync="diff2lip",
+            lipsync_model=str(ckpt),
+            lipsync_config=config,
+            lipsync_batch=batch,
+            device="cpu",
+        )
+    )
 
 
 def _instrument(be: Any) -> tuple[_Timer, _Timer]:
@@ -155,14 +170,14 @@ def render_ours(be: Any, portrait: Any, speech: Any, n: int, steps: int, out: Pa
 
     t0 = time.perf_counter()
     with VideoWriter(out, size=portrait.size, fps=FPS, audio=speech.audio) as w:
-        for frame in be.frames(portrait, speech, n_frames=n,
-                               options=RenderOptions(lipsync_steps=steps)):
+        for frame in be.frames(
+            portrait, speech, n_frames=n, options=RenderOptions(lipsync_steps=steps)
+        ):
             w.write(frame)
     return time.perf_counter() - t0
 
 
-def upstream_style_frames(be: Any, image: np.ndarray, speech: Any, n: int,
-                          steps: int) -> Any:
+def upstream_style_frames(be: Any, image: np.ndarray, speech: Any, n: int, steps: int) -> Any:
     """generate.py's per-frame work on a still photo, as a frame generator: every full frame
     goes through a JPEG round trip (its ffmpeg -> .jpg -> cv2.imread), face detection, crop
     and resize; no frame reuse; the generated crop is pasted as a hard box (no blending).
@@ -194,7 +209,7 @@ def upstream_style_frames(be: Any, image: np.ndarray, speech: Any, n: int,
             faces.append(face)
         f = torch.from_numpy(np.stack(faces)).permute(0, 3, 1, 2)
         cond = torch.cat([f * (1 - mask) + mask * noise, f], dim=1)
-        gen = be._generate(mels[start:start + len(frames)], noise, cond, mask, sampler)
+        gen = be._generate(mels[start : start + len(frames)], noise, cond, mask, sampler)
         for frame, box, sample, face in zip(frames, boxes, gen, faces, strict=True):
             x0, y0, x1, y1 = box
             g = ((compose(sample, face) + 1) * 127.5).clip(0, 255).astype(np.uint8)
@@ -229,9 +244,22 @@ def rss_child(seconds: float, ckpt: Path, config: str) -> None:
 
 
 def _rss(seconds: float, ckpt: Path, config: str) -> dict[str, float]:
-    proc = subprocess.run([sys.executable, __file__, "--rss-child", str(seconds), "--ckpt",
-                           str(ckpt), "--config", config], capture_output=True, text=True,
-                          check=True, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--rss-child",
+            str(seconds),
+            "--ckpt",
+            str(ckpt),
+            "--config",
+            config,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -239,8 +267,12 @@ def _parse() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batches", type=int, nargs="+", help="default 1 8 32 (--quick: 1 8)")
     ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"])
-    ap.add_argument("--repeat", type=int, default=2,
-                    help="timed forwards per point below batch 16 (best is kept); 1 above")
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=2,
+        help="timed forwards per point below batch 16 (best is kept); 1 above",
+    )
     ap.add_argument("--render-seconds", type=float, help="default 2 (--quick: 1)")
     ap.add_argument("--rss-seconds", type=float, nargs=2, help="default 10 60 (--quick: 3 6)")
     ap.add_argument("--quick", action="store_true", help="short run: see the module docstring")
@@ -260,17 +292,22 @@ def section_flops(model: Any, cfg: Any, device: str) -> dict[str, float]:
     fl = count_flops(model.cpu(), cfg)
     model.to(device)
     params = sum(p.numel() for p in model.parameters())
-    print(f"\n[1] network: {params / 1e6:.2f} M parameters; one forward per 128x128 frame = "
-          f"{fl['total']:.1f} GFLOP (conv {fl['conv']:.1f}, attention {fl['attention']:.1f}, "
-          f"other {fl['other']:.1f}); 25 steps = {25 * fl['total'] / 1e3:.2f} TFLOP per frame")
+    print(
+        f"\n[1] network: {params / 1e6:.2f} M parameters; one forward per 128x128 frame = "
+        f"{fl['total']:.1f} GFLOP (conv {fl['conv']:.1f}, attention {fl['attention']:.1f}, "
+        f"other {fl['other']:.1f}); 25 steps = {25 * fl['total'] / 1e3:.2f} TFLOP per frame"
+    )
     return fl
 
 
-def section_speed(model: Any, cfg: Any, fl: dict[str, float], args: argparse.Namespace,
-                  device: str) -> dict[str, float]:
+def section_speed(
+    model: Any, cfg: Any, fl: dict[str, float], args: argparse.Namespace, device: str
+) -> dict[str, float]:
     """Prints the forward-speed table; returns the best seconds per frame per step by dtype."""
-    print("\n[2] forward speed (best of --repeat timed forwards, after a warm-up, below batch 16; "
-          "one timed forward above); loadavg when measured")
+    print(
+        "\n[2] forward speed (best of --repeat timed forwards, after a warm-up, below batch 16; "
+        "one timed forward above); loadavg when measured"
+    )
     best: dict[str, float] = {}
     dtypes = [d for d in args.dtypes if d != "bf16" or _bf16_ok()]
     if len(dtypes) < len(args.dtypes):
@@ -279,17 +316,21 @@ def section_speed(model: Any, cfg: Any, fl: dict[str, float], args: argparse.Nam
         for b in args.batches:
             sec = time_forward(model, cfg, b, dt, args.repeat if b < 16 else 1, device)
             best[dt] = min(best.get(dt, float("inf")), sec / b)
-            print(f"    {dt:5s} batch {b:3d}: {sec / b * 1e3:8.1f} ms/frame/step  "
-                  f"{fl['total'] * b / sec:7.1f} GFLOP/s  (loadavg {os.getloadavg()[0]:.1f})")
+            print(
+                f"    {dt:5s} batch {b:3d}: {sec / b * 1e3:8.1f} ms/frame/step  "
+                f"{fl['total'] * b / sec:7.1f} GFLOP/s  (loadavg {os.getloadavg()[0]:.1f})"
+            )
     if "fp32" in dtypes:  # A/B, alternating, so that load changes hit both alike
         b = args.batches[0]
         ab: dict[bool, list[float]] = {False: [], True: []}
         for _ in range(2):
             for cl in (False, True):
                 ab[cl].append(time_forward(model, cfg, b, "fp32", args.repeat, device, cl))
-        print(f"    fp32  batch {b:3d} A/B alternating: contiguous {min(ab[False]) / b * 1e3:.1f} "
-              f"vs channels-last {min(ab[True]) / b * 1e3:.1f} ms/frame/step (best of "
-              f"{2 * args.repeat} each)")
+        print(
+            f"    fp32  batch {b:3d} A/B alternating: contiguous {min(ab[False]) / b * 1e3:.1f} "
+            f"vs channels-last {min(ab[True]) / b * 1e3:.1f} ms/frame/step (best of "
+            f"{2 * args.repeat} each)"
+        )
     return best
 
 
@@ -321,38 +362,54 @@ def section_render(ckpt: Path, seconds: float, tmp: Path) -> float:
             w2.write(next(g2))
             wall, wall2 = wall + t1 - t0, wall2 + time.perf_counter() - t1
     net, net2 = fwd.seconds + aud.seconds, fwd2.seconds + aud2.seconds
-    print(f"\n[3] render of {seconds:g} s of the sample voice ({n} frames, "
-          f"{portrait.size[0]}x{portrait.size[1]} photo), 1 step, batch {ours.batch}, fp32, "
-          "streamed to the H.264 encoder; the two paths interleaved frame by frame:")
-    print(f"    ours:           {wall:7.2f} s, network {net:7.2f} s ({fwd.calls} forwards), "
-          f"outside the network {wall - net:6.2f} s = {100 * (wall - net) / wall:4.1f} % "
-          f"({(wall - net) / n * 1e3:6.1f} ms/frame)")
-    print(f"    upstream-style: {wall2:7.2f} s, network {net2:7.2f} s ({fwd2.calls} forwards), "
-          f"outside the network {wall2 - net2:6.2f} s = {100 * (wall2 - net2) / wall2:4.1f} % "
-          f"({(wall2 - net2) / n * 1e3:6.1f} ms/frame)")
-    print(f"    upstream-style / ours: total {wall2 / wall:.2f}x, outside the network "
-          f"{(wall2 - net2) / max(1e-9, wall - net):.1f}x (loadavg {os.getloadavg()[0]:.1f})")
+    print(
+        f"\n[3] render of {seconds:g} s of the sample voice ({n} frames, "
+        f"{portrait.size[0]}x{portrait.size[1]} photo), 1 step, batch {ours.batch}, fp32, "
+        "streamed to the H.264 encoder; the two paths interleaved frame by frame:"
+    )
+    print(
+        f"    ours:           {wall:7.2f} s, network {net:7.2f} s ({fwd.calls} forwards), "
+        f"outside the network {wall - net:6.2f} s = {100 * (wall - net) / wall:4.1f} % "
+        f"({(wall - net) / n * 1e3:6.1f} ms/frame)"
+    )
+    print(
+        f"    upstream-style: {wall2:7.2f} s, network {net2:7.2f} s ({fwd2.calls} forwards), "
+        f"outside the network {wall2 - net2:6.2f} s = {100 * (wall2 - net2) / wall2:4.1f} % "
+        f"({(wall2 - net2) / n * 1e3:6.1f} ms/frame)"
+    )
+    print(
+        f"    upstream-style / ours: total {wall2 / wall:.2f}x, outside the network "
+        f"{(wall2 - net2) / max(1e-9, wall - net):.1f}x (loadavg {os.getloadavg()[0]:.1f})"
+    )
     return (wall - net) / n
 
 
 def section_extrapolate(best: dict[str, float], overhead: float) -> None:
-    print("\n[4] compute per second of video, EXTRAPOLATED: 25 frames x steps x the best "
-          f"measured ms/frame/step of each precision + the measured {overhead * 1e3:.1f} ms/frame "
-          "outside the network (no frame reuse assumed)")
+    print(
+        "\n[4] compute per second of video, EXTRAPOLATED: 25 frames x steps x the best "
+        f"measured ms/frame/step of each precision + the measured {overhead * 1e3:.1f} ms/frame "
+        "outside the network (no frame reuse assumed)"
+    )
     for dt, per in best.items():
         for steps in (25, 10):
             sec = FPS * (steps * per + overhead)
-            print(f"    {dt:5s} ({per * 1e3:4.0f} ms) {steps:2d} steps: {sec:6.0f} s per second "
-                  f"of video ({sec / 60:4.1f} min; real-time factor {sec:.0f}x)")
+            print(
+                f"    {dt:5s} ({per * 1e3:4.0f} ms) {steps:2d} steps: {sec:6.0f} s per second "
+                f"of video ({sec / 60:4.1f} min; real-time factor {sec:.0f}x)"
+            )
 
 
 def section_rss(tiny: Path, seconds: list[float]) -> None:
-    print("\n[5] peak RSS (VmHWM), TINY network (structure of the full one, 0.8 M params), "
-          "1 step, 1 thread, sample voice looped, each render in its own process:")
+    print(
+        "\n[5] peak RSS (VmHWM), TINY network (structure of the full one, 0.8 M params), "
+        "1 step, 1 thread, sample voice looped, each render in its own process:"
+    )
     for secs in seconds:
         r = _rss(secs, tiny, "tiny")
-        print(f"    {secs:4g} s of video ({r['frames']:4d} frames): peak RSS "
-              f"{r['peak_rss_mb']:6.0f} MB, wall {r['wall']:5.1f} s")
+        print(
+            f"    {secs:4g} s of video ({r['frames']:4d} frames): peak RSS "
+            f"{r['peak_rss_mb']:6.0f} MB, wall {r['wall']:5.1f} s"
+        )
 
 
 def main() -> None:
@@ -366,9 +423,11 @@ def main() -> None:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     started = time.perf_counter()
-    print(f"device={device} cpu_capability={torch.backends.cpu.get_cpu_capability()} "
-          f"threads={torch.get_num_threads()} torch={torch.__version__} "
-          f"loadavg={os.getloadavg()[0]:.1f}")
+    print(
+        f"device={device} cpu_capability={torch.backends.cpu.get_cpu_capability()} "
+        f"threads={torch.get_num_threads()} torch={torch.__version__} "
+        f"loadavg={os.getloadavg()[0]:.1f}"
+    )
     torch.manual_seed(0)
     model = build_model(FULL_CONFIG).eval().to(device)
     fl = section_flops(model, FULL_CONFIG, device)
@@ -382,8 +441,10 @@ def main() -> None:
         overhead = section_render(ckpt, args.render_seconds, tmp)
         section_extrapolate(best, overhead)
         section_rss(tiny, args.rss_seconds)
-    print(f"\nbench wall time {time.perf_counter() - started:.0f} s "
-          f"(loadavg at the end {os.getloadavg()[0]:.1f})")
+    print(
+        f"\nbench wall time {time.perf_counter() - started:.0f} s "
+        f"(loadavg at the end {os.getloadavg()[0]:.1f})"
+    )
 
 
 if __name__ == "__main__":

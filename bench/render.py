@@ -47,19 +47,40 @@ def child(script: str, out: Path, tts: str, lipsync: str) -> None:
     result = engine.render(request)
     wall = time.perf_counter() - t0
     rss_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "load_s": load, "wall_s": wall, "stages": result.stage_seconds,
-        "video_s": result.video_seconds, "frames": result.frames,
-        "size": result.size_bytes, "rss_mb": rss_self,
-    }))
+    print(
+        json.dumps(
+            {
+                "load_s": load,
+                "wall_s": wall,
+                "stages": result.stage_seconds,
+                "video_s": result.video_seconds,
+                "frames": result.frames,
+                "size": result.size_bytes,
+                "rss_mb": rss_self,
+            }
+        )
+    )
 
 
 def run(script: str, tts: str, lipsync: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.mp4"
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", "--tts", tts, "--lipsync", lipsync, "--out", str(out)],
-            input=script, capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                "--tts",
+                tts,
+                "--lipsync",
+                lipsync,
+                "--out",
+                str(out),
+            ],
+            input=script,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode:
             raise SystemExit(f"render failed:\n{proc.stderr}")
@@ -79,21 +100,31 @@ def main() -> None:
 
     print(f"machine: {os.cpu_count()} CPU cores; backends: tts={args.tts} lipsync={args.lipsync}")
     demo = run(DEMO, args.tts, args.lipsync)
-    print(f"\ndemo script: {demo['video_s']:.2f} s of video, {demo['frames']} frames, {demo['size'] / 1e6:.2f} MB")
+    print(
+        f"\ndemo script: {demo['video_s']:.2f} s of video, {demo['frames']} frames, "
+        f"{demo['size'] / 1e6:.2f} MB"
+    )
     print(f"  model load       {demo['load_s']:7.2f} s (once per process, not per render)")
     for stage, seconds in demo["stages"].items():
         print(f"  {stage:<16} {seconds:7.2f} s")
     rtf = demo["wall_s"] / demo["video_s"]
-    print(f"  render total     {demo['wall_s']:7.2f} s  -> real-time factor {rtf:.3f}x (target <= 0.5x)")
+    print(
+        f"  render total     {demo['wall_s']:7.2f} s  -> real-time factor {rtf:.3f}x "
+        "(target <= 0.5x)"
+    )
     print(f"  peak RSS         {demo['rss_mb']:7.0f} MB (engine process; ffmpeg runs apart)")
 
     short, long = run(TEN, args.tts, args.lipsync), run(SIXTY, args.tts, args.lipsync)
     print("\npeak RSS vs script length (target: flat)")
     for name, r in (("short", short), ("long", long)):
-        print(f"  {name:<5} {r['video_s']:6.1f} s video: peak RSS {r['rss_mb']:6.0f} MB, "
-              f"render {r['wall_s']:.2f} s (RTF {r['wall_s'] / r['video_s']:.3f}x)")
-    print(f"  ratio long/short: video x{long['video_s'] / short['video_s']:.1f}, "
-          f"peak RSS x{long['rss_mb'] / short['rss_mb']:.2f}")
+        print(
+            f"  {name:<5} {r['video_s']:6.1f} s video: peak RSS {r['rss_mb']:6.0f} MB, "
+            f"render {r['wall_s']:.2f} s (RTF {r['wall_s'] / r['video_s']:.3f}x)"
+        )
+    print(
+        f"  ratio long/short: video x{long['video_s'] / short['video_s']:.1f}, "
+        f"peak RSS x{long['rss_mb'] / short['rss_mb']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -145,8 +145,16 @@ def _parse(kind: type[Any], raw: str) -> object:
     return Path(raw) if kind is not str and issubclass(kind, Path) else kind(raw)
 
 
-_BOOLS = {"1": True, "true": True, "yes": True, "on": True,
-          "0": False, "false": False, "no": False, "off": False}
+_BOOLS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 _ENV = {
     "telegram_bot_token": "TELEGRAM_BOT_TOKEN",

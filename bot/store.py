@@ -297,16 +297,33 @@ class Store(SafetyQueries):
             await db.execute(
                 "INSERT INTO jobs (job_id, platform, user_id, chat_id, guild_id, status, "
                 "payload, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.job_id, job.platform, job.user_id, job.chat_id, guild_id, status,
-                 job.to_json(), now),
+                (
+                    job.job_id,
+                    job.platform,
+                    job.user_id,
+                    job.chat_id,
+                    guild_id,
+                    status,
+                    job.to_json(),
+                    now,
+                ),
             )
             await db.execute(
                 "INSERT INTO consents (platform, user_id, job_id, voice_digest, photo_digest, "
                 "script_digest, mode, at, guild_id, verified) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.platform, job.user_id, job.job_id, job.voice_hash, job.photo_hash,
-                 hashlib.sha256(job.script.encode()).hexdigest(), consent_mode, now,
-                 guild_id or "", verified),
+                (
+                    job.platform,
+                    job.user_id,
+                    job.job_id,
+                    job.voice_hash,
+                    job.photo_hash,
+                    hashlib.sha256(job.script.encode()).hexdigest(),
+                    consent_mode,
+                    now,
+                    guild_id or "",
+                    verified,
+                ),
             )
             await db.execute(
                 "INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail) "
@@ -317,9 +334,7 @@ class Store(SafetyQueries):
                 await self._attach_voice_consent(db, job.platform, job.user_id, job.job_id)
             return True
 
-    async def _usage(
-        self, platform: str, user_id: str, guild_id: str | None, now: float
-    ) -> Usage:
+    async def _usage(self, platform: str, user_id: str, guild_id: str | None, now: float) -> Usage:
         """Counts for the limits (inside add_job's transaction)."""
         cur = await self._db.execute(
             "SELECT created FROM jobs WHERE platform=? AND user_id=? AND created>?",

@@ -46,7 +46,7 @@ from bot.queue import mark_round_started, redis_settings
 from bot.retention import purge_dir
 from bot.settings import BotSettings
 from engine import Engine, EngineSettings, InvalidInput, RenderOptions, RenderRequest
-from engine.errors import Cancelled, EngineError, TransientError
+from engine.errors import Cancelled, TransientError
 
 __all__ = ["build_workers", "main", "check_media", "render", "job_timeout"]
 
@@ -234,7 +234,7 @@ async def _render_and_deliver(
         )
         await _tell(ctx, job, reason)
         return await _finish(ctx, job_id, JobStatus("failed", error=reason))
-    except (EngineError, DeliveryError) as e:
+    except Exception as e:  # engine, platform or our own bug: the user hears, the row says why
         log.exception("job failed", extra={"job_id": job_id})
         await _tell(ctx, job, texts.FAILED_GENERIC)
         return await _finish(ctx, job_id, JobStatus("failed", error=type(e).__name__))

@@ -11,7 +11,14 @@ from engine.lipsync.base import LipSyncBackend
 from engine.settings import EngineSettings
 from engine.tts.base import SpeechBackend
 
-__all__ = ["TTS_BACKENDS", "LIPSYNC_BACKENDS", "create_tts", "create_lipsync", "Availability", "doctor"]
+__all__ = [
+    "TTS_BACKENDS",
+    "LIPSYNC_BACKENDS",
+    "create_tts",
+    "create_lipsync",
+    "Availability",
+    "doctor",
+]
 
 # name -> "module:factory". A factory takes EngineSettings and returns the backend; the
 # module's ``check(settings) -> str | None`` says why it cannot run here (None: it can).

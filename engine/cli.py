@@ -40,9 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     src = r.add_mutually_exclusive_group(required=True)
     src.add_argument("--script", help="the text to speak")
     src.add_argument("--script-file", type=Path, help="a UTF-8 text file with the script")
-    r.add_argument("--voice", type=Path, required=True, help="reference voice note (any common audio format)")
+    r.add_argument(
+        "--voice", type=Path, required=True, help="reference voice note (any common audio format)"
+    )
     r.add_argument("--voice-text", help="what is said in the voice note (needed by --tts neutts)")
-    r.add_argument("--photo", type=Path, required=True, help="front-facing portrait (JPEG, PNG, WebP)")
+    r.add_argument(
+        "--photo", type=Path, required=True, help="front-facing portrait (JPEG, PNG, WebP)"
+    )
     r.add_argument("-o", "--output", type=Path, required=True, help="the MP4 to write")
     r.add_argument("--tts", help="speech backend: espeak (default, offline) or neutts")
     r.add_argument("--lipsync", help="lip-sync backend: warp (default, offline) or diff2lip")
@@ -50,10 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tts-codec", help="NeuCodec weights (directory or file) or hub id")
     r.add_argument("--lipsync-model", help="Diff2Lip checkpoint path")
     r.add_argument("--lipsync-steps", type=int, help="Diff2Lip sampling steps (1-100, default 25)")
-    r.add_argument("--lipsync-batch", type=int,
-                   help="Diff2Lip frames per forward (default: 1 on CPU, 16 on CUDA)")
+    r.add_argument(
+        "--lipsync-batch",
+        type=int,
+        help="Diff2Lip frames per forward (default: 1 on CPU, 16 on CUDA)",
+    )
     r.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    r.add_argument("--max-bytes", type=int, help="byte budget of the MP4 (Discord 10485760, Telegram 50000000)")
+    r.add_argument(
+        "--max-bytes", type=int, help="byte budget of the MP4 (Discord 10485760, Telegram 50000000)"
+    )
     r.add_argument("--seed", type=int, default=0, help="seed for sampling, blinks and head motion")
     r.add_argument("--label", default="AI-generated", help="visible caption (default: %(default)s)")
     r.add_argument("--no-label", action="store_true", help="no visible caption")
@@ -90,33 +99,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    commands = {"render": _render, "doctor": _doctor, "verify": _verify, "models": _models}
     try:
-        if args.command == "render":
-            return _render(args)
-        if args.command == "doctor":
-            return _doctor()
-        if args.command == "verify":
-            return _verify(args)
-        return _models(args)
-    except InvalidInput as e:
-        return _fail(2, e.reason)
-    except ValueError as e:  # bad settings values (environment) and option values
-        return _fail(2, str(e))
-    except BackendUnavailable as e:
-        if args.verbose:
-            log.exception("backend unavailable")
-        return _fail(1, str(e))
-    except Cancelled:
-        return _fail(130, "cancelled")
+        return commands[args.command](args)
     except KeyboardInterrupt:
         return _fail(130, "interrupted")
-    except EngineError as e:
+    except Exception as e:
+        return _report(e, verbose=args.verbose)
+
+
+def _report(e: Exception, *, verbose: bool) -> int:
+    """The exit status and one ``error:`` line for a failure."""
+    if isinstance(e, InvalidInput):
+        return _fail(2, e.reason)
+    if isinstance(e, ValueError):  # bad settings values (environment) and option values
+        return _fail(2, str(e))
+    if isinstance(e, BackendUnavailable):
+        if verbose:
+            log.exception("backend unavailable")
+        return _fail(1, str(e))
+    if isinstance(e, Cancelled):
+        return _fail(130, "cancelled")
+    if isinstance(e, EngineError):
         log.debug("engine error", exc_info=True)
         return _fail(1, f"{type(e).__name__}: {e}")
-    except Exception as e:
-        if args.verbose:
-            log.exception("internal error")
-        return _fail(1, f"internal error: {type(e).__name__}: {e} (run with --verbose for details)")
+    if verbose:
+        log.exception("internal error")
+    return _fail(1, f"internal error: {type(e).__name__}: {e} (run with --verbose for details)")
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -160,12 +169,17 @@ def _render(args: argparse.Namespace) -> int:
         tts_seed=args.seed,
     )
     if args.lipsync_steps is not None and not 1 <= args.lipsync_steps <= 100:
-        raise InvalidInput(f"--lipsync-steps must be between 1 and 100, not {args.lipsync_steps}.", field="options")
+        raise InvalidInput(
+            f"--lipsync-steps must be between 1 and 100, not {args.lipsync_steps}.", field="options"
+        )
     if args.lipsync_batch is not None and args.lipsync_batch < 1:
-        raise InvalidInput(f"--lipsync-batch must be at least 1, not {args.lipsync_batch}.",
-                           field="options")
+        raise InvalidInput(
+            f"--lipsync-batch must be at least 1, not {args.lipsync_batch}.", field="options"
+        )
     if args.output.suffix.lower() != ".mp4":
-        raise InvalidInput(f"The output must be an .mp4 file, not {args.output.name!r}.", field="options")
+        raise InvalidInput(
+            f"The output must be an .mp4 file, not {args.output.name!r}.", field="options"
+        )
     options = RenderOptions(
         max_bytes=args.max_bytes,
         seed=args.seed,
@@ -222,11 +236,15 @@ def _read_script(args: argparse.Namespace) -> str:
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise InvalidInput(f"Cannot read the script file {str(path)!r}: {e.strerror}.", field="script") from e
+        raise InvalidInput(
+            f"Cannot read the script file {str(path)!r}: {e.strerror}.", field="script"
+        ) from e
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise InvalidInput(f"The script file {str(path)!r} is not UTF-8 text.", field="script") from e
+        raise InvalidInput(
+            f"The script file {str(path)!r} is not UTF-8 text.", field="script"
+        ) from e
 
 
 def _result_json(result: object) -> dict[str, object]:
@@ -237,7 +255,7 @@ def _result_json(result: object) -> dict[str, object]:
     return out
 
 
-def _doctor() -> int:
+def _doctor(args: argparse.Namespace) -> int:
     from engine.backends import doctor
 
     rows = doctor(EngineSettings.from_env())
@@ -260,7 +278,9 @@ def _models(args: argparse.Namespace) -> int:
             print(f"{spec.name:<10} {state:<8} {spec.licence:<40} {spec.description}")
         return 0
     if args.models_command == "fetch":
-        path = models.fetch(args.name, settings.models_dir, on_progress=lambda m: print(m, file=sys.stderr))
+        path = models.fetch(
+            args.name, settings.models_dir, on_progress=lambda m: print(m, file=sys.stderr)
+        )
         print(path)
         return 0
     rows = models.verify(args.name, settings.models_dir)

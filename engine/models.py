@@ -17,8 +17,16 @@ from pathlib import Path
 
 from engine.errors import BackendUnavailable
 
-__all__ = ["ModelSpec", "MODELS", "model_dir", "default_file", "fetch", "verify", "sha256_file",
-           "FileStatus"]
+__all__ = [
+    "ModelSpec",
+    "MODELS",
+    "model_dir",
+    "default_file",
+    "fetch",
+    "verify",
+    "sha256_file",
+    "FileStatus",
+]
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +126,7 @@ class FileStatus:
     detail: str
 
 
-def fetch(
-    name: str, models_dir: Path, *, on_progress: Callable[[str], None] | None = None
-) -> Path:
+def fetch(name: str, models_dir: Path, *, on_progress: Callable[[str], None] | None = None) -> Path:
     """Download model ``name`` into ``models_dir/name`` and record checksums.
 
     Raises BackendUnavailable with the reason (no network, unknown model, manual-only).
@@ -128,7 +134,9 @@ def fetch(
     spec = _spec(name)
     target = model_dir(models_dir, name)
     if spec.hub_repo is None:
-        raise BackendUnavailable(f"{name} cannot be downloaded automatically", hint=spec.manual or "")
+        raise BackendUnavailable(
+            f"{name} cannot be downloaded automatically", hint=spec.manual or ""
+        )
     try:
         from huggingface_hub import snapshot_download
     except ImportError as e:
@@ -139,7 +147,9 @@ def fetch(
     say = on_progress or (lambda _msg: None)
     say(f"downloading {spec.hub_repo} into {target} ({spec.licence})")
     try:
-        snapshot_download(repo_id=spec.hub_repo, local_dir=target, allow_patterns=list(spec.patterns))
+        snapshot_download(
+            repo_id=spec.hub_repo, local_dir=target, allow_patterns=list(spec.patterns)
+        )
     except Exception as e:  # network errors come in many types; the message is what matters
         raise BackendUnavailable(
             f"could not download {spec.hub_repo}: {type(e).__name__}: {e}",
@@ -155,10 +165,18 @@ def verify(name: str, models_dir: Path) -> list[FileStatus]:
     target = model_dir(models_dir, name)
     sums_file = target / _SUMS
     if not target.is_dir():
-        return [FileStatus(target, False, "not downloaded: " + (spec.manual or f"mouthpiece models fetch {name}"))]
+        return [
+            FileStatus(
+                target,
+                False,
+                "not downloaded: " + (spec.manual or f"mouthpiece models fetch {name}"),
+            )
+        ]
     recorded = dict(_read_sums(sums_file)) if sums_file.is_file() else {}
     rows = []
-    for path in sorted(p for p in target.rglob("*") if p.is_file() and p.name != _SUMS and ".cache" not in p.parts):
+    for path in sorted(
+        p for p in target.rglob("*") if p.is_file() and p.name != _SUMS and ".cache" not in p.parts
+    ):
         rel = str(path.relative_to(target))
         digest = sha256_file(path)
         expected = spec.known_sha256.get(rel) or recorded.get(rel)
@@ -167,7 +185,11 @@ def verify(name: str, models_dir: Path) -> list[FileStatus]:
         elif expected == digest:
             rows.append(FileStatus(path, True, "checksum ok"))
         else:
-            rows.append(FileStatus(path, False, f"checksum mismatch: expected {expected[:16]}…, got {digest[:16]}…"))
+            rows.append(
+                FileStatus(
+                    path, False, f"checksum mismatch: expected {expected[:16]}…, got {digest[:16]}…"
+                )
+            )
     return rows
 
 
@@ -179,12 +201,16 @@ def _spec(name: str) -> ModelSpec:
 
 def _write_sums(target: Path, spec: ModelSpec, say: Callable[[str], None]) -> None:
     lines = []
-    for path in sorted(p for p in target.rglob("*") if p.is_file() and p.name != _SUMS and ".cache" not in p.parts):
+    for path in sorted(
+        p for p in target.rglob("*") if p.is_file() and p.name != _SUMS and ".cache" not in p.parts
+    ):
         rel = str(path.relative_to(target))
         digest = sha256_file(path)
         known = spec.known_sha256.get(rel)
         if known and known != digest:
-            raise BackendUnavailable(f"{path} has checksum {digest}, expected {known}", hint="delete it and fetch again")
+            raise BackendUnavailable(
+                f"{path} has checksum {digest}, expected {known}", hint="delete it and fetch again"
+            )
         lines.append(f"{digest}  {rel}")
         say(f"{rel}: sha256 {digest}")
     (target / _SUMS).write_text("\n".join(lines) + "\n")

@@ -67,7 +67,9 @@ def check_script(script: str, max_chars: int) -> str:
     """Return the script stripped, or raise InvalidInput saying what is wrong."""
     text = " ".join(script.split())
     if not text:
-        raise InvalidInput("The script is empty: send the text you want the face to say.", field="script")
+        raise InvalidInput(
+            "The script is empty: send the text you want the face to say.", field="script"
+        )
     if len(text) > max_chars:
         raise InvalidInput(
             f"The script is {len(text)} characters long; the limit is {max_chars}. "
@@ -140,7 +142,9 @@ class Engine:
             warnings += speech.warnings
             report("speech", 1.0)
         if speech.audio.duration <= 0.05:
-            raise InvalidInput("The script produced no speech: send words the voice can say.", field="script")
+            raise InvalidInput(
+                "The script produced no speech: send words the voice can say.", field="script"
+            )
 
         # 2b. Watermark the speech, whichever backend made it (before any encoding).
         if self.settings.watermark and not speech.watermarked:
@@ -324,7 +328,9 @@ def _pad_to(audio: Audio, seconds: float) -> Audio:
     return Audio(samples.astype(np.float32, copy=False), audio.sample_rate)
 
 
-def _labelled(frames: Iterator[np.ndarray], label: str | None, position: str) -> Iterator[np.ndarray]:
+def _labelled(
+    frames: Iterator[np.ndarray], label: str | None, position: str
+) -> Iterator[np.ndarray]:
     if not label:
         yield from frames
         return

@@ -51,9 +51,7 @@ class EngineSettings:
     min_voice_seconds: float = 1.0
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, **overrides: Any
-    ) -> EngineSettings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> EngineSettings:
         """Build settings from ``MOUTHPIECE_*`` variables, then apply ``overrides``."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}

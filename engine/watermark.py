@@ -52,7 +52,6 @@ def apply_watermark(audio: Audio) -> Audio:
     """Return ``audio`` with the Perth watermark embedded (same rate and length)."""
     if audio.duration < _MIN_SECONDS:
         return audio
-    import torch
 
     from engine.media.audio import resample
 

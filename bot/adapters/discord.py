@@ -66,36 +66,59 @@ async def _media(who: Who, att: discord.Attachment) -> Media:
     async def fetch() -> bytes:
         return data if data is not None else await att.read()
 
-    return Media(who, _kind(att), att.size, fetch, att.filename, att.content_type or "",
-                 float(att.duration) if getattr(att, "duration", None) else None)
+    return Media(
+        who,
+        _kind(att),
+        att.size,
+        fetch,
+        att.filename,
+        att.content_type or "",
+        float(att.duration) if getattr(att, "duration", None) else None,
+    )
 
 
 def _who(interaction: discord.Interaction) -> Who:
     role = getattr(interaction.client, "mod_role", "")
-    return Who("discord", str(interaction.user.id), str(interaction.channel_id),
-               str(interaction.guild_id) if interaction.guild_id else None,
-               interaction.user.display_name, str(interaction.id),
-               is_moderator(interaction, role))
+    return Who(
+        "discord",
+        str(interaction.user.id),
+        str(interaction.channel_id),
+        str(interaction.guild_id) if interaction.guild_id else None,
+        interaction.user.display_name,
+        str(interaction.id),
+        is_moderator(interaction, role),
+    )
 
 
-class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mp:(?P<user>\d+):(?P<action>[a-z_]+):(?P<value>[\w-]*)"):
+class ActionButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"mp:(?P<user>\d+):(?P<action>[a-z_]+):(?P<value>[\w-]*)",
+):
     """A button for one user: ``mp:<user id>:<action>:<value>``."""
 
     def __init__(self, user_id: int, action: str, value: str = "", label: str = "") -> None:
         style = discord.ButtonStyle.danger if action == "cancel" else discord.ButtonStyle.primary
-        super().__init__(discord.ui.Button(label=label or action, style=style,
-                                           custom_id=f"mp:{user_id}:{action}:{value}"[:100]))
+        super().__init__(
+            discord.ui.Button(
+                label=label or action, style=style, custom_id=f"mp:{user_id}:{action}:{value}"[:100]
+            )
+        )
         self.user_id, self.action, self.value = user_id, action, value
 
     @classmethod
-    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button[Any],  # type: ignore[override]
-                             match: re.Match[str]) -> ActionButton:
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Button[Any],  # type: ignore[override]
+        match: re.Match[str],
+    ) -> ActionButton:
         return cls(int(match["user"]), match["action"], match["value"], item.label or "")
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.user_id:
-            await interaction.response.send_message("Only the person who started this video can use these buttons.",
-                                                    ephemeral=True)
+            await interaction.response.send_message(
+                "Only the person who started this video can use these buttons.", ephemeral=True
+            )
             return False
         return True
 
@@ -107,13 +130,15 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"mp
             return
         private = self.action.startswith("mod_")  # moderators' answers stay between them
         await interaction.response.defer(thinking=True, ephemeral=private)
-        await client.respond(interaction, [Button(_who(interaction), self.action, self.value)],
-                             ephemeral=private)
+        await client.respond(
+            interaction, [Button(_who(interaction), self.action, self.value)], ephemeral=private
+        )
 
 
 class ScriptModal(discord.ui.Modal, title="Your script"):
-    script: discord.ui.TextInput[Any] = discord.ui.TextInput(label="What should the face say?",
-                                                             style=discord.TextStyle.paragraph, max_length=4000)
+    script: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="What should the face say?", style=discord.TextStyle.paragraph, max_length=4000
+    )
 
     def __init__(self, client: MouthpieceClient, pending: list[Event]) -> None:
         super().__init__()
@@ -121,12 +146,15 @@ class ScriptModal(discord.ui.Modal, title="Your script"):
 
     async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
         await interaction.response.defer(thinking=True)
-        await self.client.respond(interaction, [*self.pending, Text(_who(interaction), str(self.script.value))])
+        await self.client.respond(
+            interaction, [*self.pending, Text(_who(interaction), str(self.script.value))]
+        )
 
 
 class TranscriptModal(discord.ui.Modal, title="What is said in the voice note?"):
-    text: discord.ui.TextInput[Any] = discord.ui.TextInput(label="Transcript", style=discord.TextStyle.paragraph,
-                                                           max_length=1000)
+    text: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label="Transcript", style=discord.TextStyle.paragraph, max_length=1000
+    )
 
     def __init__(self, client: MouthpieceClient) -> None:
         super().__init__()
@@ -140,7 +168,9 @@ class TranscriptModal(discord.ui.Modal, title="What is said in the voice note?")
 class MouthpieceClient(discord.Client):
     """The Discord client: commands in servers and DMs, attachments in DMs."""
 
-    def __init__(self, handle: Handle, *, needs_transcript: bool = False, mod_role: str = "") -> None:
+    def __init__(
+        self, handle: Handle, *, needs_transcript: bool = False, mod_role: str = ""
+    ) -> None:
         intents = discord.Intents.default()
         intents.dm_messages = True
         super().__init__(intents=intents)
@@ -156,11 +186,20 @@ class MouthpieceClient(discord.Client):
     def _register(self) -> None:
         tree = self.tree
 
-        @tree.command(name="talk", description="Make a talking video from a script, a voice note and a photo")
-        @app_commands.describe(script="What the face should say (leave empty for a long-script form)",
-                               voice="A voice note of the speaker (3-30 s)", photo="A front-facing photo")
-        async def talk(interaction: discord.Interaction, script: str | None = None,
-                       voice: discord.Attachment | None = None, photo: discord.Attachment | None = None) -> None:
+        @tree.command(
+            name="talk", description="Make a talking video from a script, a voice note and a photo"
+        )
+        @app_commands.describe(
+            script="What the face should say (leave empty for a long-script form)",
+            voice="A voice note of the speaker (3-30 s)",
+            photo="A front-facing photo",
+        )
+        async def talk(
+            interaction: discord.Interaction,
+            script: str | None = None,
+            voice: discord.Attachment | None = None,
+            photo: discord.Attachment | None = None,
+        ) -> None:
             who = _who(interaction)
             if script is None:
                 pending: list[Event] = [Command(who, "talk")]
@@ -173,9 +212,13 @@ class MouthpieceClient(discord.Client):
             await self.respond(interaction, events)
 
         tree.add_command(build_mod_group(self))
-        for name, text in (("cancel", "Drop your draft"), ("status", "Your draft and your videos"),
-                           ("forget", "Delete everything you gave me and the videos made from it"),
-                           ("help", "What this bot does"), ("voices", "Your saved voices")):
+        for name, text in (
+            ("cancel", "Drop your draft"),
+            ("status", "Your draft and your videos"),
+            ("forget", "Delete everything you gave me and the videos made from it"),
+            ("help", "What this bot does"),
+            ("voices", "Your saved voices"),
+        ):
             tree.command(name=name, description=text)(self._simple(name))
 
         @tree.command(name="voice_save", description="Keep the last voice note as a named voice")
@@ -191,8 +234,9 @@ class MouthpieceClient(discord.Client):
         command.__name__ = name
         return command
 
-    async def respond(self, interaction: discord.Interaction, events: list[Event], *,
-                      ephemeral: bool = False) -> None:
+    async def respond(
+        self, interaction: discord.Interaction, events: list[Event], *, ephemeral: bool = False
+    ) -> None:
         """Run events through the core; send every reply as a follow-up (buttons attached)."""
         replies: list[Action] = []
         for event in events:
@@ -207,8 +251,9 @@ class MouthpieceClient(discord.Client):
         buttons = tuple(b for r in replies for b in r.buttons)
         files = [discord.File(p) for r in replies for p in r.attachments][:10]
         extra: dict[str, Any] = {"files": files} if files else {}
-        await interaction.followup.send(text[:2000], view=self._view(interaction.user.id, buttons),
-                                        ephemeral=ephemeral, **extra)
+        await interaction.followup.send(
+            text[:2000], view=self._view(interaction.user.id, buttons), ephemeral=ephemeral, **extra
+        )
 
     async def _notify(self, notes: list[Notify]) -> None:
         """Messages for other channels (a requester told of a moderator's decision)."""
@@ -230,8 +275,14 @@ class MouthpieceClient(discord.Client):
         """In DMs, files and text feed the draft (servers use /talk; no message-content intent)."""
         if message.author.bot or message.guild is not None:
             return
-        who = Who("discord", str(message.author.id), str(message.channel.id), None, message.author.display_name,
-                  str(message.id))
+        who = Who(
+            "discord",
+            str(message.author.id),
+            str(message.channel.id),
+            None,
+            message.author.display_name,
+            str(message.id),
+        )
         events: list[Event] = [await _media(who, a) for a in message.attachments]
         if message.content and not events:
             events.append(Text(who, message.content))
@@ -244,8 +295,9 @@ class MouthpieceClient(discord.Client):
 
 async def run_discord(settings: BotSettings, handle: Handle) -> None:
     use_api_base(settings.discord_api_base_url)
-    client = MouthpieceClient(handle, needs_transcript=settings.needs_transcript,
-                              mod_role=settings.discord_mod_role)
+    client = MouthpieceClient(
+        handle, needs_transcript=settings.needs_transcript, mod_role=settings.discord_mod_role
+    )
     async with client:
         await client.login(settings.discord_bot_token)
         await client.tree.sync()

@@ -50,6 +50,8 @@ def ordinal_place(n: int) -> str:
         return "next"
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
 _NAME = re.compile(r"^[\w-]{1,32}$")
 _SCRIPT_FILE_BYTES = 100_000
 

@@ -62,7 +62,10 @@ async def post_with_retries(
         kwargs = {"data": payload} if isinstance(payload, aiohttp.FormData) else {"json": payload}
         try:
             async with session.request(method, url, headers=headers, **kwargs) as resp:
-                answer = await resp.json(content_type=None)
+                try:
+                    answer = await resp.json(content_type=None)
+                except ValueError:  # an HTML error page from a proxy, a truncated body
+                    answer = None
                 verdict = judge(resp.status, answer)
         except (TimeoutError, aiohttp.ClientError) as e:
             log.warning("%s failed (%s); retrying", what, type(e).__name__)

@@ -17,26 +17,44 @@ __all__ = ["MouthTrack", "viseme", "energy_track", "mouth_track"]
 # (open, spread) per viseme class.
 _CLOSED, _LIPTEETH = (0.0, 0.0), (0.12, 0.15)
 _OPEN, _MID, _SPREAD, _ROUND = (1.0, 0.15), (0.65, 0.3), (0.38, 0.75), (0.5, -0.75)
-_DENTAL, _VELAR, _POSTALV, _R, _H = (0.25, 0.2), (0.35, 0.1), (0.28, -0.35), (0.3, -0.3), (0.45, 0.0)
+_DENTAL, _VELAR, _POSTALV, _R, _H = (
+    (0.25, 0.2),
+    (0.35, 0.1),
+    (0.28, -0.35),
+    (0.3, -0.3),
+    (0.45, 0.0),
+)
 
 # espeak-ng phoneme mnemonics (English and common across languages).
 _ESPEAK: dict[str, tuple[float, float]] = {
-    **dict.fromkeys("p b m p# b#".split(), _CLOSED),
-    **dict.fromkeys("f v".split(), _LIPTEETH),
-    **dict.fromkeys("a a: A A: aI aU a# A@ 0 Q".split(), _OPEN),
-    **dict.fromkeys("E e e: eI E@ @ @L @2 3 3: V a2 e@".split(), _MID),
-    **dict.fromkeys("i i: I I# i@ I2 j y".split(), _SPREAD),
-    **dict.fromkeys("o o: O O: oU OI u u: U U@ w W".split(), _ROUND),
-    **dict.fromkeys("t d n l s z T D N t# d#".split(), _DENTAL),
-    **dict.fromkeys("k g x".split(), _VELAR),
-    **dict.fromkeys("S Z tS dZ".split(), _POSTALV),
-    **dict.fromkeys("r r- R".split(), _R),
+    **dict.fromkeys(["p", "b", "m", "p#", "b#"], _CLOSED),
+    **dict.fromkeys(["f", "v"], _LIPTEETH),
+    **dict.fromkeys(["a", "a:", "A", "A:", "aI", "aU", "a#", "A@", "0", "Q"], _OPEN),
+    **dict.fromkeys(
+        ["E", "e", "e:", "eI", "E@", "@", "@L", "@2", "3", "3:", "V", "a2", "e@"], _MID
+    ),
+    **dict.fromkeys(["i", "i:", "I", "I#", "i@", "I2", "j", "y"], _SPREAD),
+    **dict.fromkeys(["o", "o:", "O", "O:", "oU", "OI", "u", "u:", "U", "U@", "w", "W"], _ROUND),
+    **dict.fromkeys(["t", "d", "n", "l", "s", "z", "T", "D", "N", "t#", "d#"], _DENTAL),
+    **dict.fromkeys(["k", "g", "x"], _VELAR),
+    **dict.fromkeys(["S", "Z", "tS", "dZ"], _POSTALV),
+    **dict.fromkeys(["r", "r-", "R"], _R),
     "h": _H,
 }
 # IPA first characters, for backends that report IPA.
-_IPA = [("pbmɸβ", _CLOSED), ("fvɱ", _LIPTEETH), ("aɑæɐʌɒ", _OPEN), ("eɛəɜɘœ", _MID),
-        ("iɪyʏj", _SPREAD), ("oɔuʊɵwʉ", _ROUND), ("tdnlszθðɾ", _DENTAL), ("kgxŋɣq", _VELAR),
-        ("ʃʒ", _POSTALV), ("rɹʁ", _R), ("hɦ", _H)]
+_IPA = [
+    ("pbmɸβ", _CLOSED),
+    ("fvɱ", _LIPTEETH),
+    ("aɑæɐʌɒ", _OPEN),
+    ("eɛəɜɘœ", _MID),
+    ("iɪyʏj", _SPREAD),
+    ("oɔuʊɵwʉ", _ROUND),
+    ("tdnlszθðɾ", _DENTAL),
+    ("kgxŋɣq", _VELAR),
+    ("ʃʒ", _POSTALV),
+    ("rɹʁ", _R),
+    ("hɦ", _H),
+]
 
 
 def viseme(phoneme: str) -> tuple[float, float]:
@@ -104,8 +122,12 @@ def mouth_track(
         open_ = np.where(active | (shapes[:, 0] == 0), shapes[:, 0] * (0.35 + 0.65 * energy), 0.0)
         spread = shapes[:, 1] * np.minimum(1.0, open_ * 4 + (shapes[:, 0] == 0) * active)
         # bilabial closures are short; keep them through the smoothing
-        closure = (inside & (shapes[:, 0] == 0) & (np.array([viseme(p.text) for p in phonemes])[idx][:, 0] == 0)
-                   & np.array([bool(p.text.strip()) and not p.text.startswith("_") for p in phonemes])[idx])
+        closure = (
+            inside
+            & (shapes[:, 0] == 0)
+            & (np.array([viseme(p.text) for p in phonemes])[idx][:, 0] == 0)
+            & np.array([bool(p.text.strip()) and not p.text.startswith("_") for p in phonemes])[idx]
+        )
     else:
         open_ = energy**0.8 * 0.85
         spread = np.zeros(n_frames)

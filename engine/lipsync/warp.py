@@ -124,7 +124,11 @@ def _build_mouth(image: np.ndarray, lm: FaceLandmarks) -> _Mouth:
     above = np.clip((split[None, :] - gy) / (1.2 * lip_h), 0, None)
     upper = lens[None, :] * np.exp(-(above**2) * 2.0)
     corner = np.exp(-(((np.abs(u) - 1.0) / 0.55) ** 2))
-    side = np.sign(u)[None, :] * corner[None, :] * np.exp(-(((gy - split[None, :]) / (0.35 * mw)) ** 2))
+    side = (
+        np.sign(u)[None, :]
+        * corner[None, :]
+        * np.exp(-(((gy - split[None, :]) / (0.35 * mw)) ** 2))
+    )
     # taper everything to zero at the region's border: no seam can appear there
     ty = _smoothstep((gy - y0) / (0.15 * (y1 - y0))) * _smoothstep((y1 - gy) / (0.12 * (y1 - y0)))
     tx = _smoothstep((gx - x0) / (0.15 * (x1 - x0))) * _smoothstep((x1 - gx) / (0.15 * (x1 - x0)))
@@ -134,11 +138,25 @@ def _build_mouth(image: np.ndarray, lm: FaceLandmarks) -> _Mouth:
     rest_gap = float(np.median((bottom_inner - top_inner)[np.abs(u) < 0.5]))
     teeth_hint = float(np.clip(1 - rest_gap / (0.08 * mw), 0, 1))  # photo shows no teeth: hint some
     return _Mouth(
-        x0=x0, y0=y0, src=image[y0:y1, x0:x1].astype(np.float32), gx=gx, gy=gy, below=below,
-        lower=(lower * taper).astype(np.float32), upper=(upper * taper).astype(np.float32),
-        side=(side * taper).astype(np.float32), cols=cols, split=split - y0, lens=lens,
-        top_inner=top_inner - y0, bottom_inner=bottom_inner - y0, u=u, mw=mw,
-        dark=dark.astype(np.float32), teeth_hint=teeth_hint, teeth=np.array([222, 216, 204], np.float32),
+        x0=x0,
+        y0=y0,
+        src=image[y0:y1, x0:x1].astype(np.float32),
+        gx=gx,
+        gy=gy,
+        below=below,
+        lower=(lower * taper).astype(np.float32),
+        upper=(upper * taper).astype(np.float32),
+        side=(side * taper).astype(np.float32),
+        cols=cols,
+        split=split - y0,
+        lens=lens,
+        top_inner=top_inner - y0,
+        bottom_inner=bottom_inner - y0,
+        u=u,
+        mw=mw,
+        dark=dark.astype(np.float32),
+        teeth_hint=teeth_hint,
+        teeth=np.array([222, 216, 204], np.float32),
         tongue=np.clip(lip_color * 0.75 + np.array([30, 0, 0]), 0, 255).astype(np.float32),
     )
 
@@ -160,8 +178,13 @@ def _render_mouth(m: _Mouth, opening: float, spread: float) -> np.ndarray:
     dx = spread * _SPREAD * m.mw
     map_x = m.gx - dx * m.side
     map_y = np.where(m.below, m.gy - drop * m.lower, m.gy + _UPPER_LIFT * drop * m.upper)
-    out = cv2.remap(m.src, (map_x - m.x0).astype(np.float32), (map_y - m.y0).astype(np.float32), cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(
+        m.src,
+        (map_x - m.x0).astype(np.float32),
+        (map_y - m.y0).astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     if drop < 0.5:
         return out
     # the opening between the moved inner lips: painted mouth interior
@@ -183,11 +206,16 @@ def _render_mouth(m: _Mouth, opening: float, spread: float) -> np.ndarray:
     teeth = np.clip(1 - (yy - top[None, :]) / max(tooth_h, 1.0), 0, 1) * (yy >= top[None, :] - 0.5)
     teeth = teeth * np.clip(1.6 - 1.5 * np.abs(m.u), 0, 1)[None, :] * min(1.0, opening * 1.8) * 0.8
     teeth = teeth * m.teeth_hint
-    interior = interior * (1 - teeth[..., None]) + m.teeth * (0.8 + 0.2 * (1 - depth[..., None])) * teeth[..., None]
+    interior = (
+        interior * (1 - teeth[..., None])
+        + m.teeth * (0.8 + 0.2 * (1 - depth[..., None])) * teeth[..., None]
+    )
     if opening > 0.5:
         tongue = np.clip((depth - 0.72) / 0.28, 0, 1) * np.clip(1.2 - np.abs(m.u), 0, 1)[None, :]
         tongue *= (opening - 0.5) * 1.2
-        interior = interior * (1 - tongue[..., None]) + m.tongue * tongue[..., None] * shade[..., None]
+        interior = (
+            interior * (1 - tongue[..., None]) + m.tongue * tongue[..., None] * shade[..., None]
+        )
     alpha = inside[..., None]
     return out * (1 - alpha) + interior * alpha
 
@@ -201,7 +229,10 @@ def _build_eye(image: np.ndarray, contour: np.ndarray) -> _Eye | None:
         return None
     eh = max(float(lower[:, 1].max() - upper[:, 1].min()), 2.0)
     x0, x1 = int(max(0, left - 0.2 * ew)), int(min(w, right + 0.2 * ew + 1))
-    y0, y1 = int(max(0, upper[:, 1].min() - 1.6 * eh)), int(min(h, lower[:, 1].max() + 0.6 * eh + 1))
+    y0, y1 = (
+        int(max(0, upper[:, 1].min() - 1.6 * eh)),
+        int(min(h, lower[:, 1].max() + 0.6 * eh + 1)),
+    )
     gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     cols = np.arange(x0, x1, dtype=np.float64)
     top = np.interp(cols, upper[:, 0], upper[:, 1]) - y0
@@ -209,7 +240,17 @@ def _build_eye(image: np.ndarray, contour: np.ndarray) -> _Eye | None:
     span = np.clip((cols - left) / ew, 0, 1)
     weight = np.sin(np.pi * span) ** 0.6
     ceil = top - 1.4 * eh
-    return _Eye(x0, y0, image[y0:y1, x0:x1].astype(np.float32), gx, gy, top, low, np.maximum(ceil, 0), weight)
+    return _Eye(
+        x0,
+        y0,
+        image[y0:y1, x0:x1].astype(np.float32),
+        gx,
+        gy,
+        top,
+        low,
+        np.maximum(ceil, 0),
+        weight,
+    )
 
 
 def _render_eye(e: _Eye, closure: float) -> np.ndarray:
@@ -222,8 +263,13 @@ def _render_eye(e: _Eye, closure: float) -> np.ndarray:
     src_y = e.ceil[None, :] + frac * (e.top - e.ceil)[None, :]
     covered = (yy >= e.ceil[None, :]) & (yy <= lid[None, :])
     map_y = np.where(covered, src_y, yy)
-    out = cv2.remap(e.src, (e.gx - e.x0).astype(np.float32), map_y.astype(np.float32), cv2.INTER_LINEAR,
-                    borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.remap(
+        e.src,
+        (e.gx - e.x0).astype(np.float32),
+        map_y.astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     lash = np.exp(-(((yy - lid[None, :]) / 1.2) ** 2)) * closure * e.weight[None, :] * 0.35
     return out * (1 - lash[..., None])
 
@@ -244,7 +290,9 @@ def _blink_schedule(n_frames: int, fps: int, seed: int) -> np.ndarray:
         t += rng.uniform(2.0, 6.0)
 
 
-def _head_motion(n_frames: int, fps: int, seed: int, energy: np.ndarray, scale: float) -> np.ndarray:
+def _head_motion(
+    n_frames: int, fps: int, seed: int, energy: np.ndarray, scale: float
+) -> np.ndarray:
     """(n, 3): rotation (degrees), dx, dy (px); slow, small, seeded, livelier while speaking."""
     rng = np.random.default_rng(seed + 104729)
     t = np.arange(n_frames) / fps
@@ -280,14 +328,30 @@ class WarpBackend:
         image = portrait.image
         track = mouth_track(speech.audio, speech.phonemes, n_frames, fps)
         mouth = _build_mouth(image, portrait.landmarks)
-        eyes = [e for e in (_build_eye(image, portrait.landmarks.left_eye),
-                            _build_eye(image, portrait.landmarks.right_eye)) if e is not None]
-        blinks = _blink_schedule(n_frames, fps, options.seed) if options.blinks else np.zeros(n_frames)
+        eyes = [
+            e
+            for e in (
+                _build_eye(image, portrait.landmarks.left_eye),
+                _build_eye(image, portrait.landmarks.right_eye),
+            )
+            if e is not None
+        ]
+        blinks = (
+            _blink_schedule(n_frames, fps, options.seed) if options.blinks else np.zeros(n_frames)
+        )
         motion = None
         if options.head_motion:
-            motion = _head_motion(n_frames, fps, options.seed, energy_track(speech.audio, n_frames, fps),
-                                  float(portrait.face.h))
-        pivot = (float(portrait.landmarks.jaw[:, 0].mean()), float(portrait.landmarks.jaw[:, 1].max()))
+            motion = _head_motion(
+                n_frames,
+                fps,
+                options.seed,
+                energy_track(speech.audio, n_frames, fps),
+                float(portrait.face.h),
+            )
+        pivot = (
+            float(portrait.landmarks.jaw[:, 0].mean()),
+            float(portrait.landmarks.jaw[:, 1].max()),
+        )
         h, w = image.shape[:2]
         for i in range(n_frames):
             frame = image.copy()
@@ -295,18 +359,23 @@ class WarpBackend:
             if opening > 0 or spread != 0:
                 patch = _render_mouth(mouth, opening, spread)
                 ph, pw = patch.shape[:2]
-                frame[mouth.y0 : mouth.y0 + ph, mouth.x0 : mouth.x0 + pw] = np.clip(patch + 0.5, 0, 255).astype(np.uint8)
+                frame[mouth.y0 : mouth.y0 + ph, mouth.x0 : mouth.x0 + pw] = np.clip(
+                    patch + 0.5, 0, 255
+                ).astype(np.uint8)
             if blinks[i] > 0:
                 for eye in eyes:
                     patch = _render_eye(eye, float(blinks[i]))
                     ph, pw = patch.shape[:2]
-                    frame[eye.y0 : eye.y0 + ph, eye.x0 : eye.x0 + pw] = np.clip(patch + 0.5, 0, 255).astype(np.uint8)
+                    frame[eye.y0 : eye.y0 + ph, eye.x0 : eye.x0 + pw] = np.clip(
+                        patch + 0.5, 0, 255
+                    ).astype(np.uint8)
             if motion is not None:
                 rot, tx, ty = motion[i]
                 matrix = cv2.getRotationMatrix2D(pivot, rot, 1.0)
                 matrix[:, 2] += (tx, ty)
-                frame = cv2.warpAffine(frame, matrix, (w, h), flags=cv2.INTER_LINEAR,
-                                       borderMode=cv2.BORDER_REFLECT_101)
+                frame = cv2.warpAffine(
+                    frame, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+                )
             yield frame
 
 

@@ -5,7 +5,15 @@ from engine.media.image import find_face, load_photo, load_portrait
 from engine.media.video import MediaInfo, VideoWriter, probe
 
 __all__ = [
-    "decode_audio", "load_voice", "normalize_loudness", "resample", "save_wav",
-    "find_face", "load_photo", "load_portrait",
-    "MediaInfo", "VideoWriter", "probe",
+    "decode_audio",
+    "load_voice",
+    "normalize_loudness",
+    "resample",
+    "save_wav",
+    "find_face",
+    "load_photo",
+    "load_portrait",
+    "MediaInfo",
+    "VideoWriter",
+    "probe",
 ]

@@ -41,7 +41,7 @@ def _ffmpeg() -> str:
 
 
 def decode_audio(path: Path, *, sample_rate: int, max_seconds: float | None = None) -> Audio:
-    """Decode the first audio stream of any file ffmpeg reads into mono float32 at ``sample_rate``."""
+    """Decode the first audio stream of any file ffmpeg reads: mono float32 at ``sample_rate``."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -120,7 +120,7 @@ def _gated_loudness_db(audio: Audio) -> float | None:
 
 
 def normalize_loudness(audio: Audio, target_dbfs: float = -20.0, peak_dbfs: float = -1.0) -> Audio:
-    """Bring the voiced part to ``target_dbfs`` (gated, K-weighted) with peaks under ``peak_dbfs``."""
+    """Bring the voiced part to ``target_dbfs`` (gated, K-weighted), peaks under ``peak_dbfs``."""
     loudness = _gated_loudness_db(audio)
     if loudness is None:  # silence stays silence
         return audio
@@ -183,7 +183,9 @@ def load_voice(
     audio = decode_audio(path, sample_rate=sample_rate, max_seconds=max(max_seconds * 4, 60.0))
     audio = trim_silence(audio)
     if audio.samples.size == 0 or float(np.max(np.abs(audio.samples))) < 1e-3:
-        raise InvalidInput("The voice note is silent: record a few seconds of clear speech.", field="voice")
+        raise InvalidInput(
+            "The voice note is silent: record a few seconds of clear speech.", field="voice"
+        )
     speech = voiced_seconds(audio)
     if speech < min_seconds:
         raise InvalidInput(

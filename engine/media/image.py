@@ -20,7 +20,14 @@ import numpy as np
 from engine.errors import InvalidInput
 from engine.types import FaceBox, FaceLandmarks, Portrait
 
-__all__ = ["load_photo", "find_face", "load_portrait", "warm_up", "MIN_FACE_PX", "MIN_FACE_FRACTION"]
+__all__ = [
+    "load_photo",
+    "find_face",
+    "load_portrait",
+    "warm_up",
+    "MIN_FACE_PX",
+    "MIN_FACE_FRACTION",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +47,29 @@ _LIPS_UPPER_IN = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
 _LIPS_LOWER_IN = [78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308]
 _EYE_IMG_LEFT = [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7]
 _EYE_IMG_RIGHT = [362, 398, 384, 385, 386, 387, 388, 466, 263, 249, 390, 373, 374, 380, 381, 382]
-_JAW = [234, 93, 132, 58, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 361, 323, 454]
+_JAW = [
+    234,
+    93,
+    132,
+    58,
+    172,
+    136,
+    150,
+    149,
+    176,
+    148,
+    152,
+    377,
+    400,
+    378,
+    379,
+    365,
+    397,
+    288,
+    361,
+    323,
+    454,
+]
 _NOSE_TIP = 1
 
 
@@ -65,7 +94,9 @@ def load_photo(path: Path, *, max_pixels: int = 40_000_000, working_size: int = 
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise InvalidInput("The photo is far too large: send an ordinary photo.", field="photo") from e
+        raise InvalidInput(
+            "The photo is far too large: send an ordinary photo.", field="photo"
+        ) from e
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise InvalidInput(_UNREADABLE, field="photo") from e
     with im:
@@ -80,7 +111,9 @@ def load_photo(path: Path, *, max_pixels: int = 40_000_000, working_size: int = 
                 im = ImageOps.exif_transpose(im) or im
                 rgb = _to_rgb(im)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-            raise InvalidInput("The photo is far too large: send an ordinary photo.", field="photo") from e
+            raise InvalidInput(
+                "The photo is far too large: send an ordinary photo.", field="photo"
+            ) from e
         except (OSError, ValueError, SyntaxError) as e:  # truncated or corrupt data
             raise InvalidInput(_UNREADABLE, field="photo") from e
     scale = working_size / max(rgb.size)
@@ -153,10 +186,14 @@ def find_face(image: np.ndarray) -> Portrait:
     notes: tuple[str, ...] = ()
     if len(faces) > 1:
         notes = (f"{len(faces)} faces found; animating the largest one.",)
-    return Portrait(image=image, face=face.box, landmarks=landmarks, faces_found=len(faces), warnings=notes)
+    return Portrait(
+        image=image, face=face.box, landmarks=landmarks, faces_found=len(faces), warnings=notes
+    )
 
 
-def load_portrait(path: Path, *, max_pixels: int = 40_000_000, working_size: int = 1024) -> Portrait:
+def load_portrait(
+    path: Path, *, max_pixels: int = 40_000_000, working_size: int = 1024
+) -> Portrait:
     """Decode the photo and find its face."""
     return find_face(load_photo(path, max_pixels=max_pixels, working_size=working_size))
 
@@ -227,7 +264,9 @@ class _MediapipeFaces:
                 model_selection=1, min_detection_confidence=0.5
             )
             self._mesh = mp.solutions.face_mesh.FaceMesh(
-                static_image_mode=True, max_num_faces=4, refine_landmarks=False,
+                static_image_mode=True,
+                max_num_faces=4,
+                refine_landmarks=False,
                 min_detection_confidence=0.3,
             )
         self._run_lock = threading.Lock()
@@ -246,7 +285,11 @@ class _MediapipeFaces:
             det = self._detector.process(image)
             mesh = self._mesh.process(image)
         boxes = [_det_box(d, w, h) for d in (getattr(det, "detections", None) or [])] if det else []
-        meshes = [_mesh_landmarks(m, w, h) for m in (getattr(mesh, "multi_face_landmarks", None) or [])] if mesh else []
+        meshes = (
+            [_mesh_landmarks(m, w, h) for m in (getattr(mesh, "multi_face_landmarks", None) or [])]
+            if mesh
+            else []
+        )
         if not boxes:
             # the mesh can find a face the detector missed (a very close crop)
             return [_Found(_bounds(lm), lm) for lm in meshes]
@@ -319,12 +362,18 @@ def _estimate_landmarks(box: FaceBox) -> FaceLandmarks:
     def eye(ex: float) -> np.ndarray:
         a = np.linspace(0, 2 * np.pi, 16, endpoint=False)
         ey = box.y + box.h * 0.40
-        return np.stack([ex + box.w * 0.1 * np.cos(a), ey + box.h * 0.035 * np.sin(a)], 1).astype(np.float32)
+        return np.stack([ex + box.w * 0.1 * np.cos(a), ey + box.h * 0.035 * np.sin(a)], 1).astype(
+            np.float32
+        )
 
     a = np.linspace(np.pi, 0, 21)
     jaw = np.stack([cx + box.w * 0.5 * np.cos(a), box.y + box.h * 0.5 + box.h * 0.5 * np.sin(a)], 1)
     return FaceLandmarks(
-        outer_lips=outer, inner_lips=inner,
-        left_eye=eye(cx + box.w * 0.2), right_eye=eye(cx - box.w * 0.2),
-        jaw=jaw.astype(np.float32), nose_tip=(cx, box.y + box.h * 0.6), source="estimate",
+        outer_lips=outer,
+        inner_lips=inner,
+        left_eye=eye(cx + box.w * 0.2),
+        right_eye=eye(cx - box.w * 0.2),
+        jaw=jaw.astype(np.float32),
+        nose_tip=(cx, box.y + box.h * 0.6),
+        source="estimate",
     )

@@ -18,7 +18,9 @@ class Label:
 
     def __init__(self, text: str, *, size: tuple[int, int], position: str = "bottom-right") -> None:
         if position not in POSITIONS:
-            raise ValueError(f"label position must be one of {', '.join(POSITIONS)}, not {position!r}")
+            raise ValueError(
+                f"label position must be one of {', '.join(POSITIONS)}, not {position!r}"
+            )
         width, height = size
         patch = _render(text, font_px=max(12, round(min(width, height) * 0.035)))
         ph, pw = patch.shape[:2]

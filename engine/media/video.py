@@ -6,6 +6,7 @@ file appears at its final path only when it is complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -104,13 +105,42 @@ class VideoWriter:
         self._out = self._temp(".mp4")
         rate = self._video_bitrate()
         cmd = [
-            _tool("ffmpeg"), "-nostdin", "-v", "error", "-y",
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self.size[0]}x{self.size[1]}",
-            "-r", str(self.fps), "-i", "pipe:0", "-i", str(wav),
-            "-map", "0:v:0", "-map", "1:a:0",
+            _tool("ffmpeg"),
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{self.size[0]}x{self.size[1]}",
+            "-r",
+            str(self.fps),
+            "-i",
+            "pipe:0",
+            "-i",
+            str(wav),
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
             *self._video_args(rate),
-            "-c:a", "aac", "-b:a", str(self._audio_bitrate), "-ar", "48000", "-ac", "1",
-            *self._tags(), "-movflags", "+faststart", "-f", "mp4", str(self._out),
+            "-c:a",
+            "aac",
+            "-b:a",
+            str(self._audio_bitrate),
+            "-ar",
+            "48000",
+            "-ac",
+            "1",
+            *self._tags(),
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+            str(self._out),
         ]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -153,15 +183,15 @@ class VideoWriter:
                 self._proc.kill()
                 self._proc.wait()
             if self._proc.stdin and not self._proc.stdin.closed:
-                try:
+                with contextlib.suppress(OSError):  # the pipe is already broken
                     self._proc.stdin.close()
-                except OSError:  # the pipe is already broken
-                    pass
         self._cleanup()
 
     # ---- helpers -----------------------------------------------------------------------
     def _temp(self, suffix: str) -> Path:
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=suffix, dir=self.path.parent)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{self.path.stem}.", suffix=suffix, dir=self.path.parent
+        )
         os.close(fd)
         self._tmp.append(Path(name))
         return Path(name)
@@ -208,8 +238,20 @@ class VideoWriter:
         return rate
 
     def _video_args(self, rate: int | None) -> list[str]:
-        common = ["-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                  "-profile:v", "high", "-r", str(self.fps), "-g", str(self.fps * 4)]
+        common = [
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-profile:v",
+            "high",
+            "-r",
+            str(self.fps),
+            "-g",
+            str(self.fps * 4),
+        ]
         if rate is None:
             return [*common, "-crf", str(self.crf)]
         return [*common, "-b:v", str(rate), "-maxrate", str(int(rate * 1.2)), "-bufsize", str(rate)]
@@ -227,12 +269,29 @@ class VideoWriter:
             if rate < MIN_VIDEO_BITRATE:
                 break
             redo = self._temp(".mp4")
-            cmd = [_tool("ffmpeg"), "-nostdin", "-v", "error", "-y", "-i", str(self._out),
-                   "-map", "0", *self._video_args(rate), "-c:a", "copy", *self._tags(),
-                   "-movflags", "+faststart", str(redo)]
+            cmd = [
+                _tool("ffmpeg"),
+                "-nostdin",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(self._out),
+                "-map",
+                "0",
+                *self._video_args(rate),
+                "-c:a",
+                "copy",
+                *self._tags(),
+                "-movflags",
+                "+faststart",
+                str(redo),
+            ]
             proc = subprocess.run(cmd, capture_output=True, check=False)
             if proc.returncode != 0:
-                raise EncodeError(f"ffmpeg re-encode failed: {proc.stderr.decode(errors='replace')[-300:]}")
+                raise EncodeError(
+                    f"ffmpeg re-encode failed: {proc.stderr.decode(errors='replace')[-300:]}"
+                )
             os.replace(redo, self._out)
         if self._out.stat().st_size > self.max_bytes:
             raise InvalidInput(
@@ -264,8 +323,17 @@ class MediaInfo:
 
 def probe(path: Path) -> MediaInfo:
     """Inspect a media file with ffprobe (streams, codecs, durations, frame count, tags)."""
-    cmd = [_tool("ffprobe"), "-v", "error", "-count_packets", "-show_streams", "-show_format",
-           "-of", "json", str(path)]
+    cmd = [
+        _tool("ffprobe"),
+        "-v",
+        "error",
+        "-count_packets",
+        "-show_streams",
+        "-show_format",
+        "-of",
+        "json",
+        str(path),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise EncodeError(f"ffprobe failed on {path}: {proc.stderr.strip()[-300:]}")
@@ -277,10 +345,14 @@ def probe(path: Path) -> MediaInfo:
     num, _, den = str(video.get("avg_frame_rate", "0/1")).partition("/")
     fps = float(num) / float(den or 1) if float(den or 1) else 0.0
     return MediaInfo(
-        has_video=bool(video), has_audio=bool(audio),
-        video_codec=video.get("codec_name"), audio_codec=audio.get("codec_name"),
-        width=int(video.get("width", 0)), height=int(video.get("height", 0)),
-        pix_fmt=video.get("pix_fmt"), fps=fps,
+        has_video=bool(video),
+        has_audio=bool(audio),
+        video_codec=video.get("codec_name"),
+        audio_codec=audio.get("codec_name"),
+        width=int(video.get("width", 0)),
+        height=int(video.get("height", 0)),
+        pix_fmt=video.get("pix_fmt"),
+        fps=fps,
         video_duration=float(video.get("duration", 0) or 0),
         audio_duration=float(audio.get("duration", 0) or 0),
         duration=float(fmt.get("duration", 0) or 0),

@@ -307,6 +307,7 @@ class _RMSNorm(nn.Module):
 
 class _Attention(nn.Module):
     rope: torch.Tensor
+
     def __init__(self, dim: int, heads: int, rope: torch.Tensor) -> None:
         super().__init__()
         self.heads = heads

@@ -13,8 +13,9 @@ from pathlib import Path
 __all__ = ["write_random_checkpoint", "tiny_config_json"]
 
 
-def write_random_checkpoint(path: Path, *, full_size: bool, prefix: str = "",
-                            wrap: str | None = None, seed: int = 0) -> Path:
+def write_random_checkpoint(
+    path: Path, *, full_size: bool, prefix: str = "", wrap: str | None = None, seed: int = 0
+) -> Path:
     """Save a freshly initialised network's state dict to ``path``.
 
     ``prefix`` (e.g. ``"module."``) and ``wrap`` (e.g. ``"state_dict"``) imitate checkpoints

@@ -49,13 +49,17 @@ def png_bomb(path: Path, width: int, height: int) -> Path:
     """A tiny PNG whose header claims ``width`` x ``height`` (1-bit grey, all zero)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+        return (
+            len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+        )
 
     ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([1, 0, 0, 0, 0])
     row = b"\0" * (1 + (width + 7) // 8)
     comp = zlib.compressobj(9)
     body = b"".join(comp.compress(row) for _ in range(min(height, 64))) + comp.flush()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", body) + chunk(b"IEND", b"")
+    )
     return path
 
 

@@ -91,6 +91,10 @@ class TelegramStandIn:
         statuses = self.fail_next.get(method)
         if statuses:
             code = statuses.pop(0)
+            if code in (502, 504):  # what a reverse proxy in front of the Bot API answers
+                return web.Response(
+                    status=code, text="<html>Bad Gateway</html>", content_type="text/html"
+                )
             body = {"ok": False, "error_code": code, "description": "stand-in failure"}
             if code == 429:
                 body["parameters"] = {"retry_after": 1}

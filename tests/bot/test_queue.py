@@ -293,7 +293,7 @@ def test_delivery_retries_429_500_and_a_lost_answer(tmp_path: Path) -> None:
         await tg.start()
         video = tmp_path / "v.mp4"
         video.write_bytes(b"\0" * 1000)
-        tg.fail_next["sendVideo"] = [429, 500]
+        tg.fail_next["sendVideo"] = [429, 502]  # 502: an HTML page from a proxy
         async with aiohttp.ClientSession() as session:
             await TelegramDelivery(session, tg.url, "123:TEST").send_video("6001", video)
             assert len(tg.videos(6001)) == 3  # two refused, one accepted

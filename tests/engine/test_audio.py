@@ -32,7 +32,9 @@ FORMATS = {
 
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return espeak_wav(tmp_path_factory.mktemp("a") / "s.wav", "The quick brown fox jumps over the lazy dog.")
+    return espeak_wav(
+        tmp_path_factory.mktemp("a") / "s.wav", "The quick brown fox jumps over the lazy dog."
+    )
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
@@ -48,8 +50,20 @@ def test_audio_track_of_an_mp4(speech: Path, tmp_path: Path) -> None:
     mp4 = tmp_path / "v.mp4"
     from tests.auxil.media_fixtures import ffmpeg
 
-    ffmpeg("-f", "lavfi", "-i", "color=c=black:s=64x64:r=25", "-i", str(speech), "-shortest",
-           "-c:v", "libx264", "-c:a", "aac", str(mp4))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=black:s=64x64:r=25",
+        "-i",
+        str(speech),
+        "-shortest",
+        "-c:v",
+        "libx264",
+        "-c:a",
+        "aac",
+        str(mp4),
+    )
     assert decode_audio(mp4, sample_rate=16_000).duration > 1.5
 
 
@@ -85,7 +99,9 @@ def test_silence_is_refused(tmp_path: Path) -> None:
 
 
 def test_too_little_speech_is_refused(tmp_path: Path) -> None:
-    samples = np.concatenate([np.zeros(16_000), tone_speech(0.3), np.zeros(16_000)]).astype(np.float32)
+    samples = np.concatenate([np.zeros(16_000), tone_speech(0.3), np.zeros(16_000)]).astype(
+        np.float32
+    )
     path = write_wav(tmp_path / "short.wav", samples, 16_000)
     with pytest.raises(InvalidInput, match="at least"):
         load_voice(path, min_seconds=1.0)
@@ -99,13 +115,15 @@ def test_long_reference_is_cut_at_a_pause(tmp_path: Path) -> None:
     path = write_wav(tmp_path / "long.wav", np.concatenate(parts), rate)
     voice = load_voice(path, max_seconds=15.0)
     assert 10.0 < voice.audio.duration <= 15.0
-    tail = voice.audio.samples[-int(0.05 * rate):]
+    tail = voice.audio.samples[-int(0.05 * rate) :]
     assert np.sqrt(np.mean(tail**2)) < 0.01, "the cut should land in a pause"
 
 
 def test_trim_and_normalise(tmp_path: Path) -> None:
     rate = 16_000
-    x = np.concatenate([np.zeros(rate), 0.01 * tone_speech(2.0, rate), np.zeros(rate)]).astype(np.float32)
+    x = np.concatenate([np.zeros(rate), 0.01 * tone_speech(2.0, rate), np.zeros(rate)]).astype(
+        np.float32
+    )
     trimmed = trim_silence(Audio(x, rate))
     assert trimmed.duration < 2.5
     louder = normalize_loudness(trimmed, target_dbfs=-20)

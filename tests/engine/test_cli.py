@@ -27,8 +27,18 @@ def run_cli(*args: str | Path, timeout: float = 240) -> subprocess.CompletedProc
 
 def test_render_writes_a_valid_mp4(tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
     out = tmp_path / "out.mp4"
-    proc = run_cli("render", "--script", SHORT, "--voice", sample_voice, "--photo", sample_photo,
-                   "-o", out, "--json")
+    proc = run_cli(
+        "render",
+        "--script",
+        SHORT,
+        "--voice",
+        sample_voice,
+        "--photo",
+        sample_photo,
+        "-o",
+        out,
+        "--json",
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     info = probe(out)
@@ -40,15 +50,28 @@ def test_render_writes_a_valid_mp4(tmp_path: Path, sample_voice: Path, sample_ph
     # The video ends when the speech ends plus the short tail: no "buffer frames".
     assert info.video_duration == pytest.approx(result["speech_seconds"] + 0.4, abs=0.1)
     assert result["frames"] == info.n_frames
-    assert info.tags.get("encoder", "").startswith("Mouthpiece") or "Mouthpiece" in json.dumps(info.tags)
+    assert info.tags.get("encoder", "").startswith("Mouthpiece") or "Mouthpiece" in json.dumps(
+        info.tags
+    )
     assert not [p for p in tmp_path.iterdir() if p.name != "out.mp4"], "temporary files left behind"
 
 
 def test_byte_budget_is_respected(tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
     out = tmp_path / "small.mp4"
     budget = 150_000
-    proc = run_cli("render", "--script", SHORT, "--voice", sample_voice, "--photo", sample_photo,
-                   "-o", out, "--max-bytes", budget)
+    proc = run_cli(
+        "render",
+        "--script",
+        SHORT,
+        "--voice",
+        sample_voice,
+        "--photo",
+        sample_photo,
+        "-o",
+        out,
+        "--max-bytes",
+        budget,
+    )
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_size <= budget
 
@@ -61,8 +84,16 @@ def _noise_photo(path: Path) -> Path:
 
 @pytest.mark.parametrize(
     "case",
-    ["missing-voice", "no-face", "corrupt-voice", "empty-script", "not-mp4", "text-as-photo",
-     "bad-steps", "unreadable-script-file"],
+    [
+        "missing-voice",
+        "no-face",
+        "corrupt-voice",
+        "empty-script",
+        "not-mp4",
+        "text-as-photo",
+        "bad-steps",
+        "unreadable-script-file",
+    ],
 )
 def test_invalid_input_exits_2_with_one_line(
     case: str, tmp_path: Path, sample_voice: Path, sample_photo: Path

@@ -101,9 +101,11 @@ def test_no_face_is_refused(case: str) -> None:
     from skimage import data
 
     rng = np.random.default_rng(1)
-    image = {"noise": rng.integers(0, 255, (256, 256, 3), dtype=np.uint8),
-             "flat": np.full((256, 256, 3), 128, np.uint8),
-             "coffee": data.coffee()[:400, :600]}[case]
+    image = {
+        "noise": rng.integers(0, 255, (256, 256, 3), dtype=np.uint8),
+        "flat": np.full((256, 256, 3), 128, np.uint8),
+        "coffee": data.coffee()[:400, :600],
+    }[case]
     with pytest.raises(InvalidInput, match="No face"):
         find_face(np.ascontiguousarray(image))
 

@@ -18,12 +18,21 @@ def engine() -> Engine:
     return Engine(EngineSettings())
 
 
-def _request(tmp_path: Path, voice: Path, photo: Path, script: str = "Hello, one two three.", **opts: object) -> RenderRequest:
-    return RenderRequest(script=script, voice=voice, photo=photo, output=tmp_path / "out.mp4",
-                         options=RenderOptions(**opts))  # type: ignore[arg-type]
+def _request(
+    tmp_path: Path, voice: Path, photo: Path, script: str = "Hello, one two three.", **opts: object
+) -> RenderRequest:
+    return RenderRequest(
+        script=script,
+        voice=voice,
+        photo=photo,
+        output=tmp_path / "out.mp4",
+        options=RenderOptions(**opts),
+    )  # type: ignore[arg-type]
 
 
-def test_progress_runs_through_the_stages_in_order(engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
+def test_progress_runs_through_the_stages_in_order(
+    engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path
+) -> None:
     seen = []
     result = engine.render(_request(tmp_path, sample_voice, sample_photo), on_progress=seen.append)
     stages = [p.stage for p in seen]
@@ -36,7 +45,9 @@ def test_progress_runs_through_the_stages_in_order(engine: Engine, tmp_path: Pat
     assert result.tts_backend == "espeak" and result.lipsync_backend == "warp"
 
 
-def test_cancel_during_video_leaves_nothing(engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
+def test_cancel_during_video_leaves_nothing(
+    engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path
+) -> None:
     calls = {"video": 0}
 
     def should_cancel() -> bool:
@@ -46,13 +57,20 @@ def test_cancel_during_video_leaves_nothing(engine: Engine, tmp_path: Path, samp
         if getattr(p, "stage", "") == "video":
             calls["video"] += 1
 
-    req = _request(tmp_path, sample_voice, sample_photo, script="This sentence is long enough to have many frames in it.")
+    req = _request(
+        tmp_path,
+        sample_voice,
+        sample_photo,
+        script="This sentence is long enough to have many frames in it.",
+    )
     with pytest.raises(Cancelled):
         engine.render(req, on_progress=on_progress, should_cancel=should_cancel)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cancel_before_start(engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
+def test_cancel_before_start(
+    engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path
+) -> None:
     with pytest.raises(Cancelled):
         engine.render(_request(tmp_path, sample_voice, sample_photo), should_cancel=lambda: True)
     assert list(tmp_path.iterdir()) == []
@@ -65,7 +83,9 @@ def test_bad_scripts_are_refused(script: str) -> None:
     assert e.value.field == "script" and "\n" not in e.value.reason
 
 
-def test_transcript_required_when_backend_needs_it(tmp_path: Path, sample_voice: Path, sample_photo: Path) -> None:
+def test_transcript_required_when_backend_needs_it(
+    tmp_path: Path, sample_voice: Path, sample_photo: Path
+) -> None:
     class NeedsTranscript(EspeakBackend):
         needs_transcript = True
 

@@ -44,7 +44,9 @@ def _top_level_atoms(path: Path) -> list[str]:
 def test_mp4_streams_lengths_faststart_and_tags(tmp_path: Path) -> None:
     out = tmp_path / "v.mp4"
     n = 60
-    with VideoWriter(out, size=(160, 120), fps=25, audio=_audio(n), metadata={"comment": "job 42"}) as w:
+    with VideoWriter(
+        out, size=(160, 120), fps=25, audio=_audio(n), metadata={"comment": "job 42"}
+    ) as w:
         for f in _frames(n):
             w.write(f)
     info = probe(out)
@@ -60,7 +62,9 @@ def test_mp4_streams_lengths_faststart_and_tags(tmp_path: Path) -> None:
 
 def test_byte_budget_is_met_for_noisy_video(tmp_path: Path) -> None:
     out, n, budget = tmp_path / "b.mp4", 100, 120_000
-    with VideoWriter(out, size=(320, 240), fps=25, audio=_audio(n), max_bytes=budget, n_frames=n) as w:
+    with VideoWriter(
+        out, size=(320, 240), fps=25, audio=_audio(n), max_bytes=budget, n_frames=n
+    ) as w:
         for f in _frames(n, 320, 240, noisy=True):
             w.write(f)
     assert out.stat().st_size <= budget
@@ -69,14 +73,23 @@ def test_byte_budget_is_met_for_noisy_video(tmp_path: Path) -> None:
 
 def test_impossible_budget_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="cannot fit"):
-        VideoWriter(tmp_path / "x.mp4", size=(160, 120), fps=25, audio=_audio(2500),
-                    max_bytes=100_000, n_frames=2500).open()
+        VideoWriter(
+            tmp_path / "x.mp4",
+            size=(160, 120),
+            fps=25,
+            audio=_audio(2500),
+            max_bytes=100_000,
+            n_frames=2500,
+        ).open()
     assert list(tmp_path.iterdir()) == []
 
 
 def test_exception_inside_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "x.mp4"
-    with pytest.raises(RuntimeError), VideoWriter(out, size=(160, 120), fps=25, audio=_audio(10)) as w:
+    with (
+        pytest.raises(RuntimeError),
+        VideoWriter(out, size=(160, 120), fps=25, audio=_audio(10)) as w,
+    ):
         w.write(next(_frames(1)))
         raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
@@ -85,7 +98,9 @@ def test_exception_inside_leaves_nothing(tmp_path: Path) -> None:
 def test_wrong_frame_shape_and_odd_size(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="even"):
         VideoWriter(tmp_path / "x.mp4", size=(161, 120), fps=25, audio=_audio(5))
-    with pytest.raises(ValueError, match="frame must be"), \
-            VideoWriter(tmp_path / "y.mp4", size=(160, 120), fps=25, audio=_audio(5)) as w:
+    with (
+        pytest.raises(ValueError, match="frame must be"),
+        VideoWriter(tmp_path / "y.mp4", size=(160, 120), fps=25, audio=_audio(5)) as w,
+    ):
         w.write(np.zeros((100, 100, 3), np.uint8))
     assert list(tmp_path.iterdir()) == []

@@ -25,7 +25,10 @@ def test_track_follows_phonemes() -> None:
     rate = 16_000
     audio = Audio(np.resize(tone_speech(0.25, rate, 150) + 0.05, rate * 2).astype(np.float32), rate)
     # "ma ma": closed lips, then an open vowel, twice
-    phonemes = tuple(Segment(s, s + 0.25, p) for s, p in zip((0.0, 0.25, 0.5, 0.75), ("m", "a", "m", "a"), strict=True))
+    phonemes = tuple(
+        Segment(s, s + 0.25, p)
+        for s, p in zip((0.0, 0.25, 0.5, 0.75), ("m", "a", "m", "a"), strict=True)
+    )
     track = mouth_track(audio, phonemes, 25, 25)
     vowel = track.open[[8, 24 - 4]].mean()
     closure = track.open[[6, 13]].min()

@@ -29,8 +29,15 @@ from .mel import mel_windows, melspectrogram, to_16k
 from .sampler import MAX_STEPS, MIN_STEPS, DDIMSampler
 from .unet import FULL_CONFIG, TINY_CONFIG, UNetConfig, load_config
 
-__all__ = ["Diff2LipBackend", "check", "checkpoint_path", "DDIMSampler", "UNetConfig",
-           "FULL_CONFIG", "TINY_CONFIG"]
+__all__ = [
+    "Diff2LipBackend",
+    "check",
+    "checkpoint_path",
+    "DDIMSampler",
+    "UNetConfig",
+    "FULL_CONFIG",
+    "TINY_CONFIG",
+]
 log = logging.getLogger(__name__)
 
 _HOW = "mouthpiece models fetch diff2lip explains how to get the checkpoint"
@@ -53,8 +60,9 @@ def check(settings: EngineSettings) -> str | None:
         return "torch is not installed (pip install 'mouthpiece[diff2lip]')"
     path = checkpoint_path(settings)
     if path is None:
-        return ("no checkpoint configured (--lipsync-model PATH or MOUTHPIECE_LIPSYNC_MODEL; "
-                f"{_HOW})")
+        return (
+            f"no checkpoint configured (--lipsync-model PATH or MOUTHPIECE_LIPSYNC_MODEL; {_HOW})"
+        )
     if not path.is_file():
         return f"checkpoint not found: {path} ({_HOW})"
     return None
@@ -62,14 +70,18 @@ def check(settings: EngineSettings) -> str | None:
 
 def _validate(settings: EngineSettings) -> None:
     if settings.lipsync_precision not in _PRECISIONS:
-        raise ValueError(f"MOUTHPIECE_LIPSYNC_PRECISION={settings.lipsync_precision!r} is not one "
-                         f"of {', '.join(_PRECISIONS)}")
+        raise ValueError(
+            f"MOUTHPIECE_LIPSYNC_PRECISION={settings.lipsync_precision!r} is not one "
+            f"of {', '.join(_PRECISIONS)}"
+        )
     if settings.lipsync_batch < 0:
-        raise ValueError(f"MOUTHPIECE_LIPSYNC_BATCH={settings.lipsync_batch} must be 0 (auto) "
-                         "or more")
+        raise ValueError(
+            f"MOUTHPIECE_LIPSYNC_BATCH={settings.lipsync_batch} must be 0 (auto) or more"
+        )
     if not MIN_STEPS <= settings.lipsync_steps <= MAX_STEPS:
-        raise ValueError(f"MOUTHPIECE_LIPSYNC_STEPS={settings.lipsync_steps} must be "
-                         f"{MIN_STEPS}-{MAX_STEPS}")
+        raise ValueError(
+            f"MOUTHPIECE_LIPSYNC_STEPS={settings.lipsync_steps} must be {MIN_STEPS}-{MAX_STEPS}"
+        )
 
 
 def _verify_sha256(path: Path, expected: str) -> None:
@@ -78,9 +90,11 @@ def _verify_sha256(path: Path, expected: str) -> None:
         while block := f.read(1 << 20):
             h.update(block)
     if h.hexdigest() != expected.strip().lower():
-        raise BackendUnavailable(f"diff2lip checkpoint {path} has SHA-256 {h.hexdigest()}, "
-                                 f"expected {expected.strip().lower()}",
-                                 hint="download it again, or fix MOUTHPIECE_LIPSYNC_MODEL_SHA256")
+        raise BackendUnavailable(
+            f"diff2lip checkpoint {path} has SHA-256 {h.hexdigest()}, "
+            f"expected {expected.strip().lower()}",
+            hint="download it again, or fix MOUTHPIECE_LIPSYNC_MODEL_SHA256",
+        )
 
 
 class _Recent:
@@ -110,8 +124,9 @@ class Diff2LipBackend:
 
     name = "diff2lip"
 
-    def __init__(self, settings: EngineSettings,
-                 sampler_factory: Callable[[int], DDIMSampler] = DDIMSampler) -> None:
+    def __init__(
+        self, settings: EngineSettings, sampler_factory: Callable[[int], DDIMSampler] = DDIMSampler
+    ) -> None:
         reason = check(settings)
         if reason:
             raise BackendUnavailable(f"diff2lip: {reason}")
@@ -141,8 +156,9 @@ class Diff2LipBackend:
         self.forward: Any = self.model
         if settings.lipsync_compile or self.cuda_graphs:
             # reduce-overhead = CUDA graphs around the compiled network
-            self.forward = torch.compile(self.model,
-                                         mode="reduce-overhead" if self.cuda_graphs else None)
+            self.forward = torch.compile(
+                self.model, mode="reduce-overhead" if self.cuda_graphs else None
+            )
         # On CPU one frame per forward is fastest (measured: bench/lipsync.py; larger batches
         # fall out of cache); on GPU batches fill the device.
         self.batch = settings.lipsync_batch or (16 if cuda else 1)
@@ -166,19 +182,26 @@ class Diff2LipBackend:
             dev = self.device
             x = torch.zeros(1, 3, s, s, device=dev)
             with torch.inference_mode(), self._autocast():
-                style = self.model.encode_audio(torch.zeros(1, self.cfg.audio_dim,
-                                                            self.cfg.audio_frames, device=dev))
+                style = self.model.encode_audio(
+                    torch.zeros(1, self.cfg.audio_dim, self.cfg.audio_frames, device=dev)
+                )
                 cond = torch.zeros(1, self.cfg.in_channels - 3, s, s, device=dev)
                 t0 = time.perf_counter()
-                self.forward(x, torch.zeros(1, dtype=torch.long, device=dev), cond,
-                             torch.ones(1, 1, s, s, device=dev), style)
+                self.forward(
+                    x,
+                    torch.zeros(1, dtype=torch.long, device=dev),
+                    cond,
+                    torch.ones(1, 1, s, s, device=dev),
+                    style,
+                )
                 if dev.type == "cuda":
                     torch.cuda.synchronize(dev)
                 self._sec_per_frame_step = time.perf_counter() - t0
         return self._sec_per_frame_step * n_frames * self._steps(options)
 
-    def frames(self, portrait: Portrait, speech: Speech, *, n_frames: int,
-               options: RenderOptions) -> Iterator[np.ndarray]:
+    def frames(
+        self, portrait: Portrait, speech: Speech, *, n_frames: int, options: RenderOptions
+    ) -> Iterator[np.ndarray]:
         """Yield ``n_frames`` full-size RGB frames, generating up to ``batch`` crops at a time."""
         sampler = self.sampler_factory(self._steps(options))
         crop = make_crop(portrait, self.cfg.image_size)  # 1. crop once
@@ -188,16 +211,22 @@ class Diff2LipBackend:
         noise, cond, mask = self._conditioning(crop, options.seed)  # 4. shared inputs once
         done = _Recent(limit=2 * self.batch)
         for start in range(0, n_frames, self.batch):  # 5. batches of distinct windows
-            chunk = mels[start:start + self.batch]
+            chunk = mels[start : start + self.batch]
             keys = [m.tobytes() for m in chunk]
             todo = list(dict.fromkeys(k for k in keys if k not in done))
             if todo:
                 picked = np.stack([chunk[keys.index(k)] for k in todo])
-                for key, sample in zip(todo, self._fitting(picked, noise, cond, mask, sampler),
-                                       strict=True):
+                for key, sample in zip(
+                    todo, self._fitting(picked, noise, cond, mask, sampler), strict=True
+                ):
                     done.put(key, sample)
-            log.debug("diff2lip frames %d-%d: %d generated, %d reused", start,
-                      start + len(keys) - 1, len(todo), len(keys) - len(todo))
+            log.debug(
+                "diff2lip frames %d-%d: %d generated, %d reused",
+                start,
+                start + len(keys) - 1,
+                len(todo),
+                len(keys) - len(todo),
+            )
             samples = [done[k] for k in keys]
             for sample in samples:  # 6. paste and stream; the caller may stop here
                 yield paste(sample)
@@ -205,8 +234,11 @@ class Diff2LipBackend:
     def _autocast(self) -> Any:
         import torch
 
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32,
-                              enabled=self.amp_dtype is not None)
+        return torch.autocast(
+            self.device.type,
+            dtype=self.amp_dtype or torch.float32,
+            enabled=self.amp_dtype is not None,
+        )
 
     def _conditioning(self, crop: FaceCrop, seed: int) -> tuple[Any, Any, Any]:
         """Shared initial noise, ``cond`` (masked face with that noise below, reference face)."""
@@ -219,8 +251,9 @@ class Diff2LipBackend:
         cond_img = face * (1 - mask) + mask * noise  # upstream's tfg_add_cond_inputs
         return noise, torch.cat([cond_img, face], dim=1), mask
 
-    def _fitting(self, mel: np.ndarray, noise: Any, cond: Any, mask: Any,
-                 sampler: DDIMSampler) -> list[np.ndarray]:
+    def _fitting(
+        self, mel: np.ndarray, noise: Any, cond: Any, mask: Any, sampler: DDIMSampler
+    ) -> list[np.ndarray]:
         """Generate, halving the batch (for the rest of the process) while the device runs out
         of memory; a single frame that does not fit is a TransientError (retry later)."""
         import torch
@@ -235,11 +268,13 @@ class Diff2LipBackend:
             self.batch = max(1, len(mel) // 2)
             log.warning("diff2lip out of memory at batch %d; now %d", len(mel), self.batch)
             half = len(mel) // 2
-            return (self._fitting(mel[:half], noise, cond, mask, sampler)
-                    + self._fitting(mel[half:], noise, cond, mask, sampler))
+            return self._fitting(mel[:half], noise, cond, mask, sampler) + self._fitting(
+                mel[half:], noise, cond, mask, sampler
+            )
 
-    def _generate(self, mel: np.ndarray, noise: Any, cond: Any, mask: Any,
-                  sampler: DDIMSampler) -> list[np.ndarray]:
+    def _generate(
+        self, mel: np.ndarray, noise: Any, cond: Any, mask: Any, sampler: DDIMSampler
+    ) -> list[np.ndarray]:
         import torch
 
         n, dev, fmt = len(mel), self.device, self.memory_format

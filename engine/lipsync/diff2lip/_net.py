@@ -25,8 +25,9 @@ __all__ = ["Diff2LipUNet"]
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: int = 10000) -> torch.Tensor:
     """Sinusoidal embedding, cosines first (guided-diffusion's ``nn.timestep_embedding``)."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32,
-                                                           device=t.device) / half)
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
+    )
     args = t[:, None].float() * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
@@ -34,8 +35,9 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: int = 10000) -> to
 class _Resample(nn.Module):
     """Up (nearest x2) or down (average pool, or strided conv when ``conv``) sampling."""
 
-    def __init__(self, ch: int, up: bool, conv: bool = False,
-                 stride: tuple[int, int] = (2, 2)) -> None:
+    def __init__(
+        self, ch: int, up: bool, conv: bool = False, stride: tuple[int, int] = (2, 2)
+    ) -> None:
         super().__init__()
         self.up, self.stride = up, stride
         if conv and up:
@@ -53,21 +55,32 @@ class _Resample(nn.Module):
 
 
 class ResBlock(nn.Module):
-    def __init__(self, ch: int, emb: int, out: int | None = None, *, groups: int,
-                 scale_shift: bool, up: bool = False, down: bool = False,
-                 stride: tuple[int, int] = (2, 2)) -> None:
+    def __init__(
+        self,
+        ch: int,
+        emb: int,
+        out: int | None = None,
+        *,
+        groups: int,
+        scale_shift: bool,
+        up: bool = False,
+        down: bool = False,
+        stride: tuple[int, int] = (2, 2),
+    ) -> None:
         super().__init__()
         out = out or ch
-        self.in_layers = nn.Sequential(nn.GroupNorm(groups, ch), nn.SiLU(),
-                                       nn.Conv2d(ch, out, 3, padding=1))
+        self.in_layers = nn.Sequential(
+            nn.GroupNorm(groups, ch), nn.SiLU(), nn.Conv2d(ch, out, 3, padding=1)
+        )
         self.updown = up or down
         if self.updown:
             self.h_upd = _Resample(ch, up, stride=stride)
             self.x_upd = _Resample(ch, up, stride=stride)
         self.scale_shift = scale_shift
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb, (2 if scale_shift else 1) * out))
-        self.out_layers = nn.Sequential(nn.GroupNorm(groups, out), nn.SiLU(), nn.Dropout(0.0),
-                                        nn.Conv2d(out, out, 3, padding=1))
+        self.out_layers = nn.Sequential(
+            nn.GroupNorm(groups, out), nn.SiLU(), nn.Dropout(0.0), nn.Conv2d(out, out, 3, padding=1)
+        )
         self.skip_connection = nn.Identity() if out == ch else nn.Conv2d(ch, out, 1)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
@@ -105,8 +118,7 @@ class AttentionBlock(nn.Module):
         else:  # QKVAttention: (B, 3 * heads * ch, T)
             q, k, v = (z.reshape(b * self.heads, ch, -1) for z in qkv.chunk(3, dim=1))
         # softmax(q.k / sqrt(ch)) v, the same scale upstream applies as two fourth roots
-        a = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2),
-                                           v.transpose(1, 2))
+        a = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         h = a.transpose(1, 2).reshape(b, c, -1)
         return (flat + self.proj_out(h)).reshape(b, c, hh, ww)
 
@@ -133,16 +145,18 @@ class AudioEncoder(nn.Module):
         self.mc = mc
         self.time_embed = nn.Sequential(nn.Linear(mc, mc), nn.SiLU(), nn.Linear(mc, mc))
         spatial = cfg.audio_init_spatial_dim
-        self.input_block = Step(nn.Conv1d(cfg.audio_dim, spatial, 3, padding=1),
-                                nn.GroupNorm(g, spatial), nn.SiLU())
+        self.input_block = Step(
+            nn.Conv1d(cfg.audio_dim, spatial, 3, padding=1), nn.GroupNorm(g, spatial), nn.SiLU()
+        )
         ch = cfg.audio_channel_mult[0] * mc
         self.encoder_blocks = nn.ModuleList([Step(nn.Conv2d(1, ch, 3, padding=1))])
         ds = 1
         last = len(cfg.audio_channel_mult) - 1
         for level, mult in enumerate(cfg.audio_channel_mult):
             for _ in range(cfg.audio_num_res_blocks):
-                self.encoder_blocks.append(Step(ResBlock(ch, mc, mult * mc, groups=g,
-                                                         scale_shift=ss)))
+                self.encoder_blocks.append(
+                    Step(ResBlock(ch, mc, mult * mc, groups=g, scale_shift=ss))
+                )
                 ch = mult * mc
             if level != last:
                 stride = (2, 1) if spatial // ds > cfg.audio_frames else (2, 2)
@@ -162,15 +176,23 @@ class AudioEncoder(nn.Module):
 
 def _down(ch: int, emb: int, cfg: UNetConfig, stride: tuple[int, int] = (2, 2)) -> nn.Module:
     if cfg.resblock_updown:
-        return ResBlock(ch, emb, ch, groups=cfg.groups, scale_shift=cfg.use_scale_shift_norm,
-                        down=True, stride=stride)
+        return ResBlock(
+            ch,
+            emb,
+            ch,
+            groups=cfg.groups,
+            scale_shift=cfg.use_scale_shift_norm,
+            down=True,
+            stride=stride,
+        )
     return _Resample(ch, up=False, conv=True, stride=stride)
 
 
 def _up(ch: int, emb: int, cfg: UNetConfig) -> nn.Module:
     if cfg.resblock_updown:
-        return ResBlock(ch, emb, ch, groups=cfg.groups, scale_shift=cfg.use_scale_shift_norm,
-                        up=True)
+        return ResBlock(
+            ch, emb, ch, groups=cfg.groups, scale_shift=cfg.use_scale_shift_norm, up=True
+        )
     return _Resample(ch, up=True, conv=True)
 
 
@@ -194,8 +216,12 @@ class Diff2LipUNet(nn.Module):
         self.audio_encoder = AudioEncoder(cfg)
         ach = self.audio_encoder.out_channels
         self.audio_encoder_to_style = nn.Sequential(
-            nn.GroupNorm(g, ach), nn.SiLU(), nn.AdaptiveAvgPool2d((1, 1)),
-            nn.Conv2d(ach, emb, 1), nn.Flatten())
+            nn.GroupNorm(g, ach),
+            nn.SiLU(),
+            nn.AdaptiveAvgPool2d((1, 1)),
+            nn.Conv2d(ach, emb, 1),
+            nn.Flatten(),
+        )
 
         def res(ch: int, out: int) -> ResBlock:
             return ResBlock(ch, emb, out, groups=g, scale_shift=ss)
@@ -232,15 +258,22 @@ class Diff2LipUNet(nn.Module):
                     layers.append(_up(ch, emb, cfg))
                     ds //= 2
                 self.output_blocks.append(Step(*layers))
-        self.out = nn.Sequential(nn.GroupNorm(g, ch), nn.SiLU(),
-                                 nn.Conv2d(mults[0] * mc, cfg.out_channels, 3, padding=1))
+        self.out = nn.Sequential(
+            nn.GroupNorm(g, ch), nn.SiLU(), nn.Conv2d(mults[0] * mc, cfg.out_channels, 3, padding=1)
+        )
 
     def encode_audio(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, 80, 16) mel windows -> (B, time_embed_dim) style added to the time embedding."""
         return self.audio_encoder_to_style(self.audio_encoder(mel))
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor, mask: torch.Tensor,
-                style: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        cond: torch.Tensor,
+        mask: torch.Tensor,
+        style: torch.Tensor,
+    ) -> torch.Tensor:
         cond_img = cond[:, :3]
         x = torch.cat([x * mask + (1 - mask) * cond_img, cond], dim=1)
         emb = self.time_embed(timestep_embedding(t, self.config.model_channels)) + style

@@ -19,8 +19,10 @@ __all__ = ["load_model", "unwrap_state"]
 log = logging.getLogger(__name__)
 
 _SHOWN = 6  # keys named per category in the error
-_HINT = ("use the released e7.24.1.3_model260000_paper.pt, or describe the variant with "
-         "MOUTHPIECE_LIPSYNC_CONFIG (JSON of UNetConfig fields)")
+_HINT = (
+    "use the released e7.24.1.3_model260000_paper.pt, or describe the variant with "
+    "MOUTHPIECE_LIPSYNC_CONFIG (JSON of UNetConfig fields)"
+)
 
 
 def unwrap_state(obj: Any) -> dict[str, Any]:
@@ -43,15 +45,17 @@ def load_model(path: str | Path, cfg: UNetConfig = FULL_CONFIG):  # noqa: ANN201
     try:
         state = unwrap_state(_read(p))
     except Exception as e:  # unpickling errors come in many types; all mean a bad file
-        raise BackendUnavailable(f"diff2lip checkpoint {p} is unreadable: {type(e).__name__}: {e}",
-                                 hint=_HINT) from e
+        raise BackendUnavailable(
+            f"diff2lip checkpoint {p} is unreadable: {type(e).__name__}: {e}", hint=_HINT
+        ) from e
     model = build_model(cfg)
     problems = _mismatches(model.state_dict(), state)
     if problems:
-        raise BackendUnavailable(f"diff2lip checkpoint {p} does not match the network: "
-                                 + "; ".join(problems), hint=_HINT)
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                           for k, v in state.items()})
+        raise BackendUnavailable(
+            f"diff2lip checkpoint {p} does not match the network: " + "; ".join(problems),
+            hint=_HINT,
+        )
+    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     log.info("loaded diff2lip checkpoint %s (%d tensors)", p, len(state))
     return model.eval()
 
@@ -75,10 +79,17 @@ def _mismatches(want: dict[str, Any], got: dict[str, Any]) -> list[str]:
     missing = [k for k in want if k not in got]
     unexpected = [k for k in got if k not in want]
     not_tensor = [k for k in want if k in got and not isinstance(got[k], torch.Tensor)]
-    shapes = [f"{k} {tuple(got[k].shape)} (expected {tuple(want[k].shape)})" for k in want
-              if k in got and isinstance(got[k], torch.Tensor) and got[k].shape != want[k].shape]
-    for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                         ("not tensors", not_tensor), ("wrong shapes", shapes)):
+    shapes = [
+        f"{k} {tuple(got[k].shape)} (expected {tuple(want[k].shape)})"
+        for k in want
+        if k in got and isinstance(got[k], torch.Tensor) and got[k].shape != want[k].shape
+    ]
+    for label, items in (
+        ("missing keys", missing),
+        ("unexpected keys", unexpected),
+        ("not tensors", not_tensor),
+        ("wrong shapes", shapes),
+    ):
         if items:
             more = f" and {len(items) - _SHOWN} more" if len(items) > _SHOWN else ""
             out.append(f"{len(items)} {label}: {', '.join(items[:_SHOWN])}{more}")

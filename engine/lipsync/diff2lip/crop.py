@@ -64,7 +64,7 @@ def make_crop(portrait: Portrait, size: int) -> FaceCrop:
 def hide_mask(size: int) -> np.ndarray:
     """(size, size) float32: 1 on the generated rows (upstream's ``mask``), 0 above."""
     m = np.zeros((size, size), np.float32)
-    m[int(size * (1 - FACE_HIDE)):] = 1.0
+    m[int(size * (1 - FACE_HIDE)) :] = 1.0
     return m
 
 

@@ -13,8 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["SAMPLE_RATE", "MEL_STEP", "SILENCE", "to_16k", "melspectrogram", "mel_windows",
-           "mel_basis"]
+__all__ = [
+    "SAMPLE_RATE",
+    "MEL_STEP",
+    "SILENCE",
+    "to_16k",
+    "melspectrogram",
+    "mel_windows",
+    "mel_basis",
+]
 
 SAMPLE_RATE = 16000
 N_FFT, HOP, WIN, N_MELS, FMIN, FMAX = 800, 200, 800, 80, 55.0, 7600.0
@@ -75,7 +82,9 @@ def _mel_power(x: np.ndarray, chunk: int = 1024) -> np.ndarray:
     basis = mel_basis()
     out = np.empty((N_MELS, n))
     for i in range(0, n, chunk):
-        out[:, i:i + chunk] = basis @ np.abs(np.fft.rfft(frames[i:i + chunk] * window, axis=1)).T
+        out[:, i : i + chunk] = (
+            basis @ np.abs(np.fft.rfft(frames[i : i + chunk] * window, axis=1)).T
+        )
     return out
 
 
@@ -103,6 +112,6 @@ def mel_windows(mel: np.ndarray, n_frames: int, fps: int) -> np.ndarray:
     """(n_frames, 80, 16) windows, silence-padded past the end of the audio."""
     out = np.full((n_frames, mel.shape[0], MEL_STEP), SILENCE, dtype=np.float32)
     for i in range(n_frames):
-        chunk = mel[:, window_start(i, fps):][:, :MEL_STEP]
+        chunk = mel[:, window_start(i, fps) :][:, :MEL_STEP]
         out[i, :, : chunk.shape[1]] = chunk
     return out

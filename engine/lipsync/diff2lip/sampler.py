@@ -56,8 +56,12 @@ class DDIMSampler:
         """The original step numbers visited, descending (what the network receives)."""
         return space_timesteps(self.train_steps, self.steps)[::-1]
 
-    def sample(self, eps_fn: Callable[[Any, Any], Any], noise: Any,
-               on_step: Callable[[int], None] | None = None) -> Any:
+    def sample(
+        self,
+        eps_fn: Callable[[Any, Any], Any],
+        noise: Any,
+        on_step: Callable[[int], None] | None = None,
+    ) -> Any:
         """Run DDIM from ``noise`` (a torch tensor); ``eps_fn(x, t)`` predicts the noise."""
         import torch
 
@@ -69,9 +73,9 @@ class DDIMSampler:
             a_prev = float(ac[ts[i + 1]]) if i + 1 < len(ts) else 1.0
             tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
             eps = eps_fn(x, tt).float()
-            x0 = ((x - (1 - a_t) ** 0.5 * eps) / a_t ** 0.5).clamp(-1, 1)
-            eps = (x - a_t ** 0.5 * x0) / (1 - a_t) ** 0.5
-            x = a_prev ** 0.5 * x0 + (1 - a_prev) ** 0.5 * eps
+            x0 = ((x - (1 - a_t) ** 0.5 * eps) / a_t**0.5).clamp(-1, 1)
+            eps = (x - a_t**0.5 * x0) / (1 - a_t) ** 0.5
+            x = a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * eps
             if on_step:
                 on_step(i)
         return x

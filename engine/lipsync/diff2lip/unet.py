@@ -16,12 +16,22 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["UNetConfig", "FULL_CONFIG", "TINY_CONFIG", "build_model", "config_from_overrides",
-           "load_config"]
+__all__ = [
+    "UNetConfig",
+    "FULL_CONFIG",
+    "TINY_CONFIG",
+    "build_model",
+    "config_from_overrides",
+    "load_config",
+]
 
 # tfg_create_model's table: image size -> channel multipliers (not a flag upstream)
-_CHANNEL_MULT = {64: (1, 2, 3, 4), 128: (1, 1, 2, 3, 4), 256: (1, 1, 2, 3, 4, 4),
-                 512: (1, 1, 2, 2, 4, 4)}
+_CHANNEL_MULT = {
+    64: (1, 2, 3, 4),
+    128: (1, 1, 2, 3, 4),
+    256: (1, 1, 2, 3, 4, 4),
+    512: (1, 1, 2, 2, 4, 4),
+}
 
 
 @dataclass(frozen=True)
@@ -64,10 +74,18 @@ class UNetConfig:
 
 FULL_CONFIG = UNetConfig()
 #: A few-hundred-kilobyte network of the same structure, for fast tests.
-TINY_CONFIG = UNetConfig(image_size=32, model_channels=32, channel_mult=(1, 2), num_res_blocks=1,
-                         attention_resolutions=(16,), num_head_channels=16, groups=8,
-                         audio_model_channels=16, audio_channel_mult=(1, 2),
-                         audio_num_res_blocks=1)
+TINY_CONFIG = UNetConfig(
+    image_size=32,
+    model_channels=32,
+    channel_mult=(1, 2),
+    num_res_blocks=1,
+    attention_resolutions=(16,),
+    num_head_channels=16,
+    groups=8,
+    audio_model_channels=16,
+    audio_channel_mult=(1, 2),
+    audio_num_res_blocks=1,
+)
 
 
 def config_from_overrides(overrides: dict[str, Any], base: UNetConfig = FULL_CONFIG) -> UNetConfig:
@@ -109,8 +127,9 @@ def load_config(spec: str) -> UNetConfig:
         try:
             text = Path(spec).read_text()
         except OSError as e:
-            raise ValueError(f"diff2lip config {spec!r} is neither JSON nor a readable file: "
-                             f"{e.strerror}") from e
+            raise ValueError(
+                f"diff2lip config {spec!r} is neither JSON nor a readable file: {e.strerror}"
+            ) from e
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
@@ -128,4 +147,3 @@ def build_model(cfg: UNetConfig = FULL_CONFIG):  # noqa: ANN201 - a torch.nn.Mod
     except ImportError as e:  # pragma: no cover - depends on the install
         raise ImportError("diff2lip needs torch: pip install 'mouthpiece[diff2lip]'") from e
     return _net.Diff2LipUNet(cfg)
-

@@ -42,8 +42,14 @@ def _portrait(h: int = 200, w: int = 160) -> Portrait:
     pts = np.array([[60, 140], [80, 148], [100, 140], [80, 134]], np.float32)
     jaw = np.array([[30, 80], [40, 150], [80, 175], [120, 150], [130, 80]], np.float32)
     eye = np.array([[55, 90], [65, 90]], np.float32)
-    lm = FaceLandmarks(outer_lips=pts, inner_lips=pts, left_eye=eye + [50, 0], right_eye=eye,
-                       jaw=jaw, nose_tip=(80.0, 120.0))
+    lm = FaceLandmarks(
+        outer_lips=pts,
+        inner_lips=pts,
+        left_eye=eye + [50, 0],
+        right_eye=eye,
+        jaw=jaw,
+        nose_tip=(80.0, 120.0),
+    )
     return Portrait(image=img, face=FaceBox(30, 60, 100, 115), landmarks=lm)
 
 
@@ -54,8 +60,9 @@ def _speech(seconds: float = 0.6, rate: int = 22050, silent: bool = False) -> Sp
 
 
 def _settings(ckpt: Path, **kw: object) -> EngineSettings:
-    return EngineSettings(lipsync="diff2lip", lipsync_model=str(ckpt), lipsync_config="tiny",
-                          device="cpu", **kw)  # type: ignore[arg-type]
+    return EngineSettings(
+        lipsync="diff2lip", lipsync_model=str(ckpt), lipsync_config="tiny", device="cpu", **kw
+    )  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +127,12 @@ def test_input_is_masked_noise_then_cond_then_reference() -> None:
     s = TINY_CONFIG.image_size
     x, cond = torch.randn(1, 3, s, s), torch.randn(1, 6, s, s)
     mask = torch.zeros(1, 1, s, s)
-    mask[..., s // 2:, :] = 1
+    mask[..., s // 2 :, :] = 1
     with torch.inference_mode():
         model(x, torch.tensor([10]), cond, mask, torch.zeros(1, TINY_CONFIG.time_embed_dim))
     got = seen[0]
     torch.testing.assert_close(got[:, :3, : s // 2], cond[:, :3, : s // 2])
-    torch.testing.assert_close(got[:, :3, s // 2:], x[:, :, s // 2:])
+    torch.testing.assert_close(got[:, :3, s // 2 :], x[:, :, s // 2 :])
     torch.testing.assert_close(got[:, 3:], cond)
 
 
@@ -134,8 +141,9 @@ def test_input_is_masked_noise_then_cond_then_reference() -> None:
 
 def test_wrapped_and_prefixed_checkpoints_load(tmp_path: Path, tiny_ckpt: Path) -> None:
     ref = torch.load(tiny_ckpt, weights_only=True)
-    wrapped = write_random_checkpoint(tmp_path / "w.pt", full_size=False, prefix="module.",
-                                      wrap="state_dict")
+    wrapped = write_random_checkpoint(
+        tmp_path / "w.pt", full_size=False, prefix="module.", wrap="state_dict"
+    )
     be = Diff2LipBackend(_settings(wrapped))
     torch.testing.assert_close(be.model.state_dict()["out.2.weight"], ref["out.2.weight"])
 
@@ -225,7 +233,7 @@ def _reference_logmel(wav: np.ndarray) -> np.ndarray:
     cos, sin = np.cos(2 * np.pi * bins * n / n_fft), np.sin(2 * np.pi * bins * n / n_fft)
     cols = []
     for start in range(0, len(padded) - n_fft + 1, hop):
-        seg = padded[start:start + n_fft] * win
+        seg = padded[start : start + n_fft] * win
         cols.append(np.hypot(cos @ seg, sin @ seg))
     mel = basis @ np.array(cols).T
     db = 20 * np.log10(np.maximum(1e-5, mel)) - 20
@@ -235,7 +243,7 @@ def _reference_logmel(wav: np.ndarray) -> np.ndarray:
 def test_mel_matches_an_independent_implementation() -> None:
     rng = np.random.default_rng(3)
     t = np.arange(8000) / 16000
-    wav = (0.4 * np.sin(2 * np.pi * 220 * t) * np.sin(7 * t) + 0.05 * rng.standard_normal(8000))
+    wav = 0.4 * np.sin(2 * np.pi * 220 * t) * np.sin(7 * t) + 0.05 * rng.standard_normal(8000)
     ours = melspectrogram(wav.astype(np.float32))
     ref = _reference_logmel(wav.astype(np.float32).astype(np.float64))
     assert ours.shape == ref.shape == (80, 41)
@@ -342,7 +350,7 @@ def test_tiny_frames_are_seamless_deterministic_and_seeded(tiny: Diff2LipBackend
     assert changed[y0 + (y1 - y0) * 3 // 4, (x0 + x1) // 2]  # the mouth is generated
     assert not changed[: (y0 + y1) // 2].any()  # nothing above the middle of the face
     ring = np.ones_like(changed)
-    ring[y0 + 1:y1 - 1, x0 + 1:x1 - 1] = False
+    ring[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1] = False
     assert not changed[ring].any()  # the box border itself is untouched: no edge
     again = list(tiny.frames(p, sp, n_frames=10, options=opts))
     assert all(np.array_equal(a, b) for a, b in zip(frames, again, strict=True))
@@ -360,8 +368,14 @@ def test_identical_mel_windows_are_generated_once(tiny_ckpt: Path) -> None:
             return super().sample(eps_fn, noise, on_step)
 
     be = Diff2LipBackend(_settings(tiny_ckpt, lipsync_batch=4), sampler_factory=Counting)
-    frames = list(be.frames(_portrait(), _speech(0.5, silent=True), n_frames=12,
-                            options=RenderOptions(lipsync_steps=2)))
+    frames = list(
+        be.frames(
+            _portrait(),
+            _speech(0.5, silent=True),
+            n_frames=12,
+            options=RenderOptions(lipsync_steps=2),
+        )
+    )
     assert len(frames) == 12 and calls == [1]  # silence: one crop for all 12 frames
     assert all(np.array_equal(f, frames[0]) for f in frames)
 

@@ -25,7 +25,9 @@ def full_and_pruned(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     pruned = root / "pruned.gguf"
     proc = subprocess.run(
         [sys.executable, "-m", "engine.cli", "models", "prune-vocab", str(full), "-o", str(pruned)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "tokens kept" in proc.stdout
