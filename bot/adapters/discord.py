@@ -73,7 +73,7 @@ async def _media(who: Who, att: discord.Attachment) -> Media:
         fetch,
         att.filename,
         att.content_type or "",
-        float(att.duration) if getattr(att, "duration", None) else None,
+        att.duration or None,
     )
 
 
@@ -122,7 +122,7 @@ class ActionButton(
             return False
         return True
 
-    async def callback(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+    async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
         assert isinstance(client, MouthpieceClient)
         if self.action == "transcript":
@@ -144,7 +144,7 @@ class ScriptModal(discord.ui.Modal, title="Your script"):
         super().__init__()
         self.client, self.pending = client, pending
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+    async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True)
         await self.client.respond(
             interaction, [*self.pending, Text(_who(interaction), str(self.script.value))]
@@ -160,7 +160,7 @@ class TranscriptModal(discord.ui.Modal, title="What is said in the voice note?")
         super().__init__()
         self.client = client
 
-    async def on_submit(self, interaction: discord.Interaction) -> None:  # type: ignore[override]
+    async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True)
         await self.client.respond(interaction, [Text(_who(interaction), str(self.text.value))])
 
@@ -219,7 +219,7 @@ class MouthpieceClient(discord.Client):
             ("help", "What this bot does"),
             ("voices", "Your saved voices"),
         ):
-            tree.command(name=name, description=text)(self._simple(name))
+            tree.command(name=name, description=text)(self._simple(name))  # type: ignore[arg-type]
 
         @tree.command(name="voice_save", description="Keep the last voice note as a named voice")
         async def voice_save(interaction: discord.Interaction, name: str) -> None:

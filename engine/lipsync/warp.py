@@ -165,7 +165,7 @@ def _mean_color(image: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     import cv2
 
     mask = np.zeros(image.shape[:2], np.uint8)
-    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], (1,))
     if mask.sum() == 0:
         return np.array([150.0, 80.0, 80.0])
     return image[mask.astype(bool)].astype(np.float64).mean(axis=0)
@@ -371,7 +371,7 @@ class WarpBackend:
                     ).astype(np.uint8)
             if motion is not None:
                 rot, tx, ty = motion[i]
-                matrix = cv2.getRotationMatrix2D(pivot, rot, 1.0)
+                matrix = np.asarray(cv2.getRotationMatrix2D(pivot, rot, 1.0), np.float64)
                 matrix[:, 2] += (tx, ty)
                 frame = cv2.warpAffine(
                     frame, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101

@@ -14,11 +14,15 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.errors import InvalidInput
 from engine.types import FaceBox, FaceLandmarks, Portrait
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
 
 __all__ = [
     "load_photo",
@@ -108,8 +112,7 @@ def load_photo(path: Path, *, max_pixels: int = 40_000_000, working_size: int = 
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 im.seek(0)
                 im.load()
-                im = ImageOps.exif_transpose(im) or im
-                rgb = _to_rgb(im)
+                rgb = _to_rgb(ImageOps.exif_transpose(im) or im)
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise InvalidInput(
                 "The photo is far too large: send an ordinary photo.", field="photo"
@@ -140,7 +143,7 @@ def _check_header(size: tuple[int, int], max_pixels: int) -> None:
         )
 
 
-def _to_rgb(im: object) -> object:
+def _to_rgb(im: PILImage) -> PILImage:
     from PIL import Image
 
     assert isinstance(im, Image.Image)
@@ -342,7 +345,9 @@ def _haar_detect(image: np.ndarray) -> list[_Found]:
     import cv2
 
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    cascade = cv2.CascadeClassifier(
+        cv2.data.haarcascades + "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
+    )
     boxes = cascade.detectMultiScale(gray, scaleFactor=1.1, minNeighbors=6, minSize=(40, 40))
     return [_Found(FaceBox(int(x), int(y), int(bw), int(bh)), None) for x, y, bw, bh in boxes]
 

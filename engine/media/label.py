@@ -55,7 +55,7 @@ def _render(text: str, *, font_px: int) -> np.ndarray:
     probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
     left, top, right, bottom = probe.textbbox((0, 0), text, font=font)
     pad = max(3, font_px // 3)
-    w, h = right - left + 2 * pad, bottom - top + 2 * pad
+    w, h = int(right - left + 2 * pad), int(bottom - top + 2 * pad)
     img = Image.new("RGBA", (w, h), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     draw.rounded_rectangle((0, 0, w - 1, h - 1), radius=pad, fill=(0, 0, 0, 150))

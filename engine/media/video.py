@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -339,8 +340,8 @@ def probe(path: Path) -> MediaInfo:
         raise EncodeError(f"ffprobe failed on {path}: {proc.stderr.strip()[-300:]}")
     data = json.loads(proc.stdout)
     streams = data.get("streams", [])
-    video = next((s for s in streams if s.get("codec_type") == "video"), {})
-    audio = next((s for s in streams if s.get("codec_type") == "audio"), {})
+    video: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "video"), {})
+    audio: dict[str, Any] = next((s for s in streams if s.get("codec_type") == "audio"), {})
     fmt = data.get("format", {})
     num, _, den = str(video.get("avg_frame_rate", "0/1")).partition("/")
     fps = float(num) / float(den or 1) if float(den or 1) else 0.0
