@@ -11,7 +11,7 @@ APT_PACKAGES := ffmpeg espeak-ng redis-server build-essential
 # llama.cpp built for any x86-64 CPU, not only this one (pip caches the wheel).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-EXTRAS ?= bot,dev,neutts,diff2lip
+EXTRAS ?= bot,dev,neutts,diff2lip,watermark
 
 .PHONY: demo test bench lint typecheck clean system-deps
 
@@ -46,9 +46,9 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q 'setuptools<81' wheel
 
-# The light install: the engine with its embedded CPU backends.
+# The light install: the engine with its embedded CPU backends and the speech watermark.
 $(VENV)/.core: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[watermark]'
 	touch $@
 
 # What the test suite exercises: the engine, the bot service, test tools.
