@@ -83,7 +83,6 @@ JOB_STOPPING = "Stopping job {job}; it will end at the next step."
 JOB_ALREADY = "Job {job} is already {status}."
 JOB_NOT_YOURS = "That job is not yours to cancel."
 JOB_UNKNOWN = "I don't know a job {job}. /status lists yours."
-QUEUE_FULL = "I'm busy right now ({queued} videos waiting). Please try again in a few minutes."
 
 # ---- safety: consent, limits, moderation, privacy (issue 7) --------------------------
 BANNED = (
