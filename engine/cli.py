@@ -66,8 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="seed for sampling, blinks and head motion")
     r.add_argument("--label", default="AI-generated", help="visible caption (default: %(default)s)")
     r.add_argument("--no-label", action="store_true", help="no visible caption")
-    r.add_argument("--no-blinks", action="store_true")
-    r.add_argument("--no-head-motion", action="store_true")
+    r.add_argument("--no-blinks", action="store_true", help="eyes stay open")
+    r.add_argument("--no-head-motion", action="store_true", help="the head stays still")
+    r.add_argument("--no-motion", action="store_true", help="neither blinks nor head motion")
+    r.add_argument(
+        "--head-motion",
+        type=float,
+        metavar="LEVEL",
+        help="head motion level, 0 (still) to 2; default 1 (MOUTHPIECE_HEAD_MOTION)",
+    )
     r.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
 
     sub.add_parser("doctor", help="which backends can run on this machine, and why not")
@@ -167,6 +174,7 @@ def _render(args: argparse.Namespace) -> int:
         lipsync_batch=args.lipsync_batch,
         device=args.device,
         tts_seed=args.seed,
+        head_motion=args.head_motion,
     )
     if args.lipsync_steps is not None and not 1 <= args.lipsync_steps <= 100:
         raise InvalidInput(
@@ -176,6 +184,11 @@ def _render(args: argparse.Namespace) -> int:
         raise InvalidInput(
             f"--lipsync-batch must be at least 1, not {args.lipsync_batch}.", field="options"
         )
+    if args.head_motion is not None and not 0 <= args.head_motion <= 2:
+        raise InvalidInput(
+            f"--head-motion must be between 0 (still) and 2, not {args.head_motion}.",
+            field="options",
+        )
     if args.output.suffix.lower() != ".mp4":
         raise InvalidInput(
             f"The output must be an .mp4 file, not {args.output.name!r}.", field="options"
@@ -183,8 +196,8 @@ def _render(args: argparse.Namespace) -> int:
     options = RenderOptions(
         max_bytes=args.max_bytes,
         seed=args.seed,
-        blinks=not args.no_blinks,
-        head_motion=not args.no_head_motion,
+        blinks=not (args.no_blinks or args.no_motion),
+        head_motion=not (args.no_head_motion or args.no_motion),
         label=None if args.no_label else (args.label or None),
         lipsync_steps=args.lipsync_steps,
     )

@@ -1,4 +1,4 @@
-"""Engine.render(): check inputs -> speech -> frames + lip sync -> encode.
+"""Engine.render(): check inputs -> speech -> frames (lip sync, then motion) -> encode.
 
 The engine builds its backends once (``Engine.__init__``) and renders many requests.
 It reports progress and checks cancellation only through the callables it is given.
@@ -19,6 +19,7 @@ import numpy as np
 from engine.backends import create_lipsync, create_tts
 from engine.errors import BackendUnavailable, Cancelled, InvalidInput
 from engine.lipsync.base import LipSyncBackend
+from engine.motion import MAX_LEVEL, MotionStage, plan_motion
 from engine.settings import EngineSettings
 from engine.tts.base import SpeechBackend
 from engine.types import (
@@ -27,6 +28,7 @@ from engine.types import (
     Portrait,
     Progress,
     ProgressCallback,
+    RenderOptions,
     RenderRequest,
     RenderResult,
     Speech,
@@ -92,6 +94,11 @@ class Engine:
         lipsync: LipSyncBackend | None = None,
     ) -> None:
         self.settings = settings or EngineSettings.from_env()
+        if not 0.0 <= self.settings.head_motion <= MAX_LEVEL:
+            raise ValueError(
+                f"MOUTHPIECE_HEAD_MOTION={self.settings.head_motion} must be between 0 (still) "
+                f"and {MAX_LEVEL:g}"
+            )
         self.tts = tts or create_tts(self.settings)
         self.lipsync = lipsync or create_lipsync(self.settings)
         from engine.media.image import warm_up
@@ -153,7 +160,8 @@ class Engine:
             if note:
                 warnings.append(note)
 
-        # 3 + 4. Frames stream from the lip-sync backend straight into the encoder.
+        # 3 + 4. Frames stream from the lip-sync backend, through the motion stage (blinks,
+        # head motion), straight into the encoder.
         opts = request.options
         n_frames = max(1, math.ceil((speech.audio.duration + opts.tail_seconds) * opts.fps))
         track = _pad_to(speech.audio, n_frames / opts.fps)
@@ -233,6 +241,9 @@ class Engine:
         metadata = {"encoder": "Mouthpiece", "comment": "AI-generated with Mouthpiece"}
         metadata.update(dict(opts.metadata))
         frames = self.lipsync.frames(portrait, speech, n_frames=n_frames, options=opts)
+        motion = self._motion(portrait, speech, n_frames, opts)
+        if motion is not None:
+            frames = motion(frames)
         labelled = _labelled(frames, opts.label, opts.label_position)
         writer = VideoWriter(
             request.output,
@@ -263,9 +274,21 @@ class Engine:
                 raise RuntimeError(f"{self.lipsync.name} yielded {written} of {n_frames} frames")
             report("encode", 0.0)
             t0 = time.perf_counter()
-        timings["lipsync"] = round(gen_seconds, 4)
+        motion_seconds = motion.seconds if motion is not None else 0.0
+        timings["lipsync"] = round(gen_seconds - motion_seconds, 4)
+        timings["motion"] = round(motion_seconds, 4)
         timings["encode"] = round(write_seconds + time.perf_counter() - t0, 4)
         report("encode", 1.0)
+
+    def _motion(
+        self, portrait: Portrait, speech: Speech, n_frames: int, opts: RenderOptions
+    ) -> MotionStage | None:
+        """Blinks and head motion for this render, or None when both are off (the backend's
+        frames then reach the encoder untouched)."""
+        level = self.settings.head_motion if opts.head_motion else 0.0
+        blinks = self.settings.blinks and opts.blinks
+        plan = plan_motion(speech, n_frames, opts.fps, seed=opts.seed, blinks=blinks, level=level)
+        return None if plan.still else MotionStage(portrait, plan)
 
 
 class _Reporter:

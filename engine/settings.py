@@ -43,6 +43,9 @@ class EngineSettings:
     lipsync_precision: str = "auto"  # auto: fp16 on CUDA (as upstream), fp32 on CPU; fp32|bf16|fp16
     lipsync_config: str = ""  # network variant: "" (the paper's), "tiny", JSON or a JSON file
     lipsync_model_sha256: str = ""  # when set, the checkpoint must have this SHA-256
+    # living faces (engine.motion), after every lip-sync backend
+    head_motion: float = 1.0  # head motion level: 0 still, 1 the default, up to 2
+    blinks: bool = True
     # media limits
     max_photo_pixels: int = 40_000_000
     working_size: int = 1024  # longest side of the photo the video is made at

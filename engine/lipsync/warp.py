@@ -1,9 +1,9 @@
-"""Landmark-driven mouth animation of the still photo, with blinks and slight head motion.
+"""Landmark-driven mouth animation of the still photo.
 
 Embedded CPU default: needs no model files. Everything that does not change per frame
-(regions, displacement weight maps, eyelid geometry) is built once per portrait; a frame
-costs one remap of the lower-face region, a painted mouth interior, and (when enabled)
-eyelid warps and one global affine.
+(region, displacement weight maps) is built once per portrait; a frame costs one remap of
+the lower-face region and a painted mouth interior. Blinks and head motion are not drawn
+here: the pipeline's motion stage (``engine.motion``) adds them to every backend's frames.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.lipsync.visemes import energy_track, mouth_track
+from engine.geometry import contour_halves, smoothstep
+from engine.lipsync.visemes import mouth_track
 from engine.settings import EngineSettings
 from engine.types import FaceLandmarks, Portrait, RenderOptions, Speech
 
@@ -23,7 +24,6 @@ __all__ = ["WarpBackend", "check"]
 _JAW_DROP = 0.24  # lower-lip drop at full opening, as a share of the mouth width
 _UPPER_LIFT = 0.15  # upper-lip lift as a share of the drop
 _SPREAD = 0.10  # corner displacement at full spread, share of mouth width
-_BLINK = (0.45, 0.9, 1.0, 0.75, 0.4, 0.12)  # eyelid closure per frame at 25 fps
 _SECONDS_PER_FRAME = 0.004  # measured on a 2-core x86 machine at 512 px; for ETAs only
 
 
@@ -34,11 +34,6 @@ def check(settings: EngineSettings) -> str | None:
     except ImportError:
         return "OpenCV is not installed: pip install opencv-contrib-python"
     return None
-
-
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * (3 - 2 * x)
 
 
 @dataclass
@@ -67,34 +62,10 @@ class _Mouth:
     tongue: np.ndarray  # RGB of the tongue
 
 
-@dataclass
-class _Eye:
-    x0: int
-    y0: int
-    src: np.ndarray
-    gx: np.ndarray
-    gy: np.ndarray
-    top: np.ndarray  # per column: upper-lid y (ROI coords)
-    low: np.ndarray  # per column: lower-lid y
-    ceil: np.ndarray  # per column: top of the skin that slides down
-    weight: np.ndarray  # per column: 0 at the corners, 1 in the middle
-
-
-def _contour_halves(ring: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a closed contour at its leftmost and rightmost points into (upper, lower)."""
-    i, j = int(np.argmin(ring[:, 0])), int(np.argmax(ring[:, 0]))
-    n = len(ring)
-    a = [ring[(i + k) % n] for k in range((j - i) % n + 1)]
-    b = [ring[(j + k) % n] for k in range((i - j) % n + 1)]
-    a_arr, b_arr = np.array(a), np.array(b)
-    upper, lower = (a_arr, b_arr) if a_arr[:, 1].mean() < b_arr[:, 1].mean() else (b_arr, a_arr)
-    return upper[np.argsort(upper[:, 0])], lower[np.argsort(lower[:, 0])]
-
-
 def _build_mouth(image: np.ndarray, lm: FaceLandmarks) -> _Mouth:
     h, w = image.shape[:2]
-    up_in, lo_in = _contour_halves(lm.inner_lips.astype(np.float64))
-    up_out, lo_out = _contour_halves(lm.outer_lips.astype(np.float64))
+    up_in, lo_in = contour_halves(lm.inner_lips.astype(np.float64))
+    up_out, lo_out = contour_halves(lm.outer_lips.astype(np.float64))
     left, right = float(lm.outer_lips[:, 0].min()), float(lm.outer_lips[:, 0].max())
     mw = max(right - left, 8.0)
     cx = (left + right) / 2
@@ -130,8 +101,8 @@ def _build_mouth(image: np.ndarray, lm: FaceLandmarks) -> _Mouth:
         * np.exp(-(((gy - split[None, :]) / (0.35 * mw)) ** 2))
     )
     # taper everything to zero at the region's border: no seam can appear there
-    ty = _smoothstep((gy - y0) / (0.15 * (y1 - y0))) * _smoothstep((y1 - gy) / (0.12 * (y1 - y0)))
-    tx = _smoothstep((gx - x0) / (0.15 * (x1 - x0))) * _smoothstep((x1 - gx) / (0.15 * (x1 - x0)))
+    ty = smoothstep((gy - y0) / (0.15 * (y1 - y0))) * smoothstep((y1 - gy) / (0.12 * (y1 - y0)))
+    tx = smoothstep((gx - x0) / (0.15 * (x1 - x0))) * smoothstep((x1 - gx) / (0.15 * (x1 - x0)))
     taper = (ty * tx).astype(np.float32)
     lip_color = _mean_color(image, lm.outer_lips)
     dark = np.clip(lip_color * 0.22 + np.array([42, 12, 14]), 0, 255)
@@ -220,95 +191,8 @@ def _render_mouth(m: _Mouth, opening: float, spread: float) -> np.ndarray:
     return out * (1 - alpha) + interior * alpha
 
 
-def _build_eye(image: np.ndarray, contour: np.ndarray) -> _Eye | None:
-    h, w = image.shape[:2]
-    upper, lower = _contour_halves(contour.astype(np.float64))
-    left, right = float(contour[:, 0].min()), float(contour[:, 0].max())
-    ew = right - left
-    if ew < 4:
-        return None
-    eh = max(float(lower[:, 1].max() - upper[:, 1].min()), 2.0)
-    x0, x1 = int(max(0, left - 0.2 * ew)), int(min(w, right + 0.2 * ew + 1))
-    y0, y1 = (
-        int(max(0, upper[:, 1].min() - 1.6 * eh)),
-        int(min(h, lower[:, 1].max() + 0.6 * eh + 1)),
-    )
-    gy, gx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
-    cols = np.arange(x0, x1, dtype=np.float64)
-    top = np.interp(cols, upper[:, 0], upper[:, 1]) - y0
-    low = np.interp(cols, lower[:, 0], lower[:, 1]) - y0
-    span = np.clip((cols - left) / ew, 0, 1)
-    weight = np.sin(np.pi * span) ** 0.6
-    ceil = top - 1.4 * eh
-    return _Eye(
-        x0,
-        y0,
-        image[y0:y1, x0:x1].astype(np.float32),
-        gx,
-        gy,
-        top,
-        low,
-        np.maximum(ceil, 0),
-        weight,
-    )
-
-
-def _render_eye(e: _Eye, closure: float) -> np.ndarray:
-    import cv2
-
-    yy = e.gy - e.y0
-    lid = e.top + closure * (e.low - e.top) * e.weight  # the moving lid line per column
-    # skin between ceil and the rest lid stretches down to cover ceil..lid
-    frac = np.clip((yy - e.ceil[None, :]) / np.maximum(lid - e.ceil, 1e-3)[None, :], 0, 1)
-    src_y = e.ceil[None, :] + frac * (e.top - e.ceil)[None, :]
-    covered = (yy >= e.ceil[None, :]) & (yy <= lid[None, :])
-    map_y = np.where(covered, src_y, yy)
-    out = cv2.remap(
-        e.src,
-        (e.gx - e.x0).astype(np.float32),
-        map_y.astype(np.float32),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    lash = np.exp(-(((yy - lid[None, :]) / 1.2) ** 2)) * closure * e.weight[None, :] * 0.35
-    return out * (1 - lash[..., None])
-
-
-def _blink_schedule(n_frames: int, fps: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed + 7919)
-    closure = np.zeros(n_frames)
-    t = rng.uniform(0.8, 2.5)
-    profile = np.array(_BLINK)
-    if fps != 25:  # resample the 25 fps profile
-        profile = np.interp(np.arange(0, len(_BLINK), 25 / fps), np.arange(len(_BLINK)), _BLINK)
-    while True:
-        start = int(t * fps)
-        if start >= n_frames:
-            return closure
-        end = min(n_frames, start + len(profile))
-        closure[start:end] = np.maximum(closure[start:end], profile[: end - start])
-        t += rng.uniform(2.0, 6.0)
-
-
-def _head_motion(
-    n_frames: int, fps: int, seed: int, energy: np.ndarray, scale: float
-) -> np.ndarray:
-    """(n, 3): rotation (degrees), dx, dy (px); slow, small, seeded, livelier while speaking."""
-    rng = np.random.default_rng(seed + 104729)
-    t = np.arange(n_frames) / fps
-    out = np.zeros((n_frames, 3))
-    for k, amp in enumerate((0.6, 0.012 * scale, 0.010 * scale)):
-        freqs = rng.uniform(0.07, 0.35, 3)
-        phases = rng.uniform(0, 2 * np.pi, 3)
-        wave = sum(np.sin(2 * np.pi * f * t + p) for f, p in zip(freqs, phases, strict=True)) / 3
-        out[:, k] = amp * wave
-    nod = np.convolve(energy, np.ones(6) / 6, mode="same")
-    out[:, 2] += 0.006 * scale * nod
-    return out
-
-
 class WarpBackend:
-    """Animates the portrait's mouth from the speech; blinks; slight head motion."""
+    """Animates the portrait's mouth from the speech (blinks and head motion come after)."""
 
     name = "warp"
 
@@ -322,37 +206,10 @@ class WarpBackend:
         self, portrait: Portrait, speech: Speech, *, n_frames: int, options: RenderOptions
     ) -> Iterator[np.ndarray]:
         """Yield ``n_frames`` frames, lazily."""
-        import cv2
-
         fps = options.fps
         image = portrait.image
         track = mouth_track(speech.audio, speech.phonemes, n_frames, fps)
         mouth = _build_mouth(image, portrait.landmarks)
-        eyes = [
-            e
-            for e in (
-                _build_eye(image, portrait.landmarks.left_eye),
-                _build_eye(image, portrait.landmarks.right_eye),
-            )
-            if e is not None
-        ]
-        blinks = (
-            _blink_schedule(n_frames, fps, options.seed) if options.blinks else np.zeros(n_frames)
-        )
-        motion = None
-        if options.head_motion:
-            motion = _head_motion(
-                n_frames,
-                fps,
-                options.seed,
-                energy_track(speech.audio, n_frames, fps),
-                float(portrait.face.h),
-            )
-        pivot = (
-            float(portrait.landmarks.jaw[:, 0].mean()),
-            float(portrait.landmarks.jaw[:, 1].max()),
-        )
-        h, w = image.shape[:2]
         for i in range(n_frames):
             frame = image.copy()
             opening, spread = float(track.open[i]), float(track.spread[i])
@@ -362,20 +219,6 @@ class WarpBackend:
                 frame[mouth.y0 : mouth.y0 + ph, mouth.x0 : mouth.x0 + pw] = np.clip(
                     patch + 0.5, 0, 255
                 ).astype(np.uint8)
-            if blinks[i] > 0:
-                for eye in eyes:
-                    patch = _render_eye(eye, float(blinks[i]))
-                    ph, pw = patch.shape[:2]
-                    frame[eye.y0 : eye.y0 + ph, eye.x0 : eye.x0 + pw] = np.clip(
-                        patch + 0.5, 0, 255
-                    ).astype(np.uint8)
-            if motion is not None:
-                rot, tx, ty = motion[i]
-                matrix = np.asarray(cv2.getRotationMatrix2D(pivot, rot, 1.0), np.float64)
-                matrix[:, 2] += (tx, ty)
-                frame = cv2.warpAffine(
-                    frame, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
-                )
             yield frame
 
 

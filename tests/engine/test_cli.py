@@ -50,6 +50,7 @@ def test_render_writes_a_valid_mp4(tmp_path: Path, sample_voice: Path, sample_ph
     # The video ends when the speech ends plus the short tail: no "buffer frames".
     assert info.video_duration == pytest.approx(result["speech_seconds"] + 0.4, abs=0.1)
     assert result["frames"] == info.n_frames
+    assert result["stage_seconds"]["motion"] > 0, "blinks and head motion are on by default"
     assert info.tags.get("encoder", "").startswith("Mouthpiece") or "Mouthpiece" in json.dumps(
         info.tags
     )
@@ -92,11 +93,17 @@ def _noise_photo(path: Path) -> Path:
         "not-mp4",
         "text-as-photo",
         "bad-steps",
+        "bad-head-motion",
+        "bad-head-motion-setting",
         "unreadable-script-file",
     ],
 )
 def test_invalid_input_exits_2_with_one_line(
-    case: str, tmp_path: Path, sample_voice: Path, sample_photo: Path
+    case: str,
+    tmp_path: Path,
+    sample_voice: Path,
+    sample_photo: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     out = tmp_path / "out.mp4"
     voice, photo, script = sample_voice, sample_photo, ["--script", SHORT]
@@ -117,6 +124,10 @@ def test_invalid_input_exits_2_with_one_line(
         photo.write_text("this is not an image")
     elif case == "bad-steps":
         extra = ["--lipsync-steps", "0"]
+    elif case == "bad-head-motion":
+        extra = ["--head-motion", "3"]
+    elif case == "bad-head-motion-setting":
+        monkeypatch.setenv("MOUTHPIECE_HEAD_MOTION", "-1")
     elif case == "unreadable-script-file":
         bad = tmp_path / "script.txt"
         bad.write_bytes(b"\xff\xfe\xfa not utf8 \xc3")
@@ -128,6 +139,16 @@ def test_invalid_input_exits_2_with_one_line(
     assert "Traceback" not in proc.stderr
     assert not out.exists()
     assert list(tmp_path.glob("*.mp4*")) == [] or case == "not-mp4"
+
+
+def test_no_motion_renders_the_backends_frames(
+    tmp_path: Path, sample_voice: Path, sample_photo: Path
+) -> None:
+    out = tmp_path / "still.mp4"
+    args = ["--script", "Hi.", "--voice", sample_voice, "--photo", sample_photo, "-o", out]
+    proc = run_cli("render", *args, "--no-motion", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["stage_seconds"]["motion"] == 0.0
 
 
 def test_usage_error_is_one_line(tmp_path: Path) -> None:

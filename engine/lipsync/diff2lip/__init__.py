@@ -213,13 +213,16 @@ class Diff2LipBackend:
         for start in range(0, n_frames, self.batch):  # 5. batches of distinct windows
             chunk = mels[start : start + self.batch]
             keys = [m.tobytes() for m in chunk]
-            todo = list(dict.fromkeys(k for k in keys if k not in done))
+            # take the reused crops now: storing the new ones below may evict them
+            ready = {k: done[k] for k in dict.fromkeys(keys) if k in done}
+            todo = [k for k in dict.fromkeys(keys) if k not in ready]
             if todo:
                 picked = np.stack([chunk[keys.index(k)] for k in todo])
                 for key, sample in zip(
                     todo, self._fitting(picked, noise, cond, mask, sampler), strict=True
                 ):
                     done.put(key, sample)
+                    ready[key] = sample
             log.debug(
                 "diff2lip frames %d-%d: %d generated, %d reused",
                 start,
@@ -227,8 +230,7 @@ class Diff2LipBackend:
                 len(todo),
                 len(keys) - len(todo),
             )
-            samples = [done[k] for k in keys]
-            for sample in samples:  # 6. paste and stream; the caller may stop here
+            for sample in (ready[k] for k in keys):  # 6. paste and stream; the caller may stop here
                 yield paste(sample)
 
     def _autocast(self) -> Any:

@@ -380,6 +380,26 @@ def test_identical_mel_windows_are_generated_once(tiny_ckpt: Path) -> None:
     assert all(np.array_equal(f, frames[0]) for f in frames)
 
 
+def test_a_reused_crop_survives_the_new_ones_of_its_batch(
+    tiny: Diff2LipBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # batch 4 keeps 8 crops; the third batch reuses the oldest (A) and adds three new ones,
+    # which evict A from the cache before the batch is pasted
+    import engine.lipsync.diff2lip as d2l
+
+    order = "ABCDEFGHAIJK"
+    windows = np.stack([np.full((80, 16), float(ord(c)), np.float32) for c in order])
+    monkeypatch.setattr(d2l, "mel_windows", lambda mel, n, fps: windows[:n])
+    s = tiny.cfg.image_size
+
+    def fake(mel: np.ndarray, *args: object) -> list[np.ndarray]:
+        return [np.full((s, s, 3), m[0, 0] / 100 - 0.7, np.float32) for m in mel]
+
+    monkeypatch.setattr(tiny, "_fitting", fake)
+    frames = list(tiny.frames(_portrait(), _speech(0.5), n_frames=12, options=RenderOptions()))
+    assert len(frames) == 12 and np.array_equal(frames[8], frames[0])
+
+
 def test_batch_defaults_to_one_on_cpu(tiny_ckpt: Path) -> None:
     assert Diff2LipBackend(_settings(tiny_ckpt)).batch == 1
 
