@@ -19,7 +19,7 @@ from engine.errors import BackendUnavailable, Cancelled, EngineError, InvalidInp
 from engine.settings import EngineSettings
 from engine.types import Progress, RenderOptions, RenderRequest
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "render_options"]
 
 log = logging.getLogger("mouthpiece")
 
@@ -193,14 +193,7 @@ def _render(args: argparse.Namespace) -> int:
         raise InvalidInput(
             f"The output must be an .mp4 file, not {args.output.name!r}.", field="options"
         )
-    options = RenderOptions(
-        max_bytes=args.max_bytes,
-        seed=args.seed,
-        blinks=not (args.no_blinks or args.no_motion),
-        head_motion=not (args.no_head_motion or args.no_motion),
-        label=None if args.no_label else (args.label or None),
-        lipsync_steps=args.lipsync_steps,
-    )
+    options = render_options(args)
     request = RenderRequest(
         script=script,
         voice=args.voice,
@@ -222,6 +215,18 @@ def _render(args: argparse.Namespace) -> int:
     else:
         print(result.output)
     return 0
+
+
+def render_options(args: argparse.Namespace) -> RenderOptions:
+    """The per-render options a parsed ``render`` command line asks for."""
+    return RenderOptions(
+        max_bytes=args.max_bytes,
+        seed=args.seed,
+        blinks=not (args.no_blinks or args.no_motion),
+        head_motion=not (args.no_head_motion or args.no_motion),
+        label=None if args.no_label else (args.label or None),
+        lipsync_steps=args.lipsync_steps,
+    )
 
 
 def _say_eta(lipsync: object, options: RenderOptions) -> None:

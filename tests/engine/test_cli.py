@@ -141,6 +141,23 @@ def test_invalid_input_exits_2_with_one_line(
     assert list(tmp_path.glob("*.mp4*")) == [] or case == "not-mp4"
 
 
+@pytest.mark.parametrize(
+    ("flags", "blinks", "head"),
+    [
+        ([], True, True),
+        (["--no-blinks"], False, True),
+        (["--no-head-motion"], True, False),
+        (["--no-motion"], False, False),
+    ],
+)
+def test_motion_flags(flags: list[str], blinks: bool, head: bool) -> None:
+    from engine.cli import build_parser, render_options
+
+    base = ["render", "--script", "x", "--voice", "v", "--photo", "p", "-o", "o.mp4"]
+    options = render_options(build_parser().parse_args([*base, *flags]))
+    assert (options.blinks, options.head_motion) == (blinks, head)
+
+
 def test_no_motion_renders_the_backends_frames(
     tmp_path: Path, sample_voice: Path, sample_photo: Path
 ) -> None:
