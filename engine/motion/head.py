@@ -5,7 +5,7 @@ Built once per portrait: a weight map that is 1 over the head outline (jaw line 
 landmarks, a dome over it for the skull and hair) and falls to 0 with a C1 smoothstep over a
 band around it and below the chin, and the basis ``(w*u, w*v, w)`` of the displacement field
 (u, v from the pivot) on a coarse grid over the region where the weight is not zero. A frame
-then costs a tiny matrix product (the sampling map on the coarse grid), one bilinear
+then costs a few array operations (the sampling map on the coarse grid), one bilinear
 upsampling (the full map) and one ``cv2.remap`` of that region; pixels outside it
 are never touched, and nothing is sampled from outside the photo (border pixels repeat), so no
 black border and no seam can appear.
@@ -60,7 +60,8 @@ def head_outline(lm: FaceLandmarks) -> np.ndarray:
     f = _face(lm)
     centre = np.array([f.cx, f.eye_y])
     jaw = centre + (lm.jaw.astype(np.float64) - centre) * _WIDEN
-    jaw = jaw[np.argsort(jaw[:, 0])] if jaw[0, 0] > jaw[-1, 0] else jaw  # left ear first
+    if jaw[0, 0] > jaw[-1, 0]:  # left ear first
+        jaw = jaw[::-1]
     left, right = jaw[0], jaw[-1]
     mid_x, mid_y = (left[0] + right[0]) / 2, (left[1] + right[1]) / 2
     a = _DOME * abs(right[0] - left[0]) / 2

@@ -245,14 +245,13 @@ def test_the_mouth_rides_rigidly_with_the_head(renders: Renders) -> None:
     assert moving == n
 
 
+@pytest.mark.parametrize("renders", ["warp"], indirect=True)
 def test_lip_sync_survives_head_motion(
     renders: Renders, videos: tuple[np.ndarray, np.ndarray], plan: MotionPlan
 ) -> None:
     """Mouth openness, measured after undoing each frame's known head pose, follows the speech
     energy as closely as without motion (the warp's mouth follows the energy; Diff2Lip's tiny
-    random network draws no meaningful mouth, so only the warp is measured here)."""
-    if renders.engine.lipsync.name != "warp":
-        pytest.skip("a random network's mouth does not follow the speech")
+    random network draws no meaningful mouth: its frames are checked for rigidity above)."""
     lively, still = videos
     portrait, n = renders.portrait, len(lively)
     warp = MotionStage(portrait, plan).head
