@@ -39,11 +39,14 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: int = 10000) -> to
 
 
 class GroupNorm32(nn.GroupNorm):
-    """Group norm that computes fp16 inputs in fp32 and returns fp16 (guided-diffusion's
-    ``GroupNorm32``); other dtypes pass through unchanged."""
+    """Group norm; after :meth:`Diff2LipUNet.convert_to_fp16` it computes in fp32 and returns
+    the input's dtype (guided-diffusion's ``GroupNorm32``). Until then it is a plain group
+    norm, so fp32 and autocast runs are exactly as before."""
+
+    upcast = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dtype == torch.float16:
+        if self.upcast:
             return super().forward(x.float()).to(x.dtype)
         return super().forward(x)
 
@@ -282,7 +285,8 @@ class Diff2LipUNet(nn.Module):
 
     def convert_to_fp16(self) -> None:
         """Upstream's ``use_fp16``: fp16 weights for the convolutions of the input, middle and
-        output blocks and of the audio encoder and its style head; nothing else changes."""
+        output blocks and of the audio encoder and its style head; group norms compute in
+        fp32 and hand back fp16; linear layers and the output head keep fp32."""
         for part in (
             self.input_blocks,
             self.middle_block,
@@ -293,6 +297,9 @@ class Diff2LipUNet(nn.Module):
             for module in part.modules():
                 if isinstance(module, (nn.Conv1d, nn.Conv2d)):
                     module.half()
+        for module in self.modules():
+            if isinstance(module, GroupNorm32):
+                module.upcast = True
         self.dtype = self.audio_encoder.dtype = torch.float16
 
     def encode_audio(self, mel: torch.Tensor) -> torch.Tensor:
@@ -317,4 +324,4 @@ class Diff2LipUNet(nn.Module):
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
             h = block(torch.cat([h, hs.pop()], dim=1), emb)
-        return self.out(h.to(x.dtype))
+        return self.out(h.float() if self.dtype == torch.float16 else h)  # the head: fp32
