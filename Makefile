@@ -12,6 +12,9 @@ APT_PACKAGES := ffmpeg espeak-ng redis-server build-essential
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 EXTRAS ?= bot,dev,neutts,diff2lip,watermark
+# NeuTTS Air's phonemes come from the espeak-ng 1.52.0.1 inside the neutts 1.4.1 wheel: only the
+# library and its data are taken out of the downloaded wheel (GPL-3.0; neutts is not installed).
+NEUTTS_ESPEAK := $(VENV)/share/mouthpiece/neutts-espeak-ng
 
 .PHONY: demo test bench lint typecheck clean system-deps
 
@@ -22,10 +25,10 @@ demo: system-deps $(VENV)/.core
 		--photo data/samples/portrait.jpg -o data/out/demo.mp4
 	@echo "demo video: $(CURDIR)/data/out/demo.mp4"
 
-test: system-deps $(VENV)/.full
+test: system-deps $(VENV)/.full $(NEUTTS_ESPEAK)/SOURCE
 	$(PY) -m pytest -q
 
-bench: system-deps $(VENV)/.full
+bench: system-deps $(VENV)/.full $(NEUTTS_ESPEAK)/SOURCE
 	$(PY) bench/render.py
 
 lint: $(VENV)/.full
@@ -56,6 +59,9 @@ $(VENV)/.full: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e '.[$(EXTRAS)]'
 	$(PIP) install -q 'setuptools<81'
 	touch $@ $(VENV)/.core
+
+$(NEUTTS_ESPEAK)/SOURCE: | $(VENV)/.full
+	$(PY) -m engine.tts.neutts_espeak --target $(NEUTTS_ESPEAK)
 
 clean:
 	rm -rf $(VENV) data/out build *.egg-info

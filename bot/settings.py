@@ -10,6 +10,8 @@ from typing import Any
 
 __all__ = ["BotSettings", "load_dotenv"]
 
+DISCORD_API = "https://discord.com/api/v10"
+
 
 def load_dotenv(path: Path = Path(".env")) -> dict[str, str]:
     """Parse KEY=VALUE lines (comments, blank lines and optional quotes allowed)."""
@@ -35,7 +37,8 @@ class BotSettings:
     telegram_bot_token: str = ""
     discord_bot_token: str = ""
     telegram_api_base_url: str = "https://api.telegram.org"
-    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_api_base_url: str = DISCORD_API
+    discord_gateway_url: str = ""  # "": Discord's, or /gateway/bot of a non-default API base
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: Path = Path("data")
     tts: str = "espeak"  # which speech backend the workers run (decides if a transcript is needed)
@@ -101,6 +104,13 @@ class BotSettings:
                 "MOUTHPIECE_LABEL is empty but MOUTHPIECE_LABEL_REQUIRED=true: set a label text "
                 "or allow videos without one"
             )
+        if self.discord_gateway_url and not self.discord_gateway_url.startswith(
+            ("ws://", "wss://")
+        ):
+            raise ValueError(
+                f"DISCORD_GATEWAY_URL={self.discord_gateway_url!r} must start with wss:// "
+                "(or ws://)"
+            )
         if self.label_position not in LABEL_POSITIONS:
             raise ValueError(
                 f"MOUTHPIECE_LABEL_POSITION={self.label_position!r} is not one of "
@@ -110,6 +120,12 @@ class BotSettings:
     @property
     def admin_ids(self) -> frozenset[str]:
         return frozenset(x.strip() for x in self.telegram_admin_ids.split(",") if x.strip())
+
+    @property
+    def discord_custom_api(self) -> bool:
+        """DISCORD_API_BASE_URL points somewhere else than Discord (a proxy, a compatible
+        server): its ``/gateway/bot`` then names the gateway too."""
+        return self.discord_api_base_url.rstrip("/") != DISCORD_API
 
     @property
     def needs_transcript(self) -> bool:
@@ -161,6 +177,7 @@ _ENV = {
     "discord_bot_token": "DISCORD_BOT_TOKEN",
     "telegram_api_base_url": "TELEGRAM_API_BASE_URL",
     "discord_api_base_url": "DISCORD_API_BASE_URL",
+    "discord_gateway_url": "DISCORD_GATEWAY_URL",
     "redis_url": "REDIS_URL",
     "data_dir": "MOUTHPIECE_DATA_DIR",
     "telegram_admin_ids": "TELEGRAM_ADMIN_IDS",

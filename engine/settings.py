@@ -30,9 +30,15 @@ class EngineSettings:
     # NeuTTS Air
     tts_backbone: str = ""  # local .gguf path or hub id
     tts_codec: str = ""  # local NeuCodec weights (dir or file) or hub id
+    # sampling as neutts leaves it (llama-cpp-python's completion defaults besides these two)
     tts_temperature: float = 1.0
     tts_top_k: int = 50
+    tts_top_p: float = 0.95
+    tts_min_p: float = 0.05
     tts_seed: int = 0  # NeuTTS sampling seed (the CLI's --seed sets it): repeatable renders
+    # espeak-ng for NeuTTS phonemes: "" = the neutts 1.4.1 build (engine.tts.neutts_espeak),
+    # else the system's with a warning; a folder holding that build; "system"
+    tts_espeak: str = ""
     watermark: bool = True
     # Diff2Lip
     lipsync_model: str = ""  # local checkpoint path

@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
+import yarl
 from discord import app_commands
+from discord.gateway import DiscordWebSocket
 
 from bot.adapters.discord_mod import build_mod_group, is_moderator
 from bot.core.events import (
@@ -32,18 +34,42 @@ from bot.core.events import (
 )
 from bot.settings import BotSettings
 
-__all__ = ["MouthpieceClient", "run_discord", "use_api_base"]
+__all__ = ["MouthpieceClient", "gateway_url", "run_discord", "use_api_base", "use_gateway"]
 
 log = logging.getLogger(__name__)
 Handle = Callable[[Event], Awaitable[list[Action]]]
 _OOPS = "Something went wrong on my side; please try again in a minute."
 _AUDIO_EXT = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm")
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
+_DISCORD_GATEWAY = DiscordWebSocket.DEFAULT_GATEWAY  # discord.py's own: wss://gateway.discord.gg/
 
 
 def use_api_base(url: str) -> None:
     """Point discord.py's REST client at ``url`` (a proxy, or a test stand-in)."""
     discord.http.Route.BASE = url.rstrip("/")
+
+
+def use_gateway(url: str | None) -> None:
+    """Open discord.py's gateway websocket at ``url`` (None: Discord's own gateway).
+
+    discord.py 2.7 has no setting for this: a plain ``Client`` connects to the class attribute
+    ``DiscordWebSocket.DEFAULT_GATEWAY`` (it asks ``/gateway/bot`` only when auto-sharding),
+    returns there when a session is invalidated, and resumes at READY's
+    ``resume_gateway_url``. So this attribute, process-wide like ``Route.BASE`` above, is the
+    one place the gateway is moved; nothing else of discord.py is patched.
+    """
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url) if url else _DISCORD_GATEWAY
+
+
+async def gateway_url(settings: BotSettings, client: discord.Client) -> str | None:
+    """``DISCORD_GATEWAY_URL``; else, when ``DISCORD_API_BASE_URL`` is not Discord's, the URL
+    that API's ``/gateway/bot`` gives (after login); else None: Discord's default gateway."""
+    if settings.discord_gateway_url:
+        return settings.discord_gateway_url
+    if not settings.discord_custom_api:
+        return None
+    _shards, url, _limits = await client.http.get_bot_gateway()
+    return url
 
 
 def _kind(att: discord.Attachment) -> str:
@@ -300,5 +326,8 @@ async def run_discord(settings: BotSettings, handle: Handle) -> None:
     )
     async with client:
         await client.login(settings.discord_bot_token)
+        gateway = await gateway_url(settings, client)
+        use_gateway(gateway)
+        log.info("discord gateway", extra={"gateway": gateway or str(_DISCORD_GATEWAY)})
         await client.tree.sync()
         await client.connect()

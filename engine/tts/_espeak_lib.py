@@ -59,16 +59,31 @@ class Event:
     phoneme: str = ""
 
 
+_LIB_DIRS = (
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib",
+    "/usr/local/lib",
+    "/lib/x86_64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+)
+
+
 def library_path() -> tuple[str, str | None] | None:
-    """(library, data dir or None) of an espeak-ng library on this machine, or None."""
-    found = ctypes.util.find_library("espeak-ng")
-    for candidate in (
-        found,
-        "/usr/lib/x86_64-linux-gnu/libespeak-ng.so.1",
-        "/usr/lib/aarch64-linux-gnu/libespeak-ng.so.1",
-    ):
-        if candidate and (Path(candidate).exists() or candidate == found):
-            return candidate, None
+    """(library, data dir or None) of the system's espeak-ng library, or None.
+
+    An absolute path whenever one is found: ``dlopen`` of a bare name returns any library of
+    that soname already in the process, such as the NeuTTS build phonemizer loads
+    (:mod:`engine.tts.neutts_espeak`), whose compiled-in data path does not exist here.
+    """
+    found = ctypes.util.find_library("espeak-ng")  # on Linux a file name, not a path
+    for name in dict.fromkeys(n for n in (found, "libespeak-ng.so.1") if n):
+        for folder in _LIB_DIRS:
+            if (Path(folder) / name).exists():
+                return str(Path(folder) / name), None
+    if found:
+        return found, None
     try:
         import espeakng_loader
 

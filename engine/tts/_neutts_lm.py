@@ -51,17 +51,27 @@ _SPECIALS = (
 
 @dataclass(frozen=True)
 class Sampling:
-    """Sampling of speech tokens. ``temperature`` 0 is greedy; ``seed`` makes runs repeatable."""
+    """Sampling of speech tokens. ``temperature`` 0 is greedy; ``seed`` makes runs repeatable.
+
+    The defaults are what ``neutts`` samples with: temperature 1 and top-k 50 set by it, top-p
+    0.95 and min-p 0.05 left at llama-cpp-python's completion defaults.
+    """
 
     temperature: float = 1.0
     top_k: int = 50
     seed: int = 0
+    top_p: float = 0.95
+    min_p: float = 0.05
 
     def check(self) -> None:
         if not 0.0 <= self.temperature <= 5.0:
             raise ValueError(f"temperature must be between 0 and 5, not {self.temperature}")
         if self.top_k < 0:
             raise ValueError(f"top_k must be 0 (off) or more, not {self.top_k}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be above 0 and at most 1 (off), not {self.top_p}")
+        if not 0.0 <= self.min_p <= 1.0:
+            raise ValueError(f"min_p must be between 0 (off) and 1, not {self.min_p}")
 
 
 @dataclass(frozen=True)
@@ -199,8 +209,8 @@ class SpeechLM:
         stream = self.llm.generate(
             prompt,
             top_k=sampling.top_k,
-            top_p=1.0,
-            min_p=0.0,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
             temp=sampling.temperature,
             repeat_penalty=1.0,
             reset=True,  # keeps the KV cache of the longest shared prefix

@@ -20,7 +20,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -28,10 +27,18 @@ from engine.errors import BackendUnavailable, Cancelled, InvalidInput
 from engine.settings import EngineSettings
 from engine.tts._neutts_lm import N_CTX, Sampling, SpeechLM
 from engine.tts._neutts_text import Budget, ChunkPlan, plan_chunks, split_plan
+from engine.tts.neutts_espeak import ESPEAK_VERSION, Phonemizer, find
 from engine.tts.textnorm import detect_language
 from engine.types import Audio, CancelCheck, Segment, Speech, VoiceRef
 
-__all__ = ["NeuTTSBackend", "ReferenceCodes", "SpeechChunk", "check", "OUTPUT_RATE"]
+__all__ = [
+    "NeuTTSBackend",
+    "ReferenceCodes",
+    "SpeechChunk",
+    "check",
+    "sampling_of",
+    "OUTPUT_RATE",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +65,25 @@ def check(settings: EngineSettings) -> str | None:
             __import__(module)
         except ImportError:
             return f"{extra} is not installed: pip install 'mouthpiece[neutts]'"
+    if settings.tts_espeak not in ("", "system") and find(Path(settings.tts_espeak)) is None:
+        return f"MOUTHPIECE_TTS_ESPEAK={settings.tts_espeak} holds no espeak-ng {ESPEAK_VERSION}"
     try:
         _resolve(settings.tts_backbone, settings, "backbone", download=False)
         _resolve(settings.tts_codec, settings, "codec", download=False)
     except BackendUnavailable as e:
         return str(e)
     return None
+
+
+def sampling_of(settings: EngineSettings) -> Sampling:
+    """The speech-token sampling the settings ask for (defaults: upstream's)."""
+    return Sampling(
+        temperature=settings.tts_temperature,
+        top_k=settings.tts_top_k,
+        top_p=settings.tts_top_p,
+        min_p=settings.tts_min_p,
+        seed=settings.tts_seed,
+    )
 
 
 @dataclass(frozen=True)
@@ -123,7 +143,7 @@ class NeuTTSBackend:
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
-        self.sampling = Sampling(settings.tts_temperature, settings.tts_top_k, settings.tts_seed)
+        self.sampling = sampling_of(settings)
         try:
             self.sampling.check()
         except ValueError as e:
@@ -136,9 +156,16 @@ class NeuTTSBackend:
         self.lm = SpeechLM(backbone, device=settings.device, threads=settings.threads)
         self.codec = load_codec(codec_path, device=device)
         self._codec_id = _fingerprint(self.codec.weights)
-        self._phonemizer = _phonemizer()
+        self._phonemizer = Phonemizer(settings.tts_espeak)
         self._lock = threading.Lock()  # llama.cpp contexts are not thread safe
-        log.info("neutts ready", extra={"backbone": str(backbone), "codec": str(codec_path)})
+        log.info(
+            "neutts ready",
+            extra={
+                "backbone": str(backbone),
+                "codec": str(codec_path),
+                "espeak_version": self._phonemizer.version,
+            },
+        )
 
     # ---- reference -------------------------------------------------------------------------
     def encode_reference(self, voice: VoiceRef) -> ReferenceCodes:
@@ -169,9 +196,9 @@ class NeuTTSBackend:
 
     # ---- planning --------------------------------------------------------------------------
     def phonemize(self, text: str) -> str:
+        """Phonemes of ``text`` as neutts makes them (see :mod:`engine.tts.neutts_espeak`)."""
         with self._lock:
-            out = self._phonemizer.phonemize([text], strip=False)
-        return " ".join(out[0].split()) if out else ""
+            return self._phonemizer(text)
 
     def budget(self, ref: ReferenceCodes) -> Budget:
         ref_phonemes = self.phonemize(ref.transcript)
@@ -434,29 +461,3 @@ def _fingerprint(path: Path) -> str:
     if cfg.is_file():
         h.update(cfg.read_bytes())
     return h.hexdigest()[:16]
-
-
-def _phonemizer() -> Any:
-    """phonemizer's espeak backend (en-us, stress, punctuation), as NeuTTS Air was trained."""
-    try:
-        from phonemizer.backend import EspeakBackend
-        from phonemizer.backend.espeak.wrapper import EspeakWrapper
-    except ImportError as e:
-        raise BackendUnavailable(
-            "phonemizer is not installed", hint="pip install 'mouthpiece[neutts]'"
-        ) from e
-    from engine.tts._espeak_lib import library_path
-
-    where = library_path()
-    if where is None:
-        raise BackendUnavailable("libespeak-ng not found", hint="apt-get install espeak-ng")
-    lib, data = where
-    if data:  # the espeakng-loader wheel: point phonemizer at its library and data
-        EspeakWrapper.set_library(lib)
-        EspeakWrapper.set_data_path(data)
-    try:
-        return EspeakBackend(language="en-us", preserve_punctuation=True, with_stress=True)
-    except RuntimeError as e:
-        raise BackendUnavailable(
-            f"phonemizer cannot use espeak-ng: {e}", hint="apt-get install espeak-ng"
-        ) from e

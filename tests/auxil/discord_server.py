@@ -1,18 +1,27 @@
-"""A stand-in for Discord's REST API on 127.0.0.1 that the real discord.py talks to.
+"""A stand-in for Discord's REST API and gateway on 127.0.0.1 that the real discord.py talks to.
 
-It answers login, interaction callbacks, webhook follow-ups and channel messages, serves
-attachment bytes, records every request, and can fail a route a few times (429/500).
+REST: it answers login, ``/gateway/bot``, command sync, interaction callbacks, webhook
+follow-ups and channel messages, serves attachment bytes, records every request, and can fail
+a route a few times (429/500).
+
+Gateway (``/gateway``, a websocket): HELLO, then IDENTIFY -> READY (or RESUME -> RESUMED),
+heartbeats answered with ACKs, and :meth:`DiscordStandIn.dispatch` sends events such as
+``INTERACTION_CREATE``. Messages go out compressed as the client asks (``zlib-stream``, or
+``zstd-stream`` when discord.py finds zstandard), like Discord's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import time
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 APP_ID = "5550001"
 BOT_USER = {
@@ -61,9 +70,18 @@ class DiscordStandIn:
         self._ids = itertools.count(900_000_000_000_000_000)
         self.runner: web.AppRunner | None = None
         self.url = ""
+        # gateway
+        self.heartbeat_ms = 250
+        self.gateway_ops: list[dict[str, Any]] = []  # what the client sent, in order
+        self.heartbeats = 0
+        self.compress = ""  # the transport compression the client asked for
+        self._socket: web.WebSocketResponse | None = None
+        self._pack: Callable[[bytes], bytes] | None = None  # the connection's compression
+        self._seq = 0
 
     async def start(self) -> str:
         app = web.Application(client_max_size=200 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
         app.router.add_get("/att/{name}", self._attachment)
         app.router.add_route("*", "/api/v10/{path:.*}", self._api)
         self.runner = web.AppRunner(app)
@@ -78,9 +96,67 @@ class DiscordStandIn:
     def api(self) -> str:
         return self.url + "/api/v10"
 
+    @property
+    def gateway_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/gateway"
+
     async def stop(self) -> None:
+        if self._socket is not None:
+            await self._socket.close()
         if self.runner:
             await self.runner.cleanup()
+
+    # ---- gateway ---------------------------------------------------------------------------
+    @property
+    def identified(self) -> bool:
+        return any(op["op"] == 2 for op in self.gateway_ops)
+
+    async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self.compress = request.query.get("compress", "")
+        self._socket, self._pack = ws, _packer(self.compress)
+        await self._send({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}})  # HELLO
+        async for msg in ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            payload = json.loads(msg.data)
+            self.gateway_ops.append(payload)
+            op = payload["op"]
+            if op == 1:  # HEARTBEAT -> HEARTBEAT_ACK
+                self.heartbeats += 1
+                await self._send({"op": 11})
+            elif op == 2:  # IDENTIFY -> READY
+                await self.dispatch("READY", self._ready(payload["d"]))
+            elif op == 6:  # RESUME -> RESUMED
+                await self.dispatch("RESUMED", {})
+        return ws
+
+    def _ready(self, identify: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "v": 10,
+            "user": BOT_USER,
+            "guilds": [],
+            "private_channels": [],
+            "session_id": "stand-in-session",
+            "resume_gateway_url": self.gateway_url,
+            "application": {"id": APP_ID, "flags": 0},
+            "shard": identify.get("shard", [0, 1]),
+        }
+
+    async def _send(self, payload: dict[str, Any]) -> None:
+        assert self._socket is not None and self._pack is not None, "no gateway connection"
+        data = json.dumps(payload).encode()
+        packed = self._pack(data)
+        if packed is data:
+            await self._socket.send_str(data.decode())
+        else:
+            await self._socket.send_bytes(packed)
+
+    async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send a DISPATCH (op 0) event, e.g. ``INTERACTION_CREATE``, to the connected bot."""
+        self._seq += 1
+        await self._send({"op": 0, "t": event, "s": self._seq, "d": data})
 
     def snowflake(self) -> str:
         return str(next(self._ids))
@@ -136,6 +212,11 @@ class DiscordStandIn:
     def _answer(self, method: str, path: str, body: Any) -> Any:
         if path == "/users/@me":
             return BOT_USER
+        if path == "/gateway/bot":
+            limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+            return {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
+        if method == "PUT" and path == f"/applications/{APP_ID}/commands":
+            return []  # bulk overwrite of the global commands (tree.sync)
         if path == "/oauth2/applications/@me":
             return {
                 "id": APP_ID,
@@ -206,8 +287,6 @@ class DiscordStandIn:
         raise KeyError(custom_id)
 
     async def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
-        import asyncio
-
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
@@ -215,3 +294,18 @@ class DiscordStandIn:
                     f"timed out; requests: {[(r.method, r.path) for r in self.requests]}"
                 )
             await asyncio.sleep(0.05)
+
+
+def _packer(compress: str) -> Callable[[bytes], bytes]:
+    """Per-connection transport compression, as Discord's gateway applies it."""
+    if compress == "zlib-stream":
+        stream = zlib.compressobj()
+        return lambda data: stream.compress(data) + stream.flush(zlib.Z_SYNC_FLUSH)
+    if compress == "zstd-stream":
+        import zstandard
+
+        zstream = zstandard.ZstdCompressor().compressobj()
+        return lambda data: (
+            zstream.compress(data) + zstream.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+        )
+    return lambda data: data  # no compression: text frames

@@ -1,5 +1,7 @@
-"""Discord: the real discord.py (command tree, dynamic buttons, webhooks) against a stand-in REST
-server on 127.0.0.1, with a real redis-server and real arq workers delivering to the channel."""
+"""Discord: the real discord.py (gateway websocket, command tree, dynamic buttons, webhooks)
+started by ``run_discord`` against a stand-in REST API and gateway on 127.0.0.1, with a real
+redis-server and real arq workers delivering to the channel. Slash commands and button presses
+arrive as ``INTERACTION_CREATE`` over the gateway, as from Discord."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.adapters.discord import MouthpieceClient, use_api_base
+from bot.adapters.discord import gateway_url, run_discord, use_api_base, use_gateway
 from bot.app import build_service
 from bot.delivery.discord import DiscordDelivery
 from bot.settings import BotSettings
@@ -63,15 +65,29 @@ def _attachment(dc: DiscordStandIn, aid: str, name: str, data: bytes, ctype: str
 
 
 @asynccontextmanager
-async def system(
-    tmp: Path, engine: Engine
-) -> AsyncIterator[tuple[DiscordStandIn, MouthpieceClient]]:
+async def connected(dc: DiscordStandIn, settings: BotSettings, handle: Any) -> AsyncIterator[None]:
+    """The bot's Discord front-end as ``python -m bot`` runs it, until it has IDENTIFYed."""
+    bot = asyncio.create_task(run_discord(settings, handle))
+    try:
+        await dc.wait_for(lambda: dc.identified or bot.done(), timeout=30)
+        if bot.done():
+            bot.result()  # raises what stopped it
+        yield
+    finally:
+        bot.cancel()
+        await asyncio.gather(bot, return_exceptions=True)
+        use_api_base(BotSettings().discord_api_base_url)
+        use_gateway(None)
+
+
+@asynccontextmanager
+async def system(tmp: Path, engine: Engine) -> AsyncIterator[DiscordStandIn]:
     dc = DiscordStandIn()
     await dc.start()
     with redis_server(tmp) as url:
         settings = BotSettings(
             discord_bot_token="TEST",
-            discord_api_base_url=dc.api,
+            discord_api_base_url=dc.api,  # the gateway comes from its /gateway/bot
             redis_url=url,
             data_dir=tmp / "data",
             status_edit_seconds=0.3,
@@ -79,13 +95,10 @@ async def system(
         workers = build_workers(settings, engine)
         tasks = [asyncio.create_task(w.main()) for w in workers]
         service, store, queue = await build_service(settings)
-        use_api_base(dc.api)
-        client = MouthpieceClient(service.handle)
-        await client.login("TEST")
         try:
-            yield dc, client
+            async with connected(dc, settings, service.handle):
+                yield dc
         finally:
-            await client.close()
             for w in workers:
                 await w.close()
             for t in tasks:
@@ -96,18 +109,23 @@ async def system(
             await dc.stop()
 
 
-def _press(dc: DiscordStandIn, client: MouthpieceClient, custom_id: str, who: str) -> None:
+async def _press(dc: DiscordStandIn, custom_id: str, who: str) -> None:
     data = {"custom_id": custom_id, "component_type": 2}
-    client._connection.parse_interaction_create(  # type: ignore[arg-type]
-        _interaction(3, data, who, message=dc.component_message(custom_id))
-    )
+    message = dc.component_message(custom_id)
+    await dc.dispatch("INTERACTION_CREATE", _interaction(3, data, who, message=message))
 
 
 def test_talk_command_to_video_in_channel(
     tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
 ) -> None:
     async def go() -> None:
-        async with system(tmp_path, engine) as (dc, client):
+        async with system(tmp_path, engine) as dc:
+            assert any(r.path == "/gateway/bot" for r in dc.requests)  # where to connect
+            identify = next(op["d"] for op in dc.gateway_ops if op["op"] == 2)
+            assert identify["token"] == "TEST"
+            assert dc.compress in ("zlib-stream", "zstd-stream")  # compressed, as Discord's
+            sync = next(r for r in dc.requests if r.path.endswith(f"{APP_ID}/commands"))
+            assert "talk" in {c["name"] for c in sync.json}
             resolved = {
                 "attachments": {
                     "101": _attachment(
@@ -129,21 +147,21 @@ def test_talk_command_to_video_in_channel(
                     {"name": "photo", "type": 11, "value": "102"},
                 ],
             }
-            client._connection.parse_interaction_create(_interaction(2, data, REQUESTER))  # type: ignore[arg-type]
+            await dc.dispatch("INTERACTION_CREATE", _interaction(2, data, REQUESTER))
             await dc.wait_for(lambda: len(dc.callbacks()) >= 1)
             assert dc.callbacks()[0].json["type"] == 5  # deferred at once, before downloads
             consent = f"mp:{REQUESTER}:consent:"
             await dc.wait_for(lambda: consent in dc.custom_ids(), timeout=60)
 
-            _press(dc, client, consent, OTHER)  # somebody else's press is refused
+            await _press(dc, consent, OTHER)  # somebody else's press is refused
             await dc.wait_for(lambda: any((c.json or {}).get("type") == 4 for c in dc.callbacks()))
             refusal = next(c.json for c in dc.callbacks() if c.json.get("type") == 4)
             assert refusal["data"]["flags"] & 64 and "Only the person" in refusal["data"]["content"]
 
-            _press(dc, client, consent, REQUESTER)
+            await _press(dc, consent, REQUESTER)
             render = f"mp:{REQUESTER}:render:"
             await dc.wait_for(lambda: render in dc.custom_ids())
-            _press(dc, client, render, REQUESTER)
+            await _press(dc, render, REQUESTER)
 
             def videos() -> list[Req]:
                 return [p for p in dc.channel_posts(CHANNEL) if p.files]
@@ -165,8 +183,43 @@ def test_talk_command_to_video_in_channel(
             )
             assert edits()[-1].json["components"] == []
             assert len(videos()) == 1
+            assert dc.heartbeats >= 2  # heartbeats were acknowledged all along
 
     asyncio.run(go())
+
+
+def test_gateway_url_setting_is_used_as_is(tmp_path: Path) -> None:
+    """DISCORD_GATEWAY_URL wins: no /gateway/bot lookup, the websocket opens there."""
+
+    async def handle(event: Any) -> list[Any]:
+        return []
+
+    async def go() -> None:
+        dc = DiscordStandIn()
+        await dc.start()
+        settings = BotSettings(
+            discord_bot_token="TEST",
+            discord_api_base_url=dc.api,
+            discord_gateway_url=dc.gateway_url,
+            data_dir=tmp_path,
+        )
+        try:
+            async with connected(dc, settings, handle):
+                assert not any(r.path == "/gateway/bot" for r in dc.requests)
+                assert dc.gateway_ops[0]["op"] in (1, 2)  # a heartbeat or IDENTIFY, over ws
+        finally:
+            await dc.stop()
+
+    asyncio.run(go())
+
+
+def test_gateway_default_is_discords_own() -> None:
+    """With Discord's own API nothing is looked up: discord.py's default gateway stays."""
+    settings = BotSettings(discord_bot_token="TEST")
+    assert not settings.discord_custom_api
+    assert asyncio.run(gateway_url(settings, None)) is None  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="DISCORD_GATEWAY_URL"):
+        BotSettings(discord_gateway_url="https://gateway.example")
 
 
 def test_delivery_retries_429_and_500_then_delivers_once(tmp_path: Path) -> None:

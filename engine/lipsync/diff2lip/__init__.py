@@ -139,13 +139,16 @@ class Diff2LipBackend:
             torch.set_num_threads(settings.threads)
         self.settings, self.sampler_factory = settings, sampler_factory
         self.device = _device(settings.device)
-        self.amp_dtype = _amp_dtype(settings.lipsync_precision, self.device)
+        self.precision = _precision(settings.lipsync_precision, self.device)
+        self.amp_dtype = torch.bfloat16 if self.precision == "bf16" else None
         self.cfg: UNetConfig = load_config(settings.lipsync_config)
         path = checkpoint_path(settings)
         assert path is not None  # check() said so
         if settings.lipsync_model_sha256:
             _verify_sha256(path, settings.lipsync_model_sha256)
         self.model = load_model(path, self.cfg).to(self.device)
+        if self.precision == "fp16":
+            self.model.convert_to_fp16()  # upstream's use_fp16: fp16 convolutions, fp32 norms
         cuda = self.device.type == "cuda"
         # channels-last helps cuDNN; oneDNN on CPU gains nothing measurable here
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
@@ -307,10 +310,8 @@ def _device(want: str) -> Any:
     return dev
 
 
-def _amp_dtype(precision: str, device: Any) -> Any:
-    """Autocast dtype or None (fp32). Upstream runs fp16 convolutions on GPU (use_fp16)."""
-    import torch
-
+def _precision(precision: str, device: Any) -> str:
+    """fp32, fp16 (upstream's ``use_fp16``, its inference default on GPU) or bf16 (autocast)."""
     if precision == "auto":
-        return torch.float16 if device.type == "cuda" else None
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+        return "fp16" if device.type == "cuda" else "fp32"
+    return precision

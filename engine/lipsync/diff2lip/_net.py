@@ -7,6 +7,12 @@ that a released ``model.state_dict()`` loads as is: ``time_embed``, ``input_bloc
 ``out_layers`` / ``skip_connection``; attention with ``norm`` / ``qkv`` / ``proj_out``;
 ``audio_encoder`` (``time_embed``, ``input_block``, ``encoder_blocks``, ``middle_block``) and
 ``audio_encoder_to_style``. Imported only by :func:`unet.build_model` (torch is heavy).
+
+Half precision as upstream's ``use_fp16`` (:meth:`Diff2LipUNet.convert_to_fp16`, after
+guided-diffusion's ``convert_module_to_f16``): only the convolutions of the torso and the audio
+encoder hold fp16 weights and run in fp16; group norms compute in fp32 and hand back fp16
+(``GroupNorm32``); linear layers, hence the timestep and style embedding, and the output head
+stay fp32.
 """
 
 from __future__ import annotations
@@ -30,6 +36,19 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: int = 10000) -> to
     )
     args = t[:, None].float() * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class GroupNorm32(nn.GroupNorm):
+    """Group norm; after :meth:`Diff2LipUNet.convert_to_fp16` it computes in fp32 and returns
+    the input's dtype (guided-diffusion's ``GroupNorm32``). Until then it is a plain group
+    norm, so fp32 and autocast runs are exactly as before."""
+
+    upcast = False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.upcast:
+            return super().forward(x.float()).to(x.dtype)
+        return super().forward(x)
 
 
 class _Resample(nn.Module):
@@ -70,7 +89,7 @@ class ResBlock(nn.Module):
         super().__init__()
         out = out or ch
         self.in_layers = nn.Sequential(
-            nn.GroupNorm(groups, ch), nn.SiLU(), nn.Conv2d(ch, out, 3, padding=1)
+            GroupNorm32(groups, ch), nn.SiLU(), nn.Conv2d(ch, out, 3, padding=1)
         )
         self.updown = up or down
         if self.updown:
@@ -79,7 +98,7 @@ class ResBlock(nn.Module):
         self.scale_shift = scale_shift
         self.emb_layers = nn.Sequential(nn.SiLU(), nn.Linear(emb, (2 if scale_shift else 1) * out))
         self.out_layers = nn.Sequential(
-            nn.GroupNorm(groups, out), nn.SiLU(), nn.Dropout(0.0), nn.Conv2d(out, out, 3, padding=1)
+            GroupNorm32(groups, out), nn.SiLU(), nn.Dropout(0.0), nn.Conv2d(out, out, 3, padding=1)
         )
         self.skip_connection = nn.Identity() if out == ch else nn.Conv2d(ch, out, 1)
 
@@ -104,7 +123,7 @@ class AttentionBlock(nn.Module):
     def __init__(self, ch: int, heads: int, *, groups: int, legacy: bool) -> None:
         super().__init__()
         self.heads, self.legacy = heads, legacy
-        self.norm = nn.GroupNorm(groups, ch)
+        self.norm = GroupNorm32(groups, ch)
         self.qkv = nn.Conv1d(ch, ch * 3, 1)
         self.proj_out = nn.Conv1d(ch, ch, 1)
 
@@ -146,9 +165,10 @@ class AudioEncoder(nn.Module):
         self.time_embed = nn.Sequential(nn.Linear(mc, mc), nn.SiLU(), nn.Linear(mc, mc))
         spatial = cfg.audio_init_spatial_dim
         self.input_block = Step(
-            nn.Conv1d(cfg.audio_dim, spatial, 3, padding=1), nn.GroupNorm(g, spatial), nn.SiLU()
+            nn.Conv1d(cfg.audio_dim, spatial, 3, padding=1), GroupNorm32(g, spatial), nn.SiLU()
         )
         ch = cfg.audio_channel_mult[0] * mc
+        self.dtype = torch.float32  # of the convolutions: fp16 after convert_to_fp16
         self.encoder_blocks = nn.ModuleList([Step(nn.Conv2d(1, ch, 3, padding=1))])
         ds = 1
         last = len(cfg.audio_channel_mult) - 1
@@ -168,7 +188,7 @@ class AudioEncoder(nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         t = torch.zeros(mel.shape[0], dtype=torch.long, device=mel.device)
         emb = self.time_embed(timestep_embedding(t, self.mc))
-        h = self.input_block(mel, emb)[:, None]  # (B, 64, 16) -> (B, 1, 64, 16)
+        h = self.input_block(mel.to(self.dtype), emb)[:, None]  # (B, 64, 16) -> (B, 1, 64, 16)
         for block in self.encoder_blocks:
             h = block(h, emb)
         return self.middle_block(h, emb)
@@ -209,6 +229,7 @@ class Diff2LipUNet(nn.Module):
     def __init__(self, cfg: UNetConfig) -> None:
         super().__init__()
         self.config = cfg
+        self.dtype = torch.float32  # of the torso: fp16 after convert_to_fp16
         mc, emb, g = cfg.model_channels, cfg.time_embed_dim, cfg.groups
         ss = cfg.use_scale_shift_norm
         mults = cfg.mults
@@ -216,7 +237,7 @@ class Diff2LipUNet(nn.Module):
         self.audio_encoder = AudioEncoder(cfg)
         ach = self.audio_encoder.out_channels
         self.audio_encoder_to_style = nn.Sequential(
-            nn.GroupNorm(g, ach),
+            GroupNorm32(g, ach),
             nn.SiLU(),
             nn.AdaptiveAvgPool2d((1, 1)),
             nn.Conv2d(ach, emb, 1),
@@ -259,8 +280,27 @@ class Diff2LipUNet(nn.Module):
                     ds //= 2
                 self.output_blocks.append(Step(*layers))
         self.out = nn.Sequential(
-            nn.GroupNorm(g, ch), nn.SiLU(), nn.Conv2d(mults[0] * mc, cfg.out_channels, 3, padding=1)
+            GroupNorm32(g, ch), nn.SiLU(), nn.Conv2d(mults[0] * mc, cfg.out_channels, 3, padding=1)
         )
+
+    def convert_to_fp16(self) -> None:
+        """Upstream's ``use_fp16``: fp16 weights for the convolutions of the input, middle and
+        output blocks and of the audio encoder and its style head; group norms compute in
+        fp32 and hand back fp16; linear layers and the output head keep fp32."""
+        for part in (
+            self.input_blocks,
+            self.middle_block,
+            self.output_blocks,
+            self.audio_encoder,
+            self.audio_encoder_to_style,
+        ):
+            for module in part.modules():
+                if isinstance(module, (nn.Conv1d, nn.Conv2d)):
+                    module.half()
+        for module in self.modules():
+            if isinstance(module, GroupNorm32):
+                module.upcast = True
+        self.dtype = self.audio_encoder.dtype = torch.float16
 
     def encode_audio(self, mel: torch.Tensor) -> torch.Tensor:
         """(B, 80, 16) mel windows -> (B, time_embed_dim) style added to the time embedding."""
@@ -277,11 +317,11 @@ class Diff2LipUNet(nn.Module):
         cond_img = cond[:, :3]
         x = torch.cat([x * mask + (1 - mask) * cond_img, cond], dim=1)
         emb = self.time_embed(timestep_embedding(t, self.config.model_channels)) + style
-        hs, h = [], x
+        hs, h = [], x.to(self.dtype)
         for block in self.input_blocks:
             h = block(h, emb)
             hs.append(h)
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
             h = block(torch.cat([h, hs.pop()], dim=1), emb)
-        return self.out(h)
+        return self.out(h.float() if self.dtype == torch.float16 else h)  # the head: fp32

@@ -2,7 +2,8 @@
 
 Recipe of Diff2Lip's ``audio/audio.py`` + ``audio/hparams.py`` (copied from Wav2Lip):
 16 kHz, pre-emphasis 0.97, ``librosa.stft(n_fft=800, hop_length=200, win_length=800)``
-(periodic Hann, centred, reflect padding as in the pinned librosa 0.9.2), magnitude,
+(periodic Hann, centred, zero padding: the default of the pinned librosa 0.9.2, whose
+``stft`` has ``pad_mode="constant"`` since 0.9.0), magnitude,
 Slaney mel filters (80 bins, 55-7600 Hz, area-normalised: librosa's defaults),
 ``20 log10(max(1e-5, x)) - 20`` dB, then symmetric clipping normalisation to [-4, 4].
 Per video frame a 16-step (0.2 s) window, indexed like ``generate.py``.
@@ -72,10 +73,9 @@ def mel_basis() -> np.ndarray:
 
 
 def _mel_power(x: np.ndarray, chunk: int = 1024) -> np.ndarray:
-    """Mel filters @ |STFT| (80, 1 + len // HOP): centred frames, reflect padding, periodic
+    """Mel filters @ |STFT| (80, 1 + len // HOP): centred frames, zero padding, periodic
     Hann; ``chunk`` frames at a time so long audio needs little memory."""
-    pad = N_FFT // 2
-    x = np.pad(x, pad, mode="reflect" if len(x) > pad else "constant")
+    x = np.pad(x, N_FFT // 2)  # zeros: the first two and the last two frames reach past it
     n = 1 + (len(x) - N_FFT) // HOP
     frames = np.lib.stride_tricks.sliding_window_view(x, N_FFT)[::HOP][:n]
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN) / WIN)

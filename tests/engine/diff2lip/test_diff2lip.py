@@ -118,6 +118,74 @@ def test_attention_uses_the_legacy_head_order() -> None:
         torch.testing.assert_close(block(x), ref.reshape(2, 64, 4, 4), atol=1e-5, rtol=1e-5)
 
 
+def test_fp16_is_upstreams_use_fp16() -> None:
+    """guided-diffusion's ``convert_to_fp16``: fp16 weights on the convolutions of the input,
+    middle and output blocks, the audio encoder and its style head, nothing else; group norms
+    compute in fp32 and hand back fp16; the timestep + style embedding reaches every ResBlock
+    in fp32; the output head runs in fp32 on fp32 input."""
+    from torch import nn
+
+    from engine.lipsync.diff2lip._net import GroupNorm32, ResBlock
+
+    torch.manual_seed(0)
+    model = build_model(TINY_CONFIG).eval()
+    s = TINY_CONFIG.image_size
+    args = (torch.randn(1, 3, s, s), torch.tensor([500]), torch.randn(1, 6, s, s))
+    mask = torch.zeros(1, 1, s, s)
+    mask[..., s // 2 :, :] = 1
+    mel = torch.rand(1, 80, 16) * 8 - 4
+    with torch.inference_mode():
+        ref = model(*args, mask, model.encode_audio(mel))
+    model.convert_to_fp16()
+    torso = ("input_blocks", "middle_block", "output_blocks", "audio_encoder", "audio_encoder_")
+    convs = {
+        f"{name}.{p}"
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)) and name.startswith(torso)
+        for p, _ in m.named_parameters()
+    }
+    halves = {n for n, p in model.named_parameters() if p.dtype == torch.float16}
+    assert halves == convs and any(n.startswith("audio_encoder_to_style") for n in halves)
+
+    seen: list[str] = []
+
+    def norm_hook(m: Any, a: tuple[Tensor, ...], out: Tensor) -> None:
+        if a[0].dtype == torch.float16:
+            full = torch.nn.functional.group_norm(a[0].float(), m.num_groups, m.weight, m.bias)
+            assert out.dtype == torch.float16 and torch.equal(out, full.half())
+            seen.append("norm")
+
+    def emb_hook(m: Any, a: tuple[Tensor, ...]) -> None:
+        assert a[1].dtype == torch.float32
+        seen.append("emb")
+
+    for m in model.modules():
+        if isinstance(m, GroupNorm32):
+            m.register_forward_hook(norm_hook)
+        elif isinstance(m, ResBlock):
+            m.register_forward_pre_hook(emb_hook)
+    model.out.register_forward_pre_hook(lambda m, a: seen.append(str(a[0].dtype)))
+    with torch.inference_mode():
+        got = model(*args, mask, model.encode_audio(mel))
+    assert {"norm", "emb", "torch.float32"} <= set(seen)
+    assert got.dtype == torch.float32
+    err = float((got - ref).norm() / ref.norm())
+    assert 0 < err < 1e-2  # really computed in fp16, and close to fp32
+
+
+def test_fp16_setting_converts_and_auto_stays_fp32_on_cpu(tiny_ckpt: Path) -> None:
+    be = Diff2LipBackend(_settings(tiny_ckpt, lipsync_precision="fp16"))
+    assert be.precision == "fp16" and be.amp_dtype is None
+    assert be.model.input_blocks[0][0].weight.dtype == torch.float16
+    frame = next(
+        be.frames(_portrait(), _speech(), n_frames=1, options=RenderOptions(lipsync_steps=2))
+    )
+    assert frame.shape == _portrait().image.shape
+    auto = Diff2LipBackend(_settings(tiny_ckpt))
+    assert auto.precision == "fp32"
+    assert all(p.dtype == torch.float32 for p in auto.model.parameters())
+
+
 def test_input_is_masked_noise_then_cond_then_reference() -> None:
     """x_t enters only below the mask; above it the masked frame replaces it (upstream)."""
     torch.manual_seed(0)
@@ -210,7 +278,7 @@ def _reference_logmel(wav: np.ndarray) -> np.ndarray:
     y = np.empty(len(wav))
     y[0] = wav[0]
     y[1:] = wav[1:] - 0.97 * wav[:-1]  # pre-emphasis
-    padded = np.concatenate([y[1:401][::-1], y, y[-401:-1][::-1]])  # centred, reflect
+    padded = np.concatenate([np.zeros(400), y, np.zeros(400)])  # centred, zeros (librosa 0.9)
 
     def hz_to_mel(f: float) -> float:  # Slaney (librosa htk=False)
         return f / (200 / 3) if f < 1000 else 15 + math.log(f / 1000) * 27 / math.log(6.4)
@@ -248,6 +316,21 @@ def test_mel_matches_an_independent_implementation() -> None:
     ref = _reference_logmel(wav.astype(np.float32).astype(np.float64))
     assert ours.shape == ref.shape == (80, 41)
     np.testing.assert_allclose(ours, ref, atol=2e-4)
+
+
+def test_mel_edges_are_zero_padded_like_librosa_0_9_2() -> None:
+    """The frames that reach past the clip (0, 1 and the last two) see zeros there, as
+    upstream's librosa 0.9.2 ``stft`` default (``pad_mode="constant"``) gives them."""
+    rng = np.random.default_rng(5)
+    t = np.arange(6100) / 16000  # loud from the first sample to the last, not a whole hop
+    wav = 0.5 * np.sin(2 * np.pi * 180 * t) + 0.2 * rng.standard_normal(len(t))
+    ours = melspectrogram(wav.astype(np.float32))
+    ref = _reference_logmel(wav.astype(np.float32).astype(np.float64))
+    assert ours.shape == ref.shape == (80, 1 + 6100 // 200)
+    for frame in (0, 1, ours.shape[1] - 2, ours.shape[1] - 1):
+        assert ref[:, frame].max() > -3.0  # sound reaches these frames: the test can tell
+        np.testing.assert_allclose(ours[:, frame], ref[:, frame], atol=2e-4, err_msg=str(frame))
+    np.testing.assert_allclose(ours[:, 2:-2], ref[:, 2:-2], atol=2e-4)
 
 
 def test_mel_known_values() -> None:
