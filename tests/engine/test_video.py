@@ -131,16 +131,24 @@ def test_a_tight_budget_caps_the_constant_quality_in_one_pass(
     assert probe(tmp_path / "capped.mp4").n_frames == n
 
 
-def test_rate_plan_reserves_audio_container_and_the_buffer_head_start() -> None:
+def test_without_a_budget_there_is_no_cap_and_a_generous_one_keeps_the_level_low() -> None:
     assert plan_rate(None, seconds=10, size=(512, 512), fps=25) == RatePlan()
     huge = plan_rate(50_000_000, seconds=10, size=(512, 512), fps=25)
     assert huge.video_cap == MAX_VIDEO_CAP and huge.audio_bitrate == video.AUDIO_BITRATE
-    budget, seconds = 400_000, 20.0
+
+
+@pytest.mark.parametrize(("budget", "seconds"), [(400_000, 20.0), (100_000, 2.0)])
+def test_rate_plan_leaves_room_for_audio_container_and_the_buffer_head_start(
+    budget: int, seconds: float
+) -> None:
     plan = plan_rate(budget, seconds=seconds, size=(256, 256), fps=25)
     assert plan.video_cap is not None and plan.audio_bitrate == video.LOW_AUDIO_BITRATE
-    worst = plan.video_cap * seconds / 8 + plan.buffer_bits * video._VBV_INIT / 8
-    audio = plan.audio_bitrate * seconds / 8
-    assert worst + audio * 1.06 + 17_000 < budget  # the demo's measured AAC excess and boxes
+    # x264 keeps the capped stream within the cap over the whole length plus what the buffer
+    # holds at the start. Measured: AAC runs up to 6 % over its bitrate; the MP4 boxes took
+    # 2.2 KB for 2 s, 7.6 KB for 10 s, 17.1 KB for 23.8 s.
+    worst = (plan.video_cap * seconds + plan.buffer_bits * video._VBV_INIT) / 8
+    boxes = 2_000 + 750 * seconds
+    assert worst + plan.audio_bitrate * seconds / 8 * 1.06 + boxes <= budget
     assert worst > 0.5 * budget  # and the picture still gets most of it
 
 
