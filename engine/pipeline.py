@@ -240,11 +240,8 @@ class Engine:
         request.output.parent.mkdir(parents=True, exist_ok=True)
         metadata = {"encoder": "Mouthpiece", "comment": "AI-generated with Mouthpiece"}
         metadata.update(dict(opts.metadata))
-        frames = self.lipsync.frames(portrait, speech, n_frames=n_frames, options=opts)
-        motion = self._motion(portrait, speech, n_frames, opts)
-        if motion is not None:
-            frames = motion(frames)
-        labelled = _labelled(frames, opts.label, opts.label_position)
+        # The writer checks the byte budget against the length first: a video that cannot
+        # fit is refused before the lip-sync backend makes a single frame.
         writer = VideoWriter(
             request.output,
             size=portrait.size,
@@ -254,6 +251,11 @@ class Engine:
             n_frames=n_frames,
             metadata=metadata,
         )
+        frames = self.lipsync.frames(portrait, speech, n_frames=n_frames, options=opts)
+        motion = self._motion(portrait, speech, n_frames, opts)
+        if motion is not None:
+            frames = motion(frames)
+        labelled = _labelled(frames, opts.label, opts.label_position)
         gen_seconds = write_seconds = 0.0
         with writer:
             written = 0

@@ -2,7 +2,7 @@
 
 from engine.media.audio import decode_audio, load_voice, normalize_loudness, resample, save_wav
 from engine.media.image import find_face, load_photo, load_portrait
-from engine.media.video import MediaInfo, VideoWriter, probe
+from engine.media.video import MediaInfo, RatePlan, VideoQuality, VideoWriter, plan_rate, probe
 
 __all__ = [
     "decode_audio",
@@ -14,6 +14,9 @@ __all__ = [
     "load_photo",
     "load_portrait",
     "MediaInfo",
+    "RatePlan",
+    "VideoQuality",
     "VideoWriter",
+    "plan_rate",
     "probe",
 ]

@@ -2,6 +2,12 @@
 
 Frames go through ffmpeg's stdin as raw RGB, so memory does not grow with the video. The
 file appears at its final path only when it is complete.
+
+The picture is encoded at constant quality (x264 CRF, :class:`VideoQuality`); a byte budget
+is a ceiling, not a target: :func:`plan_rate` turns it into a peak bitrate (x264's VBV) that
+only binds when the constant-quality stream would not fit, so a budget far above what the
+video needs gives the same small file as no budget at all. Why these settings: README,
+"Video size".
 """
 
 from __future__ import annotations
@@ -23,15 +29,124 @@ import numpy as np
 from engine.errors import BackendUnavailable, EngineError, InvalidInput
 from engine.types import Audio
 
-__all__ = ["VideoWriter", "EncodeError", "MediaInfo", "probe"]
+__all__ = [
+    "VideoWriter",
+    "VideoQuality",
+    "RatePlan",
+    "plan_rate",
+    "EncodeError",
+    "MediaInfo",
+    "probe",
+]
 
 AUDIO_BITRATE = 128_000
-MIN_VIDEO_BITRATE = 50_000
-_FILL = 0.92  # share of the byte budget aimed at; container overhead and rate control take the rest
+LOW_AUDIO_BITRATE = 48_000  # when the budget is tight (plan_rate)
+# Below this many video bits per pixel per frame a face turns blotchy (bench/video.py, README).
+MIN_BITS_PER_PIXEL = 0.01
+# The cap never goes above this: x264 signals the H.264 level from the cap, and a generous
+# budget must not push a small video to a level that phones' hardware decoders refuse.
+# 5 Mb/s and its 2 s buffer fit level 3.0 (High); the demo's constant quality needs 0.36.
+MAX_VIDEO_CAP = 5_000_000
+_VBV_SECONDS = 2.0  # the cap holds over any window of this length (buffer = cap x 2 s)
+_VBV_INIT = 0.9  # share of the buffer full at the start: the first frames may spend it
+_VBV_SLACK = 0.97  # x264 keeps to its buffer closely, not exactly
+_AUDIO_SLACK = 1.1  # ffmpeg's AAC runs about 6 % over its nominal bitrate (measured)
+_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower")
+_TUNES = ("film", "animation", "grain", "stillimage")
 
 
 class EncodeError(EngineError):
     """ffmpeg failed; the message carries its last lines (for operators)."""
+
+
+@dataclass(frozen=True)
+class VideoQuality:
+    """x264 settings of the constant-quality encode, chosen for talking heads: the quality of
+    the former default (CRF 20, ``veryfast``, 4 s keyframes) in fewer bytes, where slower
+    presets cost much more CPU for little more (measured by ``bench/video.py --choose``;
+    figures in the README, "Video size")."""
+
+    crf: int = 22
+    preset: str = "faster"
+    tune: str | None = "film"
+    keyframe_seconds: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.crf <= 51:
+            raise ValueError(f"crf must be between 0 and 51, not {self.crf}")
+        if self.preset not in _PRESETS:
+            raise ValueError(f"preset must be one of {', '.join(_PRESETS)}, not {self.preset!r}")
+        if self.tune is not None and self.tune not in _TUNES:
+            raise ValueError(f"tune must be one of {', '.join(_TUNES)}, not {self.tune!r}")
+        if self.keyframe_seconds <= 0:
+            raise ValueError(f"keyframe_seconds must be positive, not {self.keyframe_seconds}")
+
+
+@dataclass(frozen=True)
+class RatePlan:
+    """How a video spends its bytes: the audio bitrate and the picture's cap, if any.
+
+    ``video_cap`` (bits/s) holds over every ``_VBV_SECONDS`` window; ``None`` means pure
+    constant quality. ``floor`` is the lowest cap still acceptable (bits/s).
+    """
+
+    audio_bitrate: int = AUDIO_BITRATE
+    video_cap: int | None = None
+    floor: int = 0
+
+    @property
+    def buffer_bits(self) -> int:
+        return int((self.video_cap or 0) * _VBV_SECONDS)
+
+
+def plan_rate(
+    max_bytes: int | None, *, seconds: float, size: tuple[int, int], fps: int
+) -> RatePlan:
+    """The rate plan for a ``seconds`` long video of ``size`` at ``fps`` within ``max_bytes``.
+
+    The cap is the largest peak bitrate for which audio, container and the worst case of the
+    capped stream (the whole cap for the whole length plus the buffer's head start) still fit.
+    Raises InvalidInput, before any frame is made, when that leaves the picture fewer than
+    MIN_BITS_PER_PIXEL.
+    """
+    if max_bytes is None:
+        return RatePlan()
+    if max_bytes <= 0 or seconds <= 0:
+        raise ValueError(f"max_bytes and seconds must be positive, got {max_bytes}, {seconds}")
+    width, height = size
+    floor = int(MIN_BITS_PER_PIXEL * width * height * fps)
+    span = seconds + _VBV_INIT * _VBV_SECONDS
+    # Full-rate audio unless the whole budget is under 4x its bitrate or the picture would
+    # drop under the floor with it; then low-rate audio, and the picture gets the bytes.
+    roomy = max_bytes * 8 / seconds > 4 * AUDIO_BITRATE
+    for audio in (AUDIO_BITRATE, LOW_AUDIO_BITRATE) if roomy else (LOW_AUDIO_BITRATE,):
+        reserved = _reserved_bytes(seconds, fps, audio)
+        cap = int((max_bytes - reserved) * 8 * _VBV_SLACK / span)
+        if cap >= floor:
+            return RatePlan(audio_bitrate=audio, video_cap=min(cap, MAX_VIDEO_CAP), floor=floor)
+    need = _reserved_bytes(seconds, fps, LOW_AUDIO_BITRATE) + int(floor * span / 8 / _VBV_SLACK)
+    raise InvalidInput(
+        f"A {seconds:.0f} s video at {width}x{height} needs at least {need + 1} bytes to look "
+        f"acceptable, more than the {max_bytes} allowed: allow more bytes or send a shorter "
+        "script.",
+        field="options",
+    )
+
+
+def _reserved_bytes(seconds: float, fps: int, audio_bitrate: int) -> int:
+    """Bytes that are not picture: the AAC stream and the MP4 boxes (a generous estimate).
+
+    Measured at 25 fps: the MP4 boxes took 2.2 KB for 2 s, 7.6 KB for 10 s, 17.1 KB for
+    23.8 s; this allows 8 KB plus 32 bytes per video frame and 400 bytes per second of audio.
+    """
+    audio = audio_bitrate / 8 * seconds * _AUDIO_SLACK
+    mux = 8_000 + seconds * (32 * fps + 400)
+    return int(audio + mux)
+
+
+def _ffmpeg() -> list[str]:
+    """ffmpeg, quiet but for errors, never reading the terminal, overwriting its output."""
+    return [_tool("ffmpeg"), "-nostdin", "-v", "error", "-y"]
 
 
 def _tool(name: str) -> str:
@@ -43,6 +158,10 @@ def _tool(name: str) -> str:
 
 class VideoWriter:
     """Write frames of ``size`` = (width, height) plus ``audio`` to an MP4 at ``path``.
+
+    Constant quality (``quality``); with ``max_bytes`` (and ``n_frames``, to know the length)
+    the file never exceeds it: the plan is checked here, before any frame is made, and the
+    finished file once more.
 
     Use as a context manager; an exception inside the block (or ``abort()``) removes every
     temporary file and leaves nothing at ``path``.
@@ -58,7 +177,7 @@ class VideoWriter:
         max_bytes: int | None = None,
         n_frames: int | None = None,
         metadata: Mapping[str, str] | None = None,
-        crf: int = 20,
+        quality: VideoQuality | None = None,
     ) -> None:
         width, height = size
         if width % 2 or height % 2 or width <= 0 or height <= 0:
@@ -66,15 +185,16 @@ class VideoWriter:
         if max_bytes is not None and not n_frames:
             raise ValueError("max_bytes needs n_frames to plan the bitrate")
         self.path = Path(path)
-        self.size, self.fps, self.crf = (width, height), fps, crf
+        self.size, self.fps = (width, height), fps
+        self.quality = quality or VideoQuality()
         self.max_bytes, self.n_frames = max_bytes, n_frames
         self.metadata = dict(metadata or {})
+        self.plan = plan_rate(max_bytes, seconds=self._duration(), size=self.size, fps=fps)
         self._audio = audio
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: list[Path] = []
         self._out: Path | None = None
         self._frames = 0
-        self._audio_bitrate = AUDIO_BITRATE
 
     # ---- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> VideoWriter:
@@ -104,13 +224,8 @@ class VideoWriter:
         wav = self._temp(".wav")
         save_wav(self._audio, wav)
         self._out = self._temp(".mp4")
-        rate = self._video_bitrate()
         cmd = [
-            _tool("ffmpeg"),
-            "-nostdin",
-            "-v",
-            "error",
-            "-y",
+            *_ffmpeg(),
             "-f",
             "rawvideo",
             "-pix_fmt",
@@ -127,11 +242,11 @@ class VideoWriter:
             "0:v:0",
             "-map",
             "1:a:0",
-            *self._video_args(rate),
+            *self._video_args(self.plan.video_cap),
             "-c:a",
             "aac",
             "-b:a",
-            str(self._audio_bitrate),
+            str(self.plan.audio_bitrate),
             "-ar",
             "48000",
             "-ac",
@@ -222,28 +337,16 @@ class VideoWriter:
     def _duration(self) -> float:
         return (self.n_frames or 1) / self.fps
 
-    def _video_bitrate(self) -> int | None:
-        """Bits per second that fit the budget, or None for constant quality."""
-        if self.max_bytes is None:
-            return None
-        seconds = self._duration()
-        total = self.max_bytes * 8 * _FILL / seconds
-        self._audio_bitrate = AUDIO_BITRATE if total > 4 * AUDIO_BITRATE else 48_000
-        rate = int(total - self._audio_bitrate)
-        if rate < MIN_VIDEO_BITRATE:
-            raise InvalidInput(
-                f"A {seconds:.0f} s video cannot fit in {self.max_bytes} bytes: allow more bytes "
-                "or send a shorter script.",
-                field="options",
-            )
-        return rate
-
-    def _video_args(self, rate: int | None) -> list[str]:
-        common = [
+    def _video_args(self, cap: int | None) -> list[str]:
+        q = self.quality
+        args = [
             "-c:v",
             "libx264",
             "-preset",
-            "veryfast",
+            q.preset,
+            *(["-tune", q.tune] if q.tune else []),
+            "-crf",
+            str(q.crf),
             "-pix_fmt",
             "yuv420p",
             "-profile:v",
@@ -251,55 +354,65 @@ class VideoWriter:
             "-r",
             str(self.fps),
             "-g",
-            str(self.fps * 4),
+            str(max(1, round(self.fps * q.keyframe_seconds))),
         ]
-        if rate is None:
-            return [*common, "-crf", str(self.crf)]
-        return [*common, "-b:v", str(rate), "-maxrate", str(int(rate * 1.2)), "-bufsize", str(rate)]
+        if cap is None:
+            return args
+        buffer = int(cap * _VBV_SECONDS)
+        return [
+            *args,
+            "-maxrate",
+            str(cap),
+            "-bufsize",
+            str(buffer),
+            "-rc_init_occupancy",
+            str(int(buffer * _VBV_INIT)),
+        ]
 
     def _fit_budget(self) -> None:
-        """Re-encode from the file just written (never from memory) until it fits."""
+        """Check the finished file; should it still be over, re-encode it (never from memory)
+        under a lower cap, or refuse."""
         assert self._out is not None and self.max_bytes is not None
-        rate = self._video_bitrate()
-        assert rate is not None
-        for _ in range(3):
+        cap = self.plan.video_cap
+        assert cap is not None
+        for _ in range(2):
             size = self._out.stat().st_size
             if size <= self.max_bytes:
                 return
-            rate = int(rate * self.max_bytes / size * 0.9)
-            if rate < MIN_VIDEO_BITRATE:
+            cap = int(cap * self.max_bytes / size * 0.9)
+            if cap < self.plan.floor:
                 break
-            redo = self._temp(".mp4")
-            cmd = [
-                _tool("ffmpeg"),
-                "-nostdin",
-                "-v",
-                "error",
-                "-y",
-                "-i",
-                str(self._out),
-                "-map",
-                "0",
-                *self._video_args(rate),
-                "-c:a",
-                "copy",
-                *self._tags(),
-                "-movflags",
-                "+faststart",
-                str(redo),
-            ]
-            proc = subprocess.run(cmd, capture_output=True, check=False)
-            if proc.returncode != 0:
-                raise EncodeError(
-                    f"ffmpeg re-encode failed: {proc.stderr.decode(errors='replace')[-300:]}"
-                )
-            os.replace(redo, self._out)
+            self._reencode(cap)
         if self._out.stat().st_size > self.max_bytes:
             raise InvalidInput(
-                f"The video cannot fit in {self.max_bytes} bytes: allow more bytes or send a "
-                "shorter script.",
+                f"The video does not fit in {self.max_bytes} bytes at an acceptable quality: "
+                "allow more bytes or send a shorter script.",
                 field="options",
             )
+
+    def _reencode(self, cap: int) -> None:
+        assert self._out is not None
+        redo = self._temp(".mp4")
+        cmd = [
+            *_ffmpeg(),
+            "-i",
+            str(self._out),
+            "-map",
+            "0",
+            *self._video_args(cap),
+            "-c:a",
+            "copy",
+            *self._tags(),
+            "-movflags",
+            "+faststart",
+            str(redo),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, check=False)
+        if proc.returncode != 0:
+            raise EncodeError(
+                f"ffmpeg re-encode failed: {proc.stderr.decode(errors='replace')[-300:]}"
+            )
+        os.replace(redo, self._out)
 
 
 @dataclass(frozen=True)
@@ -313,6 +426,7 @@ class MediaInfo:
     width: int
     height: int
     pix_fmt: str | None
+    level: int  # H.264 level x 10 (30 = 3.0); 0 when unknown
     fps: float
     video_duration: float
     audio_duration: float
@@ -353,6 +467,7 @@ def probe(path: Path) -> MediaInfo:
         width=int(video.get("width", 0)),
         height=int(video.get("height", 0)),
         pix_fmt=video.get("pix_fmt"),
+        level=max(0, int(video.get("level", 0) or 0)),
         fps=fps,
         video_duration=float(video.get("duration", 0) or 0),
         audio_duration=float(audio.get("duration", 0) or 0),

@@ -111,3 +111,53 @@ def test_inspect_photo_and_voice(engine: Engine, sample_voice: Path, sample_phot
     assert photo.faces == 1 and photo.width > 0
     voice = engine.inspect_voice(sample_voice)
     assert 2.0 < voice.seconds < 15.0
+
+
+@pytest.fixture(scope="module")
+def unbudgeted_size(
+    engine: Engine, tmp_path_factory: pytest.TempPathFactory, sample_voice: Path, sample_photo: Path
+) -> int:
+    """Bytes of the default render without a byte budget (constant quality)."""
+    tmp = tmp_path_factory.mktemp("free")
+    return engine.render(_request(tmp, sample_voice, sample_photo)).size_bytes
+
+
+@pytest.mark.parametrize("budget", [50_000_000, 10_485_760], ids=["telegram", "discord"])
+def test_platform_budgets_are_ceilings_not_targets(
+    engine: Engine,
+    unbudgeted_size: int,
+    budget: int,
+    tmp_path: Path,
+    sample_voice: Path,
+    sample_photo: Path,
+) -> None:
+    req = _request(tmp_path, sample_voice, sample_photo, max_bytes=budget)
+    assert engine.render(req).size_bytes <= 1.5 * unbudgeted_size
+
+
+def test_a_tight_budget_fits(
+    engine: Engine, unbudgeted_size: int, tmp_path: Path, sample_voice: Path, sample_photo: Path
+) -> None:
+    budget = max(100_000, unbudgeted_size * 6 // 10)
+    result = engine.render(_request(tmp_path, sample_voice, sample_photo, max_bytes=budget))
+    assert result.size_bytes == result.output.stat().st_size <= budget < unbudgeted_size
+
+
+def test_a_budget_too_small_is_refused_before_any_frame(
+    engine: Engine,
+    tmp_path: Path,
+    sample_voice: Path,
+    sample_photo: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked: list[int] = []
+    real = engine.lipsync.frames
+    monkeypatch.setattr(
+        engine.lipsync, "frames", lambda *a, **kw: (asked.append(1), real(*a, **kw))[1]
+    )
+    script = "This sentence is long enough to have many frames in it. " * 2
+    req = _request(tmp_path, sample_voice, sample_photo, script=script, max_bytes=100_000)
+    with pytest.raises(InvalidInput, match="needs at least") as e:
+        engine.render(req)
+    assert e.value.field == "options" and asked == []
+    assert list(tmp_path.iterdir()) == []

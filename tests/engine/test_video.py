@@ -7,8 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import engine.media.video as video
 from engine.errors import InvalidInput
-from engine.media.video import VideoWriter, probe
+from engine.media.video import (
+    MAX_VIDEO_CAP,
+    RatePlan,
+    VideoQuality,
+    VideoWriter,
+    plan_rate,
+    probe,
+)
 from engine.types import Audio
 from tests.auxil.media_fixtures import tone_speech
 
@@ -71,8 +79,81 @@ def test_byte_budget_is_met_for_noisy_video(tmp_path: Path) -> None:
     assert probe(out).n_frames == n
 
 
-def test_impossible_budget_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match="cannot fit"):
+def _talking(n: int, w: int = 320, h: int = 240):  # type: ignore[no-untyped-def]
+    """A still textured picture with a small patch that changes every frame (a mouth)."""
+    rng = np.random.default_rng(1)
+    still = rng.integers(60, 200, (h // 8, w // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    for i in range(n):
+        f = still.copy()
+        f[h // 2 : h // 2 + 24, w // 2 - 32 : w // 2 + 32] = rng.integers(0, 255, (24, 64, 3))
+        f[h // 2 + 4 : h // 2 + 4 + (i % 16), w // 2 - 24 : w // 2 + 24] = 20
+        yield f
+
+
+def _write(path: Path, frames, n: int, size: tuple[int, int], **kw: object) -> int:  # type: ignore[no-untyped-def]
+    with VideoWriter(path, size=size, fps=25, audio=_audio(n), n_frames=n, **kw) as w:  # type: ignore[arg-type]
+        for f in frames:
+            w.write(f)
+    return path.stat().st_size
+
+
+@pytest.mark.parametrize("budget", [50_000_000, 10_485_760])
+def test_a_generous_budget_is_a_ceiling_not_a_target(tmp_path: Path, budget: int) -> None:
+    n = 75
+    free = _write(tmp_path / "free.mp4", _talking(n), n, (320, 240))
+    capped = _write(tmp_path / "capped.mp4", _talking(n), n, (320, 240), max_bytes=budget)
+    assert capped <= 1.5 * free, (capped, free)
+    # x264 signals the H.264 level from the cap: a cap sized to the budget alone would say
+    # 6.2 here, which phones' decoders may refuse; 3.0 plays everywhere.
+    free_level, capped_level = (probe(tmp_path / n).level for n in ("free.mp4", "capped.mp4"))
+    assert 0 < capped_level <= max(30, free_level), (capped_level, free_level)
+
+
+def _count_reencodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    caps: list[int] = []
+    real = VideoWriter._reencode
+    monkeypatch.setattr(
+        VideoWriter, "_reencode", lambda self, cap: (caps.append(cap), real(self, cap))
+    )
+    return caps
+
+
+def test_a_tight_budget_caps_the_constant_quality_in_one_pass(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    n = 75
+    free = _write(tmp_path / "free.mp4", _talking(n), n, (320, 240))
+    budget = free * 6 // 10
+    reencodes = _count_reencodes(monkeypatch)
+    capped = _write(tmp_path / "capped.mp4", _talking(n), n, (320, 240), max_bytes=budget)
+    assert budget * 0.6 <= capped <= budget, (capped, budget, free)
+    assert reencodes == []  # the cap did it while encoding, no second pass
+    assert probe(tmp_path / "capped.mp4").n_frames == n
+
+
+def test_without_a_budget_there_is_no_cap_and_a_generous_one_keeps_the_level_low() -> None:
+    assert plan_rate(None, seconds=10, size=(512, 512), fps=25) == RatePlan()
+    huge = plan_rate(50_000_000, seconds=10, size=(512, 512), fps=25)
+    assert huge.video_cap == MAX_VIDEO_CAP and huge.audio_bitrate == video.AUDIO_BITRATE
+
+
+@pytest.mark.parametrize(("budget", "seconds"), [(400_000, 20.0), (100_000, 2.0)])
+def test_rate_plan_leaves_room_for_audio_container_and_the_buffer_head_start(
+    budget: int, seconds: float
+) -> None:
+    plan = plan_rate(budget, seconds=seconds, size=(256, 256), fps=25)
+    assert plan.video_cap is not None and plan.audio_bitrate == video.LOW_AUDIO_BITRATE
+    # x264 keeps the capped stream within the cap over the whole length plus what the buffer
+    # holds at the start. Measured: AAC runs up to 6 % over its bitrate; the MP4 boxes took
+    # 2.2 KB for 2 s, 7.6 KB for 10 s, 17.1 KB for 23.8 s.
+    worst = (plan.video_cap * seconds + plan.buffer_bits * video._VBV_INIT) / 8
+    boxes = 2_000 + 750 * seconds
+    assert worst + plan.audio_bitrate * seconds / 8 * 1.06 + boxes <= budget
+    assert worst > 0.5 * budget  # and the picture still gets most of it
+
+
+def test_impossible_budget_is_refused_up_front_with_the_bytes_it_needs(tmp_path: Path) -> None:
+    with pytest.raises(InvalidInput, match="needs at least") as e:
         VideoWriter(
             tmp_path / "x.mp4",
             size=(160, 120),
@@ -80,8 +161,59 @@ def test_impossible_budget_is_a_clear_error(tmp_path: Path) -> None:
             audio=_audio(2500),
             max_bytes=100_000,
             n_frames=2500,
-        ).open()
+        )
+    assert e.value.field == "options" and "\n" not in e.value.reason
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("seconds", "size", "fps"), [(100, (160, 120), 25), (8, (512, 512), 25), (30, (1920, 1080), 60)]
+)
+def test_the_bytes_a_refusal_asks_for_are_enough(
+    seconds: float, size: tuple[int, int], fps: int
+) -> None:
+    with pytest.raises(InvalidInput, match="needs at least") as e:
+        plan_rate(100_000, seconds=seconds, size=size, fps=fps)
+    need = int(e.value.reason.split("needs at least ")[1].split()[0])
+    plan = plan_rate(need, seconds=seconds, size=size, fps=fps)
+    assert plan.video_cap is not None and plan.video_cap >= plan.floor > 0
+    with pytest.raises(InvalidInput):
+        plan_rate(need - 100, seconds=seconds, size=size, fps=fps)
+
+
+def test_an_overshooting_plan_is_caught_and_re_encoded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pretend audio and container take nothing: the first pass must come out too big.
+    monkeypatch.setattr(video, "_reserved_bytes", lambda *a: 0)
+    reencodes = _count_reencodes(monkeypatch)
+    out, n, budget = tmp_path / "b.mp4", 100, 60_000
+    _write(out, _frames(n, 320, 240, noisy=True), n, (320, 240), max_bytes=budget)
+    assert reencodes and out.stat().st_size <= budget
+    assert probe(out).n_frames == n
+    assert [p.name for p in tmp_path.iterdir()] == ["b.mp4"]
+
+
+def test_what_cannot_be_made_to_fit_is_refused_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(video, "_reserved_bytes", lambda *a: 0)
+    monkeypatch.setattr(video, "MIN_BITS_PER_PIXEL", 0.03)  # no room below the first cap
+    with pytest.raises(InvalidInput, match="does not fit in 60000 bytes"):
+        _write(
+            tmp_path / "b.mp4",
+            _frames(100, 320, 240, noisy=True),
+            100,
+            (320, 240),
+            max_bytes=60_000,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_quality_settings_are_checked() -> None:
+    for bad in ({"crf": 52}, {"preset": "placebo2"}, {"tune": "ssim"}, {"keyframe_seconds": 0}):
+        with pytest.raises(ValueError):
+            VideoQuality(**bad)  # type: ignore[arg-type]
 
 
 def test_exception_inside_leaves_nothing(tmp_path: Path) -> None:
