@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -136,11 +137,16 @@ def test_platform_budgets_are_ceilings_not_targets(
 
 
 def test_a_tight_budget_fits(
-    engine: Engine, unbudgeted_size: int, tmp_path: Path, sample_voice: Path, sample_photo: Path
+    engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path
 ) -> None:
-    budget = max(100_000, unbudgeted_size * 6 // 10)
-    result = engine.render(_request(tmp_path, sample_voice, sample_photo, max_bytes=budget))
-    assert result.size_bytes == result.output.stat().st_size <= budget < unbudgeted_size
+    # Long enough that 80 % of its constant-quality size is above the refusal floor.
+    script = "This sentence is long enough to have many frames in it. " * 2
+    free = engine.render(_request(tmp_path / "free", sample_voice, sample_photo, script=script))
+    budget = free.size_bytes * 8 // 10
+    assert budget > 100_000
+    capped = _request(tmp_path / "capped", sample_voice, sample_photo, script=script)
+    result = engine.render(replace(capped, options=RenderOptions(max_bytes=budget)))
+    assert result.size_bytes == result.output.stat().st_size <= budget
 
 
 def test_a_budget_too_small_is_refused_before_any_frame(
