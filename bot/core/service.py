@@ -57,6 +57,7 @@ def ordinal_place(n: int) -> str:
 
 
 _NAME = re.compile(r"^[\w-]{1,32}$")
+_PLAIN = re.compile(r"[^a-z0-9]")
 _SCRIPT_FILE_BYTES = 100_000
 
 
@@ -286,9 +287,9 @@ class Service(SafetyHooks):
     def _save(self, data: bytes, event: Media) -> tuple[str, Path]:
         """Content-addressed copy under data/media, written atomically (runs in a thread)."""
         digest = hashlib.sha256(data).hexdigest()
-        ext = Path(event.filename).suffix.lower()[:8] or {"audio": ".ogg", "image": ".jpg"}.get(
-            event.kind, ""
-        )
+        # the name is the sender's: keep only a plain extension ("x.\x00/.." must not reach a path)
+        ext = _PLAIN.sub("", Path(event.filename).suffix.lower())[:7]
+        ext = f".{ext}" if ext else {"audio": ".ogg", "image": ".jpg"}.get(event.kind, "")
         path = self.media_dir / digest[:2] / f"{digest}{ext}"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -411,8 +412,9 @@ class Service(SafetyHooks):
         """Cancel a job by id (or its first 8 characters): the owner's or a moderator's."""
         ref = ref.strip().lower()
         row = await self.store.find_job(ref) if len(ref) >= 6 else None
-        if row is None:
-            return texts.JOB_UNKNOWN.format(job=ref[:20])
+        if row is None:  # echoed: one printable line, whatever was typed
+            shown = " ".join("".join(c if c.isprintable() else " " for c in ref[:20]).split())
+            return texts.JOB_UNKNOWN.format(job=shown)
         job_id, owner = row
         if owner != (who.platform, who.user_id) and not getattr(who, "is_moderator", False):
             return texts.JOB_NOT_YOURS
