@@ -17,6 +17,7 @@ from bot.adapters.telegram import build_application
 from bot.app import build_service, run_bot, start_bot_http
 from bot.observability import FrontEnds, Metrics, bound_port
 from bot.settings import BotSettings
+from tests.auxil.ptb import polling
 from tests.auxil.redis_server import free_port, redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -63,36 +64,34 @@ def test_healthz_turns_unhealthy_when_telegram_polling_dies(tmp_path: Path) -> N
             polled.set()
 
         app = build_application("123:TEST", tg.url, service.handle, on_poll=on_poll)
-        await app.initialize()
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0.0, timeout=1)
         listen = BotSettings(bot_metrics_port=free_port(), metrics_host="127.0.0.1")
         http = await start_bot_http(listen, store, queue, Metrics.create(), ends)
         assert http is not None
         port = bound_port(http)
         try:
-            await asyncio.wait_for(polled.wait(), 10)
-            status, body = await _health(port)
-            assert status == 200 and body["telegram"] is True and body["ok"] is True
-            await tg.stop()  # Telegram unreachable from now on
-            deadline = time.monotonic() + 10
-            while (await _health(port))[0] == 200:
-                assert time.monotonic() < deadline, "still healthy long after polling died"
-                await asyncio.sleep(0.2)
-            status, body = await _health(port)
-            assert status == 503 and body["telegram"] is False
-            assert body["redis"] is True and body["sqlite"] is True
+            async with polling(app):
+                await _goes_unhealthy(tg, polled, port)
         finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
             await http.cleanup()
             await queue.close()
             await store.close()
 
     with redis_server(tmp_path) as url:
         asyncio.run(go(url))
+
+
+async def _goes_unhealthy(tg: TelegramStandIn, polled: asyncio.Event, port: int) -> None:
+    await asyncio.wait_for(polled.wait(), 10)
+    status, body = await _health(port)
+    assert status == 200 and body["telegram"] is True and body["ok"] is True
+    await tg.stop()  # Telegram unreachable from now on
+    deadline = time.monotonic() + 10
+    while (await _health(port))[0] == 200:
+        assert time.monotonic() < deadline, "still healthy long after polling died"
+        await asyncio.sleep(0.2)
+    status, body = await _health(port)
+    assert status == 503 and body["telegram"] is False
+    assert body["redis"] is True and body["sqlite"] is True
 
 
 def test_the_bot_exits_when_polling_stays_dead(tmp_path: Path) -> None:

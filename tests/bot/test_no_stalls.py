@@ -27,6 +27,7 @@ from bot.core import texts
 from bot.core.lanes import Lanes
 from bot.settings import BotSettings
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
+from tests.auxil.ptb import polling
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -51,16 +52,10 @@ async def telegram(tmp: Path, *, concurrent: bool = True) -> AsyncIterator[Teleg
         app = build_application(
             settings.telegram_bot_token, tg.url, service.handle, concurrent=concurrent
         )
-        await app.initialize()
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0.0, timeout=1)
         try:
-            yield tg
+            async with polling(app):
+                yield tg
         finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
             await queue.close()
             await store.close()
             await tg.stop()
