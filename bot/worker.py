@@ -276,6 +276,9 @@ async def _render(ctx: dict[str, Any], job: RenderJob, output: Path, stop: threa
             metadata=(("comment", f"Mouthpiece job {job.job_id}"),),
         ),
     )
+    # The first estimate may measure the backend (a network forward): off the loop, and before
+    # the render shares the model.
+    limit = await asyncio.to_thread(job_timeout, engine, job.script, ctx["settings"])
     progress: dict[str, Any] = {"stage": "inputs", "fraction": 0.0}
     on_progress = lambda p: progress.update(stage=p.stage, fraction=p.fraction)  # noqa: E731
     thread = asyncio.ensure_future(
@@ -286,8 +289,6 @@ async def _render(ctx: dict[str, Any], job: RenderJob, output: Path, stop: threa
     publisher = asyncio.create_task(_publish(ctx, job.job_id, progress))
     started = time.perf_counter()
     try:
-        # the first estimate may measure the backend (a network forward): not on the loop
-        limit = await asyncio.to_thread(job_timeout, engine, job.script, ctx["settings"])
         result = await asyncio.wait_for(asyncio.shield(thread), timeout=limit)
     except BaseException:
         stop.set()  # timeout, shutdown or task cancellation: stop the engine at the next frame
