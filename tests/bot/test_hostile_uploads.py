@@ -57,4 +57,3 @@ def test_a_playlist_naming_another_upload_is_refused_by_the_intake_check(
     assert verdict["ok"] is False
     reason = str(verdict["reason"])
     assert reason.startswith("The voice note could not be read as audio") and "\n" not in reason
-
