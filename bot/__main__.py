@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_bot(settings, telegram=telegram, discord=discord))
+        return asyncio.run(run_bot(settings, telegram=telegram, discord=discord))
     return 0
 
 

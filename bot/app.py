@@ -10,10 +10,10 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
-from bot.core.policy import RateLimits, Safety, ServerPolicy
+from bot.core.policy import RateLimits, Safety, ServerPolicy, UploadLimits
 from bot.core.service import Limits, Service
 from bot.jobs import RENDER_QUEUE
-from bot.observability import Metrics, instrument_handler, start_http
+from bot.observability import FrontEnds, Metrics, instrument_handler, start_http
 from bot.queue import Queue
 from bot.retention import Retention, run_periodically
 from bot.settings import BotSettings
@@ -39,6 +39,12 @@ async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
         max_file_bytes=settings.max_file_bytes,
         needs_transcript=settings.needs_transcript,
         label=settings.label or None,
+        uploads=UploadLimits(
+            per_hour=settings.limit_uploads_per_hour,
+            bytes_per_day=settings.limit_upload_bytes_per_day,
+        ),
+        max_saved_voices=settings.max_saved_voices,
+        parallel_downloads=settings.parallel_downloads,
     )
     service = Service(
         store,
@@ -75,11 +81,14 @@ def safety_from(settings: BotSettings) -> Safety:
     )
 
 
-async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> None:
+async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> int:
+    """Run until SIGTERM (exit status 0), or until a front-end's connection has been dead for
+    ``frontend_timeout_seconds`` (1: the supervisor, e.g. compose, restarts the process)."""
     service, store, queue = await build_service(settings)
     metrics = Metrics.create()
     handle = instrument_handler(service.handle, metrics)
-    http = await start_bot_http(settings, store, queue, metrics)
+    front_ends = FrontEnds(settings.frontend_timeout_seconds)
+    http = await start_bot_http(settings, store, queue, metrics, front_ends)
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / threads
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -93,15 +102,19 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> No
             )
         )
     ]
+    dead: list[str] = []
     try:
         if telegram:
             from bot.adapters.telegram import build_application
 
+            front_ends.watch("telegram")
             app = build_application(
                 settings.telegram_bot_token,
                 settings.telegram_api_base_url,
                 handle,
                 admin_ids=settings.admin_ids,
+                per_person=settings.pending_per_person,
+                on_poll=lambda: front_ends.alive("telegram"),
             )
             await app.initialize()
             await app.start()
@@ -111,11 +124,18 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> No
         if discord:
             from bot.adapters.discord import run_discord
 
-            tasks.append(asyncio.create_task(run_discord(settings, handle)))
+            front_ends.watch("discord")
+            tasks.append(
+                asyncio.create_task(
+                    run_discord(settings, handle, on_alive=lambda: front_ends.alive("discord"))
+                )
+            )
+        tasks.append(asyncio.create_task(_watchdog(front_ends, stop, dead)))
         await stop.wait()
     finally:
         for t in tasks:
             t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if telegram:
             await app.updater.stop()  # type: ignore[union-attr]
             await app.stop()
@@ -124,19 +144,42 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> No
             await http.cleanup()
         await queue.close()
         await store.close()
+    return 1 if dead else 0
+
+
+async def _watchdog(front_ends: FrontEnds, stop: asyncio.Event, dead: list[str]) -> None:
+    """Stop the bot when a front-end has been dead for its timeout: a process restart is
+    what revives a polling loop or a gateway client that gave up (compose restarts a
+    container that exits; it does not restart one that is merely unhealthy)."""
+    while not stop.is_set():
+        await asyncio.sleep(min(5.0, front_ends.timeout / 4))
+        dead[:] = front_ends.dead()
+        if dead:
+            log.error(
+                "front-end connection dead; exiting to be restarted",
+                extra={"front_ends": dead, "seconds": front_ends.timeout},
+            )
+            stop.set()
 
 
 async def start_bot_http(
-    settings: BotSettings, store: Store, queue: Queue, metrics: Metrics
+    settings: BotSettings,
+    store: Store,
+    queue: Queue,
+    metrics: Metrics,
+    front_ends: FrontEnds | None = None,
 ) -> web.AppRunner | None:
-    """The bot's /healthz (Redis and SQLite answer) and /metrics; None when the port is 0."""
+    """The bot's /healthz (Redis and SQLite answer, each front-end's connection works) and
+    /metrics; None when the port is 0."""
     if settings.bot_metrics_port == 0:
         return None
 
     async def health() -> dict[str, object]:
         redis_ok = await _answers(queue.redis.ping())
         sqlite_ok = await _answers(store.schema_version())
-        return {"ok": redis_ok and sqlite_ok, "redis": redis_ok, "sqlite": sqlite_ok}
+        connections = front_ends.report() if front_ends is not None else {}
+        ok = redis_ok and sqlite_ok and all(connections.values())
+        return {"ok": ok, "redis": redis_ok, "sqlite": sqlite_ok, **connections}
 
     async def refresh() -> None:
         metrics.queue_depth.set(await queue.redis.zcard(RENDER_QUEUE))

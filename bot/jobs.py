@@ -33,8 +33,6 @@ class Keys:
 
     #: jobs whose chat status message is still live (queued or running, or a final edit owed)
     ACTIVE = "mouthpiece:active"
-    #: one status-board pass at a time across all workers
-    BOARD_LOCK = "mouthpiece:board-lock"
     #: fair queue: global virtual round, per-user last round, a sequence for ties
     FAIR_ROUND = "mouthpiece:fair:round"
     FAIR_SEQ = "mouthpiece:fair:seq"
@@ -61,6 +59,11 @@ class Keys:
     def cancel(job_id: str) -> str:
         """Set by the owner's cancel; the worker polls it and stops at the next frame batch."""
         return f"mouthpiece:cancel:{job_id}"
+
+    @staticmethod
+    def status_lock(job_id: str) -> str:
+        """Held (and renewed) by the one worker posting or editing the job's status message."""
+        return f"mouthpiece:status-lock:{job_id}"
 
     @staticmethod
     def fair_user(platform: str, user_id: str) -> str:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from bot.settings import BotSettings
 
 __all__ = [
+    "FrontEnds",
     "Metrics",
     "OUTCOMES",
     "PLATFORMS",
@@ -156,6 +157,34 @@ def instrument_handler(handle: Handler, metrics: Metrics) -> Handler:
             metrics.update_seconds.labels(platform=platform).observe(time.perf_counter() - start)
 
     return timed
+
+
+# ---- front-end liveness --------------------------------------------------------------------
+class FrontEnds:
+    """When each chat front-end's connection last worked (Telegram: an answered getUpdates;
+    Discord: a live gateway session). One that has not worked for ``timeout`` seconds is
+    dead: ``/healthz`` says so and the bot's watchdog exits, so the supervisor restarts it.
+    """
+
+    def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.timeout = timeout
+        self._clock = clock
+        self._seen: dict[str, float] = {}
+
+    def watch(self, name: str) -> None:
+        """Start watching ``name``: it has ``timeout`` seconds from now to report in."""
+        self._seen[name] = self._clock()
+
+    def alive(self, name: str) -> None:
+        """``name``'s connection just worked."""
+        self._seen[name] = self._clock()
+
+    def report(self) -> dict[str, bool]:
+        now = self._clock()
+        return {name: now - seen <= self.timeout for name, seen in self._seen.items()}
+
+    def dead(self) -> list[str]:
+        return [name for name, ok in self.report().items() if not ok]
 
 
 # ---- HTTP ----------------------------------------------------------------------------------

@@ -3,15 +3,26 @@
 arq has no progress or position API, so the state lives in our own Redis keys
 (:class:`bot.jobs.Keys`): the rendering worker writes its stage and fraction into the job's
 hash; the *board* turns that, plus the queue order, into one message per job that it posts
-once and then edits. One board pass runs at a time across all workers (a Redis lock), and
-each message is edited at most once per ``min_edit_seconds`` (Telegram allows about one
-message a second per chat, Discord five edits per five seconds per message).
+once and then edits. Each message is edited at most once per ``min_edit_seconds`` (Telegram
+allows about one message a second per chat, Discord five edits per five seconds per message).
+
+One poster per job: every worker runs a board, and a job's message is posted or edited only
+by the board holding the job's lock (:func:`renewed_lock`, renewed while a slow send is in
+flight), so two workers never post the same status twice. Jobs are shown by separate tasks: a
+slow or failing chat delays nobody else's status. A chat that keeps refusing (a user who
+blocked the bot) is retried with a growing wait and given up after a few permanent errors.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import logging
 import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +35,16 @@ from bot.delivery.http import DeliveryError
 from bot.jobs import FINAL_STATES, Keys
 from bot.queue import Position, queue_positions
 
-__all__ = ["StatusBoard", "Messenger", "Speed", "overall_fraction", "learn_speed", "ordinal"]
+__all__ = [
+    "StatusBoard",
+    "Messenger",
+    "Speed",
+    "Backoff",
+    "renewed_lock",
+    "overall_fraction",
+    "learn_speed",
+    "ordinal",
+]
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +122,63 @@ def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """Waits between failed sends of one job's status message, and when to stop trying."""
+
+    first: float = 5.0  # seconds after the first failure; doubled after each further one
+    most: float = 600.0
+    give_up_after: int = 5  # permanent errors (blocked bot, no access) without a success
+
+    def wait(self, failures: int) -> float:
+        return min(self.most, self.first * 2 ** max(0, failures - 1))
+
+
+# KEYS: the lock. ARGV: owner token, ttl in ms. Only the owner extends or releases it.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+async def _release(redis: ArqRedis, key: str, owner: str) -> None:
+    await redis.eval(_RELEASE, 1, key, owner)  # type: ignore[misc]
+
+
+@asynccontextmanager
+async def renewed_lock(redis: ArqRedis, key: str, seconds: float) -> AsyncIterator[bool]:
+    """Hold ``key`` while the block runs: yields True when acquired (renewed every third of
+    ``seconds`` until the block ends, released after), False when someone else holds it.
+    A holder that dies lets the lock lapse within ``seconds``."""
+    owner, ms = uuid.uuid4().hex, max(1, int(seconds * 1000))
+    if not await redis.set(key, owner, nx=True, px=ms):
+        yield False
+        return
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            if not await redis.eval(_RENEW, 1, key, owner, str(ms)):  # type: ignore[misc]
+                log.warning("lock lost", extra={"key": key})
+                return
+
+    renewing = asyncio.create_task(renew())
+    try:
+        yield True
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        await asyncio.shield(_release(redis, key, owner))
+
+
 class StatusBoard:
-    """Posts and edits each active job's status message. Call :meth:`tick` every second or so."""
+    """Posts and edits each active job's status message. Call :meth:`tick` every second or so,
+    and :meth:`close` at the end."""
 
     def __init__(
         self,
@@ -112,11 +187,20 @@ class StatusBoard:
         *,
         name: str,
         min_edit_seconds: float = 3.0,
+        backoff: Backoff | None = None,
+        lock_seconds: float = 15.0,
+        pass_seconds: float = 2.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.redis = redis
         self.messengers = messengers
         self.name = name
         self.min_edit_seconds = min_edit_seconds
+        self.backoff = backoff or Backoff()
+        self.lock_seconds = lock_seconds
+        self.pass_seconds = pass_seconds
+        self.clock = clock
+        self._inflight: dict[str, asyncio.Task[int]] = {}
 
     async def beat(self) -> None:
         """Say this worker is alive (for the ETA's worker count)."""
@@ -128,31 +212,52 @@ class StatusBoard:
         return sum(1 for v in raw.values() if now - float(_s(v)) < _WORKER_FRESH) or 1
 
     async def tick(self) -> int:
-        """One pass over the active jobs; returns how many messages were sent or edited."""
-        lock_ms = int(max(2.0, self.min_edit_seconds) * 1000)
-        if not await self.redis.set(Keys.BOARD_LOCK, self.name, nx=True, px=lock_ms):
+        """One pass over the active jobs; returns how many messages were sent or edited.
+
+        Each job is shown by its own task under its lock; the pass waits up to
+        ``pass_seconds`` for them. A task still sending (a slow chat) keeps running and its
+        job is skipped by later passes until it is done."""
+        members = await self.redis.smembers(Keys.ACTIVE)  # type: ignore[misc]
+        jobs = [j for j in map(_s, members) if j not in self._inflight]
+        if not jobs:
             return 0
-        try:
-            members = await self.redis.smembers(Keys.ACTIVE)  # type: ignore[misc]
-            if not members:
+        positions, _ = await queue_positions(self.redis)
+        speed = await read_speed(self.redis)
+        workers = await self.live_workers()
+        started = []
+        for job_id in jobs:
+            task = asyncio.create_task(self._job(job_id, positions.get(job_id), speed, workers))
+            self._inflight[job_id] = task
+            task.add_done_callback(functools.partial(self._finished, job_id))
+            started.append(task)
+        done, _ = await asyncio.wait(started, timeout=self.pass_seconds)
+        return sum(t.result() for t in done if not t.cancelled() and t.exception() is None)
+
+    def _finished(self, job_id: str, task: asyncio.Task[int]) -> None:
+        self._inflight.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "status message task failed", exc_info=task.exception(), extra={"job_id": job_id}
+            )
+
+    async def close(self) -> None:
+        """Stop the sends still in flight (their locks are released)."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _job(self, job_id: str, position: Position | None, speed: Speed, workers: int) -> int:
+        async with renewed_lock(self.redis, Keys.status_lock(job_id), self.lock_seconds) as mine:
+            if not mine:
+                return 0  # another worker's board is showing it right now
+            raw = await self.redis.hgetall(Keys.job(job_id))  # type: ignore[misc]
+            info = {_s(k): _s(v) for k, v in raw.items()}  # read under the lock: current
+            if not info or info.get("platform") not in self.messengers:
+                await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
                 return 0
-            positions, _ = await queue_positions(self.redis)
-            speed = await read_speed(self.redis)
-            workers = await self.live_workers()
-            shown = 0
-            for member in members:
-                job_id = _s(member)
-                raw = await self.redis.hgetall(Keys.job(job_id))  # type: ignore[misc]
-                info = {_s(k): _s(v) for k, v in raw.items()}
-                if not info or info.get("platform") not in self.messengers:
-                    await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
-                    continue
-                text, final = self.describe(job_id, info, positions.get(job_id), speed, workers)
-                shown += await self._show(job_id, info, text, final)
-            return shown
-        finally:
-            if _s(await self.redis.get(Keys.BOARD_LOCK) or b"") == self.name:
-                await self.redis.delete(Keys.BOARD_LOCK)
+            text, final = self.describe(job_id, info, position, speed, workers)
+            return await self._show(job_id, info, text, final)
 
     def describe(
         self,
@@ -200,12 +305,14 @@ class StatusBoard:
         return texts.STATUS_QUEUED.format(job=job, place="waiting", eta=""), False
 
     async def _show(self, job_id: str, info: dict[str, str], text: str, final: bool) -> int:
-        key = Keys.job(job_id)
+        key, now = Keys.job(job_id), self.clock()
         if info.get("msg_text") == text:
             if final:
                 await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
             return 0
-        if time.time() - float(info.get("msg_at") or 0) < self.min_edit_seconds:
+        if now < float(info.get("msg_retry_at") or 0):
+            return 0  # backing off after failures
+        if now - float(info.get("msg_at") or 0) < self.min_edit_seconds:
             return 0  # the platform's edit rate: the next pass shows the newest state
         buttons = () if final else (ButtonSpec(texts.CANCEL_JOB_BUTTON, "cancel_job", job_id),)
         messenger = self.messengers[info["platform"]]
@@ -216,13 +323,36 @@ class StatusBoard:
             else:
                 msg_id = await messenger.send_status(chat, text, buttons, user_id=user)
         except DeliveryError as e:
-            log.warning("status message failed", extra={"job_id": job_id, "error": str(e)})
-            if not e.retryable:  # deleted message or no rights: post a fresh one next time
-                await self.redis.hdel(key, "msg_id")  # type: ignore[misc]
+            await self._failed(job_id, info, e)
             return 0
         await self.redis.hset(  # type: ignore[misc]
-            key, mapping={"msg_id": msg_id, "msg_text": text, "msg_at": f"{time.time():.3f}"}
+            key, mapping={"msg_id": msg_id, "msg_text": text, "msg_at": f"{self.clock():.3f}"}
         )
+        await self.redis.hdel(key, "msg_fails", "msg_permanent", "msg_retry_at")  # type: ignore[misc]
         if final:
             await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
         return 1
+
+    async def _failed(self, job_id: str, info: dict[str, str], error: DeliveryError) -> None:
+        """Back off; after ``give_up_after`` permanent errors without a success, stop showing
+        this job (the chat refuses us: a blocked bot, lost access)."""
+        key = Keys.job(job_id)
+        fails = int(info.get("msg_fails") or 0) + 1
+        permanent = int(info.get("msg_permanent") or 0) + (0 if error.retryable else 1)
+        if not error.retryable:  # the message may be gone: post a fresh one next time
+            await self.redis.hdel(key, "msg_id")  # type: ignore[misc]
+        await self.redis.hset(  # type: ignore[misc]
+            key,
+            mapping={
+                "msg_fails": str(fails),
+                "msg_permanent": str(permanent),
+                "msg_retry_at": f"{self.clock() + self.backoff.wait(fails):.3f}",
+            },
+        )
+        extra = {"job_id": job_id, "error": str(error), "failures": fails}
+        if permanent >= self.backoff.give_up_after:
+            await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+            await self.redis.hset(key, "msg_gave_up", "1")  # type: ignore[misc]
+            log.warning("status message given up", extra=extra)
+        else:
+            log.warning("status message failed", extra=extra)

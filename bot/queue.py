@@ -12,13 +12,20 @@ so every queued job is always "due" and an idle worker never waits.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any, ParamSpec, TypeVar
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from bot.core.errors import Busy
 from bot.core.service import MediaCheck
 from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob
 
@@ -60,6 +67,29 @@ local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('DEL', KEYS[2])
 return removed
 """
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def busy_when_full(
+    call: Callable[_P, Coroutine[Any, Any, _T]],
+) -> Callable[_P, Coroutine[Any, Any, _T]]:
+    """Redis at its ``maxmemory`` (``noeviction``: writes fail with OOM) or out of reach
+    after the client's retries: raise :class:`~bot.core.errors.Busy`, which the service
+    answers with "busy, try later" instead of an error."""
+
+    @functools.wraps(call)
+    async def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return await call(*args, **kwargs)
+        except OutOfMemoryError as e:
+            raise Busy("redis is at maxmemory") from e
+        except (RedisConnectionError, RedisTimeoutError) as e:
+            raise Busy(f"redis unreachable: {type(e).__name__}") from e
+
+    return guarded
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -120,6 +150,7 @@ class Queue:
         self.redis = redis
         self.media_ttl = media_ttl
         self.intake_timeout = intake_timeout
+        self._poll = min(0.1, max(0.005, intake_timeout / 4))  # answer polls within the wait
 
     @classmethod
     async def connect(cls, url: str, **kw: float) -> Queue:
@@ -128,16 +159,18 @@ class Queue:
     async def close(self) -> None:
         await self.redis.aclose()
 
+    @busy_when_full
     async def put_media(self, digest: str, data: bytes) -> None:
         await self.redis.set(Keys.media(digest), data, ex=self.media_ttl)
 
+    @busy_when_full
     async def check_media(self, kind: str, digest: str) -> MediaCheck | None:
         """Ask a worker to validate an upload; None when no answer came in time."""
         job = await self.redis.enqueue_job("check_media", kind, digest, _queue_name=INTAKE_QUEUE)
         if job is None:
             return None
         try:
-            raw = await job.result(timeout=self.intake_timeout, poll_delay=0.1)
+            raw = await job.result(timeout=self.intake_timeout, poll_delay=self._poll)
         except TimeoutError:
             log.warning("intake check timed out", extra={"kind": kind})
             return None
@@ -148,6 +181,7 @@ class Queue:
             warnings=tuple(raw.get("warnings", ())),
         )
 
+    @busy_when_full
     async def transcribe(self, digest: str) -> str | None:
         """What a worker's speech recognition hears in a voice note (the consent phrase check);
         None when no worker answered in time or none has speech recognition."""
@@ -155,17 +189,19 @@ class Queue:
         if job is None:
             return None
         try:
-            raw = await job.result(timeout=self.intake_timeout * 3, poll_delay=0.1)
+            raw = await job.result(timeout=self.intake_timeout * 3, poll_delay=self._poll)
         except TimeoutError:
             log.warning("transcription timed out")
             return None
         text = raw.get("text") if isinstance(raw, dict) else None
         return str(text) if text is not None else None
 
+    @busy_when_full
     async def drop_media(self, digest: str) -> None:
         """Delete an upload's copy in Redis now (/forget) instead of at its TTL."""
         await self.redis.delete(Keys.media(digest))
 
+    @busy_when_full
     async def enqueue(self, job: RenderJob) -> bool:
         """Queue a render fairly; False when a job with this id is already queued or done."""
         key = Keys.job(job.job_id)
@@ -198,6 +234,7 @@ class Queue:
         positions, _ = await queue_positions(self.redis)
         return positions.get(job_id)
 
+    @busy_when_full
     async def cancel(self, job_id: str) -> str:
         """Cancel a job: "removed" (was queued), "stopping" (running), or its final status."""
         status = await self.status(job_id)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Retention", "PurgeReport", "purge", "purge_dir", "run_periodically"]
+__all__ = ["Retention", "PurgeReport", "purge", "purge_dir", "unlink_all", "run_periodically"]
 
 log = logging.getLogger(__name__)
 
@@ -59,19 +59,29 @@ def purge_dir(folder: Path, max_age: float, now: float, pattern: str = "*") -> i
     return removed
 
 
+def unlink_all(paths: list[Path]) -> int:
+    """Delete ``paths``; how many existed."""
+    removed = 0
+    for path in paths:
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:  # a concurrent purge or /forget got there first
+            continue
+    return removed
+
+
 async def purge(store: Any, out_dir: Path | None, rules: Retention, now: float) -> PurgeReport:
-    """One retention pass over the database, the media files it names, and the videos."""
+    """One retention pass over the database, the media files it names, and the videos.
+    The file work (thousands of unlinks, a directory walk) runs in a thread: the bot's event
+    loop keeps answering while it runs."""
     rows = await store.purge_rows(
         media_before=now - rules.media_seconds, scripts_before=now - rules.output_seconds
     )
-    media = 0
-    for path in rows.media_paths:
-        try:
-            path.unlink()
-            media += 1
-        except FileNotFoundError:
-            continue
-    outputs = purge_dir(out_dir, rules.output_seconds, now, "*.mp4") if out_dir else 0
+    media = await asyncio.to_thread(unlink_all, list(rows.media_paths))
+    outputs = 0
+    if out_dir is not None:
+        outputs = await asyncio.to_thread(purge_dir, out_dir, rules.output_seconds, now, "*.mp4")
     report = PurgeReport(media, rows.drafts, rows.scripts, outputs)
     log.info("retention purge", extra={"purged": report.__dict__})
     return report

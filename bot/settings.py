@@ -58,6 +58,16 @@ class BotSettings:
     retry_backoff_seconds: float = 10.0  # doubled on every retry
     status_edit_seconds: float = 3.0  # at most one edit of a status message this often
     board_interval_seconds: float = 1.0
+    # ---- public-server safety (issue 11): every bound on what one person can make us hold
+    status_backoff_seconds: float = 5.0  # first wait after a status message failed (doubles)
+    status_backoff_max_seconds: float = 600.0
+    status_max_failures: int = 5  # permanent errors in a row (blocked bot) before giving up
+    limit_uploads_per_hour: int = 30  # files one person may send per hour (-1: no limit)
+    limit_upload_bytes_per_day: int = 200_000_000  # bytes one person may send per day
+    max_saved_voices: int = 10  # saved voices per person (-1: no cap)
+    parallel_downloads: int = 8  # uploads the bot downloads and stores at once (memory)
+    pending_per_person: int = 20  # Telegram updates of one person running or waiting
+    frontend_timeout_seconds: float = 180.0  # a front-end down this long: unhealthy, restart
     worker_name: str = ""  # default: host name and process id
     telegram_upload_bytes: int = 50_000_000
     discord_upload_bytes: int = 10 * 1024 * 1024

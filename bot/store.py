@@ -19,7 +19,17 @@ from typing import Any
 import aiosqlite
 
 from bot.core.flow import Draft
-from bot.core.policy import DAY, HOUR, LimitExceeded, RateLimits, Usage, decide_limits
+from bot.core.policy import (
+    DAY,
+    HOUR,
+    LimitExceeded,
+    RateLimits,
+    UploadLimits,
+    UploadUsage,
+    Usage,
+    decide_limits,
+    decide_upload,
+)
 from bot.jobs import RenderJob
 from bot.store_safety import SafetyQueries
 
@@ -86,6 +96,14 @@ MIGRATIONS: list[str] = [
         platform TEXT NOT NULL, user_id TEXT NOT NULL, chat_id TEXT NOT NULL,
         draft_id TEXT NOT NULL, phrase TEXT NOT NULL, created REAL NOT NULL,
         PRIMARY KEY (platform, user_id, chat_id));
+    """,
+    # 3: issue 11 (bounded resources): every accepted upload, for the per-person rate and
+    # byte quota. Not tied to users: /forget must not reset a quota. Rows older than a day
+    # are dropped as new ones come.
+    """
+    CREATE TABLE uploads (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, at REAL NOT NULL, bytes INTEGER NOT NULL);
+    CREATE INDEX uploads_by_user ON uploads (platform, user_id, at);
     """,
 ]
 
@@ -244,8 +262,22 @@ class Store(SafetyQueries):
         digest: str,
         seconds: float,
         transcript: str | None,
-    ) -> None:
+        *,
+        max_voices: int = -1,
+    ) -> bool:
+        """Save (or replace) a named voice; False when the user already has ``max_voices``
+        others (negative: no cap). Counted and written in one transaction."""
         async with self._writing() as db:
+            if max_voices >= 0:
+                row = await self._one(
+                    "SELECT COUNT(*) FROM voice_profiles WHERE platform=? AND user_id=? "
+                    "AND name<>?",
+                    platform,
+                    user_id,
+                    name,
+                )
+                if row is not None and int(row[0]) >= max_voices:
+                    return False
             await self._ensure_user(db, platform, user_id)
             await db.execute(
                 "INSERT INTO voice_profiles (platform, user_id, name, media_digest, seconds, "
@@ -254,6 +286,52 @@ class Store(SafetyQueries):
                 "media_digest=excluded.media_digest, seconds=excluded.seconds, "
                 "transcript=excluded.transcript",
                 (platform, user_id, name, digest, seconds, transcript, time.time()),
+            )
+            return True
+
+    async def delete_voice(self, platform: str, user_id: str, name: str) -> bool:
+        """Forget one saved voice (its upload ages out with the other media); False: none."""
+        async with self._writing() as db:
+            cur = await db.execute(
+                "DELETE FROM voice_profiles WHERE platform=? AND user_id=? AND name=?",
+                (platform, user_id, name),
+            )
+            return (cur.rowcount or 0) > 0
+
+    # ---- upload rate and byte quota ------------------------------------------------------
+    async def upload_usage(self, platform: str, user_id: str, now: float) -> UploadUsage:
+        cur = await self._db.execute(
+            "SELECT at, bytes FROM uploads WHERE platform=? AND user_id=? AND at>?",
+            (platform, user_id, now - DAY),
+        )
+        sizes = tuple((float(r[0]), int(r[1])) for r in await cur.fetchall())
+        return UploadUsage(tuple(at for at, _ in sizes if at > now - HOUR), sizes)
+
+    async def add_upload(
+        self,
+        platform: str,
+        user_id: str,
+        size: int,
+        limits: UploadLimits,
+        *,
+        now: float | None = None,
+    ) -> None:
+        """Count the person's uploads and record this one in one IMMEDIATE transaction;
+        raises :class:`~bot.core.policy.LimitExceeded` (nothing written) when a limit says no."""
+        now = time.time() if now is None else now
+        async with self._writing() as db:
+            if not db.in_transaction:
+                await db.execute("BEGIN IMMEDIATE")
+            await db.execute(
+                "DELETE FROM uploads WHERE platform=? AND user_id=? AND at<=?",
+                (platform, user_id, now - DAY),
+            )
+            denial = decide_upload(limits, await self.upload_usage(platform, user_id, now), size)
+            if denial is not None:
+                raise LimitExceeded(denial)
+            await db.execute(
+                "INSERT INTO uploads (platform, user_id, at, bytes) VALUES (?, ?, ?, ?)",
+                (platform, user_id, now, size),
             )
 
     async def voices(self, platform: str, user_id: str) -> list[VoiceProfile]:

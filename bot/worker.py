@@ -41,7 +41,7 @@ from bot.delivery.http import DeliveryError
 from bot.delivery.telegram import TelegramDelivery
 from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob
 from bot.observability import Metrics, logging_from_settings, start_worker_http
-from bot.progress import StatusBoard, learn_speed
+from bot.progress import Backoff, StatusBoard, learn_speed
 from bot.queue import mark_round_started, redis_settings
 from bot.retention import purge_dir
 from bot.settings import BotSettings
@@ -71,10 +71,20 @@ async def _media_file(ctx: dict[str, Any], digest: str, kind: str) -> Path:
             raise InvalidInput(
                 "Your upload expired before it could be used: send it again.", field=kind
             )
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        await asyncio.to_thread(_write_atomically, path, data)  # up to 20 MB: off the loop
     return path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Workers on one host share the cache: each writes its own temporary file, then renames."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> dict[str, Any]:
@@ -111,10 +121,13 @@ async def purge_worker_files(ctx: dict[str, Any]) -> dict[str, int]:
     rendered videos after the output retention (covers workers on another host)."""
     settings: BotSettings = ctx["settings"]
     now = time.time()
-    return {
-        "media": purge_dir(ctx["cache_dir"], settings.media_retention_hours * 3600, now),
-        "outputs": purge_dir(ctx["out_dir"], settings.output_retention_days * 86_400, now, "*.mp4"),
-    }
+    media, outputs = await asyncio.gather(  # directory walks and unlinks: off the event loop
+        asyncio.to_thread(purge_dir, ctx["cache_dir"], settings.media_retention_hours * 3600, now),
+        asyncio.to_thread(
+            purge_dir, ctx["out_dir"], settings.output_retention_days * 86_400, now, "*.mp4"
+        ),
+    )
+    return {"media": media, "outputs": outputs}
 
 
 def load_recognizer(settings: BotSettings) -> Any:
@@ -229,9 +242,8 @@ async def _render_and_deliver(
         _count(ctx, "retried")
         raise Retry(defer=settings.retry_backoff_seconds * 2 ** (attempt - 1)) from e
     except TimeoutError:
-        reason = texts.FAILED_TIMEOUT.format(
-            minutes=job_timeout(ctx["engine"], job.script, settings) / 60
-        )
+        limit = await asyncio.to_thread(job_timeout, ctx["engine"], job.script, settings)
+        reason = texts.FAILED_TIMEOUT.format(minutes=limit / 60)
         await _tell(ctx, job, reason)
         return await _finish(ctx, job_id, JobStatus("failed", error=reason))
     except Exception as e:  # engine, platform or our own bug: the user hears, the row says why
@@ -264,6 +276,9 @@ async def _render(ctx: dict[str, Any], job: RenderJob, output: Path, stop: threa
             metadata=(("comment", f"Mouthpiece job {job.job_id}"),),
         ),
     )
+    # The first estimate may measure the backend (a network forward): off the loop, and before
+    # the render shares the model.
+    limit = await asyncio.to_thread(job_timeout, engine, job.script, ctx["settings"])
     progress: dict[str, Any] = {"stage": "inputs", "fraction": 0.0}
     on_progress = lambda p: progress.update(stage=p.stage, fraction=p.fraction)  # noqa: E731
     thread = asyncio.ensure_future(
@@ -274,7 +289,6 @@ async def _render(ctx: dict[str, Any], job: RenderJob, output: Path, stop: threa
     publisher = asyncio.create_task(_publish(ctx, job.job_id, progress))
     started = time.perf_counter()
     try:
-        limit = job_timeout(engine, job.script, ctx["settings"])
         result = await asyncio.wait_for(asyncio.shield(thread), timeout=limit)
     except BaseException:
         stop.set()  # timeout, shutdown or task cancellation: stop the engine at the next frame
@@ -395,7 +409,10 @@ def build_workers(
     """The render and intake workers, sharing one context (engine, HTTP session, folders)."""
     out_dir = settings.data_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
-    cache_dir = Path(tempfile.mkdtemp(prefix="mouthpiece-worker-"))
+    # On the data volume (a read-only root has no room elsewhere), shared by the host's
+    # workers (content-addressed), emptied by the retention pass whichever run wrote it.
+    cache_dir = settings.data_dir / "cache" / "uploads"
+    cache_dir.mkdir(parents=True, exist_ok=True)
     ctx: dict[str, Any] = {
         "engine": engine,
         "settings": settings,
@@ -418,13 +435,21 @@ def build_workers(
                 c["messengers"],
                 name=c["name"],
                 min_edit_seconds=settings.status_edit_seconds,
+                backoff=Backoff(
+                    first=settings.status_backoff_seconds,
+                    most=settings.status_backoff_max_seconds,
+                    give_up_after=settings.status_max_failures,
+                ),
+                lock_seconds=settings.heartbeat_seconds,
             )
+            c["status_board"] = board
             c["board"] = asyncio.create_task(_run_board(board, settings.board_interval_seconds))
 
     async def shutdown(c: dict[str, Any]) -> None:
         if "board" in c:
             c["board"].cancel()
             await asyncio.gather(c.pop("board"), return_exceptions=True)
+            await c.pop("status_board").close()
         if "http" in c and not c["http"].closed:
             await c["http"].close()
 

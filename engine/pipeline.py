@@ -222,6 +222,7 @@ class Engine:
             sample_rate=VOICE_RATE,
             min_seconds=self.settings.min_voice_seconds,
             max_seconds=min(self.settings.max_voice_seconds, 15.0),
+            timeout=self.settings.decode_timeout,
         )
 
     def _encode(

@@ -58,6 +58,7 @@ class EngineSettings:
     max_script_chars: int = 5000
     max_voice_seconds: float = 60.0
     min_voice_seconds: float = 1.0
+    decode_timeout: float = 60.0  # seconds ffmpeg may take on one upload before it is killed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> EngineSettings:

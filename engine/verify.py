@@ -1,8 +1,9 @@
 """Is a video one of ours? The inaudible watermark in its audio, and the job in its metadata.
 
-Used by ``mouthpiece verify FILE``. Reads the file's first audio track (any container ffmpeg
-reads), asks :func:`engine.watermark.detect_watermark`, and reads the MP4 ``comment`` tag the
-worker writes ("Mouthpiece job <id>").
+Used by ``mouthpiece verify FILE``. Reads the file's first audio track (the containers a voice
+note or our MP4 can be: the file is treated as untrusted, see :mod:`engine.media.ffmpeg`),
+asks :func:`engine.watermark.detect_watermark`, and reads the MP4 ``comment`` tag the worker
+writes ("Mouthpiece job <id>").
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from engine.errors import InvalidInput
 from engine.media.audio import decode_audio
-from engine.media.video import EncodeError, probe
+from engine.media.ffmpeg import ToolTimeout, probe_upload
 
 __all__ = ["Verdict", "verify", "job_from_tags"]
 
@@ -44,11 +45,11 @@ def verify(path: Path, *, threshold: float | None = None) -> Verdict:
     if not path.is_file():
         raise InvalidInput(f"{path} is not a file.", field="file")
     try:
-        info = probe(path)
-    except EncodeError as e:
-        raise InvalidInput(
-            f"{path.name} is not a media file ffprobe can read.", field="file"
-        ) from e
+        info = probe_upload(path)
+    except ToolTimeout as e:
+        raise InvalidInput(f"{path.name} took too long to read.", field="file") from e
+    if info is None:
+        raise InvalidInput(f"{path.name} is not a media file ffprobe can read.", field="file")
     job, tool = job_from_tags(info.tags), info.tags.get("encoder")
     if not info.has_audio:
         return Verdict(False, 0.0, job, False, tool)

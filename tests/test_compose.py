@@ -104,3 +104,72 @@ def test_compose_cli_validates_the_file(tmp_path: Path) -> None:
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+# ---- least privilege (issue 11) --------------------------------------------------------
+COMPILERS = ("build-essential", "gcc", "g++", "clang", "cmake", "make", "cython", "-dev")
+
+
+def _stages() -> list[list[str]]:
+    """The Dockerfile's stages, each a list of instructions (continuation lines joined)."""
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    lines = [
+        ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")
+    ]
+    stages: list[list[str]] = []
+    for line in lines:
+        if line.upper().startswith("FROM "):
+            stages.append([])
+        if stages:
+            stages[-1].append(line)
+    return stages
+
+
+def test_the_runtime_image_has_no_compilers_and_runs_as_a_user() -> None:
+    stages = _stages()
+    assert len(stages) >= 2, "a build stage and a runtime stage"
+    build, runtime = stages[0], stages[-1]
+    assert any("build-essential" in line for line in build)  # wheels are built there
+    installs = [line for line in runtime if "apt-get install" in line or "pip install" in line]
+    for line in installs:
+        packages = line.split()
+        bad = [p for p in packages for c in COMPILERS if p == c or (c == "-dev" and p.endswith(c))]
+        assert not bad, f"compilers in the runtime stage: {bad}"
+    assert any(line.startswith("COPY --from=") for line in runtime)
+    users = [line.split()[1] for line in runtime if line.upper().startswith("USER ")]
+    assert users, "the runtime stage sets no USER"
+    assert users[-1].split(":")[0] not in ("root", "0"), users[-1]
+    assert runtime[-1].startswith("CMD ")
+
+
+def test_services_drop_privileges_and_have_a_read_only_root(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    for name in ("redis", "bot", "worker"):
+        s = services[name]
+        assert s.get("read_only") is True, name
+        assert s.get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in s.get("security_opt", []), name
+        assert not s.get("privileged") and not s.get("cap_add"), name
+        assert str(s.get("user", "")).split(":")[0] not in ("root", "0"), name
+    for name in services:  # the tools too: no capabilities, no setuid escalation
+        assert services[name].get("cap_drop") == ["ALL"], name
+        assert "no-new-privileges:true" in services[name].get("security_opt", []), name
+
+
+def test_writes_land_on_volumes_or_tmpfs(compose: dict[str, Any]) -> None:
+    """With a read-only root, every path the processes write is a volume or a tmpfs."""
+    services, dockerfile = compose["services"], (ROOT / "Dockerfile").read_text()
+    for name in ("bot", "worker"):
+        s = services[name]
+        assert any(t.split(":")[0] == "/tmp" for t in s["tmpfs"]), name
+        mounts = {v.split(":")[1] for v in s["volumes"]}
+        assert s["environment"]["MOUTHPIECE_DATA_DIR"] in mounts, name
+    for variable in ("MOUTHPIECE_CACHE_DIR=/data", "HOME=/tmp", "XDG_CACHE_HOME=/tmp"):
+        assert variable in dockerfile, variable
+    assert "/data" in {v.split(":")[1] for v in services["redis"]["volumes"]}
+
+
+def test_redis_memory_is_bounded_without_eviction(compose: dict[str, Any]) -> None:
+    command = compose["services"]["redis"]["command"]
+    assert command[command.index("--maxmemory") + 1].startswith("${MOUTHPIECE_REDIS_MAXMEMORY:-")
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"

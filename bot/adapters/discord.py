@@ -1,7 +1,10 @@
 """Discord front-end (discord.py 2.7): slash commands and buttons -> neutral events -> replies.
 
 ``/talk`` takes optional ``script``, ``voice`` and ``photo`` options; without a script it opens
-a modal for a long one. Attachments are downloaded at once (their URLs expire). Buttons are
+a modal for a long one. Every interaction is answered (deferred, or the modal) before anything
+is downloaded; an attachment is downloaded only once the core has accepted its declared size
+and type and the person's quota, and the download stops at ``max_file_bytes`` whatever the
+declared size said. Each person's events run in order, one at a time (their lane). Buttons are
 stateless ``DynamicItem``s whose custom id carries the action and the requester's id, so only
 the requester can press them and they work after a bot restart. Videos are posted by the
 worker with the bot token to the channel, not through the 15-minute interaction webhook.
@@ -9,17 +12,23 @@ worker with the bot token to the channel, not through the 15-minute interaction 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
 from bot.adapters.discord_mod import build_mod_group, is_moderator
+from bot.core.errors import MediaTooLarge
 from bot.core.events import (
     Action,
     Button,
@@ -32,6 +41,7 @@ from bot.core.events import (
     Text,
     Who,
 )
+from bot.core.lanes import Lanes
 from bot.settings import BotSettings
 
 __all__ = ["MouthpieceClient", "gateway_url", "run_discord", "use_api_base", "use_gateway"]
@@ -83,15 +93,8 @@ def _kind(att: discord.Attachment) -> str:
     return "other"
 
 
-async def _media(who: Who, att: discord.Attachment) -> Media:
-    """Download now (attachment URLs expire); the size is checked by the core first anyway."""
-    data: bytes | None = None
-    if att.size <= 25 * 1024 * 1024:
-        data = await att.read()
-
-    async def fetch() -> bytes:
-        return data if data is not None else await att.read()
-
+def _media(who: Who, att: discord.Attachment, fetch: Callable[[], Awaitable[bytes]]) -> Media:
+    """The attachment as declared; ``fetch`` downloads it when the core has accepted it."""
     return Media(
         who,
         _kind(att),
@@ -191,11 +194,31 @@ class TranscriptModal(discord.ui.Modal, title="What is said in the voice note?")
         await self.client.respond(interaction, [Text(_who(interaction), str(self.text.value))])
 
 
+async def _read_capped(session: aiohttp.ClientSession, url: str, cap: int) -> bytes:
+    """GET ``url``, refusing more than ``cap`` bytes (a lying Content-Length or none)."""
+    async with session.get(url) as resp:
+        resp.raise_for_status()
+        if (resp.content_length or 0) > cap:
+            raise MediaTooLarge(int(resp.content_length or 0))
+        data = bytearray()
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            data += chunk
+            if len(data) > cap:
+                raise MediaTooLarge(len(data))
+        return bytes(data)
+
+
 class MouthpieceClient(discord.Client):
     """The Discord client: commands in servers and DMs, attachments in DMs."""
 
     def __init__(
-        self, handle: Handle, *, needs_transcript: bool = False, mod_role: str = ""
+        self,
+        handle: Handle,
+        *,
+        needs_transcript: bool = False,
+        mod_role: str = "",
+        max_file_bytes: int = 20_000_000,
+        on_alive: Callable[[], None] | None = None,
     ) -> None:
         intents = discord.Intents.default()
         intents.dm_messages = True
@@ -203,11 +226,59 @@ class MouthpieceClient(discord.Client):
         self.handle = handle
         self.needs_transcript = needs_transcript
         self.mod_role = mod_role
+        self.max_file_bytes = max_file_bytes
+        self.lanes = Lanes()
         self.tree = app_commands.CommandTree(self)
         self._register()
+        self._on_alive = on_alive
+        self._gateway_up = False
+        self._downloads: aiohttp.ClientSession | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ActionButton)
+        self._downloads = aiohttp.ClientSession()
+        if self._on_alive is not None:
+            self._watch = asyncio.create_task(self._report_alive())
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await super().close()
+        if self._downloads is not None:
+            await self._downloads.close()
+
+    # ---- gateway liveness (the bot's /healthz and watchdog) ----------------------------
+    async def on_connect(self) -> None:
+        self._gateway_up = True
+
+    async def on_resumed(self) -> None:
+        self._gateway_up = True
+
+    async def on_disconnect(self) -> None:
+        self._gateway_up = False
+
+    async def _report_alive(self, every: float = 5.0) -> None:
+        assert self._on_alive is not None
+        while not self.is_closed():
+            if self._gateway_up:
+                self._on_alive()
+            await asyncio.sleep(every)
+
+    def attachment(self, who: Who, att: discord.Attachment) -> Media:
+        """An attachment as an event; downloaded later, capped at ``max_file_bytes``."""
+
+        async def fetch() -> bytes:
+            if self._downloads is None:  # not logged in: discord.py's own reader, capped after
+                data = await att.read()
+                if len(data) > self.max_file_bytes:
+                    raise MediaTooLarge(len(data))
+                return data
+            return await _read_capped(self._downloads, att.url, self.max_file_bytes)
+
+        return _media(who, att, fetch)
 
     def _register(self) -> None:
         tree = self.tree
@@ -227,15 +298,13 @@ class MouthpieceClient(discord.Client):
             photo: discord.Attachment | None = None,
         ) -> None:
             who = _who(interaction)
-            if script is None:
-                pending: list[Event] = [Command(who, "talk")]
-                pending += [await _media(who, a) for a in (voice, photo) if a is not None]
+            files = [self.attachment(who, a) for a in (voice, photo) if a is not None]
+            if script is None:  # the modal is the answer; files are fetched after it is sent
+                pending: list[Event] = [Command(who, "talk"), *files]
                 await interaction.response.send_modal(ScriptModal(self, pending))
                 return
             await interaction.response.defer(thinking=True)  # within 3 s, before any download
-            events: list[Event] = [Command(who, "talk"), Text(who, script)]
-            events += [await _media(who, a) for a in (voice, photo) if a is not None]
-            await self.respond(interaction, events)
+            await self.respond(interaction, [Command(who, "talk"), Text(who, script), *files])
 
         tree.add_command(build_mod_group(self))
         for name, text in (
@@ -252,6 +321,11 @@ class MouthpieceClient(discord.Client):
             await interaction.response.defer(thinking=True)
             await self.respond(interaction, [Command(_who(interaction), "voice", f"save {name}")])
 
+        @tree.command(name="voice_delete", description="Delete one of your saved voices")
+        async def voice_delete(interaction: discord.Interaction, name: str) -> None:
+            await interaction.response.defer(thinking=True)
+            await self.respond(interaction, [Command(_who(interaction), "voice", f"delete {name}")])
+
     def _simple(self, name: str) -> Callable[[discord.Interaction], Awaitable[None]]:
         async def command(interaction: discord.Interaction) -> None:
             await interaction.response.defer(thinking=True)
@@ -263,19 +337,22 @@ class MouthpieceClient(discord.Client):
     async def respond(
         self, interaction: discord.Interaction, events: list[Event], *, ephemeral: bool = False
     ) -> None:
-        """Run events through the core; send every reply as a follow-up (buttons attached)."""
+        """Run events through the core (in the person's lane); send every reply as a follow-up
+        (buttons attached)."""
         replies: list[Action] = []
-        for event in events:
-            try:
-                replies += await self.handle(event)
-            except Exception:
-                log.exception("interaction handling failed")
-                replies.append(Reply(_OOPS))
+        async with self.lanes.hold(interaction.user.id):
+            for event in events:
+                try:
+                    replies += await self.handle(event)
+                except Exception:
+                    log.exception("interaction handling failed")
+                    replies.append(Reply(_OOPS))
         await self._notify([r for r in replies if isinstance(r, Notify)])
         replies = [r for r in replies if not isinstance(r, Notify)]
         text = "\n".join(r.text for r in replies) or "OK"
         buttons = tuple(b for r in replies for b in r.buttons)
-        files = [discord.File(p) for r in replies for p in r.attachments][:10]
+        paths = [p for r in replies for p in r.attachments][:10]
+        files = [discord.File(io.BytesIO(d), Path(p).name) for p, d in await _read_all(paths)]
         extra: dict[str, Any] = {"files": files} if files else {}
         await interaction.followup.send(
             text[:2000], view=self._view(interaction.user.id, buttons), ephemeral=ephemeral, **extra
@@ -309,20 +386,32 @@ class MouthpieceClient(discord.Client):
             message.author.display_name,
             str(message.id),
         )
-        events: list[Event] = [await _media(who, a) for a in message.attachments]
+        events: list[Event] = [self.attachment(who, a) for a in message.attachments]
         if message.content and not events:
             events.append(Text(who, message.content))
         replies: list[Action] = []
-        for event in events:
-            replies += await self.handle(event)
+        async with self.lanes.hold(message.author.id):
+            for event in events:
+                replies += await self.handle(event)
         for r in replies:
             await message.channel.send(r.text[:2000], view=self._view(message.author.id, r.buttons))
 
 
-async def run_discord(settings: BotSettings, handle: Handle) -> None:
+async def _read_all(paths: list[str]) -> list[tuple[str, bytes]]:
+    """Read files for an answer in a thread (moderators' reviews: voice notes and photos)."""
+    return await asyncio.to_thread(lambda: [(p, Path(p).read_bytes()) for p in paths])
+
+
+async def run_discord(
+    settings: BotSettings, handle: Handle, *, on_alive: Callable[[], None] | None = None
+) -> None:
     use_api_base(settings.discord_api_base_url)
     client = MouthpieceClient(
-        handle, needs_transcript=settings.needs_transcript, mod_role=settings.discord_mod_role
+        handle,
+        needs_transcript=settings.needs_transcript,
+        mod_role=settings.discord_mod_role,
+        max_file_bytes=settings.max_file_bytes,
+        on_alive=on_alive,
     )
     async with client:
         await client.login(settings.discord_bot_token)

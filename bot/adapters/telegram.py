@@ -3,29 +3,39 @@
 Videos are made in private chats. ``/mod`` also works in groups, for the group's admins
 (``getChatAdministrators``) and for ``TELEGRAM_ADMIN_IDS``. Translation and nothing else:
 the conversation and the moderation rules live in bot.core.
+
+Updates are handled concurrently, one lane per person (:class:`PersonLanes`): a person's
+messages are answered in the order they were sent, and one person's slow upload check never
+delays anyone else's reply.
 """
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import logging
 import os
 from collections.abc import Awaitable, Callable
-from pathlib import PurePath
+from pathlib import Path, PurePath
+from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import (
     Application,
     ApplicationBuilder,
+    BaseUpdateProcessor,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
     filters,
 )
+from telegram.request import HTTPXRequest
 
 from bot.core.events import Action, Button, Command, Event, Media, Notify, Reply, Text, Who
+from bot.core.lanes import Lanes
 
-__all__ = ["build_application", "COMMANDS"]
+__all__ = ["build_application", "COMMANDS", "PersonLanes"]
 
 os.environ.setdefault("PTB_TIMEDELTA", "1")  # durations as timedelta (PTB 22.2+), no warning
 log = logging.getLogger(__name__)
@@ -35,6 +45,62 @@ _AUDIO_EXT = {".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", 
 _IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp"}
 Handle = Callable[[Event], Awaitable[list[Action]]]
 _OOPS = "Something went wrong on my side; please try again in a minute."
+
+
+class PersonLanes(BaseUpdateProcessor):
+    """Concurrent update handling with per-person order.
+
+    PTB starts a task per update; here each waits for the lanes of its sender (the user, or
+    the chat when there is no user), so a person's updates run one at a time in arrival
+    order while other people's run alongside. ``slots`` bounds the updates in flight; a
+    person with ``per_person`` updates already running or waiting has further ones dropped
+    (logged), so no one person can take every slot.
+    """
+
+    def __init__(self, *, slots: int = 512, per_person: int = 20) -> None:
+        super().__init__(slots)
+        self.lanes = Lanes()
+        self.per_person = per_person
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _person(update)
+        if key is None:
+            await coroutine
+            return
+        if self.lanes.pending(key) >= self.per_person:
+            log.warning("update dropped: too many pending for one person", extra={"user": key})
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()
+            return
+        async with self.lanes.hold(key):
+            await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to set up: lanes are made on first use."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free: a lane disappears with its last update."""
+
+
+def _person(update: object) -> str | None:
+    if not isinstance(update, Update):
+        return None
+    who = update.effective_user or update.effective_chat
+    return str(who.id) if who is not None else None
+
+
+class _PollingRequest(HTTPXRequest):
+    """The getUpdates connection, telling ``on_ok`` about every answered poll (liveness)."""
+
+    def __init__(self, on_ok: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_ok = on_ok
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        code, payload = await super().do_request(*args, **kwargs)
+        if code == 200:
+            self._on_ok()
+        return code, payload
 
 
 def _who(update: Update, *, is_moderator: bool = False) -> Who:
@@ -138,23 +204,35 @@ async def _send(
             continue
         await context.bot.send_message(chat_id, action.text, reply_markup=_keyboard(action))
         for path in action.attachments:  # a review's voice note and photo, for moderators
-            with open(path, "rb") as f:
-                await context.bot.send_document(chat_id, f, filename=PurePath(path).name)
+            data = await asyncio.to_thread(Path(path).read_bytes)  # off the event loop
+            await context.bot.send_document(chat_id, data, filename=PurePath(path).name)
 
 
 def build_application(
-    token: str, api_root: str, handle: Handle, *, admin_ids: frozenset[str] = frozenset()
+    token: str,
+    api_root: str,
+    handle: Handle,
+    *,
+    admin_ids: frozenset[str] = frozenset(),
+    concurrent: bool = True,
+    per_person: int = 20,
+    on_poll: Callable[[], None] | None = None,
 ) -> Application:
-    """A PTB Application whose handlers feed ``handle`` (the core service)."""
+    """A PTB Application whose handlers feed ``handle`` (the core service).
+
+    ``concurrent=False`` handles updates one at a time (the old behaviour; the load
+    benchmark compares both). ``on_poll`` is called after every answered getUpdates."""
     root = api_root.rstrip("/")
-    app = (
+    builder = (
         ApplicationBuilder()
         .token(token)
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
-        .concurrent_updates(False)
-        .build()
+        .concurrent_updates(PersonLanes(per_person=per_person) if concurrent else False)
     )
+    if on_poll is not None:
+        builder = builder.get_updates_request(_PollingRequest(on_poll, connection_pool_size=1))
+    app = builder.build()
 
     async def run(update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event | None) -> None:
         chat = update.effective_chat

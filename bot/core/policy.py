@@ -8,6 +8,7 @@ per-server overrides are merged over the settings' defaults by :meth:`ServerPoli
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import secrets
 import unicodedata
@@ -26,6 +27,9 @@ __all__ = [
     "ServerPolicy",
     "Safety",
     "decide_limits",
+    "UploadLimits",
+    "UploadUsage",
+    "decide_upload",
     "blocked",
     "normalise",
     "make_phrase",
@@ -78,7 +82,7 @@ class Usage:
 class Denial:
     """Which limit said no, and when a retry can succeed (None: when something finishes)."""
 
-    limit: str  # one of LIMIT_NAMES' keys
+    limit: str  # one of LIMIT_NAMES' keys, or "uploads" / "upload_bytes" (decide_upload)
     allowed: int
     retry_at: float | None = None
 
@@ -120,6 +124,46 @@ def decide_limits(limits: RateLimits, usage: Usage, *, server: bool) -> Denial |
     if _full(usage.queue_open, limits.queue_max):
         return Denial("queue", limits.queue_max)
     return None
+
+
+# ---- uploads: rate and byte quota per person ------------------------------------------
+@dataclass(frozen=True)
+class UploadLimits:
+    """What one person may hand over: files per hour, bytes per day (negative: no limit)."""
+
+    per_hour: int = 30
+    bytes_per_day: int = 200_000_000
+
+
+@dataclass(frozen=True)
+class UploadUsage:
+    """The person's recent uploads, counted inside the transaction that would add one."""
+
+    times: tuple[float, ...] = ()  # when each upload of the last hour came
+    sizes: tuple[tuple[float, int], ...] = ()  # (time, bytes) of each upload of the last day
+
+
+def decide_upload(limits: UploadLimits, usage: UploadUsage, size: int) -> Denial | None:
+    """The limit that refuses an upload of ``size`` bytes now, or None.
+
+    Denials name "uploads" (files per hour) or "upload_bytes" (bytes per day); their retry
+    time is when enough earlier uploads leave the sliding window (None: never, the file alone
+    is over the daily quota)."""
+    if _full(len(usage.times), limits.per_hour):
+        return Denial("uploads", limits.per_hour, _window_retry(usage.times, limits.per_hour, HOUR))
+    quota = limits.bytes_per_day
+    if quota < 0:
+        return None
+    used = sum(b for _, b in usage.sizes)
+    if used + size <= quota:
+        return None
+    if size > quota:
+        return Denial("upload_bytes", quota)
+    # The oldest uploads leave the window first; once all have, the file fits (size <= quota).
+    ordered = sorted(usage.sizes)
+    freed = itertools.accumulate(b for _, b in ordered)
+    at = next(t for (t, _), f in zip(ordered, freed, strict=True) if used - f + size <= quota)
+    return Denial("upload_bytes", quota, at + DAY)
 
 
 # ---- per-server policy ---------------------------------------------------------------

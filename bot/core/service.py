@@ -6,17 +6,21 @@ The only I/O in ``bot.core``. Storage and the queue are injected (``Store``-like
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import math
 import os
 import re
 import tempfile
+import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from bot.core import texts
+from bot.core.errors import Busy, MediaTooLarge
 from bot.core.events import Action, Button, ButtonSpec, Command, Event, Media, Reply, Text, Who
 from bot.core.flow import (
     Draft,
@@ -35,7 +39,7 @@ from bot.core.flow import (
     speech_seconds,
     step,
 )
-from bot.core.policy import Safety
+from bot.core.policy import Denial, LimitExceeded, Safety, UploadLimits, decide_upload
 from bot.core.service_safety import SafetyHooks
 from bot.jobs import JobStatus, RenderJob
 
@@ -53,6 +57,7 @@ def ordinal_place(n: int) -> str:
 
 
 _NAME = re.compile(r"^[\w-]{1,32}$")
+_PLAIN = re.compile(r"[^a-z0-9]")
 _SCRIPT_FILE_BYTES = 100_000
 
 
@@ -75,6 +80,9 @@ class Limits:
     max_script_seconds: float = 120.0  # estimated seconds of speech (flow.speech_seconds)
     needs_transcript: bool = False
     label: str | None = "AI-generated"
+    uploads: UploadLimits = field(default_factory=UploadLimits)  # per person: files/h, bytes/day
+    max_saved_voices: int = 10  # per person (negative: no cap)
+    parallel_downloads: int = 8  # uploads downloaded and stored at once (memory: 8 x 20 MB)
 
 
 class Gateway(Protocol):
@@ -108,8 +116,18 @@ class Service(SafetyHooks):
         self.rules = Rules(needs_transcript=limits.needs_transcript)
         self.upload_bytes = upload_bytes or {}
         self.safety = safety or Safety()
+        self._downloads = asyncio.Semaphore(max(1, limits.parallel_downloads))
 
     async def handle(self, event: Event) -> list[Action]:
+        """Run one event; a full or unreachable queue store is answered "busy, try later"
+        (the draft stays as it was)."""
+        try:
+            return await self._handle(event)
+        except Busy as e:
+            log.warning("busy", extra={"platform": event.who.platform, "error": str(e)})
+            return [Reply(texts.BUSY)]
+
+    async def _handle(self, event: Event) -> list[Action]:
         who = event.who
         gated = await self._gate(event)  # /mod, /forget, bans, closed channels
         if gated is not None:
@@ -189,35 +207,64 @@ class Service(SafetyHooks):
 
     async def _media(self, event: Media) -> FlowInput:
         limit = self.limits.max_file_bytes if event.kind != "text" else _SCRIPT_FILE_BYTES
+        refused = await self._before_download(event, limit)
+        if refused is not None:
+            return refused
+        async with self._downloads:  # bounds the upload bytes held in memory at once
+            data = await self._download(event, limit)
+            if isinstance(data, Refuse):
+                return data
+            if event.kind == "text":
+                try:
+                    return self._script(data.decode("utf-8-sig"), Draft(id="-"))
+                except UnicodeDecodeError:
+                    return Refuse(texts.SCRIPT_NOT_TEXT)
+            digest = await self._keep(event, data)
+        return await self._upload(event, digest)
+
+    async def _before_download(self, event: Media, limit: int) -> Refuse | None:
+        """What the platform declared (size, length, type) and the person's upload quota:
+        a refusal here costs no download."""
         if event.size is not None and event.size > limit:
             return Refuse(texts.TOO_BIG.format(mb=event.size / 1e6, limit=limit / 1e6))
-        if (
-            event.kind == "audio"
-            and event.duration
-            and event.duration > self.limits.max_voice_seconds * 2
-        ):
+        if event.kind == "audio" and _seconds(event.duration) > self.limits.max_voice_seconds * 2:
             return Refuse(
                 texts.VOICE_TOO_LONG.format(
-                    seconds=event.duration, max=self.limits.max_voice_seconds
+                    seconds=_seconds(event.duration), max=self.limits.max_voice_seconds
                 )
             )
         if event.kind not in ("audio", "image", "text"):
             return Refuse(texts.BAD_FILE_TYPE)
-        data = await event.fetch()
+        who = event.who
+        usage = await self.store.upload_usage(who.platform, who.user_id, time.time())
+        denial = decide_upload(self.limits.uploads, usage, max(0, event.size or 0))
+        return Refuse(_upload_limit_text(denial)) if denial is not None else None
+
+    async def _download(self, event: Media, limit: int) -> bytes | Refuse:
+        """The file's bytes, counted against the person's quota (atomically), or a refusal."""
+        try:
+            data = await event.fetch()
+        except MediaTooLarge as e:
+            return Refuse(texts.TOO_BIG.format(mb=e.size / 1e6, limit=limit / 1e6))
         if len(data) > limit:
             return Refuse(texts.TOO_BIG.format(mb=len(data) / 1e6, limit=limit / 1e6))
-        if event.kind == "text":
-            try:
-                return self._script(data.decode("utf-8-sig"), Draft(id="-"))
-            except UnicodeDecodeError:
-                return Refuse(texts.SCRIPT_NOT_TEXT)
-        return await self._upload(event, data)
+        who = event.who
+        try:
+            await self.store.add_upload(who.platform, who.user_id, len(data), self.limits.uploads)
+        except LimitExceeded as e:
+            return Refuse(_upload_limit_text(e.denial))
+        return data
 
-    async def _upload(self, event: Media, data: bytes) -> FlowInput:
-        digest = hashlib.sha256(data).hexdigest()
-        path = self._save(digest, data, event)
+    async def _keep(self, event: Media, data: bytes) -> str:
+        """Store the upload (disk and database, Redis for the workers); its content hash."""
+        digest, path = await asyncio.to_thread(self._save, data, event)  # hashing, file I/O
         await self.store.put_media(digest, event.kind, len(data), event.mime, path)
         await self.gateway.put_media(digest, data)
+        return digest
+
+    async def _upload(self, event: Media, digest: str) -> FlowInput:
+        """A worker's check of a stored upload, then the flow input it makes. The wait holds
+        only this person's lane (adapters order each person's events), never anyone else's."""
         check = await self.gateway.check_media(event.kind, digest)
         who = event.who
         if check is not None and not check.ok:
@@ -225,7 +272,7 @@ class Service(SafetyHooks):
         if event.kind == "image":
             await self.store.remember_media(who.platform, who.user_id, photo=digest)
             return PhotoIn(digest, check.warnings if check else (texts.CHECK_SLOW,))
-        seconds = check.seconds if check else float(event.duration or 0.0)
+        seconds = check.seconds if check else _seconds(event.duration)
         if check is not None and seconds < self.limits.min_voice_seconds:
             return Refuse(
                 texts.VOICE_TOO_SHORT.format(seconds=seconds, min=self.limits.min_voice_seconds)
@@ -237,19 +284,24 @@ class Service(SafetyHooks):
         await self.store.remember_media(who.platform, who.user_id, voice=(digest, seconds, None))
         return VoiceIn(digest, seconds)
 
-    def _save(self, digest: str, data: bytes, event: Media) -> Path:
-        """Content-addressed copy under data/media (written atomically)."""
-        ext = Path(event.filename).suffix.lower()[:8] or {"audio": ".ogg", "image": ".jpg"}.get(
-            event.kind, ""
-        )
+    def _save(self, data: bytes, event: Media) -> tuple[str, Path]:
+        """Content-addressed copy under data/media, written atomically (runs in a thread)."""
+        digest = hashlib.sha256(data).hexdigest()
+        # the name is the sender's: keep only a plain extension ("x.\x00/.." must not reach a path)
+        ext = _PLAIN.sub("", Path(event.filename).suffix.lower())[:7]
+        ext = f".{ext}" if ext else {"audio": ".ogg", "image": ".jpg"}.get(event.kind, "")
         path = self.media_dir / digest[:2] / f"{digest}{ext}"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".up.")
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        return path
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return digest, path
 
     # ---- commands that do not step the flow --------------------------------------------
     async def _command(self, event: Command, draft: Draft | None) -> list[Action] | None:
@@ -269,15 +321,19 @@ class Service(SafetyHooks):
                 )
             ]
         if event.name == "voice":
-            return [Reply(await self._save_voice(who, event.args, draft))]
+            return [Reply(await self._voice_command(who, event.args, draft))]
         if event.name in ("talk", "start", "cancel"):
             return None
         return [Reply(texts.UNKNOWN_COMMAND)]
 
-    async def _save_voice(self, who: Who, args: str, draft: Draft | None) -> str:
+    async def _voice_command(self, who: Who, args: str, draft: Draft | None) -> str:
+        """/voice save NAME (at most ``max_saved_voices`` per person), /voice delete NAME."""
         parts = args.split()
-        if len(parts) != 2 or parts[0] != "save" or not _NAME.match(parts[1]):
+        if len(parts) != 2 or parts[0] not in ("save", "delete") or not _NAME.match(parts[1]):
             return texts.VOICE_SAVE_USAGE
+        if parts[0] == "delete":
+            gone = await self.store.delete_voice(who.platform, who.user_id, parts[1])
+            return (texts.VOICE_DELETED if gone else texts.VOICE_NOT_FOUND).format(name=parts[1])
         digest, seconds, text = None, 0.0, None
         if draft and draft.voice_hash:
             digest, seconds, text = draft.voice_hash, draft.voice_seconds, draft.voice_text
@@ -291,7 +347,17 @@ class Service(SafetyHooks):
                 )
         if digest is None:
             return texts.NO_VOICE_TO_SAVE
-        await self.store.save_voice(who.platform, who.user_id, parts[1], digest, seconds, text)
+        saved = await self.store.save_voice(
+            who.platform,
+            who.user_id,
+            parts[1],
+            digest,
+            seconds,
+            text,
+            max_voices=self.limits.max_saved_voices,
+        )
+        if not saved:
+            return texts.VOICES_FULL.format(max=self.limits.max_saved_voices)
         await self.store.link_voice_consent(who.platform, who.user_id, parts[1])
         return texts.VOICE_SAVED.format(name=parts[1])
 
@@ -346,8 +412,9 @@ class Service(SafetyHooks):
         """Cancel a job by id (or its first 8 characters): the owner's or a moderator's."""
         ref = ref.strip().lower()
         row = await self.store.find_job(ref) if len(ref) >= 6 else None
-        if row is None:
-            return texts.JOB_UNKNOWN.format(job=ref[:20])
+        if row is None:  # echoed: one printable line, whatever was typed
+            shown = " ".join("".join(c if c.isprintable() else " " for c in ref[:20]).split())
+            return texts.JOB_UNKNOWN.format(job=shown)
         job_id, owner = row
         if owner != (who.platform, who.user_id) and not getattr(who, "is_moderator", False):
             return texts.JOB_NOT_YOURS
@@ -365,3 +432,19 @@ class Service(SafetyHooks):
         position = await self.gateway.position(job_id)
         place = f"{ordinal_place(position.ahead + 1)} in line" if position else "starting"
         return texts.QUEUED.format(job=job_id[:8], place=place)
+
+
+def _seconds(declared: float | None) -> float:
+    """A platform's declared duration, or 0 when it is missing or not a sane number."""
+    if declared is None or not math.isfinite(declared) or declared < 0:
+        return 0.0
+    return float(declared)
+
+
+def _upload_limit_text(denial: Denial) -> str:
+    if denial.allowed == 0:
+        return texts.LIMIT_OFF
+    when = texts.when(denial.retry_in(time.time()))
+    if denial.limit == "uploads":
+        return texts.LIMIT_UPLOADS.format(allowed=denial.allowed, when=when)
+    return texts.LIMIT_UPLOAD_BYTES.format(limit=denial.allowed / 1e6, when=when)

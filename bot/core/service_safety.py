@@ -8,6 +8,7 @@ gateway); the decisions themselves are pure functions in :mod:`bot.core.policy` 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from pathlib import Path
@@ -345,15 +346,16 @@ class SafetyHooks:
             if cancel is not None:
                 await cancel(job_id)
         drop = getattr(self.gateway, "drop_media", None)
-        media = 0
-        for path in result.media_paths:
-            media += _unlink(path)
+        paths = list(result.media_paths)
+        if self.safety.out_dir is not None:
+            videos = [self.safety.out_dir / f"{job_id}.mp4" for job_id in result.job_ids]
+        else:
+            videos = []
+        media = await asyncio.to_thread(_unlink_all, paths)  # file I/O: off the event loop
+        outputs = await asyncio.to_thread(_unlink_all, videos)
+        for path in paths:
             if drop is not None:
                 await drop(path.name.split(".")[0])
-        outputs = 0
-        if self.safety.out_dir is not None:
-            for job_id in result.job_ids:
-                outputs += _unlink(self.safety.out_dir / f"{job_id}.mp4")
         return ForgetCounts(
             drafts=result.drafts,
             voices=result.voices,
@@ -361,6 +363,10 @@ class SafetyHooks:
             outputs=outputs,
             jobs=result.jobs,
         )
+
+
+def _unlink_all(paths: list[Path]) -> int:
+    return sum(_unlink(p) for p in paths)
 
 
 def _unlink(path: Path) -> int:

@@ -3,7 +3,7 @@
 HELP = (
     "I turn a script, a voice note and a front-facing photo into a talking video.\n"
     "/talk — start a new video\n/status — your draft and your videos\n/cancel — drop the draft\n"
-    "/voice save NAME — keep the last voice · /voices — your saved voices\n"
+    "/voice save NAME — keep the last voice · /voice delete NAME · /voices — your saved voices\n"
     "/forget — delete everything you gave me and the videos made from it\n"
     "Videos are marked as AI-generated. Only use faces and voices of people who agreed."
 )
@@ -50,11 +50,28 @@ SCRIPT_NOT_TEXT = "The .txt file is not UTF-8 text: paste the script as a messag
 VOICE_TOO_SHORT = "The voice note has {seconds:.1f} s of speech; send at least {min:.0f} s."
 VOICE_TOO_LONG = "The voice note is {seconds:.0f} s long; send at most {max:.0f} s."
 CHECK_SLOW = "(The photo check is busy; I'll check it when rendering.)"
+BUSY = (
+    "I'm too busy to take that right now; nothing you sent earlier is lost. Try again in a few "
+    "minutes."
+)
+LIMIT_UPLOADS = "You have sent {allowed} files in the last hour, the most I take. Try again {when}."
+LIMIT_UPLOAD_BYTES = (
+    "That file would take you over {limit:.0f} MB of uploads a day. Try again {when}, or send a "
+    "smaller file."
+)
 STATUS_NONE = "No draft and no videos yet. Send /talk to start."
 STATUS_DRAFT = "Draft: {have}; still needed: {missing}."
 STATUS_JOB = "Job {job}: {status}{detail}"
 VOICE_SAVED = "Saved the last voice as “{name}”."
-VOICE_SAVE_USAGE = "Usage: /voice save NAME (letters, digits, - and _; up to 32)."
+VOICE_SAVE_USAGE = (
+    "Usage: /voice save NAME or /voice delete NAME (letters, digits, - and _; up to 32)."
+)
+VOICES_FULL = (
+    "You already have {max} saved voices, the most I keep. Delete one with /voice delete NAME, "
+    "then save again."
+)
+VOICE_DELETED = "Deleted the saved voice “{name}”."
+VOICE_NOT_FOUND = "You have no saved voice called “{name}”. /voices lists yours."
 NO_VOICE_TO_SAVE = "Send a voice note first; then /voice save NAME keeps it."
 VOICES_NONE = "No saved voices. After sending a voice note, /voice save NAME keeps it."
 VOICES_LIST = "Your voices: {names}. Pick one:"

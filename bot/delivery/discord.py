@@ -7,6 +7,7 @@ renders can take longer). Videos carry a nonce derived from the job id with
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import json
@@ -70,7 +71,7 @@ class DiscordDelivery:
     async def send_video(
         self, channel_id: str, path: Path, content: str = "", *, key: str = ""
     ) -> dict[str, Any]:
-        video = path.read_bytes()
+        video = await asyncio.to_thread(path.read_bytes)  # not on the event loop
         payload: dict[str, Any] = {
             "content": content,
             "attachments": [{"id": 0, "filename": path.name}],

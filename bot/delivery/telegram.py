@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -49,7 +50,7 @@ class TelegramDelivery:
     async def send_video(
         self, chat_id: str, path: Path, caption: str = "", *, key: str = ""
     ) -> None:
-        video = path.read_bytes()
+        video = await asyncio.to_thread(path.read_bytes)  # up to 50 MB: not on the event loop
 
         def form() -> aiohttp.FormData:
             data = aiohttp.FormData()

@@ -1,20 +1,20 @@
 """Audio in and out: decode any voice note with ffmpeg, resample, trim, normalise, save.
 
 Compute returns :class:`~engine.types.Audio`; only ``decode_audio`` and ``save_wav`` touch
-files or processes.
+files or processes. ``decode_audio`` treats its file as hostile (:mod:`engine.media.ffmpeg`):
+one plain file, voice-note containers and audio decoders only, a timeout.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from engine.errors import BackendUnavailable, InvalidInput
+from engine.errors import InvalidInput
+from engine.media.ffmpeg import DECODE_TIMEOUT, ToolTimeout, run_tool, tool, untrusted_input
 from engine.types import Audio, VoiceRef
 
 __all__ = [
@@ -31,17 +31,24 @@ __all__ = [
 
 MAX_AUDIO_BYTES = 50_000_000
 _UNREADABLE = "The voice note could not be read as audio: send an OGG, MP3, M4A or WAV recording."
+_TOO_SLOW = (
+    "The voice note took too long to decode: send an ordinary OGG, MP3, M4A or WAV recording."
+)
 
 
-def _ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise BackendUnavailable("ffmpeg is not installed", hint="apt-get install ffmpeg")
-    return exe
+def decode_audio(
+    path: Path,
+    *,
+    sample_rate: int,
+    max_seconds: float | None = None,
+    timeout: float = DECODE_TIMEOUT,
+) -> Audio:
+    """Decode the first audio stream of a voice note: mono float32 at ``sample_rate``.
 
-
-def decode_audio(path: Path, *, sample_rate: int, max_seconds: float | None = None) -> Audio:
-    """Decode the first audio stream of any file ffmpeg reads: mono float32 at ``sample_rate``."""
+    Only voice-note containers (WAV, MP3, Ogg, WebM/Matroska, MP4/M4A, FLAC, AAC) are read,
+    never a playlist or manifest that points at other files; ffmpeg is killed after
+    ``timeout`` seconds. Refusals are :class:`InvalidInput` with one line for the user.
+    """
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -55,11 +62,15 @@ def decode_audio(path: Path, *, sample_rate: int, max_seconds: float | None = No
             "Send a shorter recording.",
             field="voice",
         )
-    cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn"]
+    cmd = [tool("ffmpeg"), "-nostdin", "-v", "error", *untrusted_input(path), "-map", "0:a:0"]
+    cmd += ["-vn", "-sn", "-dn"]
     if max_seconds is not None:
         cmd += ["-t", f"{max_seconds:.3f}"]
     cmd += ["-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
-    proc = subprocess.run(cmd, capture_output=True, check=False)
+    try:
+        proc = run_tool(cmd, timeout=timeout)
+    except ToolTimeout as e:
+        raise InvalidInput(_TOO_SLOW, field="voice") from e
     samples = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
     if proc.returncode != 0 or samples.size == 0:
         raise InvalidInput(_UNREADABLE, field="voice")
@@ -174,13 +185,16 @@ def load_voice(
     sample_rate: int = 16_000,
     min_seconds: float = 1.0,
     max_seconds: float = 15.0,
+    timeout: float = DECODE_TIMEOUT,
 ) -> VoiceRef:
     """Decode a reference voice note and clean it for voice cloning.
 
     Refuses silence and too little speech; cuts long references at a pause.
     """
     # Decode a little more than needed so the pause search has room, but bound the work.
-    audio = decode_audio(path, sample_rate=sample_rate, max_seconds=max(max_seconds * 4, 60.0))
+    audio = decode_audio(
+        path, sample_rate=sample_rate, max_seconds=max(max_seconds * 4, 60.0), timeout=timeout
+    )
     audio = trim_silence(audio)
     if audio.samples.size == 0 or float(np.max(np.abs(audio.samples))) < 1e-3:
         raise InvalidInput(

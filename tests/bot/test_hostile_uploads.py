@@ -1,0 +1,59 @@
+"""A "voice note" that is really a playlist pointing at another person's upload, checked by the
+worker's intake (the real engine, real Redis): refused with the usual one-line reason, and
+the other person's recording is never used.
+
+In the worker's cache, uploads sit side by side as ``<sha256>.audio``. An ffconcat list naming
+a neighbour is what an attacker would send: plain ffmpeg follows it (shown below)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import subprocess
+from pathlib import Path
+
+from arq import create_pool
+
+from bot.jobs import Keys
+from bot.queue import redis_settings
+from bot.worker import check_media
+from engine import Engine, EngineSettings
+from tests.auxil.redis_server import redis_server
+
+
+def test_a_playlist_naming_another_upload_is_refused_by_the_intake_check(
+    tmp_path: Path, sample_voice: Path
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    theirs = sample_voice.read_bytes()  # someone else's voice note, already cached
+    their_digest = hashlib.sha256(theirs).hexdigest()
+    (cache / f"{their_digest}.audio").write_bytes(theirs)
+    attack = f"ffconcat version 1.0\nfile {their_digest}.audio\n".encode()
+    digest = hashlib.sha256(attack).hexdigest()
+
+    probe = cache / "probe.ffconcat"  # the attack works on ffmpeg without our options
+    probe.write_bytes(attack)
+    plain = subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "quiet", "-i", str(probe), "-t", "1", "-f", "f32le", "-"],
+        capture_output=True,
+        cwd=cache,
+        timeout=30,
+    )
+    assert plain.returncode == 0 and plain.stdout, "ffmpeg no longer follows ffconcat lists?"
+    probe.unlink()
+
+    async def go(url: str) -> dict[str, object]:
+        redis = await create_pool(redis_settings(url))
+        await redis.set(Keys.media(digest), attack)
+        ctx = {"engine": Engine(EngineSettings()), "redis": redis, "cache_dir": cache}
+        try:
+            return await check_media(ctx, "audio", digest)
+        finally:
+            await redis.aclose()
+
+    with redis_server(tmp_path) as url:
+        verdict = asyncio.run(go(url))
+    assert verdict["ok"] is False
+    reason = str(verdict["reason"])
+    assert reason.startswith("The voice note could not be read as audio") and "\n" not in reason

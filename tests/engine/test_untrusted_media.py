@@ -1,0 +1,254 @@
+"""Uploads are hostile: playlists, manifests and lists posing as voice notes must not make
+ffmpeg read other files; ffmpeg runs are killed at their timeout; only photo formats a
+phone sends are decoded.
+
+Each crafted file sits next to a "secret" recording of a distinctive 1234 Hz tone (another
+user's upload, a rendered video). Plain ffmpeg on this machine follows several of them to the
+secret, which shows the attack is real here; the engine refuses every one with the usual
+one-line reason, so no audio of the secret ever comes back.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from engine.errors import InvalidInput
+from engine.media.audio import decode_audio
+from engine.media.ffmpeg import ToolTimeout, probe_upload, run_tool, untrusted_input
+from engine.media.image import load_photo
+from engine.verify import verify
+from tests.auxil.media_fixtures import astronaut, ffmpeg
+
+TONE = 1234.0
+RATE = 16_000
+
+
+@pytest.fixture(scope="module")
+def secrets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with the secret tone as OGG, M4A and MP4 (common extensions: ffmpeg's own
+    extension checks let them through)."""
+    folder = tmp_path_factory.mktemp("uploads")
+    src = folder / "secret.wav"
+    ffmpeg("-f", "lavfi", "-i", f"sine=frequency={TONE:g}:duration=3", "-ar", "16000", str(src))
+    ffmpeg("-i", str(src), "-c:a", "libopus", str(folder / "secret.ogg"))
+    ffmpeg("-i", str(src), "-c:a", "aac", str(folder / "secret.m4a"))
+    src.unlink()
+    return folder
+
+
+def _hls_relative(d: Path) -> str:
+    return "#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:3,\nsecret.ogg\n#EXT-X-ENDLIST\n"
+
+
+def _hls_file_url(d: Path) -> str:
+    return f"#EXTM3U\n#EXT-X-TARGETDURATION:3\n#EXTINF:3,\nfile://{d}/secret.ogg\n#EXT-X-ENDLIST\n"
+
+
+def _dash(d: Path) -> str:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+        'mediaPresentationDuration="PT3S" minBufferTime="PT1S" '
+        'profiles="urn:mpeg:dash:profile:isoff-on-demand:2011">\n'
+        f"  <BaseURL>file://{d}/</BaseURL>\n"
+        '  <Period duration="PT3S"><AdaptationSet mimeType="audio/mp4">'
+        '<Representation id="a" bandwidth="64000"><BaseURL>secret.m4a</BaseURL>'
+        "</Representation></AdaptationSet></Period>\n</MPD>\n"
+    )
+
+
+def _ffconcat_relative(d: Path) -> str:
+    return "ffconcat version 1.0\nfile secret.ogg\n"
+
+
+def _ffconcat_absolute(d: Path) -> str:
+    return f"ffconcat version 1.0\nfile {d}/secret.ogg\n"
+
+
+def _sdp(d: Path) -> str:  # an RTP stream: ffmpeg would listen on the network
+    return (
+        "v=0\no=- 0 0 IN IP4 127.0.0.1\ns=voice\nc=IN IP4 127.0.0.1\nt=0 0\n"
+        "m=audio 5004 RTP/AVP 96\na=rtpmap:96 opus/48000/2\n"
+    )
+
+
+def _file_urls(d: Path) -> str:
+    return f"file:{d}/secret.ogg\nfile://{d}/secret.m4a\n"
+
+
+CRAFTED: dict[str, Callable[[Path], str]] = {
+    "hls-relative": _hls_relative,
+    "hls-file-url": _hls_file_url,
+    "dash-file-baseurl": _dash,
+    "ffconcat-relative": _ffconcat_relative,
+    "ffconcat-absolute": _ffconcat_absolute,
+    "sdp": _sdp,
+    "text-with-file-urls": _file_urls,
+}
+
+
+def _plain_ffmpeg_reads(path: Path) -> bool:
+    """Whether ffmpeg without our options decodes audio from ``path`` (within 10 s)."""
+    try:
+        done = subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "quiet", "-i", str(path), "-t", "1", "-f", "f32le", "-"],
+            capture_output=True,
+            timeout=10,
+            cwd=path.parent,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0 and len(done.stdout) > 0
+
+
+@pytest.mark.parametrize("name", sorted(CRAFTED))
+@pytest.mark.parametrize("suffix", [".ogg", ".audio"])  # a Telegram voice name; the worker's
+def test_crafted_voice_notes_are_refused(name: str, suffix: str, secrets: Path) -> None:
+    path = secrets / f"{name}{suffix}"
+    path.write_text(CRAFTED[name](secrets))
+    with pytest.raises(InvalidInput) as e:
+        decode_audio(path, sample_rate=RATE)
+    assert e.value.field == "voice" and "\n" not in e.value.reason
+    assert e.value.reason.startswith("The voice note could not be read as audio")
+    assert probe_upload(path) is None
+
+
+def test_the_attack_is_real_here(secrets: Path) -> None:
+    """Plain ffmpeg follows the playlists to the secret: the refusals above are what stops it."""
+    followed = []
+    for name in ("hls-relative", "dash-file-baseurl", "ffconcat-relative"):
+        path = secrets / f"real-{name}.ogg"
+        path.write_text(CRAFTED[name](secrets))
+        followed.append(_plain_ffmpeg_reads(path))
+    if not any(followed):
+        pytest.skip("this ffmpeg build refuses the playlists on its own")
+    assert any(followed)
+
+
+def test_image2_sequence_pattern_is_refused(secrets: Path, tmp_path: Path) -> None:
+    """A name with a %d pattern would make ffmpeg's image2 demuxer read frame1.png, ..."""
+    for i in range(1, 4):
+        Image.new("RGB", (64, 64), (i * 60, 0, 0)).save(tmp_path / f"frame{i}.png")
+    pattern = tmp_path / "frame%d.png"
+    Image.new("RGB", (64, 64)).save(pattern, format="PNG")
+    with pytest.raises(InvalidInput, match="could not be read as audio"):
+        decode_audio(pattern, sample_rate=RATE)
+
+
+def test_real_voice_notes_still_decode(secrets: Path) -> None:
+    """The whitelists let the formats a voice note comes in through (every format is
+    covered in test_audio.py); here: the secret itself, read directly, is the tone."""
+    audio = decode_audio(secrets / "secret.m4a", sample_rate=RATE)
+    spectrum = np.abs(np.fft.rfft(audio.samples))
+    peak = np.fft.rfftfreq(len(audio.samples), 1 / RATE)[int(np.argmax(spectrum))]
+    assert abs(peak - TONE) < 5
+    info = probe_upload(secrets / "secret.ogg")
+    assert info is not None and info.has_audio and info.format_name == "ogg"
+
+
+def test_the_video_track_of_an_upload_is_never_decoded(tmp_path: Path) -> None:
+    """Only audio decoders may open: an MP4's H.264 track stays shut, its audio decodes."""
+    mp4 = tmp_path / "note.mp4"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=s=64x64:r=25:d=2",
+        "-f", "lavfi", "-i", f"sine=frequency={TONE:g}:duration=2",
+        "-shortest", "-c:v", "libx264", "-c:a", "aac", str(mp4),
+    )  # fmt: skip
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", *untrusted_input(mp4), "-f", "null", "-"]
+    done = run_tool(cmd, timeout=30)
+    assert b"h264" in done.stderr and b"not on whitelist" in done.stderr
+    assert decode_audio(mp4, sample_rate=RATE).duration > 1.5
+
+
+def test_verify_reads_only_allowed_containers(secrets: Path) -> None:
+    path = secrets / "verify-me.mp4"
+    path.write_text(_dash(secrets))
+    with pytest.raises(InvalidInput, match="not a media file"):
+        verify(path)
+
+
+def test_a_hung_ffmpeg_is_killed_with_its_process_group(tmp_path: Path) -> None:
+    """run_tool's timeout kills the tool and anything it started."""
+    pidfile = tmp_path / "child.pid"
+    script = f"sleep 60 & echo $! > {pidfile}; wait"
+    started = time.monotonic()
+    with pytest.raises(ToolTimeout):
+        run_tool(["sh", "-c", script], timeout=1.0)
+    assert time.monotonic() - started < 10
+    child = int(pidfile.read_text())
+    assert not _running(child), "the tool's child survived the timeout"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state not in ("Z", "X")  # a zombie waiting for init to reap it is dead
+
+
+def test_a_decode_past_its_timeout_is_a_one_line_refusal(secrets: Path) -> None:
+    with pytest.raises(InvalidInput) as e:
+        decode_audio(secrets / "secret.ogg", sample_rate=RATE, timeout=0.001)
+    assert "took too long" in e.value.reason and "\n" not in e.value.reason
+
+
+def test_a_fifo_voice_note_does_not_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "voice.ogg"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInput):
+        decode_audio(fifo, sample_rate=RATE, timeout=2.0)
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "ICO", "TGA", "PPM", "PCX", "SGI"])
+def test_photo_formats_outside_the_list_are_refused(fmt: str, tmp_path: Path) -> None:
+    """Pillow reads these (it would turn them into a photo), but no phone sends them and
+    each plugin is attack surface: the engine refuses before decoding."""
+    path = tmp_path / f"photo.{fmt.lower()}"
+    Image.fromarray(astronaut()[::2, ::2]).save(path, format=fmt)
+    with Image.open(path) as im:  # Pillow alone accepts it
+        assert im.format == fmt
+    with pytest.raises(InvalidInput) as e:
+        load_photo(path)
+    assert e.value.field == "photo" and "JPEG, PNG or WebP" in e.value.reason
+
+
+def test_render_with_a_crafted_voice_note_exits_2_and_uses_no_other_file(
+    secrets: Path, sample_photo: Path, tmp_path: Path
+) -> None:
+    """The whole CLI: a DASH manifest as the voice fails with one line, no video is made."""
+    voice = secrets / "cli-voice.m4a"
+    voice.write_text(_dash(secrets))
+    out = tmp_path / "out.mp4"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "render",
+            "--script",
+            "Hello.",
+            "--voice",
+            str(voice),
+            "--photo",
+            str(sample_photo),
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: The voice note could not be read")
+    assert not out.exists()
