@@ -30,7 +30,7 @@ RUN pip install -q 'setuptools<81' wheel \
  && pip install -q '.[neutts,diff2lip,bot]' \
  && pip install -q 'setuptools<81'
 # NeuTTS Air's phonemes: espeak-ng 1.52.0.1 and its data (GPL-3.0) taken out of the neutts 1.4.1
-# wheel, which is downloaded, not installed -> /usr/local/share/mouthpiece/neutts-espeak-ng
+# wheel, which is downloaded, not installed -> /opt/venv/share/mouthpiece/neutts-espeak-ng
 RUN python -m engine.tts.neutts_espeak
 
 # ---- runtime -------------------------------------------------------------------------------
