@@ -10,16 +10,23 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
-from bot.core.policy import RateLimits, Safety, ServerPolicy, UploadLimits
 from bot.core.service import Limits, Service
 from bot.jobs import RENDER_QUEUE
 from bot.observability import FrontEnds, Metrics, instrument_handler, start_http
 from bot.queue import Queue
-from bot.retention import Retention, run_periodically
+from bot.safety import (
+    RateLimits,
+    Retention,
+    Safety,
+    ServerPolicy,
+    Staff,
+    UploadLimits,
+    run_periodically,
+)
 from bot.settings import BotSettings
 from bot.store import Store
 
-__all__ = ["build_service", "run_bot", "start_bot_http", "safety_from"]
+__all__ = ["build_service", "run_bot", "start_bot_http", "safety_from", "retention_from"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,8 @@ async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
         settings.redis_url,
         media_ttl=settings.media_ttl_seconds,
         intake_timeout=settings.intake_timeout_seconds,
+        # a worker keeps a cached copy at most the media retention: its tombstone outlives it
+        tombstone_seconds=(settings.media_retention_hours + 1) * 3600,
     )
     limits = Limits(
         max_script_chars=settings.max_script_chars,
@@ -77,7 +86,19 @@ def safety_from(settings: BotSettings) -> Safety:
         label_required=settings.label_required,
         asr=bool(settings.asr_model),
         out_dir=settings.data_dir / "out",
-        dm_moderated=("telegram",) if settings.admin_ids else (),
+        staff=Staff(
+            operators={"telegram": settings.admin_ids, "discord": settings.discord_operators},
+            mod_roles={"discord": settings.discord_mod_roles},
+        ),
+    )
+
+
+def retention_from(settings: BotSettings) -> Retention:
+    return Retention(
+        media_hours=settings.media_retention_hours,
+        output_days=settings.output_retention_days,
+        review_hours=settings.review_hours,
+        leftover_seconds=settings.render_timeout_max,
     )
 
 
@@ -97,8 +118,9 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
             run_periodically(
                 store,
                 settings.data_dir / "out",
-                Retention(settings.media_retention_hours, settings.output_retention_days),
+                retention_from(settings),
                 settings.purge_interval_seconds,
+                notify=queue.notify,
             )
         )
     ]
@@ -112,7 +134,6 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
                 settings.telegram_bot_token,
                 settings.telegram_api_base_url,
                 handle,
-                admin_ids=settings.admin_ids,
                 per_person=settings.pending_per_person,
                 on_poll=lambda: front_ends.alive("telegram"),
             )

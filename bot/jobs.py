@@ -17,6 +17,7 @@ __all__ = [
     "RenderJob",
     "JobStatus",
     "job_id_for",
+    "forget_token",
     "Keys",
     "RENDER_QUEUE",
     "INTAKE_QUEUE",
@@ -40,6 +41,10 @@ class Keys:
     STATS = "mouthpiece:stats"
     #: live workers (hash: worker name -> heartbeat time)
     WORKERS = "mouthpiece:workers"
+    #: tombstones of erased uploads and jobs (zset: forget_token -> when), and a counter
+    #: bumped on each erasure, so workers sweep their copies only when something changed
+    FORGOTTEN = "mouthpiece:forgotten"
+    FORGOTTEN_SEQ = "mouthpiece:forgotten:seq"
 
     @staticmethod
     def media(digest: str) -> str:
@@ -142,6 +147,12 @@ class JobStatus:
             output_bytes=int(d.get("output_bytes", 0) or 0),
             seconds=json.loads(d.get("seconds") or "{}"),
         )
+
+
+def forget_token(ref: str) -> str:
+    """The tombstone of an erased upload hash or job id: workers compare it with the names
+    of the files they hold, and Redis never holds the erased id itself."""
+    return hashlib.sha256(f"mouthpiece-forgotten:{ref}".encode()).hexdigest()
 
 
 def job_id_for(platform: str, user_id: str, chat_id: str, draft_id: str) -> str:

@@ -30,7 +30,7 @@ from arq.connections import ArqRedis
 
 from bot.core import texts
 from bot.core.events import ButtonSpec
-from bot.core.service import ordinal_place as ordinal
+from bot.core.texts import ordinal_place as ordinal
 from bot.delivery.http import DeliveryError
 from bot.jobs import FINAL_STATES, Keys
 from bot.queue import Position, queue_positions

@@ -1,7 +1,9 @@
-"""The arq client: media hand-off, intake checks, fair render queue, position, cancel. Redis only.
+"""The arq client: media hand-off, intake checks, fair render queue, position, cancel,
+erasure. Redis only.
 
 Media travel through Redis by content hash (with a TTL), so the bot and the workers may
-run on different machines that share nothing but Redis.
+run on different machines that share nothing but Redis; a job whose copy expired gets a
+fresh one from the bot's own file (:meth:`Queue.supply_media`).
 
 Fairness: arq runs the ready job with the lowest score first. Instead of the enqueue time,
 a render's score is its *round*: one more than the later of the user's previous round and the
@@ -12,22 +14,28 @@ so every queued job is always "due" and an idle worker never waits.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import json
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import DeserializationError, deserialize_job, deserialize_result
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.core.errors import Busy
-from bot.core.service import MediaCheck
-from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob
+from bot.core.ports import ErasePlan, MediaCheck
+from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob, forget_token
 
 __all__ = [
     "Queue",
@@ -142,14 +150,23 @@ async def queue_positions(redis: ArqRedis) -> tuple[dict[str, Position], list[st
 
 
 class Queue:
-    """What the bot process needs from Redis (implements the service's Gateway)."""
+    """What the bot process needs from Redis (implements the service's Gateway).
+
+    ``tombstone_seconds``: how long workers can still find a forgotten upload or job's
+    tombstone; at least as long as a worker may keep a copy (its cache retention)."""
 
     def __init__(
-        self, redis: ArqRedis, *, media_ttl: int = 86_400, intake_timeout: float = 20.0
+        self,
+        redis: ArqRedis,
+        *,
+        media_ttl: int = 86_400,
+        intake_timeout: float = 20.0,
+        tombstone_seconds: float = 2 * 86_400,
     ) -> None:
         self.redis = redis
         self.media_ttl = media_ttl
         self.intake_timeout = intake_timeout
+        self.tombstone_seconds = tombstone_seconds
         self._poll = min(0.1, max(0.005, intake_timeout / 4))  # answer polls within the wait
 
     @classmethod
@@ -164,15 +181,42 @@ class Queue:
         await self.redis.set(Keys.media(digest), data, ex=self.media_ttl)
 
     @busy_when_full
-    async def check_media(self, kind: str, digest: str) -> MediaCheck | None:
-        """Ask a worker to validate an upload; None when no answer came in time."""
-        job = await self.redis.enqueue_job("check_media", kind, digest, _queue_name=INTAKE_QUEUE)
+    async def supply_media(self, digest: str, path: Path | None) -> bool:
+        """Make sure a worker can fetch an upload now: keep the Redis copy another
+        ``media_ttl`` seconds, or put a fresh one from the bot's file (``path``). False when
+        neither exists (expired, or erased)."""
+        key = Keys.media(digest)
+        if await self.redis.expire(key, self.media_ttl):
+            return True
+        try:
+            data = await asyncio.to_thread(path.read_bytes) if path is not None else None
+        except FileNotFoundError:
+            data = None
+        if data is None:
+            return False
+        await self.redis.set(key, data, ex=self.media_ttl)
+        log.info("upload copied to redis again", extra={"bytes": len(data)})
+        return True
+
+    async def _intake(self, function: str, *args: str, timeout: float) -> Any:
+        """Run an intake function on a worker and read its answer, which is then deleted
+        (its record holds an upload hash or a transcript); None when none came in time."""
+        job = await self.redis.enqueue_job(function, *args, _queue_name=INTAKE_QUEUE)
         if job is None:
             return None
         try:
-            raw = await job.result(timeout=self.intake_timeout, poll_delay=self._poll)
+            return await job.result(timeout=timeout, poll_delay=self._poll)
         except TimeoutError:
-            log.warning("intake check timed out", extra={"kind": kind})
+            log.warning("intake timed out", extra={"function": function})
+            return None
+        finally:
+            await self.redis.delete(result_key_prefix + job.job_id)
+
+    @busy_when_full
+    async def check_media(self, kind: str, digest: str) -> MediaCheck | None:
+        """Ask a worker to validate an upload; None when no answer came in time."""
+        raw = await self._intake("check_media", kind, digest, timeout=self.intake_timeout)
+        if raw is None:
             return None
         return MediaCheck(
             ok=bool(raw["ok"]),
@@ -185,21 +229,63 @@ class Queue:
     async def transcribe(self, digest: str) -> str | None:
         """What a worker's speech recognition hears in a voice note (the consent phrase check);
         None when no worker answered in time or none has speech recognition."""
-        job = await self.redis.enqueue_job("transcribe", digest, _queue_name=INTAKE_QUEUE)
-        if job is None:
-            return None
-        try:
-            raw = await job.result(timeout=self.intake_timeout * 3, poll_delay=self._poll)
-        except TimeoutError:
-            log.warning("transcription timed out")
-            return None
+        raw = await self._intake("transcribe", digest, timeout=self.intake_timeout * 3)
         text = raw.get("text") if isinstance(raw, dict) else None
         return str(text) if text is not None else None
 
     @busy_when_full
-    async def drop_media(self, digest: str) -> None:
-        """Delete an upload's copy in Redis now (/forget) instead of at its TTL."""
-        await self.redis.delete(Keys.media(digest))
+    async def notify(self, platform: str, chat_id: str, text: str, job_id: str = "") -> None:
+        """Have a worker send ``text`` to a chat (the bot process has no delivery of its own
+        outside a conversation: an expired review's requester is told this way)."""
+        await self.redis.enqueue_job(
+            "notify", platform, chat_id, text, job_id, _queue_name=INTAKE_QUEUE
+        )
+
+    @busy_when_full
+    async def erase(self, plan: ErasePlan) -> None:
+        """Remove from Redis everything of an erasure: upload copies, the jobs' status and
+        delivery records, arq's job and result records naming the jobs or uploads (scripts,
+        hashes, transcripts), the person's fair-queue round; then leave tombstones (hashes
+        only) so every worker removes its copies too."""
+        keys = [Keys.media(d) for d in plan.digests]
+        for job_id in plan.job_ids:
+            keys += [Keys.job(job_id), Keys.delivered(job_id), Keys.arq_job(job_id)]
+            keys.append(result_key_prefix + job_id)
+        if plan.user is not None:
+            keys.append(Keys.fair_user(plan.platform, plan.user))
+        if keys:
+            await self.redis.delete(*keys)
+        if plan.job_ids:
+            await self.redis.srem(Keys.ACTIVE, *plan.job_ids)  # type: ignore[misc]
+        await self._erase_arq_records(plan)
+        await self._tombstones((*plan.digests, *plan.job_ids))
+
+    async def _erase_arq_records(self, plan: ErasePlan) -> None:
+        """arq keeps each intake and render call (arguments, and a result for a while):
+        delete those whose arguments name an erased upload or job, or the erased person."""
+        needles = {*plan.digests, *plan.job_ids}
+        for prefix, read in (
+            (job_key_prefix, deserialize_job),
+            (result_key_prefix, deserialize_result),
+        ):
+            async for key in self.redis.scan_iter(match=f"{prefix}*", count=500):
+                raw = await self.redis.get(key)
+                if raw is None:
+                    continue
+                try:
+                    args = read(raw).args
+                except DeserializationError:
+                    continue
+                if _names(args, needles, plan):
+                    await self.redis.delete(key)
+
+    async def _tombstones(self, refs: tuple[str, ...]) -> None:
+        if not refs:
+            return
+        now = time.time()
+        await self.redis.zadd(Keys.FORGOTTEN, {forget_token(r): now for r in refs})
+        await self.redis.zremrangebyscore(Keys.FORGOTTEN, "-inf", now - self.tombstone_seconds)
+        await self.redis.incr(Keys.FORGOTTEN_SEQ)
 
     @busy_when_full
     async def enqueue(self, job: RenderJob) -> bool:
@@ -261,3 +347,24 @@ class Queue:
     async def status(self, job_id: str) -> JobStatus | None:
         raw = await self.redis.hgetall(Keys.job(job_id))  # type: ignore[misc]
         return JobStatus.from_redis(raw) if raw else None
+
+
+def _names(args: tuple[Any, ...], needles: set[str], plan: ErasePlan) -> bool:
+    """Whether a queued call's arguments name an erased upload or job (or, for a render,
+    belong to the erased person)."""
+    for arg in args:
+        if not isinstance(arg, str):
+            continue
+        if arg in needles:
+            return True
+        if arg.startswith("{"):  # a render's payload
+            try:
+                data = json.loads(arg)
+            except ValueError:
+                continue
+            if data.get("job_id") in needles or (
+                plan.user is not None
+                and (data.get("platform"), data.get("user_id")) == (plan.platform, plan.user)
+            ):
+                return True
+    return False

@@ -83,9 +83,13 @@ class BotSettings:
     queue_max: int = 50
     media_retention_hours: float = 24.0
     output_retention_days: float = 7.0
+    review_hours: float = 48.0  # a review nobody decided expires; the requester is told
     purge_interval_seconds: float = 3600.0
-    telegram_admin_ids: str = ""  # comma-separated Telegram user ids
-    discord_mod_role: str = ""  # role name or id allowed to use /mod (besides Manage Server)
+    forget_poll_seconds: float = 5.0  # how soon a worker removes its copies of erased data
+    # ---- authority (issue 12): operators act everywhere, server moderators in their server
+    telegram_admin_ids: str = ""  # Telegram operators: comma-separated user ids
+    discord_operator_ids: str = ""  # Discord operators: comma-separated user ids
+    discord_mod_role: str = ""  # role id(s) that moderate a server (besides Manage Server)
     # ---- operations (issue 6): /healthz + /metrics ports (0 = off), logs
     metrics_host: str = "0.0.0.0"
     bot_metrics_port: int = 8080
@@ -102,7 +106,7 @@ class BotSettings:
         return self.data_dir / "media"
 
     def __post_init__(self) -> None:
-        from bot.core.policy import CONSENT_MODES, LABEL_POSITIONS
+        from bot.safety.policy import CONSENT_MODES, LABEL_POSITIONS
 
         if self.consent_mode not in CONSENT_MODES:
             raise ValueError(
@@ -126,10 +130,33 @@ class BotSettings:
                 f"MOUTHPIECE_LABEL_POSITION={self.label_position!r} is not one of "
                 f"{', '.join(LABEL_POSITIONS)}"
             )
+        for name, value in (
+            ("TELEGRAM_ADMIN_IDS", self.telegram_admin_ids),
+            ("DISCORD_OPERATOR_IDS", self.discord_operator_ids),
+        ):
+            bad = [x for x in _ids(value) if not x.isdigit()]
+            if bad:
+                raise ValueError(f"{name} holds {bad[0]!r}: give numeric user ids, comma-separated")
+        bad = [x for x in _ids(self.discord_mod_role) if not x.isdigit()]
+        if bad:
+            raise ValueError(
+                f"DISCORD_MOD_ROLE={bad[0]!r} is not a role id. A role name grants nothing "
+                "(anyone who can create roles could make one with that name): give the "
+                "role's id (Discord developer mode, right-click the role, Copy Role ID)"
+            )
 
     @property
     def admin_ids(self) -> frozenset[str]:
-        return frozenset(x.strip() for x in self.telegram_admin_ids.split(",") if x.strip())
+        """Telegram operators' user ids."""
+        return frozenset(_ids(self.telegram_admin_ids))
+
+    @property
+    def discord_operators(self) -> frozenset[str]:
+        return frozenset(_ids(self.discord_operator_ids))
+
+    @property
+    def discord_mod_roles(self) -> frozenset[str]:
+        return frozenset(_ids(self.discord_mod_role))
 
     @property
     def discord_custom_api(self) -> bool:
@@ -162,6 +189,10 @@ class BotSettings:
         return cls(**values)  # type: ignore[arg-type]
 
 
+def _ids(value: str) -> list[str]:
+    return [x.strip() for x in value.split(",") if x.strip()]
+
+
 def _parse(kind: type[Any], raw: str) -> object:
     if kind is bool:
         low = raw.strip().lower()
@@ -191,5 +222,6 @@ _ENV = {
     "redis_url": "REDIS_URL",
     "data_dir": "MOUTHPIECE_DATA_DIR",
     "telegram_admin_ids": "TELEGRAM_ADMIN_IDS",
+    "discord_operator_ids": "DISCORD_OPERATOR_IDS",
     "discord_mod_role": "DISCORD_MOD_ROLE",
 }

@@ -1,25 +1,24 @@
-"""SQLite storage through aiosqlite: WAL, foreign keys, versioned migrations, one writer.
+"""SQLite storage through aiosqlite: sessions, media, voices, jobs and their consents.
 
-Every write goes through one connection under one lock (SQLite allows one writer anyway;
-serialising here means no "database is locked" under load). Reads share that connection.
+One :class:`~bot.db.Database` (WAL, one writer, migrations) holds every table; this store
+is the conversation's view of it, and ``store.safety`` (:class:`~bot.safety.records.
+SafetyRecords`) the safety package's view: policies, bans, reviews, audit, erasure.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import aiosqlite
 
 from bot.core.flow import Draft
-from bot.core.policy import (
+from bot.db import Database
+from bot.jobs import RenderJob
+from bot.safety.policy import (
     DAY,
     HOUR,
     LimitExceeded,
@@ -30,8 +29,7 @@ from bot.core.policy import (
     decide_limits,
     decide_upload,
 )
-from bot.jobs import RenderJob
-from bot.store_safety import SafetyQueries
+from bot.safety.records import SafetyRecords, attach_voice_consent
 
 __all__ = ["Store", "JobRow", "VoiceProfile", "MIGRATIONS"]
 
@@ -105,6 +103,15 @@ MIGRATIONS: list[str] = [
         platform TEXT NOT NULL, user_id TEXT NOT NULL, at REAL NOT NULL, bytes INTEGER NOT NULL);
     CREATE INDEX uploads_by_user ON uploads (platform, user_id, at);
     """,
+    # 4: issue 12 (moderator scope, data that goes away): the server a draft is made in (a
+    # server's moderators erase only what was made there), a video's takedown, and the
+    # moderators' log read by scope.
+    """
+    ALTER TABLE drafts ADD COLUMN guild_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN taken_down REAL;
+    CREATE INDEX drafts_by_guild ON drafts (platform, user_id, guild_id);
+    CREATE INDEX audit_by_scope ON audit_log (platform, guild_id, at);
+    """,
 ]
 
 
@@ -125,54 +132,25 @@ class VoiceProfile:
     transcript: str | None
 
 
-class Store(SafetyQueries):
+class Store:
     """The bot's database. ``await Store.open(path)``; ``await store.close()``."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._db = conn
-        self._write = asyncio.Lock()
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.safety = SafetyRecords(database)
+        self._db = database.conn
+        self._writing = database.writing
+        self._one = database.one
 
     @classmethod
     async def open(cls, path: Path) -> Store:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, timeout=30)
-        conn.row_factory = aiosqlite.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA foreign_keys=ON")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        store = cls(conn)
-        await store._migrate()
-        return store
+        return cls(await Database.open(path, MIGRATIONS))
 
     async def close(self) -> None:
-        await self._db.close()
-
-    async def _migrate(self) -> None:
-        async with self._writing() as db:
-            await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            row = await (await db.execute("SELECT MAX(version) FROM schema_version")).fetchone()
-            current = (row[0] if row else 0) or 0
-            for version, sql in enumerate(MIGRATIONS[current:], start=current + 1):
-                await db.executescript(
-                    f"BEGIN; {sql}; INSERT INTO schema_version VALUES ({version}); COMMIT;"
-                )
+        await self.database.close()
 
     async def schema_version(self) -> int:
-        row = await (await self._db.execute("SELECT MAX(version) FROM schema_version")).fetchone()
-        return int((row[0] if row else 0) or 0)
-
-    @asynccontextmanager
-    async def _writing(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._write:
-            try:
-                yield self._db
-                await self._db.commit()
-            except BaseException:
-                await self._db.rollback()
-                raise
-
-    async def _one(self, sql: str, *args: Any) -> aiosqlite.Row | None:
-        return await (await self._db.execute(sql, args)).fetchone()
+        return await self.database.schema_version()
 
     # ---- users and drafts ------------------------------------------------------------
     async def _ensure_user(
@@ -198,8 +176,16 @@ class Store(SafetyQueries):
         return Draft(**data)
 
     async def put_draft(
-        self, platform: str, user_id: str, chat_id: str, draft: Draft | None
+        self,
+        platform: str,
+        user_id: str,
+        chat_id: str,
+        draft: Draft | None,
+        *,
+        guild_id: str | None = None,
     ) -> None:
+        """Keep (or with None drop) the draft of one chat; ``guild_id``: the server it is
+        made in (its moderators may erase it)."""
         async with self._writing() as db:
             if draft is None:
                 await db.execute(
@@ -209,11 +195,18 @@ class Store(SafetyQueries):
                 return
             await self._ensure_user(db, platform, user_id)
             await db.execute(
-                "INSERT INTO drafts (platform, user_id, chat_id, data, updated) VALUES (?, ?, "
-                "?, ?, ?) "
+                "INSERT INTO drafts (platform, user_id, chat_id, data, updated, guild_id) "
+                "VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (platform, user_id, chat_id) DO UPDATE SET data=excluded.data, "
-                "updated=excluded.updated",
-                (platform, user_id, chat_id, json.dumps(asdict(draft)), time.time()),
+                "updated=excluded.updated, guild_id=excluded.guild_id",
+                (
+                    platform,
+                    user_id,
+                    chat_id,
+                    json.dumps(asdict(draft)),
+                    time.time(),
+                    guild_id or "",
+                ),
             )
 
     async def remember_media(
@@ -252,6 +245,11 @@ class Store(SafetyQueries):
                 "ON CONFLICT (digest) DO NOTHING",
                 (digest, kind, size, mime, str(path), time.time()),
             )
+
+    async def media_path(self, digest: str) -> Path | None:
+        """Where the bot keeps an upload (None: not stored, or expired by retention)."""
+        row = await self._one("SELECT path FROM media WHERE digest=?", digest)
+        return Path(row[0]) if row else None
 
     # ---- voice profiles ----------------------------------------------------------------
     async def save_voice(
@@ -317,7 +315,7 @@ class Store(SafetyQueries):
         now: float | None = None,
     ) -> None:
         """Count the person's uploads and record this one in one IMMEDIATE transaction;
-        raises :class:`~bot.core.policy.LimitExceeded` (nothing written) when a limit says no."""
+        raises :class:`~bot.safety.policy.LimitExceeded` (nothing written) when a limit says no."""
         now = time.time() if now is None else now
         async with self._writing() as db:
             if not db.in_transaction:
@@ -358,7 +356,7 @@ class Store(SafetyQueries):
 
         With ``limits``, usage is counted and the job inserted in one IMMEDIATE transaction
         under the writer lock, so concurrent requests cannot overshoot a limit (raises
-        :class:`~bot.core.policy.LimitExceeded`, nothing written).
+        :class:`~bot.safety.policy.LimitExceeded`, nothing written).
         """
         now = time.time() if now is None else now
         async with self._writing() as db:
@@ -409,7 +407,7 @@ class Store(SafetyQueries):
                 (now, job.platform, guild_id, job.user_id, job.job_id),
             )
             if verified:
-                await self._attach_voice_consent(db, job.platform, job.user_id, job.job_id)
+                await attach_voice_consent(db, job.platform, job.user_id, job.job_id)
             return True
 
     async def _usage(self, platform: str, user_id: str, guild_id: str | None, now: float) -> Usage:

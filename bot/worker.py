@@ -13,6 +13,14 @@ marker expires within that bound and the next worker polling the queue runs the 
 Delivery is exactly-once through a Redis mark set right after the platform accepted the
 video; a re-run that finds the mark only finishes the bookkeeping, and a re-run that finds
 the rendered file skips rendering.
+
+Erasure: every few seconds (and at start-up) the worker sweeps what it holds of uploads and
+jobs the bot erased (:func:`bot.safety.erasure.sweep_forgotten`): its upload cache, its
+videos and a killed render's leftovers, and the engine's codes made from a forgotten voice.
+Its caches live under one known folder (``data/cache``), so a restarted worker finds what
+an earlier run kept. A render whose job was erased meanwhile is not delivered. Render
+results are not kept in Redis (they would hold the script); the bot reads each intake
+answer once and deletes it.
 """
 
 from __future__ import annotations
@@ -39,16 +47,26 @@ from bot.core import texts
 from bot.delivery.discord import DiscordDelivery
 from bot.delivery.http import DeliveryError
 from bot.delivery.telegram import TelegramDelivery
-from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob
+from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob, forget_token
 from bot.observability import Metrics, logging_from_settings, start_worker_http
 from bot.progress import Backoff, StatusBoard, learn_speed
 from bot.queue import mark_round_started, redis_settings
-from bot.retention import purge_dir
+from bot.safety.erasure import SweepState, remove_job_files, sweep_forgotten
+from bot.safety.retention import purge_dir
 from bot.settings import BotSettings
 from engine import Engine, EngineSettings, InvalidInput, RenderOptions, RenderRequest
 from engine.errors import Cancelled, TransientError
 
-__all__ = ["build_workers", "main", "check_media", "render", "job_timeout"]
+__all__ = [
+    "build_workers",
+    "main",
+    "check_media",
+    "render",
+    "job_timeout",
+    "notify",
+    "sweep",
+    "purge_worker_files",
+]
 
 log = logging.getLogger(__name__)
 _SUFFIX = {"audio": ".audio", "image": ".img"}
@@ -116,18 +134,61 @@ async def transcribe(ctx: dict[str, Any], digest: str) -> dict[str, Any]:
         return {"text": None}
 
 
+async def notify(
+    ctx: dict[str, Any], platform: str, chat_id: str, text: str, job_id: str = ""
+) -> None:
+    """Send a line to a chat for the bot (an expired review's requester)."""
+    target = ctx["messengers"].get(platform)
+    if target is None:
+        log.warning("no messenger for a notice", extra={"platform": platform})
+        return
+    try:
+        await target.send_text(chat_id, text)
+    except DeliveryError:
+        log.warning("notice not delivered", extra={"job_id": job_id})
+
+
 async def purge_worker_files(ctx: dict[str, Any]) -> dict[str, int]:
-    """Retention on the worker's own disk (hourly): cached uploads after the media retention,
-    rendered videos after the output retention (covers workers on another host)."""
+    """Retention on the worker's own disk (hourly): cached uploads and the engine's voice
+    codes unused for the media retention, rendered videos after the output retention, a
+    killed render's leftovers after the longest render; then a full sweep of erased data
+    (a video that finished after its job was erased)."""
     settings: BotSettings = ctx["settings"]
-    now = time.time()
-    media, outputs = await asyncio.gather(  # directory walks and unlinks: off the event loop
-        asyncio.to_thread(purge_dir, ctx["cache_dir"], settings.media_retention_hours * 3600, now),
+    now, media_age = time.time(), settings.media_retention_hours * 3600
+    media, outputs, leftovers = await asyncio.gather(  # walks and unlinks: off the loop
+        asyncio.to_thread(purge_dir, ctx["cache_dir"], media_age, now),
         asyncio.to_thread(
             purge_dir, ctx["out_dir"], settings.output_retention_days * 86_400, now, "*.mp4"
         ),
+        asyncio.to_thread(purge_dir, ctx["out_dir"], settings.render_timeout_max, now, ".*"),
     )
-    return {"media": media, "outputs": outputs}
+    voices = ctx.get("voice_cache")
+    codes = await asyncio.to_thread(voices.expire, media_age, now) if voices else 0
+    forgotten = await sweep(ctx, force=True)
+    return {
+        "media": media,
+        "outputs": outputs,
+        "leftovers": leftovers,
+        "voice_codes": codes,
+        "forgotten": forgotten,
+    }
+
+
+async def sweep(ctx: dict[str, Any], *, force: bool = False) -> int:
+    """Remove this worker's copies of what the bot erased since the last sweep."""
+    return await sweep_forgotten(
+        ctx["redis"],
+        ctx["sweep_state"],
+        cache_dir=ctx["cache_dir"],
+        out_dir=ctx["out_dir"],
+        voices=ctx.get("voice_cache"),
+        force=force,
+    )
+
+
+async def _forgotten(ctx: dict[str, Any], job_id: str) -> bool:
+    """Whether the bot erased this job (its owner's /forget, a purge, a takedown)."""
+    return await ctx["redis"].zscore(Keys.FORGOTTEN, forget_token(job_id)) is not None
 
 
 def load_recognizer(settings: BotSettings) -> Any:
@@ -179,7 +240,7 @@ async def render(ctx: dict[str, Any], payload: str) -> str:
     # 1. A re-run after a crash: the video may have been delivered, or the user cancelled.
     if await redis.exists(Keys.delivered(job_id)):
         return await _finish(ctx, job_id, JobStatus("done", stage="done", fraction=1.0))
-    if await redis.exists(Keys.cancel(job_id)):
+    if await redis.exists(Keys.cancel(job_id)) or await _forgotten(ctx, job_id):
         return await _finish(ctx, job_id, JobStatus("cancelled"))
     if attempt > settings.render_max_tries:
         reason = texts.FAILED_TRIES.format(tries=settings.render_max_tries)
@@ -224,6 +285,9 @@ async def _render_and_deliver(
     try:
         if not output.exists():  # an earlier try may have rendered it and failed to deliver
             await _render(ctx, job, output, stop)
+        if await _forgotten(ctx, job_id):  # erased while it rendered: nothing goes out
+            await asyncio.to_thread(remove_job_files, output.parent, (job_id,))
+            return await _finish(ctx, job_id, JobStatus("cancelled"))
         await _deliver_once(ctx, job, output)
     except InvalidInput as e:
         await _tell(ctx, job, e.reason)
@@ -410,10 +474,13 @@ def build_workers(
     out_dir = settings.data_dir / "out"
     out_dir.mkdir(parents=True, exist_ok=True)
     # On the data volume (a read-only root has no room elsewhere), shared by the host's
-    # workers (content-addressed), emptied by the retention pass whichever run wrote it.
+    # workers (content-addressed), emptied by the retention pass and the erasure sweep
+    # whichever run wrote it.
     cache_dir = settings.data_dir / "cache" / "uploads"
     cache_dir.mkdir(parents=True, exist_ok=True)
     ctx: dict[str, Any] = {
+        "voice_cache": engine.voice_cache,
+        "sweep_state": SweepState(),
         "engine": engine,
         "settings": settings,
         "deliver": deliver,
@@ -444,8 +511,12 @@ def build_workers(
             )
             c["status_board"] = board
             c["board"] = asyncio.create_task(_run_board(board, settings.board_interval_seconds))
+            c["sweeper"] = asyncio.create_task(_run_sweeps(c, settings.forget_poll_seconds))
 
     async def shutdown(c: dict[str, Any]) -> None:
+        if "sweeper" in c:
+            c["sweeper"].cancel()
+            await asyncio.gather(c.pop("sweeper"), return_exceptions=True)
         if "board" in c:
             c["board"].cancel()
             await asyncio.gather(c.pop("board"), return_exceptions=True)
@@ -469,11 +540,11 @@ def build_workers(
             max_jobs=settings.render_max_jobs,
             # arq's own tries count crashes too; render() gives up and tells the user itself.
             max_tries=settings.render_max_tries + 1,
-            keep_result=3600,
+            keep_result=0,  # a result would hold the payload (the script); status is ours
             **common,  # type: ignore[arg-type]
         ),
         Worker(
-            functions=[check_media, transcribe],
+            functions=[check_media, transcribe, func(notify, keep_result=0)],
             cron_jobs=[cron(purge_worker_files, minute=17)],
             queue_name=INTAKE_QUEUE,
             max_jobs=4,
@@ -483,6 +554,16 @@ def build_workers(
             **common,  # type: ignore[arg-type]
         ),
     ]
+
+
+async def _run_sweeps(ctx: dict[str, Any], interval: float) -> None:
+    """Sweep erased data now (what an earlier run kept) and then every ``interval`` s."""
+    while True:
+        try:
+            await sweep(ctx)
+        except Exception:  # the sweeper must outlive a Redis blip
+            log.exception("erasure sweep failed")
+        await asyncio.sleep(interval)
 
 
 async def _run_board(board: StatusBoard, interval: float) -> None:
@@ -497,7 +578,11 @@ async def _run_board(board: StatusBoard, interval: float) -> None:
 
 async def run(settings: BotSettings) -> None:
     """Build the engine once, run the workers until SIGTERM/SIGINT, then requeue and stop."""
-    engine = await asyncio.to_thread(Engine, EngineSettings.from_env(tts=settings.tts))
+    # The engine's caches (voice codes) live beside the worker's: one known folder on the
+    # data volume, unless MOUTHPIECE_CACHE_DIR says otherwise.
+    cache = None if os.environ.get("MOUTHPIECE_CACHE_DIR") else settings.data_dir / "cache"
+    engine_settings = EngineSettings.from_env(tts=settings.tts, cache_dir=cache)
+    engine = await asyncio.to_thread(Engine, engine_settings)
     asr = await asyncio.to_thread(load_recognizer, settings)
     workers = build_workers(settings, engine, asr=asr)
     metrics = Metrics.create()

@@ -11,7 +11,7 @@ import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from engine.lipsync.base import LipSyncBackend
 from engine.motion import MAX_LEVEL, MotionStage, plan_motion
 from engine.settings import EngineSettings
 from engine.tts.base import SpeechBackend
+from engine.tts.refcache import ReferenceCache, file_sha256
 from engine.types import (
     Audio,
     CancelCheck,
@@ -35,7 +36,7 @@ from engine.types import (
     VoiceRef,
 )
 
-__all__ = ["Engine", "PhotoReport", "VoiceReport", "STAGES", "check_script"]
+__all__ = ["Engine", "PhotoReport", "VoiceReport", "VoiceCaches", "STAGES", "check_script"]
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,20 @@ def check_script(script: str, max_chars: int) -> str:
     return text
 
 
+class VoiceCaches(ReferenceCache):
+    """What the engine keeps derived from reference voices: the speech backend's codes on
+    disk (``<cache_dir>/neutts``, whichever backend runs now: an earlier run's entries are
+    found too) and voice analyses in memory. ``forget(source)`` drops both for one voice
+    file (its SHA-256)."""
+
+    def forget(self, source: str) -> int:
+        from engine.tts.voicematch import forget_profiles
+
+        removed = super().forget(source)
+        forget_profiles()
+        return removed
+
+
 class Engine:
     """Renders talking videos. Build once per process; ``render`` many times."""
 
@@ -109,6 +124,12 @@ class Engine:
     @property
     def needs_transcript(self) -> bool:
         return bool(self.tts.needs_transcript)
+
+    @property
+    def voice_cache(self) -> VoiceCaches:
+        """Caches made from reference voices, by the SHA-256 of the voice file: a caller
+        that erases a person's voice deletes what was derived from it here."""
+        return VoiceCaches(Path(self.settings.cache_dir) / "neutts")
 
     # ---- quick checks, for intake (no model runs) -------------------------------------
     def inspect_photo(self, path: Path) -> PhotoReport:
@@ -216,7 +237,7 @@ class Engine:
         from engine.media.audio import load_voice
 
         _require_file(path, "voice")
-        return load_voice(
+        voice = load_voice(
             path,
             transcript=transcript,
             sample_rate=VOICE_RATE,
@@ -224,6 +245,7 @@ class Engine:
             max_seconds=min(self.settings.max_voice_seconds, 15.0),
             timeout=self.settings.decode_timeout,
         )
+        return replace(voice, source=file_sha256(path))  # names what caches derive from it
 
     def _encode(
         self,

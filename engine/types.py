@@ -108,10 +108,12 @@ class Portrait:
 
 @dataclass(frozen=True)
 class VoiceRef:
-    """The reference voice: cleaned audio and, when known, what was said in it."""
+    """The reference voice: cleaned audio and, when known, what was said in it. ``source``:
+    the SHA-256 of the file it was decoded from, which names what caches derive from it."""
 
     audio: Audio
     transcript: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True)

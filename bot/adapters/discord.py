@@ -27,7 +27,8 @@ import yarl
 from discord import app_commands
 from discord.gateway import DiscordWebSocket
 
-from bot.adapters.discord_mod import build_mod_group, is_moderator
+from bot.adapters.discord_mod import build_mod_group
+from bot.adapters.discord_shared import who_of
 from bot.core.errors import MediaTooLarge
 from bot.core.events import (
     Action,
@@ -106,19 +107,6 @@ def _media(who: Who, att: discord.Attachment, fetch: Callable[[], Awaitable[byte
     )
 
 
-def _who(interaction: discord.Interaction) -> Who:
-    role = getattr(interaction.client, "mod_role", "")
-    return Who(
-        "discord",
-        str(interaction.user.id),
-        str(interaction.channel_id),
-        str(interaction.guild_id) if interaction.guild_id else None,
-        interaction.user.display_name,
-        str(interaction.id),
-        is_moderator(interaction, role),
-    )
-
-
 class ActionButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
     template=r"mp:(?P<user>\d+):(?P<action>[a-z_]+):(?P<value>[\w-]*)",
@@ -160,7 +148,7 @@ class ActionButton(
         private = self.action.startswith("mod_")  # moderators' answers stay between them
         await interaction.response.defer(thinking=True, ephemeral=private)
         await client.respond(
-            interaction, [Button(_who(interaction), self.action, self.value)], ephemeral=private
+            interaction, [Button(who_of(interaction), self.action, self.value)], ephemeral=private
         )
 
 
@@ -176,7 +164,7 @@ class ScriptModal(discord.ui.Modal, title="Your script"):
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True)
         await self.client.respond(
-            interaction, [*self.pending, Text(_who(interaction), str(self.script.value))]
+            interaction, [*self.pending, Text(who_of(interaction), str(self.script.value))]
         )
 
 
@@ -191,7 +179,7 @@ class TranscriptModal(discord.ui.Modal, title="What is said in the voice note?")
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True)
-        await self.client.respond(interaction, [Text(_who(interaction), str(self.text.value))])
+        await self.client.respond(interaction, [Text(who_of(interaction), str(self.text.value))])
 
 
 async def _read_capped(session: aiohttp.ClientSession, url: str, cap: int) -> bytes:
@@ -216,7 +204,6 @@ class MouthpieceClient(discord.Client):
         handle: Handle,
         *,
         needs_transcript: bool = False,
-        mod_role: str = "",
         max_file_bytes: int = 20_000_000,
         on_alive: Callable[[], None] | None = None,
     ) -> None:
@@ -225,7 +212,6 @@ class MouthpieceClient(discord.Client):
         super().__init__(intents=intents)
         self.handle = handle
         self.needs_transcript = needs_transcript
-        self.mod_role = mod_role
         self.max_file_bytes = max_file_bytes
         self.lanes = Lanes()
         self.tree = app_commands.CommandTree(self)
@@ -297,7 +283,7 @@ class MouthpieceClient(discord.Client):
             voice: discord.Attachment | None = None,
             photo: discord.Attachment | None = None,
         ) -> None:
-            who = _who(interaction)
+            who = who_of(interaction)
             files = [self.attachment(who, a) for a in (voice, photo) if a is not None]
             if script is None:  # the modal is the answer; files are fetched after it is sent
                 pending: list[Event] = [Command(who, "talk"), *files]
@@ -319,17 +305,19 @@ class MouthpieceClient(discord.Client):
         @tree.command(name="voice_save", description="Keep the last voice note as a named voice")
         async def voice_save(interaction: discord.Interaction, name: str) -> None:
             await interaction.response.defer(thinking=True)
-            await self.respond(interaction, [Command(_who(interaction), "voice", f"save {name}")])
+            await self.respond(interaction, [Command(who_of(interaction), "voice", f"save {name}")])
 
         @tree.command(name="voice_delete", description="Delete one of your saved voices")
         async def voice_delete(interaction: discord.Interaction, name: str) -> None:
             await interaction.response.defer(thinking=True)
-            await self.respond(interaction, [Command(_who(interaction), "voice", f"delete {name}")])
+            await self.respond(
+                interaction, [Command(who_of(interaction), "voice", f"delete {name}")]
+            )
 
     def _simple(self, name: str) -> Callable[[discord.Interaction], Awaitable[None]]:
         async def command(interaction: discord.Interaction) -> None:
             await interaction.response.defer(thinking=True)
-            await self.respond(interaction, [Command(_who(interaction), name)])
+            await self.respond(interaction, [Command(who_of(interaction), name)])
 
         command.__name__ = name
         return command
@@ -409,7 +397,6 @@ async def run_discord(
     client = MouthpieceClient(
         handle,
         needs_transcript=settings.needs_transcript,
-        mod_role=settings.discord_mod_role,
         max_file_bytes=settings.max_file_bytes,
         on_alive=on_alive,
     )

@@ -1,52 +1,43 @@
 """Discord's ``/mod`` command group: options -> ``Command(who, "mod", "sub args")``.
 
-Who may moderate is decided here, in code, on every interaction: the Manage Server (or
-Administrator) permission Discord resolved for the member, or the configured role
-(``DISCORD_MOD_ROLE``, a name or an id). ``default_permissions`` only hides the group from
-others in Discord's menu; server admins can change that, so it is never trusted. The core
-refuses non-moderators again. Every answer is ephemeral (only the moderator sees it).
+Translation only. Who may moderate is decided in bot.safety on every command and button,
+from the facts on ``Who`` (the Manage Server or Administrator permission Discord resolved
+for the member here, their role ids) and the operator's settings (``DISCORD_OPERATOR_IDS``,
+``DISCORD_MOD_ROLE`` by id). ``default_permissions`` only hides the group from others in
+Discord's menu; server admins can change that, so it is never trusted. Every answer is
+ephemeral (only the moderator sees it).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import discord
 from discord import app_commands
 
+from bot.adapters.discord_shared import Responder, who_of
 from bot.core.events import Command
 
-if TYPE_CHECKING:
-    from bot.adapters.discord import MouthpieceClient
+__all__ = ["build_mod_group", "ModGroup"]
 
-__all__ = ["is_moderator", "build_mod_group", "ModGroup"]
-
-Limit = Literal["day", "concurrent", "hour", "queue", "reset"]
+Limit = Literal["day", "concurrent", "hour", "reset"]  # the queue cap is the operator's
 Mode = Literal["attest", "phrase", "review"]
 Position = Literal["bottom-right", "bottom-left", "top-right", "top-left", "on", "off"]
+_EVERYWHERE = "Operators only: act in every server and the DMs"
 
 
-def is_moderator(interaction: discord.Interaction, role: str) -> bool:
-    """Manage Server / Administrator in this server, or the configured moderator role."""
-    if interaction.guild_id is None:
-        return False
-    perms = interaction.permissions
-    if perms.manage_guild or perms.administrator:
-        return True
-    member = interaction.user
-    if not role or not isinstance(member, discord.Member):
-        return False
-    return any(r.name == role or str(r.id) == role for r in member.roles)
-
-
-def build_mod_group(client: MouthpieceClient) -> app_commands.Group:
+def build_mod_group(client: Responder) -> app_commands.Group:
     return ModGroup(client)
+
+
+def _everywhere(flag: bool | None) -> str:
+    return " everywhere" if flag else ""
 
 
 class ModGroup(app_commands.Group):
     """``/mod``: one subcommand per moderator action; each becomes one core Command."""
 
-    def __init__(self, client: MouthpieceClient) -> None:
+    def __init__(self, client: Responder) -> None:
         super().__init__(
             name="mod",
             description="Moderator controls for Mouthpiece in this server",
@@ -56,10 +47,8 @@ class ModGroup(app_commands.Group):
         self.client = client
 
     async def _run(self, interaction: discord.Interaction, args: str) -> None:
-        from bot.adapters.discord import _who
-
         await interaction.response.defer(ephemeral=True, thinking=True)
-        event = Command(_who(interaction), "mod", " ".join(args.split()))
+        event = Command(who_of(interaction), "mod", " ".join(args.split()))
         await self.client.respond(interaction, [event], ephemeral=True)
 
     @app_commands.command(name="limits", description="Show or set the render limits here")
@@ -77,32 +66,70 @@ class ModGroup(app_commands.Group):
         await self._run(interaction, f"consent {mode or ''}")
 
     @app_commands.command(name="ban", description="Stop a user from making videos here")
+    @app_commands.describe(everywhere=_EVERYWHERE)
     async def ban(
-        self, interaction: discord.Interaction, user: discord.User, reason: str | None = None
+        self,
+        interaction: discord.Interaction,
+        user: discord.User,
+        reason: str | None = None,
+        everywhere: bool | None = None,
     ) -> None:
-        await self._run(interaction, f"ban {user.id} {reason or ''}")
+        await self._run(interaction, f"ban {user.id}{_everywhere(everywhere)} {reason or ''}")
 
     @app_commands.command(name="unban", description="Let a blocked user make videos again")
-    async def unban(self, interaction: discord.Interaction, user: discord.User) -> None:
-        await self._run(interaction, f"unban {user.id}")
+    @app_commands.describe(everywhere=_EVERYWHERE)
+    async def unban(
+        self, interaction: discord.Interaction, user: discord.User, everywhere: bool | None = None
+    ) -> None:
+        await self._run(interaction, f"unban {user.id}{_everywhere(everywhere)}")
 
-    @app_commands.command(name="purge", description="Delete a user's uploads, voices and videos")
-    async def purge(self, interaction: discord.Interaction, user: discord.User) -> None:
-        await self._run(interaction, f"purge {user.id}")
+    @app_commands.command(
+        name="purge", description="Delete what a user made here (operators: everywhere)"
+    )
+    @app_commands.describe(everywhere=_EVERYWHERE)
+    async def purge(
+        self, interaction: discord.Interaction, user: discord.User, everywhere: bool | None = None
+    ) -> None:
+        await self._run(interaction, f"purge {user.id}{_everywhere(everywhere)}")
 
     @app_commands.command(name="queue", description="Videos waiting or rendering here")
-    async def queue(self, interaction: discord.Interaction) -> None:
-        await self._run(interaction, "queue")
+    @app_commands.describe(everywhere=_EVERYWHERE)
+    async def queue(self, interaction: discord.Interaction, everywhere: bool | None = None) -> None:
+        await self._run(interaction, f"queue{_everywhere(everywhere)}")
 
     @app_commands.command(name="reviews", description="Videos waiting for a consent review")
-    async def reviews(self, interaction: discord.Interaction) -> None:
-        await self._run(interaction, "reviews")
+    @app_commands.describe(everywhere=_EVERYWHERE)
+    async def reviews(
+        self, interaction: discord.Interaction, everywhere: bool | None = None
+    ) -> None:
+        await self._run(interaction, f"reviews{_everywhere(everywhere)}")
 
     @app_commands.command(name="audit", description="Recent videos: who, when, fingerprints")
+    @app_commands.describe(everywhere=_EVERYWHERE)
     async def audit(
-        self, interaction: discord.Interaction, count: app_commands.Range[int, 1, 50] | None = None
+        self,
+        interaction: discord.Interaction,
+        count: app_commands.Range[int, 1, 50] | None = None,
+        everywhere: bool | None = None,
     ) -> None:
-        await self._run(interaction, f"audit {count or ''}")
+        await self._run(interaction, f"audit {count or ''}{_everywhere(everywhere)}")
+
+    @app_commands.command(name="log", description="What moderators did here")
+    @app_commands.describe(everywhere=_EVERYWHERE)
+    async def log(
+        self,
+        interaction: discord.Interaction,
+        count: app_commands.Range[int, 1, 50] | None = None,
+        everywhere: bool | None = None,
+    ) -> None:
+        await self._run(interaction, f"log {count or ''}{_everywhere(everywhere)}")
+
+    @app_commands.command(name="takedown", description="Delete one video made here, by its job id")
+    @app_commands.describe(job="Job id from /mod audit or `mouthpiece verify`")
+    async def takedown(
+        self, interaction: discord.Interaction, job: str, reason: str | None = None
+    ) -> None:
+        await self._run(interaction, f"takedown {job} {reason or ''}")
 
     @app_commands.command(name="channels", description="Show or change where videos may be made")
     async def channels(

@@ -1,8 +1,10 @@
 """Telegram front-end (python-telegram-bot 22): updates -> neutral events -> replies.
 
-Videos are made in private chats. ``/mod`` also works in groups, for the group's admins
-(``getChatAdministrators``) and for ``TELEGRAM_ADMIN_IDS``. Translation and nothing else:
-the conversation and the moderation rules live in bot.core.
+Videos are made in private chats. ``/mod`` also works in groups. Translation and nothing
+else: for ``/mod`` and moderator buttons in a group the adapter asks Telegram whether the
+sender administers that group (``getChatAdministrators``) and reports it as a fact on
+``Who``; who may do what (operators by ``TELEGRAM_ADMIN_IDS``, a group's administrators
+within that group) is decided in bot.safety.
 
 Updates are handled concurrently, one lane per person (:class:`PersonLanes`): a person's
 messages are answered in the order they were sent, and one person's slow upload check never
@@ -103,7 +105,7 @@ class _PollingRequest(HTTPXRequest):
         return code, payload
 
 
-def _who(update: Update, *, is_moderator: bool = False) -> Who:
+def _who(update: Update, *, server_admin: bool = False) -> Who:
     user, chat, msg = update.effective_user, update.effective_chat, update.effective_message
     assert user is not None and chat is not None
     return Who(
@@ -113,20 +115,15 @@ def _who(update: Update, *, is_moderator: bool = False) -> Who:
         str(chat.id) if chat.type in _GROUPS else None,  # a group is its own policy scope
         user.full_name,
         str(msg.message_id) if msg else None,
-        is_moderator,
+        server_admin,
     )
 
 
-async def _is_moderator(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, admin_ids: frozenset[str]
-) -> bool:
-    """A configured admin anywhere; in a group, also the group's own administrators."""
+async def _is_group_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Whether Telegram says the sender administers the group this came from (a fact for
+    bot.safety, which decides what that allows)."""
     user, chat = update.effective_user, update.effective_chat
-    if user is None or chat is None:
-        return False
-    if str(user.id) in admin_ids:
-        return True
-    if chat.type not in _GROUPS:
+    if user is None or chat is None or chat.type not in _GROUPS:
         return False
     admins = await context.bot.get_chat_administrators(chat.id)
     return any(m.user.id == user.id for m in admins)
@@ -213,7 +210,6 @@ def build_application(
     api_root: str,
     handle: Handle,
     *,
-    admin_ids: frozenset[str] = frozenset(),
     concurrent: bool = True,
     per_person: int = 20,
     on_poll: Callable[[], None] | None = None,
@@ -248,8 +244,8 @@ def build_application(
     async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = (update.effective_message.text or "") if update.effective_message else ""
         name = text.split()[0].lstrip("/").split("@")[0].lower() if text else ""
-        mod = name == "mod" and await _is_moderator(update, context, admin_ids)
-        who = _who(update, is_moderator=mod)
+        admin = name == "mod" and await _is_group_admin(update, context)
+        who = _who(update, server_admin=admin)
         await run(update, context, Command(who, name, " ".join(context.args or [])))
 
     async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -265,8 +261,8 @@ def build_application(
             return
         await query.answer()
         action, _, value = (query.data or "").partition("|")
-        mod = action.startswith("mod_") and await _is_moderator(update, context, admin_ids)
-        await run(update, context, Button(_who(update, is_moderator=mod), action, value))
+        admin = action.startswith("mod_") and await _is_group_admin(update, context)
+        await run(update, context, Button(_who(update, server_admin=admin), action, value))
 
     private = filters.ChatType.PRIVATE
     app.add_handler(CommandHandler("mod", on_command, filters=private | filters.ChatType.GROUPS))

@@ -36,7 +36,11 @@ class Who:
     guild_id: str | None = None
     name: str = ""
     message_id: str | None = None
-    is_moderator: bool = False  # computed by the adapter (server permission, role, admin id)
+    #: platform facts for authority, reported by the adapter and judged in bot.safety (never
+    #: here): the platform says this person manages this server or group (Discord Manage
+    #: Server or Administrator, a Telegram group's administrator), and their role ids there
+    server_admin: bool = False
+    roles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,22 @@
 """Runs one event: load the draft, check limits, step the flow, persist, enqueue.
 
 The only I/O in ``bot.core``. Storage and the queue are injected (``Store``-like and
-``Gateway``), so the service runs the same under Telegram, Discord and tests.
+``Gateway``), so the service runs the same under Telegram, Discord and tests. Safety
+(bans, consent, limits, moderation, erasure) is :class:`bot.safety.Guard`'s: ``handle``
+calls it at fixed points and never decides authority itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import math
-import os
 import re
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from bot.core import texts
 from bot.core.errors import Busy, MediaTooLarge
@@ -39,36 +38,17 @@ from bot.core.flow import (
     speech_seconds,
     step,
 )
-from bot.core.policy import Denial, LimitExceeded, Safety, UploadLimits, decide_upload
-from bot.core.service_safety import SafetyHooks
-from bot.jobs import JobStatus, RenderJob
+from bot.core.ports import Gateway, MediaCheck
+from bot.core.uploads import Uploads
+from bot.safety import Guard, Safety
+from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
 
 __all__ = ["Service", "Gateway", "MediaCheck", "Limits"]
 
 log = logging.getLogger(__name__)
 
-
-def ordinal_place(n: int) -> str:
-    """1 -> "next", 2 -> "2nd", 11 -> "11th"."""
-    if n == 1:
-        return "next"
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
 _NAME = re.compile(r"^[\w-]{1,32}$")
-_PLAIN = re.compile(r"[^a-z0-9]")
 _SCRIPT_FILE_BYTES = 100_000
-
-
-@dataclass(frozen=True)
-class MediaCheck:
-    """A worker's verdict on an upload."""
-
-    ok: bool
-    reason: str = ""
-    seconds: float = 0.0
-    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,20 +65,11 @@ class Limits:
     parallel_downloads: int = 8  # uploads downloaded and stored at once (memory: 8 x 20 MB)
 
 
-class Gateway(Protocol):
-    async def put_media(self, digest: str, data: bytes) -> None: ...
-    async def check_media(self, kind: str, digest: str) -> MediaCheck | None: ...
-    async def enqueue(self, job: RenderJob) -> bool: ...
-    async def status(self, job_id: str) -> JobStatus | None: ...
-    async def cancel(self, job_id: str) -> str: ...
-    async def position(self, job_id: str) -> Any: ...
-
-
-class Service(SafetyHooks):
+class Service:
     """The conversation service. ``await service.handle(event)`` returns actions to show.
 
-    Safety (bans, channels, blocklist, consent, limits, /mod, /forget) lives in the
-    :class:`~bot.core.service_safety.SafetyHooks` mixin; ``handle`` calls its hooks."""
+    Safety (bans, channels, blocklist, consent, limits, /mod, /forget, cancelling a job)
+    is the :class:`~bot.safety.Guard`'s; ``handle`` calls it."""
 
     def __init__(
         self,
@@ -116,6 +87,15 @@ class Service(SafetyHooks):
         self.rules = Rules(needs_transcript=limits.needs_transcript)
         self.upload_bytes = upload_bytes or {}
         self.safety = safety or Safety()
+        self.uploads = Uploads(store, gateway, media_dir)
+        self.guard = Guard(
+            store,
+            gateway,
+            self.safety,
+            self.uploads,
+            label=limits.label,
+            upload_bytes=self.upload_bytes,
+        )
         self._downloads = asyncio.Semaphore(max(1, limits.parallel_downloads))
 
     async def handle(self, event: Event) -> list[Action]:
@@ -129,14 +109,14 @@ class Service(SafetyHooks):
 
     async def _handle(self, event: Event) -> list[Action]:
         who = event.who
-        gated = await self._gate(event)  # /mod, /forget, bans, closed channels
+        gated = await self.guard.gate(event)  # /mod, /forget, bans, closed channels
         if gated is not None:
             return gated
         draft = await self.store.get_draft(who.platform, who.user_id, who.chat_id)
         if isinstance(event, Button) and event.action == "cancel_job":
-            return [Reply(await self._cancel_job(who, event.value))]
+            return [Reply(await self.guard.cancel_job(who, event.value))]
         if isinstance(event, Command) and event.name == "cancel" and event.args.strip():
-            return [Reply(await self._cancel_job(who, event.args.strip()))]
+            return [Reply(await self.guard.cancel_job(who, event.args.strip()))]
         if isinstance(event, Command):
             special = await self._command(event, draft)
             if special is not None:
@@ -144,20 +124,22 @@ class Service(SafetyHooks):
         flow_input = await self._translate(event, draft)
         if flow_input is None:
             return [Reply(texts.UNKNOWN_COMMAND)]
-        flow_input = await self._screen(who, flow_input, draft)  # script blocklist
+        flow_input = await self.guard.screen(who, flow_input, draft)  # script blocklist
         new, effects = step(draft, flow_input, self.rules)
         actions: list[Action] = []
         for effect in effects:
             if isinstance(effect, Enqueue):
-                action, kept = await self._submit(who, effect.draft)  # consent, limits, queue
+                action, kept = await self.guard.submit(who, effect.draft)  # consent, limits
                 actions.append(action)
                 new = kept if kept is not None else new
             else:
                 actions.append(effect)
         if isinstance(flow_input, Start):
             actions = [self._with_shortcuts(a, await self._shortcuts(who)) for a in actions]
-            actions = await self._consent_intro(who, new, actions)
-        await self.store.put_draft(who.platform, who.user_id, who.chat_id, new)
+            actions = await self.guard.consent_intro(who, new, actions)
+        await self.store.put_draft(
+            who.platform, who.user_id, who.chat_id, new, guild_id=who.guild_id
+        )
         return actions
 
     # ---- translation of events into flow inputs ---------------------------------------
@@ -219,7 +201,7 @@ class Service(SafetyHooks):
                     return self._script(data.decode("utf-8-sig"), Draft(id="-"))
                 except UnicodeDecodeError:
                     return Refuse(texts.SCRIPT_NOT_TEXT)
-            digest = await self._keep(event, data)
+            digest = await self.uploads.keep(event, data)
         return await self._upload(event, digest)
 
     async def _before_download(self, event: Media, limit: int) -> Refuse | None:
@@ -255,13 +237,6 @@ class Service(SafetyHooks):
             return Refuse(_upload_limit_text(e.denial))
         return data
 
-    async def _keep(self, event: Media, data: bytes) -> str:
-        """Store the upload (disk and database, Redis for the workers); its content hash."""
-        digest, path = await asyncio.to_thread(self._save, data, event)  # hashing, file I/O
-        await self.store.put_media(digest, event.kind, len(data), event.mime, path)
-        await self.gateway.put_media(digest, data)
-        return digest
-
     async def _upload(self, event: Media, digest: str) -> FlowInput:
         """A worker's check of a stored upload, then the flow input it makes. The wait holds
         only this person's lane (adapters order each person's events), never anyone else's."""
@@ -283,25 +258,6 @@ class Service(SafetyHooks):
             )
         await self.store.remember_media(who.platform, who.user_id, voice=(digest, seconds, None))
         return VoiceIn(digest, seconds)
-
-    def _save(self, data: bytes, event: Media) -> tuple[str, Path]:
-        """Content-addressed copy under data/media, written atomically (runs in a thread)."""
-        digest = hashlib.sha256(data).hexdigest()
-        # the name is the sender's: keep only a plain extension ("x.\x00/.." must not reach a path)
-        ext = _PLAIN.sub("", Path(event.filename).suffix.lower())[:7]
-        ext = f".{ext}" if ext else {"audio": ".ogg", "image": ".jpg"}.get(event.kind, "")
-        path = self.media_dir / digest[:2] / f"{digest}{ext}"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".up.")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return digest, path
 
     # ---- commands that do not step the flow --------------------------------------------
     async def _command(self, event: Command, draft: Draft | None) -> list[Action] | None:
@@ -358,7 +314,7 @@ class Service(SafetyHooks):
         )
         if not saved:
             return texts.VOICES_FULL.format(max=self.limits.max_saved_voices)
-        await self.store.link_voice_consent(who.platform, who.user_id, parts[1])
+        await self.store.safety.link_voice_consent(who.platform, who.user_id, parts[1])
         return texts.VOICE_SAVED.format(name=parts[1])
 
     async def _status(self, who: Who, draft: Draft | None) -> str:
@@ -406,32 +362,6 @@ class Service(SafetyHooks):
     @staticmethod
     def _with_shortcuts(action: Action, buttons: tuple[ButtonSpec, ...]) -> Action:
         return Reply(action.text, action.buttons + buttons) if buttons else action
-
-    # ---- render jobs: cancel ------------------------------------------------------------
-    async def _cancel_job(self, who: Who, ref: str) -> str:
-        """Cancel a job by id (or its first 8 characters): the owner's or a moderator's."""
-        ref = ref.strip().lower()
-        row = await self.store.find_job(ref) if len(ref) >= 6 else None
-        if row is None:  # echoed: one printable line, whatever was typed
-            shown = " ".join("".join(c if c.isprintable() else " " for c in ref[:20]).split())
-            return texts.JOB_UNKNOWN.format(job=shown)
-        job_id, owner = row
-        if owner != (who.platform, who.user_id) and not getattr(who, "is_moderator", False):
-            return texts.JOB_NOT_YOURS
-        outcome = await self.gateway.cancel(job_id)
-        short = job_id[:8]
-        if outcome == "removed":
-            await self.store.update_job(job_id, "cancelled")
-            return texts.JOB_CANCELLED.format(job=short)
-        if outcome == "stopping":
-            return texts.JOB_STOPPING.format(job=short)
-        return texts.JOB_ALREADY.format(job=short, status=outcome)
-
-    # ---- rendering ---------------------------------------------------------------------
-    async def _queued_text(self, job_id: str) -> str:
-        position = await self.gateway.position(job_id)
-        place = f"{ordinal_place(position.ahead + 1)} in line" if position else "starting"
-        return texts.QUEUED.format(job=job_id[:8], place=place)
 
 
 def _seconds(declared: float | None) -> float:

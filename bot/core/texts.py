@@ -100,12 +100,23 @@ JOB_STOPPING = "Stopping job {job}; it will end at the next step."
 JOB_ALREADY = "Job {job} is already {status}."
 JOB_NOT_YOURS = "That job is not yours to cancel."
 JOB_UNKNOWN = "I don't know a job {job}. /status lists yours."
+MEDIA_GONE = "The {what} of this draft is no longer stored: send it again, then press Render."
+
+
+def ordinal_place(n: int) -> str:
+    """1 -> "next", 2 -> "2nd", 11 -> "11th"."""
+    if n == 1:
+        return "next"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
 
 # ---- safety: consent, limits, moderation, privacy (issue 7) --------------------------
 BANNED = (
     "A moderator has blocked you from making videos here. Ask this server's moderators if "
     "you think that is a mistake."
 )
+BANNED_EVERYWHERE = "The bot's operators have blocked you from making videos."
 CHANNEL_NOT_ALLOWED = (
     "Videos can't be made in this channel. Ask a moderator which channels allow them."
 )
@@ -142,6 +153,15 @@ REVIEW_UNAVAILABLE = (
 )
 REVIEW_APPROVED = "A moderator approved your video (job {job}); rendering now."
 REVIEW_DENIED = "A moderator declined your video (job {job}); it will not be made."
+REVIEW_EXPIRED = (
+    "No moderator decided on your video (job {job}) within {hours:.0f} h, so it will not be "
+    "made. Send /talk to try again."
+)
+REVIEW_MEDIA_GONE = (
+    "Your video (job {job}) was approved, but its voice note or photo is no longer stored, so "
+    "it cannot be made. Send /talk to try again."
+)
+TAKEDOWN_NOTICE = "A moderator took down your video (job {job}); its file is deleted."
 FORGET_DONE = (
     "Done. Removed {drafts} draft(s), {voices} saved voice(s), {media} uploaded file(s), "
     "{outputs} video(s), and the scripts of {jobs} job(s). The moderators' log keeps only "
@@ -168,11 +188,28 @@ def when(seconds: float | None) -> str:
 # ---- moderators ----------------------------------------------------------------------
 MOD_ONLY = "Only this server's moderators can use /mod."
 MOD_BUTTON_ONLY = "Only moderators can use that button."
+MOD_OPERATOR_ONLY = (
+    "Only the bot's operators act everywhere; as this server's moderator you act on what "
+    "happened here."
+)
 MOD_HELP = (
-    "/mod limits [set day|concurrent|hour|queue N | reset] · /mod consent [attest|phrase|review]"
-    "\n/mod ban USER [reason] · /mod unban USER · /mod purge USER\n/mod queue · /mod reviews · "
-    "/mod audit [N]\n/mod channels [add|remove here|ID | clear] · /mod label [POSITION|on|off]"
+    "/mod limits [set day|concurrent|hour N | reset] · /mod consent [attest|phrase|review]"
+    "\n/mod ban USER [reason] · /mod unban USER · /mod purge USER (what they made here)"
+    "\n/mod queue · /mod reviews · /mod audit [N] · /mod log [N] · /mod takedown JOB [reason]"
+    "\n/mod channels [add|remove here|ID | clear] · /mod label [POSITION|on|off]"
     "\n/mod block [add|remove PHRASE | list]"
+    "\nOperators add “everywhere” (after USER, or to a view) to act in every server and DM."
+)
+MOD_LIMIT_CAPPED = (
+    "The operator allows at most {cap} for “{name}”; a server may tighten that limit, not "
+    "loosen it."
+)
+MOD_QUEUE_OPERATORS = (
+    "The queue cap is the operator's setting for the whole bot (MOUTHPIECE_QUEUE_MAX); a "
+    "server cannot change it."
+)
+MOD_CONSENT_FLOOR = (
+    "The operator requires at least “{mode}” consent; a server may ask for more, not less."
 )
 MOD_BAD = "I don't understand that. {usage}"
 MOD_LIMITS = (
@@ -189,12 +226,25 @@ MOD_CONSENT_NO_ASR = " (no speech recognition is set up, so phrases go to /mod r
 MOD_BANNED = "User {user} can no longer make videos here."
 MOD_UNBANNED = "User {user} may make videos here again."
 MOD_NOT_BANNED = "User {user} was not blocked here."
+MOD_BANNED_EVERYWHERE = "User {user} can no longer make videos anywhere (DMs and every server)."
+MOD_UNBANNED_EVERYWHERE = "User {user}'s ban everywhere is lifted (a server's own ban stays)."
+MOD_NOT_BANNED_EVERYWHERE = "User {user} was not blocked everywhere."
 MOD_PURGED = (
-    "Removed user {user}'s data: {drafts} draft(s), {voices} saved voice(s), {media} file(s), "
-    "{outputs} video(s), {jobs} script(s)."
+    "Removed user {user}'s data everywhere: {drafts} draft(s), {voices} saved voice(s), "
+    "{media} file(s), {outputs} video(s), {jobs} script(s)."
 )
+MOD_PURGED_HERE = (
+    "Removed what user {user} made here: {drafts} draft(s), {media} file(s), {outputs} "
+    "video(s), {jobs} script(s). What they made elsewhere and their saved voices stay."
+)
+MOD_JOB_NOT_HERE = "No job {job} was made here."
+MOD_TAKEN_DOWN = (
+    "Took down job {job}: its video file is deleted, the audit entry kept, and the requester told."
+)
+MOD_LOG_EMPTY = "No moderator actions here yet."
+MOD_LOG_LINE = "{at}{where} · {actor} · {action}{detail}"
 MOD_QUEUE_EMPTY = "Nothing is waiting or rendering here."
-MOD_QUEUE_LINE = "{job} · user {user} · {status} · {age} ago"
+MOD_QUEUE_LINE = "{job}{where} · user {user} · {status} · {age} ago"
 MOD_CANCEL_BUTTON = "Cancel {job}"
 MOD_CANCELLED = "Job {job} cancelled."
 MOD_CANCEL_UNAVAILABLE = "Job {job} could not be cancelled (it may have finished)."
@@ -204,13 +254,21 @@ MOD_REVIEW_PHRASE = " · must say: “{phrase}”"
 MOD_APPROVE_BUTTON = "Approve {job}"
 MOD_DENY_BUTTON = "Deny {job}"
 MOD_REVIEW_GONE = "Job {job} is no longer waiting for review."
+MOD_REVIEW_MEDIA_GONE = (
+    "Job {job}'s voice note or photo is no longer stored, so it cannot be made; the requester "
+    "has been told."
+)
 MOD_APPROVED = "Approved job {job}; it is queued."
 MOD_DENIED = "Denied job {job}; the requester has been told."
 MOD_AUDIT_EMPTY = "No videos requested here yet."
 MOD_AUDIT_LINE = (
-    "{at} · user {user} · job {job} · {status} · consent {mode}{verified} · "
+    "{at}{where} · user {user} · job {job} · {status} · consent {mode}{verified} · "
     "voice {voice} · photo {photo} · script {script}"
 )
+MOD_TAKEN_DOWN_STATE = "taken down"
+WHERE_DMS = " · DMs"
+WHERE_SERVER = " · server {scope}"
+WHERE_EVERYWHERE = " · everywhere"
 MOD_CHANNELS_ALL = "Videos may be made in every channel here."
 MOD_CHANNELS = "Videos may be made only in: {channels}."
 MOD_LABEL = "The “AI-generated” label sits {position}{state}."

@@ -3,7 +3,9 @@
 Own small runtime rather than the ``neutts`` package (which does not import beside torch CPU
 here, loads codecs only from the hub and offloads to GPU only for the device string "gpu"):
 
-1. the reference voice is encoded once into NeuCodec codes, cached on disk by content hash;
+1. the reference voice is encoded once into NeuCodec codes, cached on disk by content hash
+   (and indexed by the voice file it came from, so a caller can delete a person's entries:
+   :class:`~engine.tts.refcache.ReferenceCache`);
 2. the script is normalised and cut into chunks that fit the 2,048-token context;
 3. each chunk is generated (``stream`` yields it as soon as it is decoded); a chunk that ran
    out of budget, or came out far shorter than its text, is cut in two and generated again;
@@ -28,6 +30,7 @@ from engine.settings import EngineSettings
 from engine.tts._neutts_lm import N_CTX, Sampling, SpeechLM
 from engine.tts._neutts_text import Budget, ChunkPlan, plan_chunks, split_plan
 from engine.tts.neutts_espeak import ESPEAK_VERSION, Phonemizer, find
+from engine.tts.refcache import ReferenceCache
 from engine.tts.textnorm import detect_language
 from engine.types import Audio, CancelCheck, Segment, Speech, VoiceRef
 
@@ -157,6 +160,7 @@ class NeuTTSBackend:
         self.codec = load_codec(codec_path, device=device)
         self._codec_id = _fingerprint(self.codec.weights)
         self._phonemizer = Phonemizer(settings.tts_espeak)
+        self.cache = ReferenceCache(Path(settings.cache_dir) / "neutts")
         self._lock = threading.Lock()  # llama.cpp contexts are not thread safe
         log.info(
             "neutts ready",
@@ -179,11 +183,12 @@ class NeuTTSBackend:
 
         audio = resample(voice.audio, REFERENCE_RATE)
         key = hashlib.sha256(f"{audio.content_hash()}:{self._codec_id}".encode()).hexdigest()[:32]
-        path = Path(self.settings.cache_dir) / "neutts" / f"{key}.npz"
+        path = self.cache.path(key)
         transcript = " ".join(str(voice.transcript).split())
         if path.is_file():
             try:
                 cached = ReferenceCodes.load(path)
+                self.cache.used(key, voice.source)
                 log.debug("reference codes from cache %s", path.name)
                 return replace(cached, transcript=transcript)
             except (OSError, ValueError, KeyError):
@@ -191,6 +196,7 @@ class NeuTTSBackend:
         codes = self.codec.encode(audio.samples)
         ref = ReferenceCodes(codes.astype(np.int64), transcript, audio.content_hash())
         ref.save(path)
+        self.cache.used(key, voice.source)
         log.debug("reference encoded: %d codes, cached as %s", len(codes), path.name)
         return ref
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from engine.types import Audio
 
-__all__ = ["VoiceProfile", "analyse_reference", "match_voice", "f0_stats"]
+__all__ = ["VoiceProfile", "analyse_reference", "match_voice", "f0_stats", "forget_profiles"]
 
 FRAME_MS = 5.0
 _F0_FLOOR, _F0_CEIL = 60.0, 500.0
@@ -106,6 +106,13 @@ def analyse_reference(audio: Audio) -> VoiceProfile | None:
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
     return profile
+
+
+def forget_profiles() -> None:
+    """Drop every reference analysis kept in memory (a voice was forgotten; the cache is
+    keyed by audio, not by file, so it is emptied whole: a few re-analyses at most)."""
+    with _cache_lock:
+        _CACHE.clear()
 
 
 def match_voice(speech: Audio, target: VoiceProfile) -> Audio:

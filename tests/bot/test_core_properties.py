@@ -43,7 +43,7 @@ from bot.core.flow import (
     missing,
     step,
 )
-from bot.core.policy import RateLimits, Safety, ServerPolicy, UploadLimits
+from bot.safety.policy import RateLimits, Safety, ServerPolicy, UploadLimits
 from bot.core.service import Limits, Service
 from bot.queue import Queue
 from bot.store import Store

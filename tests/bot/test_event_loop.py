@@ -25,7 +25,7 @@ from bot.core.service import Limits, Service
 from bot.delivery.telegram import TelegramDelivery
 from bot.jobs import Keys
 from bot.queue import Queue, redis_settings
-from bot.retention import Retention, purge
+from bot.safety.retention import Retention, purge
 from bot.store import Store
 from bot.worker import _media_file
 from tests.auxil.redis_server import redis_server

@@ -1,4 +1,13 @@
-"""The layering rules of ARCHITECTURE.md, checked on every module's imports."""
+"""The layering rules of ARCHITECTURE.md, checked on every module's imports, and the whole
+import graph of ``engine`` and ``bot`` checked for cycles.
+
+The graph counts every import statement wherever it stands (module level, inside a
+function, under ``TYPE_CHECKING``), relative imports resolved, ``from P import name`` as an
+import of ``P.name`` when that is a module. Importing ``a.b.c`` from outside package ``a.b``
+also runs ``a/b/__init__.py`` (and ``a/__init__.py``): those edges count too, since a
+package whose ``__init__`` imports its submodules turns "outside module imports a
+submodule" into a real cycle at start-up when the chain leads back.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORMS = {"discord", "telegram"}
+OURS = ("engine", "bot")
 
 
 def imports(path: Path) -> set[str]:
@@ -24,6 +34,124 @@ def modules(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
+# ---- the whole graph -----------------------------------------------------------------------
+def module_name(path: Path, root: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _targets(node: ast.AST, name: str, is_package: bool, known: set[str]) -> set[str]:
+    """The modules of ours one import statement names."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in known}
+    assert isinstance(node, ast.ImportFrom)
+    if node.level:
+        here = name.split(".") if is_package else name.split(".")[:-1]
+        base = here[: len(here) - (node.level - 1)]
+        module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+    else:
+        module = node.module or ""
+    out = set()
+    for alias in node.names:
+        sub = f"{module}.{alias.name}"
+        if sub in known:
+            out.add(sub)
+        elif module in known:
+            out.add(module)
+    return out
+
+
+def import_graph(root: Path, packages: tuple[str, ...] = OURS) -> dict[str, set[str]]:
+    """Module -> the modules of ours that importing it runs (see the module docstring)."""
+    files = {module_name(p, root): p for pkg in packages for p in sorted((root / pkg).rglob("*.py"))}
+    known = set(files)
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        is_package = path.name == "__init__.py"
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                edges |= _targets(node, name, is_package, known)
+        for target in list(edges):
+            parts = target.split(".")
+            for n in range(1, len(parts)):
+                parent = ".".join(parts[:n])
+                inside = name == parent or name.startswith(parent + ".")
+                if parent in known and not inside:
+                    edges.add(parent)
+        edges.discard(name)
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a path (first module repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycles_anywhere() -> None:
+    cycle = find_cycle(import_graph(ROOT))
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_cycle_finder_sees_every_kind_of_import(tmp_path: Path) -> None:
+    """The checker itself: each kind of import closes a cycle it must report."""
+
+    def write(files: dict[str, str]) -> dict[str, set[str]]:
+        for rel, text in files.items():
+            path = tmp_path / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        return import_graph(tmp_path, ("pkg",))
+
+    graph = write({"pkg/__init__.py": "", "pkg/a.py": "import pkg.b\n", "pkg/b.py": ""})
+    assert find_cycle(graph) is None
+    local = "def f():\n    from pkg import a\n"  # function-local, from-import of a module
+    assert find_cycle(write({"pkg/b.py": local})) == ["pkg.a", "pkg.b", "pkg.a"]
+    typing = "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from .a import x\n"
+    assert find_cycle(write({"pkg/b.py": typing})) == ["pkg.a", "pkg.b", "pkg.a"]
+    write({"pkg/b.py": ""})
+    # a package whose __init__ imports a submodule that imports, outside, a module which
+    # imports one of the package's submodules: a real start-up cycle through the __init__
+    cycle = write(
+        {
+            "pkg/sub/__init__.py": "from pkg.sub.x import y\n",
+            "pkg/sub/x.py": "from pkg import c\ny = 1\n",
+            "pkg/sub/z.py": "",
+            "pkg/c.py": "from pkg.sub.z import *\n",
+        }
+    )
+    assert find_cycle(cycle) == ["pkg.c", "pkg.sub", "pkg.sub.x", "pkg.c"]
+    # inside the package the parent's __init__ is already running: no edge, no cycle
+    fine = write({"pkg/c.py": "", "pkg/sub/z.py": "from pkg.sub import x\n"})
+    assert find_cycle(fine) is None
+
+
+# ---- the layers ------------------------------------------------------------------------------
 def test_engine_imports_nothing_of_ours_or_of_chat() -> None:
     for path in modules("engine"):
         bad = {m for m in imports(path) if m.split(".")[0] in {"bot", "arq", "redis", *PLATFORMS}}
@@ -38,6 +166,22 @@ def test_core_is_platform_and_engine_free() -> None:
             if m.split(".")[0] in {"engine", "torch", "aiosqlite", "arq", *PLATFORMS}
         }
         assert not bad, f"{path}: {bad}"
+
+
+def test_safety_is_given_its_collaborators_and_decides_authority_alone() -> None:
+    """bot.safety imports no platform, engine, store or queue (they are passed in), and the
+    adapters never import it: they report facts, bot.safety decides who may act."""
+    outside = {"bot.store", "bot.queue", "bot.worker", "bot.app", "bot.adapters", "bot.delivery"}
+    for path in modules("bot/safety"):
+        bad = {
+            m
+            for m in imports(path)
+            if m.split(".")[0] in {"engine", "torch", "arq", *PLATFORMS}
+            or any(m == o or m.startswith(o + ".") for o in outside)
+        }
+        assert not bad, f"{path}: {bad}"
+    for path in modules("bot/adapters"):
+        assert not {m for m in imports(path) if m.startswith("bot.safety")}, path
 
 
 def test_only_the_worker_meets_the_engine() -> None:

@@ -11,7 +11,7 @@ import pytest
 from bot.core import texts
 from bot.core.events import Button, Reply, Who
 from bot.core.flow import Draft
-from bot.core.policy import DAY, LimitExceeded, RateLimits, Safety, ServerPolicy
+from bot.safety.policy import DAY, LimitExceeded, RateLimits, Safety, ServerPolicy
 from bot.core.service import Limits, Service
 from bot.jobs import JobStatus, Keys, RenderJob
 from bot.queue import Queue
@@ -114,6 +114,11 @@ async def _service(tmp: Path, url: str, limits: RateLimits) -> tuple[Service, St
     store = await Store.open(tmp / "db.sqlite3")
     queue = await Queue.connect(url, intake_timeout=0.3)
     safety = Safety(defaults=ServerPolicy(limits=limits))
+    for digest in ("v" * 64, "p" * 64):  # the uploads the drafts name, as the bot keeps them
+        path = tmp / "media" / digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"media")
+        await store.put_media(digest, "audio", 5, "", path)
     return Service(store, queue, tmp / "media", Limits(), safety=safety), store, queue
 
 
@@ -145,7 +150,7 @@ def test_service_refuses_with_retry_time_keeps_the_draft_and_frees_finished_slot
         kept = await store.get_draft("discord", "42", "chan")
         assert kept is not None and kept.id == "d2" and kept.state == "confirm"
         # the worker finishes the first job (it reports in Redis only): the slot frees up
-        (job_id,) = [j for j, _ in await store.open_jobs_with_age()]
+        (job_id,) = [j for j, _ in await store.safety.open_jobs_with_age()]
         await queue.redis.hset(Keys.job(job_id), mapping=JobStatus("done").to_redis())
         third = await svc.handle(Button(WHO, "render"))
         assert _text(third).startswith(QUEUED)

@@ -17,7 +17,8 @@ from arq.connections import RedisSettings
 from bot.core import texts
 from bot.core.events import Button, Command, Notify, Reply, Text, Who
 from bot.core.flow import Draft
-from bot.core.policy import RateLimits, Safety, ServerPolicy
+from bot.safety import Staff
+from bot.safety.policy import RateLimits, Safety, ServerPolicy
 from bot.core.service import Limits, Service
 from bot.jobs import INTAKE_QUEUE, Keys
 from bot.queue import Queue
@@ -28,9 +29,9 @@ from tests.auxil.redis_server import redis_server
 
 GUILD = "g1"
 USER = Who("discord", "42", "chan1", GUILD, "Ann")
-MOD = Who("discord", "7", "modchan", GUILD, "Mo", is_moderator=True)
+MOD = Who("discord", "7", "modchan", GUILD, "Mo", server_admin=True)
 NOBODY = Who("discord", "8", "chan1", GUILD, "Nob")  # a member without the permission
-OTHER_MOD = Who("discord", "9", "x", "g2", "Other", is_moderator=True)  # another server's
+OTHER_MOD = Who("discord", "9", "x", "g2", "Other", server_admin=True)  # another server's
 
 #: one invocation of every /mod subcommand (and each form that writes something)
 EVERY_MOD_COMMAND = (
@@ -62,6 +63,15 @@ def _texts(actions: list[Any]) -> list[str]:
     return [a.text for a in actions if isinstance(a, Reply) and not isinstance(a, Notify)]
 
 
+async def _uploads(store: Store, tmp: Path, *digests: str) -> None:
+    """The bot's own copies of these uploads, as the service saves them."""
+    for digest in digests:
+        path = tmp / "media" / f"{digest}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"media " + digest.encode())
+        await store.put_media(digest, "audio", path.stat().st_size, "", path)
+
+
 def _ready(draft_id: str, voice: str = "v" * 64, script: str = "Hello there.") -> Draft:
     return Draft(
         id=draft_id,
@@ -80,7 +90,7 @@ async def service(
     mode: str = "attest",
     asr: bool = False,
     label_required: bool = True,
-    dm_moderated: tuple[str, ...] = (),
+    operators: dict[str, frozenset[str]] | None = None,
 ) -> AsyncIterator[tuple[Service, Store, Queue]]:
     with redis_server(tmp) as url:
         store = await Store.open(tmp / "db.sqlite3")
@@ -90,7 +100,7 @@ async def service(
             label_required=label_required,
             asr=asr,
             out_dir=tmp / "out",
-            dm_moderated=dm_moderated,
+            staff=Staff(operators=operators or {}),
         )
         try:
             yield Service(store, queue, tmp / "media", Limits(), safety=safety), store, queue
@@ -110,8 +120,8 @@ def test_every_moderator_command_and_button_is_refused_to_non_moderators(tmp_pat
                 got = await svc.handle(Button(NOBODY, action, "abcdef0123"))
                 assert _texts(got) == [texts.MOD_BUTTON_ONLY]
             # nothing changed
-            assert await store.guild_policy("discord", GUILD) == {}
-            assert not await store.is_banned("discord", GUILD, "42")
+            assert await store.safety.guild_policy("discord", GUILD) == {}
+            assert not await store.safety.is_banned("discord", GUILD, "42")
 
     asyncio.run(go())
 
@@ -125,14 +135,14 @@ def test_moderators_edit_the_server_policy(tmp_path: Path) -> None:
             assert _texts(await mod("label off")) == [texts.MOD_LABEL_REQUIRED]
             assert "top-left" in _texts(await mod("label top-left"))[0]
             assert _texts(await mod("explode")) == [texts.MOD_HELP]
-            data = await store.guild_policy("discord", GUILD)
+            data = await store.safety.guild_policy("discord", GUILD)
             assert data == {
                 "limits": {"user_per_day": 5},
                 "consent_mode": "review",
                 "label_position": "top-left",
             }
             # another server is untouched
-            assert await store.guild_policy("discord", "g2") == {}
+            assert await store.safety.guild_policy("discord", "g2") == {}
 
     asyncio.run(go())
 
@@ -142,9 +152,10 @@ def test_label_may_be_removed_only_where_policy_allows(tmp_path: Path) -> None:
         async with service(tmp_path, label_required=False) as (svc, store, queue):
             assert "switched off" in _texts(await svc.handle(Command(MOD, "mod", "label off")))[0]
             await svc.handle(Command(MOD, "mod", "label top-right"))
+            await _uploads(store, tmp_path, "v" * 64, "p" * 64)
             await store.put_draft("discord", "42", "chan1", _ready("d1"))
             await svc.handle(Button(USER, "render"))
-            (job,) = await store.open_in_scope("discord", GUILD)
+            (job,) = await store.safety.open_in_scope("discord", GUILD)
             row = await store._one("SELECT payload FROM jobs WHERE job_id=?", job.job_id)
             assert '"label": null' in row[0] and '"label_position": "top-right"' in row[0]
 
@@ -196,7 +207,7 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
             await store.put_draft("discord", "42", "chan1", _ready("d1"))
             held = _texts(await svc.handle(Button(USER, "render")))[0]
             assert held.startswith(texts.AWAITING_REVIEW.split("(")[0])
-            (job,) = await store.open_in_scope("discord", GUILD)
+            (job,) = await store.safety.open_in_scope("discord", GUILD)
             assert job.status == "review"
             assert await queue.status(job.job_id) is None  # not in the render queue
 
@@ -223,12 +234,13 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
 
             await store.put_draft("discord", "42", "chan1", _ready("d2"))
             await svc.handle(Button(USER, "render"))
-            (pending,) = await store.pending_reviews("discord", GUILD)
+            (pending,) = await store.safety.pending_reviews("discord", GUILD)
             denied = await svc.handle(Button(MOD, "mod_deny", pending.job.job_id))
             (note,) = [a for a in denied if isinstance(a, Notify)]
             assert note.text == texts.REVIEW_DENIED.format(job=pending.job.job_id[:8])
             assert await queue.status(pending.job.job_id) is None
-            assert await store.job_scope(pending.job.job_id) == ("discord", GUILD, "denied")
+            place = await store.safety.job_place(pending.job.job_id)
+            assert place is not None and (place.scope, place.status) == (GUILD, "denied")
 
     asyncio.run(go())
 
@@ -241,11 +253,12 @@ def test_phrase_mode_without_asr_goes_to_review_and_a_saved_voice_keeps_its_cons
             start = _texts(await svc.handle(Command(USER, "talk")))
             draft = await store.get_draft("discord", "42", "chan1")
             assert draft is not None
-            phrase = await store.phrase_for("discord", "42", "chan1", draft.id)
+            phrase = await store.safety.phrase_for("discord", "42", "chan1", draft.id)
             assert phrase and start[-1] == texts.PHRASE_INTRO.format(phrase=phrase)
+            await _uploads(store, tmp_path, "a" * 64, "b" * 64, "p" * 64)
             await store.put_draft("discord", "42", "chan1", _ready(draft.id, voice="a" * 64))
             assert _texts(await svc.handle(Button(USER, "render")))[0].startswith("A moderator")
-            (pending,) = await store.pending_reviews("discord", GUILD)
+            (pending,) = await store.safety.pending_reviews("discord", GUILD)
             assert pending.phrase == phrase
             listed = _texts(await svc.handle(Command(MOD, "mod", "reviews")))[0]
             assert phrase in listed
@@ -253,7 +266,7 @@ def test_phrase_mode_without_asr_goes_to_review_and_a_saved_voice_keeps_its_cons
             await store.put_media("a" * 64, "audio", 10, "audio/ogg", tmp_path / "a.ogg")
             await store.save_voice("discord", "42", "Ann", "a" * 64, 5.0, None)
             await svc.handle(Button(MOD, "mod_approve", pending.job.job_id))
-            assert await store.voice_consent("discord", "42", "a" * 64) == "moderator:7"
+            assert await store.safety.voice_consent("discord", "42", "a" * 64) == "moderator:7"
             row = await store._one("SELECT consent_id FROM voice_profiles WHERE name='Ann'")
             assert row is not None and row[0] is not None
             # reusing the verified voice in a new draft needs no new review
@@ -262,7 +275,7 @@ def test_phrase_mode_without_asr_goes_to_review_and_a_saved_voice_keeps_its_cons
             # another, unverified voice does not ride on it
             await store.put_draft("discord", "42", "chan1", _ready("other", voice="b" * 64))
             needed = _texts(await svc.handle(Button(USER, "render")))[0]
-            phrase2 = await store.phrase_for("discord", "42", "chan1", "other")
+            phrase2 = await store.safety.phrase_for("discord", "42", "chan1", "other")
             assert needed == texts.PHRASE_NEEDED.format(phrase=phrase2)
             assert await store.get_draft("discord", "42", "chan1") is not None
 
@@ -305,10 +318,11 @@ def test_phrase_mode_with_speech_recognition_checks_the_voice_note(
                 await svc.handle(Command(USER, "talk"))
                 draft = await store.get_draft("discord", "42", "chan1")
                 assert draft is not None
-                phrase = await store.phrase_for("discord", "42", "chan1", draft.id)
+                phrase = await store.safety.phrase_for("discord", "42", "chan1", draft.id)
                 assert phrase is not None
                 words = phrase.split()
                 model.said = "Something else entirely."
+                await _uploads(store, tmp_path, "p" * 64)
                 await store.put_draft("discord", "42", "chan1", _ready(draft.id, "s" * 64))
                 refused = _texts(await svc.handle(Button(USER, "render")))
                 assert refused == [texts.PHRASE_NOT_HEARD.format(phrase=phrase)]
@@ -317,7 +331,7 @@ def test_phrase_mode_with_speech_recognition_checks_the_voice_note(
                 accepted = _texts(await svc.handle(Button(USER, "render")))
                 assert accepted[0].startswith(QUEUED)
                 assert model.seen and all(n > 16_000 for n in model.seen)  # real decoding
-                (record,) = await store.recent_renders("discord", GUILD)
+                (record,) = await store.safety.recent_renders("discord", GUILD)
                 assert (record.mode, record.verified) == ("phrase", "asr")
             finally:
                 await worker.close()
@@ -335,6 +349,7 @@ def _url(queue: Queue) -> str:
 def test_audit_and_queue_view_with_cancel(tmp_path: Path) -> None:
     async def go() -> None:
         async with service(tmp_path) as (svc, store, queue):
+            await _uploads(store, tmp_path, "v" * 64, "p" * 64)
             await store.put_draft("discord", "42", "chan1", _ready("d1", script="Top secret words"))
             await svc.handle(Button(USER, "render"))
             audit = _texts(await svc.handle(Command(MOD, "mod", "audit")))[0]
@@ -345,7 +360,7 @@ def test_audit_and_queue_view_with_cancel(tmp_path: Path) -> None:
             assert button.action == "mod_cancel" and "user 42" in view.text
             done = _texts(await svc.handle(Button(MOD, "mod_cancel", button.value)))
             assert done == [texts.MOD_CANCELLED.format(job=button.value[:8])]
-            assert await store.open_in_scope("discord", GUILD) == []
+            assert await store.safety.open_in_scope("discord", GUILD) == []
             assert _texts(await svc.handle(Command(MOD, "mod", "queue"))) == [texts.MOD_QUEUE_EMPTY]
             assert await queue.redis.exists(Keys.job(button.value))  # the queue knew it
 
@@ -354,11 +369,13 @@ def test_audit_and_queue_view_with_cancel(tmp_path: Path) -> None:
 
 def test_review_needs_someone_who_can_approve_it(tmp_path: Path) -> None:
     dm = Who("discord", "42", "dm1", None, "Ann")  # Discord DMs have no moderators
-    tg = Who("telegram", "42", "42", None, "Ann")  # Telegram DMs: TELEGRAM_ADMIN_IDS
-    admin = Who("telegram", "1", "1", None, "Admin", is_moderator=True)
+    tg = Who("telegram", "42", "42", None, "Ann")  # Telegram DMs: its operators review
+    admin = Who("telegram", "1", "1", None, "Admin")
+    operators = {"telegram": frozenset({"1"})}
 
     async def go() -> None:
-        async with service(tmp_path, mode="review", dm_moderated=("telegram",)) as (svc, store, _):
+        async with service(tmp_path, mode="review", operators=operators) as (svc, store, _):
+            await _uploads(store, tmp_path, "v" * 64, "p" * 64)
             await store.put_draft("discord", "42", "dm1", _ready("d1"))
             assert _texts(await svc.handle(Button(dm, "render"))) == [texts.REVIEW_UNAVAILABLE]
             assert await store.get_draft("discord", "42", "dm1") is not None

@@ -19,7 +19,7 @@ from bot.adapters.telegram import build_application
 from bot.app import build_service
 from bot.core import texts
 from bot.core.flow import Draft
-from bot.core.moderation import SUBCOMMANDS
+from bot.safety.moderation import SUBCOMMANDS
 from bot.core.service import Service
 from bot.settings import BotSettings
 from bot.store import Store
@@ -44,6 +44,8 @@ DISCORD_SUBCOMMANDS: list[tuple[str, list[dict[str, Any]]]] = [
     ("queue", []),
     ("reviews", []),
     ("audit", [{"name": "count", "type": 4, "value": 5}]),
+    ("log", [{"name": "count", "type": 4, "value": 5}]),
+    ("takedown", [{"name": "job", "type": 3, "value": "abcdef123456"}]),
     ("channels", [{"name": "action", "type": 3, "value": "add"}]),
     ("label", [{"name": "position", "type": 3, "value": "top-left"}]),
     (
@@ -64,6 +66,8 @@ TELEGRAM_SUBCOMMANDS = [
     "/mod queue",
     "/mod reviews",
     "/mod audit 5",
+    "/mod log 5",
+    "/mod takedown abcdef123456",
     "/mod channels add here",
     "/mod label top-left",
     "/mod block add x",
@@ -122,7 +126,7 @@ def _mod_command(sub: str, options: list[dict[str, Any]]) -> dict[str, Any]:
 @asynccontextmanager
 async def discord_system(
     tmp: Path, **settings: Any
-) -> AsyncIterator[tuple[DiscordStandIn, MouthpieceClient, Store]]:
+) -> AsyncIterator[tuple[DiscordStandIn, MouthpieceClient, Store, Service]]:
     dc = DiscordStandIn()
     await dc.start()
     with redis_server(tmp) as url:
@@ -136,10 +140,10 @@ async def discord_system(
         )
         service, store, queue = await build_service(config)
         use_api_base(dc.api)
-        client = MouthpieceClient(service.handle, mod_role=config.discord_mod_role)
+        client = MouthpieceClient(service.handle)
         await client.login("TEST")
         try:
-            yield dc, client, store
+            yield dc, client, store, service
         finally:
             await client.close()
             await queue.close()
@@ -159,7 +163,7 @@ def _followup_texts(dc: DiscordStandIn) -> list[str]:
 
 def test_discord_mod_refuses_non_moderators_on_every_subcommand(tmp_path: Path) -> None:
     async def go() -> None:
-        async with discord_system(tmp_path) as (dc, client, store):
+        async with discord_system(tmp_path) as (dc, client, store, _):
             tree_subs = {c.name for c in client.tree.get_command("mod").commands}  # type: ignore[union-attr]
             assert tree_subs == {s for s, _ in DISCORD_SUBCOMMANDS}  # none left untested
             plain = _member(MEMBER, discord.Permissions(send_messages=True).value)
@@ -170,15 +174,15 @@ def test_discord_mod_refuses_non_moderators_on_every_subcommand(tmp_path: Path) 
                 await dc.wait_for(lambda n=n: len(dc.followups()) >= n)
                 assert _followup_texts(dc)[-1] == texts.MOD_ONLY, sub
                 assert dc.followups()[-1].json["flags"] & 64  # ephemeral
-            assert await store.guild_policy("discord", GUILD) == {}
-            assert not await store.is_banned("discord", GUILD, MEMBER)
+            assert await store.safety.guild_policy("discord", GUILD) == {}
+            assert not await store.safety.is_banned("discord", GUILD, MEMBER)
 
     asyncio.run(go())
 
 
 def test_discord_manage_server_or_the_role_may_moderate(tmp_path: Path) -> None:
     async def go() -> None:
-        async with discord_system(tmp_path) as (dc, client, store):
+        async with discord_system(tmp_path) as (dc, client, store, _):
             manager = _member(MODERATOR, discord.Permissions(manage_guild=True).value)
             client._connection.parse_interaction_create(  # type: ignore[arg-type]
                 _guild_interaction(2, _mod_command("limits", DISCORD_SUBCOMMANDS[0][1]), manager)
@@ -215,14 +219,14 @@ def test_discord_manage_server_or_the_role_may_moderate(tmp_path: Path) -> None:
             )
             await dc.wait_for(lambda: len(dc.followups()) >= 2)
             assert _followup_texts(dc)[-1] == texts.MOD_BANNED.format(user=MEMBER)
-            assert await store.is_banned("discord", GUILD, MEMBER)
+            assert await store.safety.is_banned("discord", GUILD, MEMBER)
 
     asyncio.run(go())
 
 
 def test_discord_review_approved_by_a_moderator_reaches_the_requester(tmp_path: Path) -> None:
     async def go() -> None:
-        async with discord_system(tmp_path, consent_mode="review") as (dc, client, store):
+        async with discord_system(tmp_path, consent_mode="review") as (dc, client, store, _):
             draft = Draft(
                 id="d1",
                 state="confirm",
@@ -235,6 +239,9 @@ def test_discord_review_approved_by_a_moderator_reaches_the_requester(tmp_path: 
             photo = tmp_path / "face.jpg"
             photo.write_bytes(b"JPEG face")
             await store.put_media("p" * 64, "image", 9, "image/jpeg", photo)
+            voice = tmp_path / "voice.ogg"
+            voice.write_bytes(b"OggS voice")
+            await store.put_media("v" * 64, "audio", 10, "audio/ogg", voice)
             plain = _member(MEMBER, 0)
             press = {"custom_id": f"mp:{MEMBER}:render:", "component_type": 2}
             client._connection.parse_interaction_create(  # type: ignore[arg-type]
@@ -252,7 +259,8 @@ def test_discord_review_approved_by_a_moderator_reaches_the_requester(tmp_path: 
             await dc.wait_for(lambda: any(c.startswith(approve) for c in dc.custom_ids()))
             custom_id = next(c for c in dc.custom_ids() if c.startswith(approve))
             review = next(r for r in dc.followups() if r.files)
-            assert list(review.files.values()) == [b"JPEG face"]  # the photo, to judge
+            # the voice note and the photo, to judge
+            assert list(review.files.values()) == [b"OggS voice", b"JPEG face"]
             assert review.json["flags"] & 64  # only the moderator sees it
 
             # a plain member pressing a (forged) moderator button is refused by the core
@@ -298,9 +306,7 @@ async def telegram_system(
             **overrides,
         )
         service, store, queue = await build_service(settings)
-        app = build_application(
-            settings.telegram_bot_token, tg.url, service.handle, admin_ids=settings.admin_ids
-        )
+        app = build_application(settings.telegram_bot_token, tg.url, service.handle)
         await app.initialize()
         await app.start()
         assert app.updater is not None
@@ -333,9 +339,9 @@ def test_telegram_mod_refuses_non_admins_and_admits_admin_ids_and_group_admins(
             await tg.wait_for(lambda: len(tg.texts(group)) >= 1)
             assert tg.texts(group)[-1] == texts.MOD_ONLY
             assert any(c.method == "getChatAdministrators" for c in tg.calls)
-            assert await store.guild_policy("telegram", "") == {}
-            assert await store.guild_policy("telegram", str(group)) == {}
-            assert not await store.is_banned("telegram", "", str(member))
+            assert await store.safety.guild_policy("telegram", "") == {}
+            assert await store.safety.guild_policy("telegram", str(group)) == {}
+            assert not await store.safety.is_banned("telegram", "", str(member))
 
             tg.send_text(admin, "/mod limits set day 1")
             await tg.wait_for(lambda: len(tg.texts(admin)) >= 1)
@@ -343,9 +349,9 @@ def test_telegram_mod_refuses_non_admins_and_admits_admin_ids_and_group_admins(
             tg.send_text(group, "/mod consent review", user_id=group_admin)
             await tg.wait_for(lambda: len(tg.texts(group)) >= 2)
             assert tg.texts(group)[-1].startswith("Consent mode here: review")
-            assert await store.guild_policy("telegram", str(group)) == {"consent_mode": "review"}
+            assert await store.safety.guild_policy("telegram", str(group)) == {"consent_mode": "review"}
             # a group admin moderates their group only, not the bot's private chats
-            assert await store.guild_policy("telegram", "") == {"limits": {"user_per_day": 1}}
+            assert await store.safety.guild_policy("telegram", "") == {"limits": {"user_per_day": 1}}
 
     asyncio.run(go())
 
@@ -375,13 +381,16 @@ def test_telegram_admin_approves_a_review_and_the_requester_hears_it(tmp_path: P
             voice = tmp_path / "voice.ogg"
             voice.write_bytes(b"OggS voice")
             await store.put_media("v" * 64, "audio", 10, "audio/ogg", voice)
+            photo = tmp_path / "face.jpg"
+            photo.write_bytes(b"JPEG face")
+            await store.put_media("p" * 64, "image", 9, "image/jpeg", photo)
             tg.press(member, "render|")
             await tg.wait_for(lambda: any("moderator checks" in t for t in tg.texts(member)))
             tg.send_text(admin, "/mod reviews")
             await tg.wait_for(lambda: any(b.startswith("mod_approve|") for b in tg.buttons(admin)))
             approve = next(b for b in tg.buttons(admin) if b.startswith("mod_approve|"))
-            await tg.wait_for(lambda: len(tg.documents(admin)) >= 1)
-            assert tg.documents(admin) == [b"OggS voice"]  # the voice note, to listen to
+            await tg.wait_for(lambda: len(tg.documents(admin)) >= 2)
+            assert tg.documents(admin) == [b"OggS voice", b"JPEG face"]  # to listen to, to see
             tg.press(member, approve)  # the requester cannot approve their own video
             await tg.wait_for(lambda: texts.MOD_BUTTON_ONLY in tg.texts(member))
             tg.press(admin, approve)
@@ -389,7 +398,7 @@ def test_telegram_admin_approves_a_review_and_the_requester_hears_it(tmp_path: P
                 lambda: any(t.startswith("A moderator approved") for t in tg.texts(member))
             )
             assert any(t.startswith("Approved job") for t in tg.texts(admin))
-            (record,) = await store.recent_renders("telegram", "")
+            (record,) = await store.safety.recent_renders("telegram", "")
             assert record.verified == f"moderator:{admin}"
 
     asyncio.run(go())

@@ -7,9 +7,10 @@ import random
 
 import pytest
 
-from bot.core import moderation, texts
-from bot.core.moderation import ModCommand
-from bot.core.policy import (
+from bot.core import texts
+from bot.safety import moderation
+from bot.safety.moderation import ModCommand
+from bot.safety.policy import (
     DAY,
     HOUR,
     RateLimits,
@@ -18,6 +19,8 @@ from bot.core.policy import (
     blocked,
     decide_limits,
     make_phrase,
+    stricter_mode,
+    tighter,
     normalise,
     phrase_matches,
     phrase_score,
@@ -114,21 +117,74 @@ def test_normalise_numbers_and_score_bounds() -> None:
     assert phrase_score("apple river tiger 33", "") == 0.0
 
 
-def test_server_overrides_merge_over_defaults() -> None:
+def test_server_overrides_merge_over_defaults_within_the_operators_caps() -> None:
     defaults = ServerPolicy(limits=LIMITS, label_position="top-left")
     merged = defaults.merge(
         {
-            "limits": {"user_per_day": 9, "bogus": 1},
+            "limits": {"user_per_day": 2, "server_per_hour": -1, "bogus": 1},
             "consent_mode": "review",
             "blocklist": ["x"],
             "channels": ["5"],
             "unknown": True,
         }
     )
-    assert merged.limits == RateLimits(9, 2, 5, 10)
+    # tighter counts win; "no limit" (-1) is looser than the operator's 5, so 5 stays
+    assert merged.limits == RateLimits(2, 2, 5, 10)
     assert merged.consent_mode == "review" and merged.blocklist == ("x",)
     assert merged.channels == ("5",) and merged.label_position == "top-left"
     assert defaults.merge({}) == defaults
+    # stored before the caps existed (or the operator tightened since): clamped, and the
+    # queue cap is never a server's
+    old = defaults.merge({"limits": {"user_per_day": 99, "queue_max": 1000}})
+    assert old.limits == LIMITS
+    strict = ServerPolicy(consent_mode="phrase", limits=RateLimits(-1, -1, -1, -1))
+    assert strict.merge({"consent_mode": "attest"}).consent_mode == "phrase"
+    assert strict.merge({"consent_mode": "review"}).consent_mode == "review"
+    assert strict.merge({"limits": {"user_per_day": 7}}).limits.user_per_day == 7
+
+
+def test_caps_tighten_never_loosen() -> None:
+    assert [tighter(v, 5) for v in (3, 5, 9, -1, 0)] == [3, 5, 5, 5, 0]
+    assert [tighter(v, -1) for v in (3, -1, 0)] == [3, -1, 0]
+    assert stricter_mode("attest", "phrase") == "phrase"
+    assert stricter_mode("review", "phrase") == "review"
+    assert stricter_mode("bogus", "attest") == "attest"
+    caps = ServerPolicy(consent_mode="phrase", limits=LIMITS)
+    parse = lambda a: moderation.parse(a, label_required=True)  # noqa: E731
+    over = parse("limits set day 4")
+    assert isinstance(over, ModCommand)
+    assert moderation.beyond_caps(over, caps) == texts.MOD_LIMIT_CAPPED.format(name="day", cap=3)
+    unlimited = parse("limits set hour -1")
+    assert isinstance(unlimited, ModCommand) and moderation.beyond_caps(unlimited, caps)
+    for fine in ("limits set day 3", "limits set day 0", "consent review", "consent phrase"):
+        cmd = parse(fine)
+        assert isinstance(cmd, ModCommand) and moderation.beyond_caps(cmd, caps) is None, fine
+    weaker = parse("consent attest")
+    assert isinstance(weaker, ModCommand)
+    assert moderation.beyond_caps(weaker, caps) == texts.MOD_CONSENT_FLOOR.format(mode="phrase")
+    assert parse("limits set queue 500") == texts.MOD_QUEUE_OPERATORS
+
+
+def test_mod_parser_reads_everywhere_takedown_and_log() -> None:
+    parse = lambda a: moderation.parse(a, label_required=True)  # noqa: E731
+    assert parse("ban 123 everywhere spam") == ModCommand("ban", "", ("123", "spam"), True)
+    assert parse("ban 123 spam everywhere") == ModCommand(
+        "ban", "", ("123", "spam everywhere"), False
+    )  # the flag goes right after the user; later it is part of the reason
+    assert parse("purge <@123> EVERYWHERE") == ModCommand("purge", "", ("123", ""), True)
+    assert parse("unban 123") == ModCommand("unban", "", ("123", ""), False)
+    assert parse("audit 5 everywhere") == ModCommand("audit", "5", (), True)
+    assert parse("audit everywhere") == ModCommand("audit", "", (), True)
+    assert parse("queue everywhere") == ModCommand("queue", "", (), True)
+    assert str(parse("queue now")).startswith("I don't understand")
+    assert parse("log 3") == ModCommand("log", "3", (), False)
+    assert parse("takedown 3F9C0D1E2A4B spam") == ModCommand(
+        "takedown", "", ("3f9c0d1e2a4b", "spam")
+    )
+    assert str(parse("takedown ../../etc")).startswith("I don't understand")
+    assert str(parse("takedown 12")).startswith("I don't understand")
+    # policy edits never take the flag: it is a word like any other there
+    assert str(parse("consent review everywhere")).startswith("I don't understand")
 
 
 def test_mod_parser_and_edits() -> None:

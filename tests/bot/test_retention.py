@@ -13,11 +13,12 @@ import pytest
 from bot.core import texts
 from bot.core.events import Command, Reply, Who
 from bot.core.flow import Draft
-from bot.core.policy import LimitExceeded, RateLimits, Safety, ServerPolicy
+from bot.safety import Staff
+from bot.safety.policy import LimitExceeded, RateLimits, Safety, ServerPolicy
 from bot.core.service import Limits, Service
 from bot.jobs import Keys, RenderJob
 from bot.queue import Queue
-from bot.retention import Retention, purge, purge_dir
+from bot.safety.retention import Retention, purge, purge_dir
 from bot.store import Store
 from tests.auxil.redis_server import redis_server
 
@@ -103,13 +104,15 @@ def test_purge_dir_by_age(tmp_path: Path) -> None:
 def test_forget_removes_everything_the_user_has_and_confirms_counts(tmp_path: Path) -> None:
     who = Who("telegram", "u", "c")
     other = Who("telegram", "someone", "c2")
-    mod = Who("telegram", "admin", "c3", is_moderator=True)
+    operator = Who("telegram", "admin", "c3")
 
     async def go(url: str) -> None:
         store = await Store.open(tmp_path / "db.sqlite3")
         queue = await Queue.connect(url, intake_timeout=0.3)
         safety = Safety(
-            defaults=ServerPolicy(limits=RateLimits(1, -1, -1, -1)), out_dir=tmp_path / "out"
+            defaults=ServerPolicy(limits=RateLimits(1, -1, -1, -1)),
+            out_dir=tmp_path / "out",
+            staff=Staff(operators={"telegram": frozenset({"admin"})}),
         )
         svc = Service(store, queue, tmp_path / "media", Limits(), safety=safety)
         try:
@@ -152,20 +155,20 @@ def test_forget_removes_everything_the_user_has_and_confirms_counts(tmp_path: Pa
         assert user is not None and user["last_voice_hash"] is None
         payload = await store._one("SELECT payload FROM jobs WHERE job_id='j1'")
         assert payload is not None and "Secret" not in payload[0]
-        (record,) = await store.recent_renders("telegram", "")
+        (record,) = await store.safety.recent_renders("telegram", "")
         assert record.voice == "m" * 64 and len(record.script) == 64  # hashes remain
         # forgetting does not reset the daily limit (job rows keep counting)
         again = RenderJob("j2", "telegram", "u", "c", "x", "m" * 64, "p" * 64)
         with pytest.raises(LimitExceeded):
             await store.add_job(again, None, limits=RateLimits(1, -1, -1, -1))
 
-        # a moderator purges another user; a non-moderator cannot
-        refused = await svc.handle(Command(other, "mod", "purge someone"))
+        # an operator purges another user everywhere; a non-moderator cannot
+        refused = await svc.handle(Command(other, "mod", "purge someone everywhere"))
         assert [a.text for a in refused] == [texts.MOD_ONLY]
-        purged = await svc.handle(Command(mod, "mod", "purge 123"))
-        assert purged[0].text.startswith("Removed user 123's data")
+        purged = await svc.handle(Command(operator, "mod", "purge 123 everywhere"))
+        assert purged[0].text.startswith("Removed user 123's data everywhere")
         await store.save_voice("telegram", "123", "v", "s" * 64, 5.0, None)
-        await svc.handle(Command(mod, "mod", "purge 123"))
+        await svc.handle(Command(operator, "mod", "purge 123 everywhere"))
         assert await store.voices("telegram", "123") == [] and shared.exists()  # still used
 
     with redis_server(tmp_path) as url:
@@ -173,6 +176,10 @@ def test_forget_removes_everything_the_user_has_and_confirms_counts(tmp_path: Pa
 
 
 def test_worker_purges_its_cached_uploads_and_videos(tmp_path: Path) -> None:
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from bot.safety import SweepState
     from bot.settings import BotSettings
     from bot.worker import purge_worker_files
 
@@ -189,6 +196,21 @@ def test_worker_purges_its_cached_uploads_and_videos(tmp_path: Path) -> None:
     for path, age in files.items():
         path.write_bytes(b"x")
         os.utime(path, (now - age, now - age))
-    ctx = {"settings": BotSettings(), "cache_dir": cache, "out_dir": out}
-    assert asyncio.run(purge_worker_files(ctx)) == {"media": 1, "outputs": 1}
+    async def go(url: str) -> dict[str, int]:
+        redis = await create_pool(RedisSettings.from_dsn(url))
+        try:
+            ctx = {
+                "settings": BotSettings(),
+                "cache_dir": cache,
+                "out_dir": out,
+                "redis": redis,
+                "sweep_state": SweepState(),
+            }
+            return await purge_worker_files(ctx)
+        finally:
+            await redis.aclose()
+
+    with redis_server(tmp_path) as url:
+        got = asyncio.run(go(url))
+    assert (got["media"], got["outputs"]) == (1, 1)
     assert sorted(p.name for p in files if p.exists()) == ["new.img", "new.mp4"]

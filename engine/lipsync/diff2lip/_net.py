@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .unet import UNetConfig
+from .config import UNetConfig
 
 __all__ = ["Diff2LipUNet"]
 

@@ -1,6 +1,10 @@
 """The ``/mod`` commands as neutral, pure logic: parse, validate, edit a server's overrides,
-and word the answers. The service does the I/O (store, queue) and checks ``who.is_moderator``
-first; adapters only turn their platform's syntax into ``Command(who, "mod", "sub args")``.
+and word the answers. :mod:`bot.safety.desk` checks authority first and does the I/O
+(store, queue); adapters only turn their platform's syntax into ``Command(who, "mod", ...)``.
+
+``everywhere`` after a user (``ban 123 everywhere spam``) or anywhere in a view
+(``audit 20 everywhere``) asks for the operator-wide form; the desk refuses it to a
+server's moderators.
 """
 
 from __future__ import annotations
@@ -11,7 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core import texts
-from bot.core.policy import CONSENT_MODES, LABEL_POSITIONS, LIMIT_NAMES, ServerPolicy
+from bot.safety.policy import (
+    CONSENT_MODES,
+    LABEL_POSITIONS,
+    LIMIT_NAMES,
+    SERVER_LIMIT_NAMES,
+    ServerPolicy,
+    stricter_mode,
+    tighter,
+)
 
 __all__ = [
     "ModCommand",
@@ -19,10 +31,12 @@ __all__ = [
     "POLICY_EDITS",
     "parse",
     "apply",
+    "beyond_caps",
     "describe",
     "user_ref",
     "short",
     "age",
+    "where",
 ]
 
 SUBCOMMANDS = (
@@ -34,13 +48,21 @@ SUBCOMMANDS = (
     "queue",
     "reviews",
     "audit",
+    "log",
+    "takedown",
     "channels",
     "label",
     "block",
 )
 #: subcommands that edit the server's stored overrides (the rest act on users and jobs)
 POLICY_EDITS = ("limits", "consent", "channels", "label", "block")
+#: subcommands acting on one user: ``SUB USER [everywhere] [reason]``
+USER_SUBS = ("ban", "unban", "purge")
+#: views that take ``everywhere`` (operators: every server and the direct messages)
+VIEWS = ("queue", "reviews", "audit", "log")
+EVERYWHERE_WORD = "everywhere"
 _MENTION = re.compile(r"^<[@#]!?(\d+)>$|^(\d+)$")
+_JOB_REF = re.compile(r"^[0-9a-f]{6,40}$")
 
 
 @dataclass(frozen=True)
@@ -48,6 +70,7 @@ class ModCommand:
     sub: str
     verb: str = ""  # "" shows; "set", "reset", "add", "remove", "clear", a mode, a position
     args: tuple[str, ...] = ()
+    everywhere: bool = False  # operator-wide: direct messages and every server
 
     @property
     def edits(self) -> bool:
@@ -65,15 +88,31 @@ def parse(args: str, *, label_required: bool) -> ModCommand | str:
     words = args.split()
     if not words or words[0] not in SUBCOMMANDS:
         return texts.MOD_HELP
-    sub, rest = words[0], words[1:]
+    sub = words[0]
+    rest, everywhere = _everywhere(sub, words[1:])
     checker = _CHECKS.get(sub, _check_user)
     problem = checker(rest, label_required)
     if problem is not None:
         return problem
     verb = rest[0].lower() if rest else ""
-    if sub in ("ban", "unban", "purge"):
-        return ModCommand(sub, "", (user_ref(rest[0]) or "", " ".join(rest[1:])))
+    if sub in USER_SUBS:
+        return ModCommand(sub, "", (user_ref(rest[0]) or "", " ".join(rest[1:])), everywhere)
+    if sub == "takedown":
+        return ModCommand(sub, "", (rest[0].lower(), " ".join(rest[1:])))
+    if sub in VIEWS:
+        return ModCommand(sub, verb, (), everywhere)
     return ModCommand(sub, verb, tuple(rest[1:]))
+
+
+def _everywhere(sub: str, rest: list[str]) -> tuple[list[str], bool]:
+    """The words without the ``everywhere`` flag, and whether it was given: right after the
+    user for user subcommands, anywhere in a view."""
+    if sub in USER_SUBS and len(rest) > 1 and rest[1].lower() == EVERYWHERE_WORD:
+        return [rest[0], *rest[2:]], True
+    if sub in VIEWS:
+        kept = [w for w in rest if w.lower() != EVERYWHERE_WORD]
+        return kept, len(kept) < len(rest)
+    return rest, False
 
 
 def _bad(usage: str) -> str:
@@ -81,10 +120,12 @@ def _bad(usage: str) -> str:
 
 
 def _check_limits(rest: list[str], label_required: bool) -> str | None:
-    usage = "/mod limits set day|concurrent|hour|queue N (-1: no limit), or /mod limits reset"
+    usage = "/mod limits set day|concurrent|hour N (-1: no limit), or /mod limits reset"
     if not rest or rest == ["reset"]:
         return None
-    if len(rest) == 3 and rest[0] == "set" and rest[1] in LIMIT_NAMES:
+    if len(rest) >= 2 and rest[0] == "set" and rest[1] == "queue":
+        return texts.MOD_QUEUE_OPERATORS
+    if len(rest) == 3 and rest[0] == "set" and rest[1] in SERVER_LIMIT_NAMES:
         try:
             if int(rest[2]) >= -1:
                 return None
@@ -105,14 +146,26 @@ def _check_user(rest: list[str], label_required: bool) -> str | None:
     return _bad("Name the user: a mention or a numeric user id.")
 
 
-def _check_none(rest: list[str], label_required: bool) -> str | None:
-    return None if not rest else _bad("This subcommand takes nothing else.")
-
-
 def _check_audit(rest: list[str], label_required: bool) -> str | None:
     if not rest or (len(rest) == 1 and rest[0].isdigit() and 0 < int(rest[0]) <= 50):
         return None
-    return _bad("/mod audit [N], N from 1 to 50")
+    return _bad("/mod audit [N] [everywhere], N from 1 to 50")
+
+
+def _check_log(rest: list[str], label_required: bool) -> str | None:
+    if not rest or (len(rest) == 1 and rest[0].isdigit() and 0 < int(rest[0]) <= 50):
+        return None
+    return _bad("/mod log [N] [everywhere], N from 1 to 50")
+
+
+def _check_takedown(rest: list[str], label_required: bool) -> str | None:
+    if rest and _JOB_REF.match(rest[0].lower()):
+        return None
+    return _bad("/mod takedown JOB [reason]: the job id from /mod audit or `mouthpiece verify`.")
+
+
+def _check_view(rest: list[str], label_required: bool) -> str | None:
+    return None if not rest else _bad("This subcommand takes only “everywhere”.")
 
 
 def _check_channels(rest: list[str], label_required: bool) -> str | None:
@@ -144,9 +197,11 @@ def _check_block(rest: list[str], label_required: bool) -> str | None:
 _CHECKS = {
     "limits": _check_limits,
     "consent": _check_consent,
-    "queue": _check_none,
-    "reviews": _check_none,
+    "queue": _check_view,
+    "reviews": _check_view,
     "audit": _check_audit,
+    "log": _check_log,
+    "takedown": _check_takedown,
     "channels": _check_channels,
     "label": _check_label,
     "block": _check_block,
@@ -187,6 +242,21 @@ def apply(cmd: ModCommand, overrides: dict[str, Any], *, here: str) -> dict[str,
     return data
 
 
+def beyond_caps(cmd: ModCommand, caps: ServerPolicy) -> str | None:
+    """The refusal for an edit that would loosen what the operator set, or None: a server
+    may tighten a limit or ask for stricter consent, never the reverse (operators too edit
+    a server within the caps; they change the caps themselves in the settings)."""
+    if cmd.sub == "limits" and cmd.verb == "set":
+        name, value = cmd.args[0], int(cmd.args[1])
+        cap = getattr(caps.limits, LIMIT_NAMES[name])
+        if tighter(value, cap) != value:
+            return texts.MOD_LIMIT_CAPPED.format(name=name, cap=cap)
+    consent = cmd.verb if cmd.sub == "consent" else ""
+    if consent and stricter_mode(consent, caps.consent_mode) != consent:
+        return texts.MOD_CONSENT_FLOOR.format(mode=caps.consent_mode)
+    return None
+
+
 def describe(sub: str, policy: ServerPolicy, *, asr: bool = False) -> str:
     """How a policy topic stands now (after a show or an edit)."""
     if sub == "limits":
@@ -222,3 +292,13 @@ def age(created: float, now: float | None = None) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def where(scope: str | None) -> str:
+    """ " · server 123" / " · DMs" / " · everywhere" for lines of an everywhere view; None:
+    a view of one scope, where it goes without saying."""
+    if scope is None:
+        return ""
+    if scope == "*":
+        return texts.WHERE_EVERYWHERE
+    return texts.WHERE_SERVER.format(scope=scope) if scope else texts.WHERE_DMS

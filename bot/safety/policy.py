@@ -1,8 +1,9 @@
 """Safety policy as pure decisions: consent modes, rate limits, script blocklist, phrases.
 
 Nothing here does I/O. The store counts usage inside its write transaction and asks
-:func:`decide_limits`; the service asks :func:`blocked` and :func:`phrase_matches`; moderators'
-per-server overrides are merged over the settings' defaults by :meth:`ServerPolicy.merge`.
+:func:`decide_limits`; the guard asks :func:`blocked` and :func:`phrase_matches`; moderators'
+per-server overrides are merged over the operator's settings by :meth:`ServerPolicy.merge`,
+which never lets a server loosen what the operator set (:func:`tighter`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bot.safety.authority import Staff
+
 __all__ = [
     "CONSENT_MODES",
     "LABEL_POSITIONS",
     "LIMIT_NAMES",
+    "SERVER_LIMIT_NAMES",
     "RateLimits",
     "Usage",
     "Denial",
@@ -36,6 +40,8 @@ __all__ = [
     "phrase_matches",
     "phrase_score",
     "scope_of",
+    "tighter",
+    "stricter_mode",
     "DAY",
     "HOUR",
 ]
@@ -49,12 +55,32 @@ LIMIT_NAMES = {
     "hour": "server_per_hour",
     "queue": "queue_max",
 }
+#: the limits a server's moderators may set (tighter than the operator's); the queue cap is
+#: the whole bot's and only the operator's
+SERVER_LIMIT_NAMES = ("day", "concurrent", "hour")
+_SERVER_FIELDS = {LIMIT_NAMES[name] for name in SERVER_LIMIT_NAMES}
 DAY, HOUR = 86_400.0, 3_600.0
 
 
 def scope_of(guild_id: str | None) -> str:
     """Policy scope: the Discord server / Telegram group, or "" for direct messages."""
     return guild_id or ""
+
+
+def tighter(value: int, cap: int) -> int:
+    """The stricter of a server's count and the operator's (negative: no limit)."""
+    if cap < 0:
+        return value
+    if value < 0:
+        return cap
+    return min(value, cap)
+
+
+def stricter_mode(mode: str, floor: str) -> str:
+    """The stricter of two consent modes (attest < phrase < review); unknown: the floor."""
+    if mode not in CONSENT_MODES:
+        return floor
+    return max(mode, floor, key=CONSENT_MODES.index)
 
 
 # ---- rate limits ---------------------------------------------------------------------
@@ -179,13 +205,17 @@ class ServerPolicy:
     label_off: bool = False  # honoured only where the label is not required
 
     def merge(self, overrides: dict[str, Any]) -> ServerPolicy:
-        """These defaults with a server's stored overrides on top (unknown keys ignored)."""
+        """These (the operator's) settings with a server's stored overrides on top.
+
+        The operator's limits and consent mode bound the server's: a looser value counts as
+        the operator's (an override stored before the operator tightened a setting, or by an
+        older version), and the queue cap is never a server's. Unknown keys are ignored."""
         limits = replace(
             self.limits,
             **{
-                k: int(v)
-                for k, v in (overrides.get("limits") or {}).items()
-                if k in {f.name for f in fields(RateLimits)}
+                field_name: tighter(int(value), getattr(self.limits, field_name))
+                for field_name, value in (overrides.get("limits") or {}).items()
+                if field_name in _SERVER_FIELDS
             },
         )
         known = {f.name for f in fields(ServerPolicy)} - {"limits"}
@@ -193,6 +223,8 @@ class ServerPolicy:
         for key in ("blocklist", "channels"):
             if key in simple:
                 simple[key] = tuple(simple[key])
+        if "consent_mode" in simple:
+            simple["consent_mode"] = stricter_mode(str(simple["consent_mode"]), self.consent_mode)
         return replace(self, limits=limits, **simple)
 
     def to_json(self) -> dict[str, Any]:
@@ -388,10 +420,13 @@ def phrase_matches(phrase: str, transcript: str, threshold: float = 0.8) -> bool
 class Safety:
     """The bot's safety configuration (from settings), handed to the service."""
 
-    defaults: ServerPolicy = field(default_factory=ServerPolicy)
+    defaults: ServerPolicy = field(default_factory=ServerPolicy)  # the operator's: caps too
     label_required: bool = True
     asr: bool = False  # workers can transcribe voice notes (MOUTHPIECE_ASR_MODEL is set)
     out_dir: Path | None = None  # where rendered videos lie, for /forget (shared volume)
-    #: platforms whose direct messages have moderators (Telegram with TELEGRAM_ADMIN_IDS);
-    #: elsewhere a render needing review can only be made in a server
-    dm_moderated: tuple[str, ...] = ()
+    staff: Staff = field(default_factory=Staff)  # operators and moderator roles
+
+    def dm_moderated(self, platform: str) -> bool:
+        """Whether someone can approve a review asked for in a direct message: only the
+        platform's operators act there (DMs belong to no server)."""
+        return bool(self.staff.operators_of(platform))

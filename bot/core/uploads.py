@@ -1,0 +1,72 @@
+"""Uploads on the bot's side: stored once on its disk (content-addressed, atomically) and in
+SQLite, copied into Redis for the workers, and copied there again when a job needs a file
+whose Redis copy expired (a saved voice used after a day, a review approved after a day).
+
+Redis copies live ``MOUTHPIECE_MEDIA_TTL_SECONDS``; the bot's own copy lives as long as
+retention keeps it (saved voices and open jobs keep theirs), so the bot, not the upload's
+first Redis copy, is what a later job relies on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bot.core.events import Media
+from bot.core.ports import Gateway
+from bot.jobs import RenderJob
+
+__all__ = ["Uploads", "MEDIA_NAMES"]
+
+_PLAIN = re.compile(r"[^a-z0-9]")
+#: what each of a job's uploads is called in a reply
+MEDIA_NAMES = {"voice": "voice note", "photo": "photo"}
+
+
+class Uploads:
+    """``keep`` a new upload; ``supply`` a job's uploads to the workers."""
+
+    def __init__(self, store: Any, gateway: Gateway, media_dir: Path) -> None:
+        self.store = store  # bot.store.Store (typed loosely: core does not import it)
+        self.gateway = gateway
+        self.media_dir = media_dir
+
+    async def keep(self, event: Media, data: bytes) -> str:
+        """Store the upload (disk and database, Redis for the workers); its content hash."""
+        digest, path = await asyncio.to_thread(self._save, data, event)  # hashing, file I/O
+        await self.store.put_media(digest, event.kind, len(data), event.mime, path)
+        await self.gateway.put_media(digest, data)
+        return digest
+
+    async def supply(self, job: RenderJob) -> str | None:
+        """Make sure the workers can fetch the job's voice note and photo (a fresh Redis copy
+        from the bot's own file when the first one expired). None when both are there, else
+        the name of the missing one (the bot no longer has it either)."""
+        for name, digest in (("voice", job.voice_hash), ("photo", job.photo_hash)):
+            if not await self.gateway.supply_media(digest, await self.store.media_path(digest)):
+                return MEDIA_NAMES[name]
+        return None
+
+    def _save(self, data: bytes, event: Media) -> tuple[str, Path]:
+        """Content-addressed copy under data/media, written atomically (runs in a thread)."""
+        digest = hashlib.sha256(data).hexdigest()
+        # the name is the sender's: keep only a plain extension ("x.\x00/.." must not reach a path)
+        ext = _PLAIN.sub("", Path(event.filename).suffix.lower())[:7]
+        ext = f".{ext}" if ext else {"audio": ".ogg", "image": ".jpg"}.get(event.kind, "")
+        path = self.media_dir / digest[:2] / f"{digest}{ext}"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".up.")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return digest, path

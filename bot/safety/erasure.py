@@ -1,0 +1,183 @@
+"""Data that really goes away: ``/forget``, ``/mod purge`` and ``/mod takedown`` reach every
+copy, not only the database rows.
+
+On the bot's side (:class:`Eraser`): SQLite (rows deleted or scrubbed by
+:meth:`~bot.safety.records.SafetyRecords.erase`, zeroed by secure delete, the write-ahead
+log truncated), the upload files, rendered videos and the temporary files a killed render
+left beside them (``data/out/.<job>.*``), and through the gateway everything in Redis: upload
+copies, job records, arq's job and result records holding scripts or upload hashes.
+
+On each worker's side (:func:`sweep_forgotten`): its cache of uploads, the rendered videos
+and leftovers in its own ``data/out``, and the speech backend's codes made from a forgotten
+voice (the engine's reference cache). The bot reaches workers on other hosts through
+*tombstones* in Redis: SHA-256 tokens of the forgotten upload hashes and job ids
+(:func:`~bot.jobs.forget_token`), never the ids themselves. Each worker compares them with
+the names of what it holds, every few seconds and once at start-up (its caches live in one
+known folder, so a restarted worker still finds what an earlier run kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.core.ports import ErasePlan, Gateway
+from bot.jobs import Keys, forget_token
+from bot.safety.records import JobPlace
+from bot.safety.retention import unlink_all
+
+__all__ = [
+    "Eraser",
+    "Removed",
+    "VoiceCache",
+    "SweepState",
+    "sweep_forgotten",
+    "remove_job_files",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What an erasure removed, for the answer: drafts, saved voices, upload files, videos,
+    and the jobs whose words were erased."""
+
+    drafts: int
+    voices: int
+    media: int
+    outputs: int
+    jobs: int
+
+
+class VoiceCache(Protocol):
+    """What a worker's engine offers about codes it cached from reference voices, by the
+    SHA-256 of the voice file they were made from (``engine.Engine.voice_cache``)."""
+
+    def sources(self) -> set[str]: ...
+
+    def forget(self, source: str) -> int: ...
+
+
+def remove_job_files(out_dir: Path, job_ids: tuple[str, ...]) -> tuple[int, int]:
+    """Delete the jobs' videos and the temporary files a killed render left beside them
+    (the encoder writes ``.<job>.<random>.wav|.mp4`` next to the video). Returns (videos,
+    leftovers) removed."""
+    if not out_dir.is_dir():
+        return 0, 0
+    videos = unlink_all([out_dir / f"{job_id}.mp4" for job_id in job_ids])
+    leftovers = unlink_all([p for job_id in job_ids for p in out_dir.glob(f".{job_id}.*")])
+    return videos, leftovers
+
+
+class Eraser:
+    """Runs an erasure everywhere the bot can reach; workers follow through tombstones."""
+
+    def __init__(self, store: Any, gateway: Gateway, out_dir: Path | None) -> None:
+        self.store = store  # bot.store.Store (typed loosely: no import of the store)
+        self.gateway = gateway
+        self.out_dir = out_dir
+
+    async def erase(
+        self,
+        platform: str,
+        user_id: str,
+        scope: str | None = None,
+        *,
+        actor: str | None = None,
+        action: str = "forget",
+    ) -> Removed:
+        """A person's data in one scope (a server moderator's purge), or everywhere (None:
+        their /forget, an operator's purge)."""
+        # 1. SQLite: rows go, job rows keep ids, times and the consent fingerprints only.
+        result = await self.store.safety.erase(platform, user_id, scope, actor=actor, action=action)
+        # 2. Open jobs leave the queue; a running one stops at its next frame.
+        for job_id in result.open_job_ids:
+            await self.gateway.cancel(job_id)
+        # 3. Files on the bot's disk (and on a data volume shared with workers).
+        media = await asyncio.to_thread(unlink_all, list(result.media_paths))
+        outputs = 0
+        if self.out_dir is not None:
+            outputs, _ = await asyncio.to_thread(remove_job_files, self.out_dir, result.job_ids)
+        # 4. Redis: copies, records, arq's job/result records; tombstones for the workers.
+        await self.gateway.erase(
+            ErasePlan(
+                platform,
+                result.media_digests,
+                result.job_ids,
+                user_id if scope is None else None,
+            )
+        )
+        # 5. The database file itself: erased rows leave the write-ahead log.
+        await self.store.database.compact()
+        log.info("erased", extra={"platform": platform, "scope": scope, "jobs": result.jobs})
+        return Removed(result.drafts, result.voices, media, outputs, result.jobs)
+
+    async def take_down(self, place: JobPlace, by: str, reason: str) -> None:
+        """One video: its file (here and, by tombstone, on every worker) goes, the job
+        record and its audit entry stay and say so."""
+        if place.status in ("queued", "running"):
+            await self.gateway.cancel(place.job_id)
+        if self.out_dir is not None:
+            await asyncio.to_thread(remove_job_files, self.out_dir, (place.job_id,))
+        await self.gateway.erase(ErasePlan(place.platform, (), (place.job_id,)))
+        await self.store.safety.take_down(place.job_id, by, reason)
+
+
+# ---- the worker's side ---------------------------------------------------------------
+@dataclass
+class SweepState:
+    """The tombstone sequence a worker has swept up to (-1: never, so it sweeps at start)."""
+
+    seq: int = -1
+
+
+async def sweep_forgotten(
+    redis: Any,
+    state: SweepState,
+    *,
+    cache_dir: Path,
+    out_dir: Path,
+    voices: VoiceCache | None = None,
+    force: bool = False,
+) -> int:
+    """Delete what this worker holds of forgotten uploads and jobs; how many files went.
+
+    Cheap when nothing was forgotten since the last sweep (one Redis read); ``force``
+    sweeps anyway (a video finished after its job was forgotten)."""
+    seq = int(await redis.get(Keys.FORGOTTEN_SEQ) or 0)
+    if seq == state.seq and not force:
+        return 0
+    raw = await redis.zrange(Keys.FORGOTTEN, 0, -1)
+    state.seq = seq
+    tokens = {t.decode() if isinstance(t, bytes) else str(t) for t in raw}
+    if not tokens:
+        return 0
+    removed = await asyncio.to_thread(_remove_matching, tokens, cache_dir, out_dir, voices)
+    if removed:
+        log.info("forgotten copies removed", extra={"files": removed})
+    return removed
+
+
+def _remove_matching(
+    tokens: set[str], cache_dir: Path, out_dir: Path, voices: VoiceCache | None
+) -> int:
+    """Files named after a tombstoned hash or job id: ``<digest>.audio`` in the upload
+    cache, ``<job>.mp4`` and ``.<job>.*`` in the output folder; and the engine's cached
+    codes of a tombstoned voice file."""
+    doomed = []
+    for folder in (cache_dir, out_dir):
+        if folder.is_dir():
+            for path in folder.iterdir():
+                key = path.name.lstrip(".").split(".")[0]
+                if key and forget_token(key) in tokens:
+                    doomed.append(path)
+    removed = unlink_all(doomed)
+    if voices is not None:
+        for source in voices.sources():
+            if forget_token(source) in tokens:
+                removed += voices.forget(source)
+    return removed
