@@ -87,15 +87,13 @@ def check_script(script: str, max_chars: int) -> str:
 class VoiceCaches(ReferenceCache):
     """What the engine keeps derived from reference voices: the speech backend's codes on
     disk (``<cache_dir>/neutts``, whichever backend runs now: an earlier run's entries are
-    found too) and voice analyses in memory. ``forget(source)`` drops both for one voice
-    file (its SHA-256)."""
+    found too; ``forget(source)`` drops those of one voice file), and voice analyses in
+    memory, keyed by audio rather than file (``clear_memory`` drops them all)."""
 
-    def forget(self, source: str) -> int:
+    def clear_memory(self) -> None:
         from engine.tts.voicematch import forget_profiles
 
-        removed = super().forget(source)
         forget_profiles()
-        return removed
 
 
 class Engine:

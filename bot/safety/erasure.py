@@ -54,12 +54,15 @@ class Removed:
 
 
 class VoiceCache(Protocol):
-    """What a worker's engine offers about codes it cached from reference voices, by the
-    SHA-256 of the voice file they were made from (``engine.Engine.voice_cache``)."""
+    """What a worker's engine offers about what it derived from reference voices
+    (``engine.Engine.voice_cache``): codes on disk by the SHA-256 of the voice file they
+    were made from, and analyses in memory that no file names."""
 
     def sources(self) -> set[str]: ...
 
     def forget(self, source: str) -> int: ...
+
+    def clear_memory(self) -> None: ...
 
 
 def remove_job_files(out_dir: Path, job_ids: tuple[str, ...]) -> tuple[int, int]:
@@ -180,4 +183,5 @@ def _remove_matching(
         for source in voices.sources():
             if forget_token(source) in tokens:
                 removed += voices.forget(source)
+        voices.clear_memory()  # something was erased: in-memory analyses go too
     return removed

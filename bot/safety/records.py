@@ -132,13 +132,14 @@ class ExpiredReview:
     chat_id: str
 
 
-def _scrub(payload: str, *, hashes: bool = False) -> str:
-    """A job payload without its words: the script and transcript go; with ``hashes`` the
-    media hashes go too (an erasure: the audit's consent record keeps the fingerprints)."""
+def _scrub(payload: str, *, erase: bool = False) -> str:
+    """A job payload without its words: the script and transcript go. An erasure empties
+    the media hashes and the person's ids too (the job row's columns and the audit's
+    consent record keep what the limits and the audit need)."""
     data = json.loads(payload)
     data["script"], data["voice_text"] = "", None
-    if hashes:
-        data["voice_hash"] = data["photo_hash"] = ""
+    if erase:
+        data["voice_hash"] = data["photo_hash"] = data["user_id"] = data["chat_id"] = ""
     return json.dumps(data, sort_keys=True)
 
 
@@ -549,7 +550,7 @@ class SafetyRecords:
                 "UPDATE jobs SET payload=?, status=CASE WHEN status IN "
                 f"{_OPEN} THEN 'cancelled' ELSE status END, "
                 "finished=COALESCE(finished, ?) WHERE job_id=?",
-                (_scrub(payload, hashes=True), time.time(), job_id),
+                (_scrub(payload, erase=True), time.time(), job_id),
             )
             await db.execute(
                 "UPDATE reviews SET phrase=NULL, decision=COALESCE(decision, 'cancelled'), "
