@@ -1,0 +1,73 @@
+"""Saved voices keep working after the uploads' copies in Redis expired: the bot hands the
+workers a fresh copy from its own storage when a job needs it.
+
+Real parts: python-telegram-bot and the Bot API stand-in, redis-server, SQLite, arq workers
+hosting the embedded CPU engine. Redis keeps uploads one second here (a day by default);
+the second video is rendered by a worker on another "host" (its own folder, no cached copy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from bot.jobs import Keys
+from bot.settings import BotSettings
+from engine import Engine, EngineSettings
+from tests.auxil.redis_server import redis_server
+from tests.bot.test_forget import _do, _with, bot, workers
+
+ME = 4242
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    return Engine(EngineSettings(cache_dir=tmp_path_factory.mktemp("engine-cache")))
+
+
+def test_a_saved_voice_renders_after_the_redis_copies_expired(
+    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
+) -> None:
+    voice, photo = sample_voice.read_bytes(), sample_photo.read_bytes()
+    digests = [hashlib.sha256(b).hexdigest() for b in (voice, photo)]
+
+    async def go(url: str) -> None:
+        settings = BotSettings(
+            telegram_bot_token="123:TEST",
+            redis_url=url,
+            data_dir=tmp_path / "bot",
+            media_ttl_seconds=1,
+            status_edit_seconds=0.2,
+            board_interval_seconds=0.2,
+            bot_metrics_port=0,
+        )
+        async with bot(settings) as (tg, service):
+            settings = _with(settings, telegram_api_base_url=tg.url)
+            me, redis = ME, service.gateway.redis  # type: ignore[attr-defined]
+            async with workers(_with(settings, data_dir=tmp_path / "host1"), engine):
+                await _do(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
+                await _do(tg, me, lambda: tg.send_text(me, "Hello there."), "Script received")
+                await _do(tg, me, lambda: tg.send_voice(me, voice, duration=7), "What is said")
+                await _do(tg, me, lambda: tg.press(me, "skip_transcript|"), "Still needed")
+                await _do(tg, me, lambda: tg.send_photo(me, photo), "Before I render")
+                await _do(tg, me, lambda: tg.send_text(me, "/voice save mine"), "Saved the")
+                await _do(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
+                await _do(tg, me, lambda: tg.press(me, "render|"), "Queued as job")
+                await tg.wait_for(lambda: len(tg.videos(me)) == 1, timeout=120)
+            await asyncio.sleep(1.5)  # a day, as far as Redis knows
+            assert not await redis.exists(*(Keys.media(d) for d in digests))
+            async with workers(_with(settings, data_dir=tmp_path / "host2"), engine):
+                await _do(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
+                await _do(tg, me, lambda: tg.send_text(me, "Again."), "Script received")
+                await _do(tg, me, lambda: tg.press(me, "use_voice|mine"), "Voice note received")
+                await _do(tg, me, lambda: tg.press(me, "last_photo|"), "Before I render")
+                await _do(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
+                await _do(tg, me, lambda: tg.press(me, "render|"), "Queued as job")
+                await tg.wait_for(lambda: len(tg.videos(me)) == 2, timeout=120)
+            assert not any("expired" in t for t in tg.texts(me) + tg.edits(me))
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
