@@ -69,9 +69,11 @@ class ReferenceCache:
         audio loses its entry too: it is encoded again when next used."""
         _check(source)
         removed = 0
-        for marker in (self.folder / "sources").glob(f"{source}.*"):
+        markers = self.folder / "sources"
+        for marker in list(markers.glob(f"{source}.*")):
             key = marker.name.split(".", 1)[1]
-            removed += _unlink(self.path(key)) + _unlink(marker)
+            removed += _unlink(self.path(key))
+            removed += sum(_unlink(p) for p in markers.glob(f"*.{key}"))  # every file's marker
             removed += sum(_unlink(p) for p in self.folder.glob(f".{key}.*"))  # a killed write
         return removed
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from bot.core import texts
 from bot.core.events import Command, Media, Reply, Who
-from bot.safety.policy import DAY, HOUR, UploadLimits, UploadUsage, decide_upload
 from bot.core.service import Limits, Service
 from bot.queue import Queue
+from bot.safety.policy import DAY, HOUR, UploadLimits, UploadUsage, decide_upload
 from bot.store import Store
 from tests.auxil.redis_server import redis_server
 

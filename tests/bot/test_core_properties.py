@@ -43,9 +43,9 @@ from bot.core.flow import (
     missing,
     step,
 )
-from bot.safety.policy import RateLimits, Safety, ServerPolicy, UploadLimits
 from bot.core.service import Limits, Service
 from bot.queue import Queue
+from bot.safety.policy import RateLimits, Safety, ServerPolicy, UploadLimits
 from bot.store import Store
 from tests.auxil.redis_server import redis_server
 

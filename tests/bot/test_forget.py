@@ -295,3 +295,53 @@ def _sqlite_hits(path: Path, needles: list[str]) -> set[tuple[str, str]]:
                     if row is not None:
                         hits.add((table, column))
     return hits
+
+
+def test_a_worker_delivers_nothing_of_an_erased_job(
+    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
+) -> None:
+    """A job erased while it waited (its tombstone is in Redis before a worker takes it):
+    the worker neither renders nor sends it."""
+    from bot.jobs import JobStatus, RenderJob, forget_token
+    from bot.queue import Queue
+
+    async def go(url: str) -> None:
+        tg = TelegramStandIn()
+        await tg.start()
+        queue = await Queue.connect(url)
+        settings = BotSettings(
+            telegram_bot_token="123:TEST",
+            telegram_api_base_url=tg.url,
+            redis_url=url,
+            data_dir=tmp_path / "data",
+            bot_metrics_port=0,
+        )
+        try:
+            digests = []
+            for data in (sample_voice.read_bytes(), sample_photo.read_bytes()):
+                digests.append(hashlib.sha256(data).hexdigest())
+                await queue.put_media(digests[-1], data)
+            jobs = [
+                RenderJob(f"job{n}", "telegram", chat, chat, "Hello there.", *digests)
+                for n, chat in ((1, "77"), (2, "78"))
+            ]
+            await queue.redis.zadd(Keys.FORGOTTEN, {forget_token("job1"): 1.0})
+            for job in jobs:
+                assert await queue.enqueue(job)
+            async with workers(settings, engine):
+                for _ in range(600):
+                    states = [await queue.status(j.job_id) for j in jobs]
+                    if all(s is not None and s.status in ("done", "cancelled") for s in states):
+                        break
+                    await asyncio.sleep(0.1)
+            assert states == [JobStatus("cancelled"), states[1]] and states[1].status == "done"
+            assert len(tg.videos(78)) == 1 and tg.videos(77) == []  # job 1: never sent,
+            started = [c for c in tg.calls if c.method == "sendChatAction"]  # nor started
+            assert started and {c.params.get("chat_id") for c in started} == {"78"}
+            assert not (settings.data_dir / "out" / "job1.mp4").exists()
+        finally:
+            await queue.close()
+            await tg.stop()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))

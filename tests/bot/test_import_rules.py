@@ -65,7 +65,9 @@ def _targets(node: ast.AST, name: str, is_package: bool, known: set[str]) -> set
 
 def import_graph(root: Path, packages: tuple[str, ...] = OURS) -> dict[str, set[str]]:
     """Module -> the modules of ours that importing it runs (see the module docstring)."""
-    files = {module_name(p, root): p for pkg in packages for p in sorted((root / pkg).rglob("*.py"))}
+    files = {
+        module_name(p, root): p for pkg in packages for p in sorted((root / pkg).rglob("*.py"))
+    }
     known = set(files)
     graph: dict[str, set[str]] = {}
     for name, path in files.items():

@@ -11,10 +11,10 @@ import pytest
 from bot.core import texts
 from bot.core.events import Button, Reply, Who
 from bot.core.flow import Draft
-from bot.safety.policy import DAY, LimitExceeded, RateLimits, Safety, ServerPolicy
 from bot.core.service import Limits, Service
 from bot.jobs import JobStatus, Keys, RenderJob
 from bot.queue import Queue
+from bot.safety.policy import DAY, LimitExceeded, RateLimits, Safety, ServerPolicy
 from bot.store import Store
 from tests.auxil.redis_server import redis_server
 

@@ -5,6 +5,7 @@ command refused to non-moderators, policy edits, bans, channels, blocklist, cons
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -17,11 +18,12 @@ from arq.connections import RedisSettings
 from bot.core import texts
 from bot.core.events import Button, Command, Notify, Reply, Text, Who
 from bot.core.flow import Draft
-from bot.safety import Staff
-from bot.safety.policy import RateLimits, Safety, ServerPolicy
 from bot.core.service import Limits, Service
 from bot.jobs import INTAKE_QUEUE, Keys
 from bot.queue import Queue
+from bot.safety import Staff
+from bot.safety.policy import RateLimits, Safety, ServerPolicy
+from bot.safety.retention import Retention, purge
 from bot.store import Store
 from bot.worker import transcribe
 from engine.asr import FasterWhisper
@@ -383,5 +385,156 @@ def test_review_needs_someone_who_can_approve_it(tmp_path: Path) -> None:
             assert _texts(await svc.handle(Button(tg, "render")))[0].startswith("A moderator")
             listed = await svc.handle(Command(admin, "mod", "reviews"))
             assert [b.action for b in listed[0].buttons] == ["mod_approve", "mod_deny"]
+
+    asyncio.run(go())
+
+
+def test_a_review_approved_after_the_redis_copies_expired_is_rendered(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with service(tmp_path, mode="review") as (svc, store, queue):
+            await _uploads(store, tmp_path, "v" * 64, "p" * 64)
+            await store.put_draft("discord", "42", "chan1", _ready("d1"))
+            await svc.handle(Button(USER, "render"))
+            (job,) = await store.safety.open_in_scope("discord", GUILD)
+            keys = [Keys.media("v" * 64), Keys.media("p" * 64)]
+            await queue.redis.delete(*keys)  # a day later: the Redis copies expired
+            approved = await svc.handle(Button(MOD, "mod_approve", job.job_id))
+            assert _texts(approved) == [texts.MOD_APPROVED.format(job=job.job_id[:8])]
+            assert await queue.redis.exists(*keys) == 2  # supplied again from the bot's files
+            assert await queue.redis.get(keys[0]) == b"media " + b"v" * 64
+            live = await queue.status(job.job_id)
+            assert live is not None and live.status == "queued"
+
+            # the bot lost its own copy too: the review cannot be made, and both are told
+            await store.put_draft("discord", "42", "chan1", _ready("d2"))
+            await svc.handle(Button(USER, "render"))
+            (pending,) = await store.safety.pending_reviews("discord", GUILD)
+            await queue.redis.delete(*keys)
+            (tmp_path / "media" / ("p" * 64 + ".bin")).unlink()
+            short = pending.job.job_id[:8]
+            got = await svc.handle(Button(MOD, "mod_approve", pending.job.job_id))
+            assert _texts(got) == [texts.MOD_REVIEW_MEDIA_GONE.format(job=short)]
+            (note,) = [a for a in got if isinstance(a, Notify)]
+            assert note.text == texts.REVIEW_MEDIA_GONE.format(job=short)
+            place = await store.safety.job_place(pending.job.job_id)
+            assert place is not None and place.status == "denied"
+            assert await queue.status(pending.job.job_id) is None
+            # and a draft whose photo is gone is refused at Render, and kept
+            await store.put_draft("discord", "42", "chan1", _ready("d3"))
+            refused = _texts(await svc.handle(Button(USER, "render")))
+            assert refused == [texts.MEDIA_GONE.format(what="photo")]
+            assert await store.get_draft("discord", "42", "chan1") is not None
+
+    asyncio.run(go())
+
+
+def test_a_server_may_tighten_the_operators_limits_never_loosen_them(tmp_path: Path) -> None:
+    async def go() -> None:
+        with redis_server(tmp_path) as url:
+            store = await Store.open(tmp_path / "db.sqlite3")
+            queue = await Queue.connect(url)
+            caps = ServerPolicy(consent_mode="phrase", limits=RateLimits(5, 2, 30, 50))
+            svc = Service(store, queue, tmp_path / "media", Limits(), safety=Safety(defaults=caps))
+            mod = lambda args: svc.handle(Command(MOD, "mod", args))  # noqa: E731
+            try:
+                assert _texts(await mod("limits set day 6")) == [
+                    texts.MOD_LIMIT_CAPPED.format(name="day", cap=5)
+                ]
+                assert _texts(await mod("limits set hour -1")) == [
+                    texts.MOD_LIMIT_CAPPED.format(name="hour", cap=30)
+                ]
+                assert _texts(await mod("limits set queue 500")) == [texts.MOD_QUEUE_OPERATORS]
+                assert _texts(await mod("consent attest")) == [
+                    texts.MOD_CONSENT_FLOOR.format(mode="phrase")
+                ]
+                assert await store.safety.guild_policy("discord", GUILD) == {}
+                assert _texts(await mod("limits set day 2"))[0].startswith("Limits here: 2 a day")
+                assert "review" in _texts(await mod("consent review"))[0]
+                # an override stored before (or by an older version) is bounded anyway
+                await store.safety.edit_guild_policy(
+                    "discord",
+                    GUILD,
+                    lambda d: {**d, "limits": {"user_per_day": 99, "queue_max": 999}},
+                )
+                shown = _texts(await mod("limits"))[0]
+                assert shown.startswith("Limits here: 5 a day") and "50 in the whole queue" in shown
+            finally:
+                await queue.close()
+                await store.close()
+
+    asyncio.run(go())
+
+
+def test_takedown_and_the_moderators_log_of_one_server(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with service(tmp_path) as (svc, store, queue):
+            await _uploads(store, tmp_path, "v" * 64, "p" * 64)
+            await store.put_draft("discord", "42", "chan1", _ready("d1"))
+            await svc.handle(Button(USER, "render"))
+            (job,) = await store.safety.open_in_scope("discord", GUILD)
+            await queue.redis.hset(Keys.job(job.job_id), "status", "done")
+            await store.update_job(job.job_id, "done")
+            out = tmp_path / "out"
+            out.mkdir()
+            video = out / f"{job.job_id}.mp4"
+            video.write_bytes(b"the video")
+            short = job.job_id[:8]
+            # another server's moderator knows the id (from a verify): not theirs
+            other = await svc.handle(Command(OTHER_MOD, "mod", f"takedown {job.job_id}"))
+            assert _texts(other) == [texts.MOD_JOB_NOT_HERE.format(job=short)]
+            assert video.exists()
+            got = await svc.handle(Command(MOD, "mod", f"takedown {short} copyright claim"))
+            assert _texts(got) == [texts.MOD_TAKEN_DOWN.format(job=short)]
+            (note,) = [a for a in got if isinstance(a, Notify)]
+            assert (note.chat_id, note.text) == ("chan1", texts.TAKEDOWN_NOTICE.format(job=short))
+            assert not video.exists()
+            audit = _texts(await svc.handle(Command(MOD, "mod", "audit")))[0]
+            assert f"job {short} · taken down" in audit  # the audit entry stays
+            log = _texts(await svc.handle(Command(MOD, "mod", "log")))[0]
+            assert f"7 · takedown {job.job_id} copyright claim" in log
+            assert _texts(await svc.handle(Command(OTHER_MOD, "mod", "log"))) == [
+                texts.MOD_LOG_EMPTY
+            ]
+            assert _texts(await svc.handle(Command(NOBODY, "mod", "log"))) == [texts.MOD_ONLY]
+
+    asyncio.run(go())
+
+
+def test_an_undecided_review_expires_frees_the_slot_and_the_requester_hears(
+    tmp_path: Path,
+) -> None:
+    told: list[tuple[str, str, str]] = []
+
+    async def notify(platform: str, chat_id: str, text: str, job_id: str) -> None:
+        told.append((platform, chat_id, text))
+
+    async def go() -> None:
+        async with service(tmp_path, mode="review") as (svc, store, queue):
+            await _uploads(store, tmp_path, "v" * 64, "p" * 64)
+            await store.safety.edit_guild_policy(
+                "discord", GUILD, lambda d: {"limits": {"user_concurrent": 1}}
+            )
+            await store.put_draft("discord", "42", "chan1", _ready("d1"))
+            await svc.handle(Button(USER, "render"))
+            await store.put_draft("discord", "42", "chan1", _ready("d2"))
+            full = _texts(await svc.handle(Button(USER, "render")))[0]
+            assert full.startswith(texts.LIMIT_CONCURRENT.format(allowed=1))
+            (job,) = await store.safety.open_in_scope("discord", GUILD)
+            rules = Retention(review_hours=48)
+            report = await purge(store, None, rules, time.time() + 47 * 3600, notify)
+            assert report.reviews == 0 and not told
+            report = await purge(store, None, rules, time.time() + 49 * 3600, notify)
+            assert report.reviews == 1
+            assert told == [
+                ("discord", "chan1", texts.REVIEW_EXPIRED.format(job=job.job_id[:8], hours=48))
+            ]
+            place = await store.safety.job_place(job.job_id)
+            assert place is not None and place.status == "expired"
+            await store.put_draft("discord", "42", "chan1", _ready("d2"))  # (retention ate it)
+            held = _texts(await svc.handle(Button(USER, "render")))[0]
+            assert held.startswith("A moderator checks consent")  # the slot is free again
+            assert _texts(await svc.handle(Button(MOD, "mod_approve", job.job_id))) == [
+                texts.MOD_REVIEW_GONE.format(job=job.job_id[:8])
+            ]
 
     asyncio.run(go())

@@ -19,8 +19,8 @@ from bot.adapters.telegram import build_application
 from bot.app import build_service
 from bot.core import texts
 from bot.core.flow import Draft
-from bot.safety.moderation import SUBCOMMANDS
 from bot.core.service import Service
+from bot.safety.moderation import SUBCOMMANDS
 from bot.settings import BotSettings
 from bot.store import Store
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
@@ -349,9 +349,13 @@ def test_telegram_mod_refuses_non_admins_and_admits_admin_ids_and_group_admins(
             tg.send_text(group, "/mod consent review", user_id=group_admin)
             await tg.wait_for(lambda: len(tg.texts(group)) >= 2)
             assert tg.texts(group)[-1].startswith("Consent mode here: review")
-            assert await store.safety.guild_policy("telegram", str(group)) == {"consent_mode": "review"}
+            assert await store.safety.guild_policy("telegram", str(group)) == {
+                "consent_mode": "review"
+            }
             # a group admin moderates their group only, not the bot's private chats
-            assert await store.safety.guild_policy("telegram", "") == {"limits": {"user_per_day": 1}}
+            assert await store.safety.guild_policy("telegram", "") == {
+                "limits": {"user_per_day": 1}
+            }
 
     asyncio.run(go())
 

@@ -18,7 +18,6 @@ from bot.jobs import RenderJob, job_id_for
 from bot.queue import Queue
 from bot.store import Store
 from tests.bot.test_moderation_platforms import (
-    CHANNEL,
     GUILD,
     MEMBER,
     MODERATOR,

@@ -19,11 +19,11 @@ from bot.safety.policy import (
     blocked,
     decide_limits,
     make_phrase,
-    stricter_mode,
-    tighter,
     normalise,
     phrase_matches,
     phrase_score,
+    stricter_mode,
+    tighter,
 )
 
 LIMITS = RateLimits(user_per_day=3, user_concurrent=2, server_per_hour=5, queue_max=10)

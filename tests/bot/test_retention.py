@@ -13,11 +13,11 @@ import pytest
 from bot.core import texts
 from bot.core.events import Command, Reply, Who
 from bot.core.flow import Draft
-from bot.safety import Staff
-from bot.safety.policy import LimitExceeded, RateLimits, Safety, ServerPolicy
 from bot.core.service import Limits, Service
 from bot.jobs import Keys, RenderJob
 from bot.queue import Queue
+from bot.safety import Staff
+from bot.safety.policy import LimitExceeded, RateLimits, Safety, ServerPolicy
 from bot.safety.retention import Retention, purge, purge_dir
 from bot.store import Store
 from tests.auxil.redis_server import redis_server
@@ -196,6 +196,7 @@ def test_worker_purges_its_cached_uploads_and_videos(tmp_path: Path) -> None:
     for path, age in files.items():
         path.write_bytes(b"x")
         os.utime(path, (now - age, now - age))
+
     async def go(url: str) -> dict[str, int]:
         redis = await create_pool(RedisSettings.from_dsn(url))
         try:

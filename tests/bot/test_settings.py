@@ -92,3 +92,33 @@ def test_safety_settings_are_checked_and_parsed() -> None:
         BotSettings.from_env({"MOUTHPIECE_LABEL_POSITION": "middle"}, dotenv=None)
     with pytest.raises(ValueError, match="MOUTHPIECE_LABEL_REQUIRED"):
         BotSettings.from_env({"MOUTHPIECE_LABEL_REQUIRED": "sometimes"}, dotenv=None)
+
+
+def test_operators_and_the_moderator_role_are_ids_and_a_role_name_stops_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = BotSettings.from_env(
+        {
+            "DISCORD_OPERATOR_IDS": "10, 20",
+            "DISCORD_MOD_ROLE": "777,888",
+            "TELEGRAM_ADMIN_IDS": "5",
+        },
+        dotenv=None,
+    )
+    assert s.discord_operators == {"10", "20"} and s.discord_mod_roles == {"777", "888"}
+    assert s.admin_ids == {"5"}
+    for env in (
+        {"DISCORD_OPERATOR_IDS": "ada"},
+        {"TELEGRAM_ADMIN_IDS": "12,@admin"},
+    ):
+        with pytest.raises(ValueError, match="numeric user ids"):
+            BotSettings.from_env(env, dotenv=None)
+    # A role *name* would let anyone who can create roles moderate: refused at start-up.
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DISCORD_MOD_ROLE", "Mods")
+    monkeypatch.setenv("DISCORD_BOT_TOKEN", "TEST")
+    assert main([]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: DISCORD_MOD_ROLE='Mods' is not a role id")

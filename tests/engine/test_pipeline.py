@@ -114,6 +114,18 @@ def test_inspect_photo_and_voice(engine: Engine, sample_voice: Path, sample_phot
     assert 2.0 < voice.seconds < 15.0
 
 
+def test_the_reference_voice_names_its_file_for_the_caches(
+    engine: Engine, sample_voice: Path, tmp_path: Path
+) -> None:
+    """What speech backends cache from a voice is filed under the SHA-256 of the voice file
+    (the hash a caller that stores uploads by content knows), so it can be erased by it."""
+    import hashlib
+
+    voice = engine._load_voice(sample_voice, None)  # what render() hands the speech backend
+    assert voice.source == hashlib.sha256(sample_voice.read_bytes()).hexdigest()
+    assert engine.voice_cache.folder == Path(engine.settings.cache_dir) / "neutts"
+
+
 @pytest.fixture(scope="module")
 def unbudgeted_size(
     engine: Engine, tmp_path_factory: pytest.TempPathFactory, sample_voice: Path, sample_photo: Path

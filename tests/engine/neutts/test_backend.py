@@ -126,6 +126,26 @@ def test_reference_is_encoded_once_and_cached_on_disk(
     assert abs(len(ref1.codes) - voice.audio.duration * FRAME_RATE) <= 2
 
 
+def test_reference_codes_can_be_deleted_by_the_voice_files_hash(
+    settings: EngineSettings, voice: Any, tmp_path: Any
+) -> None:
+    """Erasing a person's voice reaches the codes made from it: the cache knows which voice
+    file (by SHA-256) each entry came from, and the engine deletes by that hash."""
+    from engine import Engine
+
+    fresh = replace(settings, cache_dir=tmp_path / "cache")
+    backend = NeuTTSBackend(fresh)
+    source = "c" * 64
+    backend.encode_reference(replace(voice, source=source))
+    entries = list((tmp_path / "cache" / "neutts").glob("*.npz"))
+    assert len(entries) == 1
+    caches = Engine(fresh, tts=backend).voice_cache  # what a worker sweeps with
+    assert caches.sources() == {source}
+    assert caches.forget("d" * 64) == 0 and entries[0].exists()  # someone else's: untouched
+    assert caches.forget(source) == 2 and not entries[0].exists()
+    assert caches.sources() == set()
+
+
 def test_reference_codes_round_trip(tmp_path: Any) -> None:
     ref = ReferenceCodes(np.arange(10, dtype=np.int64), "hello there", "abc")
     back = ReferenceCodes.load(ref.save(tmp_path / "voice.npz"))
