@@ -33,7 +33,6 @@ import os
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -44,6 +43,7 @@ import aiohttp
 from arq import Worker, create_pool, cron, func
 
 from bot.core import texts
+from bot.core.uploads import write_atomically
 from bot.delivery.discord import DiscordDelivery
 from bot.delivery.http import DeliveryError
 from bot.delivery.telegram import TelegramDelivery
@@ -89,20 +89,8 @@ async def _media_file(ctx: dict[str, Any], digest: str, kind: str) -> Path:
             raise InvalidInput(
                 "Your upload expired before it could be used: send it again.", field=kind
             )
-        await asyncio.to_thread(_write_atomically, path, data)  # up to 20 MB: off the loop
+        await asyncio.to_thread(write_atomically, path, data)  # up to 20 MB: off the loop
     return path
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Workers on one host share the cache: each writes its own temporary file, then renames."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from bot.core.events import Media
 from bot.core.ports import Gateway
 from bot.jobs import RenderJob
 
-__all__ = ["Uploads", "MEDIA_NAMES"]
+__all__ = ["Uploads", "MEDIA_NAMES", "write_atomically"]
 
 _PLAIN = re.compile(r"[^a-z0-9]")
 #: what each of a job's uploads is called in a reply
@@ -61,12 +61,18 @@ class Uploads:
         path = self.media_dir / digest[:2] / f"{digest}{ext}"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".up.")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomically(path, data)
         return digest, path
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file beside it, then a
+    rename (two writers of one content-addressed file each write their own, and one wins)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".part.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

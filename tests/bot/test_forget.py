@@ -33,6 +33,7 @@ from engine import Engine, EngineSettings
 from engine.media.video import VideoWriter
 from engine.tts.neutts import ReferenceCodes
 from engine.types import Audio
+from tests.auxil.ptb import polling
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -64,21 +65,15 @@ async def workers(settings: BotSettings, engine: Engine) -> AsyncIterator[list[W
 
 @asynccontextmanager
 async def bot(settings: BotSettings) -> AsyncIterator[tuple[TelegramStandIn, Service]]:
+    """The bot process: the Bot API stand-in, the service, python-telegram-bot polling."""
     tg = TelegramStandIn()
     await tg.start()
     settings = _with(settings, telegram_api_base_url=tg.url)
     service, store, queue = await build_service(settings)
-    app = build_application(settings.telegram_bot_token, tg.url, service.handle)
-    await app.initialize()
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
     try:
-        yield tg, service
+        async with polling(build_application(settings.telegram_bot_token, tg.url, service.handle)):
+            yield tg, service
     finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
         await queue.close()
         await store.close()
         await tg.stop()
