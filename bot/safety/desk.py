@@ -242,6 +242,8 @@ class Desk:
             return texts.JOB_CANCELLED.format(job=short)
         if outcome == "stopping":
             return texts.JOB_STOPPING.format(job=short)
+        if outcome == "unknown":  # Redis no longer knows it (erased, or long finished)
+            outcome = place.status
         return texts.JOB_ALREADY.format(job=short, status=outcome)
 
 
