@@ -118,7 +118,8 @@ def test_operators_and_the_moderator_role_are_ids_and_a_role_name_stops_the_star
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DISCORD_MOD_ROLE", "Mods")
-    monkeypatch.setenv("DISCORD_BOT_TOKEN", "TEST")
+    for token in ("TELEGRAM_BOT_TOKEN", "DISCORD_BOT_TOKEN"):  # never start anything here
+        monkeypatch.delenv(token, raising=False)
     assert main([]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: DISCORD_MOD_ROLE='Mods' is not a role id")
