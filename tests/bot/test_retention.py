@@ -215,3 +215,46 @@ def test_worker_purges_its_cached_uploads_and_videos(tmp_path: Path) -> None:
         got = asyncio.run(go(url))
     assert (got["media"], got["outputs"]) == (1, 1)
     assert sorted(p.name for p in files if p.exists()) == ["new.img", "new.mp4"]
+
+
+def test_a_notice_for_a_chat_goes_through_a_worker(tmp_path: Path) -> None:
+    """The bot has no delivery outside a conversation: an expired review's notice is queued
+    (Queue.notify) and a worker sends it, keeping no result record."""
+    import aiohttp
+    from arq import Worker, func
+    from arq.connections import RedisSettings
+
+    from bot.delivery.telegram import TelegramDelivery
+    from bot.jobs import INTAKE_QUEUE
+    from bot.worker import notify
+    from tests.auxil.telegram_server import TelegramStandIn
+
+    async def go(url: str) -> None:
+        tg = TelegramStandIn()
+        await tg.start()
+        queue = await Queue.connect(url)
+        async with aiohttp.ClientSession() as session:
+            messengers = {"telegram": TelegramDelivery(session, tg.url, "123:TEST")}
+            worker = Worker(
+                functions=[func(notify, keep_result=0)],
+                queue_name=INTAKE_QUEUE,
+                poll_delay=0.05,
+                redis_settings=RedisSettings.from_dsn(url),
+                handle_signals=False,
+                ctx={"messengers": messengers},
+            )
+            task = asyncio.create_task(worker.main())
+            try:
+                await queue.notify("telegram", "4711", "Your review expired.", "job1")
+                await tg.wait_for(lambda: tg.texts(4711) == ["Your review expired."], timeout=20)
+                await asyncio.sleep(0.2)
+                assert [k async for k in queue.redis.scan_iter(match="arq:result:*")] == []
+            finally:
+                await worker.close()
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+                await queue.close()
+                await tg.stop()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
