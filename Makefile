@@ -11,7 +11,7 @@ APT_PACKAGES := ffmpeg espeak-ng redis-server build-essential
 # llama.cpp built for any x86-64 CPU, not only this one (pip caches the wheel).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-EXTRAS ?= bot,dev,neutts,diff2lip,watermark
+EXTRAS ?= bot,dev,neutts,diff2lip,watermark,asr
 
 .PHONY: demo test bench lint typecheck clean system-deps
 
@@ -22,6 +22,8 @@ demo: system-deps $(VENV)/.core
 		--photo data/samples/portrait.jpg -o data/out/demo.mp4
 	@echo "demo video: $(CURDIR)/data/out/demo.mp4"
 
+# the tests also validate docker-compose.yml with a Compose CLI (`config -q`, no daemon)
+test: APT_PACKAGES += docker-compose
 test: system-deps $(VENV)/.full
 	$(PY) -m pytest -q
 
