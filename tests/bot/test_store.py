@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from bot.core.flow import Draft
 from bot.jobs import RenderJob
@@ -238,3 +242,29 @@ def test_a_first_release_database_is_upgraded_in_place_keeping_its_data(tmp_path
     asyncio.run(go())
     # the upgraded database has exactly the layout a new one gets
     assert _layout(old) == _layout(fresh)
+
+
+def test_a_failed_upgrade_changes_nothing_and_lets_go(tmp_path: Path) -> None:
+    """An upgrade that cannot apply (here a table in the way) raises, leaves the database as
+    it was, and does not leave the connection's thread behind (the process can exit)."""
+    old = tmp_path / "old.sqlite3"
+    _first_release_database(old)
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE reviews (x)")  # migration 2 creates a table of that name
+    db.commit()
+    db.close()
+    before = threading.active_count()
+
+    async def go() -> None:
+        with pytest.raises(sqlite3.OperationalError, match="reviews"):
+            await Store.open(old)
+
+    asyncio.run(go())
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == before
+    db = sqlite3.connect(old)
+    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (1,)
+    assert "guild_id" not in [r[1] for r in db.execute("PRAGMA table_info(consents)")]
+    db.close()

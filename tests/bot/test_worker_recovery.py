@@ -81,9 +81,7 @@ def test_transient_failures_retry_with_backoff_then_the_user_is_told_once(
             # user hears nothing more.
             await wait_until(lambda: gone(queue, Keys.in_progress(job_id)), HEARTBEAT + 5)
             async with worker(tmp_path, url, tg.url, "rescuer", env=faults, module=FAULTS):
-                await wait_until(
-                    lambda: _final(queue, job_id), what="the re-run to finish", timeout=60
-                )
+                await wait_until(lambda: _final(queue, job_id), what="the re-run to finish")
             status = await queue.status(job_id)
             assert status is not None and (status.status, status.error) == ("failed", told)
             assert tg.texts(8001).count(told) == 1 and tg.videos(8001) == []
@@ -115,6 +113,8 @@ def test_a_render_past_its_timeout_is_stopped_and_the_user_is_told(tmp_path: Pat
                 status = await queue.status(job_id)
                 assert status is not None and status.error == told
                 assert len(renders(log, f"{job_id}.mp4")) == 1  # a timeout is not retried
+                # the engine stopped mid-render: no video was finished
+                assert not (tmp_path / "w1" / "out" / f"{job_id}.mp4").exists()
             assert tg.texts(8101).count(told) == 2 and tg.videos(8101) == []
 
     asyncio.run(go())
@@ -182,11 +182,10 @@ def test_discord_video_accepted_then_worker_killed_posts_once_with_one_nonce(
         with redis_server(tmp_path) as url:
             queue = await Queue.connect(url)
             job_id = await submit(queue, "9001", platform="discord")
-            dc.drop[f"POST {path}"] = 0
             async with worker(
                 tmp_path, url, "", "doomed", env=env, module=FAULTS, data_dir=shared
             ) as proc:
-                await dc.wait_for(lambda: len(dc.channel_posts("9001")) >= 1)  # status message
+                await dc.wait_for(lambda: len(dc.channel_posts("9001")) >= 1, timeout=120)
                 dc.drop[f"POST {path}"] = 1  # the next post is the video: taken, answer lost
                 await dc.wait_for(lambda: len(_videos(dc)) == 1, timeout=120)
                 proc.kill()  # before the worker heard that Discord has it
