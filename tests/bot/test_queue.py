@@ -1,7 +1,8 @@
 """The render queue with real parts: redis-server, `python -m bot.worker` subprocesses hosting
 the embedded CPU engine, and the real delivery code talking to a Bot API stand-in.
 
-Covers: progress edits, cancel (queued and running), SIGKILL mid-render (the job runs again
+Covers: progress edits (each job's percentage never goes down) and the worker's own /metrics
+counters after real jobs, cancel (queued and running), SIGKILL mid-render (the job runs again
 on another worker within the heartbeat bound and is delivered once), Redis restarted with
 persistence, fair interleaving of two users on two workers, retries of 429/500 and of a
 lost response.
