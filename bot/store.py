@@ -141,7 +141,11 @@ class Store(SafetyQueries):
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA synchronous=NORMAL")
         store = cls(conn)
-        await store._migrate()
+        try:
+            await store._migrate()
+        except BaseException:  # a failed upgrade must not leave the connection's thread behind
+            await conn.close()
+            raise
         return store
 
     async def close(self) -> None:

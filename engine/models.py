@@ -173,15 +173,19 @@ def verify(name: str, models_dir: Path) -> list[FileStatus]:
             )
         ]
     recorded = dict(_read_sums(sums_file)) if sums_file.is_file() else {}
-    rows = []
+    rows = [
+        FileStatus(target / rel, False, "missing (its checksum was recorded at download)")
+        for rel in sorted(recorded)
+        if not (target / rel).is_file()
+    ]
     for path in sorted(
         p for p in target.rglob("*") if p.is_file() and p.name != _SUMS and ".cache" not in p.parts
     ):
         rel = str(path.relative_to(target))
         digest = sha256_file(path)
         expected = spec.known_sha256.get(rel) or recorded.get(rel)
-        if expected is None:
-            rows.append(FileStatus(path, True, f"sha256 {digest[:16]}… (no checksum on record)"))
+        if expected is None:  # the whole checksum: what a user pins (e.g. Diff2Lip's file)
+            rows.append(FileStatus(path, True, f"sha256 {digest} (no checksum on record)"))
         elif expected == digest:
             rows.append(FileStatus(path, True, "checksum ok"))
         else:
