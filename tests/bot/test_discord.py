@@ -317,9 +317,9 @@ def test_talk_without_a_script_opens_a_form_for_a_long_one(
     it joins the files as the draft's script, line breaks and all."""
 
     async def go() -> None:
-        async with system(tmp_path, engine) as (dc, client):
+        async with system(tmp_path, engine) as dc:
             data = _talk(dc, sample_voice, sample_photo)
-            client._connection.parse_interaction_create(_interaction(2, data, REQUESTER))  # type: ignore[arg-type]
+            await dc.dispatch("INTERACTION_CREATE", _interaction(2, data, REQUESTER))
             await dc.wait_for(lambda: any(c.json.get("type") == 9 for c in dc.callbacks()))
             modal = next(c.json for c in dc.callbacks() if c.json.get("type") == 9)
             assert modal["data"]["title"] == "Your script"
@@ -333,7 +333,7 @@ def test_talk_without_a_script_opens_a_form_for_a_long_one(
                     }
                 ],
             }
-            client._connection.parse_interaction_create(_interaction(5, submit, REQUESTER))  # type: ignore[arg-type]
+            await dc.dispatch("INTERACTION_CREATE", _interaction(5, submit, REQUESTER))
             consent = f"mp:{REQUESTER}:consent:"
             await dc.wait_for(lambda: consent in dc.custom_ids(), timeout=60)
             said = "\n".join((r.json or {}).get("content", "") for r in dc.followups())
@@ -357,15 +357,14 @@ def test_direct_messages_feed_the_draft(
     dm = "5000"
 
     async def go() -> None:
-        async with system(tmp_path, engine) as (dc, client):
-            state = client._connection
+        async with system(tmp_path, engine) as dc:
 
             def said() -> list[str]:
                 return [(r.json or {}).get("content", "") for r in dc.channel_posts(dm)]
 
             ada, bot = user(REQUESTER), {**user("77", "otherbot"), "bot": True}
-            state.parse_message_create(_dm(dc, bot, dm, content="hello"))  # type: ignore[arg-type]
-            state.parse_message_create(_dm(dc, ada, dm, content="hello"))  # type: ignore[arg-type]
+            await dc.dispatch("MESSAGE_CREATE", _dm(dc, bot, dm, content="hello"))
+            await dc.dispatch("MESSAGE_CREATE", _dm(dc, ada, dm, content="hello"))
             await dc.wait_for(lambda: len(said()) >= 1)
             assert said() == [texts.IDLE_TEXT]  # one answer: the bot's message got none
             talk = {
@@ -375,17 +374,17 @@ def test_direct_messages_feed_the_draft(
                 "options": [{"name": "script", "type": 3, "value": "Hello from a direct message."}],
             }
             opened = _interaction(2, talk, REQUESTER, channel_id=dm, channel={"id": dm, "type": 1})
-            state.parse_interaction_create(opened)  # type: ignore[arg-type]
+            await dc.dispatch("INTERACTION_CREATE", opened)
             await dc.wait_for(
                 lambda: any(
                     "Script received" in (r.json or {}).get("content", "") for r in dc.followups()
                 )
             )
             voice = _attachment(dc, "301", "voice.ogg", sample_voice.read_bytes(), "audio/ogg")
-            state.parse_message_create(_dm(dc, ada, dm, attachments=[voice]))  # type: ignore[arg-type]
+            await dc.dispatch("MESSAGE_CREATE", _dm(dc, ada, dm, attachments=[voice]))
             await dc.wait_for(lambda: any("Voice note received" in t for t in said()), timeout=60)
             photo = _attachment(dc, "302", "me.jpg", sample_photo.read_bytes(), "image/jpeg")
-            state.parse_message_create(_dm(dc, ada, dm, attachments=[photo]))  # type: ignore[arg-type]
+            await dc.dispatch("MESSAGE_CREATE", _dm(dc, ada, dm, attachments=[photo]))
             await dc.wait_for(lambda: any("Photo received." in t for t in said()), timeout=60)
             buttons = [
                 c["custom_id"]
