@@ -18,7 +18,7 @@ COPY data/samples ./data/samples
 # torch 2.13.0 from the index chosen at build time (CPU by default; a CUDA index for GPU hosts).
 RUN pip install -q 'setuptools<81' wheel \
  && pip install -q --index-url "$TORCH_INDEX_URL" torch==2.13.0 \
- && pip install -q '.[neutts,diff2lip,bot]' \
+ && pip install -q '.[neutts,diff2lip,musetalk,bot]' \
  && pip install -q 'setuptools<81'
 
 ENV MOUTHPIECE_DATA_DIR=/data MOUTHPIECE_MODELS_DIR=/models

@@ -59,10 +59,22 @@ class Row:
 class Bench:
     """Collects rows; each measurement runs guarded, so one failure does not end the run."""
 
-    def __init__(self, budget: float) -> None:
+    def __init__(self, budget: float, environment: dict[str, str]) -> None:
         self.rows: list[Row] = []
         self.started = time.perf_counter()
-        self.budget = budget
+        self.budget, self.environment = budget, environment
+
+    def save(self) -> None:
+        """$OUT/gpu.json with every row so far (written after each one: a run killed by its
+        time limit still leaves what it measured)."""
+        out = os.environ.get("OUT")
+        if out:
+            report = {
+                "environment": self.environment,
+                "wall_s": round(time.perf_counter() - self.started, 1),
+                "rows": [asdict(r) for r in self.rows],
+            }
+            Path(out, "gpu.json").write_text(json.dumps(report, indent=1))
 
     def left(self) -> float:
         return self.budget - (time.perf_counter() - self.started)
@@ -78,11 +90,13 @@ class Bench:
             print(f"  {section:9s} {label:42s} ERROR {err}")
             traceback.print_exc(limit=3, file=sys.stdout)
             self.rows.append(Row(section, config, error=err))
+            self.save()
             _empty_cache()
             return None
         shown = "  ".join(f"{k} {_fmt(v)}" for k, v in metrics.items())
         print(f"  {section:9s} {label:42s} {shown}", flush=True)
         self.rows.append(Row(section, config, metrics))
+        self.save()
         return metrics
 
 
@@ -468,7 +482,7 @@ def main() -> int:
         torch.backends.cudnn.benchmark = True
     env = _environment(device)
     print(" ".join(f"{k}={v}" for k, v in env.items()), f"smoke={args.smoke}", flush=True)
-    b = Bench(args.budget)
+    b = Bench(args.budget, env)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         sections: dict[str, Callable[[], None]] = {
@@ -484,14 +498,13 @@ def main() -> int:
                 print(f"  {key}: section failed: {type(e).__name__}: {e}")
                 traceback.print_exc(limit=4, file=sys.stdout)
                 b.rows.append(Row(key, {"stage": "section"}, error=f"{type(e).__name__}: {e}"))
+                b.save()
     wall = time.perf_counter() - b.started
     failed = sum(1 for r in b.rows if r.error)
     print(f"\n{len(b.rows)} measurements, {failed} failed, {wall:.0f} s")
-    out = os.environ.get("OUT")
-    if out:
-        report = {"environment": env, "wall_s": wall, "rows": [asdict(r) for r in b.rows]}
-        Path(out, "gpu.json").write_text(json.dumps(report, indent=1))
-        print(f"wrote {Path(out, 'gpu.json')}")
+    b.save()
+    if os.environ.get("OUT"):
+        print(f"wrote {Path(os.environ['OUT'], 'gpu.json')}")
     return 0
 
 

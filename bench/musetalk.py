@@ -6,7 +6,8 @@ Timing does not depend on the weight values, so no model file is needed. Prints,
    pass and the VAE decode per frame; per render the reference latents (VAE encode of two
    crops); per 30 s of speech the Whisper encoder; side by side with Diff2Lip's;
 2. ms per frame of the per-frame step (UNet + VAE decode) at several batch sizes, fp32, and
-   bf16 where the CPU has it natively;
+   bf16 where the CPU has it natively; beside it, in the same run, one full-size Diff2Lip
+   forward (a frame's step) at batch 1, fp32;
 3. a render of a few seconds of the sample voice through ``MuseTalkBackend.frames`` (crop,
    paste, streamed to the H.264 encoder): network time and the share of time outside it;
 4. compute per second of video, EXTRAPOLATED from 2 and 3, beside Diff2Lip's.
@@ -135,7 +136,27 @@ def section_speed(parts: Any, fl: dict[str, float], args: argparse.Namespace) ->
     # the casts above changed the shared modules; back to fp32 for the render
     for module in parts:
         torch.nn.Module.to(module, dtype=torch.float32)
+    best["diff2lip_step"] = _diff2lip_step(args.repeat)
+    d2l = best["diff2lip_step"]
+    print(
+        f"    Diff2Lip fp32 batch  1: {d2l * 1e3:7.0f} ms/frame/step "
+        f"{DIFF2LIP_GFLOP_PER_STEP / d2l:6.0f} GFLOP/s; a Diff2Lip frame costs "
+        f"{25 * d2l / best['fp32']:.1f}x (25 steps) or {10 * d2l / best['fp32']:.1f}x (10 steps) "
+        f"a MuseTalk frame here (loadavg {os.getloadavg()[0]:.1f})"
+    )
     return best
+
+
+def _diff2lip_step(repeat: int) -> float:
+    """Seconds of one full-size Diff2Lip forward at batch 1, fp32 (bench/lipsync.py's timer)."""
+    import torch
+
+    from bench.lipsync import time_forward
+    from engine.lipsync.diff2lip.unet import FULL_CONFIG, build_model
+
+    torch.manual_seed(0)
+    model = build_model(FULL_CONFIG).eval()
+    return time_forward(model, FULL_CONFIG, 1, "fp32", repeat, "cpu")
 
 
 def section_render(parts: Any, seconds: float, tmp: Path) -> float:
@@ -189,11 +210,16 @@ def section_extrapolate(best: dict[str, float], overhead: float) -> None:
         "plus the once-per-render reference latents and Whisper not counted"
     )
     for precision, per in best.items():
+        if precision == "diff2lip_step":
+            continue
         sec = FPS * (per + overhead)
         print(
-            f"    {precision} ({per * 1e3:.0f} ms a frame): {sec:5.0f} s per second of video "
-            f"(real-time factor {sec:.0f}x; 10 s of video: {sec / 6:.1f} min)"
+            f"    MuseTalk {precision} ({per * 1e3:.0f} ms a frame): {sec:5.0f} s per second of "
+            f"video (real-time factor {sec:.0f}x; 10 s of video: {sec / 6:.1f} min)"
         )
+    for steps in (25, 10):
+        sec = FPS * (steps * best["diff2lip_step"] + overhead)
+        print(f"    Diff2Lip fp32 at {steps} steps, same machine and run: {sec:5.0f} s per second")
 
 
 def main() -> None:
