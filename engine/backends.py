@@ -51,6 +51,7 @@ class LipSyncChoice:
 
     name: str
     reason: str
+    passed_over: tuple[str, ...] = ()  # better backends that cannot run here
 
 
 @dataclass(frozen=True)
@@ -106,14 +107,16 @@ def choose_lipsync(settings: EngineSettings) -> LipSyncChoice:
         return LipSyncChoice(settings.lipsync, "named in the settings")
     gpu = _has_gpu(settings.device)
     passed: list[str] = []
+    names: list[str] = []
     for name in LIPSYNC_PREFERENCE:
         reason = _availability("lipsync", LIPSYNC_BACKENDS, name, settings).reason_not
         if reason is None and name in GPU_ONLY_FOR_AUTO and not gpu:
             reason = "usable, but auto takes it only with a CUDA GPU (name it to use the CPU)"
         if reason is None:
             why = "the best usable" + (f"; passed over {'; '.join(passed)}" if passed else "")
-            return LipSyncChoice(name, why)
+            return LipSyncChoice(name, why, tuple(names))
         passed.append(f"{name} ({reason})")
+        names.append(name)
     raise BackendUnavailable("no lip-sync backend can run here: " + "; ".join(passed))
 
 
@@ -137,9 +140,9 @@ def doctor(settings: EngineSettings) -> list[Availability]:
         rows += [_availability(kind, table, name, settings) for name in table]
     try:
         choice = choose_lipsync(settings)
-        rows.append(
-            Availability("lipsync", settings.lipsync, True, f"-> {choice.name}: {choice.reason}")
-        )
+        over = f" (passed over {', '.join(choice.passed_over)}: see above)"
+        why = f"-> {choice.name}" + (over if choice.passed_over else f": {choice.reason}")
+        rows.append(Availability("lipsync", settings.lipsync, True, why))
     except (BackendUnavailable, ValueError) as e:
         rows.append(Availability("lipsync", settings.lipsync, False, str(e)))
     return rows

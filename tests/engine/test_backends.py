@@ -69,4 +69,4 @@ def test_doctor_lists_musetalk_and_the_auto_choice(tmp_path: Path) -> None:
     musetalk = by_name[("lipsync", "musetalk")]
     assert not musetalk.usable and "mouthpiece models fetch musetalk" in musetalk.reason
     auto = by_name[("lipsync", "auto")]
-    assert auto.usable and auto.reason.startswith("-> warp: the best usable")
+    assert auto.usable and auto.reason == "-> warp (passed over musetalk, diff2lip: see above)"

@@ -105,7 +105,8 @@ class MuseTalkBackend:
         if settings.lipsync_cuda_graphs and self.device.type != "cuda":
             log.warning("musetalk: CUDA graphs need a CUDA device; ignored on %s", self.device)
         cuda = self.device.type == "cuda"
-        # CPU: 1 frame per call (measured fastest: bench/musetalk.py); GPU: batches fill it.
+        # CPU: 1 frame per call, as Diff2Lip (bench/musetalk.py measures others); GPU: batches
+        # fill the device.
         self._fit = BatchFitter(
             settings.lipsync_batch or (16 if cuda else 1), "musetalk", self.device
         )
