@@ -11,7 +11,7 @@ APT_PACKAGES := ffmpeg espeak-ng redis-server build-essential
 # llama.cpp built for any x86-64 CPU, not only this one (pip caches the wheel).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-EXTRAS ?= bot,dev,neutts,diff2lip,watermark,asr
+EXTRAS ?= bot,dev,neutts,diff2lip,musetalk,watermark,asr
 # NeuTTS Air's phonemes come from the espeak-ng 1.52.0.1 inside the neutts 1.4.1 wheel: only the
 # library and its data are taken out of the downloaded wheel (GPL-3.0; neutts is not installed).
 NEUTTS_ESPEAK := $(VENV)/share/mouthpiece/neutts-espeak-ng

@@ -516,7 +516,8 @@ async def _run_board(board: StatusBoard, interval: float) -> None:
 
 async def run(settings: BotSettings) -> None:
     """Build the engine once, run the workers until SIGTERM/SIGINT, then requeue and stop."""
-    engine = await asyncio.to_thread(Engine, EngineSettings.from_env(tts=settings.tts))
+    engine_settings = EngineSettings.from_env(tts=settings.tts, lipsync=settings.lipsync)
+    engine = await asyncio.to_thread(Engine, engine_settings)
     asr = await asyncio.to_thread(load_recognizer, settings)
     workers = build_workers(settings, engine, asr=asr)
     metrics = Metrics.create()

@@ -49,10 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("-o", "--output", type=Path, required=True, help="the MP4 to write")
     r.add_argument("--tts", help="speech backend: espeak (default, offline) or neutts")
-    r.add_argument("--lipsync", help="lip-sync backend: warp (default, offline) or diff2lip")
+    r.add_argument(
+        "--lipsync",
+        help="lip-sync backend: auto (default: the best usable here), warp, musetalk or diff2lip",
+    )
     r.add_argument("--tts-backbone", help="NeuTTS Air GGUF path or hub id")
     r.add_argument("--tts-codec", help="NeuCodec weights (directory or file) or hub id")
-    r.add_argument("--lipsync-model", help="Diff2Lip checkpoint path")
+    r.add_argument(
+        "--lipsync-model", help="MuseTalk models folder (released layout) or Diff2Lip checkpoint"
+    )
     r.add_argument("--lipsync-steps", type=int, help="Diff2Lip sampling steps (1-100, default 25)")
     r.add_argument(
         "--lipsync-batch",

@@ -1,22 +1,124 @@
-"""`mouthpiece models fetch` records SHA-256 checksums; `mouthpiece models check` verifies them:
-a good copy passes (exit 0), an altered or missing file fails (exit 1, a BAD line naming it).
-
-The model hub is a remote service, so its download call is replaced by a stand-in that writes
-files the way ``huggingface_hub.snapshot_download`` does; everything else is the real code,
-and the checks run through the real command line."""
+"""`mouthpiece models fetch`: parts land in the released layout, every large file must have the
+SHA-256 its hub publishes, and the checksums are recorded; `mouthpiece models check` verifies
+them: a good copy passes (exit 0), an altered or missing file fails (exit 1, a BAD line naming
+it). A stand-in hub serves files from a local folder (tests never download); everything else is
+the real code, and the checks run through the real command line."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from engine import models
+from engine.errors import BackendUnavailable
+from engine.models import MODELS, fetch, verify
+
+
+class LocalHub:
+    """Repositories as folders under ``root``; ``published`` overrides announced checksums."""
+
+    def __init__(self, root: Path, published: dict[str, str] | None = None) -> None:
+        self.root, self.published, self.calls = root, published or {}, list[str]()
+
+    def download(self, repo: str, patterns: tuple[str, ...], target: Path) -> None:
+        self.calls.append(repo)
+        for pattern in patterns:
+            for src in (self.root / repo).glob(pattern):
+                dst = target / src.relative_to(self.root / repo)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(src, dst)
+
+    def published_sha256(self, repo: str) -> dict[str, str]:
+        out = {}
+        for path in (self.root / repo).rglob("*"):
+            rel = str(path.relative_to(self.root / repo))
+            if path.is_file() and path.suffix in {".pth", ".safetensors", ".bin"}:
+                out[rel] = self.published.get(f"{repo}/{rel}") or _sha(path)
+        return out
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Path:
+    files = {
+        "TMElyralab/MuseTalk/musetalkV15/unet.pth": b"unet",
+        "TMElyralab/MuseTalk/musetalkV15/musetalk.json": b"{}",
+        "TMElyralab/MuseTalk/musetalk/pytorch_model.bin": b"v1, not fetched",
+        "stabilityai/sd-vae-ft-mse/config.json": b"{}",
+        "stabilityai/sd-vae-ft-mse/diffusion_pytorch_model.safetensors": b"vae",
+        "stabilityai/sd-vae-ft-mse/diffusion_pytorch_model.bin": b"same, pickled",
+        "openai/whisper-tiny/config.json": b"{}",
+        "openai/whisper-tiny/model.safetensors": b"whisper",
+        "openai/whisper-tiny/preprocessor_config.json": b"{}",
+        "openai/whisper-tiny/tokenizer.json": b"not needed",
+    }
+    root = tmp_path / "hub"
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def test_musetalk_is_fetched_into_the_released_layout(tmp_path: Path, hub: Path) -> None:
+    from engine.lipsync.musetalk.config import Layout
+
+    local = LocalHub(hub)
+    said: list[str] = []
+    target = fetch("musetalk", tmp_path / "models", hub=local, on_progress=said.append)
+    assert target == tmp_path / "models" / "musetalk"
+    assert local.calls == [
+        "TMElyralab/MuseTalk",
+        "stabilityai/sd-vae-ft-mse",
+        "openai/whisper-tiny",
+    ]
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert files == [
+        "SHA256SUMS",
+        "musetalkV15/musetalk.json",
+        "musetalkV15/unet.pth",
+        "sd-vae/config.json",
+        "sd-vae/diffusion_pytorch_model.safetensors",
+        "whisper/config.json",
+        "whisper/model.safetensors",
+        "whisper/preprocessor_config.json",
+    ]
+    assert isinstance(Layout.find(target), Layout)
+    assert any("musetalkV15/unet.pth: SHA-256 matches the hub's" in s for s in said)
+    assert all(
+        row.ok and row.detail == "checksum ok" for row in verify("musetalk", tmp_path / "models")
+    )
+    (target / "sd-vae" / "diffusion_pytorch_model.safetensors").write_bytes(b"tampered")
+    bad = [r for r in verify("musetalk", tmp_path / "models") if not r.ok]
+    assert len(bad) == 1 and "checksum mismatch" in bad[0].detail
+
+
+def test_a_file_that_differs_from_the_hubs_checksum_is_refused(tmp_path: Path, hub: Path) -> None:
+    wrong = {"openai/whisper-tiny/model.safetensors": "0" * 64}
+    with pytest.raises(BackendUnavailable) as err:
+        fetch("musetalk", tmp_path / "models", hub=LocalHub(hub, wrong))
+    msg = str(err.value)
+    assert "whisper/model.safetensors has SHA-256" in msg
+    assert f"but openai/whisper-tiny publishes {'0' * 64}" in msg
+    assert not (tmp_path / "models" / "musetalk" / "SHA256SUMS").exists()
+
+
+def test_musetalks_licences_are_listed() -> None:
+    spec = MODELS["musetalk"]
+    assert "commercial" in spec.licence and "MIT" in spec.licence
+    assert [p.subdir for p in spec.downloads()] == ["", "sd-vae", "whisper"]
+
+
+def test_diff2lip_still_cannot_be_downloaded(tmp_path: Path) -> None:
+    with pytest.raises(BackendUnavailable, match="cannot be downloaded automatically"):
+        fetch("diff2lip", tmp_path, hub=LocalHub(tmp_path))
 
 
 def _check(models_dir: Path, name: str) -> subprocess.CompletedProcess[str]:
@@ -30,20 +132,15 @@ def _check(models_dir: Path, name: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def fetched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """neutts-q4 as `models fetch` leaves it, from a stand-in hub."""
-    import huggingface_hub
-
-    def snapshot_download(*, repo_id: str, local_dir: Path, **kw: Any) -> str:
-        assert repo_id == "neuphonic/neutts-air-q4-gguf"
-        (Path(local_dir) / "neutts-air-Q4_0.gguf").write_bytes(b"GGUF" + bytes(range(256)) * 64)
-        (Path(local_dir) / "README.md").write_text("# NeuTTS Air\n")
-        return str(local_dir)
-
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    target = models.fetch("neutts-q4", tmp_path / "models")
+def fetched(tmp_path: Path) -> Path:
+    """neutts-q4 as `models fetch` leaves it, from the stand-in hub."""
+    repo = tmp_path / "hub" / "neuphonic" / "neutts-air-q4-gguf"
+    repo.mkdir(parents=True)
+    (repo / "neutts-air-Q4_0.gguf").write_bytes(b"GGUF" + bytes(range(256)) * 64)
+    (repo / "README.md").write_text("# NeuTTS Air\n")
+    target = fetch("neutts-q4", tmp_path / "models", hub=LocalHub(tmp_path / "hub"))
     sums = (target / "SHA256SUMS").read_text().splitlines()
-    gguf = hashlib.sha256((target / "neutts-air-Q4_0.gguf").read_bytes()).hexdigest()
+    gguf = _sha(target / "neutts-air-Q4_0.gguf")
     assert f"{gguf}  neutts-air-Q4_0.gguf" in sums and len(sums) == 2
     return tmp_path / "models"
 
