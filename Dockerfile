@@ -27,7 +27,7 @@ COPY bot ./bot
 # then the project (not editable: the runtime stage has no source tree to point at).
 RUN pip install -q 'setuptools<81' wheel \
  && pip install -q --index-url "$TORCH_INDEX_URL" torch==2.13.0 \
- && pip install -q '.[neutts,diff2lip,bot]' \
+ && pip install -q '.[neutts,diff2lip,musetalk,bot]' \
  && pip install -q 'setuptools<81'
 # NeuTTS Air's phonemes: espeak-ng 1.52.0.1 and its data (GPL-3.0) taken out of the neutts 1.4.1
 # wheel, which is downloaded, not installed -> /opt/venv/share/mouthpiece/neutts-espeak-ng

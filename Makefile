@@ -11,7 +11,7 @@ APT_PACKAGES := ffmpeg espeak-ng redis-server build-essential
 # llama.cpp built for any x86-64 CPU, not only this one (pip caches the wheel).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-EXTRAS ?= bot,dev,neutts,diff2lip,watermark
+EXTRAS ?= bot,dev,neutts,diff2lip,musetalk,watermark,asr
 # NeuTTS Air's phonemes come from the espeak-ng 1.52.0.1 inside the neutts 1.4.1 wheel: only the
 # library and its data are taken out of the downloaded wheel (GPL-3.0; neutts is not installed).
 NEUTTS_ESPEAK := $(VENV)/share/mouthpiece/neutts-espeak-ng
@@ -25,6 +25,8 @@ demo: system-deps $(VENV)/.core
 		--photo data/samples/portrait.jpg -o data/out/demo.mp4
 	@echo "demo video: $(CURDIR)/data/out/demo.mp4"
 
+# the tests also validate docker-compose.yml with a Compose CLI (`config -q`, no daemon)
+test: APT_PACKAGES += docker-compose
 test: system-deps $(VENV)/.full $(NEUTTS_ESPEAK)/SOURCE
 	$(PY) -m pytest -q
 

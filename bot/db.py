@@ -41,7 +41,11 @@ class Database:
         await conn.execute("PRAGMA synchronous=NORMAL")
         await conn.execute("PRAGMA secure_delete=ON")
         db = cls(conn)
-        await db._migrate(migrations)
+        try:
+            await db._migrate(migrations)
+        except BaseException:  # a failed upgrade must not leave the connection's thread behind
+            await conn.close()
+            raise
         return db
 
     async def close(self) -> None:

@@ -57,7 +57,8 @@ class Keys:
 
     @staticmethod
     def delivered(job_id: str) -> str:
-        """Set once the video (or the failure notice) reached the chat: never send twice."""
+        """Set once the video (value ``video``) or the failure notice (``notice``) reached the
+        chat: never send twice, and never take a notice for a delivered video."""
         return f"mouthpiece:delivered:{job_id}"
 
     @staticmethod

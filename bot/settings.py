@@ -42,6 +42,7 @@ class BotSettings:
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: Path = Path("data")
     tts: str = "espeak"  # which speech backend the workers run (decides if a transcript is needed)
+    lipsync: str = "auto"  # the workers' lip-sync backend: auto (the best usable) or a name
     max_script_chars: int = 1000
     max_script_seconds: float = 120.0  # estimated seconds of speech
     min_voice_seconds: float = 3.0

@@ -11,8 +11,9 @@ worker was killed would wait hours before another worker may run it. Here the re
 that marker alive with a heartbeat of ``heartbeat_seconds`` instead: once a worker dies, the
 marker expires within that bound and the next worker polling the queue runs the job again.
 Delivery is exactly-once through a Redis mark set right after the platform accepted the
-video; a re-run that finds the mark only finishes the bookkeeping, and a re-run that finds
-the rendered file skips rendering.
+video (value ``video``); a re-run that finds it only finishes the bookkeeping, and a re-run
+that finds the rendered file skips rendering. A failure notice writes the same key with the
+value ``notice``: a re-run that finds that one ends the job as failed, without a second notice.
 
 Erasure: every few seconds (and at start-up) the worker sweeps what it holds of uploads and
 jobs the bot erased (:func:`bot.safety.erasure.sweep_forgotten`): its upload cache, its
@@ -72,6 +73,13 @@ log = logging.getLogger(__name__)
 _SUFFIX = {"audio": ".audio", "image": ".img"}
 _KEEP = 7 * 86_400  # seconds Redis keeps a job's status and delivery mark
 _CAPTION = "Made with Mouthpiece · AI-generated"
+# values of the delivery mark: the video was accepted ("1": marks written before notices had
+# their own value), or the user was told the job failed
+_VIDEO, _NOTICE = b"video", b"notice"
+_VIDEO_MARKS = (_VIDEO, b"1")
+# arq's own limit on one run: the render's timeout (at most render_timeout_max) must fire
+# first, so the user is told; delivery and bookkeeping come after it
+_RUN_GRACE = 600.0
 Deliver = Callable[[dict[str, Any], RenderJob, Path | None, str], Awaitable[None]]
 
 
@@ -225,9 +233,15 @@ async def render(ctx: dict[str, Any], payload: str) -> str:
     job = RenderJob.from_json(payload)
     redis, settings = ctx["redis"], ctx["settings"]
     job_id, attempt = job.job_id, int(ctx.get("job_try", 1))
-    # 1. A re-run after a crash: the video may have been delivered, or the user cancelled.
-    if await redis.exists(Keys.delivered(job_id)):
+    # 1. A re-run after a crash: the video may have been delivered, the user told that the job
+    #    failed, or the job cancelled.
+    mark = await redis.get(Keys.delivered(job_id))
+    if mark in _VIDEO_MARKS:
         return await _finish(ctx, job_id, JobStatus("done", stage="done", fraction=1.0))
+    if mark == _NOTICE:
+        told = await redis.hget(Keys.job(job_id), "error")
+        reason = told.decode() if told else texts.FAILED_GENERIC
+        return await _finish(ctx, job_id, JobStatus("failed", error=reason))
     if await redis.exists(Keys.cancel(job_id)) or await _forgotten(ctx, job_id):
         return await _finish(ctx, job_id, JobStatus("cancelled"))
     if attempt > settings.render_max_tries:
@@ -401,7 +415,7 @@ async def _watch_cancel(ctx: dict[str, Any], job_id: str, stop: threading.Event)
 async def _deliver_once(ctx: dict[str, Any], job: RenderJob, video: Path) -> None:
     """Send the video unless a delivery of this job already succeeded; then mark it."""
     mark = Keys.delivered(job.job_id)
-    if await ctx["redis"].exists(mark):
+    if await ctx["redis"].get(mark) in _VIDEO_MARKS:
         return
     try:
         await ctx["deliver"](ctx, job, video, "")
@@ -410,7 +424,7 @@ async def _deliver_once(ctx: dict[str, Any], job: RenderJob, video: Path) -> Non
         if e.retryable:
             raise _Retry(str(e)) from e
         raise
-    await ctx["redis"].set(mark, b"1", ex=_KEEP)
+    await ctx["redis"].set(mark, _VIDEO, ex=_KEEP)
 
 
 def _failed_delivery(ctx: dict[str, Any], job: RenderJob) -> None:
@@ -420,8 +434,13 @@ def _failed_delivery(ctx: dict[str, Any], job: RenderJob) -> None:
 
 
 async def _tell(ctx: dict[str, Any], job: RenderJob, message: str) -> None:
-    """A failure notice, at most once per job; a failing platform does not hide the status."""
-    if not await ctx["redis"].set(Keys.delivered(job.job_id), b"notice", nx=True, ex=_KEEP):
+    """A failure notice, at most once per job; a failing platform does not hide the status.
+    The reason goes into the job's row first, so a re-run after the notice can say why."""
+    mark = Keys.delivered(job.job_id)
+    if await ctx["redis"].exists(mark):
+        return  # the video, or a notice, already reached the chat
+    await _update(ctx, job.job_id, error=message[:200])
+    if not await ctx["redis"].set(mark, _NOTICE, nx=True, ex=_KEEP):
         return
     try:
         await ctx["deliver"](ctx, job, None, message)
@@ -523,7 +542,7 @@ def build_workers(
     }
     return [
         Worker(
-            functions=[func(render, timeout=settings.render_timeout_max)],
+            functions=[func(render, timeout=settings.render_timeout_max + _RUN_GRACE)],
             queue_name=RENDER_QUEUE,
             max_jobs=settings.render_max_jobs,
             # arq's own tries count crashes too; render() gives up and tells the user itself.
@@ -569,7 +588,9 @@ async def run(settings: BotSettings) -> None:
     # The engine's caches (voice codes) live beside the worker's: one known folder on the
     # data volume, unless MOUTHPIECE_CACHE_DIR says otherwise.
     cache = None if os.environ.get("MOUTHPIECE_CACHE_DIR") else settings.data_dir / "cache"
-    engine_settings = EngineSettings.from_env(tts=settings.tts, cache_dir=cache)
+    engine_settings = EngineSettings.from_env(
+        tts=settings.tts, lipsync=settings.lipsync, cache_dir=cache
+    )
     engine = await asyncio.to_thread(Engine, engine_settings)
     asr = await asyncio.to_thread(load_recognizer, settings)
     workers = build_workers(settings, engine, asr=asr)

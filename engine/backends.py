@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,11 +16,15 @@ from engine.tts.base import SpeechBackend
 __all__ = [
     "TTS_BACKENDS",
     "LIPSYNC_BACKENDS",
+    "LIPSYNC_PREFERENCE",
     "create_tts",
     "create_lipsync",
+    "choose_lipsync",
+    "LipSyncChoice",
     "Availability",
     "doctor",
 ]
+log = logging.getLogger(__name__)
 
 # name -> "module:factory". A factory takes EngineSettings and returns the backend; the
 # module's ``check(settings) -> str | None`` says why it cannot run here (None: it can).
@@ -29,7 +35,23 @@ TTS_BACKENDS: dict[str, str] = {
 LIPSYNC_BACKENDS: dict[str, str] = {
     "warp": "engine.lipsync.warp:WarpBackend",
     "diff2lip": "engine.lipsync.diff2lip:Diff2LipBackend",
+    "musetalk": "engine.lipsync.musetalk:MuseTalkBackend",
 }
+#: ``lipsync = auto`` takes the first usable backend in this order...
+LIPSYNC_PREFERENCE = ("musetalk", "diff2lip", "warp")
+#: ...but these only where a CUDA GPU runs them: on a CPU MuseTalk costs about half a minute
+#: and Diff2Lip several minutes of compute per second of video (README, "Choosing a
+#: backend"), so a CPU-only machine keeps the real-time warp unless one is named.
+GPU_ONLY_FOR_AUTO = frozenset({"musetalk", "diff2lip"})
+
+
+@dataclass(frozen=True)
+class LipSyncChoice:
+    """The lip-sync backend a render uses and why (``auto`` resolved)."""
+
+    name: str
+    reason: str
+    passed_over: tuple[str, ...] = ()  # better backends that cannot run here
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,11 @@ class Availability:
     name: str
     usable: bool
     reason: str  # why not, or a short description when usable
+
+    @property
+    def reason_not(self) -> str | None:
+        """Why it cannot run here, or None when it can."""
+        return None if self.usable else self.reason
 
 
 def _load(table: dict[str, str], kind: str, name: str) -> tuple[object, Callable[..., object]]:
@@ -64,29 +91,73 @@ def create_tts(settings: EngineSettings) -> SpeechBackend:
 
 
 def create_lipsync(settings: EngineSettings) -> LipSyncBackend:
-    """Build the configured lip-sync backend (loads its models)."""
-    _, factory = _load(LIPSYNC_BACKENDS, "lipsync", settings.lipsync)
+    """Build the configured lip-sync backend (``auto``: the best usable one; loads models)."""
+    choice = choose_lipsync(settings)
+    log.info("lip sync: %s (%s)", choice.name, choice.reason)
+    _, factory = _load(LIPSYNC_BACKENDS, "lipsync", choice.name)
     backend = factory(settings)
     assert isinstance(backend, LipSyncBackend)
     return backend
 
 
+def choose_lipsync(settings: EngineSettings) -> LipSyncChoice:
+    """The backend named in the settings, or for ``auto`` the first usable one of
+    LIPSYNC_PREFERENCE (GPU_ONLY_FOR_AUTO ones only with a CUDA GPU). Loads no model."""
+    if settings.lipsync != "auto":
+        return LipSyncChoice(settings.lipsync, "named in the settings")
+    gpu = _has_gpu(settings.device)
+    passed: list[str] = []
+    names: list[str] = []
+    for name in LIPSYNC_PREFERENCE:
+        reason = _availability("lipsync", LIPSYNC_BACKENDS, name, settings).reason_not
+        if reason is None and name in GPU_ONLY_FOR_AUTO and not gpu:
+            reason = "usable, but auto takes it only with a CUDA GPU (name it to use the CPU)"
+        if reason is None:
+            why = "the best usable" + (f"; passed over {'; '.join(passed)}" if passed else "")
+            return LipSyncChoice(name, why, tuple(names))
+        passed.append(f"{name} ({reason})")
+        names.append(name)
+    raise BackendUnavailable("no lip-sync backend can run here: " + "; ".join(passed))
+
+
+def _has_gpu(device: str) -> bool:
+    if device == "cpu":
+        return False
+    if device.startswith("cuda"):
+        return True
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
 def doctor(settings: EngineSettings) -> list[Availability]:
-    """Say, for every known backend, whether it can run on this machine and why not."""
+    """Say, for every known backend, whether it can run on this machine and why not, and
+    which lip-sync backend ``auto`` takes."""
     rows: list[Availability] = []
     for kind, table in (("tts", TTS_BACKENDS), ("lipsync", LIPSYNC_BACKENDS)):
-        for name in table:
-            try:
-                module, _ = _load(table, kind, name)
-                check = getattr(module, "check", None)
-                reason = check(settings) if check else None
-            except BackendUnavailable as e:
-                rows.append(Availability(kind, name, False, str(e)))
-                continue
-            except Exception as e:  # a broken install must not break the report
-                rows.append(Availability(kind, name, False, f"{type(e).__name__}: {e}"))
-                continue
-            usable = reason is None
-            doc = (module.__doc__ or "").strip().splitlines()
-            rows.append(Availability(kind, name, usable, reason or (doc[0] if doc else "ok")))
+        rows += [_availability(kind, table, name, settings) for name in table]
+    try:
+        choice = choose_lipsync(settings)
+        over = f" (passed over {', '.join(choice.passed_over)}: see above)"
+        why = f"-> {choice.name}" + (over if choice.passed_over else f": {choice.reason}")
+        rows.append(Availability("lipsync", settings.lipsync, True, why))
+    except (BackendUnavailable, ValueError) as e:
+        rows.append(Availability("lipsync", settings.lipsync, False, str(e)))
     return rows
+
+
+def _availability(
+    kind: str, table: dict[str, str], name: str, settings: EngineSettings
+) -> Availability:
+    try:
+        module, _ = _load(table, kind, name)
+        check = getattr(module, "check", None)
+        reason = check(settings) if check else None
+    except BackendUnavailable as e:
+        return Availability(kind, name, False, str(e))
+    except Exception as e:  # a broken install must not break the report
+        return Availability(kind, name, False, f"{type(e).__name__}: {e}")
+    doc = (module.__doc__ or "").strip().splitlines()
+    return Availability(kind, name, reason is None, reason or (doc[0] if doc else "ok"))

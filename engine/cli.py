@@ -49,15 +49,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("-o", "--output", type=Path, required=True, help="the MP4 to write")
     r.add_argument("--tts", help="speech backend: espeak (default, offline) or neutts")
-    r.add_argument("--lipsync", help="lip-sync backend: warp (default, offline) or diff2lip")
+    r.add_argument(
+        "--lipsync",
+        help="lip-sync backend: auto (default: the best usable here), warp, musetalk or diff2lip",
+    )
     r.add_argument("--tts-backbone", help="NeuTTS Air GGUF path or hub id")
     r.add_argument("--tts-codec", help="NeuCodec weights (directory or file) or hub id")
-    r.add_argument("--lipsync-model", help="Diff2Lip checkpoint path")
+    r.add_argument(
+        "--lipsync-model", help="MuseTalk models folder (released layout) or Diff2Lip checkpoint"
+    )
     r.add_argument("--lipsync-steps", type=int, help="Diff2Lip sampling steps (1-100, default 25)")
     r.add_argument(
         "--lipsync-batch",
         type=int,
-        help="Diff2Lip frames per forward (default: 1 on CPU, 16 on CUDA)",
+        help="Diff2Lip frames per forward; 0 = auto (the default: 1 on CPU, 16 on CUDA)",
     )
     r.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     r.add_argument(
@@ -180,9 +185,10 @@ def _render(args: argparse.Namespace) -> int:
         raise InvalidInput(
             f"--lipsync-steps must be between 1 and 100, not {args.lipsync_steps}.", field="options"
         )
-    if args.lipsync_batch is not None and args.lipsync_batch < 1:
+    if args.lipsync_batch is not None and args.lipsync_batch < 0:
         raise InvalidInput(
-            f"--lipsync-batch must be at least 1, not {args.lipsync_batch}.", field="options"
+            f"--lipsync-batch must be 0 (auto) or more, not {args.lipsync_batch}.",
+            field="options",
         )
     if args.head_motion is not None and not 0 <= args.head_motion <= 2:
         raise InvalidInput(

@@ -2,22 +2,28 @@
 
 Nothing here runs at render time: backends take local paths. ``mouthpiece models fetch``
 downloads the weights whose licence allows it (on a machine with network access) into
-``data/models/<name>/`` and records their SHA-256 in ``SHA256SUMS`` beside them; later
+``data/models/<name>/``, compares every large file with the SHA-256 its hub publishes for it
+(Git LFS), and records the checksums in ``SHA256SUMS`` beside them; later
 ``mouthpiece models check`` verifies the files against that record (and against a known
-checksum where one is configured).
+checksum where one is configured). A model may come in parts from several repositories
+(MuseTalk: its UNet, Stable Diffusion's VAE, Whisper's encoder), each into its own folder.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from engine.errors import BackendUnavailable
 
 __all__ = [
+    "HubPart",
+    "Hub",
     "ModelSpec",
     "MODELS",
     "model_dir",
@@ -32,8 +38,27 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class HubPart:
+    """Files of one hub repository, downloaded into ``subdir`` of the model's folder."""
+
+    repo: str
+    patterns: tuple[str, ...]
+    subdir: str = ""
+
+
+class Hub(Protocol):
+    """Where ``fetch`` downloads from (Hugging Face; tests pass a local stand-in)."""
+
+    def download(self, repo: str, patterns: tuple[str, ...], target: Path) -> None: ...
+
+    def published_sha256(self, repo: str) -> dict[str, str]:
+        """Repository path -> SHA-256 of its large (LFS) files."""
+        ...
+
+
+@dataclass(frozen=True)
 class ModelSpec:
-    """A downloadable model: a hub repository, or a manual download with instructions."""
+    """A downloadable model: hub repositories, or a manual download with instructions."""
 
     name: str
     description: str
@@ -44,6 +69,11 @@ class ModelSpec:
     known_sha256: dict[str, str] = field(default_factory=dict)  # file name -> checksum
     setting: str = ""  # the MOUTHPIECE_* variable that points at it
     main_file: str = ""  # the file a backend loads when its setting is empty
+    parts: tuple[HubPart, ...] = ()  # more repositories, each into its own subfolder
+
+    def downloads(self) -> tuple[HubPart, ...]:
+        first = (HubPart(self.hub_repo, self.patterns),) if self.hub_repo else ()
+        return first + self.parts
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -96,6 +126,27 @@ MODELS: dict[str, ModelSpec] = {
         setting="MOUTHPIECE_LIPSYNC_MODEL",
         main_file="e7.24.1.3_model260000_paper.pt",
     ),
+    "musetalk": ModelSpec(
+        name="musetalk",
+        description="MuseTalk 1.5 lip sync in the released layout: musetalkV15/ UNet "
+        "(about 3.4 GB), sd-vae/ (sd-vae-ft-mse, 0.3 GB), whisper/ (Whisper tiny, 0.15 GB)",
+        licence="MuseTalk: code MIT, weights for any purpose incl. commercial; "
+        "sd-vae-ft-mse: MIT; Whisper tiny: Apache-2.0 (OpenAI's release: MIT)",
+        parts=(
+            HubPart("TMElyralab/MuseTalk", ("musetalkV15/unet.pth", "musetalkV15/musetalk.json")),
+            HubPart(
+                "stabilityai/sd-vae-ft-mse",
+                ("config.json", "diffusion_pytorch_model.safetensors"),
+                "sd-vae",
+            ),
+            HubPart(
+                "openai/whisper-tiny",
+                ("config.json", "model.safetensors", "preprocessor_config.json"),
+                "whisper",
+            ),
+        ),
+        setting="MOUTHPIECE_LIPSYNC_MODEL",
+    ),
 }
 
 _SUMS = "SHA256SUMS"
@@ -126,37 +177,93 @@ class FileStatus:
     detail: str
 
 
-def fetch(name: str, models_dir: Path, *, on_progress: Callable[[str], None] | None = None) -> Path:
-    """Download model ``name`` into ``models_dir/name`` and record checksums.
+def fetch(
+    name: str,
+    models_dir: Path,
+    *,
+    on_progress: Callable[[str], None] | None = None,
+    hub: Hub | None = None,
+) -> Path:
+    """Download model ``name`` into ``models_dir/name``, check and record checksums.
 
-    Raises BackendUnavailable with the reason (no network, unknown model, manual-only).
+    Raises BackendUnavailable with the reason (no network, unknown model, manual-only, a file
+    whose SHA-256 differs from the one its hub publishes).
     """
     spec = _spec(name)
     target = model_dir(models_dir, name)
-    if spec.hub_repo is None:
+    if not spec.downloads():
         raise BackendUnavailable(
             f"{name} cannot be downloaded automatically", hint=spec.manual or ""
         )
+    hub = hub or _HuggingFace()
+    say = on_progress or (lambda _msg: None)
+    for part in spec.downloads():
+        where = target / part.subdir if part.subdir else target
+        where.mkdir(parents=True, exist_ok=True)
+        say(f"downloading {part.repo} into {where} ({spec.licence})")
+        try:
+            hub.download(part.repo, part.patterns, where)
+            published = hub.published_sha256(part.repo)
+        except BackendUnavailable:
+            raise
+        except Exception as e:  # network errors come in many types; the message is what matters
+            raise BackendUnavailable(
+                f"could not download {part.repo}: {type(e).__name__}: {e}",
+                hint="check the network connection, or download the files by hand into "
+                + str(where),
+            ) from e
+        _check_published(where, part, published, say)
+    _write_sums(target, spec, say)
+    return target
+
+
+class _HuggingFace:
+    """The Hugging Face hub through huggingface_hub (imported on use)."""
+
+    def download(self, repo: str, patterns: tuple[str, ...], target: Path) -> None:
+        snapshot_download = _hf().snapshot_download
+        snapshot_download(repo_id=repo, local_dir=target, allow_patterns=list(patterns))
+
+    def published_sha256(self, repo: str) -> dict[str, str]:
+        info = _hf().HfApi().model_info(repo, files_metadata=True)
+        out = {}
+        for sibling in info.siblings or ():
+            lfs = getattr(sibling, "lfs", None)
+            sha = getattr(lfs, "sha256", None) or (
+                lfs.get("sha256") if isinstance(lfs, dict) else None
+            )
+            if sha:
+                out[sibling.rfilename] = str(sha)
+        return out
+
+
+def _hf():  # noqa: ANN202 - the huggingface_hub module
     try:
-        from huggingface_hub import snapshot_download
+        import huggingface_hub
     except ImportError as e:
         raise BackendUnavailable(
             "downloading models needs huggingface_hub", hint="pip install huggingface_hub"
         ) from e
-    target.mkdir(parents=True, exist_ok=True)
-    say = on_progress or (lambda _msg: None)
-    say(f"downloading {spec.hub_repo} into {target} ({spec.licence})")
-    try:
-        snapshot_download(
-            repo_id=spec.hub_repo, local_dir=target, allow_patterns=list(spec.patterns)
-        )
-    except Exception as e:  # network errors come in many types; the message is what matters
-        raise BackendUnavailable(
-            f"could not download {spec.hub_repo}: {type(e).__name__}: {e}",
-            hint="check the network connection, or download the files by hand into " + str(target),
-        ) from e
-    _write_sums(target, spec, say)
-    return target
+    return huggingface_hub
+
+
+def _check_published(
+    where: Path, part: HubPart, published: dict[str, str], say: Callable[[str], None]
+) -> None:
+    """Each downloaded file the hub publishes a SHA-256 for must have exactly that one."""
+    for rel, expected in sorted(published.items()):
+        if not any(fnmatch.fnmatch(rel, pattern) for pattern in part.patterns):
+            continue
+        path = where / rel
+        if not path.is_file():
+            raise BackendUnavailable(f"{part.repo}: {rel} was not downloaded", hint="fetch again")
+        digest = sha256_file(path)
+        if digest != expected:
+            raise BackendUnavailable(
+                f"{path} has SHA-256 {digest}, but {part.repo} publishes {expected}",
+                hint="delete it and fetch again",
+            )
+        say(f"{part.repo}/{rel}: SHA-256 matches the hub's")
 
 
 def verify(name: str, models_dir: Path) -> list[FileStatus]:
@@ -173,15 +280,19 @@ def verify(name: str, models_dir: Path) -> list[FileStatus]:
             )
         ]
     recorded = dict(_read_sums(sums_file)) if sums_file.is_file() else {}
-    rows = []
+    rows = [
+        FileStatus(target / rel, False, "missing (its checksum was recorded at download)")
+        for rel in sorted(recorded)
+        if not (target / rel).is_file()
+    ]
     for path in sorted(
         p for p in target.rglob("*") if p.is_file() and p.name != _SUMS and ".cache" not in p.parts
     ):
         rel = str(path.relative_to(target))
         digest = sha256_file(path)
         expected = spec.known_sha256.get(rel) or recorded.get(rel)
-        if expected is None:
-            rows.append(FileStatus(path, True, f"sha256 {digest[:16]}… (no checksum on record)"))
+        if expected is None:  # the whole checksum: what a user pins (e.g. Diff2Lip's file)
+            rows.append(FileStatus(path, True, f"sha256 {digest} (no checksum on record)"))
         elif expected == digest:
             rows.append(FileStatus(path, True, "checksum ok"))
         else:

@@ -22,7 +22,7 @@ class EngineSettings:
     """
 
     tts: str = "espeak"
-    lipsync: str = "warp"
+    lipsync: str = "auto"  # auto: the best usable (engine.backends.choose_lipsync), or a name
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     models_dir: Path = Path("data/models")
     cache_dir: Path = Path("data/cache")
@@ -40,9 +40,9 @@ class EngineSettings:
     # else the system's with a warning; a folder holding that build; "system"
     tts_espeak: str = ""
     watermark: bool = True
-    # Diff2Lip
-    lipsync_model: str = ""  # local checkpoint path
-    lipsync_steps: int = 25
+    # Diff2Lip and MuseTalk
+    lipsync_model: str = ""  # Diff2Lip checkpoint file, or the MuseTalk models folder
+    lipsync_steps: int = 25  # Diff2Lip only (MuseTalk takes one step)
     lipsync_batch: int = 0  # frames per forward; 0: 1 on CPU (fastest, cache-bound), 16 on CUDA
     lipsync_compile: bool = False  # torch.compile the network (first batch compiles)
     lipsync_cuda_graphs: bool = False  # CUDA graphs (compile mode reduce-overhead); no-op on CPU

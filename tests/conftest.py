@@ -48,3 +48,11 @@ def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Whisper converted for faster-whisper (tests/auxil/whisper_models)."""
+    from tests.auxil.whisper_models import build_tiny_whisper
+
+    return build_tiny_whisper(tmp_path_factory.mktemp("whisper"))

@@ -1,5 +1,5 @@
 """docker-compose.yml: the structure operators rely on (services, health checks, GPU, volumes),
-checked with a YAML parser; and `docker compose config` where a Compose CLI is installed."""
+checked with a YAML parser; and the whole file validated by a Compose CLI (`config -q`)."""
 
 from __future__ import annotations
 
@@ -79,31 +79,39 @@ def test_worker_reserves_a_gpu_and_shares_data_with_the_bot(compose: dict[str, A
     assert mounts["/models"].split(":")[0] in volumes
 
 
-def _compose_cli() -> list[str] | None:
+def _compose_cli() -> list[str]:
+    """`docker compose` (the plugin) or `docker-compose` (make test installs Debian's)."""
     docker = shutil.which("docker")
     if docker:
         probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30)
         if probe.returncode == 0:
             return [docker, "compose"]
     legacy = shutil.which("docker-compose")
-    return [legacy] if legacy else None
+    if legacy is None:
+        pytest.fail("no Compose CLI: install docker-compose (make test installs it)")
+    return [legacy]
 
 
-def test_compose_cli_validates_the_file(tmp_path: Path) -> None:
-    """`docker compose config -q` needs no daemon; skipped where no Compose CLI is installed."""
-    cli = _compose_cli()
-    if cli is None:
-        pytest.skip("no Compose CLI here (docker compose plugin or docker-compose)")
-    shutil.copy(COMPOSE, tmp_path / "docker-compose.yml")
-    shutil.copy(ROOT / "config" / "example.env", tmp_path / ".env")
-    done = subprocess.run(
-        [*cli, "-f", "docker-compose.yml", "config", "-q"],
-        cwd=tmp_path,
+def _config(tmp: Path, text: str) -> subprocess.CompletedProcess[str]:
+    (tmp / "docker-compose.yml").write_text(text)
+    shutil.copy(ROOT / "config" / "example.env", tmp / ".env")
+    return subprocess.run(
+        [*_compose_cli(), "-f", "docker-compose.yml", "config", "-q"],
+        cwd=tmp,
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_compose_cli_validates_the_file(tmp_path: Path) -> None:
+    """`docker compose config -q` checks the file against Compose's schema (no daemon)."""
+    done = _config(tmp_path, COMPOSE.read_text())
     assert done.returncode == 0, done.stderr
+    # the check has teeth: one misspelt key and the same command refuses the file
+    typo = COMPOSE.read_text().replace("    healthcheck:", "    helthcheck:", 1)
+    refused = _config(tmp_path, typo)
+    assert refused.returncode != 0 and "helthcheck" in refused.stdout + refused.stderr
 
 
 # ---- least privilege (issue 11) --------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Lip-sync backends: ``warp`` (embedded CPU default) and ``diff2lip`` (diffusion)."""
+"""Lip-sync backends: ``warp`` (embedded CPU), ``musetalk`` (one latent pass a frame) and
+``diff2lip`` (diffusion); ``engine.backends.choose_lipsync`` picks one for ``auto``."""
 
 from engine.lipsync.base import LipSyncBackend
 

@@ -1,8 +1,9 @@
 """A stand-in for Discord's REST API and gateway on 127.0.0.1 that the real discord.py talks to.
 
 REST: it answers login, ``/gateway/bot``, command sync, interaction callbacks, webhook
-follow-ups and channel messages, serves attachment bytes, records every request, and can fail
-a route a few times (429/500).
+follow-ups and channel messages, serves attachment bytes, records every request, can fail
+a route a few times (429/500), and can handle a request and then lose its answer (the
+connection closes before it is sent).
 
 Gateway (``/gateway``, a websocket): HELLO, then IDENTIFY -> READY (or RESUME -> RESUMED),
 heartbeats answered with ACKs, and :meth:`DiscordStandIn.dispatch` sends events such as
@@ -67,6 +68,8 @@ class DiscordStandIn:
         self.attachments: dict[str, bytes] = {}
         self.nonces: dict[str, Any] = {}
         self.fail: dict[str, list[int]] = {}  # path prefix -> statuses to answer first
+        self.drop: dict[str, int] = {}  # "POST /path" -> requests to handle, then not answer
+        self.created: list[dict[str, Any]] = []  # channel messages as created, in order
         self._ids = itertools.count(900_000_000_000_000_000)
         self.runner: web.AppRunner | None = None
         self.url = ""
@@ -207,7 +210,14 @@ class DiscordStandIn:
                     status=code,
                     headers={"X-RateLimit-Bucket": "b", "Retry-After": "0.2"},
                 )
-        return _json(self._answer(request.method, path, body))
+        answer = self._answer(request.method, path, body)
+        route = f"{request.method} {path}"
+        if self.drop.get(route, 0) > 0:  # handled, but the answer is lost on the way
+            self.drop[route] -= 1
+            assert request.transport is not None
+            request.transport.close()
+            raise web.HTTPServiceUnavailable()
+        return _json(answer)
 
     def _answer(self, method: str, path: str, body: Any) -> Any:
         if path == "/users/@me":
@@ -246,6 +256,7 @@ class DiscordStandIn:
             message = self.message(path.split("/")[2], body)
             if nonce:
                 self.nonces[nonce] = message
+            self.created.append(message)
             return message
         if method == "PATCH" and path.startswith("/channels/"):
             return self.message(path.split("/")[2], body)

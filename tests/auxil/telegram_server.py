@@ -39,6 +39,7 @@ class TelegramStandIn:
         self.fail_next: dict[str, list[int]] = {}  # method -> statuses to answer before succeeding
         self.chat_admins: dict[int, list[int]] = {}  # group chat id -> its administrators' ids
         self.drop_next: dict[str, int] = {}  # method -> calls to handle but never answer
+        self.retry_after: float = 1  # seconds a 429 from fail_next asks the caller to wait
 
     # ---- server ------------------------------------------------------------------------
     async def start(self) -> str:
@@ -97,7 +98,7 @@ class TelegramStandIn:
                 )
             body = {"ok": False, "error_code": code, "description": "stand-in failure"}
             if code == 429:
-                body["parameters"] = {"retry_after": 1}
+                body["parameters"] = {"retry_after": self.retry_after}
             return web.json_response(body, status=code)
         handler = getattr(self, f"_{method}", None)
         result = await handler(params) if handler else True

@@ -17,6 +17,7 @@ import pytest
 
 from bot.adapters.discord import gateway_url, run_discord, use_api_base, use_gateway
 from bot.app import build_service
+from bot.core import texts
 from bot.delivery.discord import DiscordDelivery
 from bot.settings import BotSettings
 from bot.worker import build_workers
@@ -235,5 +236,162 @@ def test_delivery_retries_429_and_500_then_delivers_once(tmp_path: Path) -> None
         assert len(posts) == 3 and len(posts[-1].files["files[0]"]) == 1000
         assert all(r.files for r in posts)
         await dc.stop()
+
+    asyncio.run(go())
+
+
+def test_a_lost_answer_is_retried_with_the_same_nonce_and_posts_once(tmp_path: Path) -> None:
+    """Discord took the video but the answer never came back (connection closed): the retry
+    carries the same nonce with enforce_nonce, so Discord answers with the first message."""
+
+    async def go() -> None:
+        dc = DiscordStandIn()
+        await dc.start()
+        route = f"POST /channels/{CHANNEL}/messages"
+        video = tmp_path / "v.mp4"
+        video.write_bytes(b"\0" * 1000)
+        async with aiohttp.ClientSession() as session:
+            delivery = DiscordDelivery(session, dc.api, "TEST")
+            dc.drop[route] = 1
+            answer = await delivery.send_video(CHANNEL, video, "hi", key="job-1")
+            posts = dc.channel_posts(CHANNEL)
+            assert len(posts) == 2 and posts[0].json["nonce"] == posts[1].json["nonce"]
+            assert posts[0].json["enforce_nonce"] is True
+            assert len(dc.created) == 1 and answer["id"] == dc.created[0]["id"]
+            # Without the key there is no nonce, and the same lost answer makes two messages.
+            dc.drop[route] = 1
+            await delivery.send_video(CHANNEL, video, "hi")
+            assert len(dc.channel_posts(CHANNEL)) == 4 and len(dc.created) == 3
+        await dc.stop()
+
+    asyncio.run(go())
+
+
+LONG_SCRIPT = "\n".join(
+    [
+        "Good evening, and welcome to the long version of this message.",
+        "A slash command option is one line; this form takes paragraphs, so the script can",
+        "breathe: several sentences, line breaks kept, far more than fits in a quick reply.",
+    ]
+    * 3
+)
+
+
+def _talk(
+    dc: DiscordStandIn, voice: Path, photo: Path, script: str | None = None
+) -> dict[str, Any]:
+    """The data of a /talk command with both files attached (and the script, if given)."""
+    files = {
+        "201": _attachment(dc, "201", "voice.ogg", voice.read_bytes(), "audio/ogg"),
+        "202": _attachment(dc, "202", "me.jpg", photo.read_bytes(), "image/jpeg"),
+    }
+    options = [{"name": "script", "type": 3, "value": script}] if script is not None else []
+    options += [
+        {"name": "voice", "type": 11, "value": "201"},
+        {"name": "photo", "type": 11, "value": "202"},
+    ]
+    return {
+        "id": "77",
+        "name": "talk",
+        "type": 1,
+        "resolved": {"attachments": files},
+        "options": options,
+    }
+
+
+def _modal_inputs(callback: dict[str, Any]) -> tuple[str, list[str]]:
+    """The modal's custom id and its text inputs' ids, from a type-9 callback."""
+    data = callback["data"]
+    ids: list[str] = []
+    for row in data["components"]:
+        for c in row.get("components", []) or [row.get("component", {})]:
+            if c.get("type") == 4:
+                ids.append(c["custom_id"])
+    return data["custom_id"], ids
+
+
+def test_talk_without_a_script_opens_a_form_for_a_long_one(
+    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
+) -> None:
+    """`/talk` with the files but no script: a modal (the long-script form); what is typed in
+    it joins the files as the draft's script, line breaks and all."""
+
+    async def go() -> None:
+        async with system(tmp_path, engine) as dc:
+            data = _talk(dc, sample_voice, sample_photo)
+            await dc.dispatch("INTERACTION_CREATE", _interaction(2, data, REQUESTER))
+            await dc.wait_for(lambda: any(c.json.get("type") == 9 for c in dc.callbacks()))
+            modal = next(c.json for c in dc.callbacks() if c.json.get("type") == 9)
+            assert modal["data"]["title"] == "Your script"
+            modal_id, (input_id,) = _modal_inputs(modal)
+            submit = {
+                "custom_id": modal_id,
+                "components": [
+                    {
+                        "type": 1,
+                        "components": [{"type": 4, "custom_id": input_id, "value": LONG_SCRIPT}],
+                    }
+                ],
+            }
+            await dc.dispatch("INTERACTION_CREATE", _interaction(5, submit, REQUESTER))
+            consent = f"mp:{REQUESTER}:consent:"
+            await dc.wait_for(lambda: consent in dc.custom_ids(), timeout=60)
+            said = "\n".join((r.json or {}).get("content", "") for r in dc.followups())
+            assert f"Script received ({len(LONG_SCRIPT)} characters" in said
+            assert "Voice note received" in said and "Photo received." in said
+
+    asyncio.run(go())
+
+
+def _dm(dc: DiscordStandIn, who: dict[str, Any], channel: str, **extra: Any) -> dict[str, Any]:
+    """A MESSAGE_CREATE payload from ``who`` in a direct message (no guild)."""
+    return {**dc.message(channel, {}), "author": who, **extra}
+
+
+def test_direct_messages_feed_the_draft(
+    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
+) -> None:
+    """In a DM, plain messages go through on_message: text before /talk gets the hint, and
+    after /talk the voice note and photo sent as messages complete the draft; the replies go
+    back to that DM, with their buttons. Messages from bots are ignored."""
+    dm = "5000"
+
+    async def go() -> None:
+        async with system(tmp_path, engine) as dc:
+
+            def said() -> list[str]:
+                return [(r.json or {}).get("content", "") for r in dc.channel_posts(dm)]
+
+            ada, bot = user(REQUESTER), {**user("77", "otherbot"), "bot": True}
+            await dc.dispatch("MESSAGE_CREATE", _dm(dc, bot, dm, content="hello"))
+            await dc.dispatch("MESSAGE_CREATE", _dm(dc, ada, dm, content="hello"))
+            await dc.wait_for(lambda: len(said()) >= 1)
+            assert said() == [texts.IDLE_TEXT]  # one answer: the bot's message got none
+            talk = {
+                "id": "77",
+                "name": "talk",
+                "type": 1,
+                "options": [{"name": "script", "type": 3, "value": "Hello from a direct message."}],
+            }
+            opened = _interaction(2, talk, REQUESTER, channel_id=dm, channel={"id": dm, "type": 1})
+            await dc.dispatch("INTERACTION_CREATE", opened)
+            await dc.wait_for(
+                lambda: any(
+                    "Script received" in (r.json or {}).get("content", "") for r in dc.followups()
+                )
+            )
+            voice = _attachment(dc, "301", "voice.ogg", sample_voice.read_bytes(), "audio/ogg")
+            await dc.dispatch("MESSAGE_CREATE", _dm(dc, ada, dm, attachments=[voice]))
+            await dc.wait_for(lambda: any("Voice note received" in t for t in said()), timeout=60)
+            photo = _attachment(dc, "302", "me.jpg", sample_photo.read_bytes(), "image/jpeg")
+            await dc.dispatch("MESSAGE_CREATE", _dm(dc, ada, dm, attachments=[photo]))
+            await dc.wait_for(lambda: any("Photo received." in t for t in said()), timeout=60)
+            buttons = [
+                c["custom_id"]
+                for p in dc.channel_posts(dm)
+                for row in (p.json or {}).get("components", [])
+                for c in row["components"]
+            ]
+            assert f"mp:{REQUESTER}:consent:" in buttons  # the draft is complete: consent next
 
     asyncio.run(go())

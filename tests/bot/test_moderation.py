@@ -305,17 +305,8 @@ def test_phrase_mode_with_speech_recognition_checks_the_voice_note(
 
     async def go() -> None:
         async with service(tmp_path, mode="phrase", asr=True) as (svc, store, queue):
-            worker = Worker(
-                functions=[transcribe],
-                queue_name=INTAKE_QUEUE,
-                burst=False,
-                poll_delay=0.05,
-                redis_settings=RedisSettings.from_dsn(_url(queue)),
-                handle_signals=False,
-                ctx={"asr": FasterWhisper(Path("unused"), model=model), "cache_dir": tmp_path},
-            )
-            task = asyncio.create_task(worker.main())
-            try:
+            recognizer = FasterWhisper(Path("unused"), model=model)
+            async with _transcribing(queue, recognizer, tmp_path):
                 await queue.put_media("s" * 64, speech_wav.read_bytes())
                 await svc.handle(Command(USER, "talk"))
                 draft = await store.get_draft("discord", "42", "chan1")
@@ -335,12 +326,61 @@ def test_phrase_mode_with_speech_recognition_checks_the_voice_note(
                 assert model.seen and all(n > 16_000 for n in model.seen)  # real decoding
                 (record,) = await store.safety.recent_renders("discord", GUILD)
                 assert (record.mode, record.verified) == ("phrase", "asr")
-            finally:
-                await worker.close()
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
 
     asyncio.run(go())
+
+
+def test_phrase_check_with_a_real_speech_recognizer_in_the_worker(
+    tmp_path: Path, speech_wav: Path, tiny_whisper: Path
+) -> None:
+    """MOUTHPIECE_ASR_MODEL pointing at a converted model folder: the worker loads it through
+    load_recognizer (faster-whisper), the bot asks it at Render, and what it heard is checked
+    against the phrase. The tiny random model hears nonsense, so the phrase is not heard."""
+    from bot.settings import BotSettings
+    from bot.worker import load_recognizer
+
+    recognizer = load_recognizer(BotSettings(asr_model=str(tiny_whisper)))
+    heard: list[str | None] = []
+
+    async def go() -> None:
+        async with (
+            service(tmp_path, mode="phrase", asr=True) as (svc, store, queue),
+            _transcribing(queue, recognizer, tmp_path),
+        ):
+            await queue.put_media("s" * 64, speech_wav.read_bytes())
+            heard.append(await queue.transcribe("s" * 64))
+            await svc.handle(Command(USER, "talk"))
+            draft = await store.get_draft("discord", "42", "chan1")
+            assert draft is not None
+            phrase = await store.safety.phrase_for("discord", "42", "chan1", draft.id)
+            await store.put_draft("discord", "42", "chan1", _ready(draft.id, "s" * 64))
+            refused = _texts(await svc.handle(Button(USER, "render")))
+            assert refused == [texts.PHRASE_NOT_HEARD.format(phrase=phrase)]
+            assert await store.get_draft("discord", "42", "chan1") is not None
+
+    asyncio.run(go())
+    assert heard and isinstance(heard[0], str) and heard[0]  # the worker heard something
+
+
+@asynccontextmanager
+async def _transcribing(queue: Queue, recognizer: Any, cache: Path) -> AsyncIterator[None]:
+    """An intake worker on the queue's Redis that runs ``transcribe`` with ``recognizer``."""
+    worker = Worker(
+        functions=[transcribe],
+        queue_name=INTAKE_QUEUE,
+        burst=False,
+        poll_delay=0.05,
+        redis_settings=RedisSettings.from_dsn(_url(queue)),
+        handle_signals=False,
+        ctx={"asr": recognizer, "cache_dir": cache},
+    )
+    task = asyncio.create_task(worker.main())
+    try:
+        yield
+    finally:
+        await worker.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _url(queue: Queue) -> str:

@@ -1,7 +1,8 @@
 """The render queue with real parts: redis-server, `python -m bot.worker` subprocesses hosting
 the embedded CPU engine, and the real delivery code talking to a Bot API stand-in.
 
-Covers: progress edits, cancel (queued and running), SIGKILL mid-render (the job runs again
+Covers: progress edits (each job's percentage never goes down) and the worker's own /metrics
+counters after real jobs, cancel (queued and running), SIGKILL mid-render (the job runs again
 on another worker within the heartbeat bound and is delivered once), Redis restarted with
 persistence, fair interleaving of two users on two workers, retries of 429/500 and of a
 lost response.
@@ -10,13 +11,9 @@ lost response.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import aiohttp
@@ -24,131 +21,97 @@ import pytest
 
 from bot.core.service import Service
 from bot.delivery.telegram import TelegramDelivery
-from bot.jobs import RENDER_QUEUE, JobStatus, Keys, RenderJob, job_id_for
+from bot.jobs import RENDER_QUEUE, JobStatus, Keys, RenderJob
 from bot.queue import Queue
 from tests.auxil.redis_server import free_port, redis_server
 from tests.auxil.telegram_server import TelegramStandIn
-
-ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = ROOT / "data" / "samples"
-HEARTBEAT = 2.0
-SHORT = "Hello there, this is a queue test."
-
-
-@asynccontextmanager
-async def worker(
-    tmp: Path, redis_url: str, tg_url: str, name: str
-) -> AsyncIterator[subprocess.Popen[bytes]]:
-    """`python -m bot.worker` with its own data folder; stopped (SIGTERM) at the end."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "REDIS_URL": redis_url,
-        "TELEGRAM_BOT_TOKEN": "123:TEST",
-        "TELEGRAM_API_BASE_URL": tg_url,
-        "MOUTHPIECE_DATA_DIR": str(tmp / name),
-        "MOUTHPIECE_WORKER_NAME": name,
-        "MOUTHPIECE_HEARTBEAT_SECONDS": str(HEARTBEAT),
-        "MOUTHPIECE_STATUS_EDIT_SECONDS": "0.2",
-        "MOUTHPIECE_BOARD_INTERVAL_SECONDS": "0.2",
-        "MOUTHPIECE_RETRY_BACKOFF_SECONDS": "0.5",
-        "MOUTHPIECE_WORKER_METRICS_PORT": "0",
-        "MOUTHPIECE_LOG_FORMAT": "text",
-    }
-    log = open(tmp / f"{name}.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.worker"], cwd=tmp, env=env, stdout=log, stderr=log
-    )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:  # waiting in a thread: the stand-in on this loop must keep answering
-                await asyncio.to_thread(proc.wait, 30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                await asyncio.to_thread(proc.wait)
-        log.close()
-
-
-@asynccontextmanager
-async def platform_and_queue(
-    tmp: Path, **redis: object
-) -> AsyncIterator[tuple[TelegramStandIn, Queue, str]]:
-    tg = TelegramStandIn()
-    await tg.start()
-    with redis_server(tmp, **redis) as url:  # type: ignore[arg-type]
-        queue = await Queue.connect(url)
-        try:
-            yield tg, queue, url
-        finally:
-            await queue.close()
-            await tg.stop()
-
-
-async def submit(queue: Queue, user: str, n: int = 0, script: str = SHORT) -> str:
-    """What the bot does on Render: media into Redis by hash, then the fair enqueue."""
-    voice, photo = (SAMPLES / "voice.ogg").read_bytes(), (SAMPLES / "portrait.jpg").read_bytes()
-    import hashlib
-
-    vh, ph = hashlib.sha256(voice).hexdigest(), hashlib.sha256(photo).hexdigest()
-    await queue.put_media(vh, voice)
-    await queue.put_media(ph, photo)
-    job = RenderJob(
-        job_id=job_id_for("telegram", user, user, f"draft-{n}"),
-        platform="telegram",
-        user_id=user,
-        chat_id=user,
-        script=script,
-        voice_hash=vh,
-        photo_hash=ph,
-    )
-    assert await queue.enqueue(job)
-    return job.job_id
-
-
-async def wait_until(predicate: object, timeout: float = 120.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()  # type: ignore[operator]
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def status_of(queue: Queue, job_id: str) -> str:
-    s = await queue.status(job_id)
-    return s.status if s else ""
+from tests.auxil.workers import (
+    HEARTBEAT,
+    SHORT,
+    gone,
+    is_status,
+    platform_and_queue,
+    status_of,
+    submit,
+    wait_until,
+    worker,
+)
 
 
 def test_progress_edits_and_one_delivery(tmp_path: Path) -> None:
+    port = free_port()
+
     async def go() -> None:
         async with platform_and_queue(tmp_path) as (tg, queue, url):
             first = await submit(queue, "1001", 0)
             second = await submit(queue, "1001", 1)
             assert (await queue.position(first)).ahead == 0  # type: ignore[union-attr]
             assert (await queue.position(second)).ahead == 1  # type: ignore[union-attr]
-            async with worker(tmp_path, url, tg.url, "w1"):
+            metrics = {
+                "MOUTHPIECE_WORKER_METRICS_PORT": str(port),
+                "MOUTHPIECE_METRICS_HOST": "127.0.0.1",
+            }
+            async with worker(tmp_path, url, tg.url, "w1", env=metrics):
                 await wait_until(lambda: len(tg.videos(1001)) == 2, what="two videos")
                 await wait_until(
                     lambda: sum("done in" in e for e in tg.edits(1001)) == 2, what="done edits"
                 )
+                scraped = await _metrics(port)
             edits = tg.edits(1001)
             assert any("in line" in t for t in tg.texts(1001) + edits)  # the second job waited
-            running = [e for e in edits if "%" in e]
-            assert running, edits
-            percents = [int(e.split("— ")[1].split("%")[0]) for e in running if "— " in e]
-            assert percents == sorted(percents) or len(set(percents)) > 1
+            # Each job's own status message: its percentage never goes down, and it moves.
+            for job_id in (first, second):
+                percents = _percents(tg, "1001", job_id)
+                assert percents == sorted(percents), (job_id, percents)
+                assert len(set(percents)) >= 2, (job_id, percents)
             assert (
                 await status_of(queue, first) == "done" and await status_of(queue, second) == "done"
             )
+            # The worker's own counters, as its /metrics endpoint serves them.
+            assert scraped[("mouthpiece_jobs_total", (("outcome", "done"),))] == 2
+            assert scraped[("mouthpiece_render_seconds_count", ())] == 2
+            assert scraped[("mouthpiece_render_seconds_sum", ())] > 0
+            assert scraped[("mouthpiece_stage_seconds_count", (("stage", "video"),))] == 2
+            others = {
+                labels: value
+                for (name, labels), value in scraped.items()
+                if name == "mouthpiece_jobs_total" and labels != (("outcome", "done"),)
+            }
+            assert set(others.values()) <= {0.0}, others  # nothing failed or was retried
 
     asyncio.run(go())
+
+
+def _percents(tg: TelegramStandIn, chat: str, job_id: str) -> list[int]:
+    """The percentages job ``job_id``'s status message showed, in the order it showed them."""
+    out = []
+    for call in tg.calls:
+        text = str(call.params.get("text", ""))
+        if (
+            call.method in ("sendMessage", "editMessageText")
+            and str(call.params.get("chat_id")) == chat
+            and f"Job {job_id[:8]}:" in text
+            and "%" in text
+        ):
+            out.append(int(text.split("— ")[1].split("%")[0]))
+    return out
+
+
+async def _metrics(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a worker's /metrics: (name, sorted labels) -> value."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as resp,
+    ):
+        assert resp.status == 200
+        body = await resp.text()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
 
 
 def test_cancel_queued_and_running(tmp_path: Path) -> None:
@@ -167,7 +130,7 @@ def test_cancel_queued_and_running(tmp_path: Path) -> None:
                 )
                 assert await queue.cancel(running) == "stopping"
                 await wait_until(
-                    lambda: _is(queue, running, "cancelled"), timeout=60, what="cancel"
+                    lambda: is_status(queue, running, "cancelled"), timeout=60, what="cancel"
                 )
                 await wait_until(lambda: any("cancelled" in e for e in tg.edits(2001)), what="edit")
             assert tg.videos(2001) == []
@@ -179,10 +142,6 @@ def test_cancel_queued_and_running(tmp_path: Path) -> None:
 async def _stage_is(queue: Queue, job_id: str, stage: str) -> bool:
     s = await queue.status(job_id)
     return bool(s and s.status == "running" and s.stage == stage)
-
-
-async def _is(queue: Queue, job_id: str, status: str) -> bool:
-    return await status_of(queue, job_id) == status
 
 
 def test_sigterm_requeues_sigkill_recovers_and_the_video_comes_once(tmp_path: Path) -> None:
@@ -208,12 +167,12 @@ def test_sigterm_requeues_sigkill_recovers_and_the_video_comes_once(tmp_path: Pa
             ttl_ms = await queue.redis.pttl(Keys.in_progress(job_id))
             assert 0 < ttl_ms <= HEARTBEAT * 1000
             await wait_until(
-                lambda: _gone(queue, Keys.in_progress(job_id)), timeout=HEARTBEAT + 5, what="expiry"
+                lambda: gone(queue, Keys.in_progress(job_id)), timeout=HEARTBEAT + 5, what="expiry"
             )
             assert time.monotonic() - killed <= HEARTBEAT + 1
             # 3. The next worker runs it again and the user gets exactly one video.
             async with worker(tmp_path, url, tg.url, "rescuer"):
-                await wait_until(lambda: _is(queue, job_id, "done"), what="the re-run")
+                await wait_until(lambda: is_status(queue, job_id, "done"), what="the re-run")
                 await asyncio.sleep(1.0)
             assert len(tg.videos(3001)) == 1
             raw = await queue.redis.hgetall(Keys.job(job_id))
@@ -226,10 +185,6 @@ async def _on(queue: Queue, job_id: str, worker_name: str) -> bool:
     """The job is rendering its frames on that worker."""
     raw = await queue.redis.hgetall(Keys.job(job_id))
     return raw.get(b"worker") == worker_name.encode() and raw.get(b"stage") == b"video"
-
-
-async def _gone(queue: Queue, key: str) -> bool:
-    return not await queue.redis.exists(key)
 
 
 def test_redis_restarts_lose_no_queued_job_and_workers_ride_them_out(tmp_path: Path) -> None:

@@ -3,11 +3,62 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 from bot.core.flow import Draft
 from bot.jobs import RenderJob
 from bot.store import MIGRATIONS, Store
+
+# The schema the first release created (bot/store.py at commit 2f6eba8, MIGRATIONS[0] then),
+# copied here verbatim: databases made by that release must open with today's code.
+FIRST_SCHEMA = """
+    CREATE TABLE users (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        last_voice_hash TEXT, last_voice_seconds REAL, last_voice_text TEXT,
+        last_photo_hash TEXT, created REAL NOT NULL,
+        PRIMARY KEY (platform, user_id));
+    CREATE TABLE drafts (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, chat_id TEXT NOT NULL,
+        data TEXT NOT NULL, updated REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, chat_id),
+        FOREIGN KEY (platform, user_id) REFERENCES users (platform, user_id) ON DELETE CASCADE);
+    CREATE TABLE media (
+        digest TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL,
+        mime TEXT NOT NULL DEFAULT '', path TEXT NOT NULL, created REAL NOT NULL);
+    CREATE TABLE voice_profiles (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,
+        media_digest TEXT NOT NULL REFERENCES media (digest), seconds REAL NOT NULL,
+        transcript TEXT, consent_at REAL, created REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, name),
+        FOREIGN KEY (platform, user_id) REFERENCES users (platform, user_id) ON DELETE CASCADE);
+    CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY, platform TEXT NOT NULL, user_id TEXT NOT NULL,
+        chat_id TEXT NOT NULL, guild_id TEXT, status TEXT NOT NULL, payload TEXT NOT NULL,
+        error TEXT NOT NULL DEFAULT '', output_bytes INTEGER NOT NULL DEFAULT 0,
+        timings TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL, started REAL, finished REAL,
+        FOREIGN KEY (platform, user_id) REFERENCES users (platform, user_id) ON DELETE CASCADE);
+    CREATE INDEX jobs_by_user ON jobs (platform, user_id, created);
+    CREATE TABLE consents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, platform TEXT NOT NULL, user_id TEXT NOT NULL,
+        job_id TEXT, voice_digest TEXT NOT NULL, photo_digest TEXT NOT NULL,
+        script_digest TEXT NOT NULL, mode TEXT NOT NULL, at REAL NOT NULL);
+    CREATE TABLE guild_settings (
+        platform TEXT NOT NULL, guild_id TEXT NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (platform, guild_id));
+    CREATE TABLE bans (
+        platform TEXT NOT NULL, guild_id TEXT NOT NULL, user_id TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '', at REAL NOT NULL,
+        PRIMARY KEY (platform, guild_id, user_id));
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, platform TEXT NOT NULL,
+        guild_id TEXT, user_id TEXT, action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
+"""
 
 
 def _job(job_id: str, user: str = "u") -> RenderJob:
@@ -66,3 +117,154 @@ def test_many_users_at_once(tmp_path: Path) -> None:
         await s.close()
 
     asyncio.run(go())
+
+
+def _first_release_database(path: Path) -> None:
+    """A database as the first release left it: its schema at version 1, and a row in every
+    table that release wrote (a user, a draft, an upload, a saved voice, a job, its consent
+    and audit entries)."""
+    draft = {
+        "id": "d1",
+        "state": "confirm",
+        "script": "Hello from the first release.",
+        "voice_hash": "v" * 64,
+        "voice_seconds": 6.5,
+        "voice_text": None,
+        "transcript_asked": True,
+        "photo_hash": "p" * 64,
+        "photo_warnings": ["two faces"],
+        "consent": True,
+    }
+    payload = {  # RenderJob as that release serialised it (no label position yet)
+        "job_id": "oldjob",
+        "platform": "telegram",
+        "user_id": "u1",
+        "chat_id": "c1",
+        "script": "Hello from the first release.",
+        "voice_hash": "v" * 64,
+        "photo_hash": "p" * 64,
+        "voice_text": None,
+        "max_bytes": None,
+        "seed": 0,
+        "label": "AI-generated",
+        "reply_to": None,
+    }
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);"
+        f"BEGIN; {FIRST_SCHEMA}; INSERT INTO schema_version VALUES (1); COMMIT;"
+    )
+    db.executescript(
+        f"""
+        INSERT INTO users VALUES ('telegram', 'u1', 'Ada', '{"v" * 64}', 6.5, NULL,
+                                  '{"p" * 64}', 1000.0);
+        INSERT INTO media VALUES ('{"v" * 64}', 'audio', 1234, 'audio/ogg', '/m/v.ogg', 1000.0);
+        INSERT INTO voice_profiles VALUES ('telegram', 'u1', 'mine', '{"v" * 64}', 6.5,
+                                           'what I said', NULL, 1000.0);
+        INSERT INTO consents (platform, user_id, job_id, voice_digest, photo_digest,
+                              script_digest, mode, at)
+            VALUES ('telegram', 'u1', 'oldjob', '{"v" * 64}', '{"p" * 64}', 's', 'attest', 1000.0);
+        INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail)
+            VALUES (1000.0, 'telegram', NULL, 'u1', 'render_requested', 'oldjob');
+        """
+    )
+    db.execute(
+        "INSERT INTO drafts VALUES ('telegram', 'u1', 'c1', ?, 1000.0)", (json.dumps(draft),)
+    )
+    db.execute(
+        "INSERT INTO jobs (job_id, platform, user_id, chat_id, guild_id, status, payload, "
+        "output_bytes, created) VALUES ('oldjob', 'telegram', 'u1', 'c1', NULL, 'done', ?, 99, "
+        "1000.0)",
+        (json.dumps(payload, sort_keys=True),),
+    )
+    db.commit()
+    db.close()
+
+
+def _layout(path: Path) -> dict[str, object]:
+    """Tables with their columns (name, type, not null, default, key), indexes, foreign keys."""
+    db = sqlite3.connect(path)
+    out: dict[str, object] = {}
+    for (name,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+    ):
+        out[name] = (
+            [tuple(r[1:]) for r in db.execute(f"PRAGMA table_info({name})")],
+            sorted(tuple(r[1:]) for r in db.execute(f"PRAGMA foreign_key_list({name})")),
+        )
+    for name, table in db.execute("SELECT name, tbl_name FROM sqlite_master WHERE type='index'"):
+        if not name.startswith("sqlite_autoindex"):
+            out[f"index {name}"] = (table, [r[2] for r in db.execute(f"PRAGMA index_info({name})")])
+    db.close()
+    return out
+
+
+def test_a_first_release_database_is_upgraded_in_place_keeping_its_data(tmp_path: Path) -> None:
+    old, fresh = tmp_path / "old.sqlite3", tmp_path / "fresh.sqlite3"
+    _first_release_database(old)
+
+    async def go() -> None:
+        s = await Store.open(old)
+        assert await s.schema_version() == len(MIGRATIONS) > 1
+        # the data of the first release, read through today's code
+        assert await s.get_draft("telegram", "u1", "c1") == Draft(
+            id="d1",
+            state="confirm",
+            script="Hello from the first release.",
+            voice_hash="v" * 64,
+            voice_seconds=6.5,
+            transcript_asked=True,
+            photo_hash="p" * 64,
+            photo_warnings=("two faces",),
+            consent=True,
+        )
+        rows = await s.jobs("telegram", "u1")
+        assert [(r.job_id, r.status, r.output_bytes) for r in rows] == [("oldjob", "done", 99)]
+        assert [(v.name, v.transcript) for v in await s.voices("telegram", "u1")] == [
+            ("mine", "what I said")
+        ]
+        audit = await (await s._db.execute("SELECT action, detail FROM audit_log")).fetchall()
+        assert [tuple(r) for r in audit] == [("render_requested", "oldjob")]
+        # the columns the upgrade added, with their defaults on the old rows
+        consent = await (
+            await s._db.execute("SELECT guild_id, verified, mode FROM consents")
+        ).fetchone()
+        assert consent is not None and tuple(consent) == ("", "", "attest")
+        # ...and the tables it added, in use
+        await s.safety.put_phrase("telegram", "u1", "c1", "d1", "copper meadow lantern 47")
+        assert await s.safety.phrase_for("telegram", "u1", "c1", "d1") == "copper meadow lantern 47"
+        await s.close()
+        s = await Store.open(old)  # opening again changes nothing
+        assert await s.schema_version() == len(MIGRATIONS)
+        await s.close()
+        await (await Store.open(fresh)).close()
+
+    asyncio.run(go())
+    # the upgraded database has exactly the layout a new one gets
+    assert _layout(old) == _layout(fresh)
+
+
+def test_a_failed_upgrade_changes_nothing_and_lets_go(tmp_path: Path) -> None:
+    """An upgrade that cannot apply (here a table in the way) raises, leaves the database as
+    it was, and does not leave the connection's thread behind (the process can exit)."""
+    old = tmp_path / "old.sqlite3"
+    _first_release_database(old)
+    db = sqlite3.connect(old)
+    db.execute("CREATE TABLE reviews (x)")  # migration 2 creates a table of that name
+    db.commit()
+    db.close()
+    before = threading.active_count()
+
+    async def go() -> None:
+        with pytest.raises(sqlite3.OperationalError, match="reviews"):
+            await Store.open(old)
+
+    asyncio.run(go())
+    deadline = time.monotonic() + 10
+    while threading.active_count() > before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threading.active_count() == before
+    db = sqlite3.connect(old)
+    assert db.execute("SELECT MAX(version) FROM schema_version").fetchone() == (1,)
+    assert "guild_id" not in [r[1] for r in db.execute("PRAGMA table_info(consents)")]
+    db.close()

@@ -13,14 +13,14 @@ import hashlib
 import importlib.util
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.errors import BackendUnavailable, TransientError
+from engine.errors import BackendUnavailable
+from engine.lipsync.runtime import BatchFitter, Recent, check_settings, torch_device
 from engine.settings import EngineSettings
 from engine.types import Portrait, RenderOptions, Speech
 
@@ -41,7 +41,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _HOW = "mouthpiece models fetch diff2lip explains how to get the checkpoint"
-_PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def checkpoint_path(settings: EngineSettings) -> Path | None:
@@ -69,15 +68,7 @@ def check(settings: EngineSettings) -> str | None:
 
 
 def _validate(settings: EngineSettings) -> None:
-    if settings.lipsync_precision not in _PRECISIONS:
-        raise ValueError(
-            f"MOUTHPIECE_LIPSYNC_PRECISION={settings.lipsync_precision!r} is not one "
-            f"of {', '.join(_PRECISIONS)}"
-        )
-    if settings.lipsync_batch < 0:
-        raise ValueError(
-            f"MOUTHPIECE_LIPSYNC_BATCH={settings.lipsync_batch} must be 0 (auto) or more"
-        )
+    check_settings(settings.lipsync_precision, settings.lipsync_batch)
     if not MIN_STEPS <= settings.lipsync_steps <= MAX_STEPS:
         raise ValueError(
             f"MOUTHPIECE_LIPSYNC_STEPS={settings.lipsync_steps} must be {MIN_STEPS}-{MAX_STEPS}"
@@ -95,25 +86,6 @@ def _verify_sha256(path: Path, expected: str) -> None:
             f"expected {expected.strip().lower()}",
             hint="download it again, or fix MOUTHPIECE_LIPSYNC_MODEL_SHA256",
         )
-
-
-class _Recent:
-    """A small LRU of generated crops keyed by mel window (memory stays flat)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.items = limit, OrderedDict[bytes, np.ndarray]()
-
-    def __contains__(self, key: bytes) -> bool:
-        return key in self.items
-
-    def __getitem__(self, key: bytes) -> np.ndarray:
-        self.items.move_to_end(key)
-        return self.items[key]
-
-    def put(self, key: bytes, value: np.ndarray) -> None:
-        self.items[key] = value
-        while len(self.items) > self.limit:
-            self.items.popitem(last=False)
 
 
 class Diff2LipBackend:
@@ -138,8 +110,9 @@ class Diff2LipBackend:
         if settings.threads:
             torch.set_num_threads(settings.threads)
         self.settings, self.sampler_factory = settings, sampler_factory
-        self.device = _device(settings.device)
+        self.device = torch_device(settings.device, "diff2lip")
         self.precision = _precision(settings.lipsync_precision, self.device)
+        # fp16 is upstream's convert_to_fp16 (below), not autocast; bf16 is autocast
         self.amp_dtype = torch.bfloat16 if self.precision == "bf16" else None
         self.cfg: UNetConfig = load_config(settings.lipsync_config)
         path = checkpoint_path(settings)
@@ -164,8 +137,15 @@ class Diff2LipBackend:
             )
         # On CPU one frame per forward is fastest (measured: bench/lipsync.py; larger batches
         # fall out of cache); on GPU batches fill the device.
-        self.batch = settings.lipsync_batch or (16 if cuda else 1)
+        self._fit = BatchFitter(
+            settings.lipsync_batch or (16 if cuda else 1), "diff2lip", self.device
+        )
         self._sec_per_frame_step: float | None = None
+
+    @property
+    def batch(self) -> int:
+        """Frames per forward (halved for good after an out-of-memory error)."""
+        return self._fit.size
 
     def _steps(self, options: RenderOptions) -> int:
         steps = options.lipsync_steps
@@ -212,7 +192,7 @@ class Diff2LipBackend:
         wav = to_16k(speech.audio.samples, speech.audio.sample_rate)  # 3. features once
         mels = mel_windows(melspectrogram(wav), n_frames, options.fps)
         noise, cond, mask = self._conditioning(crop, options.seed)  # 4. shared inputs once
-        done = _Recent(limit=2 * self.batch)
+        done = Recent(limit=2 * self.batch)
         for start in range(0, n_frames, self.batch):  # 5. batches of distinct windows
             chunk = mels[start : start + self.batch]
             keys = [m.tobytes() for m in chunk]
@@ -259,23 +239,8 @@ class Diff2LipBackend:
     def _fitting(
         self, mel: np.ndarray, noise: Any, cond: Any, mask: Any, sampler: DDIMSampler
     ) -> list[np.ndarray]:
-        """Generate, halving the batch (for the rest of the process) while the device runs out
-        of memory; a single frame that does not fit is a TransientError (retry later)."""
-        import torch
-
-        try:
-            return self._generate(mel, noise, cond, mask, sampler)
-        except torch.OutOfMemoryError as e:
-            if self.device.type == "cuda":
-                torch.cuda.empty_cache()
-            if len(mel) == 1:
-                raise TransientError("diff2lip: out of memory at batch 1") from e
-            self.batch = max(1, len(mel) // 2)
-            log.warning("diff2lip out of memory at batch %d; now %d", len(mel), self.batch)
-            half = len(mel) // 2
-            return self._fitting(mel[:half], noise, cond, mask, sampler) + self._fitting(
-                mel[half:], noise, cond, mask, sampler
-            )
+        """Generate, halving the batch while the device runs out of memory (BatchFitter)."""
+        return self._fit(lambda m: self._generate(m, noise, cond, mask, sampler), mel)
 
     def _generate(
         self, mel: np.ndarray, noise: Any, cond: Any, mask: Any, sampler: DDIMSampler
@@ -294,20 +259,6 @@ class Diff2LipBackend:
 
             out = sampler.sample(eps_fn, x)
         return list(out.permute(0, 2, 3, 1).float().cpu().numpy())
-
-
-def _device(want: str) -> Any:
-    import torch
-
-    if want == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(want)
-    except RuntimeError as e:
-        raise ValueError(f"MOUTHPIECE_DEVICE={want!r} is not a device: {e}") from e
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BackendUnavailable(f"diff2lip: device {want!r} asked for, but CUDA is not available")
-    return dev
 
 
 def _precision(precision: str, device: Any) -> str:

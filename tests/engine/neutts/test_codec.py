@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.importorskip("torch", reason="the neutts extra is not installed")
 import torch
 
 from engine.errors import BackendUnavailable

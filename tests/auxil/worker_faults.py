@@ -1,0 +1,67 @@
+"""`python -m bot.worker` with faults injected at exact points, for the recovery tests.
+
+Run as ``python -m tests.auxil.worker_faults`` with the worker's usual environment plus:
+
+- ``FAULT_RENDER_LOG=path``: every call of the real ``Engine.render`` appends one line,
+  ``<unix time> <output file name>``, before it starts (renders are counted across processes).
+- ``FAULT_TRANSIENT_TRIES=N``: the first N renders of each job (counted in that log) raise
+  ``TransientError`` instead of rendering.
+- ``FAULT_KILL_AFTER=delivery|notice``: the process SIGKILLs itself the moment the video's
+  delivery mark (``delivery``) or the failure notice (``notice``) has been written, before
+  the job's bookkeeping: the next worker finds the mark and must not send again.
+
+Everything else is the real worker: the real engine, Redis, arq and the platforms' HTTP code.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import bot.worker
+from engine.errors import TransientError
+from engine.pipeline import Engine
+
+
+def renders(log: Path, output_name: str | None = None) -> list[float]:
+    """Start times of the logged renders (of one output file, or of all)."""
+    if not log.exists():
+        return []
+    rows = [line.split(" ", 1) for line in log.read_text().splitlines() if line]
+    return [float(t) for t, name in rows if output_name is None or name == output_name]
+
+
+def _install() -> None:
+    log = os.environ.get("FAULT_RENDER_LOG")
+    transient = int(os.environ.get("FAULT_TRANSIENT_TRIES", "0"))
+    kill_after = os.environ.get("FAULT_KILL_AFTER", "")
+    if log:
+        real_render = Engine.render
+
+        def render(self: Engine, request: Any, **kw: Any) -> Any:
+            name = Path(request.output).name
+            earlier = len(renders(Path(log), name))
+            with open(log, "a") as f:
+                f.write(f"{time.time():.3f} {name}\n")
+            if earlier < transient:
+                raise TransientError(f"injected failure {earlier + 1} of {transient}")
+            return real_render(self, request, **kw)
+
+        Engine.render = render  # type: ignore[method-assign]
+    if kill_after:
+        target = {"delivery": "_deliver_once", "notice": "_tell"}[kill_after]
+        real = getattr(bot.worker, target)
+
+        async def then_die(*args: Any) -> None:
+            await real(*args)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        setattr(bot.worker, target, then_die)
+
+
+if __name__ == "__main__":
+    _install()
+    raise SystemExit(bot.worker.main())
