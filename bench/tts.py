@@ -167,8 +167,12 @@ class Speed:
 
 
 def measure(path: Path, threads: int, *, prompt_len: int, gen_len: int, vocab: int) -> Speed:
-    """Prompt tokens/s and sampled (top-k 50, temperature 1) generation tokens/s."""
+    """Prompt tokens/s and generation tokens/s sampled with the backend's defaults."""
     from llama_cpp import Llama
+
+    from engine.tts._neutts_lm import Sampling
+
+    sampling = Sampling()  # what a render samples with (upstream's: top-k 50, top-p, min-p)
 
     llm = Llama(
         str(path),
@@ -192,7 +196,14 @@ def measure(path: Path, threads: int, *, prompt_len: int, gen_len: int, vocab: i
     n = 0
     t0 = time.perf_counter()
     t_first = 0.0
-    for _ in llm.generate(prompt, top_k=50, top_p=1.0, min_p=0.0, temp=1.0, reset=False):
+    for _ in llm.generate(
+        prompt,
+        top_k=sampling.top_k,
+        top_p=sampling.top_p,
+        min_p=sampling.min_p,
+        temp=sampling.temperature,
+        reset=False,
+    ):
         n += 1
         if n == 1:
             t_first = time.perf_counter()
