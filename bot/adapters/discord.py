@@ -29,6 +29,7 @@ from discord.gateway import DiscordWebSocket
 
 from bot.adapters.discord_mod import build_mod_group
 from bot.adapters.discord_shared import who_of
+from bot.core import texts
 from bot.core.errors import MediaTooLarge
 from bot.core.events import (
     Action,
@@ -44,12 +45,12 @@ from bot.core.events import (
 )
 from bot.core.lanes import Lanes
 from bot.settings import BotSettings
+from bot.wire import discord as wire
 
 __all__ = ["MouthpieceClient", "gateway_url", "run_discord", "use_api_base", "use_gateway"]
 
 log = logging.getLogger(__name__)
 Handle = Callable[[Event], Awaitable[list[Action]]]
-_OOPS = "Something went wrong on my side; please try again in a minute."
 _AUDIO_EXT = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm")
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
 _DISCORD_GATEWAY = DiscordWebSocket.DEFAULT_GATEWAY  # discord.py's own: wss://gateway.discord.gg/
@@ -107,17 +108,15 @@ def _media(who: Who, att: discord.Attachment, fetch: Callable[[], Awaitable[byte
     )
 
 
-class ActionButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"mp:(?P<user>\d+):(?P<action>[a-z_]+):(?P<value>[\w-]*)",
-):
-    """A button for one user: ``mp:<user id>:<action>:<value>``."""
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wire.TEMPLATE):
+    """A button for one user, in the wire format of :mod:`bot.wire.discord`."""
 
     def __init__(self, user_id: int, action: str, value: str = "", label: str = "") -> None:
-        style = discord.ButtonStyle.danger if action == "cancel" else discord.ButtonStyle.primary
         super().__init__(
             discord.ui.Button(
-                label=label or action, style=style, custom_id=f"mp:{user_id}:{action}:{value}"[:100]
+                label=label or action,
+                style=discord.ButtonStyle(wire.style(action)),
+                custom_id=wire.encode(wire.Press(str(user_id), action, value)),
             )
         )
         self.user_id, self.action, self.value = user_id, action, value
@@ -129,20 +128,20 @@ class ActionButton(
         item: discord.ui.Button[Any],  # type: ignore[override]
         match: re.Match[str],
     ) -> ActionButton:
-        return cls(int(match["user"]), match["action"], match["value"], item.label or "")
+        press = wire.decode(match.group(0))
+        assert press is not None  # discord.py matched the same template
+        return cls(int(press.user_id), press.action, press.value, item.label or "")
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.user_id:
-            await interaction.response.send_message(
-                "Only the person who started this video can use these buttons.", ephemeral=True
-            )
+            await interaction.response.send_message(texts.NOT_YOUR_BUTTON, ephemeral=True)
             return False
         return True
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
         assert isinstance(client, MouthpieceClient)
-        if self.action == "transcript":
+        if self.action == wire.TRANSCRIPT:
             await interaction.response.send_modal(TranscriptModal(client))
             return
         private = self.action.startswith("mod_")  # moderators' answers stay between them
@@ -334,7 +333,7 @@ class MouthpieceClient(discord.Client):
                     replies += await self.handle(event)
                 except Exception:
                     log.exception("interaction handling failed")
-                    replies.append(Reply(_OOPS))
+                    replies.append(Reply(texts.OOPS))
         await self._notify([r for r in replies if isinstance(r, Notify)])
         replies = [r for r in replies if not isinstance(r, Notify)]
         text = "\n".join(r.text for r in replies) or "OK"
@@ -356,10 +355,8 @@ class MouthpieceClient(discord.Client):
 
     def _view(self, user_id: int, buttons: tuple[ButtonSpec, ...]) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
-        for b in buttons[:25]:
+        for b in wire.shown(buttons):
             view.add_item(ActionButton(user_id, b.action, b.value, b.label))
-        if any(b.action == "skip_transcript" for b in buttons):
-            view.add_item(ActionButton(user_id, "transcript", "", "Type transcript"))
         return view
 
     async def on_message(self, message: discord.Message) -> None:

@@ -34,8 +34,10 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
+from bot.core import texts
 from bot.core.events import Action, Button, Command, Event, Media, Notify, Reply, Text, Who
 from bot.core.lanes import Lanes
+from bot.wire import telegram as wire
 
 __all__ = ["build_application", "COMMANDS", "PersonLanes"]
 
@@ -46,7 +48,6 @@ _GROUPS = ("group", "supergroup")
 _AUDIO_EXT = {".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm"}
 _IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp"}
 Handle = Callable[[Event], Awaitable[list[Action]]]
-_OOPS = "Something went wrong on my side; please try again in a minute."
 
 
 class PersonLanes(BaseUpdateProcessor):
@@ -132,10 +133,7 @@ async def _is_group_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 def _keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
-    rows = [
-        [InlineKeyboardButton(b.label, callback_data=f"{b.action}|{b.value}"[:64])]
-        for b in reply.buttons
-    ]
+    rows = [[InlineKeyboardButton(**b) for b in row] for row in wire.keyboard(reply.buttons)]
     return InlineKeyboardMarkup(rows)
 
 
@@ -238,7 +236,7 @@ def build_application(
             actions = await handle(event)
         except Exception:
             log.exception("update handling failed")
-            actions = [Reply(_OOPS)]
+            actions = [Reply(texts.OOPS)]
         await _send(update.effective_message, context, chat.id, actions)
 
     async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -260,7 +258,7 @@ def build_application(
         if query is None:
             return
         await query.answer()
-        action, _, value = (query.data or "").partition("|")
+        action, value = wire.decode(query.data or "")
         admin = action.startswith("mod_") and await _is_group_admin(update, context)
         await run(update, context, Button(_who(update, server_admin=admin), action, value))
 

@@ -26,6 +26,9 @@ CONSENT = (
 CONSENT_BUTTON = "They agreed"
 SUMMARY = "Ready: {seconds:.0f} s script, {voice} voice, photo{warnings}. Render it?"
 RENDER_BUTTON, CANCEL_BUTTON, SKIP_BUTTON = "Render", "Cancel", "Skip"
+TYPE_TRANSCRIPT_BUTTON = "Type transcript"  # Discord: opens a form for the transcript
+NOT_YOUR_BUTTON = "Only the person who started this video can use these buttons."
+OOPS = "Something went wrong on my side; please try again in a minute."
 QUEUED = (
     "Queued as job {job} ({place}). A status message below shows progress and has a Cancel "
     "button; the video comes here when it is ready."

@@ -13,6 +13,7 @@ import aiohttp
 
 from bot.core.events import ButtonSpec
 from bot.delivery.http import DeliveryError, Verdict, post_with_retries
+from bot.wire import telegram as wire
 
 __all__ = ["TelegramDelivery", "DeliveryError"]
 
@@ -31,8 +32,7 @@ def _judge(status: int, answer: Any) -> Verdict:
 
 
 def _markup(buttons: tuple[ButtonSpec, ...]) -> str:
-    rows = [[{"text": b.label, "callback_data": f"{b.action}|{b.value}"[:64]}] for b in buttons]
-    return json.dumps({"inline_keyboard": rows})
+    return json.dumps({"inline_keyboard": wire.keyboard(buttons)})
 
 
 class TelegramDelivery:
