@@ -14,14 +14,15 @@ delays anyone else's reply.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import inspect
 import logging
-import os
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePath
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Audio, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, Voice
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -33,6 +34,7 @@ from telegram.ext import (
     filters,
 )
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.core import texts
 from bot.core.events import Action, Button, Command, Event, Media, Notify, Reply, Text, Who
@@ -41,7 +43,6 @@ from bot.wire import telegram as wire
 
 __all__ = ["build_application", "COMMANDS", "PersonLanes"]
 
-os.environ.setdefault("PTB_TIMEDELTA", "1")  # durations as timedelta (PTB 22.2+), no warning
 log = logging.getLogger(__name__)
 COMMANDS = ("talk", "start", "cancel", "status", "help", "voice", "voices", "forget", "mod")
 _GROUPS = ("group", "supergroup")
@@ -145,9 +146,7 @@ def _media(update: Update) -> Media | None:
     a = msg.voice or msg.audio
     if a is not None:
         name = getattr(a, "file_name", None) or "voice.ogg"
-        return Media(
-            who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a.duration)
-        )
+        return Media(who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a))
     if msg.photo:
         p = max(msg.photo, key=lambda s: s.width * s.height)
         return Media(who, "image", p.file_size, _fetcher(p), "photo.jpg", "image/jpeg")
@@ -164,11 +163,19 @@ def _media(update: Update) -> Media | None:
     return None
 
 
-def _seconds(duration: object) -> float:
-    if duration is None:
-        return 0.0
-    total = getattr(duration, "total_seconds", None)
-    return float(total()) if callable(total) else float(duration)  # type: ignore[arg-type]
+def _seconds(attachment: Audio | Voice) -> float:
+    """The declared length of a voice note or audio file in seconds.
+
+    PTB 22.2+ gives whole seconds with a deprecation warning, or a ``timedelta`` when the
+    process opted in with ``PTB_TIMEDELTA``; both are read, and the warning (about PTB's next
+    major version, which returns the ``timedelta`` this already handles) is not raised. The
+    environment is not touched: it belongs to whoever starts the process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        duration: object = attachment.duration
+    if isinstance(duration, dt.timedelta):
+        return duration.total_seconds()
+    return float(duration) if isinstance(duration, int | float) else 0.0
 
 
 def _document_kind(name: str, mime: str) -> str:
