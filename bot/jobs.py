@@ -101,7 +101,6 @@ class RenderJob:
     seed: int = 0
     label: str | None = "AI-generated"
     label_position: str = "bottom-right"  # set per server by moderators
-    reply_to: str | None = None  # platform message id to answer, if any
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -34,7 +34,7 @@ from bot.safety.records import SafetyRecords, attach_voice_consent
 __all__ = ["Store", "JobRow", "VoiceProfile", "MIGRATIONS"]
 
 MIGRATIONS: list[str] = [
-    # 1: everything issue 5 needs, and room for consent, moderation and audit
+    # 1: sessions, media, voices and jobs, and room for consent, moderation and audit
     """
     CREATE TABLE users (
         platform TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
@@ -77,7 +77,7 @@ MIGRATIONS: list[str] = [
         id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, platform TEXT NOT NULL,
         guild_id TEXT, user_id TEXT, action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
     """,
-    # 2: issue 7 (consent, limits, moderation, retention). guild_id '' is the DM scope.
+    # 2: consent, limits, moderation, retention. guild_id '' is the DM scope.
     """
     ALTER TABLE consents ADD COLUMN guild_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE consents ADD COLUMN verified TEXT NOT NULL DEFAULT '';
@@ -95,7 +95,7 @@ MIGRATIONS: list[str] = [
         draft_id TEXT NOT NULL, phrase TEXT NOT NULL, created REAL NOT NULL,
         PRIMARY KEY (platform, user_id, chat_id));
     """,
-    # 3: issue 11 (bounded resources): every accepted upload, for the per-person rate and
+    # 3: bounded resources: every accepted upload, for the per-person rate and
     # byte quota. Not tied to users: /forget must not reset a quota. Rows older than a day
     # are dropped as new ones come.
     """
@@ -103,7 +103,7 @@ MIGRATIONS: list[str] = [
         platform TEXT NOT NULL, user_id TEXT NOT NULL, at REAL NOT NULL, bytes INTEGER NOT NULL);
     CREATE INDEX uploads_by_user ON uploads (platform, user_id, at);
     """,
-    # 4: issue 12 (moderator scope, data that goes away): the server a draft is made in (a
+    # 4: moderator scope, data that goes away: the server a draft is made in (a
     # server's moderators erase only what was made there), a video's takedown, and the
     # moderators' log read by scope.
     """
@@ -476,17 +476,3 @@ class Store:
             (platform, user_id, limit),
         )
         return [JobRow(*r) for r in await cur.fetchall()]
-
-    async def find_job(self, ref: str) -> tuple[str, tuple[str, str]] | None:
-        """A job by id or id prefix: (job id, (platform, owner user id)), or None."""
-        row = await self._one(
-            "SELECT job_id, platform, user_id FROM jobs WHERE job_id >= ? AND job_id < ? "
-            "ORDER BY created DESC LIMIT 1",
-            ref,
-            ref + "\uffff",
-        )
-        return (row[0], (row[1], row[2])) if row else None
-
-    async def open_jobs(self) -> list[str]:
-        cur = await self._db.execute("SELECT job_id FROM jobs WHERE status IN ('queued','running')")
-        return [r[0] for r in await cur.fetchall()]

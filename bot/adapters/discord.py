@@ -202,7 +202,6 @@ class MouthpieceClient(discord.Client):
         self,
         handle: Handle,
         *,
-        needs_transcript: bool = False,
         max_file_bytes: int = 20_000_000,
         on_alive: Callable[[], None] | None = None,
     ) -> None:
@@ -210,7 +209,6 @@ class MouthpieceClient(discord.Client):
         intents.dm_messages = True
         super().__init__(intents=intents)
         self.handle = handle
-        self.needs_transcript = needs_transcript
         self.max_file_bytes = max_file_bytes
         self.lanes = Lanes()
         self.tree = app_commands.CommandTree(self)
@@ -393,7 +391,6 @@ async def run_discord(
     use_api_base(settings.discord_api_base_url)
     client = MouthpieceClient(
         handle,
-        needs_transcript=settings.needs_transcript,
         max_file_bytes=settings.max_file_bytes,
         on_alive=on_alive,
     )

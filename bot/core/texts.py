@@ -78,8 +78,6 @@ VOICE_NOT_FOUND = "You have no saved voice called “{name}”. /voices lists yo
 NO_VOICE_TO_SAVE = "Send a voice note first; then /voice save NAME keeps it."
 VOICES_NONE = "No saved voices. After sending a voice note, /voice save NAME keeps it."
 VOICES_LIST = "Your voices: {names}. Pick one:"
-USE_VOICE = "Using the saved voice “{name}”."
-LAST_PHOTO = "Using your last photo."
 
 # ---- render queue: the live status message and cancel --------------------------------------
 STATUS_QUEUED = "⏳ Job {job}: {place} in line{eta}."
@@ -114,7 +112,7 @@ def ordinal_place(n: int) -> str:
     return f"{n}{suffix}"
 
 
-# ---- safety: consent, limits, moderation, privacy (issue 7) --------------------------
+# ---- safety: consent, limits, moderation, privacy ---------------------------------
 BANNED = (
     "A moderator has blocked you from making videos here. Ask this server's moderators if "
     "you think that is a mistake."
@@ -281,4 +279,3 @@ MOD_BLOCKLIST_EMPTY = "No blocked words or phrases here."
 MOD_BLOCKLIST = "Blocked here: {phrases}."
 MOD_BLOCK_ADDED = "Blocked. Scripts containing it are refused."
 MOD_BLOCK_REMOVED = "Removed from the blocklist."
-MOD_BLOCK_MISSING = "That phrase is not on the blocklist."

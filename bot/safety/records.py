@@ -373,14 +373,6 @@ class SafetyRecords:
             await _audit(db, row["platform"], scope, by, f"review_{status}", job_id)
             return ReviewRow(RenderJob.from_json(row[0]), row[1], row[2], row[3])
 
-    async def mark_verified(self, job_id: str, verified: str) -> None:
-        """Record how a job's consent was verified (e.g. "asr") and pass it to saved voices."""
-        async with self._writing() as db:
-            await db.execute("UPDATE consents SET verified=? WHERE job_id=?", (verified, job_id))
-            row = await self._one("SELECT platform, user_id FROM jobs WHERE job_id=?", job_id)
-            if row is not None:
-                await attach_voice_consent(db, row[0], row[1], job_id)
-
     async def voice_consent(self, platform: str, user_id: str, digest: str) -> str | None:
         """How this user's voice was last verified ("asr", "moderator:ID"), or None."""
         row = await self._one(
