@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 from arq.constants import in_progress_key_prefix as IN_PROGRESS_PREFIX
 from arq.constants import job_key_prefix as JOB_PREFIX
@@ -21,12 +23,47 @@ __all__ = [
     "Keys",
     "RENDER_QUEUE",
     "INTAKE_QUEUE",
+    "JobState",
     "FINAL_STATES",
+    "CLOSED_STATES",
+    "LIVE_STATES",
+    "OPEN_STATES",
+    "sql_states",
 ]
 
 RENDER_QUEUE = "mouthpiece:render"
 INTAKE_QUEUE = "mouthpiece:intake"
-FINAL_STATES = ("done", "failed", "invalid", "cancelled")
+
+
+class JobState(StrEnum):
+    """Where a job stands, in Redis (the workers' view) and in SQLite (the bot's record).
+
+    The members are the strings stored; a state compares equal to its string."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    REVIEW = "review"  # waiting for a moderator (SQLite only)
+    DONE = "done"
+    FAILED = "failed"
+    INVALID = "invalid"  # the inputs were refused
+    CANCELLED = "cancelled"
+    DENIED = "denied"  # a moderator said no (SQLite only)
+    EXPIRED = "expired"  # no moderator answered in time (SQLite only)
+
+
+#: the states a worker ends a job in
+FINAL_STATES = (JobState.DONE, JobState.FAILED, JobState.INVALID, JobState.CANCELLED)
+#: every state a job never leaves: a worker's, or a moderator's no, or a review run out
+CLOSED_STATES = (*FINAL_STATES, JobState.DENIED, JobState.EXPIRED)
+#: in the queue or on a worker
+LIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+#: still taking a place in the person's allowance: live, or waiting for a moderator
+OPEN_STATES = (*LIVE_STATES, JobState.REVIEW)
+
+
+def sql_states(states: Iterable[JobState]) -> str:
+    """States as an SQL list, ``('done','failed')``: built from the enum, never user text."""
+    return "(" + ",".join(f"'{JobState(s).value}'" for s in states) + ")"
 
 
 class Keys:

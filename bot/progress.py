@@ -32,7 +32,7 @@ from bot.core import texts
 from bot.core.events import ButtonSpec
 from bot.core.texts import ordinal_place as ordinal
 from bot.delivery.http import DeliveryError
-from bot.jobs import FINAL_STATES, Keys
+from bot.jobs import FINAL_STATES, JobState, Keys
 from bot.queue import Position, queue_positions
 
 __all__ = [
@@ -268,9 +268,9 @@ class StatusBoard:
         workers: int,
     ) -> tuple[str, bool]:
         """The status message's text for the job's state, and whether that state is final."""
-        job, status = job_id[:8], info.get("status", "queued")
+        job, status = job_id[:8], info.get("status", JobState.QUEUED)
         chars = int(info.get("chars") or 0)
-        if status == "queued" and position is not None:
+        if status == JobState.QUEUED and position is not None:
             eta = ""
             if speed.overall is not None:
                 wait = (position.ahead + position.running) * speed.overall * max(chars, 1) / workers
@@ -278,7 +278,7 @@ class StatusBoard:
             return texts.STATUS_QUEUED.format(
                 job=job, place=ordinal(position.ahead + 1), eta=eta
             ), False
-        if status == "running":
+        if status == JobState.RUNNING:
             done = overall_fraction(info.get("stage", ""), float(info.get("fraction") or 0))
             elapsed = time.time() - float(info.get("started") or time.time())
             per_char = speed.for_worker(info.get("worker", ""))
@@ -293,10 +293,10 @@ class StatusBoard:
             ), False
         if status == "retrying":
             return texts.STATUS_RETRYING.format(job=job, attempt=info.get("try", "2")), False
-        if status == "done":
+        if status == JobState.DONE:
             took = float(info.get("finished") or 0) - float(info.get("enqueued") or 0)
             return texts.STATUS_DONE.format(job=job, took=_minutes(max(took, 1.0))), True
-        if status == "cancelled":
+        if status == JobState.CANCELLED:
             return texts.STATUS_CANCELLED.format(job=job), True
         if status in FINAL_STATES:
             return texts.STATUS_FAILED.format(

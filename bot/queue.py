@@ -35,7 +35,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.core.errors import Busy
 from bot.core.ports import ErasePlan, MediaCheck
-from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob, forget_token
+from bot.jobs import (
+    INTAKE_QUEUE,
+    LIVE_STATES,
+    RENDER_QUEUE,
+    JobStatus,
+    Keys,
+    RenderJob,
+    forget_token,
+)
 
 __all__ = [
     "Queue",
@@ -326,7 +334,7 @@ class Queue:
         status = await self.status(job_id)
         if status is None:
             return "unknown"
-        if status.status not in ("queued", "running"):
+        if status.status not in LIVE_STATES:
             return status.status
         await self.redis.set(Keys.cancel(job_id), b"1", ex=7 * 86_400)
         removed = await self.redis.eval(  # type: ignore[misc]

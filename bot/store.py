@@ -17,7 +17,7 @@ import aiosqlite
 
 from bot.core.flow import Draft
 from bot.db import Database
-from bot.jobs import RenderJob
+from bot.jobs import FINAL_STATES, LIVE_STATES, OPEN_STATES, JobState, RenderJob, sql_states
 from bot.safety.policy import (
     DAY,
     HOUR,
@@ -32,6 +32,8 @@ from bot.safety.policy import (
 from bot.safety.records import SafetyRecords, attach_voice_consent
 
 __all__ = ["Store", "JobRow", "VoiceProfile", "MIGRATIONS"]
+
+_LIVE = sql_states(LIVE_STATES)
 
 MIGRATIONS: list[str] = [
     # 1: sessions, media, voices and jobs, and room for consent, moderation and audit
@@ -348,7 +350,7 @@ class Store:
         consent_mode: str = "attest",
         *,
         limits: RateLimits | None = None,
-        status: str = "queued",
+        status: str = JobState.QUEUED,
         verified: str = "",
         now: float | None = None,
     ) -> bool:
@@ -426,12 +428,12 @@ class Store:
             server_hour = tuple(r[0] for r in await cur.fetchall())
         row = await self._one(
             "SELECT COUNT(*) FROM jobs WHERE platform=? AND user_id=? "
-            "AND status IN ('queued','running','review')",
+            f"AND status IN {sql_states(OPEN_STATES)}",
             platform,
             user_id,
         )
         user_open = int(row[0]) if row else 0
-        row = await self._one("SELECT COUNT(*) FROM jobs WHERE status IN ('queued','running')")
+        row = await self._one(f"SELECT COUNT(*) FROM jobs WHERE status IN {_LIVE}")
         queue_open = int(row[0]) if row else 0
         return Usage(user_day, user_open, server_hour, queue_open)
 
@@ -448,8 +450,8 @@ class Store:
         async with self._writing() as db:
             await db.execute(
                 "UPDATE jobs SET status=?, error=?, output_bytes=?, timings=?, "
-                "started=COALESCE(started, CASE WHEN ?='running' THEN ? END), "
-                "finished=CASE WHEN ? IN ('done','failed','invalid','cancelled') THEN ? ELSE "
+                f"started=COALESCE(started, CASE WHEN ?='{JobState.RUNNING}' THEN ? END), "
+                f"finished=CASE WHEN ? IN {sql_states(FINAL_STATES)} THEN ? ELSE "
                 "finished END "
                 "WHERE job_id=?",
                 (
@@ -468,7 +470,7 @@ class Store:
     async def jobs(
         self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False
     ) -> list[JobRow]:
-        where = " AND status IN ('queued','running')" if open_only else ""
+        where = f" AND status IN {_LIVE}" if open_only else ""
         cur = await self._db.execute(
             f"SELECT job_id, status, error, created, output_bytes FROM jobs WHERE platform=? "
             f"AND user_id=?{where} "

@@ -40,6 +40,7 @@ from bot.core.flow import (
 )
 from bot.core.ports import Gateway, MediaCheck
 from bot.core.uploads import Uploads
+from bot.jobs import JobState
 from bot.safety import Guard, Safety
 from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
 
@@ -341,7 +342,7 @@ class Service:
                 status = live.status
             detail = (
                 f" ({live.stage} {live.fraction * 100:.0f}%)"
-                if live and live.status == "running"
+                if live and live.status == JobState.RUNNING
                 else ""
             )
             if live and live.error:

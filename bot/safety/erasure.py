@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.core.ports import ErasePlan, Gateway
-from bot.jobs import Keys, forget_token
+from bot.jobs import LIVE_STATES, Keys, forget_token
 from bot.safety.records import JobPlace
 from bot.safety.retention import unlink_all
 
@@ -122,7 +122,7 @@ class Eraser:
     async def take_down(self, place: JobPlace, by: str, reason: str) -> None:
         """One video: its file (here and, by tombstone, on every worker) goes, the job
         record and its audit entry stay and say so."""
-        if place.status in ("queued", "running"):
+        if place.status in LIVE_STATES:
             await self.gateway.cancel(place.job_id)
         if self.out_dir is not None:
             await asyncio.to_thread(remove_job_files, self.out_dir, (place.job_id,))
