@@ -22,6 +22,9 @@ __all__ = [
     "forget_token",
     "Keys",
     "RENDER_QUEUE",
+    "LABEL",
+    "JOB_RECORDS_TTL",
+    "LABEL_POSITIONS",
     "INTAKE_QUEUE",
     "JobState",
     "FINAL_STATES",
@@ -31,6 +34,13 @@ __all__ = [
     "sql_states",
 ]
 
+#: the visible caption burnt into every video, and the corners it may sit in (the first is
+#: the default; the worker's engine takes the same: ``engine.media.label``)
+LABEL = "AI-generated"
+LABEL_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
+#: seconds Redis keeps a job's records: status, cancel flag, delivery mark, its owner's
+#: fair-queue round
+JOB_RECORDS_TTL = 7 * 86_400
 RENDER_QUEUE = "mouthpiece:render"
 INTAKE_QUEUE = "mouthpiece:intake"
 
@@ -136,8 +146,8 @@ class RenderJob:
     voice_text: str | None = None
     max_bytes: int | None = None
     seed: int = 0
-    label: str | None = "AI-generated"
-    label_position: str = "bottom-right"  # set per server by moderators
+    label: str | None = LABEL
+    label_position: str = LABEL_POSITIONS[0]  # set per server by moderators
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -30,10 +30,11 @@ from arq.connections import ArqRedis
 
 from bot.core import texts
 from bot.core.events import ButtonSpec
+from bot.core.ports import Position
 from bot.core.texts import ordinal_place as ordinal
 from bot.delivery.http import DeliveryError
 from bot.jobs import FINAL_STATES, JobState, Keys
-from bot.queue import Position, queue_positions
+from bot.queue import queue_positions
 
 __all__ = [
     "StatusBoard",

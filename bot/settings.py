@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from bot.jobs import LABEL, LABEL_POSITIONS
+
 __all__ = ["BotSettings", "load_dotenv"]
 
 DISCORD_API = "https://discord.com/api/v10"
@@ -72,9 +74,9 @@ class BotSettings:
     worker_name: str = ""  # default: host name and process id
     telegram_upload_bytes: int = 50_000_000
     discord_upload_bytes: int = 10 * 1024 * 1024
-    label: str = "AI-generated"
+    label: str = LABEL
     # ---- safety: defaults; moderators override per server in SQLite
-    label_position: str = "bottom-right"
+    label_position: str = LABEL_POSITIONS[0]
     label_required: bool = True  # moderators may move the label, never remove it
     consent_mode: str = "attest"  # attest | phrase | review
     asr_model: str = ""  # local faster-whisper model folder (worker); empty: no ASR
@@ -106,8 +108,13 @@ class BotSettings:
     def media_dir(self) -> Path:
         return self.data_dir / "media"
 
+    @property
+    def out_dir(self) -> Path:
+        """Where workers write finished videos (until delivered, then for the retention)."""
+        return self.data_dir / "out"
+
     def __post_init__(self) -> None:
-        from bot.safety.policy import CONSENT_MODES, LABEL_POSITIONS
+        from bot.safety.policy import CONSENT_MODES
 
         if self.consent_mode not in CONSENT_MODES:
             raise ValueError(

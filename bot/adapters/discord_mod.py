@@ -17,13 +17,17 @@ from discord import app_commands
 
 from bot.adapters.discord_shared import Responder, who_of
 from bot.core.events import Command
+from bot.jobs import LABEL_POSITIONS
 
 __all__ = ["build_mod_group", "ModGroup"]
 
 Limit = Literal["day", "concurrent", "hour", "reset"]  # the queue cap is the operator's
 Mode = Literal["attest", "phrase", "review"]
-Position = Literal["bottom-right", "bottom-left", "top-right", "top-left", "on", "off"]
 _EVERYWHERE = "Operators only: act in every server and the DMs"
+
+
+def _choice(value: str) -> app_commands.Choice[str]:
+    return app_commands.Choice(name=value, value=value)
 
 
 def build_mod_group(client: Responder) -> app_commands.Group:
@@ -142,10 +146,11 @@ class ModGroup(app_commands.Group):
         await self._run(interaction, f"channels {action or ''} {target}")
 
     @app_commands.command(name="label", description="Show or move the AI-generated label")
+    @app_commands.choices(position=[_choice(p) for p in (*LABEL_POSITIONS, "on", "off")])
     async def label(
-        self, interaction: discord.Interaction, position: Position | None = None
+        self, interaction: discord.Interaction, position: app_commands.Choice[str] | None = None
     ) -> None:
-        await self._run(interaction, f"label {position or ''}")
+        await self._run(interaction, f"label {position.value if position else ''}")
 
     @app_commands.command(name="block", description="Blocked words or phrases for scripts here")
     async def block(

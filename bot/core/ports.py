@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.jobs import JobStatus, RenderJob
 
-__all__ = ["Gateway", "MediaCheck", "ErasePlan"]
+__all__ = ["Gateway", "MediaCheck", "ErasePlan", "Position"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,14 @@ class MediaCheck:
     reason: str = ""
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a queued job stands: ``ahead`` jobs wait before it, ``running`` are rendering."""
+
+    ahead: int
+    running: int
 
 
 @dataclass(frozen=True)
@@ -44,5 +52,5 @@ class Gateway(Protocol):
     async def enqueue(self, job: RenderJob) -> bool: ...
     async def status(self, job_id: str) -> JobStatus | None: ...
     async def cancel(self, job_id: str) -> str: ...
-    async def position(self, job_id: str) -> Any: ...
+    async def position(self, job_id: str) -> Position | None: ...
     async def erase(self, plan: ErasePlan) -> None: ...

@@ -40,7 +40,7 @@ from bot.core.flow import (
 )
 from bot.core.ports import Gateway, MediaCheck
 from bot.core.uploads import Uploads
-from bot.jobs import JobState
+from bot.jobs import LABEL, JobState
 from bot.safety import Guard, Safety
 from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
 
@@ -60,7 +60,7 @@ class Limits:
     max_file_bytes: int = 20_000_000
     max_script_seconds: float = 120.0  # estimated seconds of speech (flow.speech_seconds)
     needs_transcript: bool = False
-    label: str | None = "AI-generated"
+    label: str | None = LABEL
     uploads: UploadLimits = field(default_factory=UploadLimits)  # per person: files/h, bytes/day
     max_saved_voices: int = 10  # per person (negative: no cap)
     parallel_downloads: int = 8  # uploads downloaded and stored at once (memory: 8 x 20 MB)

@@ -26,6 +26,8 @@ CONSENT = (
 CONSENT_BUTTON = "They agreed"
 SUMMARY = "Ready: {seconds:.0f} s script, {voice} voice, photo{warnings}. Render it?"
 RENDER_BUTTON, CANCEL_BUTTON, SKIP_BUTTON = "Render", "Cancel", "Skip"
+#: the caption posted with every finished video
+VIDEO_CAPTION = "Made with Mouthpiece · AI-generated"
 TYPE_TRANSCRIPT_BUTTON = "Type transcript"  # Discord: opens a form for the transcript
 NOT_YOUR_BUTTON = "Only the person who started this video can use these buttons."
 OOPS = "Something went wrong on my side; please try again in a minute."

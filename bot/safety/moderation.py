@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core import texts
+from bot.jobs import LABEL_POSITIONS
 from bot.safety.policy import (
     CONSENT_MODES,
-    LABEL_POSITIONS,
     LIMIT_NAMES,
     SERVER_LIMIT_NAMES,
     ServerPolicy,
