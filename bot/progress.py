@@ -61,6 +61,8 @@ _WORKER_FRESH = 30.0  # seconds: a worker that has not beaten its heart this lon
 
 
 class Messenger(Protocol):
+    """What the worker asks of a platform's delivery (bot.delivery.telegram, .discord)."""
+
     async def send_status(
         self, chat_id: str, text: str, buttons: tuple[ButtonSpec, ...], *, user_id: str = ""
     ) -> str: ...
@@ -74,6 +76,11 @@ class Messenger(Protocol):
         *,
         user_id: str = "",
     ) -> None: ...
+
+    async def show_working(self, chat_id: str) -> bool:
+        """Show that a video is being made (it fades after a few seconds); False when the
+        platform has no such indicator, so the caller stops asking."""
+        ...
 
 
 def overall_fraction(stage: str, fraction: float) -> float:

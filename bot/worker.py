@@ -402,11 +402,7 @@ async def _heartbeat(ctx: dict[str, Any], job_id: str) -> None:
 async def _show_working(ctx: dict[str, Any], job: RenderJob) -> None:
     """Telegram's "sending video…" indicator while the job runs (it lasts 5 s per call)."""
     messenger = ctx["messengers"].get(job.platform)
-    action = getattr(messenger, "chat_action", None)
-    if action is None:
-        return
-    while True:
-        await action(job.chat_id, "upload_video")
+    while messenger is not None and await messenger.show_working(job.chat_id):
         await asyncio.sleep(4.5)
 
 

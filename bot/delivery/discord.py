@@ -98,6 +98,10 @@ class DiscordDelivery:
         body = {"content": text[:2000], "components": wire.components(user_id, buttons)}
         await self._request("PATCH", f"/channels/{channel_id}/messages/{message_id}", lambda: body)
 
+    async def show_working(self, chat_id: str) -> bool:
+        """No indicator is shown on Discord while a video is made."""
+        return False
+
     async def _request(self, method: str, path: str, body: Any) -> dict[str, Any]:
         result = await post_with_retries(
             self._session,

@@ -89,6 +89,11 @@ class TelegramDelivery:
         body["reply_markup"] = _markup(buttons)  # an empty keyboard removes the Cancel button
         await self._call("editMessageText", lambda: body)
 
+    async def show_working(self, chat_id: str) -> bool:
+        """"sending video…" under the chat's name, for about five seconds."""
+        await self.chat_action(chat_id, "upload_video")
+        return True
+
     async def chat_action(self, chat_id: str, action: str = "upload_video") -> None:
         with contextlib.suppress(DeliveryError):  # cosmetic
             await self._call("sendChatAction", lambda: {"chat_id": chat_id, "action": action})
