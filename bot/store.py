@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import aiosqlite
 
 from bot.core.flow import Draft
+from bot.core.ports import JobRow, LastMedia, VoiceProfile
 from bot.db import Database
 from bot.jobs import FINAL_STATES, LIVE_STATES, OPEN_STATES, JobState, RenderJob, sql_states
 from bot.safety.policy import (
@@ -117,23 +118,6 @@ MIGRATIONS: list[str] = [
 ]
 
 
-@dataclass(frozen=True)
-class JobRow:
-    job_id: str
-    status: str
-    error: str
-    created: float
-    output_bytes: int
-
-
-@dataclass(frozen=True)
-class VoiceProfile:
-    name: str
-    digest: str
-    seconds: float
-    transcript: str | None
-
-
 class Store:
     """The bot's database. ``await Store.open(path)``; ``await store.close()``."""
 
@@ -233,10 +217,14 @@ class Store:
                     (photo, platform, user_id),
                 )
 
-    async def last_media(self, platform: str, user_id: str) -> aiosqlite.Row | None:
-        return await self._one(
-            "SELECT * FROM users WHERE platform=? AND user_id=?", platform, user_id
+    async def last_media(self, platform: str, user_id: str) -> LastMedia | None:
+        row = await self._one(
+            "SELECT last_voice_hash, last_voice_seconds, last_voice_text, last_photo_hash "
+            "FROM users WHERE platform=? AND user_id=?",
+            platform,
+            user_id,
         )
+        return LastMedia(*row) if row is not None else None
 
     # ---- media -------------------------------------------------------------------------
     async def put_media(self, digest: str, kind: str, size: int, mime: str, path: Path) -> None:

@@ -16,7 +16,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bot.core import texts
 from bot.core.errors import Busy, MediaTooLarge
@@ -39,6 +38,7 @@ from bot.core.flow import (
     step,
 )
 from bot.core.ports import Gateway, MediaCheck
+from bot.core.storage import Store
 from bot.core.uploads import Uploads
 from bot.jobs import LABEL, JobState
 from bot.safety import Guard, Safety
@@ -74,14 +74,14 @@ class Service:
 
     def __init__(
         self,
-        store: object,
+        store: Store,
         gateway: Gateway,
         media_dir: Path,
         limits: Limits,
         upload_bytes: dict[str, int] | None = None,
         safety: Safety | None = None,
     ) -> None:
-        self.store: Any = store  # bot.store.Store (typed loosely: core does not import it)
+        self.store = store
         self.gateway = gateway
         self.media_dir = media_dir
         self.limits = limits
@@ -184,8 +184,8 @@ class Service:
             return Refuse(texts.VOICES_NONE)
         if event.action == "last_photo":
             row = await self.store.last_media(who.platform, who.user_id)
-            if row is not None and row["last_photo_hash"]:
-                return PhotoIn(row["last_photo_hash"])
+            if row is not None and row.photo_hash:
+                return PhotoIn(row.photo_hash)
         return Press(event.action)
 
     async def _media(self, event: Media) -> FlowInput:
@@ -296,11 +296,11 @@ class Service:
             digest, seconds, text = draft.voice_hash, draft.voice_seconds, draft.voice_text
         else:
             row = await self.store.last_media(who.platform, who.user_id)
-            if row is not None and row["last_voice_hash"]:
+            if row is not None and row.voice_hash:
                 digest, seconds, text = (
-                    row["last_voice_hash"],
-                    row["last_voice_seconds"],
-                    row["last_voice_text"],
+                    row.voice_hash,
+                    row.voice_seconds or 0.0,
+                    row.voice_text,
                 )
         if digest is None:
             return texts.NO_VOICE_TO_SAVE
@@ -356,7 +356,7 @@ class Service:
             for v in (await self.store.voices(who.platform, who.user_id))[:5]
         ]
         row = await self.store.last_media(who.platform, who.user_id)
-        if row is not None and row["last_photo_hash"]:
+        if row is not None and row.photo_hash:
             buttons.append(ButtonSpec("Use my last photo", "last_photo"))
         return tuple(buttons)
 

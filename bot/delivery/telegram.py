@@ -90,7 +90,7 @@ class TelegramDelivery:
         await self._call("editMessageText", lambda: body)
 
     async def show_working(self, chat_id: str) -> bool:
-        """"sending video…" under the chat's name, for about five seconds."""
+        """Telegram's "sending video…" under the chat's name, for about five seconds."""
         await self.chat_action(chat_id, "upload_video")
         return True
 
