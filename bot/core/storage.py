@@ -2,8 +2,8 @@
 returning dataclasses (:mod:`bot.core.ports`), never database rows. ``bot.store.Store`` is the
 SQLite implementation; the core imports neither it nor aiosqlite.
 
-Not in :mod:`bot.core.ports`: the upload quota's types come from ``bot.safety.policy``, and
-bot.safety imports ports.
+Not in :mod:`bot.core.ports`: the upload quota's types and the safety package's view of the
+store come from ``bot.safety``, and bot.safety imports ports.
 """
 
 from __future__ import annotations
@@ -13,21 +13,14 @@ from typing import Protocol
 from bot.core.flow import Draft
 from bot.core.ports import JobRow, LastMedia, MediaStore, VoiceProfile
 from bot.safety.policy import UploadLimits, UploadUsage
+from bot.safety.storage import SafetyStore
 
-__all__ = ["Store", "VoiceConsents"]
-
-
-class VoiceConsents(Protocol):
-    """The consent records' part the core uses (bot.safety.records.SafetyRecords)."""
-
-    async def link_voice_consent(self, platform: str, user_id: str, name: str) -> None: ...
+__all__ = ["Store"]
 
 
-class Store(MediaStore, Protocol):
-    """Drafts, last uploads, saved voices, the upload quota, jobs."""
-
-    @property
-    def safety(self) -> VoiceConsents: ...
+class Store(MediaStore, SafetyStore, Protocol):
+    """Drafts, last uploads, saved voices, the upload quota, jobs; and what the core hands
+    on to bot.safety (its records, jobs to add)."""
 
     async def get_draft(self, platform: str, user_id: str, chat_id: str) -> Draft | None: ...
 
@@ -83,13 +76,3 @@ class Store(MediaStore, Protocol):
     async def jobs(
         self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False
     ) -> list[JobRow]: ...
-
-    async def update_job(
-        self,
-        job_id: str,
-        status: str,
-        *,
-        error: str = "",
-        output_bytes: int = 0,
-        timings: dict[str, float] | None = None,
-    ) -> None: ...

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
-from typing import Any
 
 from bot.core import texts
 from bot.core.events import Action, ButtonSpec, Notify, Reply, Who
@@ -25,6 +24,7 @@ from bot.safety.authority import EVERYWHERE, Authority, authority_of
 from bot.safety.erasure import Eraser
 from bot.safety.policy import Safety, scope_of
 from bot.safety.records import JobPlace, LogEntry, OpenJob, RenderRecord, ReviewRow
+from bot.safety.storage import SafetyStore
 
 __all__ = ["Desk"]
 
@@ -37,9 +37,9 @@ class Desk:
     """``/mod`` and the moderator buttons. Collaborators are passed in."""
 
     def __init__(
-        self, store: Any, gateway: Gateway, config: Safety, uploads: Uploads, eraser: Eraser
+        self, store: SafetyStore, gateway: Gateway, config: Safety, uploads: Uploads, eraser: Eraser
     ) -> None:
-        self.store = store  # bot.store.Store (typed loosely: no import of the store)
+        self.store = store
         self.records = store.safety
         self.gateway = gateway
         self.config = config

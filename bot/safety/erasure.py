@@ -28,6 +28,7 @@ from bot.core.ports import ErasePlan, Gateway
 from bot.jobs import LIVE_STATES, Keys, forget_token
 from bot.safety.records import JobPlace
 from bot.safety.retention import unlink_all
+from bot.safety.storage import SafetyStore
 
 __all__ = [
     "Eraser",
@@ -79,8 +80,8 @@ def remove_job_files(out_dir: Path, job_ids: tuple[str, ...]) -> tuple[int, int]
 class Eraser:
     """Runs an erasure everywhere the bot can reach; workers follow through tombstones."""
 
-    def __init__(self, store: Any, gateway: Gateway, out_dir: Path | None) -> None:
-        self.store = store  # bot.store.Store (typed loosely: no import of the store)
+    def __init__(self, store: SafetyStore, gateway: Gateway, out_dir: Path | None) -> None:
+        self.store = store
         self.gateway = gateway
         self.out_dir = out_dir
 

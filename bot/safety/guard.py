@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
-from typing import Any
 
 from bot.core import texts
 from bot.core.events import Action, Button, Command, Event, Reply, Who
@@ -34,6 +33,7 @@ from bot.safety.policy import (
     phrase_matches,
     scope_of,
 )
+from bot.safety.storage import SafetyStore
 
 __all__ = ["Guard"]
 
@@ -49,7 +49,7 @@ class Guard:
 
     def __init__(
         self,
-        store: Any,
+        store: SafetyStore,
         gateway: Gateway,
         config: Safety,
         uploads: Uploads,
@@ -57,7 +57,7 @@ class Guard:
         label: str | None,
         upload_bytes: dict[str, int],
     ) -> None:
-        self.store = store  # bot.store.Store (typed loosely: no import of the store)
+        self.store = store
         self.records = store.safety
         self.gateway = gateway
         self.config = config
