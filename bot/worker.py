@@ -101,9 +101,7 @@ async def _media_file(ctx: dict[str, Any], digest: str, kind: str) -> Path:
     if not path.exists():
         data = await ctx["redis"].get(Keys.media(digest))
         if data is None:
-            raise InvalidInput(
-                "Your upload expired before it could be used: send it again.", field=kind
-            )
+            raise InvalidInput(texts.UPLOAD_EXPIRED, field=kind)
         await asyncio.to_thread(write_atomically, path, data)  # up to 20 MB: off the loop
     return path
 

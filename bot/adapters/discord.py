@@ -151,9 +151,9 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wire
         )
 
 
-class ScriptModal(discord.ui.Modal, title="Your script"):
+class ScriptModal(discord.ui.Modal, title=texts.FORM_SCRIPT_TITLE):
     script: discord.ui.TextInput[Any] = discord.ui.TextInput(
-        label="What should the face say?", style=discord.TextStyle.paragraph, max_length=4000
+        label=texts.FORM_SCRIPT_LABEL, style=discord.TextStyle.paragraph, max_length=4000
     )
 
     def __init__(self, client: MouthpieceClient, pending: list[Event]) -> None:
@@ -167,9 +167,9 @@ class ScriptModal(discord.ui.Modal, title="Your script"):
         )
 
 
-class TranscriptModal(discord.ui.Modal, title="What is said in the voice note?"):
+class TranscriptModal(discord.ui.Modal, title=texts.FORM_TRANSCRIPT_TITLE):
     text: discord.ui.TextInput[Any] = discord.ui.TextInput(
-        label="Transcript", style=discord.TextStyle.paragraph, max_length=1000
+        label=texts.FORM_TRANSCRIPT_LABEL, style=discord.TextStyle.paragraph, max_length=1000
     )
 
     def __init__(self, client: MouthpieceClient) -> None:
@@ -266,14 +266,8 @@ class MouthpieceClient(discord.Client):
     def _register(self) -> None:
         tree = self.tree
 
-        @tree.command(
-            name="talk", description="Make a talking video from a script, a voice note and a photo"
-        )
-        @app_commands.describe(
-            script="What the face should say (leave empty for a long-script form)",
-            voice="A voice note of the speaker (3-30 s)",
-            photo="A front-facing photo",
-        )
+        @tree.command(name="talk", description=texts.DISCORD_COMMANDS["talk"])
+        @app_commands.describe(**texts.DISCORD_TALK_OPTIONS)
         async def talk(
             interaction: discord.Interaction,
             script: str | None = None,
@@ -290,21 +284,15 @@ class MouthpieceClient(discord.Client):
             await self.respond(interaction, [Command(who, "talk"), Text(who, script), *files])
 
         tree.add_command(build_mod_group(self))
-        for name, text in (
-            ("cancel", "Drop your draft"),
-            ("status", "Your draft and your videos"),
-            ("forget", "Delete everything you gave me and the videos made from it"),
-            ("help", "What this bot does"),
-            ("voices", "Your saved voices"),
-        ):
-            tree.command(name=name, description=text)(self._simple(name))  # type: ignore[arg-type]
+        for name in ("cancel", "status", "forget", "help", "voices"):
+            tree.command(name=name, description=texts.DISCORD_COMMANDS[name])(self._simple(name))  # type: ignore[arg-type]
 
-        @tree.command(name="voice_save", description="Keep the last voice note as a named voice")
+        @tree.command(name="voice_save", description=texts.DISCORD_COMMANDS["voice_save"])
         async def voice_save(interaction: discord.Interaction, name: str) -> None:
             await interaction.response.defer(thinking=True)
             await self.respond(interaction, [Command(who_of(interaction), "voice", f"save {name}")])
 
-        @tree.command(name="voice_delete", description="Delete one of your saved voices")
+        @tree.command(name="voice_delete", description=texts.DISCORD_COMMANDS["voice_delete"])
         async def voice_delete(interaction: discord.Interaction, name: str) -> None:
             await interaction.response.defer(thinking=True)
             await self.respond(
@@ -334,7 +322,7 @@ class MouthpieceClient(discord.Client):
                     replies.append(Reply(texts.OOPS))
         await self._notify([r for r in replies if isinstance(r, Notify)])
         replies = [r for r in replies if not isinstance(r, Notify)]
-        text = "\n".join(r.text for r in replies) or "OK"
+        text = "\n".join(r.text for r in replies) or texts.OK
         buttons = tuple(b for r in replies for b in r.buttons)
         paths = [p for r in replies for p in r.attachments][:10]
         files = [discord.File(io.BytesIO(d), Path(p).name) for p, d in await _read_all(paths)]

@@ -352,12 +352,12 @@ class Service:
 
     async def _shortcuts(self, who: Who) -> tuple[ButtonSpec, ...]:
         buttons = [
-            ButtonSpec(f"Voice: {v.name}", "use_voice", v.name)
+            ButtonSpec(texts.VOICE_BUTTON.format(name=v.name), "use_voice", v.name)
             for v in (await self.store.voices(who.platform, who.user_id))[:5]
         ]
         row = await self.store.last_media(who.platform, who.user_id)
         if row is not None and row.photo_hash:
-            buttons.append(ButtonSpec("Use my last photo", "last_photo"))
+            buttons.append(ButtonSpec(texts.LAST_PHOTO_BUTTON, "last_photo"))
         return tuple(buttons)
 
     @staticmethod
