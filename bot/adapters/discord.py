@@ -42,6 +42,7 @@ from bot.core.events import (
     Reply,
     Text,
     Who,
+    media_kind,
 )
 from bot.core.lanes import Lanes
 from bot.settings import BotSettings
@@ -51,8 +52,6 @@ __all__ = ["MouthpieceClient", "gateway_url", "run_discord", "use_api_base", "us
 
 log = logging.getLogger(__name__)
 Handle = Callable[[Event], Awaitable[list[Action]]]
-_AUDIO_EXT = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm")
-_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
 _DISCORD_GATEWAY = DiscordWebSocket.DEFAULT_GATEWAY  # discord.py's own: wss://gateway.discord.gg/
 
 
@@ -84,22 +83,11 @@ async def gateway_url(settings: BotSettings, client: discord.Client) -> str | No
     return url
 
 
-def _kind(att: discord.Attachment) -> str:
-    ctype, name = (att.content_type or "").lower(), att.filename.lower()
-    if ctype.startswith("image/") or name.endswith(_IMAGE_EXT):
-        return "image"
-    if ctype.startswith("audio/") or name.endswith(_AUDIO_EXT):
-        return "audio"
-    if ctype.startswith("text/plain") or name.endswith(".txt"):
-        return "text"
-    return "other"
-
-
 def _media(who: Who, att: discord.Attachment, fetch: Callable[[], Awaitable[bytes]]) -> Media:
     """The attachment as declared; ``fetch`` downloads it when the core has accepted it."""
     return Media(
         who,
-        _kind(att),
+        media_kind(att.filename, att.content_type or ""),
         att.size,
         fetch,
         att.filename,

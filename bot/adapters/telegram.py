@@ -37,7 +37,18 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from bot.core import texts
-from bot.core.events import Action, Button, Command, Event, Media, Notify, Reply, Text, Who
+from bot.core.events import (
+    Action,
+    Button,
+    Command,
+    Event,
+    Media,
+    Notify,
+    Reply,
+    Text,
+    Who,
+    media_kind,
+)
 from bot.core.lanes import Lanes
 from bot.wire import telegram as wire
 
@@ -46,8 +57,6 @@ __all__ = ["build_application", "COMMANDS", "PersonLanes"]
 log = logging.getLogger(__name__)
 COMMANDS = ("talk", "start", "cancel", "status", "help", "voice", "voices", "forget", "mod")
 _GROUPS = ("group", "supergroup")
-_AUDIO_EXT = {".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm"}
-_IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp"}
 Handle = Callable[[Event], Awaitable[list[Action]]]
 
 
@@ -145,7 +154,7 @@ def _media(update: Update) -> Media | None:
     who = _who(update)
     a = msg.voice or msg.audio
     if a is not None:
-        name = getattr(a, "file_name", None) or "voice.ogg"
+        name = (a.file_name if isinstance(a, Audio) else None) or "voice.ogg"
         return Media(who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a))
     if msg.photo:
         p = max(msg.photo, key=lambda s: s.width * s.height)
@@ -154,7 +163,7 @@ def _media(update: Update) -> Media | None:
         d = msg.document
         return Media(
             who,
-            _document_kind(d.file_name or "", d.mime_type or ""),
+            media_kind(d.file_name or "", d.mime_type or ""),
             d.file_size,
             _fetcher(d),
             d.file_name or "",
@@ -176,17 +185,6 @@ def _seconds(attachment: Audio | Voice) -> float:
     if isinstance(duration, dt.timedelta):
         return duration.total_seconds()
     return float(duration) if isinstance(duration, int | float) else 0.0
-
-
-def _document_kind(name: str, mime: str) -> str:
-    ext = PurePath(name).suffix.lower()
-    if mime.startswith("image/") or ext in _IMAGE_EXT:
-        return "image"
-    if mime.startswith("audio/") or ext in _AUDIO_EXT:
-        return "audio"
-    if mime == "text/plain" or ext == ".txt":
-        return "text"
-    return "other"
 
 
 def _fetcher(attachment: object) -> Callable[[], Awaitable[bytes]]:
