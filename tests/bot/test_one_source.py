@@ -24,3 +24,19 @@ def test_discord_offers_exactly_the_label_positions() -> None:
     label = next(c for c in group if c.name == "label")
     choices = [c.value for c in label._params["position"].choices]
     assert choices == [*LABEL_POSITIONS, "on", "off"]
+
+
+def test_one_media_kind_rule() -> None:
+    """Both adapters call this one rule: the sender's type first, else the file name."""
+    from bot.core.events import media_kind
+
+    cases = {
+        ("note.OGG", ""): "audio",
+        ("x.bin", "audio/mpeg"): "audio",
+        ("me.jpeg", ""): "image",
+        ("x", "image/webp"): "image",
+        ("script.txt", ""): "text",
+        ("x", "text/plain; charset=utf-8"): "text",
+        ("x.pdf", "application/pdf"): "other",
+    }
+    assert {k: media_kind(*k) for k in cases} == cases
