@@ -66,7 +66,8 @@ def _ms_per_frame_step(model: Any, inputs: tuple[Any, ...], amp: bool, reps: int
 def main() -> int:
     import torch
 
-    from engine.lipsync.diff2lip.unet import FULL_CONFIG, build_model
+    from engine.lipsync.diff2lip.config import FULL_CONFIG
+    from engine.lipsync.diff2lip.unet import build_model
 
     if not torch.cuda.is_available():
         print("needs a CUDA GPU (fp16 convolutions on a CPU are very slow)")

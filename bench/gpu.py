@@ -260,7 +260,8 @@ def _frames(be: Any, n_frames: int) -> dict[str, float]:
 def _diff2lip_checkpoint(tmp: Path, smoke: bool) -> Path:
     import torch
 
-    from engine.lipsync.diff2lip.unet import FULL_CONFIG, TINY_CONFIG, build_model
+    from engine.lipsync.diff2lip.config import FULL_CONFIG, TINY_CONFIG
+    from engine.lipsync.diff2lip.unet import build_model
 
     torch.manual_seed(0)
     path = tmp / "diff2lip_random.pt"

@@ -419,7 +419,8 @@ def main() -> None:
         return
     import torch
 
-    from engine.lipsync.diff2lip.unet import FULL_CONFIG, TINY_CONFIG, build_model
+    from engine.lipsync.diff2lip.config import FULL_CONFIG, TINY_CONFIG
+    from engine.lipsync.diff2lip.unet import build_model
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     started = time.perf_counter()

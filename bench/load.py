@@ -18,7 +18,7 @@ last of N photos cannot be answered before N x check / 4 s), and the bot loop's 
 lateness (a 10 ms ticker on the bot's event loop). The stand-in shares the bot's process (its
 own thread, so its clock is not the bot loop's) and the machine: both inflate the figures.
 
-Modes: "one at a time" is ``concurrent_updates(False)`` (the behaviour before issue 11);
+Modes: "one at a time" is ``concurrent_updates(False)`` (the behaviour before per-person lanes);
 "per-person lanes" is the default now (``bot.adapters.telegram.PersonLanes``).
 
     .venv/bin/python bench/load.py [--people 200] [--bystanders 20] [--check-seconds 0.2]

@@ -152,7 +152,8 @@ def _diff2lip_step(repeat: int) -> float:
     import torch
 
     from bench.lipsync import time_forward
-    from engine.lipsync.diff2lip.unet import FULL_CONFIG, build_model
+    from engine.lipsync.diff2lip.config import FULL_CONFIG
+    from engine.lipsync.diff2lip.unet import build_model
 
     torch.manual_seed(0)
     model = build_model(FULL_CONFIG).eval()

@@ -5,7 +5,7 @@ that filled the budget, on the same frames, side by side in one run.
    pipeline hands the encoder (raw RGB in a temporary folder) and its audio track.
 2. Encodes those frames, each streamed through a pipe as in a render:
    * ``free``: ``VideoWriter`` without a budget (constant quality);
-   * ``old``: the encoder before issue 15, reproduced here: the bitrate that fills 92 % of the
+   * ``old``: the earlier encoder, reproduced here: the bitrate that fills 92 % of the
      budget (less the audio), x264 ``veryfast`` one-pass ABR, 4 s keyframe interval;
    * ``new``: ``VideoWriter`` with the budget (constant quality, the budget a ceiling);
    * ``crf+2pass`` (tight budget only): the alternative design, constant quality first and,
@@ -168,7 +168,7 @@ def encode_new(
 
 
 def encode_old(clip: Clip, out: Path, max_bytes: int, tmp: Path) -> dict[str, float]:
-    """The encoder before issue 15: ABR at the bitrate that fills the budget."""
+    """The earlier encoder: ABR at the bitrate that fills the budget."""
     from engine.media.audio import save_wav
 
     wav = tmp / "old.wav"

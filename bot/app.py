@@ -85,7 +85,7 @@ def safety_from(settings: BotSettings) -> Safety:
         defaults=defaults,
         label_required=settings.label_required,
         asr=bool(settings.asr_model),
-        out_dir=settings.data_dir / "out",
+        out_dir=settings.out_dir,
         staff=Staff(
             operators={"telegram": settings.admin_ids, "discord": settings.discord_operators},
             mod_roles={"discord": settings.discord_mod_roles},
@@ -117,7 +117,7 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
         asyncio.create_task(
             run_periodically(
                 store,
-                settings.data_dir / "out",
+                settings.out_dir,
                 retention_from(settings),
                 settings.purge_interval_seconds,
                 notify=queue.notify,

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 from arq.constants import in_progress_key_prefix as IN_PROGRESS_PREFIX
 from arq.constants import job_key_prefix as JOB_PREFIX
@@ -20,13 +22,58 @@ __all__ = [
     "forget_token",
     "Keys",
     "RENDER_QUEUE",
+    "LABEL",
+    "JOB_RECORDS_TTL",
+    "LABEL_POSITIONS",
     "INTAKE_QUEUE",
+    "JobState",
     "FINAL_STATES",
+    "CLOSED_STATES",
+    "LIVE_STATES",
+    "OPEN_STATES",
+    "sql_states",
 ]
 
+#: the visible caption burnt into every video, and the corners it may sit in (the first is
+#: the default; the worker's engine takes the same: ``engine.media.label``)
+LABEL = "AI-generated"
+LABEL_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
+#: seconds Redis keeps a job's records: status, cancel flag, delivery mark, its owner's
+#: fair-queue round
+JOB_RECORDS_TTL = 7 * 86_400
 RENDER_QUEUE = "mouthpiece:render"
 INTAKE_QUEUE = "mouthpiece:intake"
-FINAL_STATES = ("done", "failed", "invalid", "cancelled")
+
+
+class JobState(StrEnum):
+    """Where a job stands, in Redis (the workers' view) and in SQLite (the bot's record).
+
+    The members are the strings stored; a state compares equal to its string."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    REVIEW = "review"  # waiting for a moderator (SQLite only)
+    DONE = "done"
+    FAILED = "failed"
+    INVALID = "invalid"  # the inputs were refused
+    CANCELLED = "cancelled"
+    DENIED = "denied"  # a moderator said no (SQLite only)
+    EXPIRED = "expired"  # no moderator answered in time (SQLite only)
+
+
+#: the states a worker ends a job in
+FINAL_STATES = (JobState.DONE, JobState.FAILED, JobState.INVALID, JobState.CANCELLED)
+#: every state a job never leaves: a worker's, or a moderator's no, or a review run out
+CLOSED_STATES = (*FINAL_STATES, JobState.DENIED, JobState.EXPIRED)
+#: in the queue or on a worker
+LIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
+#: still taking a place in the person's allowance: live, or waiting for a moderator
+OPEN_STATES = (*LIVE_STATES, JobState.REVIEW)
+
+
+def sql_states(states: Iterable[JobState]) -> str:
+    """States as an SQL list, ``('done','failed')``: built from the enum, never user text."""
+    return "(" + ",".join(f"'{JobState(s).value}'" for s in states) + ")"
 
 
 class Keys:
@@ -99,9 +146,8 @@ class RenderJob:
     voice_text: str | None = None
     max_bytes: int | None = None
     seed: int = 0
-    label: str | None = "AI-generated"
-    label_position: str = "bottom-right"  # set per server by moderators
-    reply_to: str | None = None  # platform message id to answer, if any
+    label: str | None = LABEL
+    label_position: str = LABEL_POSITIONS[0]  # set per server by moderators
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

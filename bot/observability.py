@@ -33,7 +33,7 @@ from prometheus_client import (
 )
 
 from bot.core.events import Action, Event
-from bot.jobs import RENDER_QUEUE
+from bot.jobs import FINAL_STATES, RENDER_QUEUE
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -58,7 +58,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("done", "failed", "invalid", "cancelled", "retried")
+OUTCOMES = (*(str(s) for s in FINAL_STATES), "retried")
 PLATFORMS = ("telegram", "discord")
 HEALTH_TIMEOUT = 2.0  # seconds a health check or a pre-scrape callback may take
 

@@ -30,10 +30,11 @@ from arq.connections import ArqRedis
 
 from bot.core import texts
 from bot.core.events import ButtonSpec
+from bot.core.ports import Position
 from bot.core.texts import ordinal_place as ordinal
 from bot.delivery.http import DeliveryError
-from bot.jobs import FINAL_STATES, Keys
-from bot.queue import Position, queue_positions
+from bot.jobs import FINAL_STATES, JobState, Keys
+from bot.queue import queue_positions
 
 __all__ = [
     "StatusBoard",
@@ -60,6 +61,8 @@ _WORKER_FRESH = 30.0  # seconds: a worker that has not beaten its heart this lon
 
 
 class Messenger(Protocol):
+    """What the worker asks of a platform's delivery (bot.delivery.telegram, .discord)."""
+
     async def send_status(
         self, chat_id: str, text: str, buttons: tuple[ButtonSpec, ...], *, user_id: str = ""
     ) -> str: ...
@@ -73,6 +76,11 @@ class Messenger(Protocol):
         *,
         user_id: str = "",
     ) -> None: ...
+
+    async def show_working(self, chat_id: str) -> bool:
+        """Show that a video is being made (it fades after a few seconds); False when the
+        platform has no such indicator, so the caller stops asking."""
+        ...
 
 
 def overall_fraction(stage: str, fraction: float) -> float:
@@ -268,9 +276,9 @@ class StatusBoard:
         workers: int,
     ) -> tuple[str, bool]:
         """The status message's text for the job's state, and whether that state is final."""
-        job, status = job_id[:8], info.get("status", "queued")
+        job, status = job_id[:8], info.get("status", JobState.QUEUED)
         chars = int(info.get("chars") or 0)
-        if status == "queued" and position is not None:
+        if status == JobState.QUEUED and position is not None:
             eta = ""
             if speed.overall is not None:
                 wait = (position.ahead + position.running) * speed.overall * max(chars, 1) / workers
@@ -278,7 +286,7 @@ class StatusBoard:
             return texts.STATUS_QUEUED.format(
                 job=job, place=ordinal(position.ahead + 1), eta=eta
             ), False
-        if status == "running":
+        if status == JobState.RUNNING:
             done = overall_fraction(info.get("stage", ""), float(info.get("fraction") or 0))
             elapsed = time.time() - float(info.get("started") or time.time())
             per_char = speed.for_worker(info.get("worker", ""))
@@ -293,10 +301,10 @@ class StatusBoard:
             ), False
         if status == "retrying":
             return texts.STATUS_RETRYING.format(job=job, attempt=info.get("try", "2")), False
-        if status == "done":
+        if status == JobState.DONE:
             took = float(info.get("finished") or 0) - float(info.get("enqueued") or 0)
             return texts.STATUS_DONE.format(job=job, took=_minutes(max(took, 1.0))), True
-        if status == "cancelled":
+        if status == JobState.CANCELLED:
             return texts.STATUS_CANCELLED.format(job=job), True
         if status in FINAL_STATES:
             return texts.STATUS_FAILED.format(

@@ -20,7 +20,6 @@ import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -34,8 +33,17 @@ from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from bot.core.errors import Busy
-from bot.core.ports import ErasePlan, MediaCheck
-from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob, forget_token
+from bot.core.ports import ErasePlan, MediaCheck, Position
+from bot.jobs import (
+    INTAKE_QUEUE,
+    JOB_RECORDS_TTL,
+    LIVE_STATES,
+    RENDER_QUEUE,
+    JobStatus,
+    Keys,
+    RenderJob,
+    forget_token,
+)
 
 __all__ = [
     "Queue",
@@ -53,12 +61,13 @@ log = logging.getLogger(__name__)
 ROUND = 1_000_000
 _JOB_TTL = timedelta(days=2)
 
-# KEYS: global round, user's last round, sequence. Returns the score for a new job.
+# KEYS: global round, user's last round, sequence. ARGV: seconds the user's round is kept.
+# Returns the score for a new job.
 _FAIR_SCORE = """
 local now_round = tonumber(redis.call('GET', KEYS[1]) or '0')
 local user_round = tonumber(redis.call('GET', KEYS[2]) or '0')
 local round = math.max(now_round, user_round) + 1
-redis.call('SET', KEYS[2], round, 'EX', 604800)
+redis.call('SET', KEYS[2], round, 'EX', ARGV[1])
 local seq = redis.call('INCR', KEYS[3]) % 1000000
 return round * 1000000 + seq
 """
@@ -116,7 +125,12 @@ def redis_settings(url: str) -> RedisSettings:
 async def fair_score(redis: ArqRedis, platform: str, user_id: str) -> int:
     return int(
         await redis.eval(
-            _FAIR_SCORE, 3, Keys.FAIR_ROUND, Keys.fair_user(platform, user_id), Keys.FAIR_SEQ
+            _FAIR_SCORE,
+            3,
+            Keys.FAIR_ROUND,
+            Keys.fair_user(platform, user_id),
+            Keys.FAIR_SEQ,
+            str(JOB_RECORDS_TTL),
         )  # type: ignore[misc]
     )
 
@@ -124,14 +138,6 @@ async def fair_score(redis: ArqRedis, platform: str, user_id: str) -> int:
 async def mark_round_started(redis: ArqRedis, score: int) -> None:
     """A worker started a job with ``score``: later enqueues join from its round on."""
     await redis.eval(_ROUND_STARTED, 1, Keys.FAIR_ROUND, str(score // ROUND))  # type: ignore[misc]
-
-
-@dataclass(frozen=True)
-class Position:
-    """Where a queued job stands: ``ahead`` jobs wait before it, ``running`` are rendering."""
-
-    ahead: int
-    running: int
 
 
 async def queue_positions(redis: ArqRedis) -> tuple[dict[str, Position], list[str]]:
@@ -302,7 +308,7 @@ class Queue:
             "enqueued": f"{datetime.now(UTC).timestamp():.3f}",
         }
         await self.redis.hset(key, mapping={**JobStatus("queued").to_redis(), **routing})  # type: ignore[misc]
-        await self.redis.expire(key, 7 * 86_400)
+        await self.redis.expire(key, JOB_RECORDS_TTL)
         score = await fair_score(self.redis, job.platform, job.user_id)
         queued = await self.redis.enqueue_job(
             "render",
@@ -326,9 +332,9 @@ class Queue:
         status = await self.status(job_id)
         if status is None:
             return "unknown"
-        if status.status not in ("queued", "running"):
+        if status.status not in LIVE_STATES:
             return status.status
-        await self.redis.set(Keys.cancel(job_id), b"1", ex=7 * 86_400)
+        await self.redis.set(Keys.cancel(job_id), b"1", ex=JOB_RECORDS_TTL)
         removed = await self.redis.eval(  # type: ignore[misc]
             _CANCEL_QUEUED,
             3,

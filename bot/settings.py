@@ -8,6 +8,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from bot.jobs import LABEL, LABEL_POSITIONS
+
 __all__ = ["BotSettings", "load_dotenv"]
 
 DISCORD_API = "https://discord.com/api/v10"
@@ -51,7 +53,7 @@ class BotSettings:
     media_ttl_seconds: int = 86_400
     intake_timeout_seconds: float = 20.0
     render_max_jobs: int = 1
-    # ---- render queue (issue 6)
+    # ---- render queue
     render_max_tries: int = 3  # runs of one job (crashes included) before the user is told
     heartbeat_seconds: float = 15.0  # a killed worker's job runs again within this bound
     render_timeout_floor: float = 300.0  # seconds; plus 3x the estimated render time
@@ -59,7 +61,7 @@ class BotSettings:
     retry_backoff_seconds: float = 10.0  # doubled on every retry
     status_edit_seconds: float = 3.0  # at most one edit of a status message this often
     board_interval_seconds: float = 1.0
-    # ---- public-server safety (issue 11): every bound on what one person can make us hold
+    # ---- public-server safety: every bound on what one person can make us hold
     status_backoff_seconds: float = 5.0  # first wait after a status message failed (doubles)
     status_backoff_max_seconds: float = 600.0
     status_max_failures: int = 5  # permanent errors in a row (blocked bot) before giving up
@@ -72,9 +74,9 @@ class BotSettings:
     worker_name: str = ""  # default: host name and process id
     telegram_upload_bytes: int = 50_000_000
     discord_upload_bytes: int = 10 * 1024 * 1024
-    label: str = "AI-generated"
-    # ---- safety (issue 7): defaults; moderators override per server in SQLite
-    label_position: str = "bottom-right"
+    label: str = LABEL
+    # ---- safety: defaults; moderators override per server in SQLite
+    label_position: str = LABEL_POSITIONS[0]
     label_required: bool = True  # moderators may move the label, never remove it
     consent_mode: str = "attest"  # attest | phrase | review
     asr_model: str = ""  # local faster-whisper model folder (worker); empty: no ASR
@@ -87,11 +89,11 @@ class BotSettings:
     review_hours: float = 48.0  # a review nobody decided expires; the requester is told
     purge_interval_seconds: float = 3600.0
     forget_poll_seconds: float = 5.0  # how soon a worker removes its copies of erased data
-    # ---- authority (issue 12): operators act everywhere, server moderators in their server
+    # ---- authority: operators act everywhere, server moderators in their server
     telegram_admin_ids: str = ""  # Telegram operators: comma-separated user ids
     discord_operator_ids: str = ""  # Discord operators: comma-separated user ids
     discord_mod_role: str = ""  # role id(s) that moderate a server (besides Manage Server)
-    # ---- operations (issue 6): /healthz + /metrics ports (0 = off), logs
+    # ---- operations: /healthz + /metrics ports (0 = off), logs
     metrics_host: str = "0.0.0.0"
     bot_metrics_port: int = 8080
     worker_metrics_port: int = 8081
@@ -106,8 +108,13 @@ class BotSettings:
     def media_dir(self) -> Path:
         return self.data_dir / "media"
 
+    @property
+    def out_dir(self) -> Path:
+        """Where workers write finished videos (until delivered, then for the retention)."""
+        return self.data_dir / "out"
+
     def __post_init__(self) -> None:
-        from bot.safety.policy import CONSENT_MODES, LABEL_POSITIONS
+        from bot.safety.policy import CONSENT_MODES
 
         if self.consent_mode not in CONSENT_MODES:
             raise ValueError(

@@ -10,14 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import aiosqlite
 
 from bot.core.flow import Draft
+from bot.core.ports import JobRow, LastMedia, VoiceProfile
 from bot.db import Database
-from bot.jobs import RenderJob
+from bot.jobs import FINAL_STATES, LIVE_STATES, OPEN_STATES, JobState, RenderJob, sql_states
 from bot.safety.policy import (
     DAY,
     HOUR,
@@ -33,8 +34,10 @@ from bot.safety.records import SafetyRecords, attach_voice_consent
 
 __all__ = ["Store", "JobRow", "VoiceProfile", "MIGRATIONS"]
 
+_LIVE = sql_states(LIVE_STATES)
+
 MIGRATIONS: list[str] = [
-    # 1: everything issue 5 needs, and room for consent, moderation and audit
+    # 1: sessions, media, voices and jobs, and room for consent, moderation and audit
     """
     CREATE TABLE users (
         platform TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
@@ -77,7 +80,7 @@ MIGRATIONS: list[str] = [
         id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, platform TEXT NOT NULL,
         guild_id TEXT, user_id TEXT, action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
     """,
-    # 2: issue 7 (consent, limits, moderation, retention). guild_id '' is the DM scope.
+    # 2: consent, limits, moderation, retention. guild_id '' is the DM scope.
     """
     ALTER TABLE consents ADD COLUMN guild_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE consents ADD COLUMN verified TEXT NOT NULL DEFAULT '';
@@ -95,7 +98,7 @@ MIGRATIONS: list[str] = [
         draft_id TEXT NOT NULL, phrase TEXT NOT NULL, created REAL NOT NULL,
         PRIMARY KEY (platform, user_id, chat_id));
     """,
-    # 3: issue 11 (bounded resources): every accepted upload, for the per-person rate and
+    # 3: bounded resources: every accepted upload, for the per-person rate and
     # byte quota. Not tied to users: /forget must not reset a quota. Rows older than a day
     # are dropped as new ones come.
     """
@@ -103,7 +106,7 @@ MIGRATIONS: list[str] = [
         platform TEXT NOT NULL, user_id TEXT NOT NULL, at REAL NOT NULL, bytes INTEGER NOT NULL);
     CREATE INDEX uploads_by_user ON uploads (platform, user_id, at);
     """,
-    # 4: issue 12 (moderator scope, data that goes away): the server a draft is made in (a
+    # 4: moderator scope, data that goes away: the server a draft is made in (a
     # server's moderators erase only what was made there), a video's takedown, and the
     # moderators' log read by scope.
     """
@@ -113,23 +116,6 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_by_scope ON audit_log (platform, guild_id, at);
     """,
 ]
-
-
-@dataclass(frozen=True)
-class JobRow:
-    job_id: str
-    status: str
-    error: str
-    created: float
-    output_bytes: int
-
-
-@dataclass(frozen=True)
-class VoiceProfile:
-    name: str
-    digest: str
-    seconds: float
-    transcript: str | None
 
 
 class Store:
@@ -231,10 +217,14 @@ class Store:
                     (photo, platform, user_id),
                 )
 
-    async def last_media(self, platform: str, user_id: str) -> aiosqlite.Row | None:
-        return await self._one(
-            "SELECT * FROM users WHERE platform=? AND user_id=?", platform, user_id
+    async def last_media(self, platform: str, user_id: str) -> LastMedia | None:
+        row = await self._one(
+            "SELECT last_voice_hash, last_voice_seconds, last_voice_text, last_photo_hash "
+            "FROM users WHERE platform=? AND user_id=?",
+            platform,
+            user_id,
         )
+        return LastMedia(*row) if row is not None else None
 
     # ---- media -------------------------------------------------------------------------
     async def put_media(self, digest: str, kind: str, size: int, mime: str, path: Path) -> None:
@@ -348,7 +338,7 @@ class Store:
         consent_mode: str = "attest",
         *,
         limits: RateLimits | None = None,
-        status: str = "queued",
+        status: str = JobState.QUEUED,
         verified: str = "",
         now: float | None = None,
     ) -> bool:
@@ -426,12 +416,12 @@ class Store:
             server_hour = tuple(r[0] for r in await cur.fetchall())
         row = await self._one(
             "SELECT COUNT(*) FROM jobs WHERE platform=? AND user_id=? "
-            "AND status IN ('queued','running','review')",
+            f"AND status IN {sql_states(OPEN_STATES)}",
             platform,
             user_id,
         )
         user_open = int(row[0]) if row else 0
-        row = await self._one("SELECT COUNT(*) FROM jobs WHERE status IN ('queued','running')")
+        row = await self._one(f"SELECT COUNT(*) FROM jobs WHERE status IN {_LIVE}")
         queue_open = int(row[0]) if row else 0
         return Usage(user_day, user_open, server_hour, queue_open)
 
@@ -448,8 +438,8 @@ class Store:
         async with self._writing() as db:
             await db.execute(
                 "UPDATE jobs SET status=?, error=?, output_bytes=?, timings=?, "
-                "started=COALESCE(started, CASE WHEN ?='running' THEN ? END), "
-                "finished=CASE WHEN ? IN ('done','failed','invalid','cancelled') THEN ? ELSE "
+                f"started=COALESCE(started, CASE WHEN ?='{JobState.RUNNING}' THEN ? END), "
+                f"finished=CASE WHEN ? IN {sql_states(FINAL_STATES)} THEN ? ELSE "
                 "finished END "
                 "WHERE job_id=?",
                 (
@@ -468,7 +458,7 @@ class Store:
     async def jobs(
         self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False
     ) -> list[JobRow]:
-        where = " AND status IN ('queued','running')" if open_only else ""
+        where = f" AND status IN {_LIVE}" if open_only else ""
         cur = await self._db.execute(
             f"SELECT job_id, status, error, created, output_bytes FROM jobs WHERE platform=? "
             f"AND user_id=?{where} "
@@ -476,17 +466,3 @@ class Store:
             (platform, user_id, limit),
         )
         return [JobRow(*r) for r in await cur.fetchall()]
-
-    async def find_job(self, ref: str) -> tuple[str, tuple[str, str]] | None:
-        """A job by id or id prefix: (job id, (platform, owner user id)), or None."""
-        row = await self._one(
-            "SELECT job_id, platform, user_id FROM jobs WHERE job_id >= ? AND job_id < ? "
-            "ORDER BY created DESC LIMIT 1",
-            ref,
-            ref + "\uffff",
-        )
-        return (row[0], (row[1], row[2])) if row else None
-
-    async def open_jobs(self) -> list[str]:
-        cur = await self._db.execute("SELECT job_id FROM jobs WHERE status IN ('queued','running')")
-        return [r[0] for r in await cur.fetchall()]

@@ -48,7 +48,15 @@ from bot.core.uploads import write_atomically
 from bot.delivery.discord import DiscordDelivery
 from bot.delivery.http import DeliveryError
 from bot.delivery.telegram import TelegramDelivery
-from bot.jobs import INTAKE_QUEUE, RENDER_QUEUE, JobStatus, Keys, RenderJob, forget_token
+from bot.jobs import (
+    INTAKE_QUEUE,
+    JOB_RECORDS_TTL,
+    RENDER_QUEUE,
+    JobStatus,
+    Keys,
+    RenderJob,
+    forget_token,
+)
 from bot.observability import Metrics, logging_from_settings, start_worker_http
 from bot.progress import Backoff, StatusBoard, learn_speed
 from bot.queue import mark_round_started, redis_settings
@@ -71,8 +79,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 _SUFFIX = {"audio": ".audio", "image": ".img"}
-_KEEP = 7 * 86_400  # seconds Redis keeps a job's status and delivery mark
-_CAPTION = "Made with Mouthpiece · AI-generated"
+_KEEP = JOB_RECORDS_TTL
 # values of the delivery mark: the video was accepted ("1": marks written before notices had
 # their own value), or the user was told the job failed
 _VIDEO, _NOTICE = b"video", b"notice"
@@ -94,9 +101,7 @@ async def _media_file(ctx: dict[str, Any], digest: str, kind: str) -> Path:
     if not path.exists():
         data = await ctx["redis"].get(Keys.media(digest))
         if data is None:
-            raise InvalidInput(
-                "Your upload expired before it could be used: send it again.", field=kind
-            )
+            raise InvalidInput(texts.UPLOAD_EXPIRED, field=kind)
         await asyncio.to_thread(write_atomically, path, data)  # up to 20 MB: off the loop
     return path
 
@@ -395,11 +400,7 @@ async def _heartbeat(ctx: dict[str, Any], job_id: str) -> None:
 async def _show_working(ctx: dict[str, Any], job: RenderJob) -> None:
     """Telegram's "sending video…" indicator while the job runs (it lasts 5 s per call)."""
     messenger = ctx["messengers"].get(job.platform)
-    action = getattr(messenger, "chat_action", None)
-    if action is None:
-        return
-    while True:
-        await action(job.chat_id, "upload_video")
+    while messenger is not None and await messenger.show_working(job.chat_id):
         await asyncio.sleep(4.5)
 
 
@@ -471,14 +472,14 @@ async def deliver(ctx: dict[str, Any], job: RenderJob, video: Path | None, messa
     if video is None:
         await target.send_text(job.chat_id, message)
     else:
-        await target.send_video(job.chat_id, video, _CAPTION, key=job.job_id)
+        await target.send_video(job.chat_id, video, texts.VIDEO_CAPTION, key=job.job_id)
 
 
 def build_workers(
     settings: BotSettings, engine: Engine, *, burst: bool = False, asr: Any = None
 ) -> list[Worker]:
     """The render and intake workers, sharing one context (engine, HTTP session, folders)."""
-    out_dir = settings.data_dir / "out"
+    out_dir = settings.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     # On the data volume (a read-only root has no room elsewhere), shared by the host's
     # workers (content-addressed), emptied by the retention pass and the erasure sweep

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import NoReturn, TextIO
 
 from engine.errors import BackendUnavailable, Cancelled, EngineError, InvalidInput
+from engine.media.label import DEFAULT_TEXT
 from engine.settings import EngineSettings
 from engine.types import Progress, RenderOptions, RenderRequest
 
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-bytes", type=int, help="byte budget of the MP4 (Discord 10485760, Telegram 50000000)"
     )
     r.add_argument("--seed", type=int, default=0, help="seed for sampling, blinks and head motion")
-    r.add_argument("--label", default="AI-generated", help="visible caption (default: %(default)s)")
+    r.add_argument("--label", default=DEFAULT_TEXT, help="visible caption (default: %(default)s)")
     r.add_argument("--no-label", action="store_true", help="no visible caption")
     r.add_argument("--no-blinks", action="store_true", help="eyes stay open")
     r.add_argument("--no-head-motion", action="store_true", help="the head stays still")

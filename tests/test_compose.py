@@ -114,7 +114,7 @@ def test_compose_cli_validates_the_file(tmp_path: Path) -> None:
     assert refused.returncode != 0 and "helthcheck" in refused.stdout + refused.stderr
 
 
-# ---- least privilege (issue 11) --------------------------------------------------------
+# ---- least privilege -----------------------------------------------------------------
 COMPILERS = ("build-essential", "gcc", "g++", "clang", "cmake", "make", "cython", "-dev")
 
 

@@ -29,6 +29,7 @@ from discord.gateway import DiscordWebSocket
 
 from bot.adapters.discord_mod import build_mod_group
 from bot.adapters.discord_shared import who_of
+from bot.core import texts
 from bot.core.errors import MediaTooLarge
 from bot.core.events import (
     Action,
@@ -41,17 +42,16 @@ from bot.core.events import (
     Reply,
     Text,
     Who,
+    media_kind,
 )
 from bot.core.lanes import Lanes
 from bot.settings import BotSettings
+from bot.wire import discord as wire
 
 __all__ = ["MouthpieceClient", "gateway_url", "run_discord", "use_api_base", "use_gateway"]
 
 log = logging.getLogger(__name__)
 Handle = Callable[[Event], Awaitable[list[Action]]]
-_OOPS = "Something went wrong on my side; please try again in a minute."
-_AUDIO_EXT = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm")
-_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
 _DISCORD_GATEWAY = DiscordWebSocket.DEFAULT_GATEWAY  # discord.py's own: wss://gateway.discord.gg/
 
 
@@ -83,22 +83,11 @@ async def gateway_url(settings: BotSettings, client: discord.Client) -> str | No
     return url
 
 
-def _kind(att: discord.Attachment) -> str:
-    ctype, name = (att.content_type or "").lower(), att.filename.lower()
-    if ctype.startswith("image/") or name.endswith(_IMAGE_EXT):
-        return "image"
-    if ctype.startswith("audio/") or name.endswith(_AUDIO_EXT):
-        return "audio"
-    if ctype.startswith("text/plain") or name.endswith(".txt"):
-        return "text"
-    return "other"
-
-
 def _media(who: Who, att: discord.Attachment, fetch: Callable[[], Awaitable[bytes]]) -> Media:
     """The attachment as declared; ``fetch`` downloads it when the core has accepted it."""
     return Media(
         who,
-        _kind(att),
+        media_kind(att.filename, att.content_type or ""),
         att.size,
         fetch,
         att.filename,
@@ -107,17 +96,15 @@ def _media(who: Who, att: discord.Attachment, fetch: Callable[[], Awaitable[byte
     )
 
 
-class ActionButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"mp:(?P<user>\d+):(?P<action>[a-z_]+):(?P<value>[\w-]*)",
-):
-    """A button for one user: ``mp:<user id>:<action>:<value>``."""
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wire.TEMPLATE):
+    """A button for one user, in the wire format of :mod:`bot.wire.discord`."""
 
     def __init__(self, user_id: int, action: str, value: str = "", label: str = "") -> None:
-        style = discord.ButtonStyle.danger if action == "cancel" else discord.ButtonStyle.primary
         super().__init__(
             discord.ui.Button(
-                label=label or action, style=style, custom_id=f"mp:{user_id}:{action}:{value}"[:100]
+                label=label or action,
+                style=discord.ButtonStyle(wire.style(action)),
+                custom_id=wire.encode(wire.Press(str(user_id), action, value)),
             )
         )
         self.user_id, self.action, self.value = user_id, action, value
@@ -129,20 +116,20 @@ class ActionButton(
         item: discord.ui.Button[Any],  # type: ignore[override]
         match: re.Match[str],
     ) -> ActionButton:
-        return cls(int(match["user"]), match["action"], match["value"], item.label or "")
+        press = wire.decode(match.group(0))
+        assert press is not None  # discord.py matched the same template
+        return cls(int(press.user_id), press.action, press.value, item.label or "")
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.user_id:
-            await interaction.response.send_message(
-                "Only the person who started this video can use these buttons.", ephemeral=True
-            )
+            await interaction.response.send_message(texts.NOT_YOUR_BUTTON, ephemeral=True)
             return False
         return True
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
         assert isinstance(client, MouthpieceClient)
-        if self.action == "transcript":
+        if self.action == wire.TRANSCRIPT:
             await interaction.response.send_modal(TranscriptModal(client))
             return
         private = self.action.startswith("mod_")  # moderators' answers stay between them
@@ -152,9 +139,9 @@ class ActionButton(
         )
 
 
-class ScriptModal(discord.ui.Modal, title="Your script"):
+class ScriptModal(discord.ui.Modal, title=texts.FORM_SCRIPT_TITLE):
     script: discord.ui.TextInput[Any] = discord.ui.TextInput(
-        label="What should the face say?", style=discord.TextStyle.paragraph, max_length=4000
+        label=texts.FORM_SCRIPT_LABEL, style=discord.TextStyle.paragraph, max_length=4000
     )
 
     def __init__(self, client: MouthpieceClient, pending: list[Event]) -> None:
@@ -168,9 +155,9 @@ class ScriptModal(discord.ui.Modal, title="Your script"):
         )
 
 
-class TranscriptModal(discord.ui.Modal, title="What is said in the voice note?"):
+class TranscriptModal(discord.ui.Modal, title=texts.FORM_TRANSCRIPT_TITLE):
     text: discord.ui.TextInput[Any] = discord.ui.TextInput(
-        label="Transcript", style=discord.TextStyle.paragraph, max_length=1000
+        label=texts.FORM_TRANSCRIPT_LABEL, style=discord.TextStyle.paragraph, max_length=1000
     )
 
     def __init__(self, client: MouthpieceClient) -> None:
@@ -203,7 +190,6 @@ class MouthpieceClient(discord.Client):
         self,
         handle: Handle,
         *,
-        needs_transcript: bool = False,
         max_file_bytes: int = 20_000_000,
         on_alive: Callable[[], None] | None = None,
     ) -> None:
@@ -211,7 +197,6 @@ class MouthpieceClient(discord.Client):
         intents.dm_messages = True
         super().__init__(intents=intents)
         self.handle = handle
-        self.needs_transcript = needs_transcript
         self.max_file_bytes = max_file_bytes
         self.lanes = Lanes()
         self.tree = app_commands.CommandTree(self)
@@ -269,14 +254,8 @@ class MouthpieceClient(discord.Client):
     def _register(self) -> None:
         tree = self.tree
 
-        @tree.command(
-            name="talk", description="Make a talking video from a script, a voice note and a photo"
-        )
-        @app_commands.describe(
-            script="What the face should say (leave empty for a long-script form)",
-            voice="A voice note of the speaker (3-30 s)",
-            photo="A front-facing photo",
-        )
+        @tree.command(name="talk", description=texts.DISCORD_COMMANDS["talk"])
+        @app_commands.describe(**texts.DISCORD_TALK_OPTIONS)
         async def talk(
             interaction: discord.Interaction,
             script: str | None = None,
@@ -293,21 +272,15 @@ class MouthpieceClient(discord.Client):
             await self.respond(interaction, [Command(who, "talk"), Text(who, script), *files])
 
         tree.add_command(build_mod_group(self))
-        for name, text in (
-            ("cancel", "Drop your draft"),
-            ("status", "Your draft and your videos"),
-            ("forget", "Delete everything you gave me and the videos made from it"),
-            ("help", "What this bot does"),
-            ("voices", "Your saved voices"),
-        ):
-            tree.command(name=name, description=text)(self._simple(name))  # type: ignore[arg-type]
+        for name in ("cancel", "status", "forget", "help", "voices"):
+            tree.command(name=name, description=texts.DISCORD_COMMANDS[name])(self._simple(name))  # type: ignore[arg-type]
 
-        @tree.command(name="voice_save", description="Keep the last voice note as a named voice")
+        @tree.command(name="voice_save", description=texts.DISCORD_COMMANDS["voice_save"])
         async def voice_save(interaction: discord.Interaction, name: str) -> None:
             await interaction.response.defer(thinking=True)
             await self.respond(interaction, [Command(who_of(interaction), "voice", f"save {name}")])
 
-        @tree.command(name="voice_delete", description="Delete one of your saved voices")
+        @tree.command(name="voice_delete", description=texts.DISCORD_COMMANDS["voice_delete"])
         async def voice_delete(interaction: discord.Interaction, name: str) -> None:
             await interaction.response.defer(thinking=True)
             await self.respond(
@@ -334,10 +307,10 @@ class MouthpieceClient(discord.Client):
                     replies += await self.handle(event)
                 except Exception:
                     log.exception("interaction handling failed")
-                    replies.append(Reply(_OOPS))
+                    replies.append(Reply(texts.OOPS))
         await self._notify([r for r in replies if isinstance(r, Notify)])
         replies = [r for r in replies if not isinstance(r, Notify)]
-        text = "\n".join(r.text for r in replies) or "OK"
+        text = "\n".join(r.text for r in replies) or texts.OK
         buttons = tuple(b for r in replies for b in r.buttons)
         paths = [p for r in replies for p in r.attachments][:10]
         files = [discord.File(io.BytesIO(d), Path(p).name) for p, d in await _read_all(paths)]
@@ -356,10 +329,8 @@ class MouthpieceClient(discord.Client):
 
     def _view(self, user_id: int, buttons: tuple[ButtonSpec, ...]) -> discord.ui.View:
         view = discord.ui.View(timeout=None)
-        for b in buttons[:25]:
+        for b in wire.shown(buttons):
             view.add_item(ActionButton(user_id, b.action, b.value, b.label))
-        if any(b.action == "skip_transcript" for b in buttons):
-            view.add_item(ActionButton(user_id, "transcript", "", "Type transcript"))
         return view
 
     async def on_message(self, message: discord.Message) -> None:
@@ -396,7 +367,6 @@ async def run_discord(
     use_api_base(settings.discord_api_base_url)
     client = MouthpieceClient(
         handle,
-        needs_transcript=settings.needs_transcript,
         max_file_bytes=settings.max_file_bytes,
         on_alive=on_alive,
     )

@@ -16,14 +16,18 @@ import discord
 from discord import app_commands
 
 from bot.adapters.discord_shared import Responder, who_of
+from bot.core import texts
 from bot.core.events import Command
+from bot.jobs import LABEL_POSITIONS
 
 __all__ = ["build_mod_group", "ModGroup"]
 
 Limit = Literal["day", "concurrent", "hour", "reset"]  # the queue cap is the operator's
 Mode = Literal["attest", "phrase", "review"]
-Position = Literal["bottom-right", "bottom-left", "top-right", "top-left", "on", "off"]
-_EVERYWHERE = "Operators only: act in every server and the DMs"
+
+
+def _choice(value: str) -> app_commands.Choice[str]:
+    return app_commands.Choice(name=value, value=value)
 
 
 def build_mod_group(client: Responder) -> app_commands.Group:
@@ -40,7 +44,7 @@ class ModGroup(app_commands.Group):
     def __init__(self, client: Responder) -> None:
         super().__init__(
             name="mod",
-            description="Moderator controls for Mouthpiece in this server",
+            description=texts.DISCORD_MOD["mod"],
             guild_only=True,
             default_permissions=discord.Permissions(manage_guild=True),
         )
@@ -51,8 +55,8 @@ class ModGroup(app_commands.Group):
         event = Command(who_of(interaction), "mod", " ".join(args.split()))
         await self.client.respond(interaction, [event], ephemeral=True)
 
-    @app_commands.command(name="limits", description="Show or set the render limits here")
-    @app_commands.describe(limit="Which limit, or reset to defaults", value="New value (-1: none)")
+    @app_commands.command(name="limits", description=texts.DISCORD_MOD["limits"])
+    @app_commands.describe(**texts.DISCORD_MOD_OPTIONS["limits"])
     async def limits(
         self, interaction: discord.Interaction, limit: Limit | None = None, value: int | None = None
     ) -> None:
@@ -61,12 +65,12 @@ class ModGroup(app_commands.Group):
         else:
             await self._run(interaction, f"limits set {limit} {'' if value is None else value}")
 
-    @app_commands.command(name="consent", description="Show or set how consent is checked here")
+    @app_commands.command(name="consent", description=texts.DISCORD_MOD["consent"])
     async def consent(self, interaction: discord.Interaction, mode: Mode | None = None) -> None:
         await self._run(interaction, f"consent {mode or ''}")
 
-    @app_commands.command(name="ban", description="Stop a user from making videos here")
-    @app_commands.describe(everywhere=_EVERYWHERE)
+    @app_commands.command(name="ban", description=texts.DISCORD_MOD["ban"])
+    @app_commands.describe(everywhere=texts.DISCORD_MOD_EVERYWHERE)
     async def ban(
         self,
         interaction: discord.Interaction,
@@ -76,36 +80,34 @@ class ModGroup(app_commands.Group):
     ) -> None:
         await self._run(interaction, f"ban {user.id}{_everywhere(everywhere)} {reason or ''}")
 
-    @app_commands.command(name="unban", description="Let a blocked user make videos again")
-    @app_commands.describe(everywhere=_EVERYWHERE)
+    @app_commands.command(name="unban", description=texts.DISCORD_MOD["unban"])
+    @app_commands.describe(everywhere=texts.DISCORD_MOD_EVERYWHERE)
     async def unban(
         self, interaction: discord.Interaction, user: discord.User, everywhere: bool | None = None
     ) -> None:
         await self._run(interaction, f"unban {user.id}{_everywhere(everywhere)}")
 
-    @app_commands.command(
-        name="purge", description="Delete what a user made here (operators: everywhere)"
-    )
-    @app_commands.describe(everywhere=_EVERYWHERE)
+    @app_commands.command(name="purge", description=texts.DISCORD_MOD["purge"])
+    @app_commands.describe(everywhere=texts.DISCORD_MOD_EVERYWHERE)
     async def purge(
         self, interaction: discord.Interaction, user: discord.User, everywhere: bool | None = None
     ) -> None:
         await self._run(interaction, f"purge {user.id}{_everywhere(everywhere)}")
 
-    @app_commands.command(name="queue", description="Videos waiting or rendering here")
-    @app_commands.describe(everywhere=_EVERYWHERE)
+    @app_commands.command(name="queue", description=texts.DISCORD_MOD["queue"])
+    @app_commands.describe(everywhere=texts.DISCORD_MOD_EVERYWHERE)
     async def queue(self, interaction: discord.Interaction, everywhere: bool | None = None) -> None:
         await self._run(interaction, f"queue{_everywhere(everywhere)}")
 
-    @app_commands.command(name="reviews", description="Videos waiting for a consent review")
-    @app_commands.describe(everywhere=_EVERYWHERE)
+    @app_commands.command(name="reviews", description=texts.DISCORD_MOD["reviews"])
+    @app_commands.describe(everywhere=texts.DISCORD_MOD_EVERYWHERE)
     async def reviews(
         self, interaction: discord.Interaction, everywhere: bool | None = None
     ) -> None:
         await self._run(interaction, f"reviews{_everywhere(everywhere)}")
 
-    @app_commands.command(name="audit", description="Recent videos: who, when, fingerprints")
-    @app_commands.describe(everywhere=_EVERYWHERE)
+    @app_commands.command(name="audit", description=texts.DISCORD_MOD["audit"])
+    @app_commands.describe(everywhere=texts.DISCORD_MOD_EVERYWHERE)
     async def audit(
         self,
         interaction: discord.Interaction,
@@ -114,8 +116,8 @@ class ModGroup(app_commands.Group):
     ) -> None:
         await self._run(interaction, f"audit {count or ''}{_everywhere(everywhere)}")
 
-    @app_commands.command(name="log", description="What moderators did here")
-    @app_commands.describe(everywhere=_EVERYWHERE)
+    @app_commands.command(name="log", description=texts.DISCORD_MOD["log"])
+    @app_commands.describe(everywhere=texts.DISCORD_MOD_EVERYWHERE)
     async def log(
         self,
         interaction: discord.Interaction,
@@ -124,14 +126,14 @@ class ModGroup(app_commands.Group):
     ) -> None:
         await self._run(interaction, f"log {count or ''}{_everywhere(everywhere)}")
 
-    @app_commands.command(name="takedown", description="Delete one video made here, by its job id")
-    @app_commands.describe(job="Job id from /mod audit or `mouthpiece verify`")
+    @app_commands.command(name="takedown", description=texts.DISCORD_MOD["takedown"])
+    @app_commands.describe(**texts.DISCORD_MOD_OPTIONS["takedown"])
     async def takedown(
         self, interaction: discord.Interaction, job: str, reason: str | None = None
     ) -> None:
         await self._run(interaction, f"takedown {job} {reason or ''}")
 
-    @app_commands.command(name="channels", description="Show or change where videos may be made")
+    @app_commands.command(name="channels", description=texts.DISCORD_MOD["channels"])
     async def channels(
         self,
         interaction: discord.Interaction,
@@ -141,13 +143,14 @@ class ModGroup(app_commands.Group):
         target = (str(channel.id) if channel else "here") if action in ("add", "remove") else ""
         await self._run(interaction, f"channels {action or ''} {target}")
 
-    @app_commands.command(name="label", description="Show or move the AI-generated label")
+    @app_commands.command(name="label", description=texts.DISCORD_MOD["label"])
+    @app_commands.choices(position=[_choice(p) for p in (*LABEL_POSITIONS, "on", "off")])
     async def label(
-        self, interaction: discord.Interaction, position: Position | None = None
+        self, interaction: discord.Interaction, position: app_commands.Choice[str] | None = None
     ) -> None:
-        await self._run(interaction, f"label {position or ''}")
+        await self._run(interaction, f"label {position.value if position else ''}")
 
-    @app_commands.command(name="block", description="Blocked words or phrases for scripts here")
+    @app_commands.command(name="block", description=texts.DISCORD_MOD["block"])
     async def block(
         self,
         interaction: discord.Interaction,

@@ -14,14 +14,15 @@ delays anyone else's reply.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import inspect
 import logging
-import os
+import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path, PurePath
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import Audio, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, Voice
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -33,20 +34,30 @@ from telegram.ext import (
     filters,
 )
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
-from bot.core.events import Action, Button, Command, Event, Media, Notify, Reply, Text, Who
+from bot.core import texts
+from bot.core.events import (
+    Action,
+    Button,
+    Command,
+    Event,
+    Media,
+    Notify,
+    Reply,
+    Text,
+    Who,
+    media_kind,
+)
 from bot.core.lanes import Lanes
+from bot.wire import telegram as wire
 
 __all__ = ["build_application", "COMMANDS", "PersonLanes"]
 
-os.environ.setdefault("PTB_TIMEDELTA", "1")  # durations as timedelta (PTB 22.2+), no warning
 log = logging.getLogger(__name__)
 COMMANDS = ("talk", "start", "cancel", "status", "help", "voice", "voices", "forget", "mod")
 _GROUPS = ("group", "supergroup")
-_AUDIO_EXT = {".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm"}
-_IMAGE_EXT = {".jpg", ".jpeg", ".png", ".webp"}
 Handle = Callable[[Event], Awaitable[list[Action]]]
-_OOPS = "Something went wrong on my side; please try again in a minute."
 
 
 class PersonLanes(BaseUpdateProcessor):
@@ -132,10 +143,7 @@ async def _is_group_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 def _keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     if not reply.buttons:
         return None
-    rows = [
-        [InlineKeyboardButton(b.label, callback_data=f"{b.action}|{b.value}"[:64])]
-        for b in reply.buttons
-    ]
+    rows = [[InlineKeyboardButton(**b) for b in row] for row in wire.keyboard(reply.buttons)]
     return InlineKeyboardMarkup(rows)
 
 
@@ -146,10 +154,8 @@ def _media(update: Update) -> Media | None:
     who = _who(update)
     a = msg.voice or msg.audio
     if a is not None:
-        name = getattr(a, "file_name", None) or "voice.ogg"
-        return Media(
-            who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a.duration)
-        )
+        name = (a.file_name if isinstance(a, Audio) else None) or "voice.ogg"
+        return Media(who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a))
     if msg.photo:
         p = max(msg.photo, key=lambda s: s.width * s.height)
         return Media(who, "image", p.file_size, _fetcher(p), "photo.jpg", "image/jpeg")
@@ -157,7 +163,7 @@ def _media(update: Update) -> Media | None:
         d = msg.document
         return Media(
             who,
-            _document_kind(d.file_name or "", d.mime_type or ""),
+            media_kind(d.file_name or "", d.mime_type or ""),
             d.file_size,
             _fetcher(d),
             d.file_name or "",
@@ -166,22 +172,19 @@ def _media(update: Update) -> Media | None:
     return None
 
 
-def _seconds(duration: object) -> float:
-    if duration is None:
-        return 0.0
-    total = getattr(duration, "total_seconds", None)
-    return float(total()) if callable(total) else float(duration)  # type: ignore[arg-type]
+def _seconds(attachment: Audio | Voice) -> float:
+    """The declared length of a voice note or audio file in seconds.
 
-
-def _document_kind(name: str, mime: str) -> str:
-    ext = PurePath(name).suffix.lower()
-    if mime.startswith("image/") or ext in _IMAGE_EXT:
-        return "image"
-    if mime.startswith("audio/") or ext in _AUDIO_EXT:
-        return "audio"
-    if mime == "text/plain" or ext == ".txt":
-        return "text"
-    return "other"
+    PTB 22.2+ gives whole seconds with a deprecation warning, or a ``timedelta`` when the
+    process opted in with ``PTB_TIMEDELTA``; both are read, and the warning (about PTB's next
+    major version, which returns the ``timedelta`` this already handles) is not raised. The
+    environment is not touched: it belongs to whoever starts the process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        duration: object = attachment.duration
+    if isinstance(duration, dt.timedelta):
+        return duration.total_seconds()
+    return float(duration) if isinstance(duration, int | float) else 0.0
 
 
 def _fetcher(attachment: object) -> Callable[[], Awaitable[bytes]]:
@@ -238,7 +241,7 @@ def build_application(
             actions = await handle(event)
         except Exception:
             log.exception("update handling failed")
-            actions = [Reply(_OOPS)]
+            actions = [Reply(texts.OOPS)]
         await _send(update.effective_message, context, chat.id, actions)
 
     async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -260,7 +263,7 @@ def build_application(
         if query is None:
             return
         await query.answer()
-        action, _, value = (query.data or "").partition("|")
+        action, value = wire.decode(query.data or "")
         admin = action.startswith("mod_") and await _is_group_admin(update, context)
         await run(update, context, Button(_who(update, server_admin=admin), action, value))
 

@@ -21,9 +21,25 @@ __all__ = [
     "Action",
     "Notify",
     "MEDIA_KINDS",
+    "media_kind",
 ]
 
 MEDIA_KINDS = ("audio", "image", "text")
+_AUDIO_EXT = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm")
+_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def media_kind(filename: str, mime: str) -> str:
+    """What a file is as declared by its sender (type, else name): one of MEDIA_KINDS, or
+    "other". Only a claim: the upload check decodes the file before it is used."""
+    mime, name = mime.lower(), filename.lower()
+    if mime.startswith("image/") or name.endswith(_IMAGE_EXT):
+        return "image"
+    if mime.startswith("audio/") or name.endswith(_AUDIO_EXT):
+        return "audio"
+    if mime.startswith("text/plain") or name.endswith(".txt"):
+        return "text"
+    return "other"
 
 
 @dataclass(frozen=True)

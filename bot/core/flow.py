@@ -228,7 +228,8 @@ def _press(d: Draft, i: Press, rules: Rules) -> Result:
 
 def _media_in_idle(d: Draft | None, i: VoiceIn | PhotoIn | ScriptIn, rules: Rules) -> Result:
     """Media sent without /talk starts a draft (a Telegram DM with a photo, say)."""
-    draft = Draft(id=f"auto-{getattr(i, 'digest', '')[:12] or len(getattr(i, 'text', ''))}")
+    tag = len(i.text) if isinstance(i, ScriptIn) else i.digest[:12] or 0
+    draft = Draft(id=f"auto-{tag}")
     return TABLE[("collect", type(i))](draft, i, rules)
 
 

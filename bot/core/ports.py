@@ -1,16 +1,27 @@
-"""What the conversation core and the safety package both need from the queue, typed once:
-the gateway, a worker's verdict on an upload, and what an erasure asks the queue to remove.
-(A third module, so neither side imports the other; it imports nothing of either.)"""
+"""What the conversation core and the safety package both need from the queue and the
+store, typed once: the gateway, a worker's verdict on an upload, what an erasure asks the
+queue to remove, the rows the store hands back, and the store's media half. (A third module,
+so neither side imports the other; it imports nothing of either.) The whole store, as the
+core sees it, is :class:`bot.core.storage.Store`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.jobs import JobStatus, RenderJob
 
-__all__ = ["Gateway", "MediaCheck", "ErasePlan"]
+__all__ = [
+    "Gateway",
+    "MediaCheck",
+    "ErasePlan",
+    "Position",
+    "MediaStore",
+    "LastMedia",
+    "VoiceProfile",
+    "JobRow",
+]
 
 
 @dataclass(frozen=True)
@@ -21,6 +32,14 @@ class MediaCheck:
     reason: str = ""
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a queued job stands: ``ahead`` jobs wait before it, ``running`` are rendering."""
+
+    ahead: int
+    running: int
 
 
 @dataclass(frozen=True)
@@ -44,5 +63,45 @@ class Gateway(Protocol):
     async def enqueue(self, job: RenderJob) -> bool: ...
     async def status(self, job_id: str) -> JobStatus | None: ...
     async def cancel(self, job_id: str) -> str: ...
-    async def position(self, job_id: str) -> Any: ...
+    async def position(self, job_id: str) -> Position | None: ...
     async def erase(self, plan: ErasePlan) -> None: ...
+
+
+# ---- the store's rows, as the core reads them (never a database row) ---------------------
+@dataclass(frozen=True)
+class LastMedia:
+    """The person's last voice note and photo, for "use my last photo" and /voice save."""
+
+    voice_hash: str | None = None
+    voice_seconds: float | None = None
+    voice_text: str | None = None
+    photo_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class VoiceProfile:
+    """A saved voice."""
+
+    name: str
+    digest: str
+    seconds: float
+    transcript: str | None
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as the bot recorded it."""
+
+    job_id: str
+    status: str
+    error: str
+    created: float
+    output_bytes: int
+
+
+class MediaStore(Protocol):
+    """Where the bot keeps uploads (bot.store.Store): the part bot.core.uploads needs."""
+
+    async def put_media(self, digest: str, kind: str, size: int, mime: str, path: Path) -> None: ...
+
+    async def media_path(self, digest: str) -> Path | None: ...

@@ -16,7 +16,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from bot.core import texts
 from bot.core.errors import Busy, MediaTooLarge
@@ -39,7 +38,9 @@ from bot.core.flow import (
     step,
 )
 from bot.core.ports import Gateway, MediaCheck
+from bot.core.storage import Store
 from bot.core.uploads import Uploads
+from bot.jobs import LABEL, JobState
 from bot.safety import Guard, Safety
 from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
 
@@ -59,7 +60,7 @@ class Limits:
     max_file_bytes: int = 20_000_000
     max_script_seconds: float = 120.0  # estimated seconds of speech (flow.speech_seconds)
     needs_transcript: bool = False
-    label: str | None = "AI-generated"
+    label: str | None = LABEL
     uploads: UploadLimits = field(default_factory=UploadLimits)  # per person: files/h, bytes/day
     max_saved_voices: int = 10  # per person (negative: no cap)
     parallel_downloads: int = 8  # uploads downloaded and stored at once (memory: 8 x 20 MB)
@@ -73,14 +74,14 @@ class Service:
 
     def __init__(
         self,
-        store: object,
+        store: Store,
         gateway: Gateway,
         media_dir: Path,
         limits: Limits,
         upload_bytes: dict[str, int] | None = None,
         safety: Safety | None = None,
     ) -> None:
-        self.store: Any = store  # bot.store.Store (typed loosely: core does not import it)
+        self.store = store
         self.gateway = gateway
         self.media_dir = media_dir
         self.limits = limits
@@ -183,8 +184,8 @@ class Service:
             return Refuse(texts.VOICES_NONE)
         if event.action == "last_photo":
             row = await self.store.last_media(who.platform, who.user_id)
-            if row is not None and row["last_photo_hash"]:
-                return PhotoIn(row["last_photo_hash"])
+            if row is not None and row.photo_hash:
+                return PhotoIn(row.photo_hash)
         return Press(event.action)
 
     async def _media(self, event: Media) -> FlowInput:
@@ -295,11 +296,11 @@ class Service:
             digest, seconds, text = draft.voice_hash, draft.voice_seconds, draft.voice_text
         else:
             row = await self.store.last_media(who.platform, who.user_id)
-            if row is not None and row["last_voice_hash"]:
+            if row is not None and row.voice_hash:
                 digest, seconds, text = (
-                    row["last_voice_hash"],
-                    row["last_voice_seconds"],
-                    row["last_voice_text"],
+                    row.voice_hash,
+                    row.voice_seconds or 0.0,
+                    row.voice_text,
                 )
         if digest is None:
             return texts.NO_VOICE_TO_SAVE
@@ -341,7 +342,7 @@ class Service:
                 status = live.status
             detail = (
                 f" ({live.stage} {live.fraction * 100:.0f}%)"
-                if live and live.status == "running"
+                if live and live.status == JobState.RUNNING
                 else ""
             )
             if live and live.error:
@@ -351,12 +352,12 @@ class Service:
 
     async def _shortcuts(self, who: Who) -> tuple[ButtonSpec, ...]:
         buttons = [
-            ButtonSpec(f"Voice: {v.name}", "use_voice", v.name)
+            ButtonSpec(texts.VOICE_BUTTON.format(name=v.name), "use_voice", v.name)
             for v in (await self.store.voices(who.platform, who.user_id))[:5]
         ]
         row = await self.store.last_media(who.platform, who.user_id)
-        if row is not None and row["last_photo_hash"]:
-            buttons.append(ButtonSpec("Use my last photo", "last_photo"))
+        if row is not None and row.photo_hash:
+            buttons.append(ButtonSpec(texts.LAST_PHOTO_BUTTON, "last_photo"))
         return tuple(buttons)
 
     @staticmethod

@@ -26,6 +26,15 @@ CONSENT = (
 CONSENT_BUTTON = "They agreed"
 SUMMARY = "Ready: {seconds:.0f} s script, {voice} voice, photo{warnings}. Render it?"
 RENDER_BUTTON, CANCEL_BUTTON, SKIP_BUTTON = "Render", "Cancel", "Skip"
+#: the caption posted with every finished video
+VIDEO_CAPTION = "Made with Mouthpiece · AI-generated"
+TYPE_TRANSCRIPT_BUTTON = "Type transcript"  # Discord: opens a form for the transcript
+NOT_YOUR_BUTTON = "Only the person who started this video can use these buttons."
+OOPS = "Something went wrong on my side; please try again in a minute."
+OK = "OK"  # a Discord answer with nothing else to say (every interaction needs one)
+VOICE_BUTTON = "Voice: {name}"
+LAST_PHOTO_BUTTON = "Use my last photo"
+UPLOAD_EXPIRED = "Your upload expired before it could be used: send it again."
 QUEUED = (
     "Queued as job {job} ({place}). A status message below shows progress and has a Cancel "
     "button; the video comes here when it is ready."
@@ -75,8 +84,6 @@ VOICE_NOT_FOUND = "You have no saved voice called “{name}”. /voices lists yo
 NO_VOICE_TO_SAVE = "Send a voice note first; then /voice save NAME keeps it."
 VOICES_NONE = "No saved voices. After sending a voice note, /voice save NAME keeps it."
 VOICES_LIST = "Your voices: {names}. Pick one:"
-USE_VOICE = "Using the saved voice “{name}”."
-LAST_PHOTO = "Using your last photo."
 
 # ---- render queue: the live status message and cancel --------------------------------------
 STATUS_QUEUED = "⏳ Job {job}: {place} in line{eta}."
@@ -111,7 +118,7 @@ def ordinal_place(n: int) -> str:
     return f"{n}{suffix}"
 
 
-# ---- safety: consent, limits, moderation, privacy (issue 7) --------------------------
+# ---- safety: consent, limits, moderation, privacy ---------------------------------
 BANNED = (
     "A moderator has blocked you from making videos here. Ask this server's moderators if "
     "you think that is a mistake."
@@ -278,4 +285,57 @@ MOD_BLOCKLIST_EMPTY = "No blocked words or phrases here."
 MOD_BLOCKLIST = "Blocked here: {phrases}."
 MOD_BLOCK_ADDED = "Blocked. Scripts containing it are refused."
 MOD_BLOCK_REMOVED = "Removed from the blocklist."
-MOD_BLOCK_MISSING = "That phrase is not on the blocklist."
+
+# ---- Discord's command list, option hints and forms (shown in Discord's own UI) ------------
+FORM_SCRIPT_TITLE = "Your script"
+FORM_SCRIPT_LABEL = "What should the face say?"
+FORM_TRANSCRIPT_TITLE = "What is said in the voice note?"
+FORM_TRANSCRIPT_LABEL = "Transcript"
+DISCORD_COMMANDS = {
+    "talk": "Make a talking video from a script, a voice note and a photo",
+    "cancel": "Drop your draft",
+    "status": "Your draft and your videos",
+    "forget": "Delete everything you gave me and the videos made from it",
+    "help": "What this bot does",
+    "voices": "Your saved voices",
+    "voice_save": "Keep the last voice note as a named voice",
+    "voice_delete": "Delete one of your saved voices",
+}
+DISCORD_TALK_OPTIONS = {
+    "script": "What the face should say (leave empty for a long-script form)",
+    "voice": "A voice note of the speaker (3-30 s)",
+    "photo": "A front-facing photo",
+}
+DISCORD_MOD = {
+    "limits": "Show or set the render limits here",
+    "consent": "Show or set how consent is checked here",
+    "ban": "Stop a user from making videos here",
+    "unban": "Let a blocked user make videos again",
+    "queue": "Videos waiting or rendering here",
+    "reviews": "Videos waiting for a consent review",
+    "audit": "Recent videos: who, when, fingerprints",
+    "log": "What moderators did here",
+    "takedown": "Delete one video made here, by its job id",
+    "channels": "Show or change where videos may be made",
+    "label": "Show or move the AI-generated label",
+    "block": "Blocked words or phrases for scripts here",
+    "purge": "Delete what a user made here (operators: everywhere)",
+    "mod": "Moderator controls for Mouthpiece in this server",
+}
+DISCORD_MOD_OPTIONS = {
+    "limits": {"limit": "Which limit, or reset to defaults", "value": "New value (-1: none)"},
+    "takedown": {"job": "Job id from /mod audit or `mouthpiece verify`"},
+}
+DISCORD_MOD_EVERYWHERE = "Operators only: act in every server and the DMs"
+MOD_NAME_THE_USER = "Name the user: a mention or a numeric user id."
+MOD_ONLY_EVERYWHERE = "This subcommand takes only “everywhere”."
+#: what a /mod subcommand takes, shown after a bad one (``label``: the corners filled in)
+MOD_USAGE = {
+    "consent": "/mod consent attest|phrase|review",
+    "audit": "/mod audit [N] [everywhere], N from 1 to 50",
+    "log": "/mod log [N] [everywhere], N from 1 to 50",
+    "takedown": "/mod takedown JOB [reason]: the job id from /mod audit or `mouthpiece verify`.",
+    "channels": "/mod channels add|remove here|CHANNEL_ID, or /mod channels clear",
+    "label": "/mod label {positions}|on|off",
+    "block": "/mod block add|remove WORD OR PHRASE, or /mod block list",
+}

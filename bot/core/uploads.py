@@ -15,10 +15,9 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from bot.core.events import Media
-from bot.core.ports import Gateway
+from bot.core.ports import Gateway, MediaStore
 from bot.jobs import RenderJob
 
 __all__ = ["Uploads", "MEDIA_NAMES", "write_atomically"]
@@ -31,8 +30,8 @@ MEDIA_NAMES = {"voice": "voice note", "photo": "photo"}
 class Uploads:
     """``keep`` a new upload; ``supply`` a job's uploads to the workers."""
 
-    def __init__(self, store: Any, gateway: Gateway, media_dir: Path) -> None:
-        self.store = store  # bot.store.Store (typed loosely: core does not import it)
+    def __init__(self, store: MediaStore, gateway: Gateway, media_dir: Path) -> None:
+        self.store = store
         self.gateway = gateway
         self.media_dir = media_dir
 

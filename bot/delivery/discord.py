@@ -18,6 +18,7 @@ import aiohttp
 
 from bot.core.events import ButtonSpec
 from bot.delivery.http import DeliveryError, Verdict, post_with_retries
+from bot.wire import discord as wire
 
 __all__ = ["DiscordDelivery", "DeliveryError", "nonce_for"]
 
@@ -34,22 +35,6 @@ def _judge(status: int, answer: Any) -> Verdict:
         after = (answer or {}).get("retry_after") if isinstance(answer, dict) else None
         return Verdict(False, retry=True, after=float(after) if after is not None else None)
     return Verdict(False, detail=f"{status} {answer}")
-
-
-def _components(user_id: str, buttons: tuple[ButtonSpec, ...]) -> list[dict[str, Any]]:
-    """Buttons in the adapter's custom-id scheme ``mp:<user>:<action>:<value>``."""
-    if not buttons:
-        return []
-    items = [
-        {
-            "type": 2,
-            "style": 4 if b.action.startswith("cancel") else 1,
-            "label": b.label,
-            "custom_id": f"mp:{user_id}:{b.action}:{b.value}"[:100],
-        }
-        for b in buttons[:5]
-    ]
-    return [{"type": 1, "components": items}]
 
 
 class DiscordDelivery:
@@ -97,7 +82,7 @@ class DiscordDelivery:
     async def send_status(
         self, channel_id: str, text: str, buttons: tuple[ButtonSpec, ...], *, user_id: str = ""
     ) -> str:
-        body = {"content": text[:2000], "components": _components(user_id, buttons)}
+        body = {"content": text[:2000], "components": wire.components(user_id, buttons)}
         answer = await self._request("POST", f"/channels/{channel_id}/messages", lambda: body)
         return str(answer.get("id", ""))
 
@@ -110,8 +95,12 @@ class DiscordDelivery:
         *,
         user_id: str = "",
     ) -> None:
-        body = {"content": text[:2000], "components": _components(user_id, buttons)}
+        body = {"content": text[:2000], "components": wire.components(user_id, buttons)}
         await self._request("PATCH", f"/channels/{channel_id}/messages/{message_id}", lambda: body)
+
+    async def show_working(self, chat_id: str) -> bool:
+        """No indicator is shown on Discord while a video is made."""
+        return False
 
     async def _request(self, method: str, path: str, body: Any) -> dict[str, Any]:
         result = await post_with_retries(

@@ -13,6 +13,7 @@ import aiohttp
 
 from bot.core.events import ButtonSpec
 from bot.delivery.http import DeliveryError, Verdict, post_with_retries
+from bot.wire import telegram as wire
 
 __all__ = ["TelegramDelivery", "DeliveryError"]
 
@@ -31,8 +32,7 @@ def _judge(status: int, answer: Any) -> Verdict:
 
 
 def _markup(buttons: tuple[ButtonSpec, ...]) -> str:
-    rows = [[{"text": b.label, "callback_data": f"{b.action}|{b.value}"[:64]}] for b in buttons]
-    return json.dumps({"inline_keyboard": rows})
+    return json.dumps({"inline_keyboard": wire.keyboard(buttons)})
 
 
 class TelegramDelivery:
@@ -88,6 +88,11 @@ class TelegramDelivery:
         body: dict[str, Any] = {"chat_id": chat_id, "message_id": int(message_id), "text": text}
         body["reply_markup"] = _markup(buttons)  # an empty keyboard removes the Cancel button
         await self._call("editMessageText", lambda: body)
+
+    async def show_working(self, chat_id: str) -> bool:
+        """Telegram's "sending video…" under the chat's name, for about five seconds."""
+        await self.chat_action(chat_id, "upload_video")
+        return True
 
     async def chat_action(self, chat_id: str, action: str = "upload_video") -> None:
         with contextlib.suppress(DeliveryError):  # cosmetic

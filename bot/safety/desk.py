@@ -13,17 +13,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
-from typing import Any
 
 from bot.core import texts
 from bot.core.events import Action, ButtonSpec, Notify, Reply, Who
 from bot.core.ports import Gateway
 from bot.core.uploads import Uploads
+from bot.jobs import JobState
 from bot.safety import moderation
 from bot.safety.authority import EVERYWHERE, Authority, authority_of
 from bot.safety.erasure import Eraser
 from bot.safety.policy import Safety, scope_of
 from bot.safety.records import JobPlace, LogEntry, OpenJob, RenderRecord, ReviewRow
+from bot.safety.storage import SafetyStore
 
 __all__ = ["Desk"]
 
@@ -36,9 +37,9 @@ class Desk:
     """``/mod`` and the moderator buttons. Collaborators are passed in."""
 
     def __init__(
-        self, store: Any, gateway: Gateway, config: Safety, uploads: Uploads, eraser: Eraser
+        self, store: SafetyStore, gateway: Gateway, config: Safety, uploads: Uploads, eraser: Eraser
     ) -> None:
-        self.store = store  # bot.store.Store (typed loosely: no import of the store)
+        self.store = store
         self.records = store.safety
         self.gateway = gateway
         self.config = config
@@ -210,12 +211,12 @@ class Desk:
 
     async def _mod_cancel(self, place: JobPlace) -> str:
         short = place.job_id[:8]
-        if place.status == "review":
+        if place.status == JobState.REVIEW:
             await self.records.decide_review(place.job_id, False, "cancel")
             return texts.MOD_CANCELLED.format(job=short)
         result = await self.gateway.cancel(place.job_id)
         if result in _CANCELLED:
-            await self.store.update_job(place.job_id, "cancelled")
+            await self.store.update_job(place.job_id, JobState.CANCELLED)
             return texts.MOD_CANCELLED.format(job=short)
         return texts.MOD_CANCEL_UNAVAILABLE.format(job=short)
 
@@ -238,7 +239,7 @@ class Desk:
         outcome = await self.gateway.cancel(place.job_id)
         short = place.job_id[:8]
         if outcome == "removed":
-            await self.store.update_job(place.job_id, "cancelled")
+            await self.store.update_job(place.job_id, JobState.CANCELLED)
             return texts.JOB_CANCELLED.format(job=short)
         if outcome == "stopping":
             return texts.JOB_STOPPING.format(job=short)

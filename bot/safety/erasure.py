@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.core.ports import ErasePlan, Gateway
-from bot.jobs import Keys, forget_token
+from bot.jobs import LIVE_STATES, Keys, forget_token
 from bot.safety.records import JobPlace
 from bot.safety.retention import unlink_all
+from bot.safety.storage import SafetyStore
 
 __all__ = [
     "Eraser",
@@ -79,8 +80,8 @@ def remove_job_files(out_dir: Path, job_ids: tuple[str, ...]) -> tuple[int, int]
 class Eraser:
     """Runs an erasure everywhere the bot can reach; workers follow through tombstones."""
 
-    def __init__(self, store: Any, gateway: Gateway, out_dir: Path | None) -> None:
-        self.store = store  # bot.store.Store (typed loosely: no import of the store)
+    def __init__(self, store: SafetyStore, gateway: Gateway, out_dir: Path | None) -> None:
+        self.store = store
         self.gateway = gateway
         self.out_dir = out_dir
 
@@ -122,7 +123,7 @@ class Eraser:
     async def take_down(self, place: JobPlace, by: str, reason: str) -> None:
         """One video: its file (here and, by tombstone, on every worker) goes, the job
         record and its audit entry stay and say so."""
-        if place.status in ("queued", "running"):
+        if place.status in LIVE_STATES:
             await self.gateway.cancel(place.job_id)
         if self.out_dir is not None:
             await asyncio.to_thread(remove_job_files, self.out_dir, (place.job_id,))

@@ -13,14 +13,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict
-from typing import Any
 
 from bot.core import texts
 from bot.core.events import Action, Button, Command, Event, Reply, Who
 from bot.core.flow import Draft, FlowInput, Refuse, ScriptIn, TextIn
 from bot.core.ports import Gateway
 from bot.core.uploads import Uploads
-from bot.jobs import FINAL_STATES, RenderJob, job_id_for
+from bot.jobs import FINAL_STATES, JobState, RenderJob, job_id_for
 from bot.safety.authority import EVERYWHERE
 from bot.safety.desk import Desk
 from bot.safety.erasure import Eraser
@@ -34,6 +33,7 @@ from bot.safety.policy import (
     phrase_matches,
     scope_of,
 )
+from bot.safety.storage import SafetyStore
 
 __all__ = ["Guard"]
 
@@ -49,7 +49,7 @@ class Guard:
 
     def __init__(
         self,
-        store: Any,
+        store: SafetyStore,
         gateway: Gateway,
         config: Safety,
         uploads: Uploads,
@@ -57,7 +57,7 @@ class Guard:
         label: str | None,
         upload_bytes: dict[str, int],
     ) -> None:
-        self.store = store  # bot.store.Store (typed loosely: no import of the store)
+        self.store = store
         self.records = store.safety
         self.gateway = gateway
         self.config = config
@@ -132,7 +132,7 @@ class Guard:
             return consent, draft
         status, verified, phrase = consent
         if (
-            status == "review"
+            status == JobState.REVIEW
             and who.guild_id is None
             and not self.config.dm_moderated(who.platform)
         ):
@@ -152,7 +152,7 @@ class Guard:
             )
         except LimitExceeded as e:
             return Reply(_limit_text(e.denial) + texts.DRAFT_KEPT), draft
-        if status == "review":
+        if status == JobState.REVIEW:
             if added:
                 await self.records.put_review(job, who.guild_id, phrase)
             return Reply(texts.AWAITING_REVIEW.format(job=job.job_id[:8])), None
@@ -185,14 +185,14 @@ class Guard:
     ) -> Reply | tuple[str, str, str | None]:
         """(status, verified, phrase) for the job, or the refusal to show."""
         if mode == "review":
-            return "review", "", None
+            return JobState.REVIEW, "", None
         if mode != "phrase":
-            return "queued", "", None
+            return JobState.QUEUED, "", None
         assert draft.voice_hash
         records = self.records
         earlier = await records.voice_consent(who.platform, who.user_id, draft.voice_hash)
         if earlier:  # a saved voice carries its verified consent record
-            return "queued", f"voice:{earlier}", None
+            return JobState.QUEUED, f"voice:{earlier}", None
         phrase = await records.phrase_for(who.platform, who.user_id, who.chat_id, draft.id)
         if phrase is None:
             phrase = make_phrase()
@@ -200,10 +200,10 @@ class Guard:
             return Reply(texts.PHRASE_NEEDED.format(phrase=phrase))
         heard = await self.gateway.transcribe(draft.voice_hash) if self.config.asr else None
         if heard is None:
-            return "review", "", phrase  # no speech recognition: a moderator listens
+            return JobState.REVIEW, "", phrase  # no speech recognition: a moderator listens
         if not phrase_matches(phrase, heard):
             return Reply(texts.PHRASE_NOT_HEARD.format(phrase=phrase))
-        return "queued", "asr", phrase
+        return JobState.QUEUED, "asr", phrase
 
     async def _sync_open_jobs(self) -> None:
         """Bring finished jobs' SQLite status up to date before counting open ones.
@@ -225,7 +225,7 @@ class Guard:
                     timings=live.seconds,
                 )
             elif live is None and now - created > _LOST_AFTER:
-                await self.store.update_job(job_id, "failed", error="lost")
+                await self.store.update_job(job_id, JobState.FAILED, error="lost")
 
     async def _queued_text(self, job_id: str) -> str:
         position = await self.gateway.position(job_id)

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core import texts
+from bot.jobs import LABEL_POSITIONS
 from bot.safety.policy import (
     CONSENT_MODES,
-    LABEL_POSITIONS,
     LIMIT_NAMES,
     SERVER_LIMIT_NAMES,
     ServerPolicy,
@@ -137,35 +137,35 @@ def _check_limits(rest: list[str], label_required: bool) -> str | None:
 def _check_consent(rest: list[str], label_required: bool) -> str | None:
     if not rest or (len(rest) == 1 and rest[0].lower() in CONSENT_MODES):
         return None
-    return _bad("/mod consent attest|phrase|review")
+    return _bad(texts.MOD_USAGE["consent"])
 
 
 def _check_user(rest: list[str], label_required: bool) -> str | None:
     if rest and user_ref(rest[0]):
         return None
-    return _bad("Name the user: a mention or a numeric user id.")
+    return _bad(texts.MOD_NAME_THE_USER)
 
 
 def _check_audit(rest: list[str], label_required: bool) -> str | None:
     if not rest or (len(rest) == 1 and rest[0].isdigit() and 0 < int(rest[0]) <= 50):
         return None
-    return _bad("/mod audit [N] [everywhere], N from 1 to 50")
+    return _bad(texts.MOD_USAGE["audit"])
 
 
 def _check_log(rest: list[str], label_required: bool) -> str | None:
     if not rest or (len(rest) == 1 and rest[0].isdigit() and 0 < int(rest[0]) <= 50):
         return None
-    return _bad("/mod log [N] [everywhere], N from 1 to 50")
+    return _bad(texts.MOD_USAGE["log"])
 
 
 def _check_takedown(rest: list[str], label_required: bool) -> str | None:
     if rest and _JOB_REF.match(rest[0].lower()):
         return None
-    return _bad("/mod takedown JOB [reason]: the job id from /mod audit or `mouthpiece verify`.")
+    return _bad(texts.MOD_USAGE["takedown"])
 
 
 def _check_view(rest: list[str], label_required: bool) -> str | None:
-    return None if not rest else _bad("This subcommand takes only “everywhere”.")
+    return None if not rest else _bad(texts.MOD_ONLY_EVERYWHERE)
 
 
 def _check_channels(rest: list[str], label_required: bool) -> str | None:
@@ -173,7 +173,7 @@ def _check_channels(rest: list[str], label_required: bool) -> str | None:
         return None
     if len(rest) == 2 and rest[0] in ("add", "remove") and (rest[1] == "here" or user_ref(rest[1])):
         return None
-    return _bad("/mod channels add|remove here|CHANNEL_ID, or /mod channels clear")
+    return _bad(texts.MOD_USAGE["channels"])
 
 
 def _check_label(rest: list[str], label_required: bool) -> str | None:
@@ -183,7 +183,7 @@ def _check_label(rest: list[str], label_required: bool) -> str | None:
         return None
     if rest == ["off"]:
         return texts.MOD_LABEL_REQUIRED if label_required else None
-    return _bad(f"/mod label {'|'.join(LABEL_POSITIONS)}|on|off")
+    return _bad(texts.MOD_USAGE["label"].format(positions="|".join(LABEL_POSITIONS)))
 
 
 def _check_block(rest: list[str], label_required: bool) -> str | None:
@@ -191,7 +191,7 @@ def _check_block(rest: list[str], label_required: bool) -> str | None:
         return None
     if rest[0] in ("add", "remove") and len(rest) >= 2:
         return None
-    return _bad("/mod block add|remove WORD OR PHRASE, or /mod block list")
+    return _bad(texts.MOD_USAGE["block"])
 
 
 _CHECKS = {

@@ -17,11 +17,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from bot.jobs import LABEL_POSITIONS
 from bot.safety.authority import Staff
 
 __all__ = [
     "CONSENT_MODES",
-    "LABEL_POSITIONS",
     "LIMIT_NAMES",
     "SERVER_LIMIT_NAMES",
     "RateLimits",
@@ -47,7 +47,6 @@ __all__ = [
 ]
 
 CONSENT_MODES = ("attest", "phrase", "review")
-LABEL_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")  # engine.media.label
 #: moderator-facing limit names -> RateLimits fields
 LIMIT_NAMES = {
     "day": "user_per_day",
@@ -201,7 +200,7 @@ class ServerPolicy:
     limits: RateLimits = field(default_factory=RateLimits)
     blocklist: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()  # allowed channel ids; empty: everywhere
-    label_position: str = "bottom-right"
+    label_position: str = LABEL_POSITIONS[0]
     label_off: bool = False  # honoured only where the label is not required
 
     def merge(self, overrides: dict[str, Any]) -> ServerPolicy:

@@ -19,7 +19,7 @@ from typing import Any
 import aiosqlite
 
 from bot.db import Database
-from bot.jobs import RenderJob
+from bot.jobs import LIVE_STATES, OPEN_STATES, JobState, RenderJob, sql_states
 from bot.safety.authority import EVERYWHERE
 
 __all__ = [
@@ -32,14 +32,10 @@ __all__ = [
     "ForgetResult",
     "PurgeRows",
     "ExpiredReview",
-    "FINAL",
-    "OPEN",
     "attach_voice_consent",
 ]
 
-FINAL = ("done", "failed", "invalid", "cancelled", "denied", "expired")
-OPEN = ("queued", "running", "review")
-_OPEN = "('queued','running','review')"
+_OPEN = sql_states(OPEN_STATES)
 #: audit actions that are not a moderator's (left out of /mod log)
 _NOT_MODERATION = ("render_requested", "forget")
 
@@ -335,7 +331,7 @@ class SafetyRecords:
         cur = await self._db.execute(
             "SELECT j.payload, j.guild_id, r.phrase, j.created FROM jobs j "
             f"LEFT JOIN reviews r ON r.job_id = j.job_id WHERE j.platform=?{where} "
-            "AND j.status='review' ORDER BY j.created",
+            f"AND j.status='{JobState.REVIEW}' ORDER BY j.created",
             (platform, *args),
         )
         return [
@@ -350,14 +346,15 @@ class SafetyRecords:
             row = await self._one(
                 "SELECT j.payload, j.guild_id, r.phrase, j.created, j.platform, j.user_id "
                 "FROM jobs j LEFT JOIN reviews r ON r.job_id = j.job_id "
-                "WHERE j.job_id=? AND j.status='review'",
+                f"WHERE j.job_id=? AND j.status='{JobState.REVIEW}'",
                 job_id,
             )
             if row is None:
                 return None
-            status = "queued" if approve else "denied"
+            status = JobState.QUEUED if approve else JobState.DENIED
             await db.execute(
-                "UPDATE jobs SET status=?, finished=CASE WHEN ?='denied' THEN ? END WHERE job_id=?",
+                f"UPDATE jobs SET status=?, finished=CASE WHEN ?='{JobState.DENIED}' THEN ? END "
+                "WHERE job_id=?",
                 (status, status, now, job_id),
             )
             await db.execute(
@@ -372,14 +369,6 @@ class SafetyRecords:
             scope = row["guild_id"] or ""
             await _audit(db, row["platform"], scope, by, f"review_{status}", job_id)
             return ReviewRow(RenderJob.from_json(row[0]), row[1], row[2], row[3])
-
-    async def mark_verified(self, job_id: str, verified: str) -> None:
-        """Record how a job's consent was verified (e.g. "asr") and pass it to saved voices."""
-        async with self._writing() as db:
-            await db.execute("UPDATE consents SET verified=? WHERE job_id=?", (verified, job_id))
-            row = await self._one("SELECT platform, user_id FROM jobs WHERE job_id=?", job_id)
-            if row is not None:
-                await attach_voice_consent(db, row[0], row[1], job_id)
 
     async def voice_consent(self, platform: str, user_id: str, digest: str) -> str | None:
         """How this user's voice was last verified ("asr", "moderator:ID"), or None."""
@@ -433,7 +422,7 @@ class SafetyRecords:
     # ---- status sync for the limits --------------------------------------------------
     async def open_jobs_with_age(self) -> list[tuple[str, float]]:
         cur = await self._db.execute(
-            "SELECT job_id, created FROM jobs WHERE status IN ('queued','running')"
+            f"SELECT job_id, created FROM jobs WHERE status IN {sql_states(LIVE_STATES)}"
         )
         return [(r[0], r[1]) for r in await cur.fetchall()]
 
@@ -548,7 +537,7 @@ class SafetyRecords:
             )
             await db.execute(
                 "UPDATE jobs SET payload=?, status=CASE WHEN status IN "
-                f"{_OPEN} THEN 'cancelled' ELSE status END, "
+                f"{_OPEN} THEN '{JobState.CANCELLED}' ELSE status END, "
                 "finished=COALESCE(finished, ?) WHERE job_id=?",
                 (_scrub(payload, erase=True), time.time(), job_id),
             )
@@ -641,14 +630,15 @@ class SafetyRecords:
     ) -> tuple[ExpiredReview, ...]:
         cur = await db.execute(
             "SELECT job_id, platform, chat_id, COALESCE(guild_id, '') FROM jobs "
-            "WHERE status='review' AND created < ?",
+            f"WHERE status='{JobState.REVIEW}' AND created < ?",
             (before,),
         )
         rows = list(await cur.fetchall())
         now = time.time()
         for job_id, platform, _, scope in rows:
             await db.execute(
-                "UPDATE jobs SET status='expired', finished=? WHERE job_id=?", (now, job_id)
+                f"UPDATE jobs SET status='{JobState.EXPIRED}', finished=? WHERE job_id=?",
+                (now, job_id),
             )
             await db.execute(
                 "UPDATE reviews SET decision='expired', decided=?, phrase=NULL WHERE job_id=?",
@@ -669,4 +659,4 @@ class _ErasedJob:
 
     @property
     def open(self) -> bool:
-        return self.status in ("queued", "running")
+        return self.status in LIVE_STATES

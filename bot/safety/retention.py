@@ -18,9 +18,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from bot.core import texts
+from bot.safety.storage import SafetyStore
 
 __all__ = [
     "Retention",
@@ -96,7 +96,7 @@ def unlink_all(paths: list[Path]) -> int:
 
 
 async def purge(
-    store: Any,
+    store: SafetyStore,
     out_dir: Path | None,
     rules: Retention,
     now: float,
@@ -127,7 +127,7 @@ async def purge(
 
 
 async def run_periodically(
-    store: Any,
+    store: SafetyStore,
     out_dir: Path | None,
     rules: Retention,
     interval: float,

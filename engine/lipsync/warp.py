@@ -8,7 +8,6 @@ here: the pipeline's motion stage (``engine.motion``) adds them to every backend
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -220,12 +219,3 @@ class WarpBackend:
                     patch + 0.5, 0, 255
                 ).astype(np.uint8)
             yield frame
-
-
-def measure_frame_seconds(portrait: Portrait, speech: Speech, n_frames: int = 100) -> float:
-    """Mean seconds per frame on this machine (used by benchmarks)."""
-    backend = WarpBackend(EngineSettings())
-    t0 = time.perf_counter()
-    for _ in backend.frames(portrait, speech, n_frames=n_frames, options=RenderOptions()):
-        pass
-    return (time.perf_counter() - t0) / n_frames

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Label", "POSITIONS"]
+__all__ = ["Label", "POSITIONS", "DEFAULT_TEXT"]
 
+#: the corners a label may sit in; the first is the default
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
+DEFAULT_TEXT = "AI-generated"
 
 
 class Label:
     """A pre-rendered caption for frames of ``size`` = (width, height)."""
 
-    def __init__(self, text: str, *, size: tuple[int, int], position: str = "bottom-right") -> None:
+    def __init__(self, text: str, *, size: tuple[int, int], position: str = POSITIONS[0]) -> None:
         if position not in POSITIONS:
             raise ValueError(
                 f"label position must be one of {', '.join(POSITIONS)}, not {position!r}"

@@ -23,7 +23,8 @@ def write_random_checkpoint(
     """
     import torch
 
-    from engine.lipsync.diff2lip.unet import FULL_CONFIG, TINY_CONFIG, build_model
+    from engine.lipsync.diff2lip.config import FULL_CONFIG, TINY_CONFIG
+    from engine.lipsync.diff2lip.unet import build_model
 
     torch.manual_seed(seed)
     model = build_model(FULL_CONFIG if full_size else TINY_CONFIG)
@@ -35,6 +36,6 @@ def write_random_checkpoint(
 
 def tiny_config_json() -> str:
     """The tiny test network as a MOUTHPIECE_LIPSYNC_CONFIG JSON override."""
-    from engine.lipsync.diff2lip.unet import TINY_CONFIG
+    from engine.lipsync.diff2lip.config import TINY_CONFIG
 
     return json.dumps(asdict(TINY_CONFIG))

@@ -12,6 +12,8 @@ submodule" into a real cycle at start-up when the chain leads back.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,3 +200,15 @@ def test_adapters_and_delivery_do_not_import_each_other() -> None:
         assert not {m for m in imports(path) if m.startswith("bot.delivery")}, path
     for path in modules("bot/delivery"):
         assert not {m for m in imports(path) if m.startswith("bot.adapters")}, path
+
+
+def test_importing_the_bot_leaves_the_environment_alone() -> None:
+    """Importing a module changes no environment variable: the process's starter owns it."""
+    code = (
+        "import os; before = dict(os.environ)\n"
+        "import bot.adapters.telegram, bot.adapters.discord, bot.app, bot.settings\n"
+        "changed = {k for k in before.keys() | os.environ.keys()\n"
+        "           if before.get(k) != os.environ.get(k)}\n"
+        "assert not changed, changed\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)

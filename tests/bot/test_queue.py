@@ -306,3 +306,28 @@ def test_job_timeout_grows_with_the_script() -> None:
     assert long == pytest.approx(60 + 3 * (1685 * 0.5 + 1000 / 15), rel=0.01)
     huge = job_timeout(engine, "word " * 5000, settings)  # type: ignore[arg-type]
     assert huge == 3600
+
+
+def test_job_records_and_fair_rounds_are_kept_for_one_period(tmp_path: Path) -> None:
+    """Status, cancel flag and the owner's fair-queue round (set inside a Lua script) all
+    expire after ``JOB_RECORDS_TTL``."""
+    from bot.jobs import JOB_RECORDS_TTL
+
+    async def go(url: str) -> None:
+        queue = await Queue.connect(url)
+        try:
+            job = RenderJob("ttl1", "telegram", "u9", "c", "Hello", "v" * 64, "p" * 64)
+            assert await queue.enqueue(job)
+            await queue.cancel(job.job_id)
+            for key in (
+                Keys.job(job.job_id),
+                Keys.cancel(job.job_id),
+                Keys.fair_user("telegram", "u9"),
+            ):
+                ttl = await queue.redis.ttl(key)
+                assert JOB_RECORDS_TTL - 60 < ttl <= JOB_RECORDS_TTL, (key, ttl)
+        finally:
+            await queue.close()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))

@@ -78,7 +78,7 @@ def test_purge_expires_uploads_and_videos_but_keeps_saved_voices_and_open_jobs(
         assert not old.exists() and fresh.exists() and voice.exists() and busy.exists()
         assert not old_video.exists() and new_video.exists()
         user = await store.last_media("telegram", "u")
-        assert user is not None and user["last_photo_hash"] is None  # no dangling "last photo"
+        assert user is not None and user.photo_hash is None  # no dangling "last photo"
         row = await store._one("SELECT payload FROM jobs WHERE job_id='done1'")
         assert row is not None and "Private words" not in row[0] and "x" * 64 in row[0]
         assert await store.get_draft("telegram", "u", "c") is None
@@ -152,7 +152,7 @@ def test_forget_removes_everything_the_user_has_and_confirms_counts(tmp_path: Pa
         assert [v.name for v in await store.voices("telegram", "someone")] == ["theirs"]
         assert await store.get_draft("telegram", "u", "c") is None
         user = await store.last_media("telegram", "u")
-        assert user is not None and user["last_voice_hash"] is None
+        assert user is not None and user.voice_hash is None
         payload = await store._one("SELECT payload FROM jobs WHERE job_id='j1'")
         assert payload is not None and "Secret" not in payload[0]
         (record,) = await store.safety.recent_renders("telegram", "")

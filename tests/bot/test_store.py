@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.flow import Draft
-from bot.jobs import RenderJob
+from bot.jobs import FINAL_STATES, LIVE_STATES, JobState, RenderJob
 from bot.store import MIGRATIONS, Store
 
 # The schema the first release created (bot/store.py at commit 2f6eba8, MIGRATIONS[0] then),
@@ -93,6 +93,27 @@ def test_jobs_are_idempotent_and_record_consent(tmp_path: Path) -> None:
         consents = await (await s._db.execute("SELECT COUNT(*) FROM consents")).fetchone()
         assert consents is not None and consents[0] == 1
         await s.close()
+
+    asyncio.run(go())
+
+
+def test_job_states_come_from_one_enum(tmp_path: Path) -> None:
+    """The SQL that stamps a job finished, counts the queue and lists open jobs is built from
+    ``JobState``: each state lands where the enum says, whatever its name."""
+
+    async def go() -> None:
+        s = await Store.open(tmp_path / "m.sqlite3")
+        try:
+            for n, state in enumerate(JobState):
+                await s.add_job(_job(f"j{n}"), None)
+                await s.update_job(f"j{n}", state)
+                row = await s._one("SELECT status, finished FROM jobs WHERE job_id=?", f"j{n}")
+                assert row is not None and row[0] == state.value
+                assert (row[1] is not None) == (state in FINAL_STATES), state
+            live = {r.status for r in await s.jobs("telegram", "u", limit=99, open_only=True)}
+            assert live == {st.value for st in LIVE_STATES}
+        finally:
+            await s.close()
 
     asyncio.run(go())
 

@@ -24,10 +24,10 @@ from engine.lipsync.runtime import BatchFitter, Recent, check_settings, torch_de
 from engine.settings import EngineSettings
 from engine.types import Portrait, RenderOptions, Speech
 
+from .config import FULL_CONFIG, TINY_CONFIG, UNetConfig, load_config
 from .crop import FaceCrop, Paster, hide_mask, make_crop
 from .mel import mel_windows, melspectrogram, to_16k
 from .sampler import MAX_STEPS, MIN_STEPS, DDIMSampler
-from .unet import FULL_CONFIG, TINY_CONFIG, UNetConfig, load_config
 
 __all__ = [
     "Diff2LipBackend",

@@ -13,7 +13,7 @@ from pathlib import Path
 from engine.errors import BackendUnavailable
 from engine.lipsync.weights import mismatches, read_weights, unwrap_state
 
-from .unet import FULL_CONFIG, UNetConfig, build_model
+from .config import FULL_CONFIG, UNetConfig
 
 __all__ = ["load_model", "unwrap_state"]
 log = logging.getLogger(__name__)
@@ -35,6 +35,10 @@ def load_model(path: str | Path, cfg: UNetConfig = FULL_CONFIG):  # noqa: ANN201
         raise BackendUnavailable(
             f"diff2lip checkpoint {p} is unreadable: {type(e).__name__}: {e}", hint=_HINT
         ) from e
+    try:
+        from .unet import build_model
+    except ImportError as e:  # pragma: no cover - depends on the install
+        raise ImportError("diff2lip needs torch: pip install 'mouthpiece[diff2lip]'") from e
     model = build_model(cfg)
     problems = mismatches(model.state_dict(), state)
     if problems:

@@ -1,4 +1,4 @@
-"""Diff2Lip's network configuration (no torch here); :mod:`.unet` builds the network.
+"""Diff2Lip's network configuration (no torch here); the network itself is :mod:`.unet`.
 
 The flags and their defaults follow Diff2Lip's released inference script
 (``scripts/inference.sh``: ``--attention_resolutions 32,16,8 --learn_sigma True

@@ -23,16 +23,16 @@ if TYPE_CHECKING:
 
 from engine.errors import BackendUnavailable  # noqa: E402
 from engine.lipsync.diff2lip import Diff2LipBackend, check  # noqa: E402
-from engine.lipsync.diff2lip.crop import face_box  # noqa: E402
-from engine.lipsync.diff2lip.mel import mel_windows, melspectrogram, to_16k  # noqa: E402
-from engine.lipsync.diff2lip.sampler import DDIMSampler, space_timesteps  # noqa: E402
-from engine.lipsync.diff2lip.unet import (  # noqa: E402
+from engine.lipsync.diff2lip.config import (  # noqa: E402
     FULL_CONFIG,
     TINY_CONFIG,
-    build_model,
     config_from_overrides,
     load_config,
 )
+from engine.lipsync.diff2lip.crop import face_box  # noqa: E402
+from engine.lipsync.diff2lip.mel import mel_windows, melspectrogram, to_16k  # noqa: E402
+from engine.lipsync.diff2lip.sampler import DDIMSampler, space_timesteps  # noqa: E402
+from engine.lipsync.diff2lip.unet import build_model  # noqa: E402
 from engine.settings import EngineSettings  # noqa: E402
 from engine.types import Audio, FaceBox, FaceLandmarks, Portrait, RenderOptions, Speech  # noqa: E402
 from tests.auxil.diff2lip_models import tiny_config_json, write_random_checkpoint  # noqa: E402
@@ -128,7 +128,7 @@ def test_fp16_is_upstreams_use_fp16() -> None:
     in fp32; the output head runs in fp32 on fp32 input."""
     from torch import nn
 
-    from engine.lipsync.diff2lip._net import GroupNorm32, ResBlock
+    from engine.lipsync.diff2lip.unet import GroupNorm32, ResBlock
 
     torch.manual_seed(0)
     model = build_model(TINY_CONFIG).eval()
