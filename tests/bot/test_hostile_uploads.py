@@ -16,7 +16,8 @@ from arq import create_pool
 
 from bot.jobs import Keys
 from bot.queue import redis_settings
-from bot.worker import check_media
+from bot.settings import BotSettings
+from bot.worker import CTX_KEY, WorkerContext, check_media
 from engine import Engine, EngineSettings
 from tests.auxil.redis_server import redis_server
 
@@ -46,7 +47,8 @@ def test_a_playlist_naming_another_upload_is_refused_by_the_intake_check(
     async def go(url: str) -> dict[str, object]:
         redis = await create_pool(redis_settings(url))
         await redis.set(Keys.media(digest), attack)
-        ctx = {"engine": Engine(EngineSettings()), "redis": redis, "cache_dir": cache}
+        house = WorkerContext(BotSettings(), cache, cache, engine=Engine(EngineSettings()))
+        ctx = {CTX_KEY: house, "redis": redis}
         try:
             return await check_media(ctx, "audio", digest)
         finally:
