@@ -216,22 +216,14 @@ class Queue:
     async def check_media(self, kind: str, digest: str) -> MediaCheck | None:
         """Ask a worker to validate an upload; None when no answer came in time."""
         raw = await self._intake("check_media", kind, digest, timeout=self.intake_timeout)
-        if raw is None:
-            return None
-        return MediaCheck(
-            ok=bool(raw["ok"]),
-            reason=raw.get("reason", ""),
-            seconds=float(raw.get("seconds", 0.0)),
-            warnings=tuple(raw.get("warnings", ())),
-        )
+        return MediaCheck.from_json(raw) if isinstance(raw, str) else None
 
     @busy_when_full
     async def transcribe(self, digest: str) -> str | None:
         """What a worker's speech recognition hears in a voice note (the consent phrase check);
         None when no worker answered in time or none has speech recognition."""
-        raw = await self._intake("transcribe", digest, timeout=self.intake_timeout * 3)
-        text = raw.get("text") if isinstance(raw, dict) else None
-        return str(text) if text is not None else None
+        text = await self._intake("transcribe", digest, timeout=self.intake_timeout * 3)
+        return text if isinstance(text, str) else None
 
     @busy_when_full
     async def notify(self, platform: str, chat_id: str, text: str, job_id: str = "") -> None:
@@ -247,7 +239,7 @@ class Queue:
         delivery records, arq's job and result records naming the jobs or uploads (scripts,
         hashes, transcripts), the person's fair-queue round; then leave tombstones (hashes
         only) so every worker removes its copies too."""
-        keys = [Keys.media(d) for d in plan.digests]
+        keys = [k for d in plan.digests for k in (Keys.media(d), Keys.intake(d))]
         for job_id in plan.job_ids:
             keys += [Keys.job(job_id), Keys.delivered(job_id), Keys.arq_job(job_id)]
             keys.append(result_key_prefix + job_id)

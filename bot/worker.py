@@ -46,6 +46,7 @@ from arq import Worker, create_pool, cron, func
 from arq.connections import ArqRedis
 
 from bot.core import texts
+from bot.core.ports import MediaCheck
 from bot.core.uploads import write_atomically
 from bot.delivery.discord import DiscordDelivery
 from bot.delivery.http import DeliveryError
@@ -60,6 +61,7 @@ from bot.settings import BotSettings
 from engine import Engine, EngineSettings, InvalidInput, RenderOptions, RenderRequest
 from engine.errors import Cancelled, TransientError
 from engine.pipeline import VoiceCaches
+from engine.types import PhotoIntake
 
 __all__ = [
     "CTX_KEY",
@@ -155,35 +157,53 @@ async def _media_file(w: WorkerContext, digest: str, kind: str) -> Path:
     return path
 
 
-async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> dict[str, Any]:
-    """Intake check of a photo or voice note; answers {ok, reason, seconds, warnings}."""
+async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> str:
+    """Intake check of a photo or voice note: a :class:`MediaCheck` as JSON. A photo's face
+    (``PhotoIntake``) stays in Redis beside the upload, for the render to reuse."""
     w = _context(ctx)
     engine = w.rendering
     try:
         path = await _media_file(w, digest, kind)
         if kind == "image":
             photo = await asyncio.to_thread(engine.inspect_photo, path)
-            return {"ok": True, "warnings": list(photo.warnings)}
+            if photo.digest == digest:  # the cache file holds the bytes the bot stored
+                await w.db.set(
+                    Keys.intake(digest), photo.to_json(), ex=w.settings.media_ttl_seconds
+                )
+            return MediaCheck(ok=True, warnings=photo.warnings).to_json()
         voice = await asyncio.to_thread(engine.inspect_voice, path)
-        return {"ok": True, "seconds": voice.seconds, "warnings": list(voice.warnings)}
+        return MediaCheck(ok=True, seconds=voice.seconds, warnings=voice.warnings).to_json()
     except InvalidInput as e:
-        return {"ok": False, "reason": e.reason}
+        return MediaCheck(ok=False, reason=e.reason).to_json()
 
 
-async def transcribe(ctx: dict[str, Any], digest: str) -> dict[str, Any]:
-    """Speech recognition of a voice note for the consent-phrase check: {"text": str | None}
-    (None: this worker has no recognizer, or the note cannot be read)."""
+async def _photo_intake(w: WorkerContext, digest: str) -> PhotoIntake | None:
+    """The photo's intake finding, when Redis still holds one (it expires with the upload)."""
+    raw = await w.db.get(Keys.intake(digest))
+    if raw is None:
+        return None
+    try:
+        return PhotoIntake.from_json(raw)
+    except ValueError:
+        log.warning("unreadable photo intake; the render finds the face itself")
+        return None
+
+
+async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
+    """Speech recognition of a voice note for the consent-phrase check (None: this worker
+    has no recognizer, or the note cannot be read)."""
     w = _context(ctx)
     recognizer = w.asr
     if recognizer is None:
-        return {"text": None}
+        return None
     from engine.asr import transcribe_file
 
     try:
         path = await _media_file(w, digest, "audio")
-        return {"text": await asyncio.to_thread(transcribe_file, recognizer, path)}
+        text: str | None = await asyncio.to_thread(transcribe_file, recognizer, path)
+        return text
     except InvalidInput:
-        return {"text": None}
+        return None
 
 
 async def notify(
@@ -387,6 +407,7 @@ async def _render(w: WorkerContext, job: RenderJob, output: Path, stop: threadin
     voice = await _media_file(w, job.voice_hash, "audio")
     photo = await _media_file(w, job.photo_hash, "image")
     request = RenderRequest(
+        photo_intake=await _photo_intake(w, job.photo_hash),
         script=job.script,
         voice=voice,
         photo=photo,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from arq import create_pool
 
+from bot.core.ports import MediaCheck
 from bot.jobs import Keys
 from bot.queue import redis_settings
 from bot.settings import BotSettings
@@ -44,7 +45,7 @@ def test_a_playlist_naming_another_upload_is_refused_by_the_intake_check(
     assert plain.returncode == 0 and plain.stdout, "ffmpeg no longer follows ffconcat lists?"
     probe.unlink()
 
-    async def go(url: str) -> dict[str, object]:
+    async def go(url: str) -> str:
         redis = await create_pool(redis_settings(url))
         await redis.set(Keys.media(digest), attack)
         house = WorkerContext(BotSettings(), cache, cache, engine=Engine(EngineSettings()))
@@ -56,6 +57,7 @@ def test_a_playlist_naming_another_upload_is_refused_by_the_intake_check(
 
     with redis_server(tmp_path) as url:
         verdict = asyncio.run(go(url))
-    assert verdict["ok"] is False
-    reason = str(verdict["reason"])
+    check = MediaCheck.from_json(verdict)
+    assert check.ok is False
+    reason = check.reason
     assert reason.startswith("The voice note could not be read as audio") and "\n" not in reason
