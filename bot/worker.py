@@ -46,6 +46,7 @@ from arq import Worker, create_pool, cron, func
 from arq.connections import ArqRedis
 
 from bot.core import texts
+from bot.core.flow import speech_seconds
 from bot.core.ports import MediaCheck
 from bot.core.uploads import write_atomically
 from bot.delivery.discord import DiscordDelivery
@@ -61,7 +62,7 @@ from bot.settings import BotSettings
 from engine import Engine, EngineSettings, InvalidInput, RenderOptions, RenderRequest
 from engine.errors import Cancelled, TransientError
 from engine.pipeline import VoiceCaches
-from engine.types import PhotoIntake
+from engine.types import PhotoIntake, Progress
 
 __all__ = [
     "CTX_KEY",
@@ -142,6 +143,14 @@ def _context(ctx: dict[str, Any]) -> WorkerContext:
 
 class _Retry(Exception):
     """Run the job again later (transient failure); arq's Retry raised by ``render``."""
+
+
+class _TimedOut(TimeoutError):
+    """The render ran past ``limit`` seconds (its :func:`job_timeout`, estimated once)."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(f"render took longer than {limit:.0f} s")
+        self.limit = limit
 
 
 async def _media_file(w: WorkerContext, digest: str, kind: str) -> Path:
@@ -276,13 +285,15 @@ def load_recognizer(settings: BotSettings) -> Any:
 def job_timeout(engine: Engine, script: str, settings: BotSettings) -> float:
     """Seconds a render of ``script`` may take: sized from its length, not a fixed number.
 
-    Speech length is estimated at 15 characters a second; the lip-sync backend's own
-    estimate (measured on this machine where it can) covers the frames, and the speech
-    stage is allowed as long as the speech itself. Three times that, plus a floor.
+    Speech length is the conversation's own estimate (:func:`bot.core.flow.speech_seconds`,
+    the one the script limit uses); the lip-sync backend's estimate (measured on this
+    machine where it can) covers the frames, and the speech stage is allowed as long as the
+    speech itself. Three times that, plus a floor.
     """
-    speech = max(1.0, len(script) / 15.0)
-    frames = math.ceil((speech + 0.4) * 25)
-    lipsync = engine.lipsync.estimate_seconds(frames, RenderOptions()) or speech * 2
+    options = RenderOptions()
+    speech = max(1.0, speech_seconds(script))
+    frames = math.ceil((speech + options.tail_seconds) * options.fps)
+    lipsync = engine.lipsync.estimate_seconds(frames, options) or speech * 2
     return min(settings.render_timeout_max, settings.render_timeout_floor + 3 * (lipsync + speech))
 
 
@@ -385,9 +396,8 @@ async def _render_and_deliver(
         await _update(w, job_id, status="retrying", error=str(e)[:200], **{"try": attempt + 1})
         _count(w, "retried")
         raise Retry(defer=settings.retry_backoff_seconds * 2 ** (attempt - 1)) from e
-    except TimeoutError:
-        limit = await asyncio.to_thread(job_timeout, w.rendering, job.script, settings)
-        reason = texts.FAILED_TIMEOUT.format(minutes=limit / 60)
+    except _TimedOut as e:
+        reason = texts.FAILED_TIMEOUT.format(minutes=e.limit / 60)
         await _tell(w, job, reason)
         return await _finish(w, job_id, JobStatus("failed", error=reason))
     except Exception as e:  # engine, platform or our own bug: the user hears, the row says why
@@ -424,21 +434,22 @@ async def _render(w: WorkerContext, job: RenderJob, output: Path, stop: threadin
     # The first estimate may measure the backend (a network forward): off the loop, and before
     # the render shares the model.
     limit = await asyncio.to_thread(job_timeout, engine, job.script, w.settings)
-    progress: dict[str, Any] = {"stage": "inputs", "fraction": 0.0}
-    on_progress = lambda p: progress.update(stage=p.stage, fraction=p.fraction)  # noqa: E731
+    progress = _Latest()
     thread = asyncio.ensure_future(
         asyncio.to_thread(
-            engine.render, request, on_progress=on_progress, should_cancel=stop.is_set
+            engine.render, request, on_progress=progress.seen, should_cancel=stop.is_set
         )
     )
     publisher = asyncio.create_task(_publish(w, job.job_id, progress))
     started = time.perf_counter()
     try:
         result = await asyncio.wait_for(asyncio.shield(thread), timeout=limit)
-    except BaseException:
+    except BaseException as e:
         stop.set()  # timeout, shutdown or task cancellation: stop the engine at the next frame
         with contextlib.suppress(BaseException):
             await thread
+        if isinstance(e, TimeoutError):
+            raise _TimedOut(limit) from e
         raise
     finally:
         publisher.cancel()
@@ -453,10 +464,20 @@ async def _render(w: WorkerContext, job: RenderJob, output: Path, stop: threadin
     log.info("rendered", extra={"job_id": job.job_id, "seconds": result.stage_seconds})
 
 
-async def _publish(w: WorkerContext, job_id: str, progress: dict[str, Any]) -> None:
+@dataclass
+class _Latest:
+    """The engine's latest progress report (written by the render thread, read by the loop)."""
+
+    now: Progress = Progress("inputs", 0.0)
+
+    def seen(self, progress: Progress) -> None:
+        self.now = progress
+
+
+async def _publish(w: WorkerContext, job_id: str, progress: _Latest) -> None:
     last: tuple[str, float] | None = None
     while True:
-        now = (str(progress["stage"]), round(float(progress["fraction"]), 2))
+        now = (progress.now.stage, round(progress.now.fraction, 2))
         if now != last:
             await _update(w, job_id, stage=now[0], fraction=now[1])
             last = now
