@@ -723,6 +723,7 @@ async def run(settings: BotSettings) -> None:
         if http is not None:
             await http.cleanup()
         await pool.aclose()
+        engine.close()  # the face detector's graphs
 
 
 def main() -> int:
