@@ -3,7 +3,8 @@ erasure. Redis only.
 
 Media travel through Redis by content hash (with a TTL), so the bot and the workers may
 run on different machines that share nothing but Redis; a job whose copy expired gets a
-fresh one from the bot's own file (:meth:`Queue.supply_media`).
+fresh one from the bot's own file (:meth:`Queue.supply_media`). With ``shared=True`` (bot and
+workers share the data folder) no bytes go to Redis: the workers read the bot's file.
 
 Fairness: arq runs the ready job with the lowest score first. Instead of the enqueue time,
 a render's score is its *round*: one more than the later of the user's previous round and the
@@ -152,8 +153,10 @@ async def queue_positions(redis: ArqRedis) -> tuple[dict[str, Position], list[st
 class Queue:
     """What the bot process needs from Redis (implements the service's Gateway).
 
-    ``tombstone_seconds``: how long workers can still find a forgotten upload or job's
-    tombstone; at least as long as a worker may keep a copy (its cache retention)."""
+    ``shared``: the workers read the bot's own files (one data folder): uploads are not
+    copied into Redis. ``tombstone_seconds``: how long workers can still find a forgotten
+    upload or job's tombstone; at least as long as a worker may keep a copy (its cache
+    retention)."""
 
     def __init__(
         self,
@@ -162,15 +165,17 @@ class Queue:
         media_ttl: int = 86_400,
         intake_timeout: float = 20.0,
         tombstone_seconds: float = 2 * 86_400,
+        shared: bool = False,
     ) -> None:
         self.redis = redis
+        self.shared = shared
         self.media_ttl = media_ttl
         self.intake_timeout = intake_timeout
         self.tombstone_seconds = tombstone_seconds
         self._poll = min(0.1, max(0.005, intake_timeout / 4))  # answer polls within the wait
 
     @classmethod
-    async def connect(cls, url: str, **kw: float) -> Queue:
+    async def connect(cls, url: str, **kw: float | bool) -> Queue:
         return cls(await create_pool(redis_settings(url)), **kw)  # type: ignore[arg-type]
 
     async def close(self) -> None:
@@ -178,13 +183,17 @@ class Queue:
 
     @busy_when_full
     async def put_media(self, digest: str, data: bytes) -> None:
+        if self.shared:
+            return  # the workers read the bot's file
         await self.redis.set(Keys.media(digest), data, ex=self.media_ttl)
 
     @busy_when_full
     async def supply_media(self, digest: str, path: Path | None) -> bool:
         """Make sure a worker can fetch an upload now: keep the Redis copy another
         ``media_ttl`` seconds, or put a fresh one from the bot's file (``path``). False when
-        neither exists (expired, or erased)."""
+        neither exists (expired, or erased). Shared: whether the bot's file is there."""
+        if self.shared:
+            return path is not None and await asyncio.to_thread(path.is_file)
         key = Keys.media(digest)
         if await self.redis.expire(key, self.media_ttl):
             return True

@@ -48,7 +48,7 @@ from arq.connections import ArqRedis
 from bot.core import texts
 from bot.core.flow import speech_seconds
 from bot.core.ports import MediaCheck
-from bot.core.uploads import write_atomically
+from bot.core.uploads import stored_media, write_atomically
 from bot.delivery.discord import DiscordDelivery
 from bot.delivery.http import DeliveryError
 from bot.delivery.telegram import TelegramDelivery
@@ -154,14 +154,24 @@ class _TimedOut(TimeoutError):
 
 
 async def _media_file(w: WorkerContext, digest: str, kind: str) -> Path:
-    """The upload as a local file in this worker's cache (fetched from Redis by hash)."""
+    """The upload as a local file: the bot's own file, read in place, when the two share the
+    data folder (``shared_media``); else a copy in this worker's cache, fetched from Redis by
+    hash. The bytes are not hashed again here: the engine hashes a photo before it trusts its
+    intake finding, and names a voice's caches by the hash of what it read."""
+    expired = InvalidInput(
+        "Your upload expired before it could be used: send it again.", field=kind
+    )
+    if w.settings.shared_media:
+        found = await asyncio.to_thread(stored_media, w.settings.media_dir, digest)
+        if found is None:  # erased or purged; or (every upload) this is not the bot's folder
+            log.warning("upload not in the shared media folder", extra={"kind": kind})
+            raise expired
+        return found
     path = w.cache_dir / f"{digest}{_SUFFIX.get(kind, '')}"
     if not path.exists():
         data = await w.db.get(Keys.media(digest))
         if data is None:
-            raise InvalidInput(
-                "Your upload expired before it could be used: send it again.", field=kind
-            )
+            raise expired
         await asyncio.to_thread(write_atomically, path, data)  # up to 20 MB: off the loop
     return path
 

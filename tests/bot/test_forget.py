@@ -94,9 +94,12 @@ async def _do(tg: TelegramStandIn, chat: int, act: Callable[[], None], expect: s
     )
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["redis-transport", "shared-folder"])
 def test_forget_leaves_nothing_of_the_person_anywhere(
-    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
+    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path, shared: bool
 ) -> None:
+    """Both hand-offs of an upload: through Redis into the worker's cache, and (one box,
+    ``shared_media``) the bot's one file read in place, which leaves neither copy."""
     voice_bytes, photo_bytes = sample_voice.read_bytes(), sample_photo.read_bytes()
     digests = [hashlib.sha256(b).hexdigest() for b in (voice_bytes, photo_bytes)]
     data = tmp_path / "data"
@@ -111,11 +114,13 @@ def test_forget_leaves_nothing_of_the_person_anywhere(
             board_interval_seconds=0.2,
             forget_poll_seconds=0.2,
             bot_metrics_port=0,
+            shared_media=shared,
         )
         async with bot(settings) as (tg, service):
             settings = _with(settings, telegram_api_base_url=tg.url)
             async with workers(settings, engine) as first:
                 await _make_a_trail(tg, first[0].ctx[CTX_KEY], voice_bytes, photo_bytes)
+            await _copies(service, data, digests, shared)
             # The worker is down; the person's next video waits in the queue (an arq job
             # record holding its script), the one after in review, and a render killed
             # mid-way left its temporary audio and video beside the outputs.
@@ -159,6 +164,20 @@ async def _make_a_trail(
     job = await house.db.enqueue_job("check_media", "audio", source, _queue_name=INTAKE_QUEUE)
     assert job is not None
     await job.result(timeout=60)
+
+
+async def _copies(service: Service, data: Path, digests: list[str], shared: bool) -> None:
+    """Where the uploads are after a render: always the bot's file; in Redis and the
+    worker's cache only when the two do not share the data folder."""
+    redis = service.gateway.redis  # type: ignore[attr-defined]
+    in_redis = [d for d in digests if await redis.exists(Keys.media(d))]
+    cached = sorted(p.name for p in (data / "cache" / "uploads").iterdir())
+    kept = sorted(p.name.split(".")[0] for p in (data / "media").rglob("*") if p.is_file())
+    assert kept == sorted(digests)
+    if shared:
+        assert in_redis == [] and cached == []
+    else:
+        assert in_redis == digests and len(cached) == 2
 
 
 async def _again(tg: TelegramStandIn, then: str) -> None:
