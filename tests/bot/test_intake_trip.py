@@ -127,7 +127,8 @@ def test_a_stored_upload_is_found_only_by_its_digest(tmp_path: Path) -> None:
     (folder / f".part.{digest}").write_bytes(b"half")  # a write in progress
     (folder / f"{digest}0.ogg").write_bytes(b"another name")
     assert stored_media(tmp_path, digest) is None
-    (folder / f"{digest}.ogg").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "secret").write_bytes(b"not an upload")
+    (folder / f"{digest}.ogg").symlink_to(tmp_path / "secret")
     assert stored_media(tmp_path, digest) is None
     (folder / f"{digest}.ogg").unlink()
     (folder / f"{digest}.ogg").write_bytes(b"voice")
