@@ -1,10 +1,12 @@
 """One trip per photo: what one job's photo and voice note cost in bytes and CPU, before and
-after the intake result is reused, side by side in one run.
+after the intake result is reused, and after with the upload kept once (bot and worker sharing
+the data folder, ``MOUTHPIECE_SHARED_MEDIA``), side by side in one run.
 
 Both code trees run the same measured path in their own subprocess (real SQLite, a private
 redis-server, the real worker functions and engine with its embedded CPU backends):
 
-1. the bot keeps both uploads (``Uploads.keep``: its disk, its SQLite row, Redis);
+1. the bot keeps both uploads (``Uploads.keep``: its disk, its SQLite row, Redis unless
+   shared);
 2. a worker's intake checks both (``bot.worker.check_media``);
 3. a worker renders the job (``bot.worker._render``: fetch, decode, find the face, speak,
    lip-sync, encode), ``--renders`` times (a retried or re-run job pays step 3 again).
@@ -17,7 +19,9 @@ mediapipe graphs), CPU seconds of the worker process plus its children (ffmpeg) 
 intake and the render, and the render's ``inputs`` stage (decode + face) in wall seconds.
 
 "before" is the tree at ``--base`` (default: a ``git worktree`` of commit 764489a, the main
-branch this work started from, made under /tmp/base-i16 when missing); "after" is this tree.
+branch this work started from, made under /tmp/base-i16 when missing); "after" is this tree,
+with uploads through Redis (workers on other machines) and "shared" this tree with
+``shared_media`` on (one box: the worker reads the bot's file in place).
 Run from the repository root:
 
     .venv/bin/python bench/trip.py [--renders 2] [--base /tmp/base-i16]
@@ -69,7 +73,7 @@ async def _redis_net(redis: Any) -> int:
     return int(info["total_net_input_bytes"]) + int(info["total_net_output_bytes"])
 
 
-async def _measure(tmp: Path, renders: int) -> dict[str, float]:
+async def _measure(tmp: Path, renders: int, shared: bool) -> dict[str, float]:
     """The trip in this interpreter's tree (whatever ``bot``/``engine`` import here)."""
     import bot.worker as worker
     import engine.media.image as image
@@ -95,12 +99,13 @@ async def _measure(tmp: Path, renders: int) -> dict[str, float]:
 
     out: dict[str, float] = {"upload_bytes": len(photo) + len(voice)}
     with redis_server(tmp) as url:
-        settings = BotSettings(redis_url=url, data_dir=tmp / "data")
+        one_box = {"shared_media": True} if shared else {}
+        settings = BotSettings(redis_url=url, data_dir=tmp / "data", **one_box)
         engine = Engine(EngineSettings(cache_dir=tmp / "engine-cache"))
         searches[0] = 0  # the engine's start-up pass on a blank image is not a job's
         store = await Store.open(tmp / "bot.sqlite3")
-        queue = await Queue.connect(url)
-        media_dir = tmp / "bot-media"
+        queue = await Queue.connect(url, **({"shared": True} if shared else {}))
+        media_dir = settings.media_dir
         uploads = Uploads(store, queue, media_dir)
         who = Who("telegram", "1", "1")
         # 1. the bot keeps both uploads
@@ -198,10 +203,11 @@ def _base_tree(path: Path) -> Path:
     return path
 
 
-def _run_tree(tree: Path, renders: int) -> dict[str, float]:
+def _run_tree(tree: Path, renders: int, shared: bool = False) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(tree), "MOUTHPIECE_LOG_FORMAT": "text"}
+    command = [sys.executable, str(Path(__file__).resolve()), "--measure", "--renders"]
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--measure", "--renders", str(renders)],
+        [*command, str(renders), *(["--shared"] if shared else [])],
         cwd=tree,
         env=env,
         capture_output=True,
@@ -234,23 +240,27 @@ def main() -> int:
     parser.add_argument("--renders", type=int, default=2, help="renders of the one job")
     parser.add_argument("--base", type=Path, default=Path("/tmp/base-i16"))
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--shared", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         sys.path.insert(0, os.getcwd())
         with tempfile.TemporaryDirectory(prefix="trip-") as tmp:
-            got = asyncio.run(_measure(Path(tmp), args.renders))
+            got = asyncio.run(_measure(Path(tmp), args.renders, args.shared))
         print(json.dumps(got))
         return 0
     before = _run_tree(_base_tree(args.base), args.renders)
     after = _run_tree(ROOT, args.renders)
+    shared = _run_tree(ROOT, args.renders, shared=True)
     photo_voice = before["upload_bytes"]
     print(f"one job: photo + voice = {photo_voice:,.0f} bytes, {args.renders} render(s)")
-    print(f"{'':42s}{'before':>14s}{'after':>14s}{'after/before':>14s}")
+    heads = ("before", "after: redis", "after: shared", "redis/before", "shared/before")
+    print(f"{'':42s}" + "".join(f"{h:>14s}" for h in heads))
     for key, label, fmt in ROWS:
-        a, b = before[key], after[key]
-        ratio = f"{b / a:.2f}" if a else "-"
-        print(f"{label:42s}{fmt.format(a):>14s}{fmt.format(b):>14s}{ratio:>14s}")
-    digest = hashlib.sha256(json.dumps([before, after]).encode()).hexdigest()[:8]
+        a, b, c = before[key], after[key], shared[key]
+        ratios = [f"{x / a:.2f}" if a else "-" for x in (b, c)]
+        cells = [fmt.format(x) for x in (a, b, c)] + ratios
+        print(f"{label:42s}" + "".join(f"{x:>14s}" for x in cells))
+    digest = hashlib.sha256(json.dumps([before, after, shared]).encode()).hexdigest()[:8]
     print(f"(before: {args.base} at {BASE_COMMIT}; after: {ROOT}; run {digest})")
     return 0
 
