@@ -189,8 +189,9 @@ def upstream_style_frames(be: Any, image: np.ndarray, speech: Any, n: int, steps
     from engine.lipsync.diff2lip.crop import compose, face_box, hide_mask
     from engine.lipsync.diff2lip.mel import mel_windows, melspectrogram, to_16k
     from engine.lipsync.diff2lip.sampler import DDIMSampler
-    from engine.media.image import find_face
+    from engine.media.image import FaceDetector, find_face
 
+    detector = FaceDetector()  # the authors' loop finds the face per frame; the model once
     s = be.cfg.image_size
     mels = mel_windows(melspectrogram(to_16k(speech.audio.samples, 16000)), n, FPS)
     noise = torch.randn(1, 3, s, s, generator=torch.Generator().manual_seed(7))
@@ -202,7 +203,7 @@ def upstream_style_frames(be: Any, image: np.ndarray, speech: Any, n: int, steps
         for _ in range(start, min(n, start + be.batch)):
             _, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 95])
             frame = cv2.cvtColor(cv2.imdecode(buf, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-            x0, y0, x1, y1 = face_box(find_face(frame))
+            x0, y0, x1, y1 = face_box(find_face(frame, detector))
             face = cv2.resize(frame[y0:y1, x0:x1], (s, s)).astype(np.float32) / 127.5 - 1
             frames.append(frame)
             boxes.append((x0, y0, x1, y1))

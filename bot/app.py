@@ -39,6 +39,7 @@ async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
         intake_timeout=settings.intake_timeout_seconds,
         # a worker keeps a cached copy at most the media retention: its tombstone outlives it
         tombstone_seconds=(settings.media_retention_hours + 1) * 3600,
+        shared=settings.shared_media,
     )
     limits = Limits(
         max_script_chars=settings.max_script_chars,

@@ -98,6 +98,13 @@ class Keys:
         return f"mouthpiece:media:{digest}"
 
     @staticmethod
+    def intake(digest: str) -> str:
+        """A worker's intake finding for an upload (the photo's face and landmarks, as
+        ``engine.types.PhotoIntake`` JSON): the render reuses it instead of searching again.
+        Lives as long as the upload's copy; erased with it."""
+        return f"mouthpiece:intake:{digest}"
+
+    @staticmethod
     def job(job_id: str) -> str:
         """Hash: status, stage, fraction, error, routing (platform, chat, user), status message."""
         return f"mouthpiece:job:{job_id}"

@@ -3,7 +3,8 @@ erasure. Redis only.
 
 Media travel through Redis by content hash (with a TTL), so the bot and the workers may
 run on different machines that share nothing but Redis; a job whose copy expired gets a
-fresh one from the bot's own file (:meth:`Queue.supply_media`).
+fresh one from the bot's own file (:meth:`Queue.supply_media`). With ``shared=True`` (bot and
+workers share the data folder) no bytes go to Redis: the workers read the bot's file.
 
 Fairness: arq runs the ready job with the lowest score first. Instead of the enqueue time,
 a render's score is its *round*: one more than the later of the user's previous round and the
@@ -158,8 +159,10 @@ async def queue_positions(redis: ArqRedis) -> tuple[dict[str, Position], list[st
 class Queue:
     """What the bot process needs from Redis (implements the service's Gateway).
 
-    ``tombstone_seconds``: how long workers can still find a forgotten upload or job's
-    tombstone; at least as long as a worker may keep a copy (its cache retention)."""
+    ``shared``: the workers read the bot's own files (one data folder): uploads are not
+    copied into Redis. ``tombstone_seconds``: how long workers can still find a forgotten
+    upload or job's tombstone; at least as long as a worker may keep a copy (its cache
+    retention)."""
 
     def __init__(
         self,
@@ -168,15 +171,17 @@ class Queue:
         media_ttl: int = 86_400,
         intake_timeout: float = 20.0,
         tombstone_seconds: float = 2 * 86_400,
+        shared: bool = False,
     ) -> None:
         self.redis = redis
+        self.shared = shared
         self.media_ttl = media_ttl
         self.intake_timeout = intake_timeout
         self.tombstone_seconds = tombstone_seconds
         self._poll = min(0.1, max(0.005, intake_timeout / 4))  # answer polls within the wait
 
     @classmethod
-    async def connect(cls, url: str, **kw: float) -> Queue:
+    async def connect(cls, url: str, **kw: float | bool) -> Queue:
         return cls(await create_pool(redis_settings(url)), **kw)  # type: ignore[arg-type]
 
     async def close(self) -> None:
@@ -184,13 +189,17 @@ class Queue:
 
     @busy_when_full
     async def put_media(self, digest: str, data: bytes) -> None:
+        if self.shared:
+            return  # the workers read the bot's file
         await self.redis.set(Keys.media(digest), data, ex=self.media_ttl)
 
     @busy_when_full
     async def supply_media(self, digest: str, path: Path | None) -> bool:
         """Make sure a worker can fetch an upload now: keep the Redis copy another
         ``media_ttl`` seconds, or put a fresh one from the bot's file (``path``). False when
-        neither exists (expired, or erased)."""
+        neither exists (expired, or erased). Shared: whether the bot's file is there."""
+        if self.shared:
+            return path is not None and await asyncio.to_thread(path.is_file)
         key = Keys.media(digest)
         if await self.redis.expire(key, self.media_ttl):
             return True
@@ -222,22 +231,14 @@ class Queue:
     async def check_media(self, kind: str, digest: str) -> MediaCheck | None:
         """Ask a worker to validate an upload; None when no answer came in time."""
         raw = await self._intake("check_media", kind, digest, timeout=self.intake_timeout)
-        if raw is None:
-            return None
-        return MediaCheck(
-            ok=bool(raw["ok"]),
-            reason=raw.get("reason", ""),
-            seconds=float(raw.get("seconds", 0.0)),
-            warnings=tuple(raw.get("warnings", ())),
-        )
+        return MediaCheck.from_json(raw) if isinstance(raw, str) else None
 
     @busy_when_full
     async def transcribe(self, digest: str) -> str | None:
         """What a worker's speech recognition hears in a voice note (the consent phrase check);
         None when no worker answered in time or none has speech recognition."""
-        raw = await self._intake("transcribe", digest, timeout=self.intake_timeout * 3)
-        text = raw.get("text") if isinstance(raw, dict) else None
-        return str(text) if text is not None else None
+        text = await self._intake("transcribe", digest, timeout=self.intake_timeout * 3)
+        return text if isinstance(text, str) else None
 
     @busy_when_full
     async def notify(self, platform: str, chat_id: str, text: str, job_id: str = "") -> None:
@@ -253,7 +254,7 @@ class Queue:
         delivery records, arq's job and result records naming the jobs or uploads (scripts,
         hashes, transcripts), the person's fair-queue round; then leave tombstones (hashes
         only) so every worker removes its copies too."""
-        keys = [Keys.media(d) for d in plan.digests]
+        keys = [k for d in plan.digests for k in (Keys.media(d), Keys.intake(d))]
         for job_id in plan.job_ids:
             keys += [Keys.job(job_id), Keys.delivered(job_id), Keys.arq_job(job_id)]
             keys.append(result_key_prefix + job_id)

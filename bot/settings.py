@@ -51,6 +51,9 @@ class BotSettings:
     max_voice_seconds: float = 30.0
     max_file_bytes: int = 20_000_000  # Telegram bots may download at most 20 MB
     media_ttl_seconds: int = 86_400
+    # bot and workers share data_dir (one box, one volume): a worker reads the bot's file of an
+    # upload in place; no copy in Redis, none in the worker's cache
+    shared_media: bool = False
     intake_timeout_seconds: float = 20.0
     render_max_jobs: int = 1
     # ---- render queue

@@ -37,14 +37,18 @@ import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from arq import Worker, create_pool, cron, func
+from arq.connections import ArqRedis
 
 from bot.core import texts
-from bot.core.uploads import write_atomically
+from bot.core.flow import speech_seconds
+from bot.core.ports import MediaCheck
+from bot.core.uploads import stored_media, write_atomically
 from bot.delivery.discord import DiscordDelivery
 from bot.delivery.http import DeliveryError
 from bot.delivery.telegram import TelegramDelivery
@@ -65,8 +69,12 @@ from bot.safety.retention import purge_dir
 from bot.settings import BotSettings
 from engine import Engine, EngineSettings, InvalidInput, RenderOptions, RenderRequest
 from engine.errors import Cancelled, TransientError
+from engine.pipeline import VoiceCaches
+from engine.types import PhotoIntake, Progress
 
 __all__ = [
+    "CTX_KEY",
+    "WorkerContext",
     "build_workers",
     "main",
     "check_media",
@@ -87,59 +95,146 @@ _VIDEO_MARKS = (_VIDEO, b"1")
 # arq's own limit on one run: the render's timeout (at most render_timeout_max) must fire
 # first, so the user is told; delivery and bookkeeping come after it
 _RUN_GRACE = 600.0
-Deliver = Callable[[dict[str, Any], RenderJob, Path | None, str], Awaitable[None]]
+Deliver = Callable[["WorkerContext", RenderJob, Path | None, str], Awaitable[None]]
+#: the one key of arq's ctx that is ours: the :class:`WorkerContext`
+CTX_KEY = "mouthpiece"
+
+
+@dataclass
+class WorkerContext:
+    """What the worker's functions share, built once by :func:`build_workers` and carried in
+    arq's ctx under :data:`CTX_KEY` (arq's own keys, ``redis``, ``job_try``, ``score``, stay
+    arq's). ``redis`` is arq's connection, bound on first use; ``messengers`` and the
+    background tasks appear at start-up."""
+
+    settings: BotSettings
+    out_dir: Path
+    cache_dir: Path
+    name: str = "worker"
+    engine: Engine | None = None  # None: an intake-only context (tests)
+    asr: Any = None  # the speech recognizer, when MOUTHPIECE_ASR_MODEL names one
+    deliver: Deliver | None = None  # None: :func:`deliver`
+    metrics: Metrics | None = None
+    redis: ArqRedis | None = None
+    messengers: dict[str, Any] = field(default_factory=dict)
+    sweep_state: SweepState = field(default_factory=SweepState)
+    shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
+    http: aiohttp.ClientSession | None = None
+    status_board: StatusBoard | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def rendering(self) -> Engine:
+        if self.engine is None:
+            raise RuntimeError("this worker context has no engine")
+        return self.engine
+
+    @property
+    def db(self) -> ArqRedis:
+        if self.redis is None:
+            raise RuntimeError("this worker context has no Redis connection yet")
+        return self.redis
+
+    @property
+    def voice_cache(self) -> VoiceCaches | None:
+        return self.engine.voice_cache if self.engine is not None else None
+
+
+def _context(ctx: dict[str, Any]) -> WorkerContext:
+    """Our context from arq's, bound to arq's Redis connection."""
+    house: WorkerContext = ctx[CTX_KEY]
+    if house.redis is None and "redis" in ctx:
+        house.redis = ctx["redis"]
+    return house
 
 
 class _Retry(Exception):
     """Run the job again later (transient failure); arq's Retry raised by ``render``."""
 
 
-async def _media_file(ctx: dict[str, Any], digest: str, kind: str) -> Path:
-    """The upload as a local file in this worker's cache (fetched from Redis by hash)."""
-    cache: Path = ctx["cache_dir"]
-    path = cache / f"{digest}{_SUFFIX.get(kind, '')}"
+class _TimedOut(TimeoutError):
+    """The render ran past ``limit`` seconds (its :func:`job_timeout`, estimated once)."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(f"render took longer than {limit:.0f} s")
+        self.limit = limit
+
+
+async def _media_file(w: WorkerContext, digest: str, kind: str) -> Path:
+    """The upload as a local file: the bot's own file, read in place, when the two share the
+    data folder (``shared_media``); else a copy in this worker's cache, fetched from Redis by
+    hash. The bytes are not hashed again here: the engine hashes a photo before it trusts its
+    intake finding, and names a voice's caches by the hash of what it read."""
+    expired = InvalidInput(texts.UPLOAD_EXPIRED, field=kind)
+    if w.settings.shared_media:
+        found = await asyncio.to_thread(stored_media, w.settings.media_dir, digest)
+        if found is None:  # erased or purged; or (every upload) this is not the bot's folder
+            log.warning("upload not in the shared media folder", extra={"kind": kind})
+            raise expired
+        return found
+    path = w.cache_dir / f"{digest}{_SUFFIX.get(kind, '')}"
     if not path.exists():
-        data = await ctx["redis"].get(Keys.media(digest))
+        data = await w.db.get(Keys.media(digest))
         if data is None:
-            raise InvalidInput(texts.UPLOAD_EXPIRED, field=kind)
+            raise expired
         await asyncio.to_thread(write_atomically, path, data)  # up to 20 MB: off the loop
     return path
 
 
-async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> dict[str, Any]:
-    """Intake check of a photo or voice note; answers {ok, reason, seconds, warnings}."""
-    engine: Engine = ctx["engine"]
+async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> str:
+    """Intake check of a photo or voice note: a :class:`MediaCheck` as JSON. A photo's face
+    (``PhotoIntake``) stays in Redis beside the upload, for the render to reuse."""
+    w = _context(ctx)
+    engine = w.rendering
     try:
-        path = await _media_file(ctx, digest, kind)
+        path = await _media_file(w, digest, kind)
         if kind == "image":
             photo = await asyncio.to_thread(engine.inspect_photo, path)
-            return {"ok": True, "warnings": list(photo.warnings)}
+            if photo.digest == digest:  # the cache file holds the bytes the bot stored
+                await w.db.set(
+                    Keys.intake(digest), photo.to_json(), ex=w.settings.media_ttl_seconds
+                )
+            return MediaCheck(ok=True, warnings=photo.warnings).to_json()
         voice = await asyncio.to_thread(engine.inspect_voice, path)
-        return {"ok": True, "seconds": voice.seconds, "warnings": list(voice.warnings)}
+        return MediaCheck(ok=True, seconds=voice.seconds, warnings=voice.warnings).to_json()
     except InvalidInput as e:
-        return {"ok": False, "reason": e.reason}
+        return MediaCheck(ok=False, reason=e.reason).to_json()
 
 
-async def transcribe(ctx: dict[str, Any], digest: str) -> dict[str, Any]:
-    """Speech recognition of a voice note for the consent-phrase check: {"text": str | None}
-    (None: this worker has no recognizer, or the note cannot be read)."""
-    recognizer = ctx.get("asr")
+async def _photo_intake(w: WorkerContext, digest: str) -> PhotoIntake | None:
+    """The photo's intake finding, when Redis still holds one (it expires with the upload)."""
+    raw = await w.db.get(Keys.intake(digest))
+    if raw is None:
+        return None
+    try:
+        return PhotoIntake.from_json(raw)
+    except ValueError:
+        log.warning("unreadable photo intake; the render finds the face itself")
+        return None
+
+
+async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
+    """Speech recognition of a voice note for the consent-phrase check (None: this worker
+    has no recognizer, or the note cannot be read)."""
+    w = _context(ctx)
+    recognizer = w.asr
     if recognizer is None:
-        return {"text": None}
+        return None
     from engine.asr import transcribe_file
 
     try:
-        path = await _media_file(ctx, digest, "audio")
-        return {"text": await asyncio.to_thread(transcribe_file, recognizer, path)}
+        path = await _media_file(w, digest, "audio")
+        text: str | None = await asyncio.to_thread(transcribe_file, recognizer, path)
+        return text
     except InvalidInput:
-        return {"text": None}
+        return None
 
 
 async def notify(
     ctx: dict[str, Any], platform: str, chat_id: str, text: str, job_id: str = ""
 ) -> None:
     """Send a line to a chat for the bot (an expired review's requester)."""
-    target = ctx["messengers"].get(platform)
+    target = _context(ctx).messengers.get(platform)
     if target is None:
         log.warning("no messenger for a notice", extra={"platform": platform})
         return
@@ -154,18 +249,19 @@ async def purge_worker_files(ctx: dict[str, Any]) -> dict[str, int]:
     codes unused for the media retention, rendered videos after the output retention, a
     killed render's leftovers after the longest render; then a full sweep of erased data
     (a video that finished after its job was erased)."""
-    settings: BotSettings = ctx["settings"]
+    w = _context(ctx)
+    settings = w.settings
     now, media_age = time.time(), settings.media_retention_hours * 3600
     media, outputs, leftovers = await asyncio.gather(  # walks and unlinks: off the loop
-        asyncio.to_thread(purge_dir, ctx["cache_dir"], media_age, now),
+        asyncio.to_thread(purge_dir, w.cache_dir, media_age, now),
         asyncio.to_thread(
-            purge_dir, ctx["out_dir"], settings.output_retention_days * 86_400, now, "*.mp4"
+            purge_dir, w.out_dir, settings.output_retention_days * 86_400, now, "*.mp4"
         ),
-        asyncio.to_thread(purge_dir, ctx["out_dir"], settings.render_timeout_max, now, ".*"),
+        asyncio.to_thread(purge_dir, w.out_dir, settings.render_timeout_max, now, ".*"),
     )
-    voices = ctx.get("voice_cache")
+    voices = w.voice_cache
     codes = await asyncio.to_thread(voices.expire, media_age, now) if voices else 0
-    forgotten = await sweep(ctx, force=True)
+    forgotten = await sweep(w, force=True)
     return {
         "media": media,
         "outputs": outputs,
@@ -175,21 +271,21 @@ async def purge_worker_files(ctx: dict[str, Any]) -> dict[str, int]:
     }
 
 
-async def sweep(ctx: dict[str, Any], *, force: bool = False) -> int:
+async def sweep(w: WorkerContext, *, force: bool = False) -> int:
     """Remove this worker's copies of what the bot erased since the last sweep."""
     return await sweep_forgotten(
-        ctx["redis"],
-        ctx["sweep_state"],
-        cache_dir=ctx["cache_dir"],
-        out_dir=ctx["out_dir"],
-        voices=ctx.get("voice_cache"),
+        w.db,
+        w.sweep_state,
+        cache_dir=w.cache_dir,
+        out_dir=w.out_dir,
+        voices=w.voice_cache,
         force=force,
     )
 
 
-async def _forgotten(ctx: dict[str, Any], job_id: str) -> bool:
+async def _forgotten(w: WorkerContext, job_id: str) -> bool:
     """Whether the bot erased this job (its owner's /forget, a purge, a takedown)."""
-    return await ctx["redis"].zscore(Keys.FORGOTTEN, forget_token(job_id)) is not None
+    return await w.db.zscore(Keys.FORGOTTEN, forget_token(job_id)) is not None
 
 
 def load_recognizer(settings: BotSettings) -> Any:
@@ -204,31 +300,33 @@ def load_recognizer(settings: BotSettings) -> Any:
 def job_timeout(engine: Engine, script: str, settings: BotSettings) -> float:
     """Seconds a render of ``script`` may take: sized from its length, not a fixed number.
 
-    Speech length is estimated at 15 characters a second; the lip-sync backend's own
-    estimate (measured on this machine where it can) covers the frames, and the speech
-    stage is allowed as long as the speech itself. Three times that, plus a floor.
+    Speech length is the conversation's own estimate (:func:`bot.core.flow.speech_seconds`,
+    the one the script limit uses); the lip-sync backend's estimate (measured on this
+    machine where it can) covers the frames, and the speech stage is allowed as long as the
+    speech itself. Three times that, plus a floor.
     """
-    speech = max(1.0, len(script) / 15.0)
-    frames = math.ceil((speech + 0.4) * 25)
-    lipsync = engine.lipsync.estimate_seconds(frames, RenderOptions()) or speech * 2
+    options = RenderOptions()
+    speech = max(1.0, speech_seconds(script))
+    frames = math.ceil((speech + options.tail_seconds) * options.fps)
+    lipsync = engine.lipsync.estimate_seconds(frames, options) or speech * 2
     return min(settings.render_timeout_max, settings.render_timeout_floor + 3 * (lipsync + speech))
 
 
-async def _update(ctx: dict[str, Any], job_id: str, **fields: object) -> None:
+async def _update(w: WorkerContext, job_id: str, **fields: object) -> None:
     key = Keys.job(job_id)
-    await ctx["redis"].hset(key, mapping={k: str(v) for k, v in fields.items()})
-    await ctx["redis"].expire(key, _KEEP)
+    await w.db.hset(key, mapping={k: str(v) for k, v in fields.items()})  # type: ignore[misc]
+    await w.db.expire(key, _KEEP)
 
 
-async def _finish(ctx: dict[str, Any], job_id: str, status: JobStatus) -> str:
-    await _update(ctx, job_id, **status.to_redis(), finished=f"{time.time():.3f}")
-    await ctx["redis"].sadd(Keys.ACTIVE, job_id)  # owe the status message its final edit
-    _count(ctx, status.status)
+async def _finish(w: WorkerContext, job_id: str, status: JobStatus) -> str:
+    await _update(w, job_id, **status.to_redis(), finished=f"{time.time():.3f}")
+    await w.db.sadd(Keys.ACTIVE, job_id)  # type: ignore[misc]  # owe the status its final edit
+    _count(w, status.status)
     return status.status
 
 
-def _count(ctx: dict[str, Any], outcome: str) -> None:
-    metrics = ctx.get("metrics")
+def _count(w: WorkerContext, outcome: str) -> None:
+    metrics = w.metrics
     if metrics is not None:
         metrics.jobs.labels(outcome=outcome).inc()
 
@@ -236,35 +334,36 @@ def _count(ctx: dict[str, Any], outcome: str) -> None:
 async def render(ctx: dict[str, Any], payload: str) -> str:
     """Render one job and deliver the MP4 to its chat once. Returns the final status."""
     job = RenderJob.from_json(payload)
-    redis, settings = ctx["redis"], ctx["settings"]
+    w = _context(ctx)
+    redis, settings = w.db, w.settings
     job_id, attempt = job.job_id, int(ctx.get("job_try", 1))
     # 1. A re-run after a crash: the video may have been delivered, the user told that the job
     #    failed, or the job cancelled.
     mark = await redis.get(Keys.delivered(job_id))
     if mark in _VIDEO_MARKS:
-        return await _finish(ctx, job_id, JobStatus("done", stage="done", fraction=1.0))
+        return await _finish(w, job_id, JobStatus("done", stage="done", fraction=1.0))
     if mark == _NOTICE:
-        told = await redis.hget(Keys.job(job_id), "error")
+        told = await redis.hget(Keys.job(job_id), "error")  # type: ignore[misc]
         reason = told.decode() if told else texts.FAILED_GENERIC
-        return await _finish(ctx, job_id, JobStatus("failed", error=reason))
-    if await redis.exists(Keys.cancel(job_id)) or await _forgotten(ctx, job_id):
-        return await _finish(ctx, job_id, JobStatus("cancelled"))
+        return await _finish(w, job_id, JobStatus("failed", error=reason))
+    if await redis.exists(Keys.cancel(job_id)) or await _forgotten(w, job_id):
+        return await _finish(w, job_id, JobStatus("cancelled"))
     if attempt > settings.render_max_tries:
         reason = texts.FAILED_TRIES.format(tries=settings.render_max_tries)
-        await _tell(ctx, job, reason)
-        return await _finish(ctx, job_id, JobStatus("failed", error=reason))
+        await _tell(w, job, reason)
+        return await _finish(w, job_id, JobStatus("failed", error=reason))
     await mark_round_started(redis, int(ctx.get("score", 0)))
     # 2. Keep arq's in-progress marker short-lived while we work; watch for a cancel.
     stop = threading.Event()
     helpers = [
-        asyncio.create_task(_heartbeat(ctx, job_id)),
-        asyncio.create_task(_watch_cancel(ctx, job_id, stop)),
-        asyncio.create_task(_show_working(ctx, job)),
+        asyncio.create_task(_heartbeat(w, job_id)),
+        asyncio.create_task(_watch_cancel(w, job_id, stop)),
+        asyncio.create_task(_show_working(w, job)),
     ]
     try:
-        return await _render_and_deliver(ctx, job, attempt, stop)
+        return await _render_and_deliver(w, job, attempt, stop)
     except asyncio.CancelledError:  # shutdown: arq puts the job back in line
-        await asyncio.shield(_update(ctx, job_id, status="queued", stage="", fraction=0))
+        await asyncio.shield(_update(w, job_id, status="queued", stage="", fraction=0))
         raise
     finally:
         for task in helpers:
@@ -273,67 +372,67 @@ async def render(ctx: dict[str, Any], payload: str) -> str:
 
 
 async def _render_and_deliver(
-    ctx: dict[str, Any], job: RenderJob, attempt: int, stop: threading.Event
+    w: WorkerContext, job: RenderJob, attempt: int, stop: threading.Event
 ) -> str:
     from arq import Retry
 
-    job_id, settings = job.job_id, ctx["settings"]
-    output: Path = ctx["out_dir"] / f"{job_id}.mp4"
+    job_id, settings = job.job_id, w.settings
+    output: Path = w.out_dir / f"{job_id}.mp4"
     await _update(
-        ctx,
+        w,
         job_id,
         status="running",
         stage="inputs",
         fraction="0",
-        worker=ctx["name"],
+        worker=w.name,
         started=f"{time.time():.3f}",
         **{"try": attempt},
     )
     try:
         if not output.exists():  # an earlier try may have rendered it and failed to deliver
-            await _render(ctx, job, output, stop)
-        if await _forgotten(ctx, job_id):  # erased while it rendered: nothing goes out
+            await _render(w, job, output, stop)
+        if await _forgotten(w, job_id):  # erased while it rendered: nothing goes out
             await asyncio.to_thread(remove_job_files, output.parent, (job_id,))
-            return await _finish(ctx, job_id, JobStatus("cancelled"))
-        await _deliver_once(ctx, job, output)
+            return await _finish(w, job_id, JobStatus("cancelled"))
+        await _deliver_once(w, job, output)
     except InvalidInput as e:
-        await _tell(ctx, job, e.reason)
-        return await _finish(ctx, job_id, JobStatus("invalid", error=e.reason))
+        await _tell(w, job, e.reason)
+        return await _finish(w, job_id, JobStatus("invalid", error=e.reason))
     except Cancelled:
-        if ctx["shutting_down"].is_set():
+        if w.shutting_down.is_set():
             raise asyncio.CancelledError from None  # arq puts it back in line, same place
-        return await _finish(ctx, job_id, JobStatus("cancelled"))
+        return await _finish(w, job_id, JobStatus("cancelled"))
     except (TransientError, _Retry) as e:
         if attempt >= settings.render_max_tries:
             reason = texts.FAILED_TRIES.format(tries=attempt)
-            await _tell(ctx, job, reason)
-            return await _finish(ctx, job_id, JobStatus("failed", error=reason))
+            await _tell(w, job, reason)
+            return await _finish(w, job_id, JobStatus("failed", error=reason))
         log.warning("render will be retried", extra={"job_id": job_id, "error": str(e)})
-        await _update(ctx, job_id, status="retrying", error=str(e)[:200], **{"try": attempt + 1})
-        _count(ctx, "retried")
+        await _update(w, job_id, status="retrying", error=str(e)[:200], **{"try": attempt + 1})
+        _count(w, "retried")
         raise Retry(defer=settings.retry_backoff_seconds * 2 ** (attempt - 1)) from e
-    except TimeoutError:
-        limit = await asyncio.to_thread(job_timeout, ctx["engine"], job.script, settings)
-        reason = texts.FAILED_TIMEOUT.format(minutes=limit / 60)
-        await _tell(ctx, job, reason)
-        return await _finish(ctx, job_id, JobStatus("failed", error=reason))
+    except _TimedOut as e:
+        reason = texts.FAILED_TIMEOUT.format(minutes=e.limit / 60)
+        await _tell(w, job, reason)
+        return await _finish(w, job_id, JobStatus("failed", error=reason))
     except Exception as e:  # engine, platform or our own bug: the user hears, the row says why
         log.exception("job failed", extra={"job_id": job_id})
-        await _tell(ctx, job, texts.FAILED_GENERIC)
-        return await _finish(ctx, job_id, JobStatus("failed", error=type(e).__name__))
+        await _tell(w, job, texts.FAILED_GENERIC)
+        return await _finish(w, job_id, JobStatus("failed", error=type(e).__name__))
     return await _finish(
-        ctx,
+        w,
         job_id,
         JobStatus("done", stage="done", fraction=1.0, output_bytes=output.stat().st_size),
     )
 
 
-async def _render(ctx: dict[str, Any], job: RenderJob, output: Path, stop: threading.Event) -> None:
+async def _render(w: WorkerContext, job: RenderJob, output: Path, stop: threading.Event) -> None:
     """Run the engine in a thread; publish progress; stop it on cancel, shutdown or timeout."""
-    engine: Engine = ctx["engine"]
-    voice = await _media_file(ctx, job.voice_hash, "audio")
-    photo = await _media_file(ctx, job.photo_hash, "image")
+    engine: Engine = w.rendering
+    voice = await _media_file(w, job.voice_hash, "audio")
+    photo = await _media_file(w, job.photo_hash, "image")
     request = RenderRequest(
+        photo_intake=await _photo_intake(w, job.photo_hash),
         script=job.script,
         voice=voice,
         photo=photo,
@@ -349,29 +448,30 @@ async def _render(ctx: dict[str, Any], job: RenderJob, output: Path, stop: threa
     )
     # The first estimate may measure the backend (a network forward): off the loop, and before
     # the render shares the model.
-    limit = await asyncio.to_thread(job_timeout, engine, job.script, ctx["settings"])
-    progress: dict[str, Any] = {"stage": "inputs", "fraction": 0.0}
-    on_progress = lambda p: progress.update(stage=p.stage, fraction=p.fraction)  # noqa: E731
+    limit = await asyncio.to_thread(job_timeout, engine, job.script, w.settings)
+    progress = _Latest()
     thread = asyncio.ensure_future(
         asyncio.to_thread(
-            engine.render, request, on_progress=on_progress, should_cancel=stop.is_set
+            engine.render, request, on_progress=progress.seen, should_cancel=stop.is_set
         )
     )
-    publisher = asyncio.create_task(_publish(ctx, job.job_id, progress))
+    publisher = asyncio.create_task(_publish(w, job.job_id, progress))
     started = time.perf_counter()
     try:
         result = await asyncio.wait_for(asyncio.shield(thread), timeout=limit)
-    except BaseException:
+    except BaseException as e:
         stop.set()  # timeout, shutdown or task cancellation: stop the engine at the next frame
         with contextlib.suppress(BaseException):
             await thread
+        if isinstance(e, TimeoutError):
+            raise _TimedOut(limit) from e
         raise
     finally:
         publisher.cancel()
         await asyncio.gather(publisher, return_exceptions=True)
     elapsed = time.perf_counter() - started
-    await learn_speed(ctx["redis"], ctx["name"], len(job.script), elapsed)
-    metrics = ctx.get("metrics")
+    await learn_speed(w.db, w.name, len(job.script), elapsed)
+    metrics = w.metrics
     if metrics is not None:
         metrics.render_seconds.observe(elapsed)
         for stage, seconds in result.stage_seconds.items():
@@ -379,74 +479,84 @@ async def _render(ctx: dict[str, Any], job: RenderJob, output: Path, stop: threa
     log.info("rendered", extra={"job_id": job.job_id, "seconds": result.stage_seconds})
 
 
-async def _publish(ctx: dict[str, Any], job_id: str, progress: dict[str, Any]) -> None:
+@dataclass
+class _Latest:
+    """The engine's latest progress report (written by the render thread, read by the loop)."""
+
+    now: Progress = Progress("inputs", 0.0)
+
+    def seen(self, progress: Progress) -> None:
+        self.now = progress
+
+
+async def _publish(w: WorkerContext, job_id: str, progress: _Latest) -> None:
     last: tuple[str, float] | None = None
     while True:
-        now = (str(progress["stage"]), round(float(progress["fraction"]), 2))
+        now = (progress.now.stage, round(progress.now.fraction, 2))
         if now != last:
-            await _update(ctx, job_id, stage=now[0], fraction=now[1])
+            await _update(w, job_id, stage=now[0], fraction=now[1])
             last = now
         await asyncio.sleep(0.5)
 
 
-async def _heartbeat(ctx: dict[str, Any], job_id: str) -> None:
+async def _heartbeat(w: WorkerContext, job_id: str) -> None:
     """Keep arq's in-progress marker alive for ``heartbeat_seconds`` at a time."""
-    ttl_ms = int(ctx["settings"].heartbeat_seconds * 1000)
+    ttl_ms = int(w.settings.heartbeat_seconds * 1000)
     while True:
-        await ctx["redis"].pexpire(Keys.in_progress(job_id), ttl_ms)
+        await w.db.pexpire(Keys.in_progress(job_id), ttl_ms)
         await asyncio.sleep(ttl_ms / 3000)
 
 
-async def _show_working(ctx: dict[str, Any], job: RenderJob) -> None:
+async def _show_working(w: WorkerContext, job: RenderJob) -> None:
     """Telegram's "sending video…" indicator while the job runs (it lasts 5 s per call)."""
-    messenger = ctx["messengers"].get(job.platform)
+    messenger = w.messengers.get(job.platform)
     while messenger is not None and await messenger.show_working(job.chat_id):
         await asyncio.sleep(4.5)
 
 
-async def _watch_cancel(ctx: dict[str, Any], job_id: str, stop: threading.Event) -> None:
+async def _watch_cancel(w: WorkerContext, job_id: str, stop: threading.Event) -> None:
     while not stop.is_set():
-        if await ctx["redis"].exists(Keys.cancel(job_id)):
+        if await w.db.exists(Keys.cancel(job_id)):
             log.info("cancel requested", extra={"job_id": job_id})
             stop.set()
             return
         await asyncio.sleep(0.5)
 
 
-async def _deliver_once(ctx: dict[str, Any], job: RenderJob, video: Path) -> None:
+async def _deliver_once(w: WorkerContext, job: RenderJob, video: Path) -> None:
     """Send the video unless a delivery of this job already succeeded; then mark it."""
     mark = Keys.delivered(job.job_id)
-    if await ctx["redis"].get(mark) in _VIDEO_MARKS:
+    if await w.db.get(mark) in _VIDEO_MARKS:
         return
     try:
-        await ctx["deliver"](ctx, job, video, "")
+        await (w.deliver or deliver)(w, job, video, "")
     except DeliveryError as e:
-        _failed_delivery(ctx, job)
+        _failed_delivery(w, job)
         if e.retryable:
             raise _Retry(str(e)) from e
         raise
-    await ctx["redis"].set(mark, _VIDEO, ex=_KEEP)
+    await w.db.set(mark, _VIDEO, ex=_KEEP)
 
 
-def _failed_delivery(ctx: dict[str, Any], job: RenderJob) -> None:
-    metrics = ctx.get("metrics")
+def _failed_delivery(w: WorkerContext, job: RenderJob) -> None:
+    metrics = w.metrics
     if metrics is not None:
         metrics.delivery_failures.labels(platform=job.platform).inc()
 
 
-async def _tell(ctx: dict[str, Any], job: RenderJob, message: str) -> None:
+async def _tell(w: WorkerContext, job: RenderJob, message: str) -> None:
     """A failure notice, at most once per job; a failing platform does not hide the status.
     The reason goes into the job's row first, so a re-run after the notice can say why."""
     mark = Keys.delivered(job.job_id)
-    if await ctx["redis"].exists(mark):
+    if await w.db.exists(mark):
         return  # the video, or a notice, already reached the chat
-    await _update(ctx, job.job_id, error=message[:200])
-    if not await ctx["redis"].set(mark, _NOTICE, nx=True, ex=_KEEP):
+    await _update(w, job.job_id, error=message[:200])
+    if not await w.db.set(mark, _NOTICE, nx=True, ex=_KEEP):
         return
     try:
-        await ctx["deliver"](ctx, job, None, message)
+        await (w.deliver or deliver)(w, job, None, message)
     except DeliveryError:
-        _failed_delivery(ctx, job)
+        _failed_delivery(w, job)
         log.warning("failure notice not delivered", extra={"job_id": job.job_id})
 
 
@@ -464,9 +574,9 @@ def messengers(settings: BotSettings, session: aiohttp.ClientSession) -> dict[st
     return out
 
 
-async def deliver(ctx: dict[str, Any], job: RenderJob, video: Path | None, message: str) -> None:
+async def deliver(w: WorkerContext, job: RenderJob, video: Path | None, message: str) -> None:
     """Send the video (or ``message``) to the job's chat on its platform."""
-    target = ctx["messengers"].get(job.platform)
+    target = w.messengers.get(job.platform)
     if target is None:
         raise DeliveryError(f"no token for platform {job.platform!r}", retryable=False)
     if video is None:
@@ -476,9 +586,15 @@ async def deliver(ctx: dict[str, Any], job: RenderJob, video: Path | None, messa
 
 
 def build_workers(
-    settings: BotSettings, engine: Engine, *, burst: bool = False, asr: Any = None
+    settings: BotSettings,
+    engine: Engine,
+    *,
+    burst: bool = False,
+    asr: Any = None,
+    metrics: Metrics | None = None,
 ) -> list[Worker]:
-    """The render and intake workers, sharing one context (engine, HTTP session, folders)."""
+    """The render and intake workers, sharing one :class:`WorkerContext` (engine, HTTP
+    session, folders)."""
     out_dir = settings.out_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     # On the data volume (a read-only root has no room elsewhere), shared by the host's
@@ -486,29 +602,26 @@ def build_workers(
     # whichever run wrote it.
     cache_dir = settings.data_dir / "cache" / "uploads"
     cache_dir.mkdir(parents=True, exist_ok=True)
-    ctx: dict[str, Any] = {
-        "voice_cache": engine.voice_cache,
-        "sweep_state": SweepState(),
-        "engine": engine,
-        "settings": settings,
-        "deliver": deliver,
-        "out_dir": out_dir,
-        "cache_dir": cache_dir,
-        "name": settings.worker_name or f"{socket.gethostname()}-{os.getpid()}",
-        "shutting_down": asyncio.Event(),
-        "messengers": {},
-        "asr": asr,
-    }
+    house = WorkerContext(
+        settings=settings,
+        out_dir=out_dir,
+        cache_dir=cache_dir,
+        name=settings.worker_name or f"{socket.gethostname()}-{os.getpid()}",
+        engine=engine,
+        asr=asr,
+        metrics=metrics,
+    )
     redis = redis_settings(settings.redis_url)
 
     async def startup(c: dict[str, Any]) -> None:
-        if "http" not in c or c["http"].closed:  # both workers share one session and board
-            c["http"] = aiohttp.ClientSession()
-            c["messengers"] = messengers(settings, c["http"])
-            board = StatusBoard(
-                c["redis"],
-                c["messengers"],
-                name=c["name"],
+        w = _context(c)
+        if w.http is None or w.http.closed:  # both workers share one session and board
+            w.http = aiohttp.ClientSession()
+            w.messengers = messengers(settings, w.http)
+            w.status_board = StatusBoard(
+                w.db,
+                w.messengers,
+                name=w.name,
                 min_edit_seconds=settings.status_edit_seconds,
                 backoff=Backoff(
                     first=settings.status_backoff_seconds,
@@ -517,24 +630,26 @@ def build_workers(
                 ),
                 lock_seconds=settings.heartbeat_seconds,
             )
-            c["status_board"] = board
-            c["board"] = asyncio.create_task(_run_board(board, settings.board_interval_seconds))
-            c["sweeper"] = asyncio.create_task(_run_sweeps(c, settings.forget_poll_seconds))
+            w.tasks = [
+                asyncio.create_task(_run_board(w.status_board, settings.board_interval_seconds)),
+                asyncio.create_task(_run_sweeps(w, settings.forget_poll_seconds)),
+            ]
 
     async def shutdown(c: dict[str, Any]) -> None:
-        if "sweeper" in c:
-            c["sweeper"].cancel()
-            await asyncio.gather(c.pop("sweeper"), return_exceptions=True)
-        if "board" in c:
-            c["board"].cancel()
-            await asyncio.gather(c.pop("board"), return_exceptions=True)
-            await c.pop("status_board").close()
-        if "http" in c and not c["http"].closed:
-            await c["http"].close()
+        w = _context(c)
+        tasks, w.tasks = w.tasks, []
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if w.status_board is not None:
+            board, w.status_board = w.status_board, None
+            await board.close()
+        if w.http is not None and not w.http.closed:
+            await w.http.close()
 
     common = {
         "redis_settings": redis,
-        "ctx": ctx,
+        "ctx": {CTX_KEY: house},
         "handle_signals": False,
         "burst": burst,
         "poll_delay": 0.5,
@@ -564,11 +679,11 @@ def build_workers(
     ]
 
 
-async def _run_sweeps(ctx: dict[str, Any], interval: float) -> None:
+async def _run_sweeps(w: WorkerContext, interval: float) -> None:
     """Sweep erased data now (what an earlier run kept) and then every ``interval`` s."""
     while True:
         try:
-            await sweep(ctx)
+            await sweep(w)
         except Exception:  # the sweeper must outlive a Redis blip
             log.exception("erasure sweep failed")
         await asyncio.sleep(interval)
@@ -594,16 +709,16 @@ async def run(settings: BotSettings) -> None:
     )
     engine = await asyncio.to_thread(Engine, engine_settings)
     asr = await asyncio.to_thread(load_recognizer, settings)
-    workers = build_workers(settings, engine, asr=asr)
     metrics = Metrics.create()
-    workers[0].ctx["metrics"] = metrics  # one context shared by both workers
+    workers = build_workers(settings, engine, asr=asr, metrics=metrics)
+    house: WorkerContext = workers[0].ctx[CTX_KEY]  # one context shared by both workers
     pool = await create_pool(redis_settings(settings.redis_url))
     http = await start_worker_http(settings, pool, metrics)
     loop = asyncio.get_running_loop()
 
     def stop(signum: signal.Signals) -> None:
         log.info("shutting down; running renders go back in line", extra={"signal": signum.name})
-        workers[0].ctx["shutting_down"].set()
+        house.shutting_down.set()
         for w in workers:
             w.handle_sig(signum)
 
@@ -619,6 +734,7 @@ async def run(settings: BotSettings) -> None:
         if http is not None:
             await http.cleanup()
         await pool.aclose()
+        engine.close()  # the face detector's graphs
 
 
 def main() -> int:

@@ -5,10 +5,11 @@ them, so ``import engine`` stays light.
 """
 
 from engine.errors import BackendUnavailable, Cancelled, EngineError, InvalidInput, TransientError
-from engine.pipeline import Engine, PhotoReport, VoiceReport
+from engine.pipeline import Engine
 from engine.settings import EngineSettings
 from engine.types import (
     Audio,
+    PhotoIntake,
     Portrait,
     Progress,
     RenderOptions,
@@ -16,6 +17,7 @@ from engine.types import (
     RenderResult,
     Segment,
     Speech,
+    VoiceIntake,
     VoiceRef,
 )
 
@@ -26,8 +28,8 @@ __all__ = [
     "RenderOptions",
     "RenderResult",
     "Progress",
-    "PhotoReport",
-    "VoiceReport",
+    "PhotoIntake",
+    "VoiceIntake",
     "Audio",
     "Portrait",
     "Speech",

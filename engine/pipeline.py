@@ -6,12 +6,13 @@ It reports progress and checks cancellation only through the callables it is giv
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from engine.tts.refcache import ReferenceCache, file_sha256
 from engine.types import (
     Audio,
     CancelCheck,
+    PhotoIntake,
     Portrait,
     Progress,
     ProgressCallback,
@@ -33,34 +35,17 @@ from engine.types import (
     RenderRequest,
     RenderResult,
     Speech,
+    VoiceIntake,
     VoiceRef,
 )
 
-__all__ = ["Engine", "PhotoReport", "VoiceReport", "VoiceCaches", "STAGES", "check_script"]
+__all__ = ["Engine", "VoiceCaches", "STAGES", "check_script"]
 
 log = logging.getLogger(__name__)
 
 #: Stage names in order, as reported through ``on_progress``.
 STAGES = ("inputs", "speech", "video", "encode")
 VOICE_RATE = 16_000  # what every speech backend receives
-
-
-@dataclass(frozen=True)
-class PhotoReport:
-    """What a quick look at a photo found (``Engine.inspect_photo``)."""
-
-    width: int
-    height: int
-    faces: int
-    warnings: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class VoiceReport:
-    """What a quick look at a voice note found (``Engine.inspect_voice``)."""
-
-    seconds: float
-    warnings: tuple[str, ...]
 
 
 def check_script(script: str, max_chars: int) -> str:
@@ -111,10 +96,14 @@ class Engine:
             )
         self.tts = tts or create_tts(self.settings)
         self.lipsync = lipsync or create_lipsync(self.settings)
-        from engine.media.image import warm_up
+        from engine.media.image import FaceDetector
 
-        warm_up()  # face detectors load once per process, not per request
+        self.faces = FaceDetector()  # built once per engine, not per request
         log.info("engine ready", extra={"tts": self.tts.name, "lipsync": self.lipsync.name})
+
+    def close(self) -> None:
+        """Release what the engine holds outside Python objects (the face detector's graphs)."""
+        self.faces.close()
 
     @property
     def needs_transcript(self) -> bool:
@@ -127,16 +116,19 @@ class Engine:
         return VoiceCaches(Path(self.settings.cache_dir) / "neutts")
 
     # ---- quick checks, for intake (no model runs) -------------------------------------
-    def inspect_photo(self, path: Path) -> PhotoReport:
-        """Decode the photo and find its face; raise InvalidInput if it cannot be used."""
-        portrait = self._load_portrait(path)
-        w, h = portrait.size
-        return PhotoReport(w, h, portrait.faces_found, portrait.warnings)
+    def inspect_photo(self, path: Path) -> PhotoIntake:
+        """Decode the photo and find its face; raise InvalidInput if it cannot be used. The
+        result, passed as ``RenderRequest.photo_intake``, spares the render the face search."""
+        from engine.media.image import find_face
 
-    def inspect_voice(self, path: Path) -> VoiceReport:
+        data, image = self._decode_photo(path)
+        return PhotoIntake.of(hashlib.sha256(data).hexdigest(), find_face(image, self.faces))
+
+    def inspect_voice(self, path: Path) -> VoiceIntake:
         """Decode the voice note and check it holds speech; raise InvalidInput if not."""
         voice = self._load_voice(path, None)
-        return VoiceReport(voice.audio.duration, ())
+        assert voice.source is not None
+        return VoiceIntake(voice.source, voice.audio.duration, ())
 
     # ---- the render ------------------------------------------------------------------
     def render(
@@ -216,17 +208,36 @@ class Engine:
                 "pass them with --voice-text.",
                 field="voice",
             )
-        portrait = self._load_portrait(request.photo)
+        portrait = self._load_portrait(request.photo, request.photo_intake)
         voice = self._load_voice(request.voice, request.voice_text)
         return script, voice, portrait
 
-    def _load_portrait(self, path: Path) -> Portrait:
-        from engine.media.image import load_portrait
+    def _decode_photo(self, path: Path) -> tuple[bytes, np.ndarray]:
+        """The photo file's bytes (read once) and its decoded working image."""
+        from engine.media.image import load_photo
 
         _require_file(path, "photo")
-        return load_portrait(
-            path, max_pixels=self.settings.max_photo_pixels, working_size=self.settings.working_size
+        data = Path(path).read_bytes()
+        image = load_photo(
+            data, max_pixels=self.settings.max_photo_pixels, working_size=self.settings.working_size
         )
+        return data, image
+
+    def _load_portrait(self, path: Path, intake: PhotoIntake | None = None) -> Portrait:
+        """The decoded photo with its face: the one ``intake`` found when it was made from
+        these exact bytes (and decodes to its size), else found now."""
+        from engine.media.image import find_face
+
+        data, image = self._decode_photo(path)
+        if intake is not None:
+            if intake.digest == hashlib.sha256(data).hexdigest():
+                try:
+                    return intake.portrait(image)
+                except ValueError:
+                    log.warning("photo intake made at another working size; finding the face")
+            else:
+                log.warning("photo intake is for other bytes; finding the face again")
+        return find_face(image, self.faces)
 
     def _load_voice(self, path: Path, transcript: str | None) -> VoiceRef:
         from engine.media.audio import load_voice

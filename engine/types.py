@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ __all__ = [
     "FaceBox",
     "FaceLandmarks",
     "Portrait",
+    "PhotoIntake",
+    "VoiceIntake",
     "VoiceRef",
     "Segment",
     "Speech",
@@ -107,6 +110,104 @@ class Portrait:
 
 
 @dataclass(frozen=True)
+class PhotoIntake:
+    """What the intake check found in a photo, handed on so the render finds the face once.
+
+    ``digest`` is the SHA-256 of the photo file's bytes: the render uses the rest only for a
+    file with exactly those bytes, decoded to exactly ``width`` x ``height`` (the working
+    image the face was found in). One codec (``to_json``/``from_json``) for every hand-off.
+    """
+
+    digest: str
+    width: int
+    height: int
+    face: FaceBox
+    landmarks: FaceLandmarks
+    faces_found: int = 1
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, digest: str, portrait: Portrait) -> PhotoIntake:
+        w, h = portrait.size
+        return cls(
+            digest, w, h, portrait.face, portrait.landmarks, portrait.faces_found, portrait.warnings
+        )
+
+    def portrait(self, image: np.ndarray) -> Portrait:
+        """The portrait of ``image`` (the photo decoded again) with the face found at intake."""
+        if (int(image.shape[1]), int(image.shape[0])) != (self.width, self.height):
+            raise ValueError("the image is not the one this intake was made from")
+        return Portrait(image, self.face, self.landmarks, self.faces_found, self.warnings)
+
+    def to_json(self) -> str:
+        lm = self.landmarks
+        return json.dumps(
+            {
+                "digest": self.digest,
+                "size": [self.width, self.height],
+                "face": [self.face.x, self.face.y, self.face.w, self.face.h],
+                "landmarks": {
+                    "outer_lips": lm.outer_lips.tolist(),
+                    "inner_lips": lm.inner_lips.tolist(),
+                    "left_eye": lm.left_eye.tolist(),
+                    "right_eye": lm.right_eye.tolist(),
+                    "jaw": lm.jaw.tolist(),
+                    "nose_tip": list(lm.nose_tip),
+                    "source": lm.source,
+                },
+                "faces_found": self.faces_found,
+                "warnings": list(self.warnings),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> PhotoIntake:
+        """Parse ``to_json``'s output; ValueError when it is not one (exact: float32 values
+        survive the round trip through JSON unchanged)."""
+        try:
+            d = json.loads(raw)
+            lm = d["landmarks"]
+
+            def pts(name: str) -> np.ndarray:
+                arr = np.asarray(lm[name], dtype=np.float32)
+                if arr.ndim != 2 or arr.shape[1] != 2:
+                    raise ValueError(f"landmarks {name} have shape {arr.shape}")
+                return arr
+
+            nose = lm["nose_tip"]
+            return cls(
+                digest=str(d["digest"]),
+                width=int(d["size"][0]),
+                height=int(d["size"][1]),
+                face=FaceBox(*(int(v) for v in d["face"])),
+                landmarks=FaceLandmarks(
+                    outer_lips=pts("outer_lips"),
+                    inner_lips=pts("inner_lips"),
+                    left_eye=pts("left_eye"),
+                    right_eye=pts("right_eye"),
+                    jaw=pts("jaw"),
+                    nose_tip=(float(nose[0]), float(nose[1])),
+                    source=str(lm["source"]),
+                ),
+                faces_found=int(d["faces_found"]),
+                warnings=tuple(str(w) for w in d["warnings"]),
+            )
+        except (KeyError, TypeError, IndexError, json.JSONDecodeError) as e:
+            raise ValueError(f"not a photo intake: {e}") from e
+
+
+@dataclass(frozen=True)
+class VoiceIntake:
+    """What the intake check found in a voice note: its length (``digest``: the SHA-256 of
+    the file's bytes, which also names what caches derive from the voice)."""
+
+    digest: str
+    seconds: float
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class VoiceRef:
     """The reference voice: cleaned audio and, when known, what was said in it. ``source``:
     the SHA-256 of the file it was decoded from, which names what caches derive from it."""
@@ -168,6 +269,9 @@ class RenderRequest:
     output: Path
     voice_text: str | None = None
     options: RenderOptions = field(default_factory=RenderOptions)
+    # the photo's intake check, when one was made: the render then decodes the photo but
+    # finds no face again (used only when ``digest`` matches the file's bytes)
+    photo_intake: PhotoIntake | None = None
 
 
 @dataclass(frozen=True)

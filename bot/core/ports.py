@@ -6,7 +6,8 @@ core sees it, is :class:`bot.core.storage.Store`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -32,6 +33,24 @@ class MediaCheck:
     reason: str = ""
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        """The one wire form (a worker's answer through arq)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> MediaCheck:
+        """Tolerant of fields it does not know; ValueError when ``raw`` is not a verdict."""
+        try:
+            d = json.loads(raw)
+            return cls(
+                ok=bool(d["ok"]),
+                reason=str(d.get("reason", "")),
+                seconds=float(d.get("seconds", 0.0)),
+                warnings=tuple(str(w) for w in d.get("warnings", ())),
+            )
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+            raise ValueError(f"not a media check: {e}") from e
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,14 @@
-"""Uploads on the bot's side: stored once on its disk (content-addressed, atomically) and in
-SQLite, copied into Redis for the workers, and copied there again when a job needs a file
-whose Redis copy expired (a saved voice used after a day, a review approved after a day).
+"""Uploads on the bot's side: stored once on its disk (content-addressed, atomically, under
+``media/<digest[:2]>/<digest><ext>``) and in SQLite, and handed to the workers through the
+gateway.
 
-Redis copies live ``MOUTHPIECE_MEDIA_TTL_SECONDS``; the bot's own copy lives as long as
-retention keeps it (saved voices and open jobs keep theirs), so the bot, not the upload's
-first Redis copy, is what a later job relies on.
+Two hand-offs (``MOUTHPIECE_SHARED_MEDIA``): on one box, bot and workers share the data
+folder and a worker reads the bot's file in place (:func:`stored_media`): one copy, kept as
+long as retention keeps it. Otherwise the gateway copies the bytes into Redis for the workers
+(kept ``MOUTHPIECE_MEDIA_TTL_SECONDS``), and copies them there again when a job needs a file
+whose Redis copy expired (a saved voice used after a day, a review approved after a day).
+Either way the bot's own copy lives as long as retention keeps it (saved voices and open jobs
+keep theirs), so the bot's file, not a Redis copy, is what a later job relies on.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from bot.core.events import Media
 from bot.core.ports import Gateway, MediaStore
 from bot.jobs import RenderJob
 
-__all__ = ["Uploads", "MEDIA_NAMES", "write_atomically"]
+__all__ = ["Uploads", "MEDIA_NAMES", "stored_media", "write_atomically"]
 
 _PLAIN = re.compile(r"[^a-z0-9]")
+_DIGEST = re.compile(r"[0-9a-f]{64}")  # a SHA-256 in hex: the only name a stored upload has
 #: what each of a job's uploads is called in a reply
 MEDIA_NAMES = {"voice": "voice note", "photo": "photo"}
 
@@ -57,11 +62,28 @@ class Uploads:
         # the name is the sender's: keep only a plain extension ("x.\x00/.." must not reach a path)
         ext = _PLAIN.sub("", Path(event.filename).suffix.lower())[:7]
         ext = f".{ext}" if ext else {"audio": ".ogg", "image": ".jpg"}.get(event.kind, "")
-        path = self.media_dir / digest[:2] / f"{digest}{ext}"
+        path = _folder(self.media_dir, digest) / f"{digest}{ext}"
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomically(path, data)
         return digest, path
+
+
+def stored_media(media_dir: Path, digest: str) -> Path | None:
+    """The bot's file of the upload ``digest`` under ``media_dir`` (what a worker sharing the
+    data folder reads in place); None when there is none (erased, expired by retention) or
+    ``digest`` is not a SHA-256 in hex (nothing else may become a path)."""
+    if not _DIGEST.fullmatch(digest):
+        return None
+    for path in sorted(_folder(media_dir, digest).glob(f"{digest}*")):
+        named = path.name == digest or path.name.startswith(f"{digest}.")
+        if named and path.is_file() and not path.is_symlink():
+            return path
+    return None
+
+
+def _folder(media_dir: Path, digest: str) -> Path:
+    return media_dir / digest[:2]
 
 
 def write_atomically(path: Path, data: bytes) -> None:

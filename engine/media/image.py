@@ -1,12 +1,14 @@
 """Photos in: safe bounded decoding, orientation, alpha, working size; the face, found once.
 
 Faces come from mediapipe 0.10.21 (face detection + face mesh, models inside the wheel, offline)
-with OpenCV's Haar cascades as the fallback detector when mediapipe cannot run.
+with OpenCV's Haar cascades as the fallback detector when mediapipe cannot run. The detector is
+a component (:class:`FaceDetector`) its owner builds once and passes in: the Engine owns one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import threading
@@ -14,7 +16,8 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,10 +28,10 @@ if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
 
 __all__ = [
+    "FaceDetector",
     "load_photo",
     "find_face",
     "load_portrait",
-    "warm_up",
     "MIN_FACE_PX",
     "MIN_FACE_FRACTION",
     "PHOTO_FORMATS",
@@ -90,18 +93,22 @@ def _ring(upper: list[int], lower: list[int]) -> list[int]:
 # ---------------------------------------------------------------------------------------
 # decoding
 # ---------------------------------------------------------------------------------------
-def load_photo(path: Path, *, max_pixels: int = 40_000_000, working_size: int = 1024) -> np.ndarray:
-    """Decode a photo into RGB uint8 with even sides, at most ``working_size`` on its longest side.
+def load_photo(
+    path: Path | bytes, *, max_pixels: int = 40_000_000, working_size: int = 1024
+) -> np.ndarray:
+    """Decode a photo (a file, or its bytes) into RGB uint8 with even sides, at most
+    ``working_size`` on its longest side.
 
     The header is checked before any pixel is decoded, so huge images and decompression
     bombs cost nothing.
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
+    source = io.BytesIO(path) if isinstance(path, bytes) else path
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(path, formats=PHOTO_FORMATS)
+            im = Image.open(source, formats=PHOTO_FORMATS)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise InvalidInput(
             "The photo is far too large: send an ordinary photo.", field="photo"
@@ -174,11 +181,17 @@ class _Found:
     landmarks: FaceLandmarks | None
 
 
-def find_face(image: np.ndarray) -> Portrait:
-    """Find the faces once, keep the largest, and return it with its landmarks."""
+def find_face(image: np.ndarray, detector: FaceDetector | None = None) -> Portrait:
+    """Find the faces once, keep the largest, and return it with its landmarks.
+
+    ``detector``: the caller's (built once, reused); without one, a detector is built for
+    this call and closed after it (about a second)."""
+    if detector is None:
+        with FaceDetector() as own:
+            return find_face(image, own)
     h, w = image.shape[:2]
     # specks below 24 px or 4 % of the width are detector noise, not faces
-    faces = [f for f in _detect(image) if f.box.w >= max(24, 0.04 * w)]
+    faces = [f for f in detector.detect(image) if f.box.w >= max(24, 0.04 * w)]
     if not faces:
         raise InvalidInput(_NO_FACE, field="photo")
     faces.sort(key=lambda f: f.box.area, reverse=True)
@@ -200,27 +213,15 @@ def find_face(image: np.ndarray) -> Portrait:
 
 
 def load_portrait(
-    path: Path, *, max_pixels: int = 40_000_000, working_size: int = 1024
+    path: Path | bytes,
+    *,
+    max_pixels: int = 40_000_000,
+    working_size: int = 1024,
+    detector: FaceDetector | None = None,
 ) -> Portrait:
     """Decode the photo and find its face."""
-    return find_face(load_photo(path, max_pixels=max_pixels, working_size=working_size))
-
-
-def warm_up() -> None:
-    """Build the face detectors now (they take about a second) rather than on first use."""
-    try:
-        # one pass on a blank image makes the graphs start (and print) now, while quiet
-        _MediapipeFaces.get().detect(np.zeros((128, 128, 3), np.uint8))
-    except ImportError:
-        log.warning("mediapipe unavailable; faces will come from OpenCV Haar cascades")
-
-
-def _detect(image: np.ndarray) -> list[_Found]:
-    try:
-        return _MediapipeFaces.get().detect(image)
-    except ImportError:
-        log.warning("mediapipe unavailable; using OpenCV Haar cascades")
-        return _haar_detect(image)
+    image = load_photo(path, max_pixels=max_pixels, working_size=working_size)
+    return find_face(image, detector)
 
 
 def _check_frontal(lm: FaceLandmarks) -> None:
@@ -255,11 +256,41 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-class _MediapipeFaces:
-    """Process-wide mediapipe detector + face mesh (slow to build, so built once)."""
+class FaceDetector:
+    """mediapipe face detection + face mesh, or OpenCV's Haar cascades when mediapipe cannot
+    be imported. Slow to build (about a second), so its owner builds it once, passes it to
+    :func:`find_face` and closes it (``close``, or ``with``). Safe to share between threads."""
 
-    _instance: _MediapipeFaces | None = None
-    _lock = threading.Lock()
+    def __init__(self) -> None:
+        self._faces: _MediapipeFaces | None
+        try:
+            self._faces = _MediapipeFaces()
+            # one pass on a blank image makes the graphs start (and print) now, while quiet
+            self._faces.detect(np.zeros((128, 128, 3), np.uint8))
+        except ImportError:
+            log.warning("mediapipe unavailable; faces will come from OpenCV Haar cascades")
+            self._faces = None
+
+    def detect(self, image: np.ndarray) -> list[_Found]:
+        if self._faces is None:
+            return _haar_detect(image)
+        return self._faces.detect(image)
+
+    def close(self) -> None:
+        if self._faces is not None:
+            self._faces.close()
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class _MediapipeFaces:
+    """mediapipe's detector + face mesh, run one image at a time."""
 
     def __init__(self) -> None:
         os.environ.setdefault("GLOG_minloglevel", "2")
@@ -279,12 +310,10 @@ class _MediapipeFaces:
             )
         self._run_lock = threading.Lock()
 
-    @classmethod
-    def get(cls) -> _MediapipeFaces:
-        with cls._lock:
-            if cls._instance is None:
-                cls._instance = cls()
-            return cls._instance
+    def close(self) -> None:
+        with self._run_lock:
+            for graph in (self._detector, self._mesh):
+                _close(graph)
 
     def detect(self, image: np.ndarray) -> list[_Found]:
         h, w = image.shape[:2]
@@ -308,6 +337,11 @@ class _MediapipeFaces:
                 match = None
             found.append(_Found(box, match))
         return found
+
+
+def _close(graph: Any) -> None:
+    with contextlib.suppress(Exception):  # closing twice, or a graph that failed to start
+        graph.close()
 
 
 def _det_box(detection: object, w: int, h: int) -> FaceBox:

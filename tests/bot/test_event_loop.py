@@ -26,8 +26,9 @@ from bot.delivery.telegram import TelegramDelivery
 from bot.jobs import Keys
 from bot.queue import Queue, redis_settings
 from bot.safety.retention import Retention, purge
+from bot.settings import BotSettings
 from bot.store import Store
-from bot.worker import _media_file
+from bot.worker import WorkerContext, _media_file
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -125,7 +126,7 @@ def test_caching_an_upload_on_the_worker_does_not_stall_the_loop(slow_disk: Path
         await redis.set(Keys.media("d" * 64), b"voice bytes")
         cache = slow_disk / "cache"
         cache.mkdir()
-        ctx = {"redis": redis, "cache_dir": cache}
+        ctx = WorkerContext(BotSettings(), out_dir=cache, cache_dir=cache, redis=redis)
         path, late = await _lateness(_media_file(ctx, "d" * 64, "audio"))
         await redis.aclose()
         assert path.read_bytes() == b"voice bytes"

@@ -28,7 +28,7 @@ from bot.core import texts
 from bot.core.service import Service
 from bot.jobs import INTAKE_QUEUE, Keys
 from bot.settings import BotSettings
-from bot.worker import build_workers
+from bot.worker import CTX_KEY, WorkerContext, build_workers
 from engine import Engine, EngineSettings
 from engine.media.video import VideoWriter
 from engine.tts.neutts import ReferenceCodes
@@ -94,9 +94,12 @@ async def _do(tg: TelegramStandIn, chat: int, act: Callable[[], None], expect: s
     )
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["redis-transport", "shared-folder"])
 def test_forget_leaves_nothing_of_the_person_anywhere(
-    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
+    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path, shared: bool
 ) -> None:
+    """Both hand-offs of an upload: through Redis into the worker's cache, and (one box,
+    ``shared_media``) the bot's one file read in place, which leaves neither copy."""
     voice_bytes, photo_bytes = sample_voice.read_bytes(), sample_photo.read_bytes()
     digests = [hashlib.sha256(b).hexdigest() for b in (voice_bytes, photo_bytes)]
     data = tmp_path / "data"
@@ -111,11 +114,13 @@ def test_forget_leaves_nothing_of_the_person_anywhere(
             board_interval_seconds=0.2,
             forget_poll_seconds=0.2,
             bot_metrics_port=0,
+            shared_media=shared,
         )
         async with bot(settings) as (tg, service):
             settings = _with(settings, telegram_api_base_url=tg.url)
             async with workers(settings, engine) as first:
-                await _make_a_trail(tg, first[0].ctx, voice_bytes, photo_bytes)
+                await _make_a_trail(tg, first[0].ctx[CTX_KEY], voice_bytes, photo_bytes)
+            await _copies(service, data, digests, shared)
             # The worker is down; the person's next video waits in the queue (an arq job
             # record holding its script), the one after in review, and a render killed
             # mid-way left its temporary audio and video beside the outputs.
@@ -134,7 +139,7 @@ def test_forget_leaves_nothing_of_the_person_anywhere(
 
 
 async def _make_a_trail(
-    tg: TelegramStandIn, ctx: dict[str, Any], voice: bytes, photo: bytes
+    tg: TelegramStandIn, house: WorkerContext, voice: bytes, photo: bytes
 ) -> None:
     """Uploads (checked by the worker: its cache), a transcript, a saved voice, a rendered
     and delivered video, the engine's codes of the voice, an intake record in Redis."""
@@ -150,13 +155,29 @@ async def _make_a_trail(
     await tg.wait_for(lambda: len(tg.videos(me)) >= 1, timeout=120)
     # what NeuTTS keeps of a voice: its codes and transcript, indexed by the voice file
     source = hashlib.sha256(voice).hexdigest()
-    cache = ctx["voice_cache"]
+    cache = house.voice_cache
+    assert cache is not None
     key = hashlib.sha256(b"codes of " + source.encode()).hexdigest()[:32]
     ReferenceCodes(np.arange(50, dtype=np.int64), TRANSCRIPT, "a" * 64).save(cache.path(key))
     cache.used(key, source)
     # an intake answer nobody read (the bot timed out): arq keeps it, naming the upload
-    job = await ctx["redis"].enqueue_job("check_media", "audio", source, _queue_name=INTAKE_QUEUE)
+    job = await house.db.enqueue_job("check_media", "audio", source, _queue_name=INTAKE_QUEUE)
+    assert job is not None
     await job.result(timeout=60)
+
+
+async def _copies(service: Service, data: Path, digests: list[str], shared: bool) -> None:
+    """Where the uploads are after a render: always the bot's file; in Redis and the
+    worker's cache only when the two do not share the data folder."""
+    redis = service.gateway.redis  # type: ignore[attr-defined]
+    in_redis = [d for d in digests if await redis.exists(Keys.media(d))]
+    cached = sorted(p.name for p in (data / "cache" / "uploads").iterdir())
+    kept = sorted(p.name.split(".")[0] for p in (data / "media").rglob("*") if p.is_file())
+    assert kept == sorted(digests)
+    if shared:
+        assert in_redis == [] and cached == []
+    else:
+        assert in_redis == digests and len(cached) == 2
 
 
 async def _again(tg: TelegramStandIn, then: str) -> None:

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from arq import create_pool
 
+from bot.core.ports import MediaCheck
 from bot.jobs import Keys
 from bot.queue import redis_settings
-from bot.worker import check_media
+from bot.settings import BotSettings
+from bot.worker import CTX_KEY, WorkerContext, check_media
 from engine import Engine, EngineSettings
 from tests.auxil.redis_server import redis_server
 
@@ -43,10 +45,11 @@ def test_a_playlist_naming_another_upload_is_refused_by_the_intake_check(
     assert plain.returncode == 0 and plain.stdout, "ffmpeg no longer follows ffconcat lists?"
     probe.unlink()
 
-    async def go(url: str) -> dict[str, object]:
+    async def go(url: str) -> str:
         redis = await create_pool(redis_settings(url))
         await redis.set(Keys.media(digest), attack)
-        ctx = {"engine": Engine(EngineSettings()), "redis": redis, "cache_dir": cache}
+        house = WorkerContext(BotSettings(), cache, cache, engine=Engine(EngineSettings()))
+        ctx = {CTX_KEY: house, "redis": redis}
         try:
             return await check_media(ctx, "audio", digest)
         finally:
@@ -54,6 +57,7 @@ def test_a_playlist_naming_another_upload_is_refused_by_the_intake_check(
 
     with redis_server(tmp_path) as url:
         verdict = asyncio.run(go(url))
-    assert verdict["ok"] is False
-    reason = str(verdict["reason"])
+    check = MediaCheck.from_json(verdict)
+    assert check.ok is False
+    reason = check.reason
     assert reason.startswith("The voice note could not be read as audio") and "\n" not in reason

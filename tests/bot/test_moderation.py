@@ -24,8 +24,9 @@ from bot.queue import Queue
 from bot.safety import Staff
 from bot.safety.policy import RateLimits, Safety, ServerPolicy
 from bot.safety.retention import Retention, purge
+from bot.settings import BotSettings
 from bot.store import Store
-from bot.worker import transcribe
+from bot.worker import CTX_KEY, WorkerContext, transcribe
 from engine.asr import FasterWhisper
 from tests.auxil.redis_server import redis_server
 
@@ -372,7 +373,7 @@ async def _transcribing(queue: Queue, recognizer: Any, cache: Path) -> AsyncIter
         poll_delay=0.05,
         redis_settings=RedisSettings.from_dsn(_url(queue)),
         handle_signals=False,
-        ctx={"asr": recognizer, "cache_dir": cache},
+        ctx={CTX_KEY: WorkerContext(BotSettings(), cache, cache, asr=recognizer)},
     )
     task = asyncio.create_task(worker.main())
     try:

@@ -179,9 +179,8 @@ def test_worker_purges_its_cached_uploads_and_videos(tmp_path: Path) -> None:
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    from bot.safety import SweepState
     from bot.settings import BotSettings
-    from bot.worker import purge_worker_files
+    from bot.worker import CTX_KEY, WorkerContext, purge_worker_files
 
     cache, out = tmp_path / "cache", tmp_path / "out"
     cache.mkdir()
@@ -200,14 +199,8 @@ def test_worker_purges_its_cached_uploads_and_videos(tmp_path: Path) -> None:
     async def go(url: str) -> dict[str, int]:
         redis = await create_pool(RedisSettings.from_dsn(url))
         try:
-            ctx = {
-                "settings": BotSettings(),
-                "cache_dir": cache,
-                "out_dir": out,
-                "redis": redis,
-                "sweep_state": SweepState(),
-            }
-            return await purge_worker_files(ctx)
+            house = WorkerContext(BotSettings(), out_dir=out, cache_dir=cache, redis=redis)
+            return await purge_worker_files({CTX_KEY: house})
         finally:
             await redis.aclose()
 
@@ -226,7 +219,8 @@ def test_a_notice_for_a_chat_goes_through_a_worker(tmp_path: Path) -> None:
 
     from bot.delivery.telegram import TelegramDelivery
     from bot.jobs import INTAKE_QUEUE
-    from bot.worker import notify
+    from bot.settings import BotSettings
+    from bot.worker import CTX_KEY, WorkerContext, notify
     from tests.auxil.telegram_server import TelegramStandIn
 
     async def go(url: str) -> None:
@@ -241,7 +235,9 @@ def test_a_notice_for_a_chat_goes_through_a_worker(tmp_path: Path) -> None:
                 poll_delay=0.05,
                 redis_settings=RedisSettings.from_dsn(url),
                 handle_signals=False,
-                ctx={"messengers": messengers},
+                ctx={
+                    CTX_KEY: WorkerContext(BotSettings(), tmp_path, tmp_path, messengers=messengers)
+                },
             )
             task = asyncio.create_task(worker.main())
             try:

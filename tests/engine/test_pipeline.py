@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from engine import Cancelled, Engine, EngineSettings, InvalidInput, RenderOption
 from engine.media.label import Label
 from engine.pipeline import check_script
 from engine.tts.espeak import EspeakBackend
+from engine.types import PhotoIntake
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +111,7 @@ def test_label_is_drawn_in_its_corner_only() -> None:
 
 def test_inspect_photo_and_voice(engine: Engine, sample_voice: Path, sample_photo: Path) -> None:
     photo = engine.inspect_photo(sample_photo)
-    assert photo.faces == 1 and photo.width > 0
+    assert photo.faces_found == 1 and photo.width > 0
     voice = engine.inspect_voice(sample_voice)
     assert 2.0 < voice.seconds < 15.0
 
@@ -179,3 +181,69 @@ def test_a_budget_too_small_is_refused_before_any_frame(
         engine.render(req)
     assert e.value.field == "options" and asked == []
     assert list(tmp_path.iterdir()) == []
+
+
+def _decoded(video: Path) -> bytes:
+    """The video's frames, decoded to raw RGB."""
+    import subprocess
+
+    out = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(video), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return out.stdout
+
+
+def test_a_photo_intake_through_its_codec_is_the_same_value(
+    engine: Engine, sample_photo: Path
+) -> None:
+    intake = engine.inspect_photo(sample_photo)
+    again = PhotoIntake.from_json(intake.to_json())
+    assert again.to_json() == intake.to_json() and again.digest == intake.digest
+    for name in ("outer_lips", "inner_lips", "left_eye", "right_eye", "jaw"):
+        a, b = getattr(intake.landmarks, name), getattr(again.landmarks, name)
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    with pytest.raises(ValueError):
+        PhotoIntake.from_json('{"digest": "x"}')
+
+
+def test_a_reused_photo_intake_renders_the_same_frames_without_a_face_search(
+    engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path, monkeypatch: Any
+) -> None:
+    """The face found at intake, handed to the render (through its JSON codec), gives
+    byte-identical frames to finding it afresh, and no face is searched for again."""
+    intake = PhotoIntake.from_json(engine.inspect_photo(sample_photo).to_json())
+    # one speech for both renders (espeak's output varies from call to call)
+    speech = engine.tts.synthesize("Hello, one two three.", engine._load_voice(sample_voice, None))
+    monkeypatch.setattr(engine.tts, "synthesize", lambda *a, **k: speech)
+    (tmp_path / "fresh").mkdir()
+    (tmp_path / "reused").mkdir()
+    fresh = engine.render(_request(tmp_path / "fresh", sample_voice, sample_photo))
+    searches: list[object] = []
+    real = engine.faces.detect
+    monkeypatch.setattr(engine.faces, "detect", lambda image: searches.append(1) or real(image))
+    request = replace(
+        _request(tmp_path / "reused", sample_voice, sample_photo), photo_intake=intake
+    )
+    reused = engine.render(request)
+    assert searches == []
+    assert _decoded(reused.output) == _decoded(fresh.output)
+    assert engine._load_portrait(sample_photo, intake).face == intake.face
+    assert reused.warnings == fresh.warnings
+
+
+def test_a_photo_intake_of_other_bytes_is_not_trusted(
+    engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path, monkeypatch: Any
+) -> None:
+    """An intake whose digest names other bytes (or another working size) is ignored: the
+    render finds the face in the photo it was given."""
+    intake = engine.inspect_photo(sample_photo)
+    searches: list[object] = []
+    real = engine.faces.detect
+    monkeypatch.setattr(engine.faces, "detect", lambda image: searches.append(1) or real(image))
+    for stale in (replace(intake, digest="0" * 64), replace(intake, width=intake.width - 2)):
+        portrait = engine._load_portrait(sample_photo, stale)
+        assert portrait.face == intake.face
+    assert len(searches) == 2
