@@ -27,8 +27,10 @@ demo: system-deps $(VENV)/.core
 
 # the tests also validate docker-compose.yml with a Compose CLI (`config -q`, no daemon)
 test: APT_PACKAGES += docker-compose
+# One test process per core, each taking whole files (a file's fixtures are built once): most
+# tests wait on redis-server, workers and ffmpeg, so two cores run the suite in ~6.5 min, not 11.
 test: system-deps $(VENV)/.full $(NEUTTS_ESPEAK)/SOURCE
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 bench: system-deps $(VENV)/.full $(NEUTTS_ESPEAK)/SOURCE
 	$(PY) bench/render.py
