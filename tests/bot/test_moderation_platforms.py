@@ -24,6 +24,7 @@ from bot.safety.moderation import SUBCOMMANDS
 from bot.settings import BotSettings
 from bot.store import Store
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
+from tests.auxil.ptb import polling
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -307,16 +308,10 @@ async def telegram_system(
         )
         service, store, queue = await build_service(settings)
         app = build_application(settings.telegram_bot_token, tg.url, service.handle)
-        await app.initialize()
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0.0, timeout=1)
         try:
-            yield tg, service, store
+            async with polling(app):
+                yield tg, service, store
         finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
             await queue.close()
             await store.close()
             await tg.stop()

@@ -21,6 +21,7 @@ from bot.worker import build_workers
 from engine import Engine, EngineSettings
 from engine.media.video import probe
 from tests.auxil.media_fixtures import write_wav
+from tests.auxil.ptb import polling
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -51,16 +52,10 @@ async def system(tmp: Path, engine: Engine, **overrides: object) -> AsyncIterato
         worker_tasks = [asyncio.create_task(w.main()) for w in workers]
         service, store, queue = await build_service(settings)
         app = build_application(settings.telegram_bot_token, tg.url, service.handle)
-        await app.initialize()
-        await app.start()
-        assert app.updater is not None
-        await app.updater.start_polling(poll_interval=0.0, timeout=1)
         try:
-            yield tg
+            async with polling(app):
+                yield tg
         finally:
-            await app.updater.stop()
-            await app.stop()
-            await app.shutdown()
             for w in workers:
                 await w.close()
             for t in worker_tasks:
