@@ -19,7 +19,7 @@ lateness (a 10 ms ticker on the bot's event loop). The stand-in shares the bot's
 own thread, so its clock is not the bot loop's) and the machine: both inflate the figures.
 
 Modes: "one at a time" is ``concurrent_updates(False)`` (the behaviour before per-person lanes);
-"per-person lanes" is the default now (``bot.adapters.telegram.PersonLanes``).
+"per-person lanes" is the default now (``bot.chat.adapters.telegram.PersonLanes``).
 
     .venv/bin/python bench/load.py [--people 200] [--bystanders 20] [--check-seconds 0.2]
 """
@@ -50,7 +50,8 @@ from arq import Worker  # noqa: E402
 from arq.connections import RedisSettings  # noqa: E402
 from arq.worker import func  # noqa: E402
 
-from bot.jobs import INTAKE_QUEUE  # noqa: E402
+from bot.contract.jobs import INTAKE_QUEUE  # noqa: E402
+from bot.jobs.redis import ARQ_CODEC  # noqa: E402
 from tests.auxil.ptb import polling  # noqa: E402
 from tests.auxil.telegram_server import TelegramStandIn  # noqa: E402
 
@@ -68,6 +69,7 @@ def worker_main(url: str, seconds: float, poll: float) -> None:
         functions=[func(check_media, name="check_media")],
         queue_name=INTAKE_QUEUE,
         redis_settings=RedisSettings.from_dsn(url),
+        **ARQ_CODEC,
         max_jobs=4,
         poll_delay=poll,
         keep_result=600,
@@ -136,8 +138,8 @@ async def _lag_probe(done: asyncio.Event) -> float:
 async def run_mode(
     url: str, stand: StandIn, *, concurrent: bool, people: int, bystanders: int, base: int
 ) -> Result:
-    from bot.adapters.telegram import build_application
-    from bot.app import build_service
+    from bot.chat.adapters.telegram import build_application
+    from bot.chat.app import build_service
     from bot.settings import BotSettings
 
     with tempfile.TemporaryDirectory() as tmp:

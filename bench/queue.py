@@ -1,12 +1,13 @@
 """Queue benchmark: enqueue-to-start latency and throughput of the render queue, and the bot's
 per-update handling time with many users at once.
 
-(a) arq workers run a no-op ``render`` on the real render queue name (``bot.jobs.RENDER_QUEUE``)
+(a) arq workers run a no-op ``render`` on the real render queue name
+    (``bot.contract.jobs.RENDER_QUEUE``)
     of a private redis-server; each worker is its own process (as in production: one per GPU,
     ``max_jobs=1``). Latency: jobs enqueued one every ``--spacing`` seconds (below capacity),
     time from ``enqueue_job`` to the no-op starting. Throughput: ``--jobs`` enqueued at once,
     jobs/s from the first enqueue until the last job ran. 1 worker and 4 workers side by side.
-(b) The bot's real service (``bot.app.build_service``: SQLite in a temp folder, the same
+(b) The bot's real service (``bot.chat.app.build_service``: SQLite in a temp folder, the same
     redis-server) handles ``/talk``, a script and ``/status`` for ``--users`` users at once;
     every ``service.handle`` call is timed. Uploads are left out: they wait for a worker's
     intake check, which is (a)'s business, not the bot's.
@@ -38,11 +39,12 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from typing import Any  # noqa: E402
 
-from arq import Worker, create_pool  # noqa: E402
+from arq import Worker  # noqa: E402
 from arq.connections import ArqRedis, RedisSettings  # noqa: E402
 from arq.worker import func  # noqa: E402
 
-from bot.jobs import RENDER_QUEUE  # noqa: E402
+from bot.contract.jobs import RENDER_QUEUE  # noqa: E402
+from bot.jobs.redis import ARQ_CODEC, connect  # noqa: E402
 
 LATENCIES = "bench:queue:latency"  # list of enqueue-to-start seconds, one per job
 READY = "bench:queue:ready"  # set of worker names that are polling
@@ -64,6 +66,7 @@ def worker_main(url: str, name: str, poll_delay: float) -> None:
         functions=[func(_noop_render, name="render")],
         queue_name=RENDER_QUEUE,
         redis_settings=RedisSettings.from_dsn(url),
+        **ARQ_CODEC,
         max_jobs=1,
         poll_delay=poll_delay,
         keep_result=60,
@@ -119,7 +122,7 @@ def queue_bench(url: str, run: QueueRun) -> dict[str, float]:
     ]
 
     async def go() -> dict[str, float]:
-        redis = await create_pool(RedisSettings.from_dsn(url))
+        redis = await connect(url)
         try:
             await _wait_ready(redis, run.workers)
             paced = await _paced(redis, run.paced, run.spacing)
@@ -146,7 +149,7 @@ def queue_bench(url: str, run: QueueRun) -> dict[str, float]:
 
 # ---- (b) the bot's per-update time ---------------------------------------------------------
 async def _user(service: Any, i: int, timings: dict[str, list[float]]) -> None:
-    from bot.core.events import Command, Text, Who
+    from bot.contract.events import Command, Text, Who
 
     who = Who("telegram", str(10_000 + i), str(10_000 + i), name=f"user{i}")
     script = f"Hello, this is simulated user number {i}. Please say this in my voice."
@@ -161,7 +164,7 @@ async def _user(service: Any, i: int, timings: dict[str, list[float]]) -> None:
 
 
 async def bot_bench(url: str, users: int, concurrent: bool) -> tuple[dict[str, list[float]], float]:
-    from bot.app import build_service
+    from bot.chat.app import build_service
     from bot.settings import BotSettings
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -77,12 +77,12 @@ async def _measure(tmp: Path, renders: int, shared: bool) -> dict[str, float]:
     """The trip in this interpreter's tree (whatever ``bot``/``engine`` import here)."""
     import bot.worker as worker
     import engine.media.image as image
-    from bot.core.events import Media, Who
-    from bot.core.uploads import Uploads
-    from bot.jobs import RenderJob
-    from bot.queue import Queue
+    from bot.chat.queue import Queue
+    from bot.chat.store import Store
+    from bot.contract.events import Media, Who
+    from bot.contract.jobs import RenderJob
+    from bot.jobs.media import Uploads
     from bot.settings import BotSettings
-    from bot.store import Store
     from engine import Engine, EngineSettings
 
     searches = [0]

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import sys
 
-from bot.app import run_bot
+from bot.chat.app import run_bot
 from bot.observability import logging_from_settings
 from bot.settings import BotSettings
 

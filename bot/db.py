@@ -3,7 +3,7 @@ one writer.
 
 Every write goes through :meth:`Database.writing` (one lock: SQLite allows one writer anyway;
 serialising here means no "database is locked" under load). Reads share the connection.
-The store's queries (:class:`bot.store.Store`) and the safety records
+The store's queries (:class:`bot.chat.store.Store`) and the safety records
 (:class:`bot.safety.records.SafetyRecords`) are two views over this one database.
 
 ``secure_delete`` makes SQLite overwrite deleted rows with zeros, and :meth:`compact`

@@ -32,8 +32,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from bot.core.events import Action, Event
-from bot.jobs import FINAL_STATES, RENDER_QUEUE
+from bot.contract.events import Action, Event
+from bot.contract.jobs import FINAL_STATES, RENDER_QUEUE
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from bot.jobs import LABEL, LABEL_POSITIONS
+from bot.contract.jobs import LABEL, LABEL_POSITIONS
 
 __all__ = ["BotSettings", "load_dotenv"]
 
@@ -62,6 +62,10 @@ class BotSettings:
     render_timeout_floor: float = 300.0  # seconds; plus 3x the estimated render time
     render_timeout_max: float = 6 * 3600.0
     retry_backoff_seconds: float = 10.0  # doubled on every retry
+    # a worker sending a video holds the job's delivery claim this long; a claim that ran out
+    # means its worker died mid-send (Discord then resends by nonce, Telegram once at most)
+    delivery_lease_seconds: float = 120.0
+    reconcile_seconds: float = 60.0  # the bot checks that every live job is in the queue
     status_edit_seconds: float = 3.0  # at most one edit of a status message this often
     board_interval_seconds: float = 1.0
     # ---- public-server safety: every bound on what one person can make us hold

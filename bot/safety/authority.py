@@ -16,7 +16,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-from bot.core.events import Who
+from bot.contract.events import Who
 
 __all__ = ["EVERYWHERE", "Level", "Staff", "Authority", "authority_of"]
 

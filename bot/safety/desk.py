@@ -14,11 +14,10 @@ import logging
 import time
 from dataclasses import asdict
 
-from bot.core import texts
-from bot.core.events import Action, ButtonSpec, Notify, Reply, Who
-from bot.core.ports import Gateway
-from bot.core.uploads import Uploads
-from bot.jobs import JobState
+from bot.contract import texts
+from bot.contract.events import Action, ButtonSpec, Notify, Reply, Who
+from bot.contract.jobs import CancelOutcome, JobState
+from bot.contract.ports import JobControl, MediaSupply
 from bot.safety import moderation
 from bot.safety.authority import EVERYWHERE, Authority, authority_of
 from bot.safety.erasure import Eraser
@@ -30,20 +29,24 @@ __all__ = ["Desk"]
 
 log = logging.getLogger(__name__)
 _REVIEWS_SHOWN = 5  # per /mod reviews (each carries its voice note and photo)
-_CANCELLED = ("removed", "stopping", "cancelled")
 
 
 class Desk:
     """``/mod`` and the moderator buttons. Collaborators are passed in."""
 
     def __init__(
-        self, store: SafetyStore, gateway: Gateway, config: Safety, uploads: Uploads, eraser: Eraser
+        self,
+        store: SafetyStore,
+        config: Safety,
+        uploads: MediaSupply,
+        jobs: JobControl,
+        eraser: Eraser,
     ) -> None:
         self.store = store
         self.records = store.safety
-        self.gateway = gateway
         self.config = config
         self.uploads = uploads
+        self.jobs = jobs
         self.eraser = eraser
 
     def authority(self, who: Who) -> Authority:
@@ -113,15 +116,35 @@ class Desk:
         user, everywhere = cmd.args[0], scope == EVERYWHERE
         if cmd.sub == "ban":
             await self.records.ban(who.platform, scope, user, cmd.args[1], who.user_id)
-            return (texts.MOD_BANNED_EVERYWHERE if everywhere else texts.MOD_BANNED).format(
+            stopped = await self._stop_jobs_of(who.platform, user, None if everywhere else scope)
+            done = (texts.MOD_BANNED_EVERYWHERE if everywhere else texts.MOD_BANNED).format(
                 user=user
             )
+            return done + (texts.MOD_BAN_STOPPED.format(jobs=stopped) if stopped else "")
         was = await self.records.unban(who.platform, scope, user, who.user_id)
         if everywhere:
             done = texts.MOD_UNBANNED_EVERYWHERE if was else texts.MOD_NOT_BANNED_EVERYWHERE
         else:
             done = texts.MOD_UNBANNED if was else texts.MOD_NOT_BANNED
         return done.format(user=user)
+
+    async def _stop_jobs_of(self, platform: str, user: str, scope: str | None) -> int:
+        """A ban cancels the person's open jobs where it applies (``scope``; None: their
+        jobs everywhere on this platform): reviews denied, queued and running jobs
+        cancelled. How many."""
+        stopped = 0
+        for job in await self.records.open_in_scope(platform, scope):
+            if job.user_id != user:
+                continue
+            if job.status == JobState.REVIEW:
+                if await self.records.decide_review(job.job_id, False, "ban") is not None:
+                    stopped += 1
+            elif await self.jobs.cancel(job.job_id) in (
+                CancelOutcome.REMOVED,
+                CancelOutcome.STOPPING,
+            ):
+                stopped += 1
+        return stopped
 
     async def _purge(self, who: Who, user: str, scope: str | None) -> str:
         """What ``user`` made in this scope (a server moderator), or everywhere (operators)."""
@@ -204,7 +227,7 @@ class Desk:
         if row is None:
             return [Reply(texts.MOD_REVIEW_GONE.format(job=short))]
         if approve:
-            await self.gateway.enqueue(row.job)
+            await self.jobs.approve(row.job)
         tell = (texts.REVIEW_APPROVED if approve else texts.REVIEW_DENIED).format(job=short)
         done = (texts.MOD_APPROVED if approve else texts.MOD_DENIED).format(job=short)
         return [Reply(done), Notify(tell, platform=row.job.platform, chat_id=row.job.chat_id)]
@@ -214,9 +237,8 @@ class Desk:
         if place.status == JobState.REVIEW:
             await self.records.decide_review(place.job_id, False, "cancel")
             return texts.MOD_CANCELLED.format(job=short)
-        result = await self.gateway.cancel(place.job_id)
-        if result in _CANCELLED:
-            await self.store.update_job(place.job_id, JobState.CANCELLED)
+        outcome = await self.jobs.cancel(place.job_id)
+        if outcome in (CancelOutcome.REMOVED, CancelOutcome.STOPPING):
             return texts.MOD_CANCELLED.format(job=short)
         return texts.MOD_CANCEL_UNAVAILABLE.format(job=short)
 
@@ -236,16 +258,14 @@ class Desk:
             await self.records.log_action(
                 who.platform, place.scope, who.user_id, "mod cancel", place.job_id
             )
-        outcome = await self.gateway.cancel(place.job_id)
+        outcome = await self.jobs.cancel(place.job_id)
         short = place.job_id[:8]
-        if outcome == "removed":
-            await self.store.update_job(place.job_id, JobState.CANCELLED)
+        if outcome == CancelOutcome.REMOVED:
             return texts.JOB_CANCELLED.format(job=short)
-        if outcome == "stopping":
+        if outcome == CancelOutcome.STOPPING:
             return texts.JOB_STOPPING.format(job=short)
-        if outcome == "unknown":  # Redis no longer knows it (erased, or long finished)
-            outcome = place.status
-        return texts.JOB_ALREADY.format(job=short, status=outcome)
+        state = await self.records.job_place(place.job_id)  # closed: say how it ended
+        return texts.JOB_ALREADY.format(job=short, status=state.status if state else place.status)
 
 
 def _queue_view(jobs: list[OpenJob], everywhere: bool) -> Reply:

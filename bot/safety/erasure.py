@@ -11,7 +11,7 @@ On each worker's side (:func:`sweep_forgotten`): its cache of uploads, the rende
 and leftovers in its own ``data/out``, and the speech backend's codes made from a forgotten
 voice (the engine's reference cache). The bot reaches workers on other hosts through
 *tombstones* in Redis: SHA-256 tokens of the forgotten upload hashes and job ids
-(:func:`~bot.jobs.forget_token`), never the ids themselves. Each worker compares them with
+(:func:`~bot.contract.jobs.forget_token`), never the ids themselves. Each worker compares them with
 the names of what it holds, every few seconds and once at start-up (its caches live in one
 known folder, so a restarted worker still finds what an earlier run kept).
 """
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.core.ports import ErasePlan, Gateway
-from bot.jobs import LIVE_STATES, Keys, forget_token
+from bot.contract.jobs import LIVE_STATES, Keys, forget_token
+from bot.contract.ports import ErasePlan, Gateway, JobControl
 from bot.safety.records import JobPlace
 from bot.safety.retention import unlink_all
 from bot.safety.storage import SafetyStore
@@ -80,9 +80,12 @@ def remove_job_files(out_dir: Path, job_ids: tuple[str, ...]) -> tuple[int, int]
 class Eraser:
     """Runs an erasure everywhere the bot can reach; workers follow through tombstones."""
 
-    def __init__(self, store: SafetyStore, gateway: Gateway, out_dir: Path | None) -> None:
+    def __init__(
+        self, store: SafetyStore, gateway: Gateway, jobs: JobControl, out_dir: Path | None
+    ) -> None:
         self.store = store
         self.gateway = gateway
+        self.jobs = jobs
         self.out_dir = out_dir
 
     async def erase(
@@ -100,7 +103,7 @@ class Eraser:
         result = await self.store.safety.erase(platform, user_id, scope, actor=actor, action=action)
         # 2. Open jobs leave the queue; a running one stops at its next frame.
         for job_id in result.open_job_ids:
-            await self.gateway.cancel(job_id)
+            await self.jobs.cancel(job_id)
         # 3. Files on the bot's disk (and on a data volume shared with workers).
         media = await asyncio.to_thread(unlink_all, list(result.media_paths))
         outputs = 0
@@ -124,7 +127,7 @@ class Eraser:
         """One video: its file (here and, by tombstone, on every worker) goes, the job
         record and its audit entry stay and say so."""
         if place.status in LIVE_STATES:
-            await self.gateway.cancel(place.job_id)
+            await self.jobs.cancel(place.job_id)
         if self.out_dir is not None:
             await asyncio.to_thread(remove_job_files, self.out_dir, (place.job_id,))
         await self.gateway.erase(ErasePlan(place.platform, (), (place.job_id,)))

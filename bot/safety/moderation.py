@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core import texts
-from bot.jobs import LABEL_POSITIONS
+from bot.contract import texts
+from bot.contract.jobs import LABEL_POSITIONS
 from bot.safety.policy import (
     CONSENT_MODES,
     LIMIT_NAMES,

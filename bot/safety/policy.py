@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from bot.jobs import LABEL_POSITIONS
+from bot.contract.jobs import LABEL_POSITIONS
 from bot.safety.authority import Staff
 
 __all__ = [

@@ -18,8 +18,8 @@ from typing import Any
 
 import aiosqlite
 
+from bot.contract.jobs import LIVE_STATES, OPEN_STATES, JobState, RenderJob, sql_states
 from bot.db import Database
-from bot.jobs import LIVE_STATES, OPEN_STATES, JobState, RenderJob, sql_states
 from bot.safety.authority import EVERYWHERE
 
 __all__ = [
@@ -418,13 +418,6 @@ class SafetyRecords:
             draft_id,
         )
         return str(row[0]) if row else None
-
-    # ---- status sync for the limits --------------------------------------------------
-    async def open_jobs_with_age(self) -> list[tuple[str, float]]:
-        cur = await self._db.execute(
-            f"SELECT job_id, created FROM jobs WHERE status IN {sql_states(LIVE_STATES)}"
-        )
-        return [(r[0], r[1]) for r in await cur.fetchall()]
 
     # ---- erasure: /forget, /mod purge --------------------------------------------------
     async def erase(

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.core import texts
+from bot.contract import texts
 from bot.safety.storage import SafetyStore
 
 __all__ = [

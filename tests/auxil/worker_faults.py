@@ -6,9 +6,11 @@ Run as ``python -m tests.auxil.worker_faults`` with the worker's usual environme
   ``<unix time> <output file name>``, before it starts (renders are counted across processes).
 - ``FAULT_TRANSIENT_TRIES=N``: the first N renders of each job (counted in that log) raise
   ``TransientError`` instead of rendering.
-- ``FAULT_KILL_AFTER=delivery|notice``: the process SIGKILLs itself the moment the video's
+- ``FAULT_KILL_AFTER=delivery|notice|send``: the process SIGKILLs itself the moment the video's
   delivery mark (``delivery``) or the failure notice (``notice``) has been written, before
-  the job's bookkeeping: the next worker finds the mark and must not send again.
+  the job's bookkeeping: the next worker finds the mark and must not send again; or
+  (``send``) the moment the platform accepted the video, before its mark became final:
+  the window in which a resend is possible (once on Telegram, by nonce on Discord).
 
 Everything else is the real worker: the real engine, Redis, arq and the platforms' HTTP code.
 """
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import bot.worker
+import bot.worker.outbox
+import bot.worker.rendering
 from engine.errors import TransientError
 from engine.pipeline import Engine
 
@@ -52,14 +56,18 @@ def _install() -> None:
 
         Engine.render = render  # type: ignore[method-assign]
     if kill_after:
-        target = {"delivery": "_deliver_once", "notice": "_tell"}[kill_after]
-        real = getattr(bot.worker, target)
+        module, target = {
+            "delivery": (bot.worker.rendering, "deliver_once"),
+            "notice": (bot.worker.rendering, "tell"),
+            "send": (bot.worker.outbox, "deliver"),
+        }[kill_after]
+        real = getattr(module, target)
 
         async def then_die(*args: Any) -> None:
             await real(*args)
             os.kill(os.getpid(), signal.SIGKILL)
 
-        setattr(bot.worker, target, then_die)
+        setattr(module, target, then_die)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from bot.jobs import RenderJob, job_id_for
-from bot.queue import Queue
+from bot.chat.queue import Queue
+from bot.contract.jobs import RenderJob, job_id_for
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -50,6 +50,7 @@ async def worker(
         "MOUTHPIECE_STATUS_EDIT_SECONDS": "0.2",
         "MOUTHPIECE_BOARD_INTERVAL_SECONDS": "0.2",
         "MOUTHPIECE_RETRY_BACKOFF_SECONDS": "0.5",
+        "MOUTHPIECE_DELIVERY_LEASE_SECONDS": "3",
         "MOUTHPIECE_WORKER_METRICS_PORT": "0",
         "MOUTHPIECE_LOG_FORMAT": "text",
     }
@@ -82,7 +83,7 @@ async def submit(
     await queue.put_media(vh, voice)
     await queue.put_media(ph, photo)
     job = RenderJob(
-        job_id=job_id_for(platform, user, user, f"draft-{n}"),
+        job_id=job_id_for(f"{platform}-{user}-draft-{n}"),
         platform=platform,
         user_id=user,
         chat_id=user,
@@ -108,8 +109,8 @@ async def wait_until(predicate: object, timeout: float = 120.0, what: str = "") 
 
 
 async def status_of(queue: Queue, job_id: str) -> str:
-    s = await queue.status(job_id)
-    return s.status if s else ""
+    s = await queue.record(job_id)
+    return s.state if s else ""
 
 
 async def is_status(queue: Queue, job_id: str, status: str) -> bool:

@@ -3,7 +3,7 @@ settings."""
 
 from __future__ import annotations
 
-from bot.core.events import Who
+from bot.contract.events import Who
 from bot.safety.authority import EVERYWHERE, Level, Staff, authority_of
 
 STAFF = Staff(

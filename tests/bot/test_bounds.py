@@ -11,12 +11,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.core import texts
-from bot.core.events import Command, Media, Reply, Who
-from bot.core.service import Limits, Service
-from bot.queue import Queue
+from bot.chat.queue import Queue
+from bot.chat.store import Store
+from bot.contract import texts
+from bot.contract.events import Command, Media, Reply, Who
+from bot.conversation.service import Limits, Service
 from bot.safety.policy import DAY, HOUR, UploadLimits, UploadUsage, decide_upload
-from bot.store import Store
 from tests.auxil.redis_server import redis_server
 
 WHO = Who("telegram", "42", "42", name="Ann")

@@ -24,9 +24,11 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from bot.core import texts
-from bot.core.events import Button, Command, Event, Media, Reply, Text, Who
-from bot.core.flow import (
+from bot.chat.queue import Queue
+from bot.chat.store import Store
+from bot.contract import texts
+from bot.contract.events import Button, Command, Event, Media, Reply, Text, Who
+from bot.conversation.flow import (
     STATES,
     Draft,
     Enqueue,
@@ -43,10 +45,8 @@ from bot.core.flow import (
     missing,
     step,
 )
-from bot.core.service import Limits, Service
-from bot.queue import Queue
+from bot.conversation.service import Limits, Service
 from bot.safety.policy import RateLimits, Safety, ServerPolicy, UploadLimits
-from bot.store import Store
 from tests.auxil.redis_server import redis_server
 
 settings.register_profile(

@@ -15,12 +15,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.adapters.discord import gateway_url, run_discord, use_api_base, use_gateway
-from bot.app import build_service
-from bot.core import texts
-from bot.delivery.discord import DiscordDelivery
+from bot.chat.adapters.discord import gateway_url, run_discord, use_api_base, use_gateway
+from bot.chat.app import build_service
+from bot.contract import texts
 from bot.settings import BotSettings
 from bot.worker import build_workers
+from bot.worker.delivery.discord import DiscordDelivery
 from engine import Engine, EngineSettings
 from engine.media.video import probe
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, Req, user

@@ -18,17 +18,18 @@ from typing import Any, TypeVar
 
 import aiohttp
 import pytest
-from arq import create_pool
 
-from bot.core.events import Media, Who
-from bot.core.service import Limits, Service
-from bot.delivery.telegram import TelegramDelivery
-from bot.jobs import Keys
-from bot.queue import Queue, redis_settings
+from bot.chat.queue import Queue
+from bot.chat.store import Store
+from bot.contract.events import Media, Who
+from bot.contract.jobs import Keys
+from bot.conversation.service import Limits, Service
+from bot.jobs.redis import connect
 from bot.safety.retention import Retention, purge
 from bot.settings import BotSettings
-from bot.store import Store
-from bot.worker import WorkerContext, _media_file
+from bot.worker import WorkerContext
+from bot.worker.delivery.telegram import TelegramDelivery
+from bot.worker.intake import media_file
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -122,12 +123,12 @@ def test_a_retention_pass_does_not_stall_the_loop(slow_disk: Path) -> None:
 
 def test_caching_an_upload_on_the_worker_does_not_stall_the_loop(slow_disk: Path) -> None:
     async def go(url: str) -> None:
-        redis = await create_pool(redis_settings(url))
+        redis = await connect(url)
         await redis.set(Keys.media("d" * 64), b"voice bytes")
         cache = slow_disk / "cache"
         cache.mkdir()
         ctx = WorkerContext(BotSettings(), out_dir=cache, cache_dir=cache, redis=redis)
-        path, late = await _lateness(_media_file(ctx, "d" * 64, "audio"))
+        path, late = await _lateness(media_file(ctx, "d" * 64, "audio"))
         await redis.aclose()
         assert path.read_bytes() == b"voice bytes"
         assert late < LATE, f"the worker's loop stalled {late:.2f} s caching an upload"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from bot.core import texts
-from bot.core.events import Reply
-from bot.core.flow import (
+from bot.contract import texts
+from bot.contract.events import Reply
+from bot.conversation.flow import (
     STATES,
     TABLE,
     Draft,

@@ -22,11 +22,11 @@ import numpy as np
 import pytest
 from arq import Worker
 
-from bot.adapters.telegram import build_application
-from bot.app import build_service
-from bot.core import texts
-from bot.core.service import Service
-from bot.jobs import INTAKE_QUEUE, Keys
+from bot.chat.adapters.telegram import build_application
+from bot.chat.app import build_service
+from bot.contract import texts
+from bot.contract.jobs import INTAKE_QUEUE, Keys
+from bot.conversation.service import Service
 from bot.settings import BotSettings
 from bot.worker import CTX_KEY, WorkerContext, build_workers
 from engine import Engine, EngineSettings
@@ -161,7 +161,7 @@ async def _make_a_trail(
     ReferenceCodes(np.arange(50, dtype=np.int64), TRANSCRIPT, "a" * 64).save(cache.path(key))
     cache.used(key, source)
     # an intake answer nobody read (the bot timed out): arq keeps it, naming the upload
-    job = await house.db.enqueue_job("check_media", "audio", source, _queue_name=INTAKE_QUEUE)
+    job = await house.pool.enqueue_job("check_media", "audio", source, _queue_name=INTAKE_QUEUE)
     assert job is not None
     await job.result(timeout=60)
 
@@ -318,8 +318,8 @@ def test_a_worker_delivers_nothing_of_an_erased_job(
 ) -> None:
     """A job erased while it waited (its tombstone is in Redis before a worker takes it):
     the worker neither renders nor sends it."""
-    from bot.jobs import JobStatus, RenderJob, forget_token
-    from bot.queue import Queue
+    from bot.chat.queue import Queue
+    from bot.contract.jobs import JobState, RenderJob, forget_token
 
     async def go(url: str) -> None:
         tg = TelegramStandIn()
@@ -346,11 +346,11 @@ def test_a_worker_delivers_nothing_of_an_erased_job(
                 assert await queue.enqueue(job)
             async with workers(settings, engine):
                 for _ in range(600):
-                    states = [await queue.status(j.job_id) for j in jobs]
-                    if all(s is not None and s.status in ("done", "cancelled") for s in states):
+                    states = [await queue.record(j.job_id) for j in jobs]
+                    if all(s is not None and s.state in ("done", "cancelled") for s in states):
                         break
                     await asyncio.sleep(0.1)
-            assert states == [JobStatus("cancelled"), states[1]] and states[1].status == "done"
+            assert [s.state if s else None for s in states] == [JobState.CANCELLED, JobState.DONE]
             assert len(tg.videos(78)) == 1 and tg.videos(77) == []  # job 1: never sent,
             started = [c for c in tg.calls if c.method == "sendChatAction"]  # nor started
             assert started and {c.params.get("chat_id") for c in started} == {"78"}

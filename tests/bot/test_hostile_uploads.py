@@ -12,11 +12,9 @@ import hashlib
 import subprocess
 from pathlib import Path
 
-from arq import create_pool
-
-from bot.core.ports import MediaCheck
-from bot.jobs import Keys
-from bot.queue import redis_settings
+from bot.contract.jobs import Keys
+from bot.contract.ports import MediaCheck
+from bot.jobs.redis import connect
 from bot.settings import BotSettings
 from bot.worker import CTX_KEY, WorkerContext, check_media
 from engine import Engine, EngineSettings
@@ -46,7 +44,7 @@ def test_a_playlist_naming_another_upload_is_refused_by_the_intake_check(
     probe.unlink()
 
     async def go(url: str) -> str:
-        redis = await create_pool(redis_settings(url))
+        redis = await connect(url)
         await redis.set(Keys.media(digest), attack)
         house = WorkerContext(BotSettings(), cache, cache, engine=Engine(EngineSettings()))
         ctx = {CTX_KEY: house, "redis": redis}

@@ -162,51 +162,129 @@ def test_engine_imports_nothing_of_ours_or_of_chat() -> None:
         assert not bad, f"{path}: {bad}"
 
 
-def test_core_is_platform_and_engine_free() -> None:
-    for path in modules("bot/core"):
-        bad = {
-            m
-            for m in imports(path)
-            if m.split(".")[0] in {"engine", "torch", "aiosqlite", "arq", *PLATFORMS}
-        }
-        assert not bad, f"{path}: {bad}"
+#: what each layer of bot may import of bot (ARCHITECTURE.md): one way, bottom up
+LAYERS: dict[str, set[str]] = {
+    "bot.contract": {"bot.contract"},
+    "bot.db": set(),
+    "bot.safety": {"bot.contract", "bot.db", "bot.safety"},
+    "bot.jobs": {"bot.contract", "bot.jobs"},
+    "bot.conversation": {"bot.contract", "bot.safety", "bot.jobs", "bot.conversation"},
+    "bot.settings": {"bot.contract", "bot.safety"},
+    "bot.observability": {"bot.contract", "bot.settings"},
+    "bot.chat": {
+        "bot.contract",
+        "bot.db",
+        "bot.safety",
+        "bot.jobs",
+        "bot.conversation",
+        "bot.settings",
+        "bot.observability",
+        "bot.chat",
+    },
+    "bot.__main__": {"bot.chat", "bot.observability", "bot.settings"},  # python -m bot
+    "bot.worker": {
+        "bot.contract",
+        "bot.safety",
+        "bot.jobs",
+        "bot.conversation",
+        "bot.settings",
+        "bot.observability",
+        "bot.worker",
+    },
+}
 
 
-def test_safety_is_given_its_collaborators_and_decides_authority_alone() -> None:
-    """bot.safety imports no platform, engine, store or queue (they are passed in), and the
-    adapters never import it: they report facts, bot.safety decides who may act."""
-    outside = {"bot.store", "bot.queue", "bot.worker", "bot.app", "bot.adapters", "bot.delivery"}
-    for path in modules("bot/safety"):
-        bad = {
-            m
-            for m in imports(path)
-            if m.split(".")[0] in {"engine", "torch", "arq", *PLATFORMS}
-            or any(m == o or m.startswith(o + ".") for o in outside)
-        }
-        assert not bad, f"{path}: {bad}"
-    for path in modules("bot/adapters"):
+def package_of(module: str) -> str:
+    """The layer a module of ours belongs to (``bot.chat.adapters.telegram`` -> ``bot.chat``)."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if parts[0] == "bot" and len(parts) > 1 else parts[0]
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        here = package_of(module)
+        out.setdefault(here, set()).update(package_of(t) for t in targets if package_of(t) != here)
+    return out
+
+
+def test_no_two_packages_import_each_other() -> None:
+    """Cycles between packages, not only between modules: ``bot.safety`` and the
+    conversation (or the chat process and the worker) must not lean on each other."""
+    cycle = find_cycle(package_graph(import_graph(ROOT)))
+    assert cycle is None, "package cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_package_cycle_finder_sees_two_packages_leaning_on_each_other(tmp_path: Path) -> None:
+    for rel, text in {
+        "bot/__init__.py": "",
+        "bot/a/__init__.py": "",
+        "bot/a/x.py": "from bot.b import y\n",
+        "bot/b/__init__.py": "",
+        "bot/b/y.py": "",
+        "bot/b/z.py": "import bot.a.x\n",
+    }.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    # no module cycle (x -> y, z -> x), but bot.a and bot.b import each other
+    graph = import_graph(tmp_path, ("bot",))
+    assert find_cycle(graph) is None
+    assert find_cycle(package_graph(graph)) in (
+        ["bot.a", "bot.b", "bot.a"],
+        ["bot.b", "bot.a", "bot.b"],
+    )
+
+
+def test_each_layer_imports_only_the_layers_below_it() -> None:
+    graph = import_graph(ROOT)
+    for module, targets in graph.items():
+        layer = package_of(module)
+        if not module.startswith("bot.") or layer not in LAYERS:
+            continue
+        ours = {package_of(t) for t in targets if t.startswith("bot.")}
+        bad = ours - LAYERS[layer] - {"bot"}
+        assert not bad, f"{module} ({layer}) imports {sorted(bad)}"
+    assert set(LAYERS) >= {package_of(m) for m in graph if m.startswith("bot.")}
+
+
+def test_the_conversation_and_safety_are_platform_and_engine_free() -> None:
+    banned = {"engine", "torch", "aiosqlite", "arq", "redis", *PLATFORMS}
+    for package in ("bot/contract", "bot/conversation", "bot/safety"):
+        for path in modules(package):
+            bad = {m for m in imports(path) if m.split(".")[0] in banned - {"arq", "aiosqlite"}}
+            if package != "bot/safety":  # safety's own records are SQLite tables
+                bad |= {m for m in imports(path) if m.split(".")[0] == "aiosqlite"}
+            if package == "bot/conversation":
+                bad |= {m for m in imports(path) if m.split(".")[0] == "arq"}
+            assert not bad, f"{path}: {bad}"
+
+
+def test_adapters_never_import_safety() -> None:
+    """The adapters report facts; bot.safety decides who may act."""
+    for path in modules("bot/chat/adapters"):
         assert not {m for m in imports(path) if m.startswith("bot.safety")}, path
 
 
 def test_only_the_worker_meets_the_engine() -> None:
     for path in modules("bot"):
-        if path.name == "worker.py":
+        if "worker" in path.relative_to(ROOT).parts:
             continue
         assert not {m for m in imports(path) if m.split(".")[0] == "engine"}, path
 
 
 def test_adapters_and_delivery_do_not_import_each_other() -> None:
-    for path in modules("bot/adapters"):
-        assert not {m for m in imports(path) if m.startswith("bot.delivery")}, path
-    for path in modules("bot/delivery"):
-        assert not {m for m in imports(path) if m.startswith("bot.adapters")}, path
+    for path in modules("bot/chat/adapters"):
+        assert not {m for m in imports(path) if m.startswith("bot.worker")}, path
+    for path in modules("bot/worker"):
+        assert not {m for m in imports(path) if m.startswith("bot.chat")}, path
 
 
 def test_importing_the_bot_leaves_the_environment_alone() -> None:
     """Importing a module changes no environment variable: the process's starter owns it."""
     code = (
         "import os; before = dict(os.environ)\n"
-        "import bot.adapters.telegram, bot.adapters.discord, bot.app, bot.settings\n"
+        "import bot.chat.adapters.telegram, bot.chat.adapters.discord, bot.chat.app\n"
+        "import bot.settings\n"
         "changed = {k for k in before.keys() | os.environ.keys()\n"
         "           if before.get(k) != os.environ.get(k)}\n"
         "assert not changed, changed\n"

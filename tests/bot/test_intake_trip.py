@@ -10,16 +10,17 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from arq import create_pool
 
-from bot.core.events import Media, Who
-from bot.core.ports import ErasePlan, MediaCheck
-from bot.core.uploads import Uploads, stored_media
-from bot.jobs import Keys
-from bot.queue import Queue, redis_settings
+from bot.chat.queue import Queue
+from bot.chat.store import Store
+from bot.contract.events import Media, Who
+from bot.contract.jobs import Keys
+from bot.contract.ports import ErasePlan, MediaCheck
+from bot.jobs.media import Uploads, stored_media
+from bot.jobs.redis import connect
 from bot.settings import BotSettings
-from bot.store import Store
-from bot.worker import CTX_KEY, WorkerContext, _media_file, _photo_intake, check_media
+from bot.worker import CTX_KEY, WorkerContext, check_media
+from bot.worker.intake import media_file, photo_intake
 from engine import Engine, EngineSettings, InvalidInput
 from engine.types import PhotoIntake
 from tests.auxil.redis_server import redis_server
@@ -35,18 +36,18 @@ def test_the_photo_intake_is_kept_for_the_render_and_erased_with_the_upload(
     engine = Engine(EngineSettings(cache_dir=tmp_path / "engine"))
 
     async def go(url: str) -> None:
-        redis = await create_pool(redis_settings(url))
+        redis = await connect(url)
         house = WorkerContext(BotSettings(), tmp_path, tmp_path, engine=engine, redis=redis)
         try:
             await redis.set(Keys.media(digest), photo)
             check = MediaCheck.from_json(await check_media({CTX_KEY: house}, "image", digest))
             assert check.ok and check.warnings == ()
-            kept = await _photo_intake(house, digest)
+            kept = await photo_intake(house, digest)
             assert isinstance(kept, PhotoIntake) and kept.digest == digest
             assert kept.face == engine.inspect_photo(sample_photo).face
             assert 0 < await redis.ttl(Keys.intake(digest)) <= BotSettings().media_ttl_seconds
             await Queue(redis).erase(ErasePlan("telegram", digests=(digest,)))
-            assert await _photo_intake(house, digest) is None
+            assert await photo_intake(house, digest) is None
             assert not await redis.exists(Keys.media(digest))
         finally:
             await redis.aclose()
@@ -73,7 +74,7 @@ def test_shared_folder_the_worker_reads_the_bots_file_in_place(
         return photo
 
     async def go(url: str) -> None:
-        redis = await create_pool(redis_settings(url))
+        redis = await connect(url)
         store = await Store.open(settings.db_path)
         queue = Queue(redis, shared=True)
         house = WorkerContext(settings, data / "out", cache, engine=engine, redis=redis)
@@ -87,10 +88,10 @@ def test_shared_folder_the_worker_reads_the_bots_file_in_place(
             assert await queue.supply_media(digest, kept)
             check = MediaCheck.from_json(await check_media(ctx, "image", digest))
             assert check.ok, check.reason
-            assert await _media_file(house, digest, "image") == kept
+            assert await media_file(house, digest, "image") == kept
             assert list(cache.iterdir()) == []
             assert [k async for k in redis.scan_iter(match=Keys.media("*"))] == []
-            intake = await _photo_intake(house, digest)
+            intake = await photo_intake(house, digest)
             assert intake is not None and intake.digest == digest
             kept.unlink()  # erased, or purged by retention
             assert not await queue.supply_media(digest, kept)
@@ -108,10 +109,10 @@ def test_redis_transport_an_expired_copy_reads_the_same_line(tmp_path: Path) -> 
     house = WorkerContext(BotSettings(data_dir=tmp_path), tmp_path, tmp_path)
 
     async def go(url: str) -> None:
-        house.redis = await create_pool(redis_settings(url))
+        house.redis = await connect(url)
         try:
             with pytest.raises(InvalidInput) as e:
-                await _media_file(house, "ab" * 32, "audio")
+                await media_file(house, "ab" * 32, "audio")
             assert e.value.reason == EXPIRED
         finally:
             await house.redis.aclose()

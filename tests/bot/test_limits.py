@@ -4,18 +4,19 @@ requests cannot overshoot, a restart does not reset them, and finished jobs free
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
 
-from bot.core import texts
-from bot.core.events import Button, Reply, Who
-from bot.core.flow import Draft
-from bot.core.service import Limits, Service
-from bot.jobs import JobStatus, Keys, RenderJob
-from bot.queue import Queue
+from bot.chat.queue import Queue
+from bot.chat.store import Store
+from bot.contract import texts
+from bot.contract.events import Button, Reply, Who
+from bot.contract.jobs import JobState, RenderJob
+from bot.conversation.flow import Draft
+from bot.conversation.service import Limits, Service
 from bot.safety.policy import DAY, LimitExceeded, RateLimits, Safety, ServerPolicy
-from bot.store import Store
 from tests.auxil.redis_server import redis_server
 
 NO_LIMIT = RateLimits(-1, -1, -1, -1)
@@ -149,9 +150,11 @@ def test_service_refuses_with_retry_time_keeps_the_draft_and_frees_finished_slot
         assert _text(second) == texts.LIMIT_CONCURRENT.format(allowed=1) + texts.DRAFT_KEPT
         kept = await store.get_draft("discord", "42", "chan")
         assert kept is not None and kept.id == "d2" and kept.state == "confirm"
-        # the worker finishes the first job (it reports in Redis only): the slot frees up
-        (job_id,) = [j for j, _ in await store.safety.open_jobs_with_age()]
-        await queue.redis.hset(Keys.job(job_id), mapping=JobStatus("done").to_redis())
+        # the worker finishes the first job (it reports through the job book, in Redis): the
+        # lifecycle applies the report before counting, and the slot frees up
+        (job_id,) = [j.job.job_id for j in await store.live_jobs(time.time() + 1)]
+        await queue.book.move(job_id, JobState.RUNNING)
+        await queue.book.move(job_id, JobState.DONE)
         third = await svc.handle(Button(WHO, "render"))
         assert _text(third).startswith(QUEUED)
         assert await store.get_draft("discord", "42", "chan") is None

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.adapters.discord import MouthpieceClient
-from bot.adapters.telegram import build_application
-from bot.app import build_service, run_bot, start_bot_http
+from bot.chat.adapters.discord import MouthpieceClient
+from bot.chat.adapters.telegram import build_application
+from bot.chat.app import build_service, run_bot, start_bot_http
 from bot.observability import FrontEnds, Metrics, bound_port
 from bot.settings import BotSettings
 from tests.auxil.ptb import polling

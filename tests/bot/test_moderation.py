@@ -15,17 +15,18 @@ from typing import Any
 from arq import Worker
 from arq.connections import RedisSettings
 
-from bot.core import texts
-from bot.core.events import Button, Command, Notify, Reply, Text, Who
-from bot.core.flow import Draft
-from bot.core.service import Limits, Service
-from bot.jobs import INTAKE_QUEUE, Keys
-from bot.queue import Queue
+from bot.chat.queue import Queue
+from bot.chat.store import Store
+from bot.contract import texts
+from bot.contract.events import Button, Command, Notify, Reply, Text, Who
+from bot.contract.jobs import INTAKE_QUEUE, JobState, Keys
+from bot.conversation.flow import Draft
+from bot.conversation.service import Limits, Service
+from bot.jobs.redis import ARQ_CODEC
 from bot.safety import Staff
 from bot.safety.policy import RateLimits, Safety, ServerPolicy
 from bot.safety.retention import Retention, purge
 from bot.settings import BotSettings
-from bot.store import Store
 from bot.worker import CTX_KEY, WorkerContext, transcribe
 from engine.asr import FasterWhisper
 from tests.auxil.redis_server import redis_server
@@ -212,7 +213,7 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
             assert held.startswith(texts.AWAITING_REVIEW.split("(")[0])
             (job,) = await store.safety.open_in_scope("discord", GUILD)
             assert job.status == "review"
-            assert await queue.status(job.job_id) is None  # not in the render queue
+            assert await queue.record(job.job_id) is None  # not in the render queue
 
             listed = await svc.handle(Command(MOD, "mod", "reviews"))
             buttons = {(b.action, b.value) for b in listed[0].buttons}
@@ -230,8 +231,8 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
                 "chan1",
                 texts.REVIEW_APPROVED.format(job=job.job_id[:8]),
             )
-            live = await queue.status(job.job_id)
-            assert live is not None and live.status == "queued"
+            live = await queue.record(job.job_id)
+            assert live is not None and live.state == "queued"
             again = await svc.handle(Button(MOD, "mod_deny", job.job_id))
             assert _texts(again) == [texts.MOD_REVIEW_GONE.format(job=job.job_id[:8])]
 
@@ -241,7 +242,7 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
             denied = await svc.handle(Button(MOD, "mod_deny", pending.job.job_id))
             (note,) = [a for a in denied if isinstance(a, Notify)]
             assert note.text == texts.REVIEW_DENIED.format(job=pending.job.job_id[:8])
-            assert await queue.status(pending.job.job_id) is None
+            assert await queue.record(pending.job.job_id) is None
             place = await store.safety.job_place(pending.job.job_id)
             assert place is not None and (place.scope, place.status) == (GUILD, "denied")
 
@@ -372,6 +373,7 @@ async def _transcribing(queue: Queue, recognizer: Any, cache: Path) -> AsyncIter
         burst=False,
         poll_delay=0.05,
         redis_settings=RedisSettings.from_dsn(_url(queue)),
+        **ARQ_CODEC,
         handle_signals=False,
         ctx={CTX_KEY: WorkerContext(BotSettings(), cache, cache, asr=recognizer)},
     )
@@ -443,8 +445,8 @@ def test_a_review_approved_after_the_redis_copies_expired_is_rendered(tmp_path: 
             assert _texts(approved) == [texts.MOD_APPROVED.format(job=job.job_id[:8])]
             assert await queue.redis.exists(*keys) == 2  # supplied again from the bot's files
             assert await queue.redis.get(keys[0]) == b"media " + b"v" * 64
-            live = await queue.status(job.job_id)
-            assert live is not None and live.status == "queued"
+            live = await queue.record(job.job_id)
+            assert live is not None and live.state == "queued"
 
             # the bot lost its own copy too: the review cannot be made, and both are told
             await store.put_draft("discord", "42", "chan1", _ready("d2"))
@@ -459,7 +461,7 @@ def test_a_review_approved_after_the_redis_copies_expired_is_rendered(tmp_path: 
             assert note.text == texts.REVIEW_MEDIA_GONE.format(job=short)
             place = await store.safety.job_place(pending.job.job_id)
             assert place is not None and place.status == "denied"
-            assert await queue.status(pending.job.job_id) is None
+            assert await queue.record(pending.job.job_id) is None
             # and a draft whose photo is gone is refused at Render, and kept
             await store.put_draft("discord", "42", "chan1", _ready("d3"))
             refused = _texts(await svc.handle(Button(USER, "render")))
@@ -514,7 +516,7 @@ def test_takedown_and_the_moderators_log_of_one_server(tmp_path: Path) -> None:
             await svc.handle(Button(USER, "render"))
             (job,) = await store.safety.open_in_scope("discord", GUILD)
             await queue.redis.hset(Keys.job(job.job_id), "status", "done")
-            await store.update_job(job.job_id, "done")
+            await store.move_job(job.job_id, JobState.DONE)
             out = tmp_path / "out"
             out.mkdir()
             video = out / f"{job.job_id}.mp4"

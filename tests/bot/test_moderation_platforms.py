@@ -14,15 +14,15 @@ from typing import Any
 
 import discord
 
-from bot.adapters.discord import MouthpieceClient, use_api_base
-from bot.adapters.telegram import build_application
-from bot.app import build_service
-from bot.core import texts
-from bot.core.flow import Draft
-from bot.core.service import Service
+from bot.chat.adapters.discord import MouthpieceClient, use_api_base
+from bot.chat.adapters.telegram import build_application
+from bot.chat.app import build_service
+from bot.chat.store import Store
+from bot.contract import texts
+from bot.conversation.flow import Draft
+from bot.conversation.service import Service
 from bot.safety.moderation import SUBCOMMANDS
 from bot.settings import BotSettings
-from bot.store import Store
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
 from tests.auxil.ptb import polling
 from tests.auxil.redis_server import redis_server

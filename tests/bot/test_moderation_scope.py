@@ -12,11 +12,11 @@ from typing import Any
 
 import discord
 
-from bot.core import texts
-from bot.core.flow import Draft
-from bot.jobs import RenderJob, job_id_for
-from bot.queue import Queue
-from bot.store import Store
+from bot.chat.queue import Queue
+from bot.chat.store import Store
+from bot.contract import texts
+from bot.contract.jobs import RenderJob, job_id_for
+from bot.conversation.flow import Draft
 from tests.bot.test_moderation_platforms import (
     GUILD,
     MEMBER,
@@ -55,7 +55,7 @@ async def activity(
     draft = Draft(id="next", script="draft words elsewhere", voice_hash=voice)
     await store.put_draft(platform, who, chat, draft, guild_id=guild)
     job = RenderJob(
-        job_id_for(platform, who, chat, "d1"), platform, who, chat, "secret words", voice, photo
+        job_id_for(f"{platform}-{who}-{chat}-d1"), platform, who, chat, "secret words", voice, photo
     )
     await store.add_job(job, guild)
     assert await queue.enqueue(job)
@@ -68,8 +68,8 @@ async def still_there(store: Store, queue: Queue, job: RenderJob, status: str = 
     assert [v.name for v in await store.voices(job.platform, job.user_id)] == ["mine"]
     assert await store.get_draft(job.platform, job.user_id, job.chat_id) is not None
     assert await _files(store, job) == 2
-    live = await queue.status(job.job_id)
-    assert live is not None and live.status == status
+    live = await queue.record(job.job_id)
+    assert live is not None and live.state == status
 
 
 async def _files(store: Store, job: RenderJob) -> int:
@@ -157,8 +157,8 @@ def test_discord_server_moderators_act_on_their_server_only_operators_everywhere
             assert f"job {short}" in audit and f"server {ELSEWHERE}" in audit
             assert f"server {GUILD}" in await mod(operator, "log", EVERYWHERE)
             assert await press(operator, "mod_cancel") == texts.MOD_CANCELLED.format(job=short)
-            live = await queue.status(job.job_id)
-            assert live is not None and live.status == "cancelled"
+            live = await queue.record(job.job_id)
+            assert live is not None and live.state == "cancelled"
             banned = await mod(operator, "ban", USER_OPT, EVERYWHERE)
             assert banned == texts.MOD_BANNED_EVERYWHERE.format(user=MEMBER)
             assert await store.safety.is_banned("discord", "", MEMBER)  # DMs too

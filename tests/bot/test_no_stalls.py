@@ -20,11 +20,11 @@ import pytest
 from aiohttp import web
 from telegram import Update
 
-from bot.adapters.discord import MouthpieceClient, use_api_base
-from bot.adapters.telegram import PersonLanes, build_application
-from bot.app import build_service
-from bot.core import texts
-from bot.core.lanes import Lanes
+from bot.chat.adapters.discord import MouthpieceClient, use_api_base
+from bot.chat.adapters.telegram import PersonLanes, build_application
+from bot.chat.app import build_service
+from bot.chat.lanes import Lanes
+from bot.contract import texts
 from bot.settings import BotSettings
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
 from tests.auxil.ptb import polling
@@ -298,8 +298,8 @@ async def _discord_cases(dc: _Attachments, client: MouthpieceClient) -> None:
 def test_capped_read_refuses_a_long_stream() -> None:
     """The Discord download helper alone: Content-Length over the cap, or a stream without
     one that goes past it, both stop with MediaTooLarge."""
-    from bot.adapters.discord import _read_capped
-    from bot.core.errors import MediaTooLarge
+    from bot.chat.adapters.discord import _read_capped
+    from bot.contract.errors import MediaTooLarge
 
     async def go() -> None:
         async def handler(request: web.Request) -> web.StreamResponse:

@@ -18,14 +18,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from arq import create_pool
-from arq.connections import RedisSettings
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot import observability
-from bot.app import build_service, start_bot_http
-from bot.core.events import Action, Command, Event, Reply, Who
-from bot.jobs import RENDER_QUEUE
+from bot.chat.app import build_service, start_bot_http
+from bot.contract.events import Action, Command, Event, Reply, Who
+from bot.contract.jobs import RENDER_QUEUE
+from bot.jobs.redis import connect
 from bot.observability import (
     Metrics,
     bound_port,
@@ -181,7 +180,7 @@ def test_bot_and_worker_endpoints_follow_redis(tmp_path: Path) -> None:
                 worker_metrics_port=free_port(),
             )
             service, store, queue = await build_service(settings)
-            redis = await create_pool(RedisSettings.from_dsn(url))
+            redis = await connect(url)
             bot_m, worker_m = Metrics.create(), Metrics.create()
             bot_http = await start_bot_http(settings, store, queue, bot_m)
             worker_http = await start_worker_http(settings, redis, worker_m)

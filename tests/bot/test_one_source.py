@@ -3,8 +3,8 @@ equal here (the bot never imports the engine, so the engine's copy cannot be imp
 
 from __future__ import annotations
 
-from bot.adapters.discord_mod import ModGroup
-from bot.jobs import LABEL, LABEL_POSITIONS, RenderJob
+from bot.chat.adapters.discord_mod import ModGroup
+from bot.contract.jobs import LABEL, LABEL_POSITIONS, RenderJob
 from bot.settings import BotSettings
 from engine.media.label import DEFAULT_TEXT, POSITIONS
 from engine.types import RenderOptions
@@ -28,7 +28,7 @@ def test_discord_offers_exactly_the_label_positions() -> None:
 
 def test_one_media_kind_rule() -> None:
     """Both adapters call this one rule: the sender's type first, else the file name."""
-    from bot.core.events import media_kind
+    from bot.contract.events import media_kind
 
     cases = {
         ("note.OGG", ""): "audio",

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from bot.core import texts
+from bot.contract import texts
 from bot.safety import moderation
 from bot.safety.moderation import ModCommand
 from bot.safety.policy import (

@@ -19,10 +19,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.core.service import Service
-from bot.delivery.telegram import TelegramDelivery
-from bot.jobs import RENDER_QUEUE, JobStatus, Keys, RenderJob
-from bot.queue import Queue
+from bot.chat.queue import Queue
+from bot.contract.jobs import RENDER_QUEUE, JobState, Keys, RenderJob
+from bot.conversation.service import Service
+from bot.worker.delivery.telegram import TelegramDelivery
 from tests.auxil.redis_server import free_port, redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 from tests.auxil.workers import (
@@ -134,14 +134,14 @@ def test_cancel_queued_and_running(tmp_path: Path) -> None:
                 )
                 await wait_until(lambda: any("cancelled" in e for e in tg.edits(2001)), what="edit")
             assert tg.videos(2001) == []
-            assert await queue.cancel(running) == "cancelled"  # already final: nothing to do
+            assert await queue.cancel(running) == "closed"  # already final: nothing to do
 
     asyncio.run(go())
 
 
 async def _stage_is(queue: Queue, job_id: str, stage: str) -> bool:
-    s = await queue.status(job_id)
-    return bool(s and s.status == "running" and s.stage == stage)
+    s = await queue.record(job_id)
+    return bool(s and s.state == JobState.RUNNING and s.stage == stage)
 
 
 def test_sigterm_requeues_sigkill_recovers_and_the_video_comes_once(tmp_path: Path) -> None:
@@ -266,9 +266,9 @@ def test_delivery_retries_429_500_and_a_lost_answer(tmp_path: Path) -> None:
 
 
 def test_service_cancel_checks_the_owner(tmp_path: Path) -> None:
-    from bot.core.events import Button, Who
-    from bot.core.service import Limits
-    from bot.store import Store
+    from bot.chat.store import Store
+    from bot.contract.events import Button, Who
+    from bot.conversation.service import Limits
 
     async def go() -> None:
         with redis_server(tmp_path) as url:
@@ -284,7 +284,8 @@ def test_service_cancel_checks_the_owner(tmp_path: Path) -> None:
             assert "not yours" in refused[0].text
             done = await service.handle(Button(owner, "cancel_job", job_id))
             assert "cancelled" in done[0].text
-            assert (await queue.status(job_id)) == JobStatus("cancelled")
+            record = await queue.record(job_id)
+            assert record is not None and record.state == JobState.CANCELLED
             await queue.close()
             await store.close()
 
@@ -315,7 +316,7 @@ def test_job_timeout_grows_with_the_script() -> None:
 def test_job_records_and_fair_rounds_are_kept_for_one_period(tmp_path: Path) -> None:
     """Status, cancel flag and the owner's fair-queue round (set inside a Lua script) all
     expire after ``JOB_RECORDS_TTL``."""
-    from bot.jobs import JOB_RECORDS_TTL
+    from bot.contract.jobs import JOB_RECORDS_TTL
 
     async def go(url: str) -> None:
         queue = await Queue.connect(url)

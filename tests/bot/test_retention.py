@@ -10,16 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import texts
-from bot.core.events import Command, Reply, Who
-from bot.core.flow import Draft
-from bot.core.service import Limits, Service
-from bot.jobs import Keys, RenderJob
-from bot.queue import Queue
+from bot.chat.queue import Queue
+from bot.chat.store import Store
+from bot.contract import texts
+from bot.contract.events import Command, Reply, Who
+from bot.contract.jobs import JobState, Keys, RenderJob
+from bot.conversation.flow import Draft
+from bot.conversation.service import Limits, Service
 from bot.safety import Staff
 from bot.safety.policy import LimitExceeded, RateLimits, Safety, ServerPolicy
 from bot.safety.retention import Retention, purge, purge_dir
-from bot.store import Store
 from tests.auxil.redis_server import redis_server
 
 HOUR = 3600.0
@@ -60,7 +60,7 @@ def test_purge_expires_uploads_and_videos_but_keeps_saved_voices_and_open_jobs(
         await store.add_job(job, None)  # still queued: its upload must stay
         done = RenderJob("done1", "telegram", "u", "c", "Private words", "x" * 64, "p" * 64)
         await store.add_job(done, None)
-        await store.update_job("done1", "done")
+        await store.move_job("done1", JobState.DONE)
         await store._db.execute(
             "UPDATE jobs SET finished=? WHERE job_id='done1'", (now - 8 * 86_400,)
         )
@@ -138,7 +138,7 @@ def test_forget_removes_everything_the_user_has_and_confirms_counts(tmp_path: Pa
         )
         job = RenderJob("j1", "telegram", "u", "c", "Secret script", "m" * 64, "p" * 64)
         await store.add_job(job, None, limits=RateLimits(1, -1, -1, -1))
-        await store.update_job("j1", "done")
+        await store.move_job("j1", JobState.DONE)
         (tmp_path / "out" / "j1.mp4").write_bytes(b"video")
 
         got = await svc.handle(Command(who, "forget"))
@@ -176,9 +176,7 @@ def test_forget_removes_everything_the_user_has_and_confirms_counts(tmp_path: Pa
 
 
 def test_worker_purges_its_cached_uploads_and_videos(tmp_path: Path) -> None:
-    from arq import create_pool
-    from arq.connections import RedisSettings
-
+    from bot.jobs.redis import connect
     from bot.settings import BotSettings
     from bot.worker import CTX_KEY, WorkerContext, purge_worker_files
 
@@ -197,7 +195,7 @@ def test_worker_purges_its_cached_uploads_and_videos(tmp_path: Path) -> None:
         os.utime(path, (now - age, now - age))
 
     async def go(url: str) -> dict[str, int]:
-        redis = await create_pool(RedisSettings.from_dsn(url))
+        redis = await connect(url)
         try:
             house = WorkerContext(BotSettings(), out_dir=out, cache_dir=cache, redis=redis)
             return await purge_worker_files({CTX_KEY: house})
@@ -217,10 +215,11 @@ def test_a_notice_for_a_chat_goes_through_a_worker(tmp_path: Path) -> None:
     from arq import Worker, func
     from arq.connections import RedisSettings
 
-    from bot.delivery.telegram import TelegramDelivery
-    from bot.jobs import INTAKE_QUEUE
+    from bot.contract.jobs import INTAKE_QUEUE
+    from bot.jobs.redis import ARQ_CODEC
     from bot.settings import BotSettings
     from bot.worker import CTX_KEY, WorkerContext, notify
+    from bot.worker.delivery.telegram import TelegramDelivery
     from tests.auxil.telegram_server import TelegramStandIn
 
     async def go(url: str) -> None:
@@ -234,6 +233,7 @@ def test_a_notice_for_a_chat_goes_through_a_worker(tmp_path: Path) -> None:
                 queue_name=INTAKE_QUEUE,
                 poll_delay=0.05,
                 redis_settings=RedisSettings.from_dsn(url),
+                **ARQ_CODEC,
                 handle_signals=False,
                 ctx={
                     CTX_KEY: WorkerContext(BotSettings(), tmp_path, tmp_path, messengers=messengers)

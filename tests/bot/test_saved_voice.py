@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobs import Keys
+from bot.contract.jobs import Keys
 from bot.settings import BotSettings
 from engine import Engine, EngineSettings
 from tests.auxil.redis_server import redis_server

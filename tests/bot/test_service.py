@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bot.core import texts
-from bot.core.events import Button, Command, Media, Reply, Text, Who
-from bot.core.service import Limits, Service
-from bot.queue import Queue
-from bot.store import Store
+from bot.chat.queue import Queue
+from bot.chat.store import Store
+from bot.contract import texts
+from bot.contract.events import Button, Command, Media, Reply, Text, Who
+from bot.conversation.service import Limits, Service
 from tests.auxil.redis_server import redis_server
 
 WHO = Who("telegram", "42", "42", name="Ann")

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from arq import create_pool
 from arq.connections import ArqRedis
 
-from bot.delivery.telegram import TelegramDelivery
-from bot.jobs import JobStatus, Keys
-from bot.progress import Backoff, StatusBoard, renewed_lock
-from bot.queue import redis_settings
+from bot.contract.jobs import JobRecord, JobState, Keys
+from bot.jobs.redis import connect
+from bot.worker.board import Backoff, StatusBoard, renewed_lock
+from bot.worker.delivery.telegram import TelegramDelivery
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -42,7 +41,7 @@ async def parts(tmp: Path) -> AsyncIterator[tuple[ArqRedis, _SlowChats, Telegram
     tg = _SlowChats()
     await tg.start()
     with redis_server(tmp) as url:
-        redis = await create_pool(redis_settings(url))
+        redis = await connect(url)
         async with aiohttp.ClientSession() as session:
             try:
                 yield redis, tg, TelegramDelivery(session, tg.url, "123:TEST", tries=1)
@@ -52,14 +51,16 @@ async def parts(tmp: Path) -> AsyncIterator[tuple[ArqRedis, _SlowChats, Telegram
 
 
 async def _job(redis: ArqRedis, job_id: str, chat: str, status: str = "running") -> None:
-    fields = {
-        **JobStatus(status, stage="video", fraction=0.5).to_redis(),
-        "platform": "telegram",
-        "chat_id": chat,
-        "user_id": chat,
-        "chars": "40",
-        "started": f"{time.time():.3f}",
-    }
+    fields = JobRecord(
+        JobState(status),
+        stage="video",
+        fraction=0.5,
+        platform="telegram",
+        chat_id=chat,
+        user_id=chat,
+        chars=40,
+        started=time.time(),
+    ).to_redis()
     await redis.hset(Keys.job(job_id), mapping=fields)  # type: ignore[misc]
     await redis.sadd(Keys.ACTIVE, job_id)  # type: ignore[misc]
 
@@ -164,7 +165,7 @@ def test_a_success_clears_the_failures(tmp_path: Path) -> None:
 def test_the_lock_is_exclusive_and_only_its_owner_releases_it(tmp_path: Path) -> None:
     async def go() -> None:
         with redis_server(tmp_path) as url:
-            redis = await create_pool(redis_settings(url))
+            redis = await connect(url)
             async with renewed_lock(redis, "k", 0.2) as first:
                 assert first
                 async with renewed_lock(redis, "k", 0.2) as second:

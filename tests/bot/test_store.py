@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.flow import Draft
-from bot.jobs import FINAL_STATES, LIVE_STATES, JobState, RenderJob
-from bot.store import MIGRATIONS, Store
+from bot.chat.store import MIGRATIONS, Store
+from bot.contract.jobs import FINAL_STATES, LIVE_STATES, JobState, RenderJob, predecessors
+from bot.conversation.flow import Draft
 
 # The schema the first release created (bot/store.py at commit 2f6eba8, MIGRATIONS[0] then),
 # copied here verbatim: databases made by that release must open with today's code.
@@ -87,7 +87,7 @@ def test_jobs_are_idempotent_and_record_consent(tmp_path: Path) -> None:
         s = await Store.open(tmp_path / "m.sqlite3")
         assert await s.add_job(_job("j1"), None) is True
         assert await s.add_job(_job("j1"), None) is False  # a re-sent Render press
-        await s.update_job("j1", "done", output_bytes=10, timings={"video": 1.0})
+        await s.move_job("j1", JobState.DONE, output_bytes=10, timings={"video": 1.0})
         rows = await s.jobs("telegram", "u")
         assert [(r.job_id, r.status, r.output_bytes) for r in rows] == [("j1", "done", 10)]
         consents = await (await s._db.execute("SELECT COUNT(*) FROM consents")).fetchone()
@@ -105,13 +105,37 @@ def test_job_states_come_from_one_enum(tmp_path: Path) -> None:
         s = await Store.open(tmp_path / "m.sqlite3")
         try:
             for n, state in enumerate(JobState):
-                await s.add_job(_job(f"j{n}"), None)
-                await s.update_job(f"j{n}", state)
+                before = (*predecessors(state), state)[0]  # a state the table may leave for it
+                await s.add_job(_job(f"j{n}"), None, status=before)
+                if before != state:
+                    assert await s.move_job(f"j{n}", state)
                 row = await s._one("SELECT status, finished FROM jobs WHERE job_id=?", f"j{n}")
                 assert row is not None and row[0] == state.value
                 assert (row[1] is not None) == (state in FINAL_STATES), state
             live = {r.status for r in await s.jobs("telegram", "u", limit=99, open_only=True)}
             assert live == {st.value for st in LIVE_STATES}
+        finally:
+            await s.close()
+
+    asyncio.run(go())
+
+
+def test_the_store_refuses_moves_the_transition_table_does_not_allow(tmp_path: Path) -> None:
+    """The job history follows the same table as the live record: a finished job never
+    runs again, a cancelled one is never done, and a move that happened is not redone."""
+
+    async def go() -> None:
+        s = await Store.open(tmp_path / "t.sqlite3")
+        try:
+            await s.add_job(_job("j"), None)
+            assert await s.move_job("j", JobState.RUNNING)
+            assert await s.move_job("j", JobState.DONE, output_bytes=5)
+            assert not await s.move_job("j", JobState.RUNNING)
+            assert not await s.move_job("j", JobState.CANCELLED)
+            assert await s.job_state("j") == JobState.DONE
+            await s.add_job(_job("k"), None, status=JobState.REVIEW)
+            assert not await s.move_job("k", JobState.RUNNING)  # a review is not queued yet
+            assert await s.job_state("k") == JobState.REVIEW
         finally:
             await s.close()
 

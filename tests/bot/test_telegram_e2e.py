@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.adapters.telegram import build_application
-from bot.app import build_service
-from bot.core import texts
+from bot.chat.adapters.telegram import build_application
+from bot.chat.app import build_service
+from bot.contract import texts
 from bot.settings import BotSettings
 from bot.worker import build_workers
 from engine import Engine, EngineSettings

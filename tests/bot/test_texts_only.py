@@ -1,7 +1,8 @@
-"""Every sentence the bot says to a person lives in ``bot/core/texts.py``.
+"""Every sentence the bot says to a person lives in ``bot/contract/texts.py``.
 
-Scans the modules that talk to people (adapters, deliveries, wire formats, core, safety,
-status board, worker, queue) for sentence-shaped string constants outside docstrings, log
+Scans the modules that talk to people (the contract, the conversation, safety, the job
+lifecycle, the chat process and the worker: adapters, wire formats, deliveries, the status
+board) for sentence-shaped string constants outside docstrings, log
 calls and exceptions meant for operators. Operator-facing text (metrics help, settings
 errors) lives in ``bot/observability.py`` and ``bot/settings.py``, which are not scanned."""
 
@@ -12,7 +13,7 @@ import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("adapters", "delivery", "wire", "core", "safety", "progress.py", "worker.py", "queue.py")
+SCANNED = ("contract", "conversation", "safety", "jobs", "chat", "worker")
 #: three or more words from a capital: "Drop your draft", "Only the person who ...".
 _SENTENCE = re.compile(r"^[A-Z][a-z]+(?: [\w’'“”,:;()-]+){2,}[.!?]?$")
 _OPERATOR_CALLS = {"debug", "info", "warning", "error", "exception", "RuntimeError", "ValueError"}
@@ -59,7 +60,7 @@ def test_sentences_live_only_in_texts() -> None:
     ]
     assert len(files) > 20
     found = [s for p in files for s in sentences(p)]
-    assert not found, "sentences outside bot/core/texts.py:\n" + "\n".join(found)
+    assert not found, "sentences outside bot/contract/texts.py:\n" + "\n".join(found)
 
 
 def test_the_scan_finds_a_sentence(tmp_path: Path) -> None:

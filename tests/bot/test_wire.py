@@ -11,13 +11,13 @@ from typing import Any
 import discord
 import pytest
 
-from bot.adapters.discord import ActionButton, MouthpieceClient
-from bot.adapters.telegram import _keyboard
-from bot.core import texts
-from bot.core.events import ButtonSpec, Reply
-from bot.delivery import telegram as telegram_delivery
-from bot.wire import discord as dwire
-from bot.wire import telegram as twire
+from bot.chat.adapters.discord import ActionButton, MouthpieceClient
+from bot.chat.adapters.telegram import _keyboard
+from bot.contract import texts
+from bot.contract.events import ButtonSpec, Reply
+from bot.contract.wire import discord as dwire
+from bot.contract.wire import telegram as twire
+from bot.worker.delivery import telegram as telegram_delivery
 
 JOB = "0123456789abcdef0123"
 #: every button the bot makes, with a realistic value

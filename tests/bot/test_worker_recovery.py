@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.core import texts
-from bot.jobs import Keys
-from bot.queue import Queue
+from bot.chat.queue import Queue
+from bot.contract import texts
+from bot.contract.jobs import Keys
 from tests.auxil.discord_server import DiscordStandIn, Req
 from tests.auxil.redis_server import redis_server
 from tests.auxil.worker_faults import renders
@@ -82,8 +82,8 @@ def test_transient_failures_retry_with_backoff_then_the_user_is_told_once(
             await wait_until(lambda: gone(queue, Keys.in_progress(job_id)), HEARTBEAT + 5)
             async with worker(tmp_path, url, tg.url, "rescuer", env=faults, module=FAULTS):
                 await wait_until(lambda: _final(queue, job_id), what="the re-run to finish")
-            status = await queue.status(job_id)
-            assert status is not None and (status.status, status.error) == ("failed", told)
+            status = await queue.record(job_id)
+            assert status is not None and (status.state, status.error) == ("failed", told)
             assert tg.texts(8001).count(told) == 1 and tg.videos(8001) == []
             assert len(renders(log, f"{job_id}.mp4")) == 3  # the re-run rendered nothing
 
@@ -110,7 +110,7 @@ def test_a_render_past_its_timeout_is_stopped_and_the_user_is_told(tmp_path: Pat
                 await wait_until(lambda: is_status(queue, second, "failed"), what="the next")
                 await wait_until(lambda: tg.texts(8101).count(told) == 2, what="the notices")
             for job_id in (first, second):
-                status = await queue.status(job_id)
+                status = await queue.record(job_id)
                 assert status is not None and status.error == told
                 assert len(renders(log, f"{job_id}.mp4")) == 1  # a timeout is not retried
                 # the engine stopped mid-render: no video was finished
@@ -132,7 +132,7 @@ def test_a_rerun_after_the_platform_accepted_the_video_sends_and_renders_nothing
             async with worker(tmp_path, url, tg.url, "doomed", env=faults, module=FAULTS) as proc:
                 await _killed(proc)  # right after the video was accepted and marked
             assert len(tg.videos(8201)) == 1 and await _mark(queue, job_id) == b"video"
-            assert await status_of(queue, job_id) == "running"  # no bookkeeping happened
+            assert await status_of(queue, job_id) == "delivering"  # no bookkeeping happened
             await wait_until(lambda: gone(queue, Keys.in_progress(job_id)), HEARTBEAT + 5)
             rescue = {"FAULT_RENDER_LOG": str(log)}
             async with worker(tmp_path, url, tg.url, "rescuer", env=rescue, module=FAULTS):
@@ -190,7 +190,8 @@ def test_discord_video_accepted_then_worker_killed_posts_once_with_one_nonce(
                 await dc.wait_for(lambda: len(_videos(dc)) == 1, timeout=120)
                 proc.kill()  # before the worker heard that Discord has it
                 await asyncio.to_thread(proc.wait)
-            assert await _mark(queue, job_id) is None
+            claim = await _mark(queue, job_id)  # claimed for sending, never settled
+            assert claim is not None and claim.startswith(b"sending:")
             await wait_until(lambda: gone(queue, Keys.in_progress(job_id)), HEARTBEAT + 5)
             async with worker(
                 tmp_path, url, "", "rescuer", env=env, module=FAULTS, data_dir=shared

@@ -1,0 +1,379 @@
+"""Discord front-end (discord.py 2.7): slash commands and buttons -> neutral events -> replies.
+
+``/talk`` takes optional ``script``, ``voice`` and ``photo`` options; without a script it opens
+a modal for a long one. Every interaction is answered (deferred, or the modal) before anything
+is downloaded; an attachment is downloaded only once the core has accepted its declared size
+and type and the person's quota, and the download stops at ``max_file_bytes`` whatever the
+declared size said. Each person's events run in order, one at a time (their lane). Buttons are
+stateless ``DynamicItem``s whose custom id carries the action and the requester's id, so only
+the requester can press them and they work after a bot restart. Videos are posted by the
+worker with the bot token to the channel, not through the 15-minute interaction webhook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import discord
+import yarl
+from discord import app_commands
+from discord.gateway import DiscordWebSocket
+
+from bot.chat.adapters.discord_mod import build_mod_group
+from bot.chat.adapters.discord_shared import who_of
+from bot.chat.lanes import Lanes
+from bot.contract import texts
+from bot.contract.errors import MediaTooLarge
+from bot.contract.events import (
+    Action,
+    Button,
+    ButtonSpec,
+    Command,
+    Event,
+    Media,
+    Notify,
+    Reply,
+    Text,
+    Who,
+    media_kind,
+)
+from bot.contract.wire import discord as wire
+from bot.settings import BotSettings
+
+__all__ = ["MouthpieceClient", "gateway_url", "run_discord", "use_api_base", "use_gateway"]
+
+log = logging.getLogger(__name__)
+Handle = Callable[[Event], Awaitable[list[Action]]]
+_DISCORD_GATEWAY = DiscordWebSocket.DEFAULT_GATEWAY  # discord.py's own: wss://gateway.discord.gg/
+
+
+def use_api_base(url: str) -> None:
+    """Point discord.py's REST client at ``url`` (a proxy, or a test stand-in)."""
+    discord.http.Route.BASE = url.rstrip("/")
+
+
+def use_gateway(url: str | None) -> None:
+    """Open discord.py's gateway websocket at ``url`` (None: Discord's own gateway).
+
+    discord.py 2.7 has no setting for this: a plain ``Client`` connects to the class attribute
+    ``DiscordWebSocket.DEFAULT_GATEWAY`` (it asks ``/gateway/bot`` only when auto-sharding),
+    returns there when a session is invalidated, and resumes at READY's
+    ``resume_gateway_url``. So this attribute, process-wide like ``Route.BASE`` above, is the
+    one place the gateway is moved; nothing else of discord.py is patched.
+    """
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url) if url else _DISCORD_GATEWAY
+
+
+async def gateway_url(settings: BotSettings, client: discord.Client) -> str | None:
+    """``DISCORD_GATEWAY_URL``; else, when ``DISCORD_API_BASE_URL`` is not Discord's, the URL
+    that API's ``/gateway/bot`` gives (after login); else None: Discord's default gateway."""
+    if settings.discord_gateway_url:
+        return settings.discord_gateway_url
+    if not settings.discord_custom_api:
+        return None
+    _shards, url, _limits = await client.http.get_bot_gateway()
+    return url
+
+
+def _media(who: Who, att: discord.Attachment, fetch: Callable[[], Awaitable[bytes]]) -> Media:
+    """The attachment as declared; ``fetch`` downloads it when the core has accepted it."""
+    return Media(
+        who,
+        media_kind(att.filename, att.content_type or ""),
+        att.size,
+        fetch,
+        att.filename,
+        att.content_type or "",
+        att.duration or None,
+    )
+
+
+class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wire.TEMPLATE):
+    """A button for one user, in the wire format of :mod:`bot.contract.wire.discord`."""
+
+    def __init__(self, user_id: int, action: str, value: str = "", label: str = "") -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=label or action,
+                style=discord.ButtonStyle(wire.style(action)),
+                custom_id=wire.encode(wire.Press(str(user_id), action, value)),
+            )
+        )
+        self.user_id, self.action, self.value = user_id, action, value
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction,
+        item: discord.ui.Button[Any],  # type: ignore[override]
+        match: re.Match[str],
+    ) -> ActionButton:
+        press = wire.decode(match.group(0))
+        assert press is not None  # discord.py matched the same template
+        return cls(int(press.user_id), press.action, press.value, item.label or "")
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.user_id:
+            await interaction.response.send_message(texts.NOT_YOUR_BUTTON, ephemeral=True)
+            return False
+        return True
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        assert isinstance(client, MouthpieceClient)
+        if self.action == wire.TRANSCRIPT:
+            await interaction.response.send_modal(TranscriptModal(client))
+            return
+        private = self.action.startswith("mod_")  # moderators' answers stay between them
+        await interaction.response.defer(thinking=True, ephemeral=private)
+        await client.respond(
+            interaction, [Button(who_of(interaction), self.action, self.value)], ephemeral=private
+        )
+
+
+class ScriptModal(discord.ui.Modal, title=texts.FORM_SCRIPT_TITLE):
+    script: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label=texts.FORM_SCRIPT_LABEL, style=discord.TextStyle.paragraph, max_length=4000
+    )
+
+    def __init__(self, client: MouthpieceClient, pending: list[Event]) -> None:
+        super().__init__()
+        self.client, self.pending = client, pending
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await self.client.respond(
+            interaction, [*self.pending, Text(who_of(interaction), str(self.script.value))]
+        )
+
+
+class TranscriptModal(discord.ui.Modal, title=texts.FORM_TRANSCRIPT_TITLE):
+    text: discord.ui.TextInput[Any] = discord.ui.TextInput(
+        label=texts.FORM_TRANSCRIPT_LABEL, style=discord.TextStyle.paragraph, max_length=1000
+    )
+
+    def __init__(self, client: MouthpieceClient) -> None:
+        super().__init__()
+        self.client = client
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer(thinking=True)
+        await self.client.respond(interaction, [Text(who_of(interaction), str(self.text.value))])
+
+
+async def _read_capped(session: aiohttp.ClientSession, url: str, cap: int) -> bytes:
+    """GET ``url``, refusing more than ``cap`` bytes (a lying Content-Length or none)."""
+    async with session.get(url) as resp:
+        resp.raise_for_status()
+        if (resp.content_length or 0) > cap:
+            raise MediaTooLarge(int(resp.content_length or 0))
+        data = bytearray()
+        async for chunk in resp.content.iter_chunked(1 << 16):
+            data += chunk
+            if len(data) > cap:
+                raise MediaTooLarge(len(data))
+        return bytes(data)
+
+
+class MouthpieceClient(discord.Client):
+    """The Discord client: commands in servers and DMs, attachments in DMs."""
+
+    def __init__(
+        self,
+        handle: Handle,
+        *,
+        max_file_bytes: int = 20_000_000,
+        on_alive: Callable[[], None] | None = None,
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.dm_messages = True
+        super().__init__(intents=intents)
+        self.handle = handle
+        self.max_file_bytes = max_file_bytes
+        self.lanes = Lanes()
+        self.tree = app_commands.CommandTree(self)
+        self._register()
+        self._on_alive = on_alive
+        self._gateway_up = False
+        self._downloads: aiohttp.ClientSession | None = None
+        self._watch: asyncio.Task[None] | None = None
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(ActionButton)
+        self._downloads = aiohttp.ClientSession()
+        if self._on_alive is not None:
+            self._watch = asyncio.create_task(self._report_alive())
+
+    async def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await super().close()
+        if self._downloads is not None:
+            await self._downloads.close()
+
+    # ---- gateway liveness (the bot's /healthz and watchdog) ----------------------------
+    async def on_connect(self) -> None:
+        self._gateway_up = True
+
+    async def on_resumed(self) -> None:
+        self._gateway_up = True
+
+    async def on_disconnect(self) -> None:
+        self._gateway_up = False
+
+    async def _report_alive(self, every: float = 5.0) -> None:
+        assert self._on_alive is not None
+        while not self.is_closed():
+            if self._gateway_up:
+                self._on_alive()
+            await asyncio.sleep(every)
+
+    def attachment(self, who: Who, att: discord.Attachment) -> Media:
+        """An attachment as an event; downloaded later, capped at ``max_file_bytes``."""
+
+        async def fetch() -> bytes:
+            if self._downloads is None:  # not logged in: discord.py's own reader, capped after
+                data = await att.read()
+                if len(data) > self.max_file_bytes:
+                    raise MediaTooLarge(len(data))
+                return data
+            return await _read_capped(self._downloads, att.url, self.max_file_bytes)
+
+        return _media(who, att, fetch)
+
+    def _register(self) -> None:
+        tree = self.tree
+
+        @tree.command(name="talk", description=texts.DISCORD_COMMANDS["talk"])
+        @app_commands.describe(**texts.DISCORD_TALK_OPTIONS)
+        async def talk(
+            interaction: discord.Interaction,
+            script: str | None = None,
+            voice: discord.Attachment | None = None,
+            photo: discord.Attachment | None = None,
+        ) -> None:
+            who = who_of(interaction)
+            files = [self.attachment(who, a) for a in (voice, photo) if a is not None]
+            if script is None:  # the modal is the answer; files are fetched after it is sent
+                pending: list[Event] = [Command(who, "talk"), *files]
+                await interaction.response.send_modal(ScriptModal(self, pending))
+                return
+            await interaction.response.defer(thinking=True)  # within 3 s, before any download
+            await self.respond(interaction, [Command(who, "talk"), Text(who, script), *files])
+
+        tree.add_command(build_mod_group(self))
+        for name in ("cancel", "status", "forget", "help", "voices"):
+            tree.command(name=name, description=texts.DISCORD_COMMANDS[name])(self._simple(name))  # type: ignore[arg-type]
+
+        @tree.command(name="voice_save", description=texts.DISCORD_COMMANDS["voice_save"])
+        async def voice_save(interaction: discord.Interaction, name: str) -> None:
+            await interaction.response.defer(thinking=True)
+            await self.respond(interaction, [Command(who_of(interaction), "voice", f"save {name}")])
+
+        @tree.command(name="voice_delete", description=texts.DISCORD_COMMANDS["voice_delete"])
+        async def voice_delete(interaction: discord.Interaction, name: str) -> None:
+            await interaction.response.defer(thinking=True)
+            await self.respond(
+                interaction, [Command(who_of(interaction), "voice", f"delete {name}")]
+            )
+
+    def _simple(self, name: str) -> Callable[[discord.Interaction], Awaitable[None]]:
+        async def command(interaction: discord.Interaction) -> None:
+            await interaction.response.defer(thinking=True)
+            await self.respond(interaction, [Command(who_of(interaction), name)])
+
+        command.__name__ = name
+        return command
+
+    async def respond(
+        self, interaction: discord.Interaction, events: list[Event], *, ephemeral: bool = False
+    ) -> None:
+        """Run events through the core (in the person's lane); send every reply as a follow-up
+        (buttons attached)."""
+        replies: list[Action] = []
+        async with self.lanes.hold(interaction.user.id):
+            for event in events:
+                try:
+                    replies += await self.handle(event)
+                except Exception:
+                    log.exception("interaction handling failed")
+                    replies.append(Reply(texts.OOPS))
+        await self._notify([r for r in replies if isinstance(r, Notify)])
+        replies = [r for r in replies if not isinstance(r, Notify)]
+        text = "\n".join(r.text for r in replies) or texts.OK
+        buttons = tuple(b for r in replies for b in r.buttons)
+        paths = [p for r in replies for p in r.attachments][:10]
+        files = [discord.File(io.BytesIO(d), Path(p).name) for p, d in await _read_all(paths)]
+        extra: dict[str, Any] = {"files": files} if files else {}
+        await interaction.followup.send(
+            text[:2000], view=self._view(interaction.user.id, buttons), ephemeral=ephemeral, **extra
+        )
+
+    async def _notify(self, notes: list[Notify]) -> None:
+        """Messages for other channels (a requester told of a moderator's decision)."""
+        for note in notes:
+            try:
+                await self.get_partial_messageable(int(note.chat_id)).send(note.text[:2000])
+            except discord.HTTPException:
+                log.warning("could not notify a channel", extra={"channel": note.chat_id})
+
+    def _view(self, user_id: int, buttons: tuple[ButtonSpec, ...]) -> discord.ui.View:
+        view = discord.ui.View(timeout=None)
+        for b in wire.shown(buttons):
+            view.add_item(ActionButton(user_id, b.action, b.value, b.label))
+        return view
+
+    async def on_message(self, message: discord.Message) -> None:
+        """In DMs, files and text feed the draft (servers use /talk; no message-content intent)."""
+        if message.author.bot or message.guild is not None:
+            return
+        who = Who(
+            "discord",
+            str(message.author.id),
+            str(message.channel.id),
+            None,
+            message.author.display_name,
+            str(message.id),
+        )
+        events: list[Event] = [self.attachment(who, a) for a in message.attachments]
+        if message.content and not events:
+            events.append(Text(who, message.content))
+        replies: list[Action] = []
+        async with self.lanes.hold(message.author.id):
+            for event in events:
+                replies += await self.handle(event)
+        for r in replies:
+            await message.channel.send(r.text[:2000], view=self._view(message.author.id, r.buttons))
+
+
+async def _read_all(paths: list[str]) -> list[tuple[str, bytes]]:
+    """Read files for an answer in a thread (moderators' reviews: voice notes and photos)."""
+    return await asyncio.to_thread(lambda: [(p, Path(p).read_bytes()) for p in paths])
+
+
+async def run_discord(
+    settings: BotSettings, handle: Handle, *, on_alive: Callable[[], None] | None = None
+) -> None:
+    use_api_base(settings.discord_api_base_url)
+    client = MouthpieceClient(
+        handle,
+        max_file_bytes=settings.max_file_bytes,
+        on_alive=on_alive,
+    )
+    async with client:
+        await client.login(settings.discord_bot_token)
+        gateway = await gateway_url(settings, client)
+        use_gateway(gateway)
+        log.info("discord gateway", extra={"gateway": gateway or str(_DISCORD_GATEWAY)})
+        await client.tree.sync()
+        await client.connect()

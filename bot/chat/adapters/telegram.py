@@ -1,0 +1,282 @@
+"""Telegram front-end (python-telegram-bot 22): updates -> neutral events -> replies.
+
+Videos are made in private chats. ``/mod`` also works in groups. Translation and nothing
+else: for ``/mod`` and moderator buttons in a group the adapter asks Telegram whether the
+sender administers that group (``getChatAdministrators``) and reports it as a fact on
+``Who``; who may do what (operators by ``TELEGRAM_ADMIN_IDS``, a group's administrators
+within that group) is decided in bot.safety.
+
+Updates are handled concurrently, one lane per person (:class:`PersonLanes`): a person's
+messages are answered in the order they were sent, and one person's slow upload check never
+delays anyone else's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import inspect
+import logging
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path, PurePath
+from typing import Any
+
+from telegram import Audio, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, Voice
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.chat.lanes import Lanes
+from bot.contract import texts
+from bot.contract.events import (
+    Action,
+    Button,
+    Command,
+    Event,
+    Media,
+    Notify,
+    Reply,
+    Text,
+    Who,
+    media_kind,
+)
+from bot.contract.wire import telegram as wire
+
+__all__ = ["build_application", "COMMANDS", "PersonLanes"]
+
+log = logging.getLogger(__name__)
+COMMANDS = ("talk", "start", "cancel", "status", "help", "voice", "voices", "forget", "mod")
+_GROUPS = ("group", "supergroup")
+Handle = Callable[[Event], Awaitable[list[Action]]]
+
+
+class PersonLanes(BaseUpdateProcessor):
+    """Concurrent update handling with per-person order.
+
+    PTB starts a task per update; here each waits for the lanes of its sender (the user, or
+    the chat when there is no user), so a person's updates run one at a time in arrival
+    order while other people's run alongside. ``slots`` bounds the updates in flight; a
+    person with ``per_person`` updates already running or waiting has further ones dropped
+    (logged), so no one person can take every slot.
+    """
+
+    def __init__(self, *, slots: int = 512, per_person: int = 20) -> None:
+        super().__init__(slots)
+        self.lanes = Lanes()
+        self.per_person = per_person
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        key = _person(update)
+        if key is None:
+            await coroutine
+            return
+        if self.lanes.pending(key) >= self.per_person:
+            log.warning("update dropped: too many pending for one person", extra={"user": key})
+            if inspect.iscoroutine(coroutine):
+                coroutine.close()
+            return
+        async with self.lanes.hold(key):
+            await coroutine
+
+    async def initialize(self) -> None:
+        """Nothing to set up: lanes are made on first use."""
+
+    async def shutdown(self) -> None:
+        """Nothing to free: a lane disappears with its last update."""
+
+
+def _person(update: object) -> str | None:
+    if not isinstance(update, Update):
+        return None
+    who = update.effective_user or update.effective_chat
+    return str(who.id) if who is not None else None
+
+
+class _PollingRequest(HTTPXRequest):
+    """The getUpdates connection, telling ``on_ok`` about every answered poll (liveness)."""
+
+    def __init__(self, on_ok: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._on_ok = on_ok
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        code, payload = await super().do_request(*args, **kwargs)
+        if code == 200:
+            self._on_ok()
+        return code, payload
+
+
+def _who(update: Update, *, server_admin: bool = False) -> Who:
+    user, chat, msg = update.effective_user, update.effective_chat, update.effective_message
+    assert user is not None and chat is not None
+    return Who(
+        "telegram",
+        str(user.id),
+        str(chat.id),
+        str(chat.id) if chat.type in _GROUPS else None,  # a group is its own policy scope
+        user.full_name,
+        str(msg.message_id) if msg else None,
+        server_admin,
+    )
+
+
+async def _is_group_admin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Whether Telegram says the sender administers the group this came from (a fact for
+    bot.safety, which decides what that allows)."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type not in _GROUPS:
+        return False
+    admins = await context.bot.get_chat_administrators(chat.id)
+    return any(m.user.id == user.id for m in admins)
+
+
+def _keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.buttons:
+        return None
+    rows = [[InlineKeyboardButton(**b) for b in row] for row in wire.keyboard(reply.buttons)]
+    return InlineKeyboardMarkup(rows)
+
+
+def _media(update: Update) -> Media | None:
+    msg = update.effective_message
+    if msg is None:
+        return None
+    who = _who(update)
+    a = msg.voice or msg.audio
+    if a is not None:
+        name = (a.file_name if isinstance(a, Audio) else None) or "voice.ogg"
+        return Media(who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a))
+    if msg.photo:
+        p = max(msg.photo, key=lambda s: s.width * s.height)
+        return Media(who, "image", p.file_size, _fetcher(p), "photo.jpg", "image/jpeg")
+    if msg.document:
+        d = msg.document
+        return Media(
+            who,
+            media_kind(d.file_name or "", d.mime_type or ""),
+            d.file_size,
+            _fetcher(d),
+            d.file_name or "",
+            d.mime_type or "",
+        )
+    return None
+
+
+def _seconds(attachment: Audio | Voice) -> float:
+    """The declared length of a voice note or audio file in seconds.
+
+    PTB 22.2+ gives whole seconds with a deprecation warning, or a ``timedelta`` when the
+    process opted in with ``PTB_TIMEDELTA``; both are read, and the warning (about PTB's next
+    major version, which returns the ``timedelta`` this already handles) is not raised. The
+    environment is not touched: it belongs to whoever starts the process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        duration: object = attachment.duration
+    if isinstance(duration, dt.timedelta):
+        return duration.total_seconds()
+    return float(duration) if isinstance(duration, int | float) else 0.0
+
+
+def _fetcher(attachment: object) -> Callable[[], Awaitable[bytes]]:
+    async def fetch() -> bytes:
+        file = await attachment.get_file()  # type: ignore[attr-defined]
+        return bytes(await file.download_as_bytearray())
+
+    return fetch
+
+
+async def _send(
+    msg: Message | None, context: ContextTypes.DEFAULT_TYPE, chat_id: int, actions: list[Action]
+) -> None:
+    for action in actions:
+        if isinstance(action, Notify):  # someone else's chat (a moderator's decision)
+            await context.bot.send_message(int(action.chat_id), action.text)
+            continue
+        await context.bot.send_message(chat_id, action.text, reply_markup=_keyboard(action))
+        for path in action.attachments:  # a review's voice note and photo, for moderators
+            data = await asyncio.to_thread(Path(path).read_bytes)  # off the event loop
+            await context.bot.send_document(chat_id, data, filename=PurePath(path).name)
+
+
+def build_application(
+    token: str,
+    api_root: str,
+    handle: Handle,
+    *,
+    concurrent: bool = True,
+    per_person: int = 20,
+    on_poll: Callable[[], None] | None = None,
+) -> Application:
+    """A PTB Application whose handlers feed ``handle`` (the core service).
+
+    ``concurrent=False`` handles updates one at a time (the old behaviour; the load
+    benchmark compares both). ``on_poll`` is called after every answered getUpdates."""
+    root = api_root.rstrip("/")
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .concurrent_updates(PersonLanes(per_person=per_person) if concurrent else False)
+    )
+    if on_poll is not None:
+        builder = builder.get_updates_request(_PollingRequest(on_poll, connection_pool_size=1))
+    app = builder.build()
+
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE, event: Event | None) -> None:
+        chat = update.effective_chat
+        if chat is None or event is None:
+            return
+        try:
+            actions = await handle(event)
+        except Exception:
+            log.exception("update handling failed")
+            actions = [Reply(texts.OOPS)]
+        await _send(update.effective_message, context, chat.id, actions)
+
+    async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        text = (update.effective_message.text or "") if update.effective_message else ""
+        name = text.split()[0].lstrip("/").split("@")[0].lower() if text else ""
+        admin = name == "mod" and await _is_group_admin(update, context)
+        who = _who(update, server_admin=admin)
+        await run(update, context, Command(who, name, " ".join(context.args or [])))
+
+    async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        msg = update.effective_message
+        await run(update, context, Text(_who(update), msg.text or "") if msg else None)
+
+    async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await run(update, context, _media(update))
+
+    async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query = update.callback_query
+        if query is None:
+            return
+        await query.answer()
+        action, value = wire.decode(query.data or "")
+        admin = action.startswith("mod_") and await _is_group_admin(update, context)
+        await run(update, context, Button(_who(update, server_admin=admin), action, value))
+
+    private = filters.ChatType.PRIVATE
+    app.add_handler(CommandHandler("mod", on_command, filters=private | filters.ChatType.GROUPS))
+    app.add_handler(CommandHandler(list(COMMANDS), on_command, filters=private))
+    app.add_handler(MessageHandler(private & filters.COMMAND, on_command))
+    app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text))
+    app.add_handler(
+        MessageHandler(
+            private & (filters.VOICE | filters.AUDIO | filters.PHOTO | filters.Document.ALL),
+            on_media,
+        )
+    )
+    app.add_handler(CallbackQueryHandler(on_button))
+    return app

@@ -1,0 +1,288 @@
+"""The chat process's Redis client: media hand-off, intake checks, notices, erasure, and
+the job lifecycle's queue port (:class:`bot.contract.ports.JobQueue`, over
+:mod:`bot.jobs`). Redis only.
+
+Media travel through Redis by content hash (with a TTL), so the bot and the workers may
+run on different machines that share nothing but Redis; a job whose copy expired gets a
+fresh one from the bot's own file (:meth:`Queue.supply_media`). With ``shared=True`` (bot and
+workers share the data folder) no bytes go to Redis: the workers read the bot's file.
+Every arq record is JSON (:mod:`bot.jobs.redis`), never a pickle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import job_key_prefix, result_key_prefix
+from arq.jobs import DeserializationError, deserialize_job, deserialize_result
+from redis.exceptions import ResponseError
+
+from bot.contract.jobs import (
+    INTAKE_QUEUE,
+    TASK_CHECK_MEDIA,
+    TASK_NOTIFY,
+    TASK_TRANSCRIBE,
+    CancelOutcome,
+    JobRecord,
+    JobState,
+    Keys,
+    RenderJob,
+    forget_token,
+)
+from bot.contract.ports import ErasePlan, JobEvent, MediaCheck, Position
+from bot.jobs.book import JobBook
+from bot.jobs.queue import RenderQueue
+from bot.jobs.redis import busy_when_full, connect, loads
+
+__all__ = ["Queue"]
+
+log = logging.getLogger(__name__)
+
+
+class Queue:
+    """What the bot process needs from Redis (implements the service's Gateway).
+
+    ``shared``: the workers read the bot's own files (one data folder): uploads are not
+    copied into Redis. ``tombstone_seconds``: how long workers can still find a forgotten
+    upload or job's tombstone; at least as long as a worker may keep a copy (its cache
+    retention)."""
+
+    def __init__(
+        self,
+        redis: ArqRedis,
+        *,
+        media_ttl: int = 86_400,
+        intake_timeout: float = 20.0,
+        tombstone_seconds: float = 2 * 86_400,
+        shared: bool = False,
+    ) -> None:
+        self.redis = redis
+        self.shared = shared
+        self.media_ttl = media_ttl
+        self.intake_timeout = intake_timeout
+        self.tombstone_seconds = tombstone_seconds
+        self._poll = min(0.1, max(0.005, intake_timeout / 4))  # answer polls within the wait
+        self.book = JobBook(redis)
+        self.render = RenderQueue(redis, self.book)
+        self._group_ready = False
+
+    @classmethod
+    async def connect(cls, url: str, **kw: float | bool) -> Queue:
+        return cls(await connect(url), **kw)  # type: ignore[arg-type]
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    @busy_when_full
+    async def put_media(self, digest: str, data: bytes) -> None:
+        if self.shared:
+            return  # the workers read the bot's file
+        await self.redis.set(Keys.media(digest), data, ex=self.media_ttl)
+
+    @busy_when_full
+    async def supply_media(self, digest: str, path: Path | None) -> bool:
+        """Make sure a worker can fetch an upload now: keep the Redis copy another
+        ``media_ttl`` seconds, or put a fresh one from the bot's file (``path``). False when
+        neither exists (expired, or erased). Shared: whether the bot's file is there."""
+        if self.shared:
+            return path is not None and await asyncio.to_thread(path.is_file)
+        key = Keys.media(digest)
+        if await self.redis.expire(key, self.media_ttl):
+            return True
+        try:
+            data = await asyncio.to_thread(path.read_bytes) if path is not None else None
+        except FileNotFoundError:
+            data = None
+        if data is None:
+            return False
+        await self.redis.set(key, data, ex=self.media_ttl)
+        log.info("upload copied to redis again", extra={"bytes": len(data)})
+        return True
+
+    async def _intake(self, function: str, *args: str, timeout: float) -> Any:
+        """Run an intake function on a worker and read its answer, which is then deleted
+        (its record holds an upload hash or a transcript); None when none came in time."""
+        job = await self.redis.enqueue_job(function, *args, _queue_name=INTAKE_QUEUE)
+        if job is None:
+            return None
+        try:
+            return await job.result(timeout=timeout, poll_delay=self._poll)
+        except TimeoutError:
+            log.warning("intake timed out", extra={"function": function})
+            return None
+        finally:
+            await self.redis.delete(result_key_prefix + job.job_id)
+
+    @busy_when_full
+    async def check_media(self, kind: str, digest: str) -> MediaCheck | None:
+        """Ask a worker to validate an upload; None when no answer came in time."""
+        raw = await self._intake(TASK_CHECK_MEDIA, kind, digest, timeout=self.intake_timeout)
+        return MediaCheck.from_json(raw) if isinstance(raw, str) else None
+
+    @busy_when_full
+    async def transcribe(self, digest: str) -> str | None:
+        """What a worker's speech recognition hears in a voice note (the consent phrase check);
+        None when no worker answered in time or none has speech recognition."""
+        text = await self._intake(TASK_TRANSCRIBE, digest, timeout=self.intake_timeout * 3)
+        return text if isinstance(text, str) else None
+
+    @busy_when_full
+    async def notify(self, platform: str, chat_id: str, text: str, job_id: str = "") -> None:
+        """Have a worker send ``text`` to a chat (the bot process has no delivery of its own
+        outside a conversation: an expired review's requester is told this way)."""
+        await self.redis.enqueue_job(
+            TASK_NOTIFY, platform, chat_id, text, job_id, _queue_name=INTAKE_QUEUE
+        )
+
+    @busy_when_full
+    async def erase(self, plan: ErasePlan) -> None:
+        """Remove from Redis everything of an erasure: upload copies, the jobs' status and
+        delivery records, arq's job and result records naming the jobs or uploads (scripts,
+        hashes, transcripts), the person's fair-queue round; then leave tombstones (hashes
+        only) so every worker removes its copies too."""
+        keys = [k for d in plan.digests for k in (Keys.media(d), Keys.intake(d))]
+        for job_id in plan.job_ids:
+            keys += [Keys.job(job_id), Keys.delivered(job_id), Keys.arq_job(job_id)]
+            keys.append(result_key_prefix + job_id)
+        if plan.user is not None:
+            keys.append(Keys.fair_user(plan.platform, plan.user))
+        if keys:
+            await self.redis.delete(*keys)
+        if plan.job_ids:
+            await self.redis.srem(Keys.ACTIVE, *plan.job_ids)  # type: ignore[misc]
+        await self._erase_arq_records(plan)
+        await self._tombstones((*plan.digests, *plan.job_ids))
+
+    async def _erase_arq_records(self, plan: ErasePlan) -> None:
+        """arq keeps each intake and render call (arguments, and a result for a while):
+        delete those whose arguments name an erased upload or job, or the erased person."""
+        needles = {*plan.digests, *plan.job_ids}
+        for prefix, read in (
+            (job_key_prefix, deserialize_job),
+            (result_key_prefix, deserialize_result),
+        ):
+            async for key in self.redis.scan_iter(match=f"{prefix}*", count=500):
+                raw = await self.redis.get(key)
+                if raw is None:
+                    continue
+                try:
+                    args = read(raw, deserializer=loads).args
+                except DeserializationError:
+                    continue
+                if _names(args, needles, plan):
+                    await self.redis.delete(key)
+
+    async def _tombstones(self, refs: tuple[str, ...]) -> None:
+        if not refs:
+            return
+        now = time.time()
+        await self.redis.zadd(Keys.FORGOTTEN, {forget_token(r): now for r in refs})
+        await self.redis.zremrangebyscore(Keys.FORGOTTEN, "-inf", now - self.tombstone_seconds)
+        await self.redis.incr(Keys.FORGOTTEN_SEQ)
+
+    # ---- the job lifecycle's queue port (bot.contract.ports.JobQueue) ---------------------
+    async def enqueue(self, job: RenderJob) -> bool:
+        return await self.render.enqueue(job)
+
+    async def holds(self, job_id: str) -> bool:
+        return await self.render.holds(job_id)
+
+    async def position(self, job_id: str) -> Position | None:
+        return await self.render.position(job_id)
+
+    async def cancel(self, job_id: str) -> CancelOutcome:
+        return await self.render.cancel(job_id)
+
+    async def cancel_requested(self, job_id: str) -> bool:
+        return bool(await self.redis.exists(Keys.cancel(job_id)))
+
+    async def record(self, job_id: str) -> JobRecord | None:
+        return await self.book.read(job_id)
+
+    async def move(self, job_id: str, to: JobState, **fields: object) -> JobState | None:
+        return await self.book.move(job_id, to, **fields)
+
+    @busy_when_full
+    async def events(self, consumer: str, block_ms: int) -> list[JobEvent]:
+        """The next state changes for this bot process: first those another consumer took
+        and never acknowledged (it died), then new ones (waiting up to ``block_ms``)."""
+        await self._ensure_group()
+        try:
+            _, stale, *_ = await self.redis.xautoclaim(
+                Keys.JOB_EVENTS, Keys.EVENTS_GROUP, consumer, min_idle_time=30_000, count=100
+            )
+            if stale:
+                return [_event(i, f) for i, f in stale if f]
+            answer = await self.redis.xreadgroup(
+                Keys.EVENTS_GROUP,
+                consumer,
+                {Keys.JOB_EVENTS: ">"},
+                count=100,
+                block=block_ms or None,
+            )
+        except ResponseError as e:
+            if "NOGROUP" not in str(e):
+                raise
+            self._group_ready = False  # Redis lost the stream (a restart without its files)
+            return []
+        return [_event(i, f) for _, entries in answer or () for i, f in entries if f]
+
+    async def ack(self, *event_ids: str) -> None:
+        if event_ids:
+            await self.redis.xack(Keys.JOB_EVENTS, Keys.EVENTS_GROUP, *event_ids)
+
+    async def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            await self.redis.xgroup_create(
+                Keys.JOB_EVENTS, Keys.EVENTS_GROUP, id="0", mkstream=True
+            )
+        except ResponseError as e:
+            if "BUSYGROUP" not in str(e):
+                raise
+        self._group_ready = True
+
+
+def _event(entry_id: bytes | str, fields: dict[bytes, bytes]) -> JobEvent:
+    d = {k.decode(): v.decode() for k, v in fields.items()}
+    try:
+        seconds = {str(k): float(v) for k, v in json.loads(d.get("seconds") or "{}").items()}
+    except (ValueError, AttributeError):
+        seconds = {}
+    return JobEvent(
+        id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
+        job_id=d.get("job", ""),
+        was=d.get("from", ""),
+        to=JobState(d.get("to", "")),
+        error=d.get("error", ""),
+        output_bytes=int(float(d.get("output_bytes") or 0)),
+        seconds=seconds,
+    )
+
+
+def _names(args: tuple[Any, ...], needles: set[str], plan: ErasePlan) -> bool:
+    """Whether a queued call's arguments name an erased upload or job (or, for a render,
+    belong to the erased person)."""
+    for arg in args:
+        if not isinstance(arg, str):
+            continue
+        if arg in needles:
+            return True
+        if arg.startswith("{"):  # a render's payload
+            try:
+                data = json.loads(arg)
+            except ValueError:
+                continue
+            if data.get("job_id") in needles or (
+                plan.user is not None
+                and (data.get("platform"), data.get("user_id")) == (plan.platform, plan.user)
+            ):
+                return True
+    return False

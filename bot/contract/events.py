@@ -1,0 +1,123 @@
+"""Platform-neutral inputs (events) and outputs (actions) of the conversation core.
+
+Adapters turn Telegram updates and Discord interactions into these, hand them to
+:func:`bot.conversation.service.Service.handle`, and render the returned actions on their platform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+__all__ = [
+    "Who",
+    "Command",
+    "Text",
+    "Media",
+    "Button",
+    "Event",
+    "ButtonSpec",
+    "Reply",
+    "Action",
+    "Notify",
+    "MEDIA_KINDS",
+    "media_kind",
+]
+
+MEDIA_KINDS = ("audio", "image", "text")
+_AUDIO_EXT = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm")
+_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def media_kind(filename: str, mime: str) -> str:
+    """What a file is as declared by its sender (type, else name): one of MEDIA_KINDS, or
+    "other". Only a claim: the upload check decodes the file before it is used."""
+    mime, name = mime.lower(), filename.lower()
+    if mime.startswith("image/") or name.endswith(_IMAGE_EXT):
+        return "image"
+    if mime.startswith("audio/") or name.endswith(_AUDIO_EXT):
+        return "audio"
+    if mime.startswith("text/plain") or name.endswith(".txt"):
+        return "text"
+    return "other"
+
+
+@dataclass(frozen=True)
+class Who:
+    """Who sent an event, and where: one draft per (platform, user, chat)."""
+
+    platform: str  # "telegram" | "discord"
+    user_id: str
+    chat_id: str
+    guild_id: str | None = None
+    name: str = ""
+    message_id: str | None = None
+    #: platform facts for authority, reported by the adapter and judged in bot.safety (never
+    #: here): the platform says this person manages this server or group (Discord Manage
+    #: Server or Administrator, a Telegram group's administrator), and their role ids there
+    server_admin: bool = False
+    roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Command:
+    who: Who
+    name: str  # "talk", "cancel", "status", "help", "voice", "voices", ...
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Text:
+    who: Who
+    text: str
+
+
+@dataclass(frozen=True)
+class Media:
+    """A file the user sent. ``fetch`` downloads it, called only after the size check."""
+
+    who: Who
+    kind: str  # one of MEDIA_KINDS: "audio" (voice note, audio file), "image", "text" (.txt)
+    size: int | None
+    fetch: Callable[[], Awaitable[bytes]] = field(compare=False)
+    filename: str = ""
+    mime: str = ""
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
+class Button:
+    who: Who
+    action: str  # "consent", "render", "cancel", "skip_transcript", "use_voice", "last_photo"
+    value: str = ""
+
+
+Event = Command | Text | Media | Button
+
+
+@dataclass(frozen=True)
+class ButtonSpec:
+    label: str
+    action: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to the user, with optional buttons (restricted to that user)."""
+
+    text: str
+    buttons: tuple[ButtonSpec, ...] = ()
+    attachments: tuple[str, ...] = ()  # local files to send with it (moderators' reviews)
+
+
+@dataclass(frozen=True)
+class Notify(Reply):
+    """A message for another chat (a requester told of a moderator's decision). Adapters
+    send it to ``chat_id`` instead of answering the current interaction."""
+
+    platform: str = ""
+    chat_id: str = ""
+
+
+Action = Reply

@@ -1,0 +1,213 @@
+"""The ports: what the conversation, the safety package and the job lifecycle need from
+Redis and the store, typed once as Protocols, and the values that cross them (a worker's
+verdict on an upload, an erasure's plan, a job event, the rows the store hands back).
+Implemented in the chat process (:mod:`bot.chat.queue`, :mod:`bot.chat.store`); nothing
+here imports them. The whole store, as the conversation sees it, is
+:class:`bot.conversation.storage.Store`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.contract.jobs import CancelOutcome, JobRecord, JobState, RenderJob
+
+__all__ = [
+    "Gateway",
+    "JobQueue",
+    "JobStore",
+    "JobControl",
+    "MediaSupply",
+    "JobEvent",
+    "LiveJob",
+    "MediaCheck",
+    "ErasePlan",
+    "Position",
+    "MediaStore",
+    "LastMedia",
+    "VoiceProfile",
+    "JobRow",
+]
+
+
+@dataclass(frozen=True)
+class MediaCheck:
+    """A worker's verdict on an upload."""
+
+    ok: bool
+    reason: str = ""
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+    def to_json(self) -> str:
+        """The one wire form (a worker's answer through arq)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> MediaCheck:
+        """Tolerant of fields it does not know; ValueError when ``raw`` is not a verdict."""
+        try:
+            d = json.loads(raw)
+            return cls(
+                ok=bool(d["ok"]),
+                reason=str(d.get("reason", "")),
+                seconds=float(d.get("seconds", 0.0)),
+                warnings=tuple(str(w) for w in d.get("warnings", ())),
+            )
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+            raise ValueError(f"not a media check: {e}") from e
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a queued job stands: ``ahead`` jobs wait before it, ``running`` are rendering."""
+
+    ahead: int
+    running: int
+
+
+@dataclass(frozen=True)
+class ErasePlan:
+    """What an erasure asks the queue to remove: the Redis copies of these uploads, these
+    jobs' records (status, arq job and result records holding their scripts), anything else
+    naming them, and for a whole person (``user``) their queue bookkeeping. Workers learn
+    of it through tombstones (hashes, never the ids themselves) and clear their caches."""
+
+    platform: str
+    digests: tuple[str, ...] = ()
+    job_ids: tuple[str, ...] = ()
+    user: str | None = None  # set when the person's data goes everywhere
+
+
+class Gateway(Protocol):
+    """Uploads and intake through Redis: copies for the workers, their checks, erasure."""
+
+    async def put_media(self, digest: str, data: bytes) -> None: ...
+    async def supply_media(self, digest: str, path: Path | None) -> bool: ...
+    async def check_media(self, kind: str, digest: str) -> MediaCheck | None: ...
+    async def transcribe(self, digest: str) -> str | None: ...
+    async def notify(self, platform: str, chat_id: str, text: str, job_id: str = "") -> None: ...
+    async def erase(self, plan: ErasePlan) -> None: ...
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One state change from the job-events stream (``id``: the stream's entry id)."""
+
+    id: str
+    job_id: str
+    was: str
+    to: JobState
+    error: str = ""
+    output_bytes: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LiveJob:
+    """A job the store holds as live (queued, running, retrying, delivering)."""
+
+    job: RenderJob
+    state: JobState
+    created: float
+
+
+class JobQueue(Protocol):
+    """The render queue and the jobs' live records in Redis (:mod:`bot.jobs`)."""
+
+    async def enqueue(self, job: RenderJob) -> bool: ...
+    async def holds(self, job_id: str) -> bool: ...
+    async def position(self, job_id: str) -> Position | None: ...
+    async def cancel(self, job_id: str) -> CancelOutcome: ...
+    async def cancel_requested(self, job_id: str) -> bool: ...
+    async def record(self, job_id: str) -> JobRecord | None: ...
+    async def move(self, job_id: str, to: JobState, **fields: object) -> JobState | None: ...
+    async def events(self, consumer: str, block_ms: int) -> list[JobEvent]: ...
+    async def ack(self, *event_ids: str) -> None: ...
+
+
+class JobStore(Protocol):
+    """The store's job history, as the job lifecycle writes it."""
+
+    async def add_job(
+        self,
+        job: RenderJob,
+        guild_id: str | None,
+        consent_mode: str = "attest",
+        *,
+        limits: Any = None,  # the safety package's RateLimits
+        status: str = JobState.QUEUED,
+        verified: str = "",
+        now: float | None = None,
+    ) -> bool: ...
+
+    async def remove_job(self, job_id: str) -> None: ...
+
+    async def move_job(
+        self,
+        job_id: str,
+        to: JobState,
+        *,
+        error: str = "",
+        output_bytes: int = 0,
+        timings: dict[str, float] | None = None,
+    ) -> bool: ...
+
+    async def live_jobs(self, created_before: float) -> list[LiveJob]: ...
+
+    async def job_state(self, job_id: str) -> JobState | None: ...
+
+
+class JobControl(Protocol):
+    """What the safety package may ask of the job lifecycle (approve a review, cancel)."""
+
+    async def approve(self, job: RenderJob) -> None: ...
+    async def cancel(self, job_id: str) -> CancelOutcome: ...
+
+
+class MediaSupply(Protocol):
+    """Makes sure the workers can fetch a job's uploads (bot.jobs.media.Uploads)."""
+
+    async def supply(self, job: RenderJob) -> str | None: ...
+
+
+# ---- the store's rows, as the core reads them (never a database row) ---------------------
+@dataclass(frozen=True)
+class LastMedia:
+    """The person's last voice note and photo, for "use my last photo" and /voice save."""
+
+    voice_hash: str | None = None
+    voice_seconds: float | None = None
+    voice_text: str | None = None
+    photo_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class VoiceProfile:
+    """A saved voice."""
+
+    name: str
+    digest: str
+    seconds: float
+    transcript: str | None
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """A job as the bot recorded it."""
+
+    job_id: str
+    status: str
+    error: str
+    created: float
+    output_bytes: int
+
+
+class MediaStore(Protocol):
+    """Where the bot keeps uploads (bot.chat.store.Store): the part bot.jobs.media needs."""
+
+    async def put_media(self, digest: str, kind: str, size: int, mime: str, path: Path) -> None: ...
+
+    async def media_path(self, digest: str) -> Path | None: ...

@@ -1,0 +1,349 @@
+"""Every sentence the bot says to a user, in one place."""
+
+HELP = (
+    "I turn a script, a voice note and a front-facing photo into a talking video.\n"
+    "/talk — start a new video\n/status — your draft and your videos\n/cancel — drop the draft\n"
+    "/voice save NAME — keep the last voice · /voice delete NAME · /voices — your saved voices\n"
+    "/forget — delete everything you gave me and the videos made from it\n"
+    "Videos are marked as AI-generated. Only use faces and voices of people who agreed."
+)
+START = (
+    "Let's make a video. Send me, in any order: the script (text or a .txt file), a voice note "
+    "(3–30 s of clear speech) and a front-facing photo."
+)
+NEED = "Still needed: {missing}."
+MISSING_NAMES = {"script": "the script", "voice": "a voice note", "photo": "a photo"}
+GOT_SCRIPT = "Script received ({chars} characters, about {seconds:.0f} s of speech)."
+GOT_VOICE = "Voice note received ({seconds:.1f} s)."
+GOT_PHOTO = "Photo received."
+ASK_TRANSCRIPT = "What is said in the voice note? Type it word for word: the voice model needs it."
+ASK_TRANSCRIPT_OPTIONAL = "What is said in the voice note? Type it for a better match, or tap Skip."
+GOT_TRANSCRIPT = "Thanks, transcript saved."
+CONSENT = (
+    "Before I render: confirm that the person in the photo and the person whose voice this is "
+    "both agreed to this video."
+)
+CONSENT_BUTTON = "They agreed"
+SUMMARY = "Ready: {seconds:.0f} s script, {voice} voice, photo{warnings}. Render it?"
+RENDER_BUTTON, CANCEL_BUTTON, SKIP_BUTTON = "Render", "Cancel", "Skip"
+#: the caption posted with every finished video
+VIDEO_CAPTION = "Made with Mouthpiece · AI-generated"
+TYPE_TRANSCRIPT_BUTTON = "Type transcript"  # Discord: opens a form for the transcript
+NOT_YOUR_BUTTON = "Only the person who started this video can use these buttons."
+OOPS = "Something went wrong on my side; please try again in a minute."
+OK = "OK"  # a Discord answer with nothing else to say (every interaction needs one)
+VOICE_BUTTON = "Voice: {name}"
+LAST_PHOTO_BUTTON = "Use my last photo"
+UPLOAD_EXPIRED = "Your upload expired before it could be used: send it again."
+QUEUED = (
+    "Queued as job {job} ({place}). A status message below shows progress and has a Cancel "
+    "button; the video comes here when it is ready."
+)
+CANCELLED = "Draft dropped. Send /talk to start again."
+NOTHING_TO_CANCEL = "There is no draft to cancel. Send /talk to start."
+IDLE_TEXT = "Send /talk to make a talking video, or /help."
+NO_DRAFT_BUTTON = "That button belongs to a finished draft. Send /talk to start again."
+UNKNOWN_COMMAND = "I don't know that command. Send /help."
+BAD_FILE_TYPE = "I can't use that file: send a voice note or audio file, a photo, or a .txt script."
+TOO_BIG = "That file is {mb:.0f} MB; the limit is {limit:.0f} MB. Send a smaller one."
+SCRIPT_EMPTY = "The script is empty: send the text you want the face to say."
+SCRIPT_TOO_LONG = (
+    "The script is {chars} characters; the limit is {limit}. Shorten it or split it into "
+    "several videos."
+)
+SCRIPT_TOO_SLOW = (
+    "The script would take about {seconds:.0f} s to say; the limit is {limit:.0f} s. "
+    "Shorten it or split it into several videos."
+)
+SCRIPT_NOT_TEXT = "The .txt file is not UTF-8 text: paste the script as a message instead."
+VOICE_TOO_SHORT = "The voice note has {seconds:.1f} s of speech; send at least {min:.0f} s."
+VOICE_TOO_LONG = "The voice note is {seconds:.0f} s long; send at most {max:.0f} s."
+CHECK_SLOW = "(The photo check is busy; I'll check it when rendering.)"
+#: a job the render queue lost (Redis lost it before a worker started it, and it could not be
+#: queued again): the reason kept in the job's history, and what its owner is told
+JOB_LOST = "lost by the render queue"
+JOB_LOST_NOTICE = (
+    "Job {job} was lost by the render queue (a restart) and nothing was made. "
+    "Send /talk to try again."
+)
+BUSY = (
+    "I'm too busy to take that right now; nothing you sent earlier is lost. Try again in a few "
+    "minutes."
+)
+LIMIT_UPLOADS = "You have sent {allowed} files in the last hour, the most I take. Try again {when}."
+LIMIT_UPLOAD_BYTES = (
+    "That file would take you over {limit:.0f} MB of uploads a day. Try again {when}, or send a "
+    "smaller file."
+)
+STATUS_NONE = "No draft and no videos yet. Send /talk to start."
+STATUS_DRAFT = "Draft: {have}; still needed: {missing}."
+STATUS_JOB = "Job {job}: {status}{detail}"
+VOICE_SAVED = "Saved the last voice as “{name}”."
+VOICE_SAVE_USAGE = (
+    "Usage: /voice save NAME or /voice delete NAME (letters, digits, - and _; up to 32)."
+)
+VOICES_FULL = (
+    "You already have {max} saved voices, the most I keep. Delete one with /voice delete NAME, "
+    "then save again."
+)
+VOICE_DELETED = "Deleted the saved voice “{name}”."
+VOICE_NOT_FOUND = "You have no saved voice called “{name}”. /voices lists yours."
+NO_VOICE_TO_SAVE = "Send a voice note first; then /voice save NAME keeps it."
+VOICES_NONE = "No saved voices. After sending a voice note, /voice save NAME keeps it."
+VOICES_LIST = "Your voices: {names}. Pick one:"
+
+# ---- render queue: the live status message and cancel --------------------------------------
+STATUS_QUEUED = "⏳ Job {job}: {place} in line{eta}."
+STATUS_RUNNING = "🎬 Job {job}: {stage} — {percent}%{eta}."
+STATUS_RETRYING = "🔁 Job {job}: hit a snag, trying again (try {attempt})."
+STATUS_DONE = "✅ Job {job}: done in {took}. The video is below."
+STATUS_FAILED = "❌ Job {job}: {reason}"
+STATUS_CANCELLED = "🚫 Job {job}: cancelled."
+STAGE_NAMES = {
+    "inputs": "checking the inputs",
+    "speech": "speaking the script",
+    "video": "animating the face",
+    "encode": "encoding the video",
+}
+CANCEL_JOB_BUTTON = "Cancel"
+FAILED_GENERIC = "Sorry, the render failed. Please try again later."
+FAILED_TRIES = "Sorry, the render failed {tries} times; I gave up. Please try again later."
+FAILED_TIMEOUT = "Sorry, the render took longer than {minutes:.0f} min and was stopped."
+JOB_CANCELLED = "Job {job} cancelled; it had not started."
+JOB_STOPPING = "Stopping job {job}; it will end at the next step."
+JOB_ALREADY = "Job {job} is already {status}."
+JOB_NOT_YOURS = "That job is not yours to cancel."
+JOB_UNKNOWN = "I don't know a job {job}. /status lists yours."
+MEDIA_GONE = "The {what} of this draft is no longer stored: send it again, then press Render."
+
+
+def ordinal_place(n: int) -> str:
+    """1 -> "next", 2 -> "2nd", 11 -> "11th"."""
+    if n == 1:
+        return "next"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+# ---- safety: consent, limits, moderation, privacy ---------------------------------
+BANNED = (
+    "A moderator has blocked you from making videos here. Ask this server's moderators if "
+    "you think that is a mistake."
+)
+BANNED_EVERYWHERE = "The bot's operators have blocked you from making videos."
+CHANNEL_NOT_ALLOWED = (
+    "Videos can't be made in this channel. Ask a moderator which channels allow them."
+)
+SCRIPT_BLOCKED = (
+    "The script contains a phrase this server does not allow. Change the script and send it again."
+)
+LIMIT_DAY = "You have reached the limit of {allowed} videos a day. Try again {when}."
+LIMIT_HOUR = "This server has reached its limit of {allowed} videos an hour. Try again {when}."
+LIMIT_CONCURRENT = (
+    "You already have {allowed} videos waiting or rendering. Try again when one is finished."
+)
+LIMIT_QUEUE = "The queue is full ({allowed} videos). Try again in a few minutes."
+LIMIT_OFF = "Making videos is switched off here for now."
+DRAFT_KEPT = " Your draft is kept: press Render again then."
+PHRASE_INTRO = (
+    "This server asks for spoken consent: in the voice note, the speaker says “{phrase}” "
+    "in their own voice."
+)
+PHRASE_NEEDED = (
+    "The voice note must have the speaker saying “{phrase}”. Record a new voice note with it, "
+    "then press Render."
+)
+PHRASE_NOT_HEARD = (
+    "I couldn't hear “{phrase}” in the voice note. Record a new voice note of the speaker "
+    "saying it clearly, then press Render."
+)
+AWAITING_REVIEW = (
+    "A moderator checks consent before this video is made; I'll tell you here when they "
+    "decide (job {job})."
+)
+REVIEW_UNAVAILABLE = (
+    "Videos here need a moderator's consent review, and direct messages have no moderators. "
+    "Make the video in a server (or group) that uses this bot."
+)
+REVIEW_APPROVED = "A moderator approved your video (job {job}); rendering now."
+REVIEW_DENIED = "A moderator declined your video (job {job}); it will not be made."
+REVIEW_EXPIRED = (
+    "No moderator decided on your video (job {job}) within {hours:.0f} h, so it will not be "
+    "made. Send /talk to try again."
+)
+REVIEW_MEDIA_GONE = (
+    "Your video (job {job}) was approved, but its voice note or photo is no longer stored, so "
+    "it cannot be made. Send /talk to try again."
+)
+TAKEDOWN_NOTICE = "A moderator took down your video (job {job}); its file is deleted."
+FORGET_DONE = (
+    "Done. Removed {drafts} draft(s), {voices} saved voice(s), {media} uploaded file(s), "
+    "{outputs} video(s), and the scripts of {jobs} job(s). The moderators' log keeps only "
+    "fingerprints (hashes) of past videos."
+)
+WHEN_SOON = "in a minute"
+WHEN_MINUTES = "in {minutes} min"
+WHEN_HOURS = "in {hours} h {minutes} min"
+WHEN_UNKNOWN = "later"
+
+
+def when(seconds: float | None) -> str:
+    """'in 3 h 5 min' for a retry time."""
+    if seconds is None:
+        return WHEN_UNKNOWN
+    minutes = int(seconds // 60) + (1 if seconds % 60 else 0)
+    if minutes <= 1:
+        return WHEN_SOON
+    if minutes < 60:
+        return WHEN_MINUTES.format(minutes=minutes)
+    return WHEN_HOURS.format(hours=minutes // 60, minutes=minutes % 60)
+
+
+# ---- moderators ----------------------------------------------------------------------
+MOD_ONLY = "Only this server's moderators can use /mod."
+MOD_BUTTON_ONLY = "Only moderators can use that button."
+MOD_OPERATOR_ONLY = (
+    "Only the bot's operators act everywhere; as this server's moderator you act on what "
+    "happened here."
+)
+MOD_HELP = (
+    "/mod limits [set day|concurrent|hour N | reset] · /mod consent [attest|phrase|review]"
+    "\n/mod ban USER [reason] · /mod unban USER · /mod purge USER (what they made here)"
+    "\n/mod queue · /mod reviews · /mod audit [N] · /mod log [N] · /mod takedown JOB [reason]"
+    "\n/mod channels [add|remove here|ID | clear] · /mod label [POSITION|on|off]"
+    "\n/mod block [add|remove PHRASE | list]"
+    "\nOperators add “everywhere” (after USER, or to a view) to act in every server and DM."
+)
+MOD_LIMIT_CAPPED = (
+    "The operator allows at most {cap} for “{name}”; a server may tighten that limit, not "
+    "loosen it."
+)
+MOD_QUEUE_OPERATORS = (
+    "The queue cap is the operator's setting for the whole bot (MOUTHPIECE_QUEUE_MAX); a "
+    "server cannot change it."
+)
+MOD_CONSENT_FLOOR = (
+    "The operator requires at least “{mode}” consent; a server may ask for more, not less."
+)
+MOD_BAD = "I don't understand that. {usage}"
+MOD_LIMITS = (
+    "Limits here: {day} a day per user, {concurrent} at once per user, {hour} an hour for "
+    "the server, {queue} in the whole queue (-1: no limit)."
+)
+MOD_CONSENT = "Consent mode here: {mode}."
+MOD_CONSENT_MODES = {
+    "attest": "the requester confirms that both people agreed",
+    "phrase": "the voice note must say a phrase the bot gives",
+    "review": "a moderator approves every video",
+}
+MOD_CONSENT_NO_ASR = " (no speech recognition is set up, so phrases go to /mod reviews)"
+MOD_BANNED = "User {user} can no longer make videos here."
+MOD_BAN_STOPPED = " Their open jobs there were stopped ({jobs})."
+MOD_UNBANNED = "User {user} may make videos here again."
+MOD_NOT_BANNED = "User {user} was not blocked here."
+MOD_BANNED_EVERYWHERE = "User {user} can no longer make videos anywhere (DMs and every server)."
+MOD_UNBANNED_EVERYWHERE = "User {user}'s ban everywhere is lifted (a server's own ban stays)."
+MOD_NOT_BANNED_EVERYWHERE = "User {user} was not blocked everywhere."
+MOD_PURGED = (
+    "Removed user {user}'s data everywhere: {drafts} draft(s), {voices} saved voice(s), "
+    "{media} file(s), {outputs} video(s), {jobs} script(s)."
+)
+MOD_PURGED_HERE = (
+    "Removed what user {user} made here: {drafts} draft(s), {media} file(s), {outputs} "
+    "video(s), {jobs} script(s). What they made elsewhere and their saved voices stay."
+)
+MOD_JOB_NOT_HERE = "No job {job} was made here."
+MOD_TAKEN_DOWN = (
+    "Took down job {job}: its video file is deleted, the audit entry kept, and the requester told."
+)
+MOD_LOG_EMPTY = "No moderator actions here yet."
+MOD_LOG_LINE = "{at}{where} · {actor} · {action}{detail}"
+MOD_QUEUE_EMPTY = "Nothing is waiting or rendering here."
+MOD_QUEUE_LINE = "{job}{where} · user {user} · {status} · {age} ago"
+MOD_CANCEL_BUTTON = "Cancel {job}"
+MOD_CANCELLED = "Job {job} cancelled."
+MOD_CANCEL_UNAVAILABLE = "Job {job} could not be cancelled (it may have finished)."
+MOD_REVIEWS_EMPTY = "No videos are waiting for review here."
+MOD_REVIEW_LINE = "{job} · user {user} · script: {script}{phrase}"
+MOD_REVIEW_PHRASE = " · must say: “{phrase}”"
+MOD_APPROVE_BUTTON = "Approve {job}"
+MOD_DENY_BUTTON = "Deny {job}"
+MOD_REVIEW_GONE = "Job {job} is no longer waiting for review."
+MOD_REVIEW_MEDIA_GONE = (
+    "Job {job}'s voice note or photo is no longer stored, so it cannot be made; the requester "
+    "has been told."
+)
+MOD_APPROVED = "Approved job {job}; it is queued."
+MOD_DENIED = "Denied job {job}; the requester has been told."
+MOD_AUDIT_EMPTY = "No videos requested here yet."
+MOD_AUDIT_LINE = (
+    "{at}{where} · user {user} · job {job} · {status} · consent {mode}{verified} · "
+    "voice {voice} · photo {photo} · script {script}"
+)
+MOD_TAKEN_DOWN_STATE = "taken down"
+WHERE_DMS = " · DMs"
+WHERE_SERVER = " · server {scope}"
+WHERE_EVERYWHERE = " · everywhere"
+MOD_CHANNELS_ALL = "Videos may be made in every channel here."
+MOD_CHANNELS = "Videos may be made only in: {channels}."
+MOD_LABEL = "The “AI-generated” label sits {position}{state}."
+MOD_LABEL_OFF_STATE = " (switched off)"
+MOD_LABEL_REQUIRED = "The label is required on this bot: you can move it, not remove it."
+MOD_BLOCKLIST_EMPTY = "No blocked words or phrases here."
+MOD_BLOCKLIST = "Blocked here: {phrases}."
+MOD_BLOCK_ADDED = "Blocked. Scripts containing it are refused."
+MOD_BLOCK_REMOVED = "Removed from the blocklist."
+
+# ---- Discord's command list, option hints and forms (shown in Discord's own UI) ------------
+FORM_SCRIPT_TITLE = "Your script"
+FORM_SCRIPT_LABEL = "What should the face say?"
+FORM_TRANSCRIPT_TITLE = "What is said in the voice note?"
+FORM_TRANSCRIPT_LABEL = "Transcript"
+DISCORD_COMMANDS = {
+    "talk": "Make a talking video from a script, a voice note and a photo",
+    "cancel": "Drop your draft",
+    "status": "Your draft and your videos",
+    "forget": "Delete everything you gave me and the videos made from it",
+    "help": "What this bot does",
+    "voices": "Your saved voices",
+    "voice_save": "Keep the last voice note as a named voice",
+    "voice_delete": "Delete one of your saved voices",
+}
+DISCORD_TALK_OPTIONS = {
+    "script": "What the face should say (leave empty for a long-script form)",
+    "voice": "A voice note of the speaker (3-30 s)",
+    "photo": "A front-facing photo",
+}
+DISCORD_MOD = {
+    "limits": "Show or set the render limits here",
+    "consent": "Show or set how consent is checked here",
+    "ban": "Stop a user from making videos here",
+    "unban": "Let a blocked user make videos again",
+    "queue": "Videos waiting or rendering here",
+    "reviews": "Videos waiting for a consent review",
+    "audit": "Recent videos: who, when, fingerprints",
+    "log": "What moderators did here",
+    "takedown": "Delete one video made here, by its job id",
+    "channels": "Show or change where videos may be made",
+    "label": "Show or move the AI-generated label",
+    "block": "Blocked words or phrases for scripts here",
+    "purge": "Delete what a user made here (operators: everywhere)",
+    "mod": "Moderator controls for Mouthpiece in this server",
+}
+DISCORD_MOD_OPTIONS = {
+    "limits": {"limit": "Which limit, or reset to defaults", "value": "New value (-1: none)"},
+    "takedown": {"job": "Job id from /mod audit or `mouthpiece verify`"},
+}
+DISCORD_MOD_EVERYWHERE = "Operators only: act in every server and the DMs"
+MOD_NAME_THE_USER = "Name the user: a mention or a numeric user id."
+MOD_ONLY_EVERYWHERE = "This subcommand takes only “everywhere”."
+#: what a /mod subcommand takes, shown after a bad one (``label``: the corners filled in)
+MOD_USAGE = {
+    "consent": "/mod consent attest|phrase|review",
+    "audit": "/mod audit [N] [everywhere], N from 1 to 50",
+    "log": "/mod log [N] [everywhere], N from 1 to 50",
+    "takedown": "/mod takedown JOB [reason]: the job id from /mod audit or `mouthpiece verify`.",
+    "channels": "/mod channels add|remove here|CHANNEL_ID, or /mod channels clear",
+    "label": "/mod label {positions}|on|off",
+    "block": "/mod block add|remove WORD OR PHRASE, or /mod block list",
+}

@@ -1,0 +1,262 @@
+"""The /talk conversation as a state table of small, pure step functions.
+
+``step(draft, input, rules) -> (draft, effects)``: no I/O. The service validates media and
+talks to storage and the queue; this module only decides what to say and what to keep.
+The same table is drawn in ``flow.mmd``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from bot.contract import texts
+from bot.contract.events import ButtonSpec, Reply
+
+__all__ = [
+    "Draft",
+    "Rules",
+    "Start",
+    "Stop",
+    "TextIn",
+    "ScriptIn",
+    "VoiceIn",
+    "PhotoIn",
+    "Press",
+    "Refuse",
+    "Enqueue",
+    "Effect",
+    "FlowInput",
+    "step",
+    "UNNAMED",
+    "TABLE",
+    "STATES",
+    "missing",
+    "speech_seconds",
+]
+
+STATES = ("none", "collect", "transcript", "consent", "confirm")
+#: the id of a draft the table started without /talk, until the service names it
+UNNAMED = ""
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What one user has handed over so far for one video."""
+
+    id: str
+    state: str = "collect"
+    script: str | None = None
+    voice_hash: str | None = None
+    voice_seconds: float = 0.0
+    voice_text: str | None = None
+    transcript_asked: bool = False
+    photo_hash: str | None = None
+    photo_warnings: tuple[str, ...] = ()
+    consent: bool = False
+
+
+@dataclass(frozen=True)
+class Rules:
+    needs_transcript: bool = False
+
+
+# ---- inputs (already validated by the service) --------------------------------------
+@dataclass(frozen=True)
+class Start:
+    draft_id: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True)
+class TextIn:
+    text: str
+
+
+@dataclass(frozen=True)
+class ScriptIn:
+    text: str
+
+
+@dataclass(frozen=True)
+class VoiceIn:
+    digest: str
+    seconds: float
+    transcript: str | None = None  # a saved voice comes with its transcript
+
+
+@dataclass(frozen=True)
+class PhotoIn:
+    digest: str
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Press:
+    action: str
+
+
+@dataclass(frozen=True)
+class Refuse:
+    reason: str
+
+
+FlowInput = Start | Stop | TextIn | ScriptIn | VoiceIn | PhotoIn | Press | Refuse
+
+
+# ---- effects -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Enqueue:
+    draft: Draft
+
+
+Effect = Reply | Enqueue
+Result = tuple[Draft | None, list[Effect]]
+
+
+def speech_seconds(script: str) -> float:
+    """Rough spoken length: about 15 characters per second."""
+    return len(script) / 15.0
+
+
+def missing(d: Draft) -> list[str]:
+    return [
+        k
+        for k, v in (("script", d.script), ("voice", d.voice_hash), ("photo", d.photo_hash))
+        if not v
+    ]
+
+
+def _next(d: Draft, rules: Rules, said: list[Effect]) -> Result:
+    """Move the draft to the first state whose question is still open, and ask it."""
+    if d.voice_hash and not d.transcript_asked and d.voice_text is None:
+        d = replace(d, state="transcript", transcript_asked=True)
+        if rules.needs_transcript:
+            return d, [*said, Reply(texts.ASK_TRANSCRIPT)]
+        return d, [
+            *said,
+            Reply(
+                texts.ASK_TRANSCRIPT_OPTIONAL, (ButtonSpec(texts.SKIP_BUTTON, "skip_transcript"),)
+            ),
+        ]
+    if d.state == "transcript" and rules.needs_transcript and not d.voice_text:
+        return d, [*said, Reply(texts.ASK_TRANSCRIPT)]
+    gaps = missing(d)
+    if gaps:
+        names = ", ".join(texts.MISSING_NAMES[g] for g in gaps)
+        return replace(d, state="collect"), [*said, Reply(texts.NEED.format(missing=names))]
+    if not d.consent:
+        return replace(d, state="consent"), [
+            *said,
+            Reply(texts.CONSENT, (ButtonSpec(texts.CONSENT_BUTTON, "consent"),)),
+        ]
+    return replace(d, state="confirm"), [*said, _summary(d)]
+
+
+def _summary(d: Draft) -> Reply:
+    warn = (" (" + " ".join(d.photo_warnings) + ")") if d.photo_warnings else ""
+    voice = f"{d.voice_seconds:.0f} s"
+    text = texts.SUMMARY.format(seconds=speech_seconds(d.script or ""), voice=voice, warnings=warn)
+    return Reply(
+        text, (ButtonSpec(texts.RENDER_BUTTON, "render"), ButtonSpec(texts.CANCEL_BUTTON, "cancel"))
+    )
+
+
+# ---- step functions ------------------------------------------------------------------
+def _start(d: Draft | None, i: Start, rules: Rules) -> Result:
+    return Draft(id=i.draft_id), [Reply(texts.START)]
+
+
+def _stop(d: Draft | None, i: Stop, rules: Rules) -> Result:
+    return None, [Reply(texts.CANCELLED if d else texts.NOTHING_TO_CANCEL)]
+
+
+def _idle_text(d: Draft | None, i: FlowInput, rules: Rules) -> Result:
+    return None, [Reply(texts.IDLE_TEXT)]
+
+
+def _idle_button(d: Draft | None, i: FlowInput, rules: Rules) -> Result:
+    return None, [Reply(texts.NO_DRAFT_BUTTON)]
+
+
+def _script(d: Draft, i: ScriptIn | TextIn, rules: Rules) -> Result:
+    text = " ".join(i.text.split())
+    d = replace(d, script=text, consent=False)
+    said = Reply(texts.GOT_SCRIPT.format(chars=len(text), seconds=speech_seconds(text)))
+    return _next(d, rules, [said])
+
+
+def _transcript(d: Draft, i: TextIn, rules: Rules) -> Result:
+    d = replace(d, voice_text=" ".join(i.text.split()), state="collect", consent=False)
+    return _next(d, rules, [Reply(texts.GOT_TRANSCRIPT)])
+
+
+def _voice(d: Draft, i: VoiceIn, rules: Rules) -> Result:
+    d = replace(
+        d,
+        voice_hash=i.digest,
+        voice_seconds=i.seconds,
+        voice_text=i.transcript,
+        transcript_asked=i.transcript is not None,
+        consent=False,
+        state="collect" if d.state == "transcript" else d.state,
+    )
+    return _next(d, rules, [Reply(texts.GOT_VOICE.format(seconds=i.seconds))])
+
+
+def _photo(d: Draft, i: PhotoIn, rules: Rules) -> Result:
+    d = replace(d, photo_hash=i.digest, photo_warnings=i.warnings, consent=False)
+    return _next(d, rules, [Reply(texts.GOT_PHOTO + "".join(" " + w for w in i.warnings))])
+
+
+def _refuse(d: Draft | None, i: Refuse, rules: Rules) -> Result:
+    return d, [Reply(i.reason)]
+
+
+def _press(d: Draft, i: Press, rules: Rules) -> Result:
+    if i.action == "cancel":
+        return _stop(d, Stop(), rules)
+    if i.action == "skip_transcript" and d.state == "transcript" and not rules.needs_transcript:
+        return _next(replace(d, state="collect"), rules, [])
+    if i.action == "consent" and d.state == "consent":
+        return _next(replace(d, consent=True), rules, [])
+    if i.action == "render" and d.state == "confirm":
+        return None, [Enqueue(d)]
+    return _next(d, rules, [])  # a stale button: repeat the open question
+
+
+def _media_in_idle(d: Draft | None, i: VoiceIn | PhotoIn | ScriptIn, rules: Rules) -> Result:
+    """Media sent without /talk starts a draft (a Telegram DM with a photo, say). Its id is
+    left empty for the service to fill with a fresh random one (:data:`UNNAMED`): never one
+    made from what was sent, so the same photo twice makes two drafts, and two jobs."""
+    draft = Draft(id=UNNAMED)
+    return TABLE[("collect", type(i))](draft, i, rules)
+
+
+Step = Callable[..., Result]
+
+#: (state, input type) -> step. "none" is the state without a draft.
+TABLE: dict[tuple[str, type], Step] = {
+    **{(s, Start): _start for s in STATES},
+    **{(s, Stop): _stop for s in STATES},
+    **{(s, Refuse): _refuse for s in STATES},
+    ("none", TextIn): _idle_text,
+    ("none", Press): _idle_button,
+    **{("none", t): _media_in_idle for t in (VoiceIn, PhotoIn, ScriptIn)},
+    **{(s, ScriptIn): _script for s in STATES[1:]},
+    **{(s, TextIn): _script for s in ("collect", "consent", "confirm")},
+    ("transcript", TextIn): _transcript,
+    **{(s, VoiceIn): _voice for s in STATES[1:]},
+    **{(s, PhotoIn): _photo for s in STATES[1:]},
+    **{(s, Press): _press for s in STATES[1:]},
+}
+
+
+def step(draft: Draft | None, event: FlowInput, rules: Rules) -> Result:
+    """Apply one input to a draft; return the new draft (None: no draft) and effects."""
+    state = draft.state if draft else "none"
+    return TABLE[(state, type(event))](draft, event, rules)

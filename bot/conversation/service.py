@@ -1,0 +1,433 @@
+"""Runs one event: load the draft, check limits, step the flow, persist, submit.
+
+Storage and Redis are injected (a ``Store`` and a :class:`QueuePort`), so the service runs
+the same under Telegram, Discord and tests. Safety (bans, consent, limits, moderation,
+erasure) is :class:`bot.safety.Guard`'s: ``handle`` calls it at fixed points and never
+decides authority itself. Jobs are the lifecycle's (:class:`bot.jobs.Lifecycle`): the
+service hands it what safety admitted and says "Queued" only once the queue took it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+from bot.contract import texts
+from bot.contract.errors import Busy, MediaTooLarge
+from bot.contract.events import Action, Button, ButtonSpec, Command, Event, Media, Reply, Text, Who
+from bot.contract.jobs import LABEL, JobState, Submission, new_draft_id
+from bot.contract.ports import Gateway, JobQueue, MediaCheck, Position
+from bot.conversation.flow import (
+    UNNAMED,
+    Draft,
+    Enqueue,
+    FlowInput,
+    PhotoIn,
+    Press,
+    Refuse,
+    Rules,
+    ScriptIn,
+    Start,
+    Stop,
+    TextIn,
+    VoiceIn,
+    missing,
+    speech_seconds,
+    step,
+)
+from bot.conversation.storage import Store
+from bot.jobs.lifecycle import Lifecycle
+from bot.jobs.media import Uploads
+from bot.safety import Guard, Safety
+from bot.safety.guard import limit_text
+from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
+
+__all__ = ["Service", "Gateway", "QueuePort", "MediaCheck", "Limits"]
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[\w-]{1,32}$")
+_SCRIPT_FILE_BYTES = 100_000
+
+
+class QueuePort(Gateway, JobQueue, Protocol):
+    """Everything the chat process asks of Redis (:class:`bot.chat.queue.Queue`)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_script_chars: int = 1000
+    min_voice_seconds: float = 3.0
+    max_voice_seconds: float = 30.0
+    max_file_bytes: int = 20_000_000
+    max_script_seconds: float = 120.0  # estimated seconds of speech (flow.speech_seconds)
+    needs_transcript: bool = False
+    label: str | None = LABEL
+    uploads: UploadLimits = field(default_factory=UploadLimits)  # per person: files/h, bytes/day
+    max_saved_voices: int = 10  # per person (negative: no cap)
+    parallel_downloads: int = 8  # uploads downloaded and stored at once (memory: 8 x 20 MB)
+
+
+class Service:
+    """The conversation service. ``await service.handle(event)`` returns actions to show.
+
+    Safety (bans, channels, blocklist, consent, limits, /mod, /forget, cancelling a job)
+    is the :class:`~bot.safety.Guard`'s; ``handle`` calls it."""
+
+    def __init__(
+        self,
+        store: Store,
+        gateway: QueuePort,
+        media_dir: Path,
+        limits: Limits,
+        upload_bytes: dict[str, int] | None = None,
+        safety: Safety | None = None,
+    ) -> None:
+        self.store = store
+        self.gateway = gateway
+        self.media_dir = media_dir
+        self.limits = limits
+        self.rules = Rules(needs_transcript=limits.needs_transcript)
+        self.upload_bytes = upload_bytes or {}
+        self.safety = safety or Safety()
+        self.uploads = Uploads(store, gateway, media_dir)
+        self.jobs = Lifecycle(store, gateway, self.uploads, gateway.notify)
+        self.guard = Guard(
+            store,
+            gateway,
+            self.safety,
+            self.uploads,
+            self.jobs,
+            label=limits.label,
+            upload_bytes=self.upload_bytes,
+        )
+        self._downloads = asyncio.Semaphore(max(1, limits.parallel_downloads))
+
+    async def handle(self, event: Event) -> list[Action]:
+        """Run one event; a full or unreachable queue store is answered "busy, try later"
+        (the draft stays as it was)."""
+        try:
+            return await self._handle(event)
+        except Busy as e:
+            log.warning("busy", extra={"platform": event.who.platform, "error": str(e)})
+            return [Reply(texts.BUSY)]
+
+    async def _handle(self, event: Event) -> list[Action]:
+        who = event.who
+        gated = await self.guard.gate(event)  # /mod, /forget, bans, closed channels
+        if gated is not None:
+            return gated
+        draft = await self.store.get_draft(who.platform, who.user_id, who.chat_id)
+        if isinstance(event, Button) and event.action == "cancel_job":
+            return [Reply(await self.guard.cancel_job(who, event.value))]
+        if isinstance(event, Command) and event.name == "cancel" and event.args.strip():
+            return [Reply(await self.guard.cancel_job(who, event.args.strip()))]
+        if isinstance(event, Command):
+            special = await self._command(event, draft)
+            if special is not None:
+                return special
+        flow_input = await self._translate(event, draft)
+        if flow_input is None:
+            return [Reply(texts.UNKNOWN_COMMAND)]
+        flow_input = await self._screen(who, flow_input, draft)  # script blocklist
+        new, effects = step(draft, flow_input, self.rules)
+        if new is not None and new.id == UNNAMED:  # started by media: a fresh random id
+            new = replace(new, id=new_draft_id())
+        actions: list[Action] = []
+        for effect in effects:
+            if isinstance(effect, Enqueue):
+                action, kept = await self._submit(who, effect.draft)  # consent, limits, queue
+                actions.append(action)
+                new = kept if kept is not None else new
+            else:
+                actions.append(effect)
+        if isinstance(flow_input, Start):
+            actions = [self._with_shortcuts(a, await self._shortcuts(who)) for a in actions]
+            actions = await self.guard.consent_intro(who, new.id if new else None, actions)
+        await self.store.put_draft(
+            who.platform, who.user_id, who.chat_id, new, guild_id=who.guild_id
+        )
+        return actions
+
+    async def _screen(self, who: Who, flow_input: FlowInput, draft: Draft | None) -> FlowInput:
+        """Refuse a script with a blocked phrase, before the draft keeps it."""
+        script: str | None = None
+        if isinstance(flow_input, ScriptIn):
+            script = flow_input.text
+        elif isinstance(flow_input, TextIn) and draft is not None and draft.state != "transcript":
+            script = flow_input.text  # typed text becomes the script (not a transcript)
+        if script is not None and await self.guard.script_blocked(who, script):
+            return Refuse(texts.SCRIPT_BLOCKED)
+        return flow_input
+
+    async def _submit(self, who: Who, draft: Draft) -> tuple[Action, Draft | None]:
+        """Safety admits the draft (consent, policy), the lifecycle records and queues it.
+        Returns the answer and the draft to keep (None: done); a refusal keeps the draft,
+        and so does a busy Redis (:class:`Busy` goes up to :meth:`handle`)."""
+        assert draft.script and draft.voice_hash and draft.photo_hash
+        sub = Submission(
+            draft.id, draft.script, draft.voice_hash, draft.photo_hash, draft.voice_text
+        )
+        admitted = await self.guard.admit(who, sub)
+        if isinstance(admitted, Reply):
+            return admitted, draft
+        a = admitted
+        await self.jobs.catch_up()  # limits count what the workers finished until now
+        try:
+            submitted = await self.jobs.submit(
+                a.job,
+                a.guild_id,
+                a.consent_mode,
+                limits=a.limits,
+                state=a.state,
+                verified=a.verified,
+            )
+        except LimitExceeded as e:
+            return Reply(limit_text(e.denial) + texts.DRAFT_KEPT), draft
+        job_id = admitted.job.job_id
+        if admitted.state == JobState.REVIEW:
+            if submitted.added:
+                await self.guard.hold_for_review(admitted)
+            return Reply(texts.AWAITING_REVIEW.format(job=job_id[:8])), None
+        return Reply(_queued_text(job_id, submitted.position)), None
+
+    # ---- translation of events into flow inputs ---------------------------------------
+    async def _translate(self, event: Event, draft: Draft | None) -> FlowInput | None:
+        if isinstance(event, Command):
+            if event.name in ("talk", "start"):
+                return Start(new_draft_id())
+            return Stop() if event.name == "cancel" else None
+        if isinstance(event, Text):
+            if draft is not None and draft.state == "transcript":
+                return TextIn(event.text)
+            return self._script(event.text, draft)
+        if isinstance(event, Button):
+            return await self._button(event, draft)
+        return await self._media(event)
+
+    def _script(self, text: str, draft: Draft | None) -> FlowInput:
+        clean = " ".join(text.split())
+        if draft is None:
+            return TextIn(clean)
+        if not clean or not any(ch.isalnum() for ch in clean):
+            return Refuse(texts.SCRIPT_EMPTY)
+        if len(clean) > self.limits.max_script_chars:
+            return Refuse(
+                texts.SCRIPT_TOO_LONG.format(chars=len(clean), limit=self.limits.max_script_chars)
+            )
+        if speech_seconds(clean) > self.limits.max_script_seconds:
+            return Refuse(
+                texts.SCRIPT_TOO_SLOW.format(
+                    seconds=speech_seconds(clean), limit=self.limits.max_script_seconds
+                )
+            )
+        return ScriptIn(clean)
+
+    async def _button(self, event: Button, draft: Draft | None) -> FlowInput:
+        who = event.who
+        if event.action == "use_voice":
+            for v in await self.store.voices(who.platform, who.user_id):
+                if v.name == event.value:
+                    return VoiceIn(v.digest, v.seconds, v.transcript)
+            return Refuse(texts.VOICES_NONE)
+        if event.action == "last_photo":
+            row = await self.store.last_media(who.platform, who.user_id)
+            if row is not None and row.photo_hash:
+                return PhotoIn(row.photo_hash)
+        return Press(event.action)
+
+    async def _media(self, event: Media) -> FlowInput:
+        limit = self.limits.max_file_bytes if event.kind != "text" else _SCRIPT_FILE_BYTES
+        refused = await self._before_download(event, limit)
+        if refused is not None:
+            return refused
+        async with self._downloads:  # bounds the upload bytes held in memory at once
+            data = await self._download(event, limit)
+            if isinstance(data, Refuse):
+                return data
+            if event.kind == "text":
+                try:
+                    return self._script(data.decode("utf-8-sig"), Draft(id="-"))
+                except UnicodeDecodeError:
+                    return Refuse(texts.SCRIPT_NOT_TEXT)
+            digest = await self.uploads.keep(event, data)
+        return await self._upload(event, digest)
+
+    async def _before_download(self, event: Media, limit: int) -> Refuse | None:
+        """What the platform declared (size, length, type) and the person's upload quota:
+        a refusal here costs no download."""
+        if event.size is not None and event.size > limit:
+            return Refuse(texts.TOO_BIG.format(mb=event.size / 1e6, limit=limit / 1e6))
+        if event.kind == "audio" and _seconds(event.duration) > self.limits.max_voice_seconds * 2:
+            return Refuse(
+                texts.VOICE_TOO_LONG.format(
+                    seconds=_seconds(event.duration), max=self.limits.max_voice_seconds
+                )
+            )
+        if event.kind not in ("audio", "image", "text"):
+            return Refuse(texts.BAD_FILE_TYPE)
+        who = event.who
+        usage = await self.store.upload_usage(who.platform, who.user_id, time.time())
+        denial = decide_upload(self.limits.uploads, usage, max(0, event.size or 0))
+        return Refuse(_upload_limit_text(denial)) if denial is not None else None
+
+    async def _download(self, event: Media, limit: int) -> bytes | Refuse:
+        """The file's bytes, counted against the person's quota (atomically), or a refusal."""
+        try:
+            data = await event.fetch()
+        except MediaTooLarge as e:
+            return Refuse(texts.TOO_BIG.format(mb=e.size / 1e6, limit=limit / 1e6))
+        if len(data) > limit:
+            return Refuse(texts.TOO_BIG.format(mb=len(data) / 1e6, limit=limit / 1e6))
+        who = event.who
+        try:
+            await self.store.add_upload(who.platform, who.user_id, len(data), self.limits.uploads)
+        except LimitExceeded as e:
+            return Refuse(_upload_limit_text(e.denial))
+        return data
+
+    async def _upload(self, event: Media, digest: str) -> FlowInput:
+        """A worker's check of a stored upload, then the flow input it makes. The wait holds
+        only this person's lane (adapters order each person's events), never anyone else's."""
+        check = await self.gateway.check_media(event.kind, digest)
+        who = event.who
+        if check is not None and not check.ok:
+            return Refuse(check.reason)
+        if event.kind == "image":
+            await self.store.remember_media(who.platform, who.user_id, photo=digest)
+            return PhotoIn(digest, check.warnings if check else (texts.CHECK_SLOW,))
+        seconds = check.seconds if check else _seconds(event.duration)
+        if check is not None and seconds < self.limits.min_voice_seconds:
+            return Refuse(
+                texts.VOICE_TOO_SHORT.format(seconds=seconds, min=self.limits.min_voice_seconds)
+            )
+        if seconds > self.limits.max_voice_seconds:
+            return Refuse(
+                texts.VOICE_TOO_LONG.format(seconds=seconds, max=self.limits.max_voice_seconds)
+            )
+        await self.store.remember_media(who.platform, who.user_id, voice=(digest, seconds, None))
+        return VoiceIn(digest, seconds)
+
+    # ---- commands that do not step the flow --------------------------------------------
+    async def _command(self, event: Command, draft: Draft | None) -> list[Action] | None:
+        who = event.who
+        if event.name == "help":
+            return [Reply(texts.HELP)]
+        if event.name == "status":
+            return [Reply(await self._status(who, draft))]
+        if event.name == "voices":
+            voices = await self.store.voices(who.platform, who.user_id)
+            if not voices:
+                return [Reply(texts.VOICES_NONE)]
+            return [
+                Reply(
+                    texts.VOICES_LIST.format(names=", ".join(v.name for v in voices)),
+                    tuple(ButtonSpec(v.name, "use_voice", v.name) for v in voices[:10]),
+                )
+            ]
+        if event.name == "voice":
+            return [Reply(await self._voice_command(who, event.args, draft))]
+        if event.name in ("talk", "start", "cancel"):
+            return None
+        return [Reply(texts.UNKNOWN_COMMAND)]
+
+    async def _voice_command(self, who: Who, args: str, draft: Draft | None) -> str:
+        """/voice save NAME (at most ``max_saved_voices`` per person), /voice delete NAME."""
+        parts = args.split()
+        if len(parts) != 2 or parts[0] not in ("save", "delete") or not _NAME.match(parts[1]):
+            return texts.VOICE_SAVE_USAGE
+        if parts[0] == "delete":
+            gone = await self.store.delete_voice(who.platform, who.user_id, parts[1])
+            return (texts.VOICE_DELETED if gone else texts.VOICE_NOT_FOUND).format(name=parts[1])
+        digest, seconds, text = None, 0.0, None
+        if draft and draft.voice_hash:
+            digest, seconds, text = draft.voice_hash, draft.voice_seconds, draft.voice_text
+        else:
+            row = await self.store.last_media(who.platform, who.user_id)
+            if row is not None and row.voice_hash:
+                digest, seconds, text = (
+                    row.voice_hash,
+                    row.voice_seconds or 0.0,
+                    row.voice_text,
+                )
+        if digest is None:
+            return texts.NO_VOICE_TO_SAVE
+        saved = await self.store.save_voice(
+            who.platform,
+            who.user_id,
+            parts[1],
+            digest,
+            seconds,
+            text,
+            max_voices=self.limits.max_saved_voices,
+        )
+        if not saved:
+            return texts.VOICES_FULL.format(max=self.limits.max_saved_voices)
+        await self.store.safety.link_voice_consent(who.platform, who.user_id, parts[1])
+        return texts.VOICE_SAVED.format(name=parts[1])
+
+    async def _status(self, who: Who, draft: Draft | None) -> str:
+        lines = []
+        if draft is not None:
+            have = [k for k in ("script", "voice", "photo") if k not in missing(draft)]
+            lines.append(
+                texts.STATUS_DRAFT.format(
+                    have=", ".join(have) or "nothing yet",
+                    missing=", ".join(missing(draft)) or "nothing",
+                )
+            )
+        await self.jobs.catch_up()
+        for job in await self.store.jobs(who.platform, who.user_id):
+            live = await self.jobs.queue.record(job.job_id)  # progress; the store has the state
+            detail = (
+                f" ({live.stage} {live.fraction * 100:.0f}%)"
+                if live and job.status == JobState.RUNNING
+                else ""
+            )
+            if job.error:
+                detail = f": {job.error}"
+            lines.append(
+                texts.STATUS_JOB.format(job=job.job_id[:8], status=job.status, detail=detail)
+            )
+        return "\n".join(lines) or texts.STATUS_NONE
+
+    async def _shortcuts(self, who: Who) -> tuple[ButtonSpec, ...]:
+        buttons = [
+            ButtonSpec(texts.VOICE_BUTTON.format(name=v.name), "use_voice", v.name)
+            for v in (await self.store.voices(who.platform, who.user_id))[:5]
+        ]
+        row = await self.store.last_media(who.platform, who.user_id)
+        if row is not None and row.photo_hash:
+            buttons.append(ButtonSpec(texts.LAST_PHOTO_BUTTON, "last_photo"))
+        return tuple(buttons)
+
+    @staticmethod
+    def _with_shortcuts(action: Action, buttons: tuple[ButtonSpec, ...]) -> Action:
+        return Reply(action.text, action.buttons + buttons) if buttons else action
+
+
+def _seconds(declared: float | None) -> float:
+    """A platform's declared duration, or 0 when it is missing or not a sane number."""
+    if declared is None or not math.isfinite(declared) or declared < 0:
+        return 0.0
+    return float(declared)
+
+
+def _queued_text(job_id: str, position: Position | None) -> str:
+    place = f"{texts.ordinal_place(position.ahead + 1)} in line" if position else "starting"
+    return texts.QUEUED.format(job=job_id[:8], place=place)
+
+
+def _upload_limit_text(denial: Denial) -> str:
+    if denial.allowed == 0:
+        return texts.LIMIT_OFF
+    when = texts.when(denial.retry_in(time.time()))
+    if denial.limit == "uploads":
+        return texts.LIMIT_UPLOADS.format(allowed=denial.allowed, when=when)
+    return texts.LIMIT_UPLOAD_BYTES.format(limit=denial.allowed / 1e6, when=when)

@@ -1,0 +1,361 @@
+"""The live status message of every job: position while queued, stage and ETA while running.
+
+arq has no progress or position API, so the state lives in our own Redis keys
+(:class:`bot.contract.jobs.Keys`): the rendering worker writes its stage and fraction into the job's
+hash; the *board* turns that, plus the queue order, into one message per job that it posts
+once and then edits. Each message is edited at most once per ``min_edit_seconds`` (Telegram
+allows about one message a second per chat, Discord five edits per five seconds per message).
+
+One poster per job: every worker runs a board, and a job's message is posted or edited only
+by the board holding the job's lock (:func:`renewed_lock`, renewed while a slow send is in
+flight), so two workers never post the same status twice. Jobs are shown by separate tasks: a
+slow or failing chat delays nobody else's status. A chat that keeps refusing (a user who
+blocked the bot) is retried with a growing wait and given up after a few permanent errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from arq.connections import ArqRedis
+
+from bot.contract import texts
+from bot.contract.events import ButtonSpec
+from bot.contract.jobs import FINAL_STATES, JobRecord, JobState, Keys
+from bot.contract.ports import Position
+from bot.contract.texts import ordinal_place as ordinal
+from bot.jobs.book import JobBook
+from bot.jobs.fair import queue_positions
+from bot.worker.delivery.http import DeliveryError
+
+__all__ = [
+    "StatusBoard",
+    "Messenger",
+    "Speed",
+    "Backoff",
+    "renewed_lock",
+    "overall_fraction",
+    "learn_speed",
+    "ordinal",
+]
+
+log = logging.getLogger(__name__)
+
+#: each stage's share of a render, for one overall percentage (video dominates)
+_STAGE_SPAN = {
+    "inputs": (0.0, 0.03),
+    "speech": (0.03, 0.25),
+    "video": (0.25, 0.97),
+    "encode": (0.97, 1.0),
+}
+_EMA = 0.3  # weight of the newest render in the learned speed
+_WORKER_FRESH = 30.0  # seconds: a worker that has not beaten its heart this long is gone
+
+
+class Messenger(Protocol):
+    """What the worker asks of a platform's delivery (bot.worker.delivery.telegram, .discord)."""
+
+    async def send_status(
+        self, chat_id: str, text: str, buttons: tuple[ButtonSpec, ...], *, user_id: str = ""
+    ) -> str: ...
+
+    async def edit_status(
+        self,
+        chat_id: str,
+        message_id: str,
+        text: str,
+        buttons: tuple[ButtonSpec, ...],
+        *,
+        user_id: str = "",
+    ) -> None: ...
+
+    async def show_working(self, chat_id: str) -> bool:
+        """Show that a video is being made (it fades after a few seconds); False when the
+        platform has no such indicator, so the caller stops asking."""
+        ...
+
+
+def overall_fraction(stage: str, fraction: float) -> float:
+    lo, hi = _STAGE_SPAN.get(stage, (0.0, 0.0))
+    return lo + (hi - lo) * max(0.0, min(1.0, fraction))
+
+
+def _minutes(seconds: float) -> str:
+    """A human duration: "7 s", "40 s", "3 min"."""
+    if seconds < 20:
+        return f"{max(1, round(seconds)):.0f} s"
+    if seconds < 90:
+        return f"{round(seconds / 10) * 10:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+@dataclass(frozen=True)
+class Speed:
+    """Learned render speed: seconds per script character, per worker and overall."""
+
+    per_worker: dict[str, float]
+    overall: float | None
+
+    def for_worker(self, worker: str) -> float | None:
+        return self.per_worker.get(worker, self.overall)
+
+
+async def learn_speed(redis: ArqRedis, worker: str, chars: int, seconds: float) -> None:
+    """Fold one finished render into the worker's and the overall moving average."""
+    if chars <= 0 or seconds <= 0:
+        return
+    sample = seconds / chars
+    for field in (f"{worker}:spc", "spc"):
+        old = await redis.hget(Keys.STATS, field)  # type: ignore[misc]
+        value = sample if old is None else (1 - _EMA) * float(old) + _EMA * sample
+        await redis.hset(Keys.STATS, field, f"{value:.6f}")  # type: ignore[misc]
+
+
+async def read_speed(redis: ArqRedis) -> Speed:
+    raw = await redis.hgetall(Keys.STATS)  # type: ignore[misc]
+    d = {_s(k): float(_s(v)) for k, v in raw.items()}
+    per = {k.removesuffix(":spc"): v for k, v in d.items() if k.endswith(":spc")}
+    return Speed(per, d.get("spc"))
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Waits between failed sends of one job's status message, and when to stop trying."""
+
+    first: float = 5.0  # seconds after the first failure; doubled after each further one
+    most: float = 600.0
+    give_up_after: int = 5  # permanent errors (blocked bot, no access) without a success
+
+    def wait(self, failures: int) -> float:
+        return min(self.most, self.first * 2 ** max(0, failures - 1))
+
+
+# KEYS: the lock. ARGV: owner token, ttl in ms. Only the owner extends or releases it.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+async def _release(redis: ArqRedis, key: str, owner: str) -> None:
+    await redis.eval(_RELEASE, 1, key, owner)  # type: ignore[misc]
+
+
+@asynccontextmanager
+async def renewed_lock(redis: ArqRedis, key: str, seconds: float) -> AsyncIterator[bool]:
+    """Hold ``key`` while the block runs: yields True when acquired (renewed every third of
+    ``seconds`` until the block ends, released after), False when someone else holds it.
+    A holder that dies lets the lock lapse within ``seconds``."""
+    owner, ms = uuid.uuid4().hex, max(1, int(seconds * 1000))
+    if not await redis.set(key, owner, nx=True, px=ms):
+        yield False
+        return
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(seconds / 3)
+            if not await redis.eval(_RENEW, 1, key, owner, str(ms)):  # type: ignore[misc]
+                log.warning("lock lost", extra={"key": key})
+                return
+
+    renewing = asyncio.create_task(renew())
+    try:
+        yield True
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+        await asyncio.shield(_release(redis, key, owner))
+
+
+class StatusBoard:
+    """Posts and edits each active job's status message. Call :meth:`tick` every second or so,
+    and :meth:`close` at the end."""
+
+    def __init__(
+        self,
+        redis: ArqRedis,
+        messengers: dict[str, Messenger],
+        *,
+        name: str,
+        min_edit_seconds: float = 3.0,
+        backoff: Backoff | None = None,
+        lock_seconds: float = 15.0,
+        pass_seconds: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.messengers = messengers
+        self.name = name
+        self.min_edit_seconds = min_edit_seconds
+        self.backoff = backoff or Backoff()
+        self.lock_seconds = lock_seconds
+        self.pass_seconds = pass_seconds
+        self.clock = clock
+        self.book = JobBook(redis)
+        self._inflight: dict[str, asyncio.Task[int]] = {}
+
+    async def beat(self) -> None:
+        """Say this worker is alive (for the ETA's worker count)."""
+        await self.redis.hset(Keys.WORKERS, self.name, f"{time.time():.0f}")  # type: ignore[misc]
+
+    async def live_workers(self) -> int:
+        raw = await self.redis.hgetall(Keys.WORKERS)  # type: ignore[misc]
+        now = time.time()
+        return sum(1 for v in raw.values() if now - float(_s(v)) < _WORKER_FRESH) or 1
+
+    async def tick(self) -> int:
+        """One pass over the active jobs; returns how many messages were sent or edited.
+
+        Each job is shown by its own task under its lock; the pass waits up to
+        ``pass_seconds`` for them. A task still sending (a slow chat) keeps running and its
+        job is skipped by later passes until it is done."""
+        members = await self.redis.smembers(Keys.ACTIVE)  # type: ignore[misc]
+        jobs = [j for j in map(_s, members) if j not in self._inflight]
+        if not jobs:
+            return 0
+        positions, _ = await queue_positions(self.redis)
+        speed = await read_speed(self.redis)
+        workers = await self.live_workers()
+        started = []
+        for job_id in jobs:
+            task = asyncio.create_task(self._job(job_id, positions.get(job_id), speed, workers))
+            self._inflight[job_id] = task
+            task.add_done_callback(functools.partial(self._finished, job_id))
+            started.append(task)
+        done, _ = await asyncio.wait(started, timeout=self.pass_seconds)
+        return sum(t.result() for t in done if not t.cancelled() and t.exception() is None)
+
+    def _finished(self, job_id: str, task: asyncio.Task[int]) -> None:
+        self._inflight.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error(
+                "status message task failed", exc_info=task.exception(), extra={"job_id": job_id}
+            )
+
+    async def close(self) -> None:
+        """Stop the sends still in flight (their locks are released)."""
+        tasks = list(self._inflight.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _job(self, job_id: str, position: Position | None, speed: Speed, workers: int) -> int:
+        async with renewed_lock(self.redis, Keys.status_lock(job_id), self.lock_seconds) as mine:
+            if not mine:
+                return 0  # another worker's board is showing it right now
+            record = await self.book.read(job_id)  # read under the lock: current
+            if record is None or record.platform not in self.messengers:
+                await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+                return 0
+            text, final = self.describe(job_id, record, position, speed, workers)
+            return await self._show(job_id, record, text, final)
+
+    def describe(
+        self,
+        job_id: str,
+        record: JobRecord,
+        position: Position | None,
+        speed: Speed,
+        workers: int,
+    ) -> tuple[str, bool]:
+        """The status message's text for the job's state, and whether that state is final."""
+        job, state, chars = job_id[:8], record.state, record.chars
+        if state == JobState.QUEUED and position is not None:
+            eta = ""
+            if speed.overall is not None:
+                wait = (position.ahead + position.running) * speed.overall * max(chars, 1) / workers
+                eta = f", about {_minutes(wait + speed.overall * chars)} until it is done"
+            return texts.STATUS_QUEUED.format(
+                job=job, place=ordinal(position.ahead + 1), eta=eta
+            ), False
+        if state in (JobState.RUNNING, JobState.DELIVERING):
+            done = overall_fraction(record.stage, record.fraction)
+            elapsed = time.time() - (record.started or time.time())
+            per_char = speed.for_worker(record.worker)
+            eta = ""
+            if done >= 0.1:
+                eta = f", about {_minutes(elapsed * (1 - done) / done)} left"
+            elif per_char is not None:
+                eta = f", about {_minutes(max(0.0, per_char * chars - elapsed))} left"
+            stage = texts.STAGE_NAMES.get(record.stage, "starting")
+            return texts.STATUS_RUNNING.format(
+                job=job, stage=stage, percent=int(done * 100), eta=eta
+            ), False
+        if state == JobState.RETRYING:
+            return texts.STATUS_RETRYING.format(job=job, attempt=record.attempt or 2), False
+        if state == JobState.DONE:
+            took = record.finished - record.enqueued
+            return texts.STATUS_DONE.format(job=job, took=_minutes(max(took, 1.0))), True
+        if state == JobState.CANCELLED:
+            return texts.STATUS_CANCELLED.format(job=job), True
+        if state in FINAL_STATES:
+            return texts.STATUS_FAILED.format(
+                job=job, reason=record.error or texts.FAILED_GENERIC
+            ), True
+        return texts.STATUS_QUEUED.format(job=job, place="waiting", eta=""), False
+
+    async def _show(self, job_id: str, record: JobRecord, text: str, final: bool) -> int:
+        now = self.clock()
+        if record.msg_text == text:
+            if final:
+                await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+            return 0
+        if now < record.msg_retry_at:
+            return 0  # backing off after failures
+        if now - record.msg_at < self.min_edit_seconds:
+            return 0  # the platform's edit rate: the next pass shows the newest state
+        buttons = () if final else (ButtonSpec(texts.CANCEL_JOB_BUTTON, "cancel_job", job_id),)
+        messenger = self.messengers[record.platform]
+        chat, user, msg_id = record.chat_id, record.user_id, record.msg_id
+        try:
+            if msg_id:
+                await messenger.edit_status(chat, msg_id, text, buttons, user_id=user)
+            else:
+                msg_id = await messenger.send_status(chat, text, buttons, user_id=user)
+        except DeliveryError as e:
+            await self._failed(job_id, record, e)
+            return 0
+        await self.book.note(job_id, msg_id=msg_id, msg_text=text, msg_at=self.clock())
+        await self.book.forget_fields(job_id, "msg_fails", "msg_permanent", "msg_retry_at")
+        if final:
+            await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+        return 1
+
+    async def _failed(self, job_id: str, record: JobRecord, error: DeliveryError) -> None:
+        """Back off; after ``give_up_after`` permanent errors without a success, stop showing
+        this job (the chat refuses us: a blocked bot, lost access)."""
+        fails = record.msg_fails + 1
+        permanent = record.msg_permanent + (0 if error.retryable else 1)
+        if not error.retryable:  # the message may be gone: post a fresh one next time
+            await self.book.forget_fields(job_id, "msg_id")
+        await self.book.note(
+            job_id,
+            msg_fails=fails,
+            msg_permanent=permanent,
+            msg_retry_at=self.clock() + self.backoff.wait(fails),
+        )
+        extra = {"job_id": job_id, "error": str(error), "failures": fails}
+        if permanent >= self.backoff.give_up_after:
+            await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+            await self.book.note(job_id, msg_gave_up=True)
+            log.warning("status message given up", extra=extra)
+        else:
+            log.warning("status message failed", extra=extra)

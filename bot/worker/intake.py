@@ -1,0 +1,92 @@
+"""Intake on the worker: an upload as a local file, its check (a photo's face, a voice
+note's length), and speech recognition for the consent phrase."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from bot.contract import texts
+from bot.contract.jobs import Keys
+from bot.contract.ports import MediaCheck
+from bot.jobs.media import stored_media, write_atomically
+from bot.worker.context import WorkerContext, context
+from engine import InvalidInput
+from engine.types import PhotoIntake
+
+__all__ = ["media_file", "photo_intake", "check_media", "transcribe"]
+
+log = logging.getLogger(__name__)
+_SUFFIX = {"audio": ".audio", "image": ".img"}
+
+
+async def media_file(w: WorkerContext, digest: str, kind: str) -> Path:
+    """The upload as a local file: the bot's own file, read in place, when the two share the
+    data folder (``shared_media``); else a copy in this worker's cache, fetched from Redis by
+    hash. The bytes are not hashed again here: the engine hashes a photo before it trusts its
+    intake finding, and names a voice's caches by the hash of what it read."""
+    expired = InvalidInput(texts.UPLOAD_EXPIRED, field=kind)
+    if w.settings.shared_media:
+        found = await asyncio.to_thread(stored_media, w.settings.media_dir, digest)
+        if found is None:  # erased or purged; or (every upload) this is not the bot's folder
+            log.warning("upload not in the shared media folder", extra={"kind": kind})
+            raise expired
+        return found
+    path = w.cache_dir / f"{digest}{_SUFFIX.get(kind, '')}"
+    if not path.exists():
+        data = await w.pool.get(Keys.media(digest))
+        if data is None:
+            raise expired
+        await asyncio.to_thread(write_atomically, path, data)  # up to 20 MB: off the loop
+    return path
+
+
+async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> str:
+    """Intake check of a photo or voice note: a :class:`MediaCheck` as JSON. A photo's face
+    (``PhotoIntake``) stays in Redis beside the upload, for the render to reuse."""
+    w = context(ctx)
+    engine = w.rendering
+    try:
+        path = await media_file(w, digest, kind)
+        if kind == "image":
+            photo = await asyncio.to_thread(engine.inspect_photo, path)
+            if photo.digest == digest:  # the cache file holds the bytes the bot stored
+                await w.pool.set(
+                    Keys.intake(digest), photo.to_json(), ex=w.settings.media_ttl_seconds
+                )
+            return MediaCheck(ok=True, warnings=photo.warnings).to_json()
+        voice = await asyncio.to_thread(engine.inspect_voice, path)
+        return MediaCheck(ok=True, seconds=voice.seconds, warnings=voice.warnings).to_json()
+    except InvalidInput as e:
+        return MediaCheck(ok=False, reason=e.reason).to_json()
+
+
+async def photo_intake(w: WorkerContext, digest: str) -> PhotoIntake | None:
+    """The photo's intake finding, when Redis still holds one (it expires with the upload)."""
+    raw = await w.pool.get(Keys.intake(digest))
+    if raw is None:
+        return None
+    try:
+        return PhotoIntake.from_json(raw)
+    except ValueError:
+        log.warning("unreadable photo intake; the render finds the face itself")
+        return None
+
+
+async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
+    """Speech recognition of a voice note for the consent-phrase check (None: this worker
+    has no recognizer, or the note cannot be read)."""
+    w = context(ctx)
+    recognizer = w.asr
+    if recognizer is None:
+        return None
+    from engine.asr import transcribe_file
+
+    try:
+        path = await media_file(w, digest, "audio")
+        text: str | None = await asyncio.to_thread(transcribe_file, recognizer, path)
+        return text
+    except InvalidInput:
+        return None

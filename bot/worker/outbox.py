@@ -1,0 +1,143 @@
+"""What the worker sends to a chat: the video (once: :mod:`bot.jobs.delivery`), a failure
+notice (once), a line for the bot (:func:`notify`)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.contract import texts
+from bot.contract.jobs import DeliveryMark, RenderJob
+from bot.jobs.delivery import Claim, Resend, claim, release, settle
+from bot.settings import BotSettings
+from bot.worker.context import WorkerContext, context
+from bot.worker.delivery.discord import DiscordDelivery
+from bot.worker.delivery.http import DeliveryError
+from bot.worker.delivery.telegram import TelegramDelivery
+
+__all__ = [
+    "messengers",
+    "deliver",
+    "deliver_once",
+    "tell",
+    "notify",
+    "AlreadySent",
+    "SomeoneSending",
+    "RESEND",
+]
+
+log = logging.getLogger(__name__)
+#: how each platform may resend after a sender died mid-send (see bot.jobs.delivery)
+RESEND = {"discord": Resend.ALWAYS, "telegram": Resend.ONCE}
+
+
+class AlreadySent(Exception):
+    """The job's video (or its failure notice) already reached the chat: nothing to send."""
+
+    def __init__(self, claim: Claim) -> None:
+        super().__init__(claim.value)
+        self.claim = claim
+
+
+class SomeoneSending(Exception):
+    """Another worker holds the delivery claim right now: try again after its lease."""
+
+
+def messengers(settings: BotSettings, session: aiohttp.ClientSession) -> dict[str, Any]:
+    """The platforms this worker can reach (those whose token is set)."""
+    out: dict[str, Any] = {}
+    if settings.telegram_bot_token:
+        out["telegram"] = TelegramDelivery(
+            session, settings.telegram_api_base_url, settings.telegram_bot_token
+        )
+    if settings.discord_bot_token:
+        out["discord"] = DiscordDelivery(
+            session, settings.discord_api_base_url, settings.discord_bot_token
+        )
+    return out
+
+
+async def deliver(w: WorkerContext, job: RenderJob, video: Path | None, message: str) -> None:
+    """Send the video (or ``message``) to the job's chat on its platform."""
+    target = w.messengers.get(job.platform)
+    if target is None:
+        raise DeliveryError(f"no token for platform {job.platform!r}", retryable=False)
+    if video is None:
+        await target.send_text(job.chat_id, message)
+    else:
+        await target.send_video(job.chat_id, video, texts.VIDEO_CAPTION, key=job.job_id)
+
+
+async def _claim(w: WorkerContext, job: RenderJob) -> Claim:
+    lease = w.settings.delivery_lease_seconds
+    return await claim(w.pool, job.job_id, lease, RESEND.get(job.platform, Resend.ONCE))
+
+
+async def deliver_once(w: WorkerContext, job: RenderJob, video: Path) -> None:
+    """Send the video under the job's delivery claim, then mark it delivered.
+
+    Raises :class:`AlreadySent` (a video or notice went out before), :class:`SomeoneSending`
+    (another worker's claim is live) or :class:`DeliveryError` (the platform refused: the
+    claim is released, unless the send's outcome is unknown, when it counts as sent once)."""
+    got = await _claim(w, job)
+    if got in (Claim.VIDEO, Claim.NOTICE):
+        raise AlreadySent(got)
+    if got == Claim.BUSY:
+        raise SomeoneSending(job.job_id)
+    if got == Claim.GAVE_UP:  # sent once and resent once, both unconfirmed: stop there
+        log.warning("delivery unconfirmed; not sent again", extra={"job_id": job.job_id})
+        await settle(w.pool, job.job_id, DeliveryMark.VIDEO)
+        return
+    if got == Claim.RESEND:
+        log.warning(
+            "an earlier send may have gone out; sending again", extra={"job_id": job.job_id}
+        )
+    try:
+        await (w.deliver or deliver)(w, job, video, "")
+    except DeliveryError as e:
+        _failed_delivery(w, job)
+        if not e.unsure:
+            await release(w.pool, job.job_id)
+        raise
+    await settle(w.pool, job.job_id, DeliveryMark.VIDEO)
+
+
+def _failed_delivery(w: WorkerContext, job: RenderJob) -> None:
+    metrics = w.metrics
+    if metrics is not None:
+        metrics.delivery_failures.labels(platform=job.platform).inc()
+
+
+async def tell(w: WorkerContext, job: RenderJob, message: str) -> bool:
+    """A failure notice, at most once per job, never after the video. False when nothing
+    was sent (a video or notice went out before, another worker is sending, the platform
+    refused: a failing platform does not hide the job's final state). The reason goes into
+    the job's record first, so a re-run after the notice can say why."""
+    await w.book.note(job.job_id, error=message[:200])
+    got = await _claim(w, job)
+    if got not in (Claim.SEND, Claim.RESEND):
+        return False
+    try:
+        await (w.deliver or deliver)(w, job, None, message)
+    except DeliveryError:
+        _failed_delivery(w, job)
+        log.warning("failure notice not delivered", extra={"job_id": job.job_id})
+    await settle(w.pool, job.job_id, DeliveryMark.NOTICE)
+    return True
+
+
+async def notify(
+    ctx: dict[str, Any], platform: str, chat_id: str, text: str, job_id: str = ""
+) -> None:
+    """Send a line to a chat for the bot (an expired review's requester, a lost job)."""
+    target = context(ctx).messengers.get(platform)
+    if target is None:
+        log.warning("no messenger for a notice", extra={"platform": platform})
+        return
+    try:
+        await target.send_text(chat_id, text)
+    except DeliveryError:
+        log.warning("notice not delivered", extra={"job_id": job_id})
