@@ -6,6 +6,9 @@ Run as ``python -m tests.auxil.worker_faults`` with the worker's usual environme
   ``<unix time> <output file name>``, before it starts (renders are counted across processes).
 - ``FAULT_TRANSIENT_TRIES=N``: the first N renders of each job (counted in that log) raise
   ``TransientError`` instead of rendering.
+- ``FAULT_RENDER_SECONDS=N``: every render first spends N seconds "rendering frames" (stage
+  ``video``, stopping at once when the job is cancelled) before the real render: a render
+  long enough to outlast a Redis outage.
 - ``FAULT_KILL_AFTER=delivery|notice|send``: the process SIGKILLs itself the moment the video's
   delivery mark (``delivery``) or the failure notice (``notice``) has been written, before
   the job's bookkeeping: the next worker finds the mark and must not send again; or
@@ -26,8 +29,9 @@ from typing import Any
 import bot.worker
 import bot.worker.outbox
 import bot.worker.rendering
-from engine.errors import TransientError
+from engine.errors import Cancelled, TransientError
 from engine.pipeline import Engine
+from engine.types import Progress
 
 
 def renders(log: Path, output_name: str | None = None) -> list[float]:
@@ -38,7 +42,27 @@ def renders(log: Path, output_name: str | None = None) -> list[float]:
     return [float(t) for t, name in rows if output_name is None or name == output_name]
 
 
+def _slow(seconds: float) -> None:
+    real_render = Engine.render
+
+    def render(self: Engine, request: Any, **kw: Any) -> Any:
+        on_progress, should_cancel = kw.get("on_progress"), kw.get("should_cancel")
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if should_cancel is not None and should_cancel():
+                raise Cancelled("stopped while slowed down")
+            if on_progress is not None:
+                on_progress(Progress("video", 0.0))
+            time.sleep(0.1)
+        return real_render(self, request, **kw)
+
+    Engine.render = render  # type: ignore[method-assign]
+
+
 def _install() -> None:
+    slow = float(os.environ.get("FAULT_RENDER_SECONDS", "0"))
+    if slow:
+        _slow(slow)
     log = os.environ.get("FAULT_RENDER_LOG")
     transient = int(os.environ.get("FAULT_TRANSIENT_TRIES", "0"))
     kill_after = os.environ.get("FAULT_KILL_AFTER", "")

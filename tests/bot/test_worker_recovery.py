@@ -212,3 +212,37 @@ def test_discord_video_accepted_then_worker_killed_posts_once_with_one_nonce(
 
 def _videos(dc: DiscordStandIn) -> list[Req]:
     return [p for p in dc.channel_posts("9001") if p.files]
+
+
+def test_telegram_video_accepted_then_worker_killed_is_sent_again_once_at_most(
+    tmp_path: Path,
+) -> None:
+    """Telegram has no idempotency key. A worker killed after Telegram took the video but
+    before the mark became final leaves a lapsed claim: the next worker sends once more
+    (two copies, the documented worst case). If that one dies in the same window too, the
+    third sends nothing: never a third copy."""
+    log = tmp_path / "renders.log"
+    shared = tmp_path / "volume"  # one data folder: the re-runs reuse the rendered file
+    dying = {"FAULT_RENDER_LOG": str(log), "FAULT_KILL_AFTER": "send"}
+
+    async def go() -> None:
+        async with platform_and_queue(tmp_path) as (tg, queue, url):
+            job_id = await submit(queue, "8401")
+            for name, sent, claim in (("doomed", 1, b"sending:"), ("rescuer", 2, b"resent:")):
+                async with worker(
+                    tmp_path, url, tg.url, name, env=dying, module=FAULTS, data_dir=shared
+                ) as proc:
+                    await _killed(proc)  # right after Telegram took the video
+                mark = await _mark(queue, job_id)
+                assert len(tg.videos(8401)) == sent and mark is not None
+                assert mark.startswith(claim)
+                await wait_until(lambda: gone(queue, Keys.in_progress(job_id)), HEARTBEAT + 5)
+            calm = {"FAULT_RENDER_LOG": str(log)}
+            async with worker(
+                tmp_path, url, tg.url, "last", env=calm, module=FAULTS, data_dir=shared
+            ):
+                await wait_until(lambda: is_status(queue, job_id, "done"), what="the last run")
+            assert len(tg.videos(8401)) == 2 and len(renders(log)) == 1
+            assert await _mark(queue, job_id) == b"video"
+
+    asyncio.run(go())
