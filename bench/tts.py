@@ -280,7 +280,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         models = _models(Path(tmp))
         # One thread first: on a shared 2-core machine two llama.cpp threads spin-wait for
-        # each other whenever another process takes a core, and collapse (see the README).
+        # each other whenever another process takes a core, and collapse (see docs/benchmarks.md).
         runs = [(name, 1) for name in models] + [("Q4_0", 2), ("Q4_0, pruned, output Q4_0", 2)]
         if args.quick:
             runs = [("Q4_0", 1), ("Q4_0, pruned, output Q4_0", 1), ("Q4_0", 2)]

@@ -40,8 +40,8 @@ LIPSYNC_BACKENDS: dict[str, str] = {
 #: ``lipsync = auto`` takes the first usable backend in this order...
 LIPSYNC_PREFERENCE = ("musetalk", "diff2lip", "warp")
 #: ...but these only where a CUDA GPU runs them: on a CPU MuseTalk costs about half a minute
-#: and Diff2Lip several minutes of compute per second of video (README, "Choosing a
-#: backend"), so a CPU-only machine keeps the real-time warp unless one is named.
+#: and Diff2Lip several minutes of compute per second of video (docs/models.md, "Choosing a
+#: lip-sync backend"), so a CPU-only machine keeps the real-time warp unless one is named.
 GPU_ONLY_FOR_AUTO = frozenset({"musetalk", "diff2lip"})
 
 

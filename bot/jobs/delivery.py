@@ -8,7 +8,7 @@ A claim whose lease ran out means its worker died in the window between the plat
 answer and the final mark. What then depends on the platform (:class:`Resend`):
 
 - Discord: send again; the message nonce (the job id) makes Discord keep one message, so a
-  video is delivered **exactly once**.
+  video is delivered **exactly once** (while Discord honours the nonce: a few minutes).
 - Telegram has no idempotency key: send again **once** (``resent:<deadline>``); after a second
   lapse nothing more is sent. At most two copies, only when a worker dies in that window
   of a few seconds, exactly one otherwise.

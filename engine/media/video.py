@@ -6,8 +6,8 @@ file appears at its final path only when it is complete.
 The picture is encoded at constant quality (x264 CRF, :class:`VideoQuality`); a byte budget
 is a ceiling, not a target: :func:`plan_rate` turns it into a peak bitrate (x264's VBV) that
 only binds when the constant-quality stream would not fit, so a budget far above what the
-video needs gives the same small file as no budget at all. Why these settings: README,
-"Video size".
+video needs gives the same small file as no budget at all. Why these settings:
+docs/models.md, "Video size" (figures: docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ __all__ = [
 
 AUDIO_BITRATE = 128_000
 LOW_AUDIO_BITRATE = 48_000  # when the budget is tight (plan_rate)
-# Below this many video bits per pixel per frame a face turns blotchy (bench/video.py, README).
+# Below this many video bits per pixel per frame a face turns blotchy (bench/video.py;
+# docs/benchmarks.md).
 MIN_BITS_PER_PIXEL = 0.01
 # The cap never goes above this: x264 signals the H.264 level from the cap, and a generous
 # budget must not push a small video to a level that phones' hardware decoders refuse.
@@ -64,7 +65,7 @@ class VideoQuality:
     """x264 settings of the constant-quality encode, chosen for talking heads: the quality of
     the former default (CRF 20, ``veryfast``, 4 s keyframes) in fewer bytes, where slower
     presets cost much more CPU for little more (measured by ``bench/video.py --choose``;
-    figures in the README, "Video size")."""
+    figures in docs/benchmarks.md, "Video size")."""
 
     crf: int = 22
     preset: str = "faster"

@@ -290,3 +290,17 @@ def test_importing_the_bot_leaves_the_environment_alone() -> None:
         "assert not changed, changed\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_the_architecture_page_draws_the_transition_table_as_it_is() -> None:
+    """docs/architecture.md's state diagram has exactly the table's moves."""
+    from bot.contract.jobs import TRANSITIONS
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    drawn = {
+        tuple(line.split("-->")[0].split()) + tuple(line.split("-->")[1].split(":")[0].split())
+        for line in text.splitlines()
+        if "-->" in line and "[*]" not in line
+    }
+    table = {(s.value, n.value) for s, nexts in TRANSITIONS.items() for n in nexts}
+    assert drawn == table

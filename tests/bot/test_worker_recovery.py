@@ -1,4 +1,4 @@
-"""What the README promises when a render or its delivery goes wrong, with real parts: a
+"""What docs/operators.md promises when a render or its delivery goes wrong, with real parts: a
 redis-server, `python -m bot.worker` subprocesses (through tests/auxil/worker_faults.py where a
 fault must strike at an exact point: an engine failure, a SIGKILL right after a mark), the
 embedded CPU engine, and the platforms' HTTP code against the Telegram and Discord stand-ins.
