@@ -369,7 +369,7 @@ class Service:
         )
         if not saved:
             return texts.VOICES_FULL.format(max=self.limits.max_saved_voices)
-        await self.store.safety.link_voice_consent(who.platform, who.user_id, parts[1])
+        await self.store.safety.consent.link_voice_consent(who.platform, who.user_id, parts[1])
         return texts.VOICE_SAVED.format(name=parts[1])
 
     async def _status(self, who: Who, draft: Draft | None) -> str:

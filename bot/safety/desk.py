@@ -73,16 +73,16 @@ class Desk:
             refused = moderation.beyond_caps(cmd, caps)
             if refused is not None:
                 return refused
-            data = await self.records.edit_guild_policy(
+            data = await self.records.policy.edit_guild_policy(
                 who.platform, scope, lambda d: moderation.apply(cmd, d, here=who.chat_id)
             )
-            await self.records.log_action(
+            await self.records.log.log_action(
                 who.platform, scope, who.user_id, f"mod {cmd.sub} {cmd.verb}".strip()
             )
             if cmd.sub == "block":
                 return texts.MOD_BLOCK_ADDED if cmd.verb == "add" else texts.MOD_BLOCK_REMOVED
         else:
-            data = await self.records.guild_policy(who.platform, scope)
+            data = await self.records.policy.guild_policy(who.platform, scope)
         return moderation.describe(cmd.sub, caps.merge(data), asr=self.config.asr)
 
     async def _act(self, who: Who, auth: Authority, cmd: moderation.ModCommand) -> list[Action]:
@@ -96,18 +96,18 @@ class Desk:
         if cmd.sub == "takedown":
             return await self._take_down(who, auth, cmd.args[0], cmd.args[1])
         if cmd.sub == "queue":
-            return [_queue_view(await self.records.open_in_scope(p, view), cmd.everywhere)]
+            return [_queue_view(await self.records.places.open_in_scope(p, view), cmd.everywhere)]
         if cmd.sub == "reviews":
-            return await self._reviews_view(await self.records.pending_reviews(p, view))
+            return await self._reviews_view(await self.records.reviews.pending_reviews(p, view))
         count = int(cmd.verb or 10)
         if cmd.sub == "log":
-            entries = await self.records.mod_log(p, view, count)
+            entries = await self.records.log.mod_log(p, view, count)
             return (
                 [Reply("\n".join(_log_line(e, cmd.everywhere) for e in entries))]
                 if entries
                 else [Reply(texts.MOD_LOG_EMPTY)]
             )
-        rows = await self.records.recent_renders(p, view, count)
+        rows = await self.records.log.recent_renders(p, view, count)
         if not rows:
             return [Reply(texts.MOD_AUDIT_EMPTY)]
         return [Reply("\n".join(_audit_line(r, cmd.everywhere) for r in rows))]
@@ -115,13 +115,13 @@ class Desk:
     async def _ban(self, who: Who, cmd: moderation.ModCommand, scope: str) -> str:
         user, everywhere = cmd.args[0], scope == EVERYWHERE
         if cmd.sub == "ban":
-            await self.records.ban(who.platform, scope, user, cmd.args[1], who.user_id)
+            await self.records.bans.ban(who.platform, scope, user, cmd.args[1], who.user_id)
             stopped = await self._stop_jobs_of(who.platform, user, None if everywhere else scope)
             done = (texts.MOD_BANNED_EVERYWHERE if everywhere else texts.MOD_BANNED).format(
                 user=user
             )
             return done + (texts.MOD_BAN_STOPPED.format(jobs=stopped) if stopped else "")
-        was = await self.records.unban(who.platform, scope, user, who.user_id)
+        was = await self.records.bans.unban(who.platform, scope, user, who.user_id)
         if everywhere:
             done = texts.MOD_UNBANNED_EVERYWHERE if was else texts.MOD_NOT_BANNED_EVERYWHERE
         else:
@@ -133,11 +133,11 @@ class Desk:
         jobs everywhere on this platform): reviews denied, queued and running jobs
         cancelled. How many."""
         stopped = 0
-        for job in await self.records.open_in_scope(platform, scope):
+        for job in await self.records.places.open_in_scope(platform, scope):
             if job.user_id != user:
                 continue
             if job.status == JobState.REVIEW:
-                if await self.records.decide_review(job.job_id, False, "ban") is not None:
+                if await self.records.reviews.decide_review(job.job_id, False, "ban") is not None:
                     stopped += 1
             elif await self.jobs.cancel(job.job_id) in (
                 CancelOutcome.REMOVED,
@@ -157,7 +157,7 @@ class Desk:
         return texts.MOD_PURGED_HERE.format(user=user, **counts)
 
     async def _take_down(self, who: Who, auth: Authority, ref: str, reason: str) -> list[Action]:
-        place = await self.records.job_place(ref)
+        place = await self.records.places.job_place(ref)
         if place is None or not auth.covers(place.platform, place.scope):
             return [Reply(texts.MOD_JOB_NOT_HERE.format(job=ref[:8]))]
         await self.eraser.take_down(place, who.user_id, reason)
@@ -184,7 +184,7 @@ class Desk:
             text = texts.MOD_REVIEW_LINE.format(
                 job=short, user=job.user_id, script=job.script[:300], phrase=phrase
             )
-            files = await self.records.media_paths((job.voice_hash, job.photo_hash))
+            files = await self.records.places.media_paths((job.voice_hash, job.photo_hash))
             buttons = (
                 ButtonSpec(texts.MOD_APPROVE_BUTTON.format(job=short), "mod_approve", job.job_id),
                 ButtonSpec(texts.MOD_DENY_BUTTON.format(job=short), "mod_deny", job.job_id),
@@ -197,11 +197,11 @@ class Desk:
         auth = self.authority(who)
         if not auth.moderator:
             return [Reply(texts.MOD_BUTTON_ONLY)]
-        place = await self.records.job_place(job_id) if job_id else None
+        place = await self.records.places.job_place(job_id) if job_id else None
         if place is None or place.job_id != job_id or not auth.covers(place.platform, place.scope):
             return [Reply(texts.MOD_REVIEW_GONE.format(job=job_id[:8]))]
         if action == "mod_cancel":
-            await self.records.log_action(
+            await self.records.log.log_action(
                 who.platform, place.scope, who.user_id, "mod cancel", job_id
             )
             return [Reply(await self._mod_cancel(place))]
@@ -212,18 +212,18 @@ class Desk:
         the requester is told either way."""
         short = place.job_id[:8]
         if approve:
-            pending = await self.records.pending_reviews(place.platform, place.scope)
+            pending = await self.records.reviews.pending_reviews(place.platform, place.scope)
             review = next((r for r in pending if r.job.job_id == place.job_id), None)
             if review is None:
                 return [Reply(texts.MOD_REVIEW_GONE.format(job=short))]
             if await self.uploads.supply(review.job) is not None:
-                await self.records.decide_review(place.job_id, False, who.user_id)
+                await self.records.reviews.decide_review(place.job_id, False, who.user_id)
                 tell = texts.REVIEW_MEDIA_GONE.format(job=short)
                 return [
                     Reply(texts.MOD_REVIEW_MEDIA_GONE.format(job=short)),
                     Notify(tell, platform=place.platform, chat_id=place.chat_id),
                 ]
-        row = await self.records.decide_review(place.job_id, approve, who.user_id)
+        row = await self.records.reviews.decide_review(place.job_id, approve, who.user_id)
         if row is None:
             return [Reply(texts.MOD_REVIEW_GONE.format(job=short))]
         if approve:
@@ -235,7 +235,7 @@ class Desk:
     async def _mod_cancel(self, place: JobPlace) -> str:
         short = place.job_id[:8]
         if place.status == JobState.REVIEW:
-            await self.records.decide_review(place.job_id, False, "cancel")
+            await self.records.reviews.decide_review(place.job_id, False, "cancel")
             return texts.MOD_CANCELLED.format(job=short)
         outcome = await self.jobs.cancel(place.job_id)
         if outcome in (CancelOutcome.REMOVED, CancelOutcome.STOPPING):
@@ -247,7 +247,7 @@ class Desk:
         """Cancel a job by id (or its first 8 characters): its owner's, or one made where
         this person has authority (their server as its moderator; anywhere as operator)."""
         ref = ref.strip().lower()
-        place = await self.records.job_place(ref) if len(ref) >= 6 else None
+        place = await self.records.places.job_place(ref) if len(ref) >= 6 else None
         if place is None:  # echoed: one printable line, whatever was typed
             shown = " ".join("".join(c if c.isprintable() else " " for c in ref[:20]).split())
             return texts.JOB_UNKNOWN.format(job=shown)
@@ -255,7 +255,7 @@ class Desk:
         if not owner:
             if not self.authority(who).covers(place.platform, place.scope):
                 return texts.JOB_NOT_YOURS
-            await self.records.log_action(
+            await self.records.log.log_action(
                 who.platform, place.scope, who.user_id, "mod cancel", place.job_id
             )
         outcome = await self.jobs.cancel(place.job_id)
@@ -264,7 +264,7 @@ class Desk:
             return texts.JOB_CANCELLED.format(job=short)
         if outcome == CancelOutcome.STOPPING:
             return texts.JOB_STOPPING.format(job=short)
-        state = await self.records.job_place(place.job_id)  # closed: say how it ended
+        state = await self.records.places.job_place(place.job_id)  # closed: say how it ended
         return texts.JOB_ALREADY.format(job=short, status=state.status if state else place.status)
 
 

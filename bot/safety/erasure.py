@@ -2,7 +2,7 @@
 copy, not only the database rows.
 
 On the bot's side (:class:`Eraser`): SQLite (rows deleted or scrubbed by
-:meth:`~bot.safety.records.SafetyRecords.erase`, zeroed by secure delete, the write-ahead
+:meth:`~bot.safety.records.Erasures.erase`, zeroed by secure delete, the write-ahead
 log truncated), the upload files, rendered videos and the temporary files a killed render
 left beside them (``data/out/.<job>.*``), and through the gateway everything in Redis: upload
 copies, job records, arq's job and result records holding scripts or upload hashes.
@@ -100,7 +100,9 @@ class Eraser:
         """A person's data in one scope (a server moderator's purge), or everywhere (None:
         their /forget, an operator's purge)."""
         # 1. SQLite: rows go, job rows keep ids, times and the consent fingerprints only.
-        result = await self.store.safety.erase(platform, user_id, scope, actor=actor, action=action)
+        result = await self.store.safety.erasure.erase(
+            platform, user_id, scope, actor=actor, action=action
+        )
         # 2. Open jobs leave the queue; a running one stops at its next frame.
         for job_id in result.open_job_ids:
             await self.jobs.cancel(job_id)
@@ -131,7 +133,7 @@ class Eraser:
         if self.out_dir is not None:
             await asyncio.to_thread(remove_job_files, self.out_dir, (place.job_id,))
         await self.gateway.erase(ErasePlan(place.platform, (), (place.job_id,)))
-        await self.store.safety.take_down(place.job_id, by, reason)
+        await self.store.safety.places.take_down(place.job_id, by, reason)
 
 
 # ---- the worker's side ---------------------------------------------------------------

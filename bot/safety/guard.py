@@ -94,7 +94,7 @@ class Guard:
             return [Reply(texts.FORGET_DONE.format(**asdict(removed)))]
         if isinstance(event, Command) and event.name in _OPEN_TO_ALL:
             return None
-        ban = await self.records.ban_in(who.platform, scope_of(who.guild_id), who.user_id)
+        ban = await self.records.bans.ban_in(who.platform, scope_of(who.guild_id), who.user_id)
         if ban is not None:
             return [Reply(texts.BANNED_EVERYWHERE if ban == EVERYWHERE else texts.BANNED)]
         if who.guild_id is not None:
@@ -105,7 +105,7 @@ class Guard:
 
     async def policy(self, who: Who) -> ServerPolicy:
         """The operator's settings with this server's overrides, within the operator's caps."""
-        overrides = await self.records.guild_policy(who.platform, scope_of(who.guild_id))
+        overrides = await self.records.policy.guild_policy(who.platform, scope_of(who.guild_id))
         return self.config.defaults.merge(overrides)
 
     async def script_blocked(self, who: Who, script: str) -> bool:
@@ -119,7 +119,9 @@ class Guard:
         if draft_id is None or (await self.policy(who)).consent_mode != "phrase":
             return actions
         phrase = make_phrase()
-        await self.records.put_phrase(who.platform, who.user_id, who.chat_id, draft_id, phrase)
+        await self.records.consent.put_phrase(
+            who.platform, who.user_id, who.chat_id, draft_id, phrase
+        )
         return [*actions, Reply(texts.PHRASE_INTRO.format(phrase=phrase))]
 
     async def cancel_job(self, who: Who, ref: str) -> str:
@@ -152,7 +154,7 @@ class Guard:
 
     async def hold_for_review(self, admission: Admission) -> None:
         """A recorded job waits for a moderator (with the phrase they listen for)."""
-        await self.records.put_review(admission.job, admission.guild_id, admission.phrase)
+        await self.records.reviews.put_review(admission.job, admission.guild_id, admission.phrase)
 
     def _job(self, who: Who, sub: Submission, policy: ServerPolicy) -> RenderJob:
         label = self.label
@@ -181,13 +183,17 @@ class Guard:
         if mode != "phrase":
             return JobState.QUEUED, "", None
         records = self.records
-        earlier = await records.voice_consent(who.platform, who.user_id, sub.voice_hash)
+        earlier = await records.consent.voice_consent(who.platform, who.user_id, sub.voice_hash)
         if earlier:  # a saved voice carries its verified consent record
             return JobState.QUEUED, f"voice:{earlier}", None
-        phrase = await records.phrase_for(who.platform, who.user_id, who.chat_id, sub.draft_id)
+        phrase = await records.consent.phrase_for(
+            who.platform, who.user_id, who.chat_id, sub.draft_id
+        )
         if phrase is None:
             phrase = make_phrase()
-            await records.put_phrase(who.platform, who.user_id, who.chat_id, sub.draft_id, phrase)
+            await records.consent.put_phrase(
+                who.platform, who.user_id, who.chat_id, sub.draft_id, phrase
+            )
             return Reply(texts.PHRASE_NEEDED.format(phrase=phrase))
         heard = await self.gateway.transcribe(sub.voice_hash) if self.config.asr else None
         if heard is None:

@@ -105,7 +105,7 @@ async def purge(
     """One retention pass over the database, the media files it names, and the videos.
     The file work (thousands of unlinks, a directory walk) runs in a thread: the bot's event
     loop keeps answering while it runs. Requesters of expired reviews are told (``notify``)."""
-    rows = await store.safety.purge_rows(
+    rows = await store.safety.erasure.purge_rows(
         media_before=now - rules.media_seconds,
         scripts_before=now - rules.output_seconds,
         reviews_before=now - rules.review_seconds,

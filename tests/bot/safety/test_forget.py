@@ -13,28 +13,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from arq import Worker
 
-from bot.chat.adapters.telegram import build_application
-from bot.chat.app import build_service
 from bot.contract import texts
 from bot.contract.jobs import INTAKE_QUEUE, Keys
 from bot.conversation.service import Service
 from bot.settings import BotSettings
-from bot.worker import CTX_KEY, WorkerContext, build_workers
+from bot.worker import CTX_KEY, WorkerContext
 from engine import Engine, EngineSettings
 from engine.media.video import VideoWriter
 from engine.tts.neutts import ReferenceCodes
 from engine.types import Audio
-from tests.auxil.ptb import polling
 from tests.auxil.redis_server import redis_server
+from tests.auxil.system import engine_workers, said, telegram_bot, with_settings
 from tests.auxil.telegram_server import TelegramStandIn
 
 PERSON, OPERATOR = 731947528, 5550001
@@ -46,52 +41,6 @@ WORDS = ("zanzibarquokka", "marzipanheron", "transcriptwombat")
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     return Engine(EngineSettings(cache_dir=tmp_path_factory.mktemp("engine-cache")))
-
-
-@asynccontextmanager
-async def workers(settings: BotSettings, engine: Engine) -> AsyncIterator[list[Worker]]:
-    """A worker process's two arq workers on this loop; stopped at the end."""
-    running = build_workers(settings, engine)
-    tasks = [asyncio.create_task(w.main()) for w in running]
-    try:
-        yield running
-    finally:
-        for w in running:
-            await w.close()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
-@asynccontextmanager
-async def bot(settings: BotSettings) -> AsyncIterator[tuple[TelegramStandIn, Service]]:
-    """The bot process: the Bot API stand-in, the service, python-telegram-bot polling."""
-    tg = TelegramStandIn()
-    await tg.start()
-    settings = _with(settings, telegram_api_base_url=tg.url)
-    service, store, queue = await build_service(settings)
-    try:
-        async with polling(build_application(settings.telegram_bot_token, tg.url, service.handle)):
-            yield tg, service
-    finally:
-        await queue.close()
-        await store.close()
-        await tg.stop()
-
-
-def _with(settings: BotSettings, **changes: Any) -> BotSettings:
-    from dataclasses import replace
-
-    return replace(settings, **changes)
-
-
-async def _do(tg: TelegramStandIn, chat: int, act: Callable[[], None], expect: str) -> None:
-    """Act, then wait for a new message in ``chat`` that starts with ``expect``."""
-    before = len(tg.texts(chat))
-    act()
-    await tg.wait_for(
-        lambda: any(t.startswith(expect) for t in tg.texts(chat)[before:]), timeout=120
-    )
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["redis-transport", "shared-folder"])
@@ -116,9 +65,9 @@ def test_forget_leaves_nothing_of_the_person_anywhere(
             bot_metrics_port=0,
             shared_media=shared,
         )
-        async with bot(settings) as (tg, service):
-            settings = _with(settings, telegram_api_base_url=tg.url)
-            async with workers(settings, engine) as first:
+        async with telegram_bot(settings) as (tg, service):
+            settings = with_settings(settings, telegram_api_base_url=tg.url)
+            async with engine_workers(settings, engine) as first:
                 await _make_a_trail(tg, first[0].ctx[CTX_KEY], voice_bytes, photo_bytes)
             await _copies(service, data, digests, shared)
             # The worker is down; the person's next video waits in the queue (an arq job
@@ -127,10 +76,10 @@ def test_forget_leaves_nothing_of_the_person_anywhere(
             await _queue_and_review(tg)
             job_ids = [j.job_id for j in await service.store.jobs("telegram", str(PERSON))]
             _killed_render(data / "out", await _open_job(service))
-            await _do(tg, PERSON, lambda: tg.send_text(PERSON, "/forget"), "Done. Removed")
+            await said(tg, PERSON, lambda: tg.send_text(PERSON, "/forget"), "Done. Removed")
             done = texts.FORGET_DONE.format(drafts=0, voices=1, media=2, outputs=1, jobs=3)
             assert tg.texts(PERSON)[-1] == done
-            async with workers(settings, engine):  # restarted: sweeps what the last run kept
+            async with engine_workers(settings, engine):  # restarted: sweeps what the last run kept
                 await _until_swept(data, engine)
             await _scan(service, data, digests, voice_bytes, photo_bytes, job_ids)
 
@@ -144,14 +93,14 @@ async def _make_a_trail(
     """Uploads (checked by the worker: its cache), a transcript, a saved voice, a rendered
     and delivered video, the engine's codes of the voice, an intake record in Redis."""
     me = PERSON
-    await _do(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
-    await _do(tg, me, lambda: tg.send_text(me, SCRIPTS[0]), "Script received")
-    await _do(tg, me, lambda: tg.send_voice(me, voice, duration=7), "What is said")
-    await _do(tg, me, lambda: tg.send_text(me, TRANSCRIPT), texts.GOT_TRANSCRIPT)
-    await _do(tg, me, lambda: tg.send_photo(me, photo), "Before I render")
-    await _do(tg, me, lambda: tg.send_text(me, "/voice save mine"), "Saved the last voice")
-    await _do(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
-    await _do(tg, me, lambda: tg.press(me, "render|"), "Queued as job")
+    await said(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
+    await said(tg, me, lambda: tg.send_text(me, SCRIPTS[0]), "Script received")
+    await said(tg, me, lambda: tg.send_voice(me, voice, duration=7), "What is said")
+    await said(tg, me, lambda: tg.send_text(me, TRANSCRIPT), texts.GOT_TRANSCRIPT)
+    await said(tg, me, lambda: tg.send_photo(me, photo), "Before I render")
+    await said(tg, me, lambda: tg.send_text(me, "/voice save mine"), "Saved the last voice")
+    await said(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
+    await said(tg, me, lambda: tg.press(me, "render|"), "Queued as job")
     await tg.wait_for(lambda: len(tg.videos(me)) >= 1, timeout=120)
     # what NeuTTS keeps of a voice: its codes and transcript, indexed by the voice file
     source = hashlib.sha256(voice).hexdigest()
@@ -183,19 +132,19 @@ async def _copies(service: Service, data: Path, digests: list[str], shared: bool
 async def _again(tg: TelegramStandIn, then: str) -> None:
     """A new draft from the saved voice and the last photo, up to Render."""
     me = PERSON
-    await _do(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
-    await _do(tg, me, lambda: tg.send_text(me, SCRIPTS[1]), "Script received")
-    await _do(tg, me, lambda: tg.press(me, "use_voice|mine"), "Voice note received")
-    await _do(tg, me, lambda: tg.press(me, "last_photo|"), "Before I render")
-    await _do(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
-    await _do(tg, me, lambda: tg.press(me, "render|"), then)
+    await said(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
+    await said(tg, me, lambda: tg.send_text(me, SCRIPTS[1]), "Script received")
+    await said(tg, me, lambda: tg.press(me, "use_voice|mine"), "Voice note received")
+    await said(tg, me, lambda: tg.press(me, "last_photo|"), "Before I render")
+    await said(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
+    await said(tg, me, lambda: tg.press(me, "render|"), then)
 
 
 async def _queue_and_review(tg: TelegramStandIn) -> None:
     await _again(tg, "Queued as job")
     # the operator asks for reviews in direct messages; the person's next video waits there
     say = lambda: tg.send_text(OPERATOR, "/mod consent review")  # noqa: E731
-    await _do(tg, OPERATOR, say, "Consent mode here")
+    await said(tg, OPERATOR, say, "Consent mode here")
     await _again(tg, "A moderator checks consent")
 
 
@@ -344,7 +293,7 @@ def test_a_worker_delivers_nothing_of_an_erased_job(
             await queue.redis.zadd(Keys.FORGOTTEN, {forget_token("job1"): 1.0})
             for job in jobs:
                 assert await queue.enqueue(job)
-            async with workers(settings, engine):
+            async with engine_workers(settings, engine):
                 for _ in range(600):
                     states = [await queue.record(j.job_id) for j in jobs]
                     if all(s is not None and s.state in ("done", "cancelled") for s in states):

@@ -276,8 +276,11 @@ def test_a_first_release_database_is_upgraded_in_place_keeping_its_data(tmp_path
         ).fetchone()
         assert consent is not None and tuple(consent) == ("", "", "attest")
         # ...and the tables it added, in use
-        await s.safety.put_phrase("telegram", "u1", "c1", "d1", "copper meadow lantern 47")
-        assert await s.safety.phrase_for("telegram", "u1", "c1", "d1") == "copper meadow lantern 47"
+        await s.safety.consent.put_phrase("telegram", "u1", "c1", "d1", "copper meadow lantern 47")
+        assert (
+            await s.safety.consent.phrase_for("telegram", "u1", "c1", "d1")
+            == "copper meadow lantern 47"
+        )
         await s.close()
         s = await Store.open(old)  # opening again changes nothing
         assert await s.schema_version() == len(MIGRATIONS)

@@ -12,7 +12,7 @@ import ast
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SCANNED = ("contract", "conversation", "safety", "jobs", "chat", "worker")
 #: three or more words from a capital: "Drop your draft", "Only the person who ...".
 _SENTENCE = re.compile(r"^[A-Z][a-z]+(?: [\w’'“”,:;()-]+){2,}[.!?]?$")

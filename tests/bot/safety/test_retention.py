@@ -155,7 +155,7 @@ def test_forget_removes_everything_the_user_has_and_confirms_counts(tmp_path: Pa
         assert user is not None and user.voice_hash is None
         payload = await store._one("SELECT payload FROM jobs WHERE job_id='j1'")
         assert payload is not None and "Secret" not in payload[0]
-        (record,) = await store.safety.recent_renders("telegram", "")
+        (record,) = await store.safety.log.recent_renders("telegram", "")
         assert record.voice == "m" * 64 and len(record.script) == 64  # hashes remain
         # forgetting does not reset the daily limit (job rows keep counting)
         again = RenderJob("j2", "telegram", "u", "c", "x", "m" * 64, "p" * 64)

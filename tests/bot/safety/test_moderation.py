@@ -124,8 +124,8 @@ def test_every_moderator_command_and_button_is_refused_to_non_moderators(tmp_pat
                 got = await svc.handle(Button(NOBODY, action, "abcdef0123"))
                 assert _texts(got) == [texts.MOD_BUTTON_ONLY]
             # nothing changed
-            assert await store.safety.guild_policy("discord", GUILD) == {}
-            assert not await store.safety.is_banned("discord", GUILD, "42")
+            assert await store.safety.policy.guild_policy("discord", GUILD) == {}
+            assert not await store.safety.bans.is_banned("discord", GUILD, "42")
 
     asyncio.run(go())
 
@@ -139,14 +139,14 @@ def test_moderators_edit_the_server_policy(tmp_path: Path) -> None:
             assert _texts(await mod("label off")) == [texts.MOD_LABEL_REQUIRED]
             assert "top-left" in _texts(await mod("label top-left"))[0]
             assert _texts(await mod("explode")) == [texts.MOD_HELP]
-            data = await store.safety.guild_policy("discord", GUILD)
+            data = await store.safety.policy.guild_policy("discord", GUILD)
             assert data == {
                 "limits": {"user_per_day": 5},
                 "consent_mode": "review",
                 "label_position": "top-left",
             }
             # another server is untouched
-            assert await store.safety.guild_policy("discord", "g2") == {}
+            assert await store.safety.policy.guild_policy("discord", "g2") == {}
 
     asyncio.run(go())
 
@@ -159,7 +159,7 @@ def test_label_may_be_removed_only_where_policy_allows(tmp_path: Path) -> None:
             await _uploads(store, tmp_path, "v" * 64, "p" * 64)
             await store.put_draft("discord", "42", "chan1", _ready("d1"))
             await svc.handle(Button(USER, "render"))
-            (job,) = await store.safety.open_in_scope("discord", GUILD)
+            (job,) = await store.safety.places.open_in_scope("discord", GUILD)
             row = await store._one("SELECT payload FROM jobs WHERE job_id=?", job.job_id)
             assert '"label": null' in row[0] and '"label_position": "top-right"' in row[0]
 
@@ -211,7 +211,7 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
             await store.put_draft("discord", "42", "chan1", _ready("d1"))
             held = _texts(await svc.handle(Button(USER, "render")))[0]
             assert held.startswith(texts.AWAITING_REVIEW.split("(")[0])
-            (job,) = await store.safety.open_in_scope("discord", GUILD)
+            (job,) = await store.safety.places.open_in_scope("discord", GUILD)
             assert job.status == "review"
             assert await queue.record(job.job_id) is None  # not in the render queue
 
@@ -238,12 +238,12 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
 
             await store.put_draft("discord", "42", "chan1", _ready("d2"))
             await svc.handle(Button(USER, "render"))
-            (pending,) = await store.safety.pending_reviews("discord", GUILD)
+            (pending,) = await store.safety.reviews.pending_reviews("discord", GUILD)
             denied = await svc.handle(Button(MOD, "mod_deny", pending.job.job_id))
             (note,) = [a for a in denied if isinstance(a, Notify)]
             assert note.text == texts.REVIEW_DENIED.format(job=pending.job.job_id[:8])
             assert await queue.record(pending.job.job_id) is None
-            place = await store.safety.job_place(pending.job.job_id)
+            place = await store.safety.places.job_place(pending.job.job_id)
             assert place is not None and (place.scope, place.status) == (GUILD, "denied")
 
     asyncio.run(go())
@@ -257,12 +257,12 @@ def test_phrase_mode_without_asr_goes_to_review_and_a_saved_voice_keeps_its_cons
             start = _texts(await svc.handle(Command(USER, "talk")))
             draft = await store.get_draft("discord", "42", "chan1")
             assert draft is not None
-            phrase = await store.safety.phrase_for("discord", "42", "chan1", draft.id)
+            phrase = await store.safety.consent.phrase_for("discord", "42", "chan1", draft.id)
             assert phrase and start[-1] == texts.PHRASE_INTRO.format(phrase=phrase)
             await _uploads(store, tmp_path, "a" * 64, "b" * 64, "p" * 64)
             await store.put_draft("discord", "42", "chan1", _ready(draft.id, voice="a" * 64))
             assert _texts(await svc.handle(Button(USER, "render")))[0].startswith("A moderator")
-            (pending,) = await store.safety.pending_reviews("discord", GUILD)
+            (pending,) = await store.safety.reviews.pending_reviews("discord", GUILD)
             assert pending.phrase == phrase
             listed = _texts(await svc.handle(Command(MOD, "mod", "reviews")))[0]
             assert phrase in listed
@@ -270,7 +270,9 @@ def test_phrase_mode_without_asr_goes_to_review_and_a_saved_voice_keeps_its_cons
             await store.put_media("a" * 64, "audio", 10, "audio/ogg", tmp_path / "a.ogg")
             await store.save_voice("discord", "42", "Ann", "a" * 64, 5.0, None)
             await svc.handle(Button(MOD, "mod_approve", pending.job.job_id))
-            assert await store.safety.voice_consent("discord", "42", "a" * 64) == "moderator:7"
+            assert (
+                await store.safety.consent.voice_consent("discord", "42", "a" * 64) == "moderator:7"
+            )
             row = await store._one("SELECT consent_id FROM voice_profiles WHERE name='Ann'")
             assert row is not None and row[0] is not None
             # reusing the verified voice in a new draft needs no new review
@@ -279,7 +281,7 @@ def test_phrase_mode_without_asr_goes_to_review_and_a_saved_voice_keeps_its_cons
             # another, unverified voice does not ride on it
             await store.put_draft("discord", "42", "chan1", _ready("other", voice="b" * 64))
             needed = _texts(await svc.handle(Button(USER, "render")))[0]
-            phrase2 = await store.safety.phrase_for("discord", "42", "chan1", "other")
+            phrase2 = await store.safety.consent.phrase_for("discord", "42", "chan1", "other")
             assert needed == texts.PHRASE_NEEDED.format(phrase=phrase2)
             assert await store.get_draft("discord", "42", "chan1") is not None
 
@@ -313,7 +315,7 @@ def test_phrase_mode_with_speech_recognition_checks_the_voice_note(
                 await svc.handle(Command(USER, "talk"))
                 draft = await store.get_draft("discord", "42", "chan1")
                 assert draft is not None
-                phrase = await store.safety.phrase_for("discord", "42", "chan1", draft.id)
+                phrase = await store.safety.consent.phrase_for("discord", "42", "chan1", draft.id)
                 assert phrase is not None
                 words = phrase.split()
                 model.said = "Something else entirely."
@@ -326,7 +328,7 @@ def test_phrase_mode_with_speech_recognition_checks_the_voice_note(
                 accepted = _texts(await svc.handle(Button(USER, "render")))
                 assert accepted[0].startswith(QUEUED)
                 assert model.seen and all(n > 16_000 for n in model.seen)  # real decoding
-                (record,) = await store.safety.recent_renders("discord", GUILD)
+                (record,) = await store.safety.log.recent_renders("discord", GUILD)
                 assert (record.mode, record.verified) == ("phrase", "asr")
 
     asyncio.run(go())
@@ -354,7 +356,7 @@ def test_phrase_check_with_a_real_speech_recognizer_in_the_worker(
             await svc.handle(Command(USER, "talk"))
             draft = await store.get_draft("discord", "42", "chan1")
             assert draft is not None
-            phrase = await store.safety.phrase_for("discord", "42", "chan1", draft.id)
+            phrase = await store.safety.consent.phrase_for("discord", "42", "chan1", draft.id)
             await store.put_draft("discord", "42", "chan1", _ready(draft.id, "s" * 64))
             refused = _texts(await svc.handle(Button(USER, "render")))
             assert refused == [texts.PHRASE_NOT_HEARD.format(phrase=phrase)]
@@ -405,7 +407,7 @@ def test_audit_and_queue_view_with_cancel(tmp_path: Path) -> None:
             assert button.action == "mod_cancel" and "user 42" in view.text
             done = _texts(await svc.handle(Button(MOD, "mod_cancel", button.value)))
             assert done == [texts.MOD_CANCELLED.format(job=button.value[:8])]
-            assert await store.safety.open_in_scope("discord", GUILD) == []
+            assert await store.safety.places.open_in_scope("discord", GUILD) == []
             assert _texts(await svc.handle(Command(MOD, "mod", "queue"))) == [texts.MOD_QUEUE_EMPTY]
             assert await queue.redis.exists(Keys.job(button.value))  # the queue knew it
 
@@ -438,7 +440,7 @@ def test_a_review_approved_after_the_redis_copies_expired_is_rendered(tmp_path: 
             await _uploads(store, tmp_path, "v" * 64, "p" * 64)
             await store.put_draft("discord", "42", "chan1", _ready("d1"))
             await svc.handle(Button(USER, "render"))
-            (job,) = await store.safety.open_in_scope("discord", GUILD)
+            (job,) = await store.safety.places.open_in_scope("discord", GUILD)
             keys = [Keys.media("v" * 64), Keys.media("p" * 64)]
             await queue.redis.delete(*keys)  # a day later: the Redis copies expired
             approved = await svc.handle(Button(MOD, "mod_approve", job.job_id))
@@ -451,7 +453,7 @@ def test_a_review_approved_after_the_redis_copies_expired_is_rendered(tmp_path: 
             # the bot lost its own copy too: the review cannot be made, and both are told
             await store.put_draft("discord", "42", "chan1", _ready("d2"))
             await svc.handle(Button(USER, "render"))
-            (pending,) = await store.safety.pending_reviews("discord", GUILD)
+            (pending,) = await store.safety.reviews.pending_reviews("discord", GUILD)
             await queue.redis.delete(*keys)
             (tmp_path / "media" / ("p" * 64 + ".bin")).unlink()
             short = pending.job.job_id[:8]
@@ -459,7 +461,7 @@ def test_a_review_approved_after_the_redis_copies_expired_is_rendered(tmp_path: 
             assert _texts(got) == [texts.MOD_REVIEW_MEDIA_GONE.format(job=short)]
             (note,) = [a for a in got if isinstance(a, Notify)]
             assert note.text == texts.REVIEW_MEDIA_GONE.format(job=short)
-            place = await store.safety.job_place(pending.job.job_id)
+            place = await store.safety.places.job_place(pending.job.job_id)
             assert place is not None and place.status == "denied"
             assert await queue.record(pending.job.job_id) is None
             # and a draft whose photo is gone is refused at Render, and kept
@@ -490,11 +492,11 @@ def test_a_server_may_tighten_the_operators_limits_never_loosen_them(tmp_path: P
                 assert _texts(await mod("consent attest")) == [
                     texts.MOD_CONSENT_FLOOR.format(mode="phrase")
                 ]
-                assert await store.safety.guild_policy("discord", GUILD) == {}
+                assert await store.safety.policy.guild_policy("discord", GUILD) == {}
                 assert _texts(await mod("limits set day 2"))[0].startswith("Limits here: 2 a day")
                 assert "review" in _texts(await mod("consent review"))[0]
                 # an override stored before (or by an older version) is bounded anyway
-                await store.safety.edit_guild_policy(
+                await store.safety.policy.edit_guild_policy(
                     "discord",
                     GUILD,
                     lambda d: {**d, "limits": {"user_per_day": 99, "queue_max": 999}},
@@ -514,7 +516,7 @@ def test_takedown_and_the_moderators_log_of_one_server(tmp_path: Path) -> None:
             await _uploads(store, tmp_path, "v" * 64, "p" * 64)
             await store.put_draft("discord", "42", "chan1", _ready("d1"))
             await svc.handle(Button(USER, "render"))
-            (job,) = await store.safety.open_in_scope("discord", GUILD)
+            (job,) = await store.safety.places.open_in_scope("discord", GUILD)
             await queue.redis.hset(Keys.job(job.job_id), "status", "done")
             await store.move_job(job.job_id, JobState.DONE)
             out = tmp_path / "out"
@@ -554,7 +556,7 @@ def test_an_undecided_review_expires_frees_the_slot_and_the_requester_hears(
     async def go() -> None:
         async with service(tmp_path, mode="review") as (svc, store, queue):
             await _uploads(store, tmp_path, "v" * 64, "p" * 64)
-            await store.safety.edit_guild_policy(
+            await store.safety.policy.edit_guild_policy(
                 "discord", GUILD, lambda d: {"limits": {"user_concurrent": 1}}
             )
             await store.put_draft("discord", "42", "chan1", _ready("d1"))
@@ -562,7 +564,7 @@ def test_an_undecided_review_expires_frees_the_slot_and_the_requester_hears(
             await store.put_draft("discord", "42", "chan1", _ready("d2"))
             full = _texts(await svc.handle(Button(USER, "render")))[0]
             assert full.startswith(texts.LIMIT_CONCURRENT.format(allowed=1))
-            (job,) = await store.safety.open_in_scope("discord", GUILD)
+            (job,) = await store.safety.places.open_in_scope("discord", GUILD)
             rules = Retention(review_hours=48)
             report = await purge(store, None, rules, time.time() + 47 * 3600, notify)
             assert report.reviews == 0 and not told
@@ -571,7 +573,7 @@ def test_an_undecided_review_expires_frees_the_slot_and_the_requester_hears(
             assert told == [
                 ("discord", "chan1", texts.REVIEW_EXPIRED.format(job=job.job_id[:8], hours=48))
             ]
-            place = await store.safety.job_place(job.job_id)
+            place = await store.safety.places.job_place(job.job_id)
             assert place is not None and place.status == "expired"
             await store.put_draft("discord", "42", "chan1", _ready("d2"))  # (retention ate it)
             held = _texts(await svc.handle(Button(USER, "render")))[0]

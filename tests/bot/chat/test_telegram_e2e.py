@@ -13,16 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bot.chat.adapters.telegram import build_application
-from bot.chat.app import build_service
 from bot.contract import texts
 from bot.settings import BotSettings
-from bot.worker import build_workers
 from engine import Engine, EngineSettings
 from engine.media.video import probe
 from tests.auxil.media_fixtures import write_wav
-from tests.auxil.ptb import polling
 from tests.auxil.redis_server import redis_server
+from tests.auxil.system import engine_workers, telegram_bot, with_settings
 from tests.auxil.telegram_server import TelegramStandIn
 
 CHAT = 777
@@ -36,34 +33,20 @@ def engine() -> Engine:
 @asynccontextmanager
 async def system(tmp: Path, engine: Engine, **overrides: object) -> AsyncIterator[TelegramStandIn]:
     """Bot process + worker process pieces on one loop, against the stand-in and Redis."""
-    tg = TelegramStandIn()
-    await tg.start()
     with redis_server(tmp) as url:
         settings = BotSettings(
             telegram_bot_token="123:TEST",
-            telegram_api_base_url=tg.url,
             redis_url=url,
             data_dir=tmp / "data",
             status_edit_seconds=0.2,
             board_interval_seconds=0.2,
             **overrides,  # type: ignore[arg-type]
         )
-        workers = build_workers(settings, engine)
-        worker_tasks = [asyncio.create_task(w.main()) for w in workers]
-        service, store, queue = await build_service(settings)
-        app = build_application(settings.telegram_bot_token, tg.url, service.handle)
-        try:
-            async with polling(app):
-                yield tg
-        finally:
-            for w in workers:
-                await w.close()
-            for t in worker_tasks:
-                t.cancel()
-            await asyncio.gather(*worker_tasks, return_exceptions=True)
-            await queue.close()
-            await store.close()
-            await tg.stop()
+        async with (
+            telegram_bot(settings) as (tg, _),
+            engine_workers(with_settings(settings, telegram_api_base_url=tg.url), engine),
+        ):
+            yield tg
 
 
 def _replies_after(tg: TelegramStandIn, n: int) -> Callable[[], bool]:

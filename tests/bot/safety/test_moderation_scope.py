@@ -17,17 +17,17 @@ from bot.chat.store import Store
 from bot.contract import texts
 from bot.contract.jobs import RenderJob, job_id_for
 from bot.conversation.flow import Draft
-from tests.bot.test_moderation_platforms import (
+from tests.auxil.system import (
     GUILD,
     MEMBER,
     MODERATOR,
-    _followup_texts,
-    _guild_interaction,
-    _member,
-    _mod_command,
-    _with_button,
     discord_system,
+    followup_texts,
+    guild_interaction,
+    member,
+    mod_command,
     telegram_system,
+    with_button,
 )
 
 OPERATOR = "11"
@@ -74,7 +74,7 @@ async def still_there(store: Store, queue: Queue, job: RenderJob, status: str = 
 
 async def _files(store: Store, job: RenderJob) -> int:
     """How many of the job's uploads the bot still keeps."""
-    return len(await store.safety.media_paths((job.voice_hash, job.photo_hash)))
+    return len(await store.safety.places.media_paths((job.voice_hash, job.photo_hash)))
 
 
 async def gone(store: Store, job: RenderJob) -> None:
@@ -105,21 +105,21 @@ def test_discord_server_moderators_act_on_their_server_only_operators_everywhere
                 member: dict[str, Any], kind: int, data: dict[str, Any], **kw: Any
             ) -> str:
                 before = len(dc.followups())
-                interaction = _guild_interaction(kind, data, member, **kw)
+                interaction = guild_interaction(kind, data, member, **kw)
                 client._connection.parse_interaction_create(interaction)  # type: ignore[arg-type]
                 await dc.wait_for(lambda: len(dc.followups()) > before, timeout=20)
-                return _followup_texts(dc)[-1]
+                return followup_texts(dc)[-1]
 
             async def mod(member: dict[str, Any], sub: str, *options: dict[str, Any]) -> str:
-                return await run(member, 2, _mod_command(sub, list(options)))
+                return await run(member, 2, mod_command(sub, list(options)))
 
             async def press(member: dict[str, Any], action: str) -> str:
                 custom_id = f"mp:{member['user']['id']}:{action}:{job.job_id}"
                 data = {"custom_id": custom_id, "component_type": 2}
-                return await run(member, 3, data, message=_with_button(dc, custom_id))
+                return await run(member, 3, data, message=with_button(dc, custom_id))
 
             # 1. A's moderator (Manage Server in A) reaches nothing of what happened in B.
-            manager = _member(MODERATOR, discord.Permissions(manage_guild=True).value)
+            manager = member(MODERATOR, discord.Permissions(manage_guild=True).value)
             for sub, options in (
                 ("purge", (USER_OPT, EVERYWHERE)),
                 ("ban", (USER_OPT, EVERYWHERE)),
@@ -135,9 +135,9 @@ def test_discord_server_moderators_act_on_their_server_only_operators_everywhere
                 user=MEMBER, drafts=0, voices=0, media=0, outputs=0, jobs=0
             )
             assert await mod(manager, "ban", USER_OPT) == texts.MOD_BANNED.format(user=MEMBER)
-            assert await store.safety.is_banned("discord", GUILD, MEMBER)
-            assert not await store.safety.is_banned("discord", ELSEWHERE, MEMBER)
-            assert not await store.safety.is_banned("discord", "", MEMBER)
+            assert await store.safety.bans.is_banned("discord", GUILD, MEMBER)
+            assert not await store.safety.bans.is_banned("discord", ELSEWHERE, MEMBER)
+            assert not await store.safety.bans.is_banned("discord", "", MEMBER)
             assert await mod(manager, "audit") == texts.MOD_AUDIT_EMPTY
             assert await mod(manager, "queue") == texts.MOD_QUEUE_EMPTY
             short = job.job_id[:8]
@@ -152,7 +152,7 @@ def test_discord_server_moderators_act_on_their_server_only_operators_everywhere
             assert f"{MODERATOR} · ban {MEMBER}" in log and "purge" in log  # A's own log
 
             # 2. An operator, in server A without any permission there, acts everywhere.
-            operator = _member(OPERATOR, 0)
+            operator = member(OPERATOR, 0)
             audit = await mod(operator, "audit", EVERYWHERE)
             assert f"job {short}" in audit and f"server {ELSEWHERE}" in audit
             assert f"server {GUILD}" in await mod(operator, "log", EVERYWHERE)
@@ -161,7 +161,7 @@ def test_discord_server_moderators_act_on_their_server_only_operators_everywhere
             assert live is not None and live.state == "cancelled"
             banned = await mod(operator, "ban", USER_OPT, EVERYWHERE)
             assert banned == texts.MOD_BANNED_EVERYWHERE.format(user=MEMBER)
-            assert await store.safety.is_banned("discord", "", MEMBER)  # DMs too
+            assert await store.safety.bans.is_banned("discord", "", MEMBER)  # DMs too
             talk = {
                 "id": "77",
                 "name": "talk",
@@ -176,7 +176,7 @@ def test_discord_server_moderators_act_on_their_server_only_operators_everywhere
                 "position": 1,
             }
             refused = await run(
-                _member(MEMBER, 0),
+                member(MEMBER, 0),
                 2,
                 talk,
                 guild_id=ELSEWHERE,
@@ -235,7 +235,7 @@ def test_telegram_group_admins_act_on_their_group_only_operators_everywhere(
             )
             banned = await say(group, f"/mod ban {person}", group_admin)
             assert banned == texts.MOD_BANNED.format(user=person)
-            assert not await store.safety.is_banned("telegram", "", str(person))
+            assert not await store.safety.bans.is_banned("telegram", "", str(person))
             assert await say(group, "/mod audit", group_admin) == texts.MOD_AUDIT_EMPTY
             assert await say(group, f"/mod takedown {job.job_id}", group_admin) == (
                 texts.MOD_JOB_NOT_HERE.format(job=short)
@@ -263,7 +263,7 @@ def test_telegram_group_admins_act_on_their_group_only_operators_everywhere(
             purged = await say(operator, f"/mod purge {person} everywhere")
             assert purged.startswith(f"Removed user {person}'s data everywhere: 1 draft(s)")
             await gone(store, job)
-            (record,) = await store.safety.recent_renders("telegram", None)
+            (record,) = await store.safety.log.recent_renders("telegram", None)
             assert record.taken_down and record.user_id == str(person)  # the audit entry stays
 
     asyncio.run(go())

@@ -6,31 +6,29 @@ reaches the requester's chat."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import discord
 
-from bot.chat.adapters.discord import MouthpieceClient, use_api_base
-from bot.chat.adapters.telegram import build_application
-from bot.chat.app import build_service
-from bot.chat.store import Store
 from bot.contract import texts
 from bot.conversation.flow import Draft
-from bot.conversation.service import Service
 from bot.safety.moderation import SUBCOMMANDS
-from bot.settings import BotSettings
-from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
-from tests.auxil.ptb import polling
-from tests.auxil.redis_server import redis_server
-from tests.auxil.telegram_server import TelegramStandIn
-
-GUILD, CHANNEL, MEMBER, MODERATOR, ROLE_MOD = "300", "900", "42", "7", "8"
-MOD_ROLE_ID = "777"
-_ids = itertools.count(5000)
+from tests.auxil.system import (
+    CHANNEL,
+    GUILD,
+    MEMBER,
+    MOD_ROLE_ID,
+    MODERATOR,
+    ROLE_MOD,
+    discord_system,
+    followup_texts,
+    guild_interaction,
+    member,
+    mod_command,
+    telegram_system,
+    with_button,
+)
 
 #: (subcommand, options) for every /mod subcommand, as Discord sends them
 DISCORD_SUBCOMMANDS: list[tuple[str, list[dict[str, Any]]]] = [
@@ -75,108 +73,21 @@ TELEGRAM_SUBCOMMANDS = [
 ]
 
 
-def _member(uid: str, permissions: int, roles: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {
-        "user": user(uid),
-        "roles": list(roles),
-        "permissions": str(permissions),
-        "joined_at": "2026-01-01T00:00:00+00:00",
-        "deaf": False,
-        "mute": False,
-        "flags": 0,
-    }
-
-
-def _guild_interaction(
-    kind: int, data: dict[str, Any], member: dict[str, Any], **extra: Any
-) -> dict[str, Any]:
-    return {
-        "id": str(next(_ids)),
-        "application_id": APP_ID,
-        "type": kind,
-        "token": f"tok{next(_ids)}",
-        "version": 1,
-        "guild_id": GUILD,
-        "channel_id": CHANNEL,
-        "channel": {"id": CHANNEL, "type": 0, "guild_id": GUILD, "name": "general", "position": 0},
-        "member": member,
-        "locale": "en-US",
-        "guild_locale": "en-US",
-        "data": data,
-        "attachment_size_limit": 10 * 1024 * 1024,
-        **extra,
-    }
-
-
-def _mod_command(sub: str, options: list[dict[str, Any]]) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": "88",
-        "name": "mod",
-        "type": 1,
-        "options": [{"name": sub, "type": 1, "options": options}],
-    }
-    users = [o["value"] for o in options if o["type"] == 6]
-    if users:
-        data["resolved"] = {
-            "users": {u: user(u) for u in users},
-            "members": {u: {k: v for k, v in _member(u, 0).items() if k != "user"} for u in users},
-        }
-    return data
-
-
-@asynccontextmanager
-async def discord_system(
-    tmp: Path, **settings: Any
-) -> AsyncIterator[tuple[DiscordStandIn, MouthpieceClient, Store, Service]]:
-    dc = DiscordStandIn()
-    await dc.start()
-    with redis_server(tmp) as url:
-        config = BotSettings(
-            discord_bot_token="TEST",
-            discord_api_base_url=dc.api,
-            redis_url=url,
-            data_dir=tmp / "data",
-            discord_mod_role=MOD_ROLE_ID,
-            **settings,
-        )
-        service, store, queue = await build_service(config)
-        use_api_base(dc.api)
-        client = MouthpieceClient(service.handle)
-        await client.login("TEST")
-        try:
-            yield dc, client, store, service
-        finally:
-            await client.close()
-            await queue.close()
-            await store.close()
-            await dc.stop()
-
-
-def _with_button(dc: DiscordStandIn, custom_id: str) -> dict[str, Any]:
-    """A channel message carrying one button (discord.py finds pressed items in it)."""
-    row = {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": custom_id}]}
-    return dc.message(CHANNEL, {"components": [row]})
-
-
-def _followup_texts(dc: DiscordStandIn) -> list[str]:
-    return [(r.json or {}).get("content", "") for r in dc.followups()]
-
-
 def test_discord_mod_refuses_non_moderators_on_every_subcommand(tmp_path: Path) -> None:
     async def go() -> None:
         async with discord_system(tmp_path) as (dc, client, store, _):
             tree_subs = {c.name for c in client.tree.get_command("mod").commands}  # type: ignore[union-attr]
             assert tree_subs == {s for s, _ in DISCORD_SUBCOMMANDS}  # none left untested
-            plain = _member(MEMBER, discord.Permissions(send_messages=True).value)
+            plain = member(MEMBER, discord.Permissions(send_messages=True).value)
             for n, (sub, options) in enumerate(DISCORD_SUBCOMMANDS, start=1):
                 client._connection.parse_interaction_create(  # type: ignore[arg-type]
-                    _guild_interaction(2, _mod_command(sub, options), plain)
+                    guild_interaction(2, mod_command(sub, options), plain)
                 )
                 await dc.wait_for(lambda n=n: len(dc.followups()) >= n)
-                assert _followup_texts(dc)[-1] == texts.MOD_ONLY, sub
+                assert followup_texts(dc)[-1] == texts.MOD_ONLY, sub
                 assert dc.followups()[-1].json["flags"] & 64  # ephemeral
-            assert await store.safety.guild_policy("discord", GUILD) == {}
-            assert not await store.safety.is_banned("discord", GUILD, MEMBER)
+            assert await store.safety.policy.guild_policy("discord", GUILD) == {}
+            assert not await store.safety.bans.is_banned("discord", GUILD, MEMBER)
 
     asyncio.run(go())
 
@@ -184,12 +95,12 @@ def test_discord_mod_refuses_non_moderators_on_every_subcommand(tmp_path: Path) 
 def test_discord_manage_server_or_the_role_may_moderate(tmp_path: Path) -> None:
     async def go() -> None:
         async with discord_system(tmp_path) as (dc, client, store, _):
-            manager = _member(MODERATOR, discord.Permissions(manage_guild=True).value)
+            manager = member(MODERATOR, discord.Permissions(manage_guild=True).value)
             client._connection.parse_interaction_create(  # type: ignore[arg-type]
-                _guild_interaction(2, _mod_command("limits", DISCORD_SUBCOMMANDS[0][1]), manager)
+                guild_interaction(2, mod_command("limits", DISCORD_SUBCOMMANDS[0][1]), manager)
             )
             await dc.wait_for(lambda: len(dc.followups()) >= 1)
-            assert _followup_texts(dc)[-1].startswith("Limits here: 1 a day")
+            assert followup_texts(dc)[-1].startswith("Limits here: 1 a day")
 
             # what GUILD_CREATE gives a connected bot: the server and its roles in the cache
             guild = client._connection._get_or_create_unavailable_guild(int(GUILD))
@@ -210,17 +121,17 @@ def test_discord_manage_server_or_the_role_may_moderate(tmp_path: Path) -> None:
                     },
                 )
             )
-            with_role = _member(ROLE_MOD, 0, roles=(MOD_ROLE_ID,))
+            with_role = member(ROLE_MOD, 0, roles=(MOD_ROLE_ID,))
             client._connection.parse_interaction_create(  # type: ignore[arg-type]
-                _guild_interaction(
+                guild_interaction(
                     2,
-                    _mod_command("ban", [{"name": "user", "type": 6, "value": MEMBER}]),
+                    mod_command("ban", [{"name": "user", "type": 6, "value": MEMBER}]),
                     with_role,
                 )
             )
             await dc.wait_for(lambda: len(dc.followups()) >= 2)
-            assert _followup_texts(dc)[-1] == texts.MOD_BANNED.format(user=MEMBER)
-            assert await store.safety.is_banned("discord", GUILD, MEMBER)
+            assert followup_texts(dc)[-1] == texts.MOD_BANNED.format(user=MEMBER)
+            assert await store.safety.bans.is_banned("discord", GUILD, MEMBER)
 
     asyncio.run(go())
 
@@ -243,18 +154,18 @@ def test_discord_review_approved_by_a_moderator_reaches_the_requester(tmp_path: 
             voice = tmp_path / "voice.ogg"
             voice.write_bytes(b"OggS voice")
             await store.put_media("v" * 64, "audio", 10, "audio/ogg", voice)
-            plain = _member(MEMBER, 0)
+            plain = member(MEMBER, 0)
             press = {"custom_id": f"mp:{MEMBER}:render:", "component_type": 2}
             client._connection.parse_interaction_create(  # type: ignore[arg-type]
-                _guild_interaction(3, press, plain, message=_with_button(dc, press["custom_id"]))
+                guild_interaction(3, press, plain, message=with_button(dc, press["custom_id"]))
             )
             await dc.wait_for(
-                lambda: any("moderator checks" in t for t in _followup_texts(dc)), timeout=8
+                lambda: any("moderator checks" in t for t in followup_texts(dc)), timeout=8
             )
 
-            manager = _member(MODERATOR, discord.Permissions(manage_guild=True).value)
+            manager = member(MODERATOR, discord.Permissions(manage_guild=True).value)
             client._connection.parse_interaction_create(  # type: ignore[arg-type]
-                _guild_interaction(2, _mod_command("reviews", []), manager)
+                guild_interaction(2, mod_command("reviews", []), manager)
             )
             approve = f"mp:{MODERATOR}:mod_approve:"
             await dc.wait_for(lambda: any(c.startswith(approve) for c in dc.custom_ids()))
@@ -267,17 +178,17 @@ def test_discord_review_approved_by_a_moderator_reaches_the_requester(tmp_path: 
             # a plain member pressing a (forged) moderator button is refused by the core
             forged = custom_id.replace(f"mp:{MODERATOR}:", f"mp:{MEMBER}:")
             client._connection.parse_interaction_create(  # type: ignore[arg-type]
-                _guild_interaction(
+                guild_interaction(
                     3,
                     {"custom_id": forged, "component_type": 2},
                     plain,
-                    message=_with_button(dc, forged),
+                    message=with_button(dc, forged),
                 )
             )
-            await dc.wait_for(lambda: texts.MOD_BUTTON_ONLY in _followup_texts(dc))
+            await dc.wait_for(lambda: texts.MOD_BUTTON_ONLY in followup_texts(dc))
 
             client._connection.parse_interaction_create(  # type: ignore[arg-type]
-                _guild_interaction(
+                guild_interaction(
                     3,
                     {"custom_id": custom_id, "component_type": 2},
                     manager,
@@ -286,35 +197,9 @@ def test_discord_review_approved_by_a_moderator_reaches_the_requester(tmp_path: 
             )
             await dc.wait_for(lambda: len(dc.channel_posts(CHANNEL)) >= 1)
             assert dc.channel_posts(CHANNEL)[0].json["content"].startswith("A moderator approved")
-            assert any(t.startswith("Approved job") for t in _followup_texts(dc))
+            assert any(t.startswith("Approved job") for t in followup_texts(dc))
 
     asyncio.run(go())
-
-
-@asynccontextmanager
-async def telegram_system(
-    tmp: Path, admins: str, **overrides: Any
-) -> AsyncIterator[tuple[TelegramStandIn, Service, Store]]:
-    tg = TelegramStandIn()
-    await tg.start()
-    with redis_server(tmp) as url:
-        settings = BotSettings(
-            telegram_bot_token="123:TEST",
-            telegram_api_base_url=tg.url,
-            redis_url=url,
-            data_dir=tmp / "data",
-            telegram_admin_ids=admins,
-            **overrides,
-        )
-        service, store, queue = await build_service(settings)
-        app = build_application(settings.telegram_bot_token, tg.url, service.handle)
-        try:
-            async with polling(app):
-                yield tg, service, store
-        finally:
-            await queue.close()
-            await store.close()
-            await tg.stop()
 
 
 def test_telegram_mod_refuses_non_admins_and_admits_admin_ids_and_group_admins(
@@ -334,9 +219,9 @@ def test_telegram_mod_refuses_non_admins_and_admits_admin_ids_and_group_admins(
             await tg.wait_for(lambda: len(tg.texts(group)) >= 1)
             assert tg.texts(group)[-1] == texts.MOD_ONLY
             assert any(c.method == "getChatAdministrators" for c in tg.calls)
-            assert await store.safety.guild_policy("telegram", "") == {}
-            assert await store.safety.guild_policy("telegram", str(group)) == {}
-            assert not await store.safety.is_banned("telegram", "", str(member))
+            assert await store.safety.policy.guild_policy("telegram", "") == {}
+            assert await store.safety.policy.guild_policy("telegram", str(group)) == {}
+            assert not await store.safety.bans.is_banned("telegram", "", str(member))
 
             tg.send_text(admin, "/mod limits set day 1")
             await tg.wait_for(lambda: len(tg.texts(admin)) >= 1)
@@ -344,11 +229,11 @@ def test_telegram_mod_refuses_non_admins_and_admits_admin_ids_and_group_admins(
             tg.send_text(group, "/mod consent review", user_id=group_admin)
             await tg.wait_for(lambda: len(tg.texts(group)) >= 2)
             assert tg.texts(group)[-1].startswith("Consent mode here: review")
-            assert await store.safety.guild_policy("telegram", str(group)) == {
+            assert await store.safety.policy.guild_policy("telegram", str(group)) == {
                 "consent_mode": "review"
             }
             # a group admin moderates their group only, not the bot's private chats
-            assert await store.safety.guild_policy("telegram", "") == {
+            assert await store.safety.policy.guild_policy("telegram", "") == {
                 "limits": {"user_per_day": 1}
             }
 
@@ -397,7 +282,7 @@ def test_telegram_admin_approves_a_review_and_the_requester_hears_it(tmp_path: P
                 lambda: any(t.startswith("A moderator approved") for t in tg.texts(member))
             )
             assert any(t.startswith("Approved job") for t in tg.texts(admin))
-            (record,) = await store.safety.recent_renders("telegram", "")
+            (record,) = await store.safety.log.recent_renders("telegram", "")
             assert record.verified == f"moderator:{admin}"
 
     asyncio.run(go())

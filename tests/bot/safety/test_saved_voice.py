@@ -18,7 +18,7 @@ from bot.contract.jobs import Keys
 from bot.settings import BotSettings
 from engine import Engine, EngineSettings
 from tests.auxil.redis_server import redis_server
-from tests.bot.test_forget import _do, _with, bot, workers
+from tests.auxil.system import engine_workers, said, telegram_bot, with_settings
 
 ME = 4242
 
@@ -43,30 +43,30 @@ def test_a_saved_voice_renders_after_the_redis_copies_expired(
             board_interval_seconds=0.2,
             bot_metrics_port=0,
         )
-        async with bot(settings) as (tg, service):
-            settings = _with(settings, telegram_api_base_url=tg.url)
+        async with telegram_bot(settings) as (tg, service):
+            settings = with_settings(settings, telegram_api_base_url=tg.url)
             me, redis = ME, service.gateway.redis  # type: ignore[attr-defined]
-            async with workers(_with(settings, data_dir=tmp_path / "host1"), engine):
-                await _do(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
-                await _do(tg, me, lambda: tg.send_text(me, "Hello there."), "Script received")
-                await _do(tg, me, lambda: tg.send_voice(me, voice, duration=7), "What is said")
-                await _do(tg, me, lambda: tg.press(me, "skip_transcript|"), "Still needed")
-                await _do(tg, me, lambda: tg.send_photo(me, photo), "Before I render")
-                await _do(tg, me, lambda: tg.send_text(me, "/voice save mine"), "Saved the")
-                await _do(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
-                await _do(tg, me, lambda: tg.press(me, "render|"), "Queued as job")
+            async with engine_workers(with_settings(settings, data_dir=tmp_path / "host1"), engine):
+                await said(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
+                await said(tg, me, lambda: tg.send_text(me, "Hello there."), "Script received")
+                await said(tg, me, lambda: tg.send_voice(me, voice, duration=7), "What is said")
+                await said(tg, me, lambda: tg.press(me, "skip_transcript|"), "Still needed")
+                await said(tg, me, lambda: tg.send_photo(me, photo), "Before I render")
+                await said(tg, me, lambda: tg.send_text(me, "/voice save mine"), "Saved the")
+                await said(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
+                await said(tg, me, lambda: tg.press(me, "render|"), "Queued as job")
                 await tg.wait_for(lambda: len(tg.videos(me)) == 1, timeout=120)
             # a day later, as far as Redis knows: its copies are gone (expired keys are
             # deleted keys; a short TTL instead would race the first job's intake under load)
             assert await redis.exists(*(Keys.media(d) for d in digests)) == 2
             await redis.delete(*(Keys.media(d) for d in digests))
-            async with workers(_with(settings, data_dir=tmp_path / "host2"), engine):
-                await _do(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
-                await _do(tg, me, lambda: tg.send_text(me, "Again."), "Script received")
-                await _do(tg, me, lambda: tg.press(me, "use_voice|mine"), "Voice note received")
-                await _do(tg, me, lambda: tg.press(me, "last_photo|"), "Before I render")
-                await _do(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
-                await _do(tg, me, lambda: tg.press(me, "render|"), "Queued as job")
+            async with engine_workers(with_settings(settings, data_dir=tmp_path / "host2"), engine):
+                await said(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
+                await said(tg, me, lambda: tg.send_text(me, "Again."), "Script received")
+                await said(tg, me, lambda: tg.press(me, "use_voice|mine"), "Voice note received")
+                await said(tg, me, lambda: tg.press(me, "last_photo|"), "Before I render")
+                await said(tg, me, lambda: tg.press(me, "consent|"), "Ready:")
+                await said(tg, me, lambda: tg.press(me, "render|"), "Queued as job")
                 await tg.wait_for(lambda: len(tg.videos(me)) == 2, timeout=120)
             assert not any("expired" in t for t in tg.texts(me) + tg.edits(me))
 

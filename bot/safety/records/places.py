@@ -1,0 +1,63 @@
+"""Where jobs were made, as moderators see them: the queue of a scope, one job's place, its
+takedown, its uploads' files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from bot.safety.records.rows import (
+    _OPEN,
+    JobPlace,
+    OpenJob,
+    Table,
+    _audit,
+    _scope_sql,
+)
+
+
+class JobPlaces(Table):
+    """Where jobs were made: a scope's queue, one job's place, its takedown, its files."""
+
+    async def open_in_scope(self, platform: str, scope: str | None) -> list[OpenJob]:
+        where, args = _scope_sql(scope)
+        cur = await self._db.execute(
+            "SELECT job_id, user_id, status, created, COALESCE(guild_id, '') FROM jobs "
+            f"WHERE platform=?{where} AND status IN {_OPEN} ORDER BY created",
+            (platform, *args),
+        )
+        return [OpenJob(*r) for r in await cur.fetchall()]
+
+    async def job_place(self, ref: str) -> JobPlace | None:
+        """A job by id or id prefix (the newest match), with where it was made."""
+        row = await self._one(
+            "SELECT job_id, platform, COALESCE(guild_id, ''), user_id, chat_id, status, "
+            "taken_down IS NOT NULL FROM jobs WHERE job_id >= ? AND job_id < ? "
+            "ORDER BY created DESC LIMIT 1",
+            ref,
+            ref + "\uffff",
+        )
+        if row is None:
+            return None
+        return JobPlace(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+
+    async def take_down(self, job_id: str, by: str, reason: str) -> None:
+        """Mark a job's video taken down (its file is deleted by the caller); the consent
+        record and the audit entry stay."""
+        async with self._writing() as db:
+            await db.execute("UPDATE jobs SET taken_down=? WHERE job_id=?", (time.time(), job_id))
+            row = await self._one(
+                "SELECT platform, COALESCE(guild_id, '') FROM jobs WHERE job_id=?", job_id
+            )
+            if row is not None:
+                detail = f"{job_id} {reason}".strip()
+                await _audit(db, row[0], row[1], by, "takedown", detail)
+
+    async def media_paths(self, digests: tuple[str, ...]) -> list[Path]:
+        """Files of these uploads that still exist (retention may have removed them)."""
+        out = []
+        for digest in digests:
+            row = await self._one("SELECT path FROM media WHERE digest=?", digest)
+            if row is not None and Path(row[0]).is_file():
+                out.append(Path(row[0]))
+        return out

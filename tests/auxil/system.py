@@ -1,0 +1,191 @@
+"""The one system harness for end-to-end tests of the bot: the chat process (python-telegram-bot
+or discord.py against the platform stand-ins, the real service and store), a worker's arq
+workers on the test's loop with the embedded engine, and the Discord interaction payloads the
+gateway stand-in delivers. Builders, not copies: the tests import these."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from arq import Worker
+
+from bot.chat.adapters.discord import MouthpieceClient, use_api_base
+from bot.chat.adapters.telegram import build_application
+from bot.chat.app import build_service
+from bot.chat.store import Store
+from bot.conversation.service import Service
+from bot.settings import BotSettings
+from bot.worker import build_workers
+from engine import Engine
+from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
+from tests.auxil.ptb import polling
+from tests.auxil.redis_server import redis_server
+from tests.auxil.telegram_server import TelegramStandIn
+
+GUILD, CHANNEL, MEMBER, MODERATOR, ROLE_MOD = "300", "900", "42", "7", "8"
+MOD_ROLE_ID = "777"
+_ids = itertools.count(5000)
+
+
+@asynccontextmanager
+async def engine_workers(settings: BotSettings, engine: Engine) -> AsyncIterator[list[Worker]]:
+    """A worker process's two arq workers on this loop; stopped at the end."""
+    running = build_workers(settings, engine)
+    tasks = [asyncio.create_task(w.main()) for w in running]
+    try:
+        yield running
+    finally:
+        for w in running:
+            await w.close()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@asynccontextmanager
+async def telegram_bot(settings: BotSettings) -> AsyncIterator[tuple[TelegramStandIn, Service]]:
+    """The bot process: the Bot API stand-in, the service, python-telegram-bot polling."""
+    tg = TelegramStandIn()
+    await tg.start()
+    settings = with_settings(settings, telegram_api_base_url=tg.url)
+    service, store, queue = await build_service(settings)
+    try:
+        async with polling(build_application(settings.telegram_bot_token, tg.url, service.handle)):
+            yield tg, service
+    finally:
+        await queue.close()
+        await store.close()
+        await tg.stop()
+
+
+def with_settings(settings: BotSettings, **changes: Any) -> BotSettings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)
+
+
+async def said(tg: TelegramStandIn, chat: int, act: Callable[[], None], expect: str) -> None:
+    """Act, then wait for a new message in ``chat`` that starts with ``expect``."""
+    before = len(tg.texts(chat))
+    act()
+    await tg.wait_for(
+        lambda: any(t.startswith(expect) for t in tg.texts(chat)[before:]), timeout=120
+    )
+
+
+def member(uid: str, permissions: int, roles: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {
+        "user": user(uid),
+        "roles": list(roles),
+        "permissions": str(permissions),
+        "joined_at": "2026-01-01T00:00:00+00:00",
+        "deaf": False,
+        "mute": False,
+        "flags": 0,
+    }
+
+
+def guild_interaction(
+    kind: int, data: dict[str, Any], member: dict[str, Any], **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": str(next(_ids)),
+        "application_id": APP_ID,
+        "type": kind,
+        "token": f"tok{next(_ids)}",
+        "version": 1,
+        "guild_id": GUILD,
+        "channel_id": CHANNEL,
+        "channel": {"id": CHANNEL, "type": 0, "guild_id": GUILD, "name": "general", "position": 0},
+        "member": member,
+        "locale": "en-US",
+        "guild_locale": "en-US",
+        "data": data,
+        "attachment_size_limit": 10 * 1024 * 1024,
+        **extra,
+    }
+
+
+def mod_command(sub: str, options: list[dict[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": "88",
+        "name": "mod",
+        "type": 1,
+        "options": [{"name": sub, "type": 1, "options": options}],
+    }
+    users = [o["value"] for o in options if o["type"] == 6]
+    if users:
+        data["resolved"] = {
+            "users": {u: user(u) for u in users},
+            "members": {u: {k: v for k, v in member(u, 0).items() if k != "user"} for u in users},
+        }
+    return data
+
+
+@asynccontextmanager
+async def discord_system(
+    tmp: Path, **settings: Any
+) -> AsyncIterator[tuple[DiscordStandIn, MouthpieceClient, Store, Service]]:
+    dc = DiscordStandIn()
+    await dc.start()
+    with redis_server(tmp) as url:
+        config = BotSettings(
+            discord_bot_token="TEST",
+            discord_api_base_url=dc.api,
+            redis_url=url,
+            data_dir=tmp / "data",
+            discord_mod_role=MOD_ROLE_ID,
+            **settings,
+        )
+        service, store, queue = await build_service(config)
+        use_api_base(dc.api)
+        client = MouthpieceClient(service.handle)
+        await client.login("TEST")
+        try:
+            yield dc, client, store, service
+        finally:
+            await client.close()
+            await queue.close()
+            await store.close()
+            await dc.stop()
+
+
+def with_button(dc: DiscordStandIn, custom_id: str) -> dict[str, Any]:
+    """A channel message carrying one button (discord.py finds pressed items in it)."""
+    row = {"type": 1, "components": [{"type": 2, "style": 1, "label": "b", "custom_id": custom_id}]}
+    return dc.message(CHANNEL, {"components": [row]})
+
+
+def followup_texts(dc: DiscordStandIn) -> list[str]:
+    return [(r.json or {}).get("content", "") for r in dc.followups()]
+
+
+@asynccontextmanager
+async def telegram_system(
+    tmp: Path, admins: str, **overrides: Any
+) -> AsyncIterator[tuple[TelegramStandIn, Service, Store]]:
+    tg = TelegramStandIn()
+    await tg.start()
+    with redis_server(tmp) as url:
+        settings = BotSettings(
+            telegram_bot_token="123:TEST",
+            telegram_api_base_url=tg.url,
+            redis_url=url,
+            data_dir=tmp / "data",
+            telegram_admin_ids=admins,
+            **overrides,
+        )
+        service, store, queue = await build_service(settings)
+        app = build_application(settings.telegram_bot_token, tg.url, service.handle)
+        try:
+            async with polling(app):
+                yield tg, service, store
+        finally:
+            await queue.close()
+            await store.close()
+            await tg.stop()
