@@ -8,7 +8,7 @@ redis-server, the real worker functions and engine with its embedded CPU backend
 1. the bot keeps both uploads (``Uploads.keep``: its disk, its SQLite row, Redis unless
    shared);
 2. a worker's intake checks both (``bot.worker.check_media``);
-3. a worker renders the job (``bot.worker._render``: fetch, decode, find the face, speak,
+3. a worker renders the job (``bot.worker.rendering._render``: fetch, decode, find the face, speak,
    lip-sync, encode), ``--renders`` times (a retried or re-run job pays step 3 again).
 
 Measured, per job: bytes written to files by the bot and the worker (sizes of the files each
@@ -77,13 +77,31 @@ async def _measure(tmp: Path, renders: int, shared: bool) -> dict[str, float]:
     """The trip in this interpreter's tree (whatever ``bot``/``engine`` import here)."""
     import bot.worker as worker
     import engine.media.image as image
-    from bot.chat.queue import Queue
-    from bot.chat.store import Store
-    from bot.contract.events import Media, Who
-    from bot.contract.jobs import RenderJob
-    from bot.jobs.media import Uploads
     from bot.settings import BotSettings
     from engine import Engine, EngineSettings
+
+    try:  # the layout by process and contract
+        from bot.chat.queue import Queue
+        from bot.chat.store import Store
+        from bot.contract.events import Media, Who
+        from bot.contract.jobs import RenderJob
+        from bot.jobs.media import Uploads
+        from bot.worker.rendering import _render as render_into
+
+        def media_of(store: Any) -> Any:
+            return store.media
+    except ImportError:  # the base tree's layout (bot/core, bot/queue.py, bot/worker.py)
+        from bot.core.events import Media, Who  # type: ignore[no-redef]
+        from bot.core.uploads import Uploads  # type: ignore[no-redef]
+        from bot.queue import Queue  # type: ignore[no-redef]
+        from bot.store import Store  # type: ignore[no-redef]
+
+        from bot.jobs import RenderJob  # type: ignore[no-redef]
+
+        render_into = worker._render
+
+        def media_of(store: Any) -> Any:
+            return store
 
     searches = [0]
     real_detect = image._MediapipeFaces.detect
@@ -106,7 +124,7 @@ async def _measure(tmp: Path, renders: int, shared: bool) -> dict[str, float]:
         store = await Store.open(tmp / "bot.sqlite3")
         queue = await Queue.connect(url, **({"shared": True} if shared else {}))
         media_dir = settings.media_dir
-        uploads = Uploads(store, queue, media_dir)
+        uploads = Uploads(media_of(store), queue, media_dir)
         who = Who("telegram", "1", "1")
         # 1. the bot keeps both uploads
         net0 = await _redis_net(queue.redis)
@@ -148,7 +166,7 @@ async def _measure(tmp: Path, renders: int, shared: bool) -> dict[str, float]:
         engine.render = timed_render  # type: ignore[method-assign]
         for n in range(renders):
             output = tmp / f"out{n}.mp4"
-            await worker._render(house, job, output, threading.Event())
+            await render_into(house, job, output, threading.Event())
             output.unlink()
         io2, cpu2 = _io(), _cpu()
         out["render_cpu_s"] = (cpu2 - cpu1) / renders

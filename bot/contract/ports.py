@@ -129,9 +129,9 @@ class JobQueue(Protocol):
 
 
 class JobStore(Protocol):
-    """The store's job history, as the job lifecycle writes it."""
+    """The store's job history (``store.jobs``), as the job lifecycle writes it."""
 
-    async def add_job(
+    async def add(
         self,
         job: RenderJob,
         guild_id: str | None,
@@ -143,9 +143,9 @@ class JobStore(Protocol):
         now: float | None = None,
     ) -> bool: ...
 
-    async def remove_job(self, job_id: str) -> None: ...
+    async def remove(self, job_id: str) -> None: ...
 
-    async def move_job(
+    async def move(
         self,
         job_id: str,
         to: JobState,
@@ -155,9 +155,13 @@ class JobStore(Protocol):
         timings: dict[str, float] | None = None,
     ) -> bool: ...
 
-    async def live_jobs(self, created_before: float) -> list[LiveJob]: ...
+    async def live(self, created_before: float) -> list[LiveJob]: ...
 
-    async def job_state(self, job_id: str) -> JobState | None: ...
+    async def state(self, job_id: str) -> JobState | None: ...
+
+    async def recent(
+        self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False
+    ) -> list[JobRow]: ...
 
 
 class JobControl(Protocol):
@@ -206,8 +210,8 @@ class JobRow:
 
 
 class MediaStore(Protocol):
-    """Where the bot keeps uploads (bot.chat.store.Store): the part bot.jobs.media needs."""
+    """Where the bot keeps uploads (``store.media``): the part bot.jobs.media needs."""
 
-    async def put_media(self, digest: str, kind: str, size: int, mime: str, path: Path) -> None: ...
+    async def put(self, digest: str, kind: str, size: int, mime: str, path: Path) -> None: ...
 
-    async def media_path(self, digest: str) -> Path | None: ...
+    async def path(self, digest: str) -> Path | None: ...

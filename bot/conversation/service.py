@@ -96,8 +96,8 @@ class Service:
         self.rules = Rules(needs_transcript=limits.needs_transcript)
         self.upload_bytes = upload_bytes or {}
         self.safety = safety or Safety()
-        self.uploads = Uploads(store, gateway, media_dir)
-        self.jobs = Lifecycle(store, gateway, self.uploads, gateway.notify)
+        self.uploads = Uploads(store.media, gateway, media_dir)
+        self.jobs = Lifecycle(store.jobs, gateway, self.uploads, gateway.notify)
         self.guard = Guard(
             store,
             gateway,
@@ -123,7 +123,7 @@ class Service:
         gated = await self.guard.gate(event)  # /mod, /forget, bans, closed channels
         if gated is not None:
             return gated
-        draft = await self.store.get_draft(who.platform, who.user_id, who.chat_id)
+        draft = await self.store.drafts.get(who.platform, who.user_id, who.chat_id)
         if isinstance(event, Button) and event.action == "cancel_job":
             return [Reply(await self.guard.cancel_job(who, event.value))]
         if isinstance(event, Command) and event.name == "cancel" and event.args.strip():
@@ -150,7 +150,7 @@ class Service:
         if isinstance(flow_input, Start):
             actions = [self._with_shortcuts(a, await self._shortcuts(who)) for a in actions]
             actions = await self.guard.consent_intro(who, new.id if new else None, actions)
-        await self.store.put_draft(
+        await self.store.drafts.put(
             who.platform, who.user_id, who.chat_id, new, guild_id=who.guild_id
         )
         return actions
@@ -232,12 +232,12 @@ class Service:
     async def _button(self, event: Button, draft: Draft | None) -> FlowInput:
         who = event.who
         if event.action == "use_voice":
-            for v in await self.store.voices(who.platform, who.user_id):
+            for v in await self.store.voices.list(who.platform, who.user_id):
                 if v.name == event.value:
                     return VoiceIn(v.digest, v.seconds, v.transcript)
             return Refuse(texts.VOICES_NONE)
         if event.action == "last_photo":
-            row = await self.store.last_media(who.platform, who.user_id)
+            row = await self.store.media.last(who.platform, who.user_id)
             if row is not None and row.photo_hash:
                 return PhotoIn(row.photo_hash)
         return Press(event.action)
@@ -273,7 +273,7 @@ class Service:
         if event.kind not in ("audio", "image", "text"):
             return Refuse(texts.BAD_FILE_TYPE)
         who = event.who
-        usage = await self.store.upload_usage(who.platform, who.user_id, time.time())
+        usage = await self.store.uploads.usage(who.platform, who.user_id, time.time())
         denial = decide_upload(self.limits.uploads, usage, max(0, event.size or 0))
         return Refuse(_upload_limit_text(denial)) if denial is not None else None
 
@@ -287,7 +287,7 @@ class Service:
             return Refuse(texts.TOO_BIG.format(mb=len(data) / 1e6, limit=limit / 1e6))
         who = event.who
         try:
-            await self.store.add_upload(who.platform, who.user_id, len(data), self.limits.uploads)
+            await self.store.uploads.add(who.platform, who.user_id, len(data), self.limits.uploads)
         except LimitExceeded as e:
             return Refuse(_upload_limit_text(e.denial))
         return data
@@ -300,7 +300,7 @@ class Service:
         if check is not None and not check.ok:
             return Refuse(check.reason)
         if event.kind == "image":
-            await self.store.remember_media(who.platform, who.user_id, photo=digest)
+            await self.store.media.remember(who.platform, who.user_id, photo=digest)
             return PhotoIn(digest, check.warnings if check else (texts.CHECK_SLOW,))
         seconds = check.seconds if check else _seconds(event.duration)
         if check is not None and seconds < self.limits.min_voice_seconds:
@@ -311,7 +311,7 @@ class Service:
             return Refuse(
                 texts.VOICE_TOO_LONG.format(seconds=seconds, max=self.limits.max_voice_seconds)
             )
-        await self.store.remember_media(who.platform, who.user_id, voice=(digest, seconds, None))
+        await self.store.media.remember(who.platform, who.user_id, voice=(digest, seconds, None))
         return VoiceIn(digest, seconds)
 
     # ---- commands that do not step the flow --------------------------------------------
@@ -322,7 +322,7 @@ class Service:
         if event.name == "status":
             return [Reply(await self._status(who, draft))]
         if event.name == "voices":
-            voices = await self.store.voices(who.platform, who.user_id)
+            voices = await self.store.voices.list(who.platform, who.user_id)
             if not voices:
                 return [Reply(texts.VOICES_NONE)]
             return [
@@ -343,13 +343,13 @@ class Service:
         if len(parts) != 2 or parts[0] not in ("save", "delete") or not _NAME.match(parts[1]):
             return texts.VOICE_SAVE_USAGE
         if parts[0] == "delete":
-            gone = await self.store.delete_voice(who.platform, who.user_id, parts[1])
+            gone = await self.store.voices.delete(who.platform, who.user_id, parts[1])
             return (texts.VOICE_DELETED if gone else texts.VOICE_NOT_FOUND).format(name=parts[1])
         digest, seconds, text = None, 0.0, None
         if draft and draft.voice_hash:
             digest, seconds, text = draft.voice_hash, draft.voice_seconds, draft.voice_text
         else:
-            row = await self.store.last_media(who.platform, who.user_id)
+            row = await self.store.media.last(who.platform, who.user_id)
             if row is not None and row.voice_hash:
                 digest, seconds, text = (
                     row.voice_hash,
@@ -358,7 +358,7 @@ class Service:
                 )
         if digest is None:
             return texts.NO_VOICE_TO_SAVE
-        saved = await self.store.save_voice(
+        saved = await self.store.voices.save(
             who.platform,
             who.user_id,
             parts[1],
@@ -383,7 +383,7 @@ class Service:
                 )
             )
         await self.jobs.catch_up()
-        for job in await self.store.jobs(who.platform, who.user_id):
+        for job in await self.store.jobs.recent(who.platform, who.user_id):
             live = await self.jobs.queue.record(job.job_id)  # progress; the store has the state
             detail = (
                 f" ({live.stage} {live.fraction * 100:.0f}%)"
@@ -400,9 +400,9 @@ class Service:
     async def _shortcuts(self, who: Who) -> tuple[ButtonSpec, ...]:
         buttons = [
             ButtonSpec(texts.VOICE_BUTTON.format(name=v.name), "use_voice", v.name)
-            for v in (await self.store.voices(who.platform, who.user_id))[:5]
+            for v in (await self.store.voices.list(who.platform, who.user_id))[:5]
         ]
-        row = await self.store.last_media(who.platform, who.user_id)
+        row = await self.store.media.last(who.platform, who.user_id)
         if row is not None and row.photo_hash:
             buttons.append(ButtonSpec(texts.LAST_PHOTO_BUTTON, "last_photo"))
         return tuple(buttons)

@@ -11,21 +11,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.contract.ports import JobRow, JobStore, LastMedia, MediaStore, VoiceProfile
+from bot.contract.ports import JobStore, LastMedia, MediaStore, VoiceProfile
 from bot.conversation.flow import Draft
 from bot.safety.policy import UploadLimits, UploadUsage
 from bot.safety.storage import SafetyStore
 
-__all__ = ["Store"]
+__all__ = ["Store", "DraftStore", "PersonMedia", "VoiceStore", "UploadStore"]
 
 
-class Store(MediaStore, SafetyStore, JobStore, Protocol):
-    """Drafts, last uploads, saved voices, the upload quota, jobs; and what the core hands
-    on to bot.safety (its records, jobs to add)."""
+class DraftStore(Protocol):
+    """Each person's draft per chat (``store.drafts``)."""
 
-    async def get_draft(self, platform: str, user_id: str, chat_id: str) -> Draft | None: ...
+    async def get(self, platform: str, user_id: str, chat_id: str) -> Draft | None: ...
 
-    async def put_draft(
+    async def put(
         self,
         platform: str,
         user_id: str,
@@ -35,7 +34,11 @@ class Store(MediaStore, SafetyStore, JobStore, Protocol):
         guild_id: str | None = None,
     ) -> None: ...
 
-    async def remember_media(
+
+class PersonMedia(MediaStore, Protocol):
+    """Uploads, and each person's last voice note and photo (``store.media``)."""
+
+    async def remember(
         self,
         platform: str,
         user_id: str,
@@ -44,9 +47,13 @@ class Store(MediaStore, SafetyStore, JobStore, Protocol):
         photo: str | None = None,
     ) -> None: ...
 
-    async def last_media(self, platform: str, user_id: str) -> LastMedia | None: ...
+    async def last(self, platform: str, user_id: str) -> LastMedia | None: ...
 
-    async def save_voice(
+
+class VoiceStore(Protocol):
+    """Saved voices (``store.voices``)."""
+
+    async def save(
         self,
         platform: str,
         user_id: str,
@@ -58,13 +65,17 @@ class Store(MediaStore, SafetyStore, JobStore, Protocol):
         max_voices: int = -1,
     ) -> bool: ...
 
-    async def delete_voice(self, platform: str, user_id: str, name: str) -> bool: ...
+    async def delete(self, platform: str, user_id: str, name: str) -> bool: ...
 
-    async def voices(self, platform: str, user_id: str) -> list[VoiceProfile]: ...
+    async def list(self, platform: str, user_id: str) -> list[VoiceProfile]: ...
 
-    async def upload_usage(self, platform: str, user_id: str, now: float) -> UploadUsage: ...
 
-    async def add_upload(
+class UploadStore(Protocol):
+    """The per-person upload rate and byte quota (``store.uploads``)."""
+
+    async def usage(self, platform: str, user_id: str, now: float) -> UploadUsage: ...
+
+    async def add(
         self,
         platform: str,
         user_id: str,
@@ -74,6 +85,22 @@ class Store(MediaStore, SafetyStore, JobStore, Protocol):
         now: float | None = None,
     ) -> None: ...
 
-    async def jobs(
-        self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False
-    ) -> list[JobRow]: ...
+
+class Store(SafetyStore, Protocol):
+    """The store, one view per concept; and what the conversation hands on to bot.safety
+    (its records) and to the job lifecycle (the job history)."""
+
+    @property
+    def drafts(self) -> DraftStore: ...
+
+    @property
+    def media(self) -> PersonMedia: ...
+
+    @property
+    def voices(self) -> VoiceStore: ...
+
+    @property
+    def uploads(self) -> UploadStore: ...
+
+    @property
+    def jobs(self) -> JobStore: ...

@@ -69,14 +69,14 @@ class Lifecycle:
 
     def __init__(
         self,
-        store: JobStore,
+        history: JobStore,
         queue: JobQueue,
         uploads: MediaSupply,
         notify: Notify,
         *,
         consumer: str = "",
     ) -> None:
-        self.store = store
+        self.history = history
         self.queue = queue
         self.uploads = uploads
         self.notify = notify
@@ -97,18 +97,18 @@ class Lifecycle:
         """Record the job, then queue it (``state`` queued) or hold it (``review``).
         Raises :class:`~bot.safety.policy.LimitExceeded` (nothing recorded) and
         :class:`~bot.contract.errors.Busy` (Redis refused: the record is removed again)."""
-        added = await self.store.add_job(
+        added = await self.history.add(
             job, guild_id, consent_mode, limits=limits, status=state, verified=verified
         )
         if state == JobState.REVIEW:
             return Submitted(added, None)
-        if not added and await self.store.job_state(job.job_id) != JobState.QUEUED:
+        if not added and await self.history.state(job.job_id) != JobState.QUEUED:
             return Submitted(False, await self.queue.position(job.job_id))
         try:
             await self.queue.enqueue(job)
         except Busy:
             if added:
-                await self.store.remove_job(job.job_id)  # as if never asked: nothing to run
+                await self.history.remove(job.job_id)  # as if never asked: nothing to run
             raise
         return Submitted(added, await self.queue.position(job.job_id))
 
@@ -127,8 +127,8 @@ class Lifecycle:
         in the store, so the reconciler never queues it again."""
         outcome = await self.queue.cancel(job_id)
         if outcome == CancelOutcome.REMOVED:
-            await self.store.move_job(job_id, JobState.CANCELLED)
-        elif outcome == CancelOutcome.UNKNOWN and await self.store.move_job(
+            await self.history.move(job_id, JobState.CANCELLED)
+        elif outcome == CancelOutcome.UNKNOWN and await self.history.move(
             job_id, JobState.CANCELLED
         ):
             return CancelOutcome.REMOVED
@@ -155,7 +155,7 @@ class Lifecycle:
 
     async def _apply(self, events: list[JobEvent]) -> int:
         for event in events:
-            moved = await self.store.move_job(
+            moved = await self.history.move(
                 event.job_id,
                 event.to,
                 error=event.error,
@@ -189,11 +189,11 @@ class Lifecycle:
         and its uploads are still there) or failed with its owner told."""
         now = time.time() if now is None else now
         requeued = failed = closed = 0
-        for live in await self.store.live_jobs(created_before=now - SUBMIT_GRACE):
+        for live in await self.history.live(created_before=now - SUBMIT_GRACE):
             job = live.job
             record = await self.queue.record(job.job_id)
             if record is not None and record.state in CLOSED_STATES:
-                await self.store.move_job(
+                await self.history.move(
                     job.job_id,
                     record.state,
                     error=record.error,
@@ -239,7 +239,7 @@ class Lifecycle:
         # the record may have moved on by itself; the store follows the table either way
         with contextlib.suppress(IllegalTransition):
             await self.queue.move(job.job_id, to, error=error, finished=time.time())
-        await self.store.move_job(job.job_id, to, error=error)
+        await self.history.move(job.job_id, to, error=error)
 
     async def reconcile_every(self, seconds: float) -> None:
         """Reconcile now and every ``seconds`` until cancelled; rides out Redis outages."""

@@ -35,15 +35,15 @@ MEDIA_NAMES = {"voice": "voice note", "photo": "photo"}
 class Uploads:
     """``keep`` a new upload; ``supply`` a job's uploads to the workers."""
 
-    def __init__(self, store: MediaStore, gateway: Gateway, media_dir: Path) -> None:
-        self.store = store
+    def __init__(self, files: MediaStore, gateway: Gateway, media_dir: Path) -> None:
+        self.files = files
         self.gateway = gateway
         self.media_dir = media_dir
 
     async def keep(self, event: Media, data: bytes) -> str:
         """Store the upload (disk and database, Redis for the workers); its content hash."""
         digest, path = await asyncio.to_thread(self._save, data, event)  # hashing, file I/O
-        await self.store.put_media(digest, event.kind, len(data), event.mime, path)
+        await self.files.put(digest, event.kind, len(data), event.mime, path)
         await self.gateway.put_media(digest, data)
         return digest
 
@@ -52,7 +52,7 @@ class Uploads:
         from the bot's own file when the first one expired). None when both are there, else
         the name of the missing one (the bot no longer has it either)."""
         for name, digest in (("voice", job.voice_hash), ("photo", job.photo_hash)):
-            if not await self.gateway.supply_media(digest, await self.store.media_path(digest)):
+            if not await self.gateway.supply_media(digest, await self.files.path(digest)):
                 return MEDIA_NAMES[name]
         return None
 

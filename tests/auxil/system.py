@@ -14,10 +14,12 @@ from typing import Any
 
 from arq import Worker
 
-from bot.chat.adapters.discord import MouthpieceClient, use_api_base
+from bot.chat.adapters.discord import MouthpieceClient, run_discord, use_api_base, use_gateway
 from bot.chat.adapters.telegram import build_application
 from bot.chat.app import build_service
+from bot.chat.queue import Queue
 from bot.chat.store import Store
+from bot.conversation.flow import Draft
 from bot.conversation.service import Service
 from bot.settings import BotSettings
 from bot.worker import build_workers
@@ -48,19 +50,60 @@ async def engine_workers(settings: BotSettings, engine: Engine) -> AsyncIterator
 
 
 @asynccontextmanager
+async def chat_service(settings: BotSettings) -> AsyncIterator[tuple[Service, Store, Queue]]:
+    """The chat process's service, store and Redis client as ``python -m bot`` builds them;
+    closed at the end."""
+    service, store, queue = await build_service(settings)
+    try:
+        yield service, store, queue
+    finally:
+        await queue.close()
+        await store.close()
+
+
+@asynccontextmanager
 async def telegram_bot(settings: BotSettings) -> AsyncIterator[tuple[TelegramStandIn, Service]]:
     """The bot process: the Bot API stand-in, the service, python-telegram-bot polling."""
     tg = TelegramStandIn()
     await tg.start()
     settings = with_settings(settings, telegram_api_base_url=tg.url)
-    service, store, queue = await build_service(settings)
     try:
-        async with polling(build_application(settings.telegram_bot_token, tg.url, service.handle)):
-            yield tg, service
+        async with chat_service(settings) as (service, _, _):
+            app = build_application(settings.telegram_bot_token, tg.url, service.handle)
+            async with polling(app):
+                yield tg, service
     finally:
-        await queue.close()
-        await store.close()
         await tg.stop()
+
+
+@asynccontextmanager
+async def discord_front_end(
+    dc: DiscordStandIn, settings: BotSettings, handle: Any
+) -> AsyncIterator[None]:
+    """The bot's Discord front-end as ``python -m bot`` runs it, until it has IDENTIFYed."""
+    bot = asyncio.create_task(run_discord(settings, handle))
+    try:
+        await dc.wait_for(lambda: dc.identified or bot.done(), timeout=30)
+        if bot.done():
+            bot.result()  # raises what stopped it
+        yield
+    finally:
+        bot.cancel()
+        await asyncio.gather(bot, return_exceptions=True)
+        use_api_base(BotSettings().discord_api_base_url)
+        use_gateway(None)
+
+
+def ready_draft(draft_id: str, voice: str = "v" * 64, script: str = "Hello there.") -> Draft:
+    """A draft with everything and consent given: the next press of Render submits it."""
+    return Draft(
+        id=draft_id,
+        state="confirm",
+        script=script,
+        voice_hash=voice,
+        photo_hash="p" * 64,
+        consent=True,
+    )
 
 
 def with_settings(settings: BotSettings, **changes: Any) -> BotSettings:
@@ -142,16 +185,16 @@ async def discord_system(
             discord_mod_role=MOD_ROLE_ID,
             **settings,
         )
-        service, store, queue = await build_service(config)
-        use_api_base(dc.api)
-        client = MouthpieceClient(service.handle)
-        await client.login("TEST")
         try:
-            yield dc, client, store, service
+            async with chat_service(config) as (service, store, _):
+                use_api_base(dc.api)
+                client = MouthpieceClient(service.handle)
+                await client.login("TEST")
+                try:
+                    yield dc, client, store, service
+                finally:
+                    await client.close()
         finally:
-            await client.close()
-            await queue.close()
-            await store.close()
             await dc.stop()
 
 
@@ -180,12 +223,10 @@ async def telegram_system(
             telegram_admin_ids=admins,
             **overrides,
         )
-        service, store, queue = await build_service(settings)
-        app = build_application(settings.telegram_bot_token, tg.url, service.handle)
         try:
-            async with polling(app):
-                yield tg, service, store
+            async with chat_service(settings) as (service, store, _):
+                app = build_application(settings.telegram_bot_token, tg.url, service.handle)
+                async with polling(app):
+                    yield tg, service, store
         finally:
-            await queue.close()
-            await store.close()
             await tg.stop()

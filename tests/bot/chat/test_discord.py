@@ -15,16 +15,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.chat.adapters.discord import gateway_url, run_discord, use_api_base, use_gateway
-from bot.chat.app import build_service
+from bot.chat.adapters.discord import gateway_url
 from bot.contract import texts
 from bot.settings import BotSettings
-from bot.worker import build_workers
 from bot.worker.delivery.discord import DiscordDelivery
 from engine import Engine, EngineSettings
 from engine.media.video import probe
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, Req, user
 from tests.auxil.redis_server import redis_server
+from tests.auxil.system import chat_service, discord_front_end, engine_workers
 
 CHANNEL, REQUESTER, OTHER = "900", "42", "43"
 _ids = itertools.count(1000)
@@ -66,22 +65,6 @@ def _attachment(dc: DiscordStandIn, aid: str, name: str, data: bytes, ctype: str
 
 
 @asynccontextmanager
-async def connected(dc: DiscordStandIn, settings: BotSettings, handle: Any) -> AsyncIterator[None]:
-    """The bot's Discord front-end as ``python -m bot`` runs it, until it has IDENTIFYed."""
-    bot = asyncio.create_task(run_discord(settings, handle))
-    try:
-        await dc.wait_for(lambda: dc.identified or bot.done(), timeout=30)
-        if bot.done():
-            bot.result()  # raises what stopped it
-        yield
-    finally:
-        bot.cancel()
-        await asyncio.gather(bot, return_exceptions=True)
-        use_api_base(BotSettings().discord_api_base_url)
-        use_gateway(None)
-
-
-@asynccontextmanager
 async def system(tmp: Path, engine: Engine) -> AsyncIterator[DiscordStandIn]:
     dc = DiscordStandIn()
     await dc.start()
@@ -93,20 +76,14 @@ async def system(tmp: Path, engine: Engine) -> AsyncIterator[DiscordStandIn]:
             data_dir=tmp / "data",
             status_edit_seconds=0.3,
         )
-        workers = build_workers(settings, engine)
-        tasks = [asyncio.create_task(w.main()) for w in workers]
-        service, store, queue = await build_service(settings)
         try:
-            async with connected(dc, settings, service.handle):
+            async with (
+                engine_workers(settings, engine),
+                chat_service(settings) as (service, _, _),
+                discord_front_end(dc, settings, service.handle),
+            ):
                 yield dc
         finally:
-            for w in workers:
-                await w.close()
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await queue.close()
-            await store.close()
             await dc.stop()
 
 
@@ -205,7 +182,7 @@ def test_gateway_url_setting_is_used_as_is(tmp_path: Path) -> None:
             data_dir=tmp_path,
         )
         try:
-            async with connected(dc, settings, handle):
+            async with discord_front_end(dc, settings, handle):
                 assert not any(r.path == "/gateway/bot" for r in dc.requests)
                 assert dc.gateway_ops[0]["op"] in (1, 2)  # a heartbeat or IDENTIFY, over ws
         finally:

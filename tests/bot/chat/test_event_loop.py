@@ -105,7 +105,7 @@ def test_a_retention_pass_does_not_stall_the_loop(slow_disk: Path) -> None:
         for i in range(2):
             path = media / f"{i:064d}.ogg"
             path.write_bytes(b"voice")
-            await store.put_media(f"{i:064d}", "audio", 5, "audio/ogg", path)
+            await store.media.put(f"{i:064d}", "audio", 5, "audio/ogg", path)
         out = slow_disk / "out"
         out.mkdir()
         old = out / "job.mp4"

@@ -29,6 +29,7 @@ from bot.settings import BotSettings
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
 from tests.auxil.ptb import polling
 from tests.auxil.redis_server import redis_server
+from tests.auxil.system import chat_service
 from tests.auxil.telegram_server import TelegramStandIn
 
 ADA, BEN = 501, 502
@@ -48,16 +49,14 @@ async def telegram(tmp: Path, *, concurrent: bool = True) -> AsyncIterator[Teleg
             data_dir=tmp / "data",
             intake_timeout_seconds=CHECK_WAIT,
         )
-        service, store, queue = await build_service(settings)
-        app = build_application(
-            settings.telegram_bot_token, tg.url, service.handle, concurrent=concurrent
-        )
         try:
-            async with polling(app):
-                yield tg
+            async with chat_service(settings) as (service, _, _):
+                app = build_application(
+                    settings.telegram_bot_token, tg.url, service.handle, concurrent=concurrent
+                )
+                async with polling(app):
+                    yield tg
         finally:
-            await queue.close()
-            await store.close()
             await tg.stop()
 
 

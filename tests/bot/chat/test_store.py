@@ -70,13 +70,13 @@ def test_draft_survives_a_restart(tmp_path: Path) -> None:
         db = tmp_path / "m.sqlite3"
         s = await Store.open(db)
         assert await s.schema_version() == len(MIGRATIONS)
-        await s.put_draft("telegram", "u", "c", Draft(id="d", script="hi", photo_warnings=("w",)))
+        await s.drafts.put("telegram", "u", "c", Draft(id="d", script="hi", photo_warnings=("w",)))
         await s.close()
         s = await Store.open(db)
-        d = await s.get_draft("telegram", "u", "c")
+        d = await s.drafts.get("telegram", "u", "c")
         assert d == Draft(id="d", script="hi", photo_warnings=("w",))
-        await s.put_draft("telegram", "u", "c", None)
-        assert await s.get_draft("telegram", "u", "c") is None
+        await s.drafts.put("telegram", "u", "c", None)
+        assert await s.drafts.get("telegram", "u", "c") is None
         await s.close()
 
     asyncio.run(go())
@@ -85,12 +85,12 @@ def test_draft_survives_a_restart(tmp_path: Path) -> None:
 def test_jobs_are_idempotent_and_record_consent(tmp_path: Path) -> None:
     async def go() -> None:
         s = await Store.open(tmp_path / "m.sqlite3")
-        assert await s.add_job(_job("j1"), None) is True
-        assert await s.add_job(_job("j1"), None) is False  # a re-sent Render press
-        await s.move_job("j1", JobState.DONE, output_bytes=10, timings={"video": 1.0})
-        rows = await s.jobs("telegram", "u")
+        assert await s.jobs.add(_job("j1"), None) is True
+        assert await s.jobs.add(_job("j1"), None) is False  # a re-sent Render press
+        await s.jobs.move("j1", JobState.DONE, output_bytes=10, timings={"video": 1.0})
+        rows = await s.jobs.recent("telegram", "u")
         assert [(r.job_id, r.status, r.output_bytes) for r in rows] == [("j1", "done", 10)]
-        consents = await (await s._db.execute("SELECT COUNT(*) FROM consents")).fetchone()
+        consents = await (await s.database.conn.execute("SELECT COUNT(*) FROM consents")).fetchone()
         assert consents is not None and consents[0] == 1
         await s.close()
 
@@ -106,13 +106,17 @@ def test_job_states_come_from_one_enum(tmp_path: Path) -> None:
         try:
             for n, state in enumerate(JobState):
                 before = (*predecessors(state), state)[0]  # a state the table may leave for it
-                await s.add_job(_job(f"j{n}"), None, status=before)
+                await s.jobs.add(_job(f"j{n}"), None, status=before)
                 if before != state:
-                    assert await s.move_job(f"j{n}", state)
-                row = await s._one("SELECT status, finished FROM jobs WHERE job_id=?", f"j{n}")
+                    assert await s.jobs.move(f"j{n}", state)
+                row = await s.database.one(
+                    "SELECT status, finished FROM jobs WHERE job_id=?", f"j{n}"
+                )
                 assert row is not None and row[0] == state.value
                 assert (row[1] is not None) == (state in FINAL_STATES), state
-            live = {r.status for r in await s.jobs("telegram", "u", limit=99, open_only=True)}
+            live = {
+                r.status for r in await s.jobs.recent("telegram", "u", limit=99, open_only=True)
+            }
             assert live == {st.value for st in LIVE_STATES}
         finally:
             await s.close()
@@ -127,15 +131,15 @@ def test_the_store_refuses_moves_the_transition_table_does_not_allow(tmp_path: P
     async def go() -> None:
         s = await Store.open(tmp_path / "t.sqlite3")
         try:
-            await s.add_job(_job("j"), None)
-            assert await s.move_job("j", JobState.RUNNING)
-            assert await s.move_job("j", JobState.DONE, output_bytes=5)
-            assert not await s.move_job("j", JobState.RUNNING)
-            assert not await s.move_job("j", JobState.CANCELLED)
-            assert await s.job_state("j") == JobState.DONE
-            await s.add_job(_job("k"), None, status=JobState.REVIEW)
-            assert not await s.move_job("k", JobState.RUNNING)  # a review is not queued yet
-            assert await s.job_state("k") == JobState.REVIEW
+            await s.jobs.add(_job("j"), None)
+            assert await s.jobs.move("j", JobState.RUNNING)
+            assert await s.jobs.move("j", JobState.DONE, output_bytes=5)
+            assert not await s.jobs.move("j", JobState.RUNNING)
+            assert not await s.jobs.move("j", JobState.CANCELLED)
+            assert await s.jobs.state("j") == JobState.DONE
+            await s.jobs.add(_job("k"), None, status=JobState.REVIEW)
+            assert not await s.jobs.move("k", JobState.RUNNING)  # a review is not queued yet
+            assert await s.jobs.state("k") == JobState.REVIEW
         finally:
             await s.close()
 
@@ -145,19 +149,19 @@ def test_the_store_refuses_moves_the_transition_table_does_not_allow(tmp_path: P
 def test_many_users_at_once(tmp_path: Path) -> None:
     async def user(s: Store, i: int) -> None:
         for k in range(5):
-            d = await s.get_draft("telegram", f"u{i}", "c") or Draft(id=f"d{i}")
+            d = await s.drafts.get("telegram", f"u{i}", "c") or Draft(id=f"d{i}")
             from dataclasses import replace
 
-            await s.put_draft("telegram", f"u{i}", "c", replace(d, script=f"{i}-{k}"))
-        await s.add_job(_job(f"job{i}", f"u{i}"), None)
+            await s.drafts.put("telegram", f"u{i}", "c", replace(d, script=f"{i}-{k}"))
+        await s.jobs.add(_job(f"job{i}", f"u{i}"), None)
 
     async def go() -> None:
         s = await Store.open(tmp_path / "m.sqlite3")
         await asyncio.gather(*(user(s, i) for i in range(200)))
         for i in range(200):
-            d = await s.get_draft("telegram", f"u{i}", "c")
+            d = await s.drafts.get("telegram", f"u{i}", "c")
             assert d is not None and d.script == f"{i}-4"
-        count = await (await s._db.execute("SELECT COUNT(*) FROM jobs")).fetchone()
+        count = await (await s.database.conn.execute("SELECT COUNT(*) FROM jobs")).fetchone()
         assert count is not None and count[0] == 200
         await s.close()
 
@@ -252,7 +256,7 @@ def test_a_first_release_database_is_upgraded_in_place_keeping_its_data(tmp_path
         s = await Store.open(old)
         assert await s.schema_version() == len(MIGRATIONS) > 1
         # the data of the first release, read through today's code
-        assert await s.get_draft("telegram", "u1", "c1") == Draft(
+        assert await s.drafts.get("telegram", "u1", "c1") == Draft(
             id="d1",
             state="confirm",
             script="Hello from the first release.",
@@ -263,16 +267,18 @@ def test_a_first_release_database_is_upgraded_in_place_keeping_its_data(tmp_path
             photo_warnings=("two faces",),
             consent=True,
         )
-        rows = await s.jobs("telegram", "u1")
+        rows = await s.jobs.recent("telegram", "u1")
         assert [(r.job_id, r.status, r.output_bytes) for r in rows] == [("oldjob", "done", 99)]
-        assert [(v.name, v.transcript) for v in await s.voices("telegram", "u1")] == [
+        assert [(v.name, v.transcript) for v in await s.voices.list("telegram", "u1")] == [
             ("mine", "what I said")
         ]
-        audit = await (await s._db.execute("SELECT action, detail FROM audit_log")).fetchall()
+        audit = await (
+            await s.database.conn.execute("SELECT action, detail FROM audit_log")
+        ).fetchall()
         assert [tuple(r) for r in audit] == [("render_requested", "oldjob")]
         # the columns the upgrade added, with their defaults on the old rows
         consent = await (
-            await s._db.execute("SELECT guild_id, verified, mode FROM consents")
+            await s.database.conn.execute("SELECT guild_id, verified, mode FROM consents")
         ).fetchone()
         assert consent is not None and tuple(consent) == ("", "", "attest")
         # ...and the tables it added, in use

@@ -93,7 +93,7 @@ def test_a_burst_cannot_overshoot_the_quota(tmp_path: Path) -> None:
     async def body(svc: Service, store: Store) -> None:
         limits = UploadLimits(per_hour=4, bytes_per_day=-1)
         results = await asyncio.gather(
-            *(store.add_upload("telegram", "7", 10, limits) for _ in range(10)),
+            *(store.uploads.add("telegram", "7", 10, limits) for _ in range(10)),
             return_exceptions=True,
         )
         assert sum(r is None for r in results) == 4
@@ -139,7 +139,7 @@ def test_saved_voices_are_capped_and_can_be_deleted(tmp_path: Path) -> None:
         assert _texts(await svc.handle(Command(WHO, "voice", "save three"))) == [
             texts.VOICE_SAVED.format(name="three")
         ]
-        assert [v.name for v in await store.voices("telegram", "42")] == ["three", "two"]
+        assert [v.name for v in await store.voices.list("telegram", "42")] == ["three", "two"]
 
     _run(tmp_path, body, max_saved_voices=2)
 

@@ -247,7 +247,7 @@ def test_random_events_get_one_sensible_line_and_no_draft_gets_stuck(
         for event in events:
             for reply in await world.service.handle(event):
                 _sensible(reply, event)
-            draft = await world.store.get_draft(who.platform, who.user_id, who.chat_id)
+            draft = await world.store.drafts.get(who.platform, who.user_id, who.chat_id)
             _check_draft(draft, world.service.rules)
         assert await _plain_path_renders(world.service, who)
 

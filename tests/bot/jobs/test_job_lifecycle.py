@@ -29,11 +29,11 @@ from bot.contract.jobs import (
     may_move,
 )
 from bot.contract.ports import ErasePlan
-from bot.conversation.flow import Draft
 from bot.conversation.service import Limits, Service
 from bot.jobs.lifecycle import SUBMIT_GRACE, Lifecycle
 from bot.safety import RateLimits, Safety, ServerPolicy
 from tests.auxil.redis_server import redis_server
+from tests.auxil.system import ready_draft
 from tests.auxil.workers import SAMPLES, platform_and_queue, wait_until, worker
 
 QUEUED = texts.QUEUED.split("{")[0]  # "Queued as job " (the rest names the job)
@@ -65,10 +65,10 @@ def test_the_book_refuses_illegal_moves_and_the_store_follows_its_reports(tmp_pa
     async def go(url: str) -> None:
         store = await Store.open(tmp_path / "db.sqlite3")
         queue = await Queue.connect(url)
-        jobs = Lifecycle(store, queue, _Present(), _no_notice, consumer="test")
+        jobs = Lifecycle(store.jobs, queue, _Present(), _no_notice, consumer="test")
         try:
             job = _job("j1")
-            await store.add_job(job, None)
+            await store.jobs.add(job, None)
             assert await queue.enqueue(job)
             book = queue.book
             assert await book.move("j1", JobState.RUNNING, worker="w1") == JobState.QUEUED
@@ -82,10 +82,10 @@ def test_the_book_refuses_illegal_moves_and_the_store_follows_its_reports(tmp_pa
             assert not await queue.redis.exists(Keys.job("gone"))
             with pytest.raises(TypeError):
                 await book.note("j1", state=JobState.QUEUED)  # notes never change the state
-            assert await store.job_state("j1") == JobState.QUEUED  # not applied yet
+            assert await store.jobs.state("j1") == JobState.QUEUED  # not applied yet
             assert await jobs.catch_up() == 3
-            assert await store.job_state("j1") == JobState.DONE
-            (row,) = await store.jobs("telegram", "u1")
+            assert await store.jobs.state("j1") == JobState.DONE
+            (row,) = await store.jobs.recent("telegram", "u1")
             assert row.output_bytes == 123
             assert await jobs.catch_up() == 0  # each report applied once
         finally:
@@ -111,17 +111,6 @@ async def _no_notice(platform: str, chat_id: str, text: str, job_id: str) -> Non
 WHO = Who("discord", "42", "chan", guild_id="g1", name="Ann")
 
 
-def _ready(draft_id: str) -> Draft:
-    return Draft(
-        id=draft_id,
-        state="confirm",
-        script="Hello there.",
-        voice_hash="v" * 64,
-        photo_hash="p" * 64,
-        consent=True,
-    )
-
-
 async def _service(tmp: Path, url: str, **safety: object) -> tuple[Service, Store, Queue]:
     store = await Store.open(tmp / "db.sqlite3")
     queue = await Queue.connect(url, intake_timeout=0.3)
@@ -129,7 +118,7 @@ async def _service(tmp: Path, url: str, **safety: object) -> tuple[Service, Stor
         path = tmp / "media" / digest
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"media")
-        await store.put_media(digest, "audio", 5, "", path)
+        await store.media.put(digest, "audio", 5, "", path)
     policy = ServerPolicy(limits=RateLimits(-1, -1, -1, -1))
     limits = Safety(defaults=policy, **safety)  # type: ignore[arg-type]
     return Service(store, queue, tmp / "media", Limits(), safety=limits), store, queue
@@ -143,20 +132,20 @@ def test_a_redis_refusal_at_enqueue_never_answers_queued(tmp_path: Path) -> None
     async def go(url: str) -> None:
         svc, store, queue = await _service(tmp_path, url)
         try:
-            await store.put_draft("discord", "42", "chan", _ready("d1"))
+            await store.drafts.put("discord", "42", "chan", ready_draft("d1"))
             for digest in ("v" * 64, "p" * 64):  # the workers' copies are there: the refusal
                 await queue.put_media(digest, b"media")  # strikes at the enqueue itself
             await queue.redis.config_set("maxmemory", "1")  # every write refused (noeviction)
             await queue.redis.config_set("maxmemory-policy", "noeviction")
             assert _texts(await svc.handle(Button(WHO, "render"))) == [texts.BUSY]
-            assert await store.jobs("discord", "42") == []  # no job that will never run
-            assert await store.get_draft("discord", "42", "chan") == _ready("d1")
+            assert await store.jobs.recent("discord", "42") == []  # no job that will never run
+            assert await store.drafts.get("discord", "42", "chan") == ready_draft("d1")
             status = _texts(await svc.handle(Command(WHO, "status")))[0]
             assert "queued" not in status
             await queue.redis.config_set("maxmemory", "0")
             answer = _texts(await svc.handle(Button(WHO, "render")))[0]
             assert answer.startswith(QUEUED)
-            (row,) = await store.jobs("discord", "42")
+            (row,) = await store.jobs.recent("discord", "42")
             assert row.status == JobState.QUEUED
             assert await queue.redis.zscore(RENDER_QUEUE, row.job_id) is not None
             record = await queue.record(row.job_id)
@@ -184,26 +173,26 @@ def test_the_reconciler_queues_what_the_queue_never_took_and_fails_what_it_lost(
         async def notify(platform: str, chat_id: str, text: str, job_id: str) -> None:
             told.append((chat_id, text))
 
-        jobs = Lifecycle(store, queue, _Present(), notify, consumer="test")
+        jobs = Lifecycle(store.jobs, queue, _Present(), notify, consumer="test")
         try:
             old = time.time() - SUBMIT_GRACE - 5
-            await store.add_job(_job("never-queued", "a"), None, now=old)
-            await store.add_job(_job("lost-running", "b"), None, now=old)
-            await store.move_job("lost-running", JobState.RUNNING)
-            await store.add_job(_job("finished", "c"), None, now=old)
+            await store.jobs.add(_job("never-queued", "a"), None, now=old)
+            await store.jobs.add(_job("lost-running", "b"), None, now=old)
+            await store.jobs.move("lost-running", JobState.RUNNING)
+            await store.jobs.add(_job("finished", "c"), None, now=old)
             await queue.enqueue(_job("finished", "c"))
             await queue.book.move("finished", JobState.RUNNING)
             await queue.book.move("finished", JobState.DONE)
             await queue.redis.delete(Keys.arq_job("finished"), Keys.JOB_EVENTS)  # report lost
-            await store.add_job(_job("just-now", "d"), None)  # a submit still under way
+            await store.jobs.add(_job("just-now", "d"), None)  # a submit still under way
             done = await jobs.reconcile()
             assert (done.requeued, done.failed, done.closed) == (1, 1, 1)
             assert await queue.redis.zscore(RENDER_QUEUE, "never-queued") is not None
-            assert await store.job_state("never-queued") == JobState.QUEUED
-            assert await store.job_state("lost-running") == JobState.FAILED
+            assert await store.jobs.state("never-queued") == JobState.QUEUED
+            assert await store.jobs.state("lost-running") == JobState.FAILED
             assert told == [("b", texts.JOB_LOST_NOTICE.format(job="lost-run"))]
-            assert await store.job_state("finished") == JobState.DONE
-            assert await store.job_state("just-now") == JobState.QUEUED  # left alone
+            assert await store.jobs.state("finished") == JobState.DONE
+            assert await store.jobs.state("just-now") == JobState.QUEUED  # left alone
             assert not await queue.redis.exists(Keys.arq_job("just-now"))
             again = await jobs.reconcile()  # nothing left to do
             assert (again.requeued, again.failed) == (0, 0)
@@ -259,19 +248,21 @@ def test_a_ban_cancels_the_persons_queued_jobs_and_reviews_in_that_server(tmp_pa
     async def go(url: str) -> None:
         svc, store, queue = await _service(tmp_path, url)
         try:
-            await store.put_draft("discord", "42", "chan", _ready("d1"))
+            await store.drafts.put("discord", "42", "chan", ready_draft("d1"))
             assert _texts(await svc.handle(Button(WHO, "render")))[0].startswith(QUEUED)
-            (row,) = await store.jobs("discord", "42")
+            (row,) = await store.jobs.recent("discord", "42")
             elsewhere = Who("discord", "42", "chan9", guild_id="g2", name="Ann")
-            await store.put_draft("discord", "42", "chan9", _ready("d2"))
+            await store.drafts.put("discord", "42", "chan9", ready_draft("d2"))
             assert _texts(await svc.handle(Button(elsewhere, "render")))[0].startswith(QUEUED)
             answer = _texts(await svc.handle(Command(mod, "mod", "ban <@42> spam")))[0]
             assert answer == texts.MOD_BANNED.format(user="42") + texts.MOD_BAN_STOPPED.format(
                 jobs=1
             )
-            assert await store.job_state(row.job_id) == JobState.CANCELLED
+            assert await store.jobs.state(row.job_id) == JobState.CANCELLED
             assert await queue.redis.zscore(RENDER_QUEUE, row.job_id) is None
-            other = next(j for j in await store.jobs("discord", "42") if j.job_id != row.job_id)
+            other = next(
+                j for j in await store.jobs.recent("discord", "42") if j.job_id != row.job_id
+            )
             assert other.status == JobState.QUEUED  # another server's job is not this ban's
         finally:
             await queue.close()
@@ -326,7 +317,7 @@ def test_the_same_photo_sent_twice_with_two_scripts_gives_two_videos(tmp_path: P
                     second = await one_video(svc, "And this is quite another script.")
                     assert first.startswith(QUEUED) and second.startswith(QUEUED), (first, second)
                     await tg.wait_for(lambda: len(tg.videos(3101)) == 2, timeout=240)
-                rows = await store.jobs("telegram", "3101")
+                rows = await store.jobs.recent("telegram", "3101")
                 assert len({r.job_id for r in rows}) == 2
                 assert tg.videos(3101)[0] != tg.videos(3101)[1]  # two scripts, two videos
             finally:
@@ -350,11 +341,11 @@ def test_cancel_of_a_job_redis_no_longer_knows_closes_it_in_the_store(tmp_path: 
     async def go(url: str) -> None:
         store = await Store.open(tmp_path / "db.sqlite3")
         queue = await Queue.connect(url)
-        jobs = Lifecycle(store, queue, _Present(), _no_notice, consumer="test")
+        jobs = Lifecycle(store.jobs, queue, _Present(), _no_notice, consumer="test")
         try:
-            await store.add_job(_job("orphan"), None, now=time.time() - SUBMIT_GRACE - 5)
+            await store.jobs.add(_job("orphan"), None, now=time.time() - SUBMIT_GRACE - 5)
             assert await jobs.cancel("orphan") == CancelOutcome.REMOVED
-            assert await store.job_state("orphan") == JobState.CANCELLED
+            assert await store.jobs.state("orphan") == JobState.CANCELLED
             assert (await jobs.reconcile()).requeued == 0
         finally:
             await queue.close()

@@ -277,7 +277,7 @@ def test_service_cancel_checks_the_owner(tmp_path: Path) -> None:
             service = Service(store, queue, tmp_path / "media", Limits())
             job_id = await submit(queue, "7001", 0)
             job = RenderJob(job_id, "telegram", "7001", "7001", SHORT, "v", "p")
-            await store.add_job(job, None)
+            await store.jobs.add(job, None)
             other = Who("telegram", "7002", "7002")
             owner = Who("telegram", "7001", "7001")
             refused = await service.handle(Button(other, "cancel_job", job_id))

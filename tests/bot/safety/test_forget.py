@@ -74,7 +74,7 @@ def test_forget_leaves_nothing_of_the_person_anywhere(
             # record holding its script), the one after in review, and a render killed
             # mid-way left its temporary audio and video beside the outputs.
             await _queue_and_review(tg)
-            job_ids = [j.job_id for j in await service.store.jobs("telegram", str(PERSON))]
+            job_ids = [j.job_id for j in await service.store.jobs.recent("telegram", str(PERSON))]
             _killed_render(data / "out", await _open_job(service))
             await said(tg, PERSON, lambda: tg.send_text(PERSON, "/forget"), "Done. Removed")
             done = texts.FORGET_DONE.format(drafts=0, voices=1, media=2, outputs=1, jobs=3)
@@ -149,7 +149,7 @@ async def _queue_and_review(tg: TelegramStandIn) -> None:
 
 
 async def _open_job(service: Service) -> str:
-    jobs = await service.store.jobs("telegram", str(PERSON), open_only=True)
+    jobs = await service.store.jobs.recent("telegram", str(PERSON), open_only=True)
     assert len(jobs) == 1
     return str(jobs[0].job_id)
 

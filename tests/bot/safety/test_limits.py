@@ -14,10 +14,10 @@ from bot.chat.store import Store
 from bot.contract import texts
 from bot.contract.events import Button, Reply, Who
 from bot.contract.jobs import JobState, RenderJob
-from bot.conversation.flow import Draft
 from bot.conversation.service import Limits, Service
 from bot.safety.policy import DAY, LimitExceeded, RateLimits, Safety, ServerPolicy
 from tests.auxil.redis_server import redis_server
+from tests.auxil.system import ready_draft
 
 NO_LIMIT = RateLimits(-1, -1, -1, -1)
 
@@ -28,7 +28,7 @@ def _job(i: int, user: str = "u", chat: str = "c") -> RenderJob:
 
 async def _attempt(store: Store, job: RenderJob, guild: str | None, limits: RateLimits) -> bool:
     try:
-        return await store.add_job(job, guild, limits=limits)
+        return await store.jobs.add(job, guild, limits=limits)
     except LimitExceeded:
         return False
 
@@ -57,8 +57,8 @@ def test_ten_concurrent_requests_against_a_limit_of_three_let_exactly_three_thro
             results = await asyncio.gather(*(_attempt(store, j, guild, limits) for j in jobs))
             assert sum(results) == 3, name
             # clear the slate for the next limit
-            await store._db.execute("DELETE FROM jobs")
-            await store._db.commit()
+            await store.database.conn.execute("DELETE FROM jobs")
+            await store.database.conn.commit()
 
     asyncio.run(go())
 
@@ -71,8 +71,8 @@ def test_limits_survive_a_restart_and_say_when_to_retry(tmp_path: Path) -> None:
     async def before() -> None:
         store = await Store.open(db)
         try:
-            assert await store.add_job(_job(1), None, limits=limits, now=t0)
-            assert await store.add_job(_job(2), None, limits=limits, now=t0 + 600)
+            assert await store.jobs.add(_job(1), None, limits=limits, now=t0)
+            assert await store.jobs.add(_job(2), None, limits=limits, now=t0 + 600)
         finally:
             await store.close()
 
@@ -80,14 +80,18 @@ def test_limits_survive_a_restart_and_say_when_to_retry(tmp_path: Path) -> None:
         store = await Store.open(db)
         try:
             with pytest.raises(LimitExceeded) as refused:
-                await store.add_job(_job(3), None, limits=limits, now=t0 + 3600)
+                await store.jobs.add(_job(3), None, limits=limits, now=t0 + 3600)
             assert refused.value.denial.limit == "day"
             assert refused.value.denial.retry_at == t0 + DAY  # the oldest job leaves the window
-            assert await store.add_job(_job(3), None, limits=limits, now=t0 + DAY + 1)
+            assert await store.jobs.add(_job(3), None, limits=limits, now=t0 + DAY + 1)
             # a refused attempt wrote nothing; a duplicate id is not a new job
-            assert await store.add_job(_job(3), None, limits=limits, now=t0 + DAY + 2) is False
-            count = await (await store._db.execute("SELECT COUNT(*) FROM jobs")).fetchone()
-            consents = await (await store._db.execute("SELECT COUNT(*) FROM consents")).fetchone()
+            assert await store.jobs.add(_job(3), None, limits=limits, now=t0 + DAY + 2) is False
+            count = await (
+                await store.database.conn.execute("SELECT COUNT(*) FROM jobs")
+            ).fetchone()
+            consents = await (
+                await store.database.conn.execute("SELECT COUNT(*) FROM consents")
+            ).fetchone()
             assert count is not None and count[0] == 3
             assert consents is not None and consents[0] == 3
         finally:
@@ -100,17 +104,6 @@ def test_limits_survive_a_restart_and_say_when_to_retry(tmp_path: Path) -> None:
 WHO = Who("discord", "42", "chan", guild_id="g1", name="Ann")
 
 
-def _ready(draft_id: str) -> Draft:
-    return Draft(
-        id=draft_id,
-        state="confirm",
-        script="Hello there.",
-        voice_hash="v" * 64,
-        photo_hash="p" * 64,
-        consent=True,
-    )
-
-
 async def _service(tmp: Path, url: str, limits: RateLimits) -> tuple[Service, Store, Queue]:
     store = await Store.open(tmp / "db.sqlite3")
     queue = await Queue.connect(url, intake_timeout=0.3)
@@ -119,7 +112,7 @@ async def _service(tmp: Path, url: str, limits: RateLimits) -> tuple[Service, St
         path = tmp / "media" / digest
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"media")
-        await store.put_media(digest, "audio", 5, "", path)
+        await store.media.put(digest, "audio", 5, "", path)
     return Service(store, queue, tmp / "media", Limits(), safety=safety), store, queue
 
 
@@ -142,22 +135,22 @@ def test_service_refuses_with_retry_time_keeps_the_draft_and_frees_finished_slot
             await store.close()
 
     async def check(svc: Service, store: Store, queue: Queue) -> None:
-        await store.put_draft("discord", "42", "chan", _ready("d1"))
+        await store.drafts.put("discord", "42", "chan", ready_draft("d1"))
         first = await svc.handle(Button(WHO, "render"))
         assert _text(first).startswith(QUEUED)
-        await store.put_draft("discord", "42", "chan", _ready("d2"))
+        await store.drafts.put("discord", "42", "chan", ready_draft("d2"))
         second = await svc.handle(Button(WHO, "render"))
         assert _text(second) == texts.LIMIT_CONCURRENT.format(allowed=1) + texts.DRAFT_KEPT
-        kept = await store.get_draft("discord", "42", "chan")
+        kept = await store.drafts.get("discord", "42", "chan")
         assert kept is not None and kept.id == "d2" and kept.state == "confirm"
         # the worker finishes the first job (it reports through the job book, in Redis): the
         # lifecycle applies the report before counting, and the slot frees up
-        (job_id,) = [j.job.job_id for j in await store.live_jobs(time.time() + 1)]
+        (job_id,) = [j.job.job_id for j in await store.jobs.live(time.time() + 1)]
         await queue.book.move(job_id, JobState.RUNNING)
         await queue.book.move(job_id, JobState.DONE)
         third = await svc.handle(Button(WHO, "render"))
         assert _text(third).startswith(QUEUED)
-        assert await store.get_draft("discord", "42", "chan") is None
+        assert await store.drafts.get("discord", "42", "chan") is None
 
     with redis_server(tmp_path) as url:
         asyncio.run(go(url))
@@ -173,9 +166,9 @@ def test_daily_limit_refusal_names_the_time(tmp_path: Path) -> None:
             await store.close()
 
     async def check(svc: Service, store: Store) -> None:
-        await store.put_draft("discord", "42", "chan", _ready("d1"))
+        await store.drafts.put("discord", "42", "chan", ready_draft("d1"))
         await svc.handle(Button(WHO, "render"))
-        await store.put_draft("discord", "42", "chan", _ready("d2"))
+        await store.drafts.put("discord", "42", "chan", ready_draft("d2"))
         refused = _text(await svc.handle(Button(WHO, "render")))
         assert refused.startswith("You have reached the limit of 1 videos a day. Try again in 2")
         assert " h " in refused and refused.endswith(texts.DRAFT_KEPT.strip())

@@ -20,7 +20,6 @@ from bot.chat.store import Store
 from bot.contract import texts
 from bot.contract.events import Button, Command, Notify, Reply, Text, Who
 from bot.contract.jobs import INTAKE_QUEUE, JobState, Keys
-from bot.conversation.flow import Draft
 from bot.conversation.service import Limits, Service
 from bot.jobs.redis import ARQ_CODEC
 from bot.safety import Staff
@@ -30,6 +29,7 @@ from bot.settings import BotSettings
 from bot.worker import CTX_KEY, WorkerContext, transcribe
 from engine.asr import FasterWhisper
 from tests.auxil.redis_server import redis_server
+from tests.auxil.system import ready_draft
 
 GUILD = "g1"
 USER = Who("discord", "42", "chan1", GUILD, "Ann")
@@ -73,18 +73,7 @@ async def _uploads(store: Store, tmp: Path, *digests: str) -> None:
         path = tmp / "media" / f"{digest}.bin"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"media " + digest.encode())
-        await store.put_media(digest, "audio", path.stat().st_size, "", path)
-
-
-def _ready(draft_id: str, voice: str = "v" * 64, script: str = "Hello there.") -> Draft:
-    return Draft(
-        id=draft_id,
-        state="confirm",
-        script=script,
-        voice_hash=voice,
-        photo_hash="p" * 64,
-        consent=True,
-    )
+        await store.media.put(digest, "audio", path.stat().st_size, "", path)
 
 
 @asynccontextmanager
@@ -157,10 +146,10 @@ def test_label_may_be_removed_only_where_policy_allows(tmp_path: Path) -> None:
             assert "switched off" in _texts(await svc.handle(Command(MOD, "mod", "label off")))[0]
             await svc.handle(Command(MOD, "mod", "label top-right"))
             await _uploads(store, tmp_path, "v" * 64, "p" * 64)
-            await store.put_draft("discord", "42", "chan1", _ready("d1"))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("d1"))
             await svc.handle(Button(USER, "render"))
             (job,) = await store.safety.places.open_in_scope("discord", GUILD)
-            row = await store._one("SELECT payload FROM jobs WHERE job_id=?", job.job_id)
+            row = await store.database.one("SELECT payload FROM jobs WHERE job_id=?", job.job_id)
             assert '"label": null' in row[0] and '"label_position": "top-right"' in row[0]
 
     asyncio.run(go())
@@ -175,12 +164,14 @@ def test_blocklist_channels_and_bans(tmp_path: Path) -> None:
             refused = await svc.handle(Text(USER, "Here is my evil, plan!"))
             assert _texts(refused) == [texts.SCRIPT_BLOCKED]
             assert "evil" not in texts.SCRIPT_BLOCKED.lower()  # nothing offensive echoed
-            draft = await store.get_draft("discord", "42", "chan1")
+            draft = await store.drafts.get("discord", "42", "chan1")
             assert draft is not None and draft.script == "A fine script."  # nothing lost
             # a draft that got its script before the block is refused at Render, and kept
-            await store.put_draft("discord", "42", "chan1", _ready("d2", script="evil plan now"))
+            await store.drafts.put(
+                "discord", "42", "chan1", ready_draft("d2", script="evil plan now")
+            )
             assert _texts(await svc.handle(Button(USER, "render"))) == [texts.SCRIPT_BLOCKED]
-            assert await store.get_draft("discord", "42", "chan1") is not None
+            assert await store.drafts.get("discord", "42", "chan1") is not None
 
             await svc.handle(Command(MOD, "mod", "channels add 555"))
             assert _texts(await svc.handle(Command(USER, "talk"))) == [texts.CHANNEL_NOT_ALLOWED]
@@ -207,8 +198,8 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
             for digest in ("v" * 64, "p" * 64):  # the uploads, as the service saved them
                 files.append(tmp_path / f"{digest[:4]}.bin")
                 files[-1].write_bytes(b"media")
-                await store.put_media(digest, "audio", 5, "", files[-1])
-            await store.put_draft("discord", "42", "chan1", _ready("d1"))
+                await store.media.put(digest, "audio", 5, "", files[-1])
+            await store.drafts.put("discord", "42", "chan1", ready_draft("d1"))
             held = _texts(await svc.handle(Button(USER, "render")))[0]
             assert held.startswith(texts.AWAITING_REVIEW.split("(")[0])
             (job,) = await store.safety.places.open_in_scope("discord", GUILD)
@@ -236,7 +227,7 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
             again = await svc.handle(Button(MOD, "mod_deny", job.job_id))
             assert _texts(again) == [texts.MOD_REVIEW_GONE.format(job=job.job_id[:8])]
 
-            await store.put_draft("discord", "42", "chan1", _ready("d2"))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("d2"))
             await svc.handle(Button(USER, "render"))
             (pending,) = await store.safety.reviews.pending_reviews("discord", GUILD)
             denied = await svc.handle(Button(MOD, "mod_deny", pending.job.job_id))
@@ -255,35 +246,35 @@ def test_phrase_mode_without_asr_goes_to_review_and_a_saved_voice_keeps_its_cons
     async def go() -> None:
         async with service(tmp_path, mode="phrase") as (svc, store, queue):
             start = _texts(await svc.handle(Command(USER, "talk")))
-            draft = await store.get_draft("discord", "42", "chan1")
+            draft = await store.drafts.get("discord", "42", "chan1")
             assert draft is not None
             phrase = await store.safety.consent.phrase_for("discord", "42", "chan1", draft.id)
             assert phrase and start[-1] == texts.PHRASE_INTRO.format(phrase=phrase)
             await _uploads(store, tmp_path, "a" * 64, "b" * 64, "p" * 64)
-            await store.put_draft("discord", "42", "chan1", _ready(draft.id, voice="a" * 64))
+            await store.drafts.put("discord", "42", "chan1", ready_draft(draft.id, voice="a" * 64))
             assert _texts(await svc.handle(Button(USER, "render")))[0].startswith("A moderator")
             (pending,) = await store.safety.reviews.pending_reviews("discord", GUILD)
             assert pending.phrase == phrase
             listed = _texts(await svc.handle(Command(MOD, "mod", "reviews")))[0]
             assert phrase in listed
             # the user saves that voice; the moderator's approval passes to the saved voice
-            await store.put_media("a" * 64, "audio", 10, "audio/ogg", tmp_path / "a.ogg")
-            await store.save_voice("discord", "42", "Ann", "a" * 64, 5.0, None)
+            await store.media.put("a" * 64, "audio", 10, "audio/ogg", tmp_path / "a.ogg")
+            await store.voices.save("discord", "42", "Ann", "a" * 64, 5.0, None)
             await svc.handle(Button(MOD, "mod_approve", pending.job.job_id))
             assert (
                 await store.safety.consent.voice_consent("discord", "42", "a" * 64) == "moderator:7"
             )
-            row = await store._one("SELECT consent_id FROM voice_profiles WHERE name='Ann'")
+            row = await store.database.one("SELECT consent_id FROM voice_profiles WHERE name='Ann'")
             assert row is not None and row[0] is not None
             # reusing the verified voice in a new draft needs no new review
-            await store.put_draft("discord", "42", "chan1", _ready("later", voice="a" * 64))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("later", voice="a" * 64))
             assert _texts(await svc.handle(Button(USER, "render")))[0].startswith(QUEUED)
             # another, unverified voice does not ride on it
-            await store.put_draft("discord", "42", "chan1", _ready("other", voice="b" * 64))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("other", voice="b" * 64))
             needed = _texts(await svc.handle(Button(USER, "render")))[0]
             phrase2 = await store.safety.consent.phrase_for("discord", "42", "chan1", "other")
             assert needed == texts.PHRASE_NEEDED.format(phrase=phrase2)
-            assert await store.get_draft("discord", "42", "chan1") is not None
+            assert await store.drafts.get("discord", "42", "chan1") is not None
 
     asyncio.run(go())
 
@@ -313,17 +304,17 @@ def test_phrase_mode_with_speech_recognition_checks_the_voice_note(
             async with _transcribing(queue, recognizer, tmp_path):
                 await queue.put_media("s" * 64, speech_wav.read_bytes())
                 await svc.handle(Command(USER, "talk"))
-                draft = await store.get_draft("discord", "42", "chan1")
+                draft = await store.drafts.get("discord", "42", "chan1")
                 assert draft is not None
                 phrase = await store.safety.consent.phrase_for("discord", "42", "chan1", draft.id)
                 assert phrase is not None
                 words = phrase.split()
                 model.said = "Something else entirely."
                 await _uploads(store, tmp_path, "p" * 64)
-                await store.put_draft("discord", "42", "chan1", _ready(draft.id, "s" * 64))
+                await store.drafts.put("discord", "42", "chan1", ready_draft(draft.id, "s" * 64))
                 refused = _texts(await svc.handle(Button(USER, "render")))
                 assert refused == [texts.PHRASE_NOT_HEARD.format(phrase=phrase)]
-                assert await store.get_draft("discord", "42", "chan1") is not None
+                assert await store.drafts.get("discord", "42", "chan1") is not None
                 model.said = f"Okay. {' '.join(words[:3]).title()}, {words[3]}."
                 accepted = _texts(await svc.handle(Button(USER, "render")))
                 assert accepted[0].startswith(QUEUED)
@@ -354,13 +345,13 @@ def test_phrase_check_with_a_real_speech_recognizer_in_the_worker(
             await queue.put_media("s" * 64, speech_wav.read_bytes())
             heard.append(await queue.transcribe("s" * 64))
             await svc.handle(Command(USER, "talk"))
-            draft = await store.get_draft("discord", "42", "chan1")
+            draft = await store.drafts.get("discord", "42", "chan1")
             assert draft is not None
             phrase = await store.safety.consent.phrase_for("discord", "42", "chan1", draft.id)
-            await store.put_draft("discord", "42", "chan1", _ready(draft.id, "s" * 64))
+            await store.drafts.put("discord", "42", "chan1", ready_draft(draft.id, "s" * 64))
             refused = _texts(await svc.handle(Button(USER, "render")))
             assert refused == [texts.PHRASE_NOT_HEARD.format(phrase=phrase)]
-            assert await store.get_draft("discord", "42", "chan1") is not None
+            assert await store.drafts.get("discord", "42", "chan1") is not None
 
     asyncio.run(go())
     assert heard and isinstance(heard[0], str) and heard[0]  # the worker heard something
@@ -397,7 +388,9 @@ def test_audit_and_queue_view_with_cancel(tmp_path: Path) -> None:
     async def go() -> None:
         async with service(tmp_path) as (svc, store, queue):
             await _uploads(store, tmp_path, "v" * 64, "p" * 64)
-            await store.put_draft("discord", "42", "chan1", _ready("d1", script="Top secret words"))
+            await store.drafts.put(
+                "discord", "42", "chan1", ready_draft("d1", script="Top secret words")
+            )
             await svc.handle(Button(USER, "render"))
             audit = _texts(await svc.handle(Command(MOD, "mod", "audit")))[0]
             assert "user 42" in audit and "voice vvvvvvvv" in audit and "photo pppppppp" in audit
@@ -423,10 +416,10 @@ def test_review_needs_someone_who_can_approve_it(tmp_path: Path) -> None:
     async def go() -> None:
         async with service(tmp_path, mode="review", operators=operators) as (svc, store, _):
             await _uploads(store, tmp_path, "v" * 64, "p" * 64)
-            await store.put_draft("discord", "42", "dm1", _ready("d1"))
+            await store.drafts.put("discord", "42", "dm1", ready_draft("d1"))
             assert _texts(await svc.handle(Button(dm, "render"))) == [texts.REVIEW_UNAVAILABLE]
-            assert await store.get_draft("discord", "42", "dm1") is not None
-            await store.put_draft("telegram", "42", "42", _ready("d2"))
+            assert await store.drafts.get("discord", "42", "dm1") is not None
+            await store.drafts.put("telegram", "42", "42", ready_draft("d2"))
             assert _texts(await svc.handle(Button(tg, "render")))[0].startswith("A moderator")
             listed = await svc.handle(Command(admin, "mod", "reviews"))
             assert [b.action for b in listed[0].buttons] == ["mod_approve", "mod_deny"]
@@ -438,7 +431,7 @@ def test_a_review_approved_after_the_redis_copies_expired_is_rendered(tmp_path: 
     async def go() -> None:
         async with service(tmp_path, mode="review") as (svc, store, queue):
             await _uploads(store, tmp_path, "v" * 64, "p" * 64)
-            await store.put_draft("discord", "42", "chan1", _ready("d1"))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("d1"))
             await svc.handle(Button(USER, "render"))
             (job,) = await store.safety.places.open_in_scope("discord", GUILD)
             keys = [Keys.media("v" * 64), Keys.media("p" * 64)]
@@ -451,7 +444,7 @@ def test_a_review_approved_after_the_redis_copies_expired_is_rendered(tmp_path: 
             assert live is not None and live.state == "queued"
 
             # the bot lost its own copy too: the review cannot be made, and both are told
-            await store.put_draft("discord", "42", "chan1", _ready("d2"))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("d2"))
             await svc.handle(Button(USER, "render"))
             (pending,) = await store.safety.reviews.pending_reviews("discord", GUILD)
             await queue.redis.delete(*keys)
@@ -465,10 +458,10 @@ def test_a_review_approved_after_the_redis_copies_expired_is_rendered(tmp_path: 
             assert place is not None and place.status == "denied"
             assert await queue.record(pending.job.job_id) is None
             # and a draft whose photo is gone is refused at Render, and kept
-            await store.put_draft("discord", "42", "chan1", _ready("d3"))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("d3"))
             refused = _texts(await svc.handle(Button(USER, "render")))
             assert refused == [texts.MEDIA_GONE.format(what="photo")]
-            assert await store.get_draft("discord", "42", "chan1") is not None
+            assert await store.drafts.get("discord", "42", "chan1") is not None
 
     asyncio.run(go())
 
@@ -514,11 +507,11 @@ def test_takedown_and_the_moderators_log_of_one_server(tmp_path: Path) -> None:
     async def go() -> None:
         async with service(tmp_path) as (svc, store, queue):
             await _uploads(store, tmp_path, "v" * 64, "p" * 64)
-            await store.put_draft("discord", "42", "chan1", _ready("d1"))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("d1"))
             await svc.handle(Button(USER, "render"))
             (job,) = await store.safety.places.open_in_scope("discord", GUILD)
             await queue.redis.hset(Keys.job(job.job_id), "status", "done")
-            await store.move_job(job.job_id, JobState.DONE)
+            await store.jobs.move(job.job_id, JobState.DONE)
             out = tmp_path / "out"
             out.mkdir()
             video = out / f"{job.job_id}.mp4"
@@ -559,9 +552,9 @@ def test_an_undecided_review_expires_frees_the_slot_and_the_requester_hears(
             await store.safety.policy.edit_guild_policy(
                 "discord", GUILD, lambda d: {"limits": {"user_concurrent": 1}}
             )
-            await store.put_draft("discord", "42", "chan1", _ready("d1"))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("d1"))
             await svc.handle(Button(USER, "render"))
-            await store.put_draft("discord", "42", "chan1", _ready("d2"))
+            await store.drafts.put("discord", "42", "chan1", ready_draft("d2"))
             full = _texts(await svc.handle(Button(USER, "render")))[0]
             assert full.startswith(texts.LIMIT_CONCURRENT.format(allowed=1))
             (job,) = await store.safety.places.open_in_scope("discord", GUILD)
@@ -575,7 +568,9 @@ def test_an_undecided_review_expires_frees_the_slot_and_the_requester_hears(
             ]
             place = await store.safety.places.job_place(job.job_id)
             assert place is not None and place.status == "expired"
-            await store.put_draft("discord", "42", "chan1", _ready("d2"))  # (retention ate it)
+            await store.drafts.put(
+                "discord", "42", "chan1", ready_draft("d2")
+            )  # (retention ate it)
             held = _texts(await svc.handle(Button(USER, "render")))[0]
             assert held.startswith("A moderator checks consent")  # the slot is free again
             assert _texts(await svc.handle(Button(MOD, "mod_approve", job.job_id))) == [

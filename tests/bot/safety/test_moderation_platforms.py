@@ -147,13 +147,13 @@ def test_discord_review_approved_by_a_moderator_reaches_the_requester(tmp_path: 
                 photo_hash="p" * 64,
                 consent=True,
             )
-            await store.put_draft("discord", MEMBER, CHANNEL, draft)
+            await store.drafts.put("discord", MEMBER, CHANNEL, draft)
             photo = tmp_path / "face.jpg"
             photo.write_bytes(b"JPEG face")
-            await store.put_media("p" * 64, "image", 9, "image/jpeg", photo)
+            await store.media.put("p" * 64, "image", 9, "image/jpeg", photo)
             voice = tmp_path / "voice.ogg"
             voice.write_bytes(b"OggS voice")
-            await store.put_media("v" * 64, "audio", 10, "audio/ogg", voice)
+            await store.media.put("v" * 64, "audio", 10, "audio/ogg", voice)
             plain = member(MEMBER, 0)
             press = {"custom_id": f"mp:{MEMBER}:render:", "component_type": 2}
             client._connection.parse_interaction_create(  # type: ignore[arg-type]
@@ -261,13 +261,13 @@ def test_telegram_admin_approves_a_review_and_the_requester_hears_it(tmp_path: P
                 photo_hash="p" * 64,
                 consent=True,
             )
-            await store.put_draft("telegram", str(member), str(member), draft)
+            await store.drafts.put("telegram", str(member), str(member), draft)
             voice = tmp_path / "voice.ogg"
             voice.write_bytes(b"OggS voice")
-            await store.put_media("v" * 64, "audio", 10, "audio/ogg", voice)
+            await store.media.put("v" * 64, "audio", 10, "audio/ogg", voice)
             photo = tmp_path / "face.jpg"
             photo.write_bytes(b"JPEG face")
-            await store.put_media("p" * 64, "image", 9, "image/jpeg", photo)
+            await store.media.put("p" * 64, "image", 9, "image/jpeg", photo)
             tg.press(member, "render|")
             await tg.wait_for(lambda: any("moderator checks" in t for t in tg.texts(member)))
             tg.send_text(admin, "/mod reviews")

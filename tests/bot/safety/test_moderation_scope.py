@@ -47,26 +47,26 @@ async def activity(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         digest = hashlib.sha256(data).hexdigest()
-        await store.put_media(digest, "audio", len(data), "", path)
+        await store.media.put(digest, "audio", len(data), "", path)
         await queue.put_media(digest, data)
         digests.append(digest)
     voice, photo = digests
-    await store.save_voice(platform, who, "mine", voice, 5.0, None)
+    await store.voices.save(platform, who, "mine", voice, 5.0, None)
     draft = Draft(id="next", script="draft words elsewhere", voice_hash=voice)
-    await store.put_draft(platform, who, chat, draft, guild_id=guild)
+    await store.drafts.put(platform, who, chat, draft, guild_id=guild)
     job = RenderJob(
         job_id_for(f"{platform}-{who}-{chat}-d1"), platform, who, chat, "secret words", voice, photo
     )
-    await store.add_job(job, guild)
+    await store.jobs.add(job, guild)
     assert await queue.enqueue(job)
     return job
 
 
 async def still_there(store: Store, queue: Queue, job: RenderJob, status: str = "queued") -> None:
-    row = await store._one("SELECT payload FROM jobs WHERE job_id=?", job.job_id)
+    row = await store.database.one("SELECT payload FROM jobs WHERE job_id=?", job.job_id)
     assert row is not None and "secret words" in row[0]
-    assert [v.name for v in await store.voices(job.platform, job.user_id)] == ["mine"]
-    assert await store.get_draft(job.platform, job.user_id, job.chat_id) is not None
+    assert [v.name for v in await store.voices.list(job.platform, job.user_id)] == ["mine"]
+    assert await store.drafts.get(job.platform, job.user_id, job.chat_id) is not None
     assert await _files(store, job) == 2
     live = await queue.record(job.job_id)
     assert live is not None and live.state == status
@@ -78,10 +78,10 @@ async def _files(store: Store, job: RenderJob) -> int:
 
 
 async def gone(store: Store, job: RenderJob) -> None:
-    row = await store._one("SELECT payload, status FROM jobs WHERE job_id=?", job.job_id)
+    row = await store.database.one("SELECT payload, status FROM jobs WHERE job_id=?", job.job_id)
     assert row is not None and "secret words" not in row[0] and row[1] == "cancelled"
-    assert await store.voices(job.platform, job.user_id) == []
-    assert await store.get_draft(job.platform, job.user_id, job.chat_id) is None
+    assert await store.voices.list(job.platform, job.user_id) == []
+    assert await store.drafts.get(job.platform, job.user_id, job.chat_id) is None
     assert await _files(store, job) == 0
 
 

@@ -28,9 +28,11 @@ HOUR = 3600.0
 async def _media(store: Store, folder: Path, digest: str, created: float) -> Path:
     path = folder / f"{digest}.ogg"
     path.write_bytes(b"x")
-    await store.put_media(digest, "audio", 1, "audio/ogg", path)
-    await store._db.execute("UPDATE media SET created=? WHERE digest=?", (created, digest))
-    await store._db.commit()
+    await store.media.put(digest, "audio", 1, "audio/ogg", path)
+    await store.database.conn.execute(
+        "UPDATE media SET created=? WHERE digest=?", (created, digest)
+    )
+    await store.database.conn.commit()
     return path
 
 
@@ -54,19 +56,19 @@ def test_purge_expires_uploads_and_videos_but_keeps_saved_voices_and_open_jobs(
         fresh = await _media(store, media, "f" * 64, now - 23 * HOUR)
         voice = await _media(store, media, "s" * 64, now - 900 * HOUR)
         busy = await _media(store, media, "b" * 64, now - 30 * HOUR)
-        await store.save_voice("telegram", "u", "mine", "s" * 64, 5.0, None)
-        await store.remember_media("telegram", "u", photo="o" * 64)
+        await store.voices.save("telegram", "u", "mine", "s" * 64, 5.0, None)
+        await store.media.remember("telegram", "u", photo="o" * 64)
         job = RenderJob("open1", "telegram", "u2", "c", "Words", "b" * 64, "p" * 64)
-        await store.add_job(job, None)  # still queued: its upload must stay
+        await store.jobs.add(job, None)  # still queued: its upload must stay
         done = RenderJob("done1", "telegram", "u", "c", "Private words", "x" * 64, "p" * 64)
-        await store.add_job(done, None)
-        await store.move_job("done1", JobState.DONE)
-        await store._db.execute(
+        await store.jobs.add(done, None)
+        await store.jobs.move("done1", JobState.DONE)
+        await store.database.conn.execute(
             "UPDATE jobs SET finished=? WHERE job_id='done1'", (now - 8 * 86_400,)
         )
-        await store.put_draft("telegram", "u", "c", Draft(id="idle"))
-        await store._db.execute("UPDATE drafts SET updated=?", (now - 25 * HOUR,))
-        await store._db.commit()
+        await store.drafts.put("telegram", "u", "c", Draft(id="idle"))
+        await store.database.conn.execute("UPDATE drafts SET updated=?", (now - 25 * HOUR,))
+        await store.database.conn.commit()
         old_video, new_video = out / "done1.mp4", out / "recent.mp4"
         for path, age in ((old_video, 8 * 86_400), (new_video, 6 * 86_400)):
             path.write_bytes(b"mp4")
@@ -77,11 +79,11 @@ def test_purge_expires_uploads_and_videos_but_keeps_saved_voices_and_open_jobs(
         assert (report.media, report.drafts, report.scripts, report.outputs) == (1, 1, 1, 1)
         assert not old.exists() and fresh.exists() and voice.exists() and busy.exists()
         assert not old_video.exists() and new_video.exists()
-        user = await store.last_media("telegram", "u")
+        user = await store.media.last("telegram", "u")
         assert user is not None and user.photo_hash is None  # no dangling "last photo"
-        row = await store._one("SELECT payload FROM jobs WHERE job_id='done1'")
+        row = await store.database.one("SELECT payload FROM jobs WHERE job_id='done1'")
         assert row is not None and "Private words" not in row[0] and "x" * 64 in row[0]
-        assert await store.get_draft("telegram", "u", "c") is None
+        assert await store.drafts.get("telegram", "u", "c") is None
         # a second pass a day later finds the next expiries (the clock is an argument)
         later = await purge(store, out, Retention(), now + 2 * HOUR)
         assert later.media == 1 and not fresh.exists() and voice.exists()
@@ -130,15 +132,15 @@ def test_forget_removes_everything_the_user_has_and_confirms_counts(tmp_path: Pa
         shared = await _media(store, media, "s" * 64, now)
         photo = await _media(store, media, "p" * 64, now)
         await queue.put_media("m" * 64, b"voice bytes")
-        await store.save_voice("telegram", "u", "me", "m" * 64, 5.0, "my words")
-        await store.save_voice("telegram", "someone", "theirs", "s" * 64, 5.0, None)
-        await store.remember_media("telegram", "u", voice=("s" * 64, 4.0, None), photo="p" * 64)
-        await store.put_draft(
+        await store.voices.save("telegram", "u", "me", "m" * 64, 5.0, "my words")
+        await store.voices.save("telegram", "someone", "theirs", "s" * 64, 5.0, None)
+        await store.media.remember("telegram", "u", voice=("s" * 64, 4.0, None), photo="p" * 64)
+        await store.drafts.put(
             "telegram", "u", "c", Draft(id="d", script="draft words", voice_hash="m" * 64)
         )
         job = RenderJob("j1", "telegram", "u", "c", "Secret script", "m" * 64, "p" * 64)
-        await store.add_job(job, None, limits=RateLimits(1, -1, -1, -1))
-        await store.move_job("j1", JobState.DONE)
+        await store.jobs.add(job, None, limits=RateLimits(1, -1, -1, -1))
+        await store.jobs.move("j1", JobState.DONE)
         (tmp_path / "out" / "j1.mp4").write_bytes(b"video")
 
         got = await svc.handle(Command(who, "forget"))
@@ -148,28 +150,28 @@ def test_forget_removes_everything_the_user_has_and_confirms_counts(tmp_path: Pa
         assert not mine.exists() and not photo.exists() and shared.exists()  # shared stays
         assert not (tmp_path / "out" / "j1.mp4").exists()
         assert await queue.redis.get(Keys.media("m" * 64)) is None
-        assert await store.voices("telegram", "u") == []
-        assert [v.name for v in await store.voices("telegram", "someone")] == ["theirs"]
-        assert await store.get_draft("telegram", "u", "c") is None
-        user = await store.last_media("telegram", "u")
+        assert await store.voices.list("telegram", "u") == []
+        assert [v.name for v in await store.voices.list("telegram", "someone")] == ["theirs"]
+        assert await store.drafts.get("telegram", "u", "c") is None
+        user = await store.media.last("telegram", "u")
         assert user is not None and user.voice_hash is None
-        payload = await store._one("SELECT payload FROM jobs WHERE job_id='j1'")
+        payload = await store.database.one("SELECT payload FROM jobs WHERE job_id='j1'")
         assert payload is not None and "Secret" not in payload[0]
         (record,) = await store.safety.log.recent_renders("telegram", "")
         assert record.voice == "m" * 64 and len(record.script) == 64  # hashes remain
         # forgetting does not reset the daily limit (job rows keep counting)
         again = RenderJob("j2", "telegram", "u", "c", "x", "m" * 64, "p" * 64)
         with pytest.raises(LimitExceeded):
-            await store.add_job(again, None, limits=RateLimits(1, -1, -1, -1))
+            await store.jobs.add(again, None, limits=RateLimits(1, -1, -1, -1))
 
         # an operator purges another user everywhere; a non-moderator cannot
         refused = await svc.handle(Command(other, "mod", "purge someone everywhere"))
         assert [a.text for a in refused] == [texts.MOD_ONLY]
         purged = await svc.handle(Command(operator, "mod", "purge 123 everywhere"))
         assert purged[0].text.startswith("Removed user 123's data everywhere")
-        await store.save_voice("telegram", "123", "v", "s" * 64, 5.0, None)
+        await store.voices.save("telegram", "123", "v", "s" * 64, 5.0, None)
         await svc.handle(Command(operator, "mod", "purge 123 everywhere"))
-        assert await store.voices("telegram", "123") == [] and shared.exists()  # still used
+        assert await store.voices.list("telegram", "123") == [] and shared.exists()  # still used
 
     with redis_server(tmp_path) as url:
         asyncio.run(go(url))

@@ -82,8 +82,8 @@ def test_shared_folder_the_worker_reads_the_bots_file_in_place(
         try:
             who = Who("telegram", "7", "7")
             sent = Media(who, "image", len(photo), fetch, filename="me.JPG", mime="image/jpeg")
-            assert await Uploads(store, queue, settings.media_dir).keep(sent, photo) == digest
-            kept = await store.media_path(digest)
+            assert await Uploads(store.media, queue, settings.media_dir).keep(sent, photo) == digest
+            kept = await store.media.path(digest)
             assert kept is not None and kept.parent.parent == settings.media_dir
             assert await queue.supply_media(digest, kept)
             check = MediaCheck.from_json(await check_media(ctx, "image", digest))

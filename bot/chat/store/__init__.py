@@ -1,0 +1,54 @@
+"""SQLite storage through aiosqlite, one table class per concept: drafts, uploads (and each
+person's last ones), saved voices, the upload quota, the job history; and ``store.safety``
+(:class:`~bot.safety.records.SafetyRecords`), the safety package's tables.
+
+One :class:`~bot.db.Database` (WAL, one writer, the migrations of :mod:`.schema`) holds every
+table; each class is a view of it. ``await Store.open(path)``; ``await store.close()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.chat.store.drafts import Drafts
+from bot.chat.store.jobs import JobHistory
+from bot.chat.store.media import MediaFiles
+from bot.chat.store.schema import MIGRATIONS
+from bot.chat.store.uploads import UploadQuota
+from bot.chat.store.voices import Voices
+from bot.db import Database
+from bot.safety.records import SafetyRecords
+
+__all__ = [
+    "Store",
+    "Drafts",
+    "MediaFiles",
+    "Voices",
+    "UploadQuota",
+    "JobHistory",
+    "MIGRATIONS",
+]
+
+
+class Store:
+    """The bot's database: ``store.drafts``, ``store.media``, ``store.voices``,
+    ``store.uploads``, ``store.jobs``, ``store.safety``."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.drafts = Drafts(database)
+        self.media = MediaFiles(database)
+        self.voices = Voices(database)
+        self.uploads = UploadQuota(database)
+        self.jobs = JobHistory(database)
+        self.safety = SafetyRecords(database)
+
+    @classmethod
+    async def open(cls, path: Path) -> Store:
+        return cls(await Database.open(path, MIGRATIONS))
+
+    async def close(self) -> None:
+        await self.database.close()
+
+    async def schema_version(self) -> int:
+        return await self.database.schema_version()

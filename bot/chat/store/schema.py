@@ -1,0 +1,72 @@
+"""The bot's SQLite schema: one version sequence for the one database file. Each version is
+the chat process's part (:data:`CHAT_SCHEMA`: people, drafts, media, voices, the upload quota,
+jobs) followed by the safety package's part (:data:`bot.safety.records.schema.SAFETY_SCHEMA`:
+consents, policies, bans, the audit log, reviews, consent phrases), applied in order by
+:class:`bot.db.Database`. A new version adds an entry to both lists ("" where a side has
+nothing); lists out of step fail at import (``zip(strict=True)``)."""
+
+from __future__ import annotations
+
+from bot.safety.records.schema import SAFETY_SCHEMA
+
+__all__ = ["MIGRATIONS", "CHAT_SCHEMA"]
+
+#: the chat process's tables' part of each version (index i: version i + 1)
+CHAT_SCHEMA: tuple[str, ...] = (
+    # 1: sessions, media, voices and jobs, and room for consent, moderation and audit
+    """
+    CREATE TABLE users (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL DEFAULT '',
+        last_voice_hash TEXT, last_voice_seconds REAL, last_voice_text TEXT,
+        last_photo_hash TEXT, created REAL NOT NULL,
+        PRIMARY KEY (platform, user_id));
+    CREATE TABLE drafts (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, chat_id TEXT NOT NULL,
+        data TEXT NOT NULL, updated REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, chat_id),
+        FOREIGN KEY (platform, user_id) REFERENCES users (platform, user_id) ON DELETE CASCADE);
+    CREATE TABLE media (
+        digest TEXT PRIMARY KEY, kind TEXT NOT NULL, size INTEGER NOT NULL,
+        mime TEXT NOT NULL DEFAULT '', path TEXT NOT NULL, created REAL NOT NULL);
+    CREATE TABLE voice_profiles (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,
+        media_digest TEXT NOT NULL REFERENCES media (digest), seconds REAL NOT NULL,
+        transcript TEXT, consent_at REAL, created REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, name),
+        FOREIGN KEY (platform, user_id) REFERENCES users (platform, user_id) ON DELETE CASCADE);
+    CREATE TABLE jobs (
+        job_id TEXT PRIMARY KEY, platform TEXT NOT NULL, user_id TEXT NOT NULL,
+        chat_id TEXT NOT NULL, guild_id TEXT, status TEXT NOT NULL, payload TEXT NOT NULL,
+        error TEXT NOT NULL DEFAULT '', output_bytes INTEGER NOT NULL DEFAULT 0,
+        timings TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL, started REAL, finished REAL,
+        FOREIGN KEY (platform, user_id) REFERENCES users (platform, user_id) ON DELETE CASCADE);
+    CREATE INDEX jobs_by_user ON jobs (platform, user_id, created);
+    """,
+    # 2: consent, limits, moderation, retention. guild_id '' is the DM scope.
+    """
+    ALTER TABLE voice_profiles ADD COLUMN consent_id INTEGER;
+    CREATE INDEX jobs_by_guild ON jobs (platform, guild_id, created);
+    CREATE INDEX jobs_by_status ON jobs (status);
+    CREATE INDEX media_by_age ON media (created);
+    """,
+    # 3: bounded resources: every accepted upload, for the per-person rate and
+    # byte quota. Not tied to users: /forget must not reset a quota. Rows older than a day
+    # are dropped as new ones come.
+    """
+    CREATE TABLE uploads (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, at REAL NOT NULL, bytes INTEGER NOT NULL);
+    CREATE INDEX uploads_by_user ON uploads (platform, user_id, at);
+    """,
+    # 4: moderator scope, data that goes away: the server a draft is made in (a
+    # server's moderators erase only what was made there), a video's takedown, and the
+    # moderators' log read by scope.
+    """
+    ALTER TABLE drafts ADD COLUMN guild_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN taken_down REAL;
+    CREATE INDEX drafts_by_guild ON drafts (platform, user_id, guild_id);
+    """,
+)
+
+MIGRATIONS: list[str] = [
+    f"{chat}\n{safety}" for chat, safety in zip(CHAT_SCHEMA, SAFETY_SCHEMA, strict=True)
+]
