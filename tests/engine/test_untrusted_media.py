@@ -185,6 +185,11 @@ def test_a_hung_ffmpeg_is_killed_with_its_process_group(tmp_path: Path) -> None:
         run_tool(["sh", "-c", script], timeout=1.0)
     assert time.monotonic() - started < 10
     child = int(pidfile.read_text())
+    # SIGKILL is delivered at once but the kernel tears a process down a moment later (and
+    # init reaps it later still): wait, bounded, for it to be gone rather than look once
+    deadline = time.monotonic() + 5.0
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert not _running(child), "the tool's child survived the timeout"
 
 
