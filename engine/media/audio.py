@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.errors import InvalidInput
-from engine.media.ffmpeg import DECODE_TIMEOUT, ToolTimeout, run_tool, tool, untrusted_input
+from engine.media.ffmpeg import (
+    DECODE_TIMEOUT,
+    ToolTimeout,
+    probe_audio_stream,
+    run_tool,
+    tool,
+    untrusted_input,
+)
 from engine.types import Audio, VoiceRef
 
 __all__ = [
@@ -27,9 +34,17 @@ __all__ = [
     "load_voice",
     "save_wav",
     "MAX_AUDIO_BYTES",
+    "MAX_SAMPLE_RATE",
+    "MAX_CHANNELS",
 ]
 
 MAX_AUDIO_BYTES = 50_000_000
+#: what a voice note can be: past these a file is refused from its header, before decoding
+#: (a WAV declaring 250 MHz costs ffmpeg's resampler 2 GB; a voice has one or two channels)
+MAX_SAMPLE_RATE = 192_000
+MAX_CHANNELS = 8
+#: no single block ffmpeg allocates while decoding a voice note may be larger (-max_alloc)
+MAX_ALLOC_BYTES = 256 * 1024 * 1024
 _UNREADABLE = "The voice note could not be read as audio: send an OGG, MP3, M4A or WAV recording."
 _TOO_SLOW = (
     "The voice note took too long to decode: send an ordinary OGG, MP3, M4A or WAV recording."
@@ -62,7 +77,9 @@ def decode_audio(
             "Send a shorter recording.",
             field="voice",
         )
-    cmd = [tool("ffmpeg"), "-nostdin", "-v", "error", *untrusted_input(path), "-map", "0:a:0"]
+    _check_stream(path, timeout)
+    cmd = [tool("ffmpeg"), "-nostdin", "-v", "error", "-max_alloc", str(MAX_ALLOC_BYTES)]
+    cmd += [*untrusted_input(path), "-map", "0:a:0"]
     cmd += ["-vn", "-sn", "-dn"]
     if max_seconds is not None:
         cmd += ["-t", f"{max_seconds:.3f}"]
@@ -76,6 +93,30 @@ def decode_audio(
         raise InvalidInput(_UNREADABLE, field="voice")
     samples = np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0)
     return Audio(np.clip(samples, -1.0, 1.0), sample_rate)
+
+
+def _check_stream(path: Path, timeout: float) -> None:
+    """Refuse by structure, before spending: the first audio stream's declared sample rate
+    and channels, read from its header by ffprobe (nothing decoded)."""
+    try:
+        stream = probe_audio_stream(path, timeout=timeout)
+    except ToolTimeout as e:
+        raise InvalidInput(_TOO_SLOW, field="voice") from e
+    if stream is None:
+        raise InvalidInput(_UNREADABLE, field="voice")
+    rate, channels = stream
+    if not 0 < rate <= MAX_SAMPLE_RATE:
+        raise InvalidInput(
+            f"The voice note says it has {rate:,} samples a second, which no recording has: "
+            "send an ordinary OGG, MP3, M4A or WAV recording.",
+            field="voice",
+        )
+    if not 0 < channels <= MAX_CHANNELS:
+        raise InvalidInput(
+            f"The voice note says it has {channels} channels; a voice has one or two: send an "
+            "ordinary recording.",
+            field="voice",
+        )
 
 
 def resample(audio: Audio, sample_rate: int) -> Audio:

@@ -40,6 +40,7 @@ __all__ = [
     "untrusted_input",
     "run_tool",
     "probe_upload",
+    "probe_audio_stream",
 ]
 
 #: ffmpeg demuxer names (``ffmpeg -demuxers``) a voice note can arrive in; a demuxer whose
@@ -163,3 +164,30 @@ def probe_upload(path: Path, *, timeout: float = DECODE_TIMEOUT) -> UploadInfo |
         duration=duration,
         tags={str(k).lower(): str(v) for k, v in (fmt.get("tags") or {}).items()},
     )
+
+
+def probe_audio_stream(path: Path, *, timeout: float = DECODE_TIMEOUT) -> tuple[int, int] | None:
+    """The first audio stream's declared (sample rate, channels), read from the container's
+    header under the same whitelists (ffprobe decodes nothing here); None when the file has
+    no audio stream or is not an allowed media file."""
+    cmd = [
+        tool("ffprobe"),
+        "-v",
+        "error",
+        "-select_streams",
+        "a:0",
+        "-show_entries",
+        "stream=sample_rate,channels",
+        "-of",
+        "json",
+        *untrusted_input(path, decoders=None),
+    ]
+    done = run_tool(cmd, timeout=timeout)
+    if done.returncode != 0:
+        return None
+    try:
+        streams = json.loads(done.stdout).get("streams") or []
+        first = streams[0]
+        return int(first.get("sample_rate", 0) or 0), int(first.get("channels", 0) or 0)
+    except (ValueError, IndexError, AttributeError, TypeError):
+        return None

@@ -66,3 +66,15 @@ def png_bomb(path: Path, width: int, height: int) -> Path:
 def save_image(path: Path, array: np.ndarray, **kw: object) -> Path:
     Image.fromarray(array).save(path, **kw)
     return path
+
+
+def lying_wav(path: Path, *, rate: int, channels: int, data_bytes: int = 4000) -> Path:
+    """A PCM WAV whose header declares ``rate`` and ``channels`` (whatever they are), with
+    ``data_bytes`` of silence: a few KB that pass every size check."""
+    import struct
+
+    block = channels * 2
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, rate, (rate * block) & 0xFFFFFFFF, block, 16)
+    header = b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE" + b"fmt " + fmt
+    path.write_bytes(header + b"data" + struct.pack("<I", data_bytes) + b"\0" * data_bytes)
+    return path

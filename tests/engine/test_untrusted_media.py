@@ -26,7 +26,7 @@ from engine.media.audio import decode_audio
 from engine.media.ffmpeg import ToolTimeout, probe_upload, run_tool, untrusted_input
 from engine.media.image import load_photo
 from engine.verify import verify
-from tests.auxil.media_fixtures import astronaut, ffmpeg
+from tests.auxil.media_fixtures import astronaut, ffmpeg, lying_wav
 
 TONE = 1234.0
 RATE = 16_000
@@ -257,3 +257,48 @@ def test_render_with_a_crafted_voice_note_exits_2_and_uses_no_other_file(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: The voice note could not be read")
     assert not out.exists()
+
+
+# ---- refused by structure, before spending ------------------------------------------------
+def test_a_wav_declaring_250_mhz_is_refused_from_its_header(tmp_path: Path) -> None:
+    """4 KB whose header says 250,000,007 samples a second: ffmpeg's resampler once spent
+    2 GB and 11 s on it before failing. Now the header is read first and the file refused."""
+    bomb = lying_wav(tmp_path / "voice.wav", rate=250_000_007, channels=1)
+    started = time.monotonic()
+    with pytest.raises(InvalidInput) as e:
+        decode_audio(bomb, sample_rate=RATE)
+    assert "250,000,007 samples a second" in e.value.reason and "\n" not in e.value.reason
+    assert time.monotonic() - started < 5
+
+
+def test_a_voice_note_claiming_255_channels_is_refused(tmp_path: Path) -> None:
+    bomb = lying_wav(tmp_path / "voice.wav", rate=RATE, channels=255, data_bytes=255 * 200)
+    with pytest.raises(InvalidInput) as e:
+        decode_audio(bomb, sample_rate=RATE)
+    assert "255 channels" in e.value.reason
+
+
+def test_ffmpeg_itself_is_held_to_a_bounded_allocation(tmp_path: Path) -> None:
+    """Behind the header check, ffmpeg runs with -max_alloc: even the 250 MHz WAV decoded
+    anyway (the check switched off) fails fast and small. Peak memory of the decoding
+    process tree, measured from outside it (a fresh interpreter's children)."""
+    bomb = lying_wav(tmp_path / "voice.wav", rate=250_000_007, channels=1)
+    code = (
+        "import resource, sys, time\n"
+        "from pathlib import Path\n"
+        "import engine.media.audio as audio\n"
+        "from engine.errors import InvalidInput\n"
+        "audio._check_stream = lambda path, timeout: None\n"
+        "t = time.monotonic()\n"
+        "try:\n"
+        f"    audio.decode_audio(Path({str(bomb)!r}), sample_rate={RATE})\n"
+        "except InvalidInput:\n"
+        "    pass\n"
+        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024\n"
+        "print(f'{peak:.0f} {time.monotonic() - t:.2f}')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    peak_mb, seconds = (float(x) for x in out.stdout.split())
+    assert peak_mb < 400 and seconds < 10, (peak_mb, seconds)
