@@ -40,6 +40,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 MIN_SIDE, MAX_SIDE = 64, 20_000
+#: scans a JPEG may have (progressive photos have about ten; libjpeg's own tools stop at 1000)
+MAX_JPEG_SCANS = 100
 #: Pillow plugins a photo may be decoded by (JPEG's also opens phones' multi-picture MPO).
 #: The others stay out of reach of uploads: EPS runs Ghostscript, and TIFF, PSD, ICO, TGA
 #: & co. are attack surface that no phone photo needs.
@@ -118,6 +120,7 @@ def load_photo(
     with im:
         _check_header(im.size, max_pixels)
         if im.format == "JPEG":
+            _check_scans(path)
             im.draft("RGB", (working_size, working_size))  # decode at a reduced scale
         try:
             with warnings.catch_warnings():
@@ -138,6 +141,22 @@ def load_photo(
     arr = np.asarray(rgb, dtype=np.uint8)
     h, w = arr.shape[:2]
     return np.ascontiguousarray(arr[: h - h % 2, : w - w % 2])
+
+
+def _check_scans(path: Path | bytes) -> None:
+    """Refuse a JPEG with more scans than any camera writes, before decoding it: each scan
+    of a progressive JPEG is a pass over the whole image (20,000 empty scans in 1 MB cost
+    Pillow a minute of CPU). A scan starts with an SOS marker (FF DA), which entropy-coded
+    data can never contain (an FF there is followed by 00), so counting the pairs is exact
+    for the image and an upper bound with an embedded thumbnail."""
+    data = path if isinstance(path, bytes) else Path(path).read_bytes()
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise InvalidInput(
+            f"The photo is a JPEG of {scans} scans (cameras write at most a few dozen): "
+            "send an ordinary photo.",
+            field="photo",
+        )
 
 
 def _check_header(size: tuple[int, int], max_pixels: int) -> None:

@@ -302,3 +302,23 @@ def test_ffmpeg_itself_is_held_to_a_bounded_allocation(tmp_path: Path) -> None:
     )
     peak_mb, seconds = (float(x) for x in out.stdout.split())
     assert peak_mb < 400 and seconds < 10, (peak_mb, seconds)
+
+
+def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding(tmp_path: Path) -> None:
+    """A progressive JPEG whose last scan is repeated 3,000 times: every scan is a pass over
+    the image. Counted from the markers and refused before Pillow decodes a pixel."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(astronaut()[::4, ::4]).save(buf, format="JPEG", progressive=True)
+    data = buf.getvalue()
+    assert 1 < data.count(b"\xff\xda") < 100  # an ordinary progressive photo passes
+    last_scan = data[data.rindex(b"\xff\xda") : -2]  # up to the end-of-image marker
+    bomb = tmp_path / "photo.jpg"
+    bomb.write_bytes(data[:-2] + last_scan * 3000 + b"\xff\xd9")
+    started = time.monotonic()
+    with pytest.raises(InvalidInput) as e:
+        load_photo(bomb)
+    assert "scans" in e.value.reason and "\n" not in e.value.reason
+    assert time.monotonic() - started < 5
+    assert load_photo(data).shape[2] == 3  # the photo itself still loads
