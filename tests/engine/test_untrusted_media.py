@@ -322,3 +322,30 @@ def test_a_jpeg_of_thousands_of_scans_is_refused_before_decoding(tmp_path: Path)
     assert "scans" in e.value.reason and "\n" not in e.value.reason
     assert time.monotonic() - started < 5
     assert load_photo(data).shape[2] == 3  # the photo itself still loads
+
+
+@pytest.mark.parametrize("kind", ["png16", "gif"])
+def test_a_40_megapixel_photo_of_a_few_kb_is_shrunk_before_any_full_size_copy(
+    kind: str, tmp_path: Path
+) -> None:
+    """A blank 40-megapixel 16-bit PNG (75 KB) or GIF (30 KB) passes the pixel cap; it is
+    shrunk right after decoding, so orientation, palette and 16-bit conversions work on the
+    small image: peak memory of a fresh interpreter loading it, measured from outside."""
+    photo = tmp_path / ("photo.png" if kind == "png16" else "photo.gif")
+    mode = "I;16" if kind == "png16" else "P"
+    Image.new(mode, (8000, 5000), 0).save(photo)
+    code = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from engine.media.image import load_photo\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        f"shape = load_photo(Path({str(photo)!r})).shape\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(shape[1], (peak - base) / 1024)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    width, grew_mb = out.stdout.split()
+    assert int(width) == 1024
+    assert float(grew_mb) < 300, f"{kind}: {grew_mb} MB"  # it took 844-1,111 MB
