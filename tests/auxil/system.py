@@ -172,9 +172,11 @@ def mod_command(sub: str, options: list[dict[str, Any]]) -> dict[str, Any]:
 
 @asynccontextmanager
 async def discord_system(
-    tmp: Path, **settings: Any
+    tmp: Path, *, stand_in: DiscordStandIn | None = None, **settings: Any
 ) -> AsyncIterator[tuple[DiscordStandIn, MouthpieceClient, Store, Service]]:
-    dc = DiscordStandIn()
+    """The chat process alone (no worker) on Discord: the REST stand-in (or ``stand_in``), a
+    private Redis, the service, discord.py logged in through the stand-in."""
+    dc = stand_in or DiscordStandIn()
     await dc.start()
     with redis_server(tmp) as url:
         config = BotSettings(
@@ -188,7 +190,7 @@ async def discord_system(
         try:
             async with chat_service(config) as (service, store, _):
                 use_api_base(dc.api)
-                client = MouthpieceClient(service.handle)
+                client = MouthpieceClient(service.handle, max_file_bytes=config.max_file_bytes)
                 await client.login("TEST")
                 try:
                     yield dc, client, store, service
@@ -210,8 +212,11 @@ def followup_texts(dc: DiscordStandIn) -> list[str]:
 
 @asynccontextmanager
 async def telegram_system(
-    tmp: Path, admins: str, **overrides: Any
+    tmp: Path, admins: str = "", *, concurrent: bool = True, **overrides: Any
 ) -> AsyncIterator[tuple[TelegramStandIn, Service, Store]]:
+    """The chat process alone (no worker) on Telegram: the Bot API stand-in, a private Redis,
+    the service, python-telegram-bot polling (``concurrent``: updates run side by side, in
+    per-person lanes)."""
     tg = TelegramStandIn()
     await tg.start()
     with redis_server(tmp) as url:
@@ -225,7 +230,9 @@ async def telegram_system(
         )
         try:
             async with chat_service(settings) as (service, store, _):
-                app = build_application(settings.telegram_bot_token, tg.url, service.handle)
+                app = build_application(
+                    settings.telegram_bot_token, tg.url, service.handle, concurrent=concurrent
+                )
                 async with polling(app):
                     yield tg, service, store
         finally:

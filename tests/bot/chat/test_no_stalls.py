@@ -20,16 +20,12 @@ import pytest
 from aiohttp import web
 from telegram import Update
 
-from bot.chat.adapters.discord import MouthpieceClient, use_api_base
-from bot.chat.adapters.telegram import PersonLanes, build_application
-from bot.chat.app import build_service
+from bot.chat.adapters.discord import MouthpieceClient
+from bot.chat.adapters.telegram import PersonLanes
 from bot.chat.lanes import Lanes
 from bot.contract import texts
-from bot.settings import BotSettings
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
-from tests.auxil.ptb import polling
-from tests.auxil.redis_server import redis_server
-from tests.auxil.system import chat_service
+from tests.auxil.system import discord_system, telegram_system
 from tests.auxil.telegram_server import TelegramStandIn
 
 ADA, BEN = 501, 502
@@ -39,25 +35,9 @@ CHECK_WAIT = 6.0  # seconds each upload waits for its (absent) worker
 @asynccontextmanager
 async def telegram(tmp: Path, *, concurrent: bool = True) -> AsyncIterator[TelegramStandIn]:
     """The bot process alone (no worker) against the stand-in."""
-    tg = TelegramStandIn()
-    await tg.start()
-    with redis_server(tmp) as url:
-        settings = BotSettings(
-            telegram_bot_token="123:TEST",
-            telegram_api_base_url=tg.url,
-            redis_url=url,
-            data_dir=tmp / "data",
-            intake_timeout_seconds=CHECK_WAIT,
-        )
-        try:
-            async with chat_service(settings) as (service, _, _):
-                app = build_application(
-                    settings.telegram_bot_token, tg.url, service.handle, concurrent=concurrent
-                )
-                async with polling(app):
-                    yield tg
-        finally:
-            await tg.stop()
+    settings = {"intake_timeout_seconds": CHECK_WAIT}
+    async with telegram_system(tmp, concurrent=concurrent, **settings) as (tg, _, _):
+        yield tg
 
 
 def test_a_slow_upload_never_delays_another_persons_reply(tmp_path: Path) -> None:
@@ -239,27 +219,10 @@ def _talk(dc: DiscordStandIn, name: str, size: int, ctype: str, n: int) -> dict[
 
 def test_discord_defers_first_and_downloads_only_what_passes(tmp_path: Path) -> None:
     async def go() -> None:
-        dc = _Attachments()
-        await dc.start()
-        with redis_server(tmp_path) as url:
-            settings = BotSettings(
-                discord_bot_token="TEST",
-                discord_api_base_url=dc.api,
-                redis_url=url,
-                data_dir=tmp_path / "data",
-                intake_timeout_seconds=0.5,
-            )
-            service, store, queue = await build_service(settings)
-            use_api_base(dc.api)
-            client = MouthpieceClient(service.handle, max_file_bytes=settings.max_file_bytes)
-            await client.login("TEST")
-            try:
-                await _discord_cases(dc, client)
-            finally:
-                await client.close()
-                await queue.close()
-                await store.close()
-                await dc.stop()
+        async with discord_system(
+            tmp_path, stand_in=_Attachments(), intake_timeout_seconds=0.5
+        ) as (dc, client, _, _):
+            await _discord_cases(dc, client)  # type: ignore[arg-type]
 
     asyncio.run(go())
 
