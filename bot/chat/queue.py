@@ -218,7 +218,7 @@ class Queue:
                 Keys.JOB_EVENTS, Keys.EVENTS_GROUP, consumer, min_idle_time=30_000, count=100
             )
             if stale:
-                return [_event(i, f) for i, f in stale if f]
+                return await self._readable(stale)
             answer = await self.redis.xreadgroup(
                 Keys.EVENTS_GROUP,
                 consumer,
@@ -231,7 +231,22 @@ class Queue:
                 raise
             self._group_ready = False  # Redis lost the stream (a restart without its files)
             return []
-        return [_event(i, f) for _, entries in answer or () for i, f in entries if f]
+        return await self._readable([e for _, entries in answer or () for e in entries])
+
+    async def _readable(self, entries: list[Any]) -> list[JobEvent]:
+        """The events among stream entries; one that does not parse (written by anyone but
+        the job book) is acknowledged and dropped, so it never blocks the ones after it."""
+        events, junk = [], []
+        for entry_id, fields in entries:
+            event = _event(entry_id, fields or {})
+            if event is None:
+                junk.append(entry_id)
+            else:
+                events.append(event)
+        if junk:
+            log.warning("unreadable job events dropped", extra={"count": len(junk)})
+            await self.ack(*junk)
+        return events
 
     async def ack(self, *event_ids: str) -> None:
         if event_ids:
@@ -250,8 +265,14 @@ class Queue:
         self._group_ready = True
 
 
-def _event(entry_id: bytes | str, fields: dict[bytes, bytes]) -> JobEvent:
-    d = {k.decode(): v.decode() for k, v in fields.items()}
+def _event(entry_id: bytes | str, fields: dict[bytes, bytes]) -> JobEvent | None:
+    """A stream entry as a :class:`JobEvent`; None when it is not one."""
+    try:
+        d = {k.decode(): v.decode() for k, v in fields.items()}
+        to = JobState(d.get("to", ""))
+        output_bytes = int(float(d.get("output_bytes") or 0))
+    except (ValueError, UnicodeDecodeError):
+        return None
     try:
         seconds = {str(k): float(v) for k, v in json.loads(d.get("seconds") or "{}").items()}
     except (ValueError, AttributeError):
@@ -260,9 +281,9 @@ def _event(entry_id: bytes | str, fields: dict[bytes, bytes]) -> JobEvent:
         id=entry_id.decode() if isinstance(entry_id, bytes) else entry_id,
         job_id=d.get("job", ""),
         was=d.get("from", ""),
-        to=JobState(d.get("to", "")),
+        to=to,
         error=d.get("error", ""),
-        output_bytes=int(float(d.get("output_bytes") or 0)),
+        output_bytes=output_bytes,
         seconds=seconds,
     )
 

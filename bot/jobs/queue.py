@@ -114,7 +114,8 @@ class RenderQueue:
             Keys.in_progress(job_id),
             job_id,
         )
-        if removed:
+        # not taken out of the queue and no worker on it: the queue had lost it, nothing runs
+        if removed or not await self.redis.exists(Keys.in_progress(job_id)):
             await self.book.move(job_id, JobState.CANCELLED, finished=time.time())
             log.info("queued job cancelled", extra={"job_id": job_id})
             return CancelOutcome.REMOVED

@@ -353,3 +353,53 @@ def test_cancel_of_a_job_redis_no_longer_knows_closes_it_in_the_store(tmp_path: 
 
     with redis_server(tmp_path) as url:
         asyncio.run(go(url))
+
+
+def test_an_unreadable_event_never_blocks_the_reports_after_it(tmp_path: Path) -> None:
+    """Anything else that writes into the events stream is dropped (acknowledged), and the
+    job book's reports behind it are applied."""
+
+    async def go(url: str) -> None:
+        store = await Store.open(tmp_path / "db.sqlite3")
+        queue = await Queue.connect(url)
+        jobs = Lifecycle(store.jobs, queue, _Present(), _no_notice, consumer="test")
+        try:
+            job = _job("j1")
+            await store.jobs.add(job, None)
+            assert await queue.enqueue(job)
+            await queue.redis.xadd(Keys.JOB_EVENTS, {"job": "j1", "to": "exploded"})
+            await queue.book.move("j1", JobState.RUNNING)
+            assert await jobs.catch_up() == 1
+            assert await store.jobs.state("j1") == JobState.RUNNING
+            pending = await queue.redis.xpending(Keys.JOB_EVENTS, Keys.EVENTS_GROUP)
+            assert pending["pending"] == 0
+        finally:
+            await queue.close()
+            await store.close()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
+
+
+def test_cancel_of_a_queued_job_the_queue_lost_says_removed_not_stopping(tmp_path: Path) -> None:
+    """The record says queued, but arq no longer has the job and no worker runs it: there is
+    nothing to stop, so the job is cancelled now."""
+
+    async def go(url: str) -> None:
+        store = await Store.open(tmp_path / "db.sqlite3")
+        queue = await Queue.connect(url)
+        try:
+            job = _job("lost")
+            await store.jobs.add(job, None)
+            assert await queue.enqueue(job)
+            await queue.redis.delete(Keys.arq_job("lost"))
+            await queue.redis.zrem(RENDER_QUEUE, "lost")
+            assert await queue.cancel("lost") == CancelOutcome.REMOVED
+            record = await queue.record("lost")
+            assert record is not None and record.state == JobState.CANCELLED
+        finally:
+            await queue.close()
+            await store.close()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
