@@ -31,6 +31,7 @@ from bot.contract.jobs import (
     CLOSED_STATES,
     CancelOutcome,
     IllegalTransition,
+    JobRecord,
     JobState,
     RenderJob,
 )
@@ -208,7 +209,7 @@ class Lifecycle:
                 await self._close(job, JobState.CANCELLED, "")
                 closed += 1
                 continue
-            if await self._requeue(live):
+            if await self._requeue(live, record):
                 requeued += 1
                 continue
             await self._close(job, JobState.FAILED, texts.JOB_LOST)
@@ -221,10 +222,9 @@ class Lifecycle:
             failed += 1
         return Reconciled(requeued, failed, closed)
 
-    async def _requeue(self, live: LiveJob) -> bool:
+    async def _requeue(self, live: LiveJob, record: JobRecord | None) -> bool:
         """Queue again a job the queue lost before any worker started it (its uploads still
         there); False when it had started, or cannot be."""
-        record = await self.queue.record(live.job.job_id)
         never_started = record is None or record.state == JobState.QUEUED
         if live.state != JobState.QUEUED or not never_started:
             return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ class WorkerContext:
             raise RuntimeError("this worker context has no Redis connection yet")
         return self.redis
 
-    @property
+    @cached_property
     def book(self) -> JobBook:
         """The job records, written only through the transition table."""
         return JobBook(self.pool)
