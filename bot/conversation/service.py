@@ -177,16 +177,15 @@ class Service:
         admitted = await self.guard.admit(who, sub)
         if isinstance(admitted, Reply):
             return admitted, draft
-        a = admitted
         await self.jobs.catch_up()  # limits count what the workers finished until now
         try:
             submitted = await self.jobs.submit(
-                a.job,
-                a.guild_id,
-                a.consent_mode,
-                limits=a.limits,
-                state=a.state,
-                verified=a.verified,
+                admitted.job,
+                admitted.guild_id,
+                admitted.consent_mode,
+                limits=admitted.limits,
+                state=admitted.state,
+                verified=admitted.verified,
             )
         except LimitExceeded as e:
             return Reply(limit_text(e.denial) + texts.DRAFT_KEPT), draft
