@@ -8,6 +8,7 @@ carries no Mouthpiece watermark.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -17,6 +18,7 @@ from typing import NoReturn, TextIO
 
 from engine.errors import BackendUnavailable, Cancelled, EngineError, InvalidInput
 from engine.media.label import DEFAULT_TEXT
+from engine.nativelog import native_noise_filtered
 from engine.settings import EngineSettings
 from engine.types import Progress, RenderOptions, RenderRequest
 
@@ -113,8 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     commands = {"render": _render, "doctor": _doctor, "verify": _verify, "models": _models}
+    quiet = contextlib.nullcontext() if args.verbose else native_noise_filtered()
     try:
-        return commands[args.command](args)
+        with quiet:
+            return commands[args.command](args)
     except KeyboardInterrupt:
         return _fail(130, "interrupted")
     except Exception as e:

@@ -276,21 +276,41 @@ def _check_frontal(lm: FaceLandmarks) -> None:
         )
 
 
+_quiet = threading.Lock()
+_quiet_depth = 0
+_quiet_saved = -1
+
+
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
-    """Silence native libraries (TFLite, glog) that print to file descriptor 2."""
+    """Silence native libraries (TFLite, glog) that print to file descriptor 2.
+
+    Process-wide and counted: fd 2 is one per process, so two threads (two detectors) quieting
+    it at once share one silence, and the last to leave restores the real stderr (two plain
+    save/restore pairs interleaving can leave fd 2 on /dev/null for good). Lines a graph prints
+    after its call returned can still slip out; the CLI filters those (:mod:`engine.nativelog`).
+    """
+    global _quiet_depth, _quiet_saved
+    with _quiet:
+        if _quiet_depth == 0:
+            try:
+                saved = os.dup(2)
+            except OSError:
+                saved = -1
+            if saved >= 0:
+                with open(os.devnull, "wb") as null:
+                    os.dup2(null.fileno(), 2)
+            _quiet_saved = saved
+        _quiet_depth += 1
     try:
-        saved = os.dup(2)
-    except OSError:
         yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        with _quiet:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved >= 0:
+                os.dup2(_quiet_saved, 2)
+                os.close(_quiet_saved)
+                _quiet_saved = -1
 
 
 class FaceDetector:
