@@ -74,6 +74,9 @@ class BotSettings:
     status_max_failures: int = 5  # permanent errors in a row (blocked bot) before giving up
     limit_uploads_per_hour: int = 30  # files one person may send per hour (-1: no limit)
     limit_upload_bytes_per_day: int = 200_000_000  # bytes one person may send per day
+    limit_upload_bytes_per_day_total: int = 5_000_000_000  # bytes everyone together, per day
+    # uploads are refused while the data folder's disk has less free space than this
+    min_free_bytes: int = 1_000_000_000
     max_saved_voices: int = 10  # saved voices per person (-1: no cap)
     parallel_downloads: int = 8  # uploads the bot downloads and stores at once (memory)
     pending_per_person: int = 20  # Telegram updates of one person running or waiting

@@ -16,10 +16,10 @@ from engine.errors import BackendUnavailable
 from engine.media.audio import decode_audio
 from engine.types import Audio
 
-__all__ = ["Recognizer", "FasterWhisper", "transcribe_file", "SAMPLE_RATE"]
+__all__ = ["Recognizer", "FasterWhisper", "transcribe_file", "SAMPLE_RATE", "MAX_SECONDS"]
 
 SAMPLE_RATE = 16_000  # what Whisper models take
-_MAX_SECONDS = 60.0
+MAX_SECONDS = 60.0
 _HINT = "pip install faster-whisper, and copy a converted model folder (model.bin ...) here"
 
 
@@ -77,5 +77,5 @@ class FasterWhisper:
 
 def transcribe_file(recognizer: Recognizer, path: Path) -> str:
     """Decode any voice note (first minute) and transcribe it."""
-    audio = decode_audio(path, sample_rate=SAMPLE_RATE, max_seconds=_MAX_SECONDS)
+    audio = decode_audio(path, sample_rate=SAMPLE_RATE, max_seconds=MAX_SECONDS)
     return recognizer.transcribe(audio)

@@ -145,7 +145,27 @@ def doctor(settings: EngineSettings) -> list[Availability]:
         rows.append(Availability("lipsync", settings.lipsync, True, why))
     except (BackendUnavailable, ValueError) as e:
         rows.append(Availability("lipsync", settings.lipsync, False, str(e)))
+    rows.append(_jail_row(settings))
     return rows
+
+
+def _jail_row(settings: EngineSettings) -> Availability:
+    """Whether uploads are decoded in the jail here, and which protections this kernel gives."""
+    if not settings.decode_jail:
+        return Availability(
+            "jail", "off", False, "MOUTHPIECE_DECODE_JAIL is off: uploads decode in-process"
+        )
+    from engine.jail import Jail, JailLimits
+    from engine.jail.confine import Confinement
+
+    limits = JailLimits(settings.jail_memory_mb << 20, settings.jail_seconds)
+    try:
+        answer = Jail(limits).describe()
+    except Exception as e:  # a broken install must not break the report
+        return Availability("jail", "decode", False, f"{type(e).__name__}: {e}")
+    protections = Confinement(**answer.confinement)
+    bounds = f"{settings.jail_seconds:g} s, {settings.jail_memory_mb} MB per decode"
+    return Availability("jail", "decode", True, f"{bounds}; {protections.describe()}")
 
 
 def _availability(

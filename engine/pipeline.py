@@ -6,7 +6,6 @@ It reports progress and checks cancellation only through the callables it is giv
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import time
@@ -14,11 +13,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.backends import create_lipsync, create_tts
 from engine.errors import BackendUnavailable, Cancelled, InvalidInput
+from engine.jail import Jail, JailLimits
 from engine.lipsync.base import LipSyncBackend
 from engine.motion import MAX_LEVEL, MotionStage, plan_motion
 from engine.settings import EngineSettings
@@ -39,6 +40,9 @@ from engine.types import (
     VoiceRef,
 )
 
+if TYPE_CHECKING:
+    from engine.media.image import FaceDetector
+
 __all__ = ["Engine", "VoiceCaches", "STAGES", "check_script"]
 
 log = logging.getLogger(__name__)
@@ -46,10 +50,18 @@ log = logging.getLogger(__name__)
 #: Stage names in order, as reported through ``on_progress``.
 STAGES = ("inputs", "speech", "video", "encode")
 VOICE_RATE = 16_000  # what every speech backend receives
+INTAKE_NICE = 10  # CPU priority of intake's jailed decodes (a render's own run at 0)
 
 
 def check_script(script: str, max_chars: int) -> str:
-    """Return the script stripped, or raise InvalidInput saying what is wrong."""
+    """Return the script stripped, or raise InvalidInput saying what is wrong.
+
+    ``max_chars`` bounds the script as typed (which also bounds the cost of normalising it)
+    and as spoken (:func:`spoken_text.spoken`: numbers and symbols written out as words, what
+    the speech backends say): "1234567" is 7 characters typed and 77 spoken.
+    """
+    from spoken_text import spoken
+
     text = " ".join(script.split())
     if not text:
         raise InvalidInput(
@@ -63,6 +75,14 @@ def check_script(script: str, max_chars: int) -> str:
         )
     if not any(ch.isalnum() for ch in text):
         raise InvalidInput("The script has no words to speak: send some text.", field="script")
+    said = len(spoken(text))
+    if said > max_chars:
+        raise InvalidInput(
+            f"Numbers and symbols are spoken as words, so the {len(text)}-character script "
+            f"comes to {said} characters when read out; the limit is {max_chars}. Use fewer "
+            "numbers or symbols, shorten it, or split it into several videos.",
+            field="script",
+        )
     return text
 
 
@@ -96,14 +116,27 @@ class Engine:
             )
         self.tts = tts or create_tts(self.settings)
         self.lipsync = lipsync or create_lipsync(self.settings)
-        from engine.media.image import FaceDetector
+        self.jail: Jail | None = None
+        self.intake_jail: Jail | None = None
+        self._faces: FaceDetector | None = None
+        if self.settings.decode_jail:
+            limits = JailLimits(self.settings.jail_memory_mb << 20, self.settings.jail_seconds)
+            self.jail = Jail(limits)  # photos and voices are decoded there, never here
+            # intake checks (inspect_*) at a lower CPU priority: they never slow a render
+            self.intake_jail = Jail(replace(limits, nice=INTAKE_NICE))
+        else:
+            from engine.media.image import FaceDetector
 
-        self.faces = FaceDetector()  # built once per engine, not per request
-        log.info("engine ready", extra={"tts": self.tts.name, "lipsync": self.lipsync.name})
+            self._faces = FaceDetector()  # built once per engine, not per request
+        log.info(
+            "engine ready",
+            extra={"tts": self.tts.name, "lipsync": self.lipsync.name, "jail": bool(self.jail)},
+        )
 
     def close(self) -> None:
         """Release what the engine holds outside Python objects (the face detector's graphs)."""
-        self.faces.close()
+        if self._faces is not None:
+            self._faces.close()
 
     @property
     def needs_transcript(self) -> bool:
@@ -119,14 +152,12 @@ class Engine:
     def inspect_photo(self, path: Path) -> PhotoIntake:
         """Decode the photo and find its face; raise InvalidInput if it cannot be used. The
         result, passed as ``RenderRequest.photo_intake``, spares the render the face search."""
-        from engine.media.image import find_face
-
-        data, image = self._decode_photo(path)
-        return PhotoIntake.of(hashlib.sha256(data).hexdigest(), find_face(image, self.faces))
+        digest, portrait = self._find_face(path, self.intake_jail)
+        return PhotoIntake.of(digest, portrait)
 
     def inspect_voice(self, path: Path) -> VoiceIntake:
         """Decode the voice note and check it holds speech; raise InvalidInput if not."""
-        voice = self._load_voice(path, None)
+        voice = self._load_voice(path, None, self.intake_jail)
         assert voice.source is not None
         return VoiceIntake(voice.source, voice.audio.duration, ())
 
@@ -212,46 +243,124 @@ class Engine:
         voice = self._load_voice(request.voice, request.voice_text)
         return script, voice, portrait
 
-    def _decode_photo(self, path: Path) -> tuple[bytes, np.ndarray]:
-        """The photo file's bytes (read once) and its decoded working image."""
-        from engine.media.image import load_photo
-
+    def _decode_photo(
+        self, path: Path, *, find_face: bool, jail: Jail | None = None
+    ) -> tuple[str, np.ndarray, Any]:
+        """The photo file's SHA-256, its decoded working image and, with ``find_face``, the
+        face found in it (a :class:`Portrait`; None without). Decoded in the jail when the
+        engine has one; the digest is always taken here, from the file (not the jail's word)."""
         _require_file(path, "photo")
-        data = Path(path).read_bytes()
+        from engine.media.image import MAX_PHOTO_BYTES, load_photo
+
+        size = Path(path).stat().st_size
+        if size > MAX_PHOTO_BYTES:
+            raise InvalidInput(
+                f"The photo is {size / 1e6:.0f} MB; the limit is {MAX_PHOTO_BYTES / 1e6:.0f} MB: "
+                "send an ordinary photo.",
+                field="photo",
+            )
+        digest = file_sha256(path)
+        jail = jail or self.jail
+        if jail is not None:
+            jailed = jail.photo(
+                Path(path),
+                find_face=find_face,
+                max_pixels=self.settings.max_photo_pixels,
+                working_size=self.settings.working_size,
+                max_bytes=MAX_PHOTO_BYTES,
+            )
+            assert jailed.array is not None
+            image = jailed.array
+            found = None
+            if find_face:
+                found = PhotoIntake.from_json(jailed.header["intake"]).portrait(image)
+            return digest, image, found
+        from engine.media.image import find_face as search
+
         image = load_photo(
-            data, max_pixels=self.settings.max_photo_pixels, working_size=self.settings.working_size
+            Path(path).read_bytes(),
+            max_pixels=self.settings.max_photo_pixels,
+            working_size=self.settings.working_size,
         )
-        return data, image
+        assert self._faces is not None
+        return digest, image, search(image, self._faces) if find_face else None
+
+    def _find_face(self, path: Path, jail: Jail | None = None) -> tuple[str, Portrait]:
+        digest, _, portrait = self._decode_photo(path, find_face=True, jail=jail)
+        assert portrait is not None
+        return digest, portrait
 
     def _load_portrait(self, path: Path, intake: PhotoIntake | None = None) -> Portrait:
         """The decoded photo with its face: the one ``intake`` found when it was made from
         these exact bytes (and decodes to its size), else found now."""
-        from engine.media.image import find_face
+        if intake is None:
+            return self._find_face(path)[1]
+        digest, image, _ = self._decode_photo(path, find_face=False)
+        if intake.digest == digest:
+            try:
+                return intake.portrait(image)
+            except ValueError:
+                log.warning("photo intake made at another working size; finding the face")
+        else:
+            log.warning("photo intake is for other bytes; finding the face again")
+        return self._find_face(path)[1]
 
-        data, image = self._decode_photo(path)
-        if intake is not None:
-            if intake.digest == hashlib.sha256(data).hexdigest():
-                try:
-                    return intake.portrait(image)
-                except ValueError:
-                    log.warning("photo intake made at another working size; finding the face")
-            else:
-                log.warning("photo intake is for other bytes; finding the face again")
-        return find_face(image, self.faces)
+    def _load_voice(self, path: Path, transcript: str | None, jail: Jail | None = None) -> VoiceRef:
+        _require_file(path, "voice")
+        source = file_sha256(path)  # names what caches derive from it
+        max_seconds = min(self.settings.max_voice_seconds, 15.0)
+        jail = jail or self.jail
+        if jail is not None:  # decoded there; the samples cleaned here (no file involved)
+            from engine.media.audio import clean_voice, voice_decode_seconds
 
-    def _load_voice(self, path: Path, transcript: str | None) -> VoiceRef:
+            jailed = jail.audio(
+                Path(path),
+                sample_rate=VOICE_RATE,
+                max_seconds=voice_decode_seconds(max_seconds),
+                timeout=self.settings.decode_timeout,
+            )
+            assert jailed.array is not None
+            audio = Audio(jailed.array.astype(np.float32), int(jailed.header["sample_rate"]))
+            voice = clean_voice(
+                audio,
+                transcript=transcript,
+                min_seconds=self.settings.min_voice_seconds,
+                max_seconds=max_seconds,
+            )
+            return replace(voice, source=source)
         from engine.media.audio import load_voice
 
-        _require_file(path, "voice")
         voice = load_voice(
             path,
             transcript=transcript,
             sample_rate=VOICE_RATE,
             min_seconds=self.settings.min_voice_seconds,
-            max_seconds=min(self.settings.max_voice_seconds, 15.0),
+            max_seconds=max_seconds,
             timeout=self.settings.decode_timeout,
         )
-        return replace(voice, source=file_sha256(path))  # names what caches derive from it
+        return replace(voice, source=source)
+
+    def decode_audio(self, path: Path, *, sample_rate: int, max_seconds: float) -> Audio:
+        """A voice note's audio as it is (for speech recognition), decoded in the jail when
+        the engine has one."""
+        _require_file(path, "voice")
+        if self.intake_jail is not None:
+            jailed = self.intake_jail.audio(
+                Path(path),
+                sample_rate=sample_rate,
+                max_seconds=max_seconds,
+                timeout=self.settings.decode_timeout,
+            )
+            assert jailed.array is not None
+            return Audio(jailed.array.astype(np.float32), int(jailed.header["sample_rate"]))
+        from engine.media.audio import decode_audio
+
+        return decode_audio(
+            path,
+            sample_rate=sample_rate,
+            max_seconds=max_seconds,
+            timeout=self.settings.decode_timeout,
+        )
 
     def _encode(
         self,

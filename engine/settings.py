@@ -59,6 +59,11 @@ class EngineSettings:
     max_voice_seconds: float = 60.0
     min_voice_seconds: float = 1.0
     decode_timeout: float = 60.0  # seconds ffmpeg may take on one upload before it is killed
+    # the decode jail (engine.jail): every photo and voice note is decoded in a separate,
+    # confined process with these bounds; off only for trusted files (benchmarks)
+    decode_jail: bool = True
+    jail_memory_mb: int = 1000  # resident memory of the jail's process tree
+    jail_seconds: float = 20.0  # wall clock (and CPU) of one decode, start to answer
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> EngineSettings:

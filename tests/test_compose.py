@@ -181,3 +181,26 @@ def test_redis_memory_is_bounded_without_eviction(compose: dict[str, Any]) -> No
     command = compose["services"]["redis"]["command"]
     assert command[command.index("--maxmemory") + 1].startswith("${MOUTHPIECE_REDIS_MAXMEMORY:-")
     assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+
+
+def _bytes(value: str) -> int:
+    """``${NAME:-12g}`` or ``12g`` in bytes."""
+    value = value.split(":-")[-1].rstrip("}") if value.startswith("${") else value
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    return int(float(value[:-1]) * units[value[-1].lower()])
+
+
+def test_every_service_has_a_memory_and_a_process_limit(compose: dict[str, Any]) -> None:
+    """So a runaway service meets its own limit, not the kernel's choice of victim; and the
+    worker's leaves room for its decode jails at their bound beside the models."""
+    from bot.worker.context import INTAKE_SLOTS
+    from engine.jail import JailLimits
+
+    for name, service in compose["services"].items():
+        assert _bytes(str(service["mem_limit"])) > 0, name
+        assert 0 < int(service["pids_limit"]) <= 4096, name
+    redis = compose["services"]["redis"]
+    maxmemory = redis["command"][redis["command"].index("--maxmemory") + 1]
+    assert _bytes(str(redis["mem_limit"])) >= 1.25 * _bytes(maxmemory.replace("gb", "g"))
+    jails = (INTAKE_SLOTS + 2) * JailLimits().memory_bytes  # intake, and a render's two inputs
+    assert _bytes(str(compose["services"]["worker"]["mem_limit"])) >= jails + (4 << 30)

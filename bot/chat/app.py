@@ -15,6 +15,7 @@ from bot.chat.queue import Queue
 from bot.chat.store import Store
 from bot.contract.jobs import RENDER_QUEUE
 from bot.conversation.service import Limits, Service
+from bot.db import SPARE_BYTES
 from bot.observability import FrontEnds, Metrics, instrument_handler, start_http
 from bot.safety import (
     RateLimits,
@@ -33,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
-    store = await Store.open(settings.db_path)
+    store = await Store.open(settings.db_path, spare_bytes=SPARE_BYTES)  # room for deletes
     queue = await Queue.connect(
         settings.redis_url,
         media_ttl=settings.media_ttl_seconds,
@@ -53,9 +54,11 @@ async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
         uploads=UploadLimits(
             per_hour=settings.limit_uploads_per_hour,
             bytes_per_day=settings.limit_upload_bytes_per_day,
+            total_bytes_per_day=settings.limit_upload_bytes_per_day_total,
         ),
         max_saved_voices=settings.max_saved_voices,
         parallel_downloads=settings.parallel_downloads,
+        min_free_bytes=settings.min_free_bytes,
     )
     service = Service(
         store,
@@ -123,6 +126,7 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
                 retention_from(settings),
                 settings.purge_interval_seconds,
                 notify=queue.notify,
+                media_dir=settings.media_dir,
             )
         ),
         # the job lifecycle: the workers' reports into the store, and no job left behind

@@ -55,6 +55,18 @@ SCRIPT_TOO_SLOW = (
     "The script would take about {seconds:.0f} s to say; the limit is {limit:.0f} s. "
     "Shorten it or split it into several videos."
 )
+#: the script fits as typed but not as spoken: numbers and symbols become words ("1234567" is
+#: seven characters typed, 77 spoken); limits count what the voice will say
+SCRIPT_SPOKEN_TOO_LONG = (
+    "Numbers and symbols are spoken as words, so this {chars}-character script comes to "
+    "{spoken} characters when read out (about {seconds:.0f} s of speech); the limit is {limit}. "
+    "Use fewer numbers or symbols, shorten it, or split it into several videos."
+)
+SCRIPT_SPOKEN_TOO_SLOW = (
+    "Numbers and symbols are spoken as words, so this {chars}-character script would take "
+    "about {seconds:.0f} s to say; the limit is {limit:.0f} s. Use fewer numbers or symbols, "
+    "shorten it, or split it into several videos."
+)
 SCRIPT_NOT_TEXT = "The .txt file is not UTF-8 text: paste the script as a message instead."
 VOICE_TOO_SHORT = "The voice note has {seconds:.1f} s of speech; send at least {min:.0f} s."
 VOICE_TOO_LONG = "The voice note is {seconds:.0f} s long; send at most {max:.0f} s."
@@ -71,6 +83,13 @@ BUSY = (
     "minutes."
 )
 LIMIT_UPLOADS = "You have sent {allowed} files in the last hour, the most I take. Try again {when}."
+LIMIT_UPLOAD_BYTES_TOTAL = (
+    "This service's upload allowance for today is used up. Try again tomorrow."
+)
+DISK_FULL = (
+    "I can't store files right now: the server's disk is full. Try again later; nothing you "
+    "sent earlier is lost."
+)
 LIMIT_UPLOAD_BYTES = (
     "That file would take you over {limit:.0f} MB of uploads a day. Try again {when}, or send a "
     "smaller file."

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from bot.contract import texts
 from bot.contract.events import ButtonSpec, Reply
+from spoken_text import spoken
 
 __all__ = [
     "Draft",
@@ -33,6 +34,7 @@ __all__ = [
     "STATES",
     "missing",
     "speech_seconds",
+    "CHARS_PER_SECOND",
 ]
 
 STATES = ("none", "collect", "transcript", "consent", "confirm")
@@ -118,9 +120,15 @@ Effect = Reply | Enqueue
 Result = tuple[Draft | None, list[Effect]]
 
 
+#: characters of the script as spoken (spoken_text.spoken) said in a second, roughly
+CHARS_PER_SECOND = 15.0
+
+
 def speech_seconds(script: str) -> float:
-    """Rough spoken length: about 15 characters per second."""
-    return len(script) / 15.0
+    """Rough spoken length: about 15 characters per second of the script as the voice will say
+    it, numbers and symbols written out as words ("1234567": 77 characters, 5 s, not 0.5 s).
+    Normalising costs more than the length on hostile text: bound the typed length first."""
+    return len(spoken(script)) / CHARS_PER_SECOND
 
 
 def missing(d: Draft) -> list[str]:

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Protocol
 
 from bot.contract import texts
-from bot.contract.errors import Busy, MediaTooLarge
+from bot.contract.errors import Busy, DiskFull, MediaTooLarge, is_disk_full
 from bot.contract.events import Action, Button, ButtonSpec, Command, Event, Media, Reply, Text, Who
 from bot.contract.jobs import LABEL, JobState, Submission, new_draft_id
 from bot.contract.ports import Gateway, JobQueue, MediaCheck, Position
 from bot.conversation.flow import (
+    CHARS_PER_SECOND,
     UNNAMED,
     Draft,
     Enqueue,
@@ -38,7 +39,6 @@ from bot.conversation.flow import (
     TextIn,
     VoiceIn,
     missing,
-    speech_seconds,
     step,
 )
 from bot.conversation.storage import Store
@@ -47,6 +47,7 @@ from bot.jobs.media import Uploads
 from bot.safety import Guard, Safety
 from bot.safety.guard import limit_text
 from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
+from spoken_text import spoken
 
 __all__ = ["Service", "Gateway", "QueuePort", "MediaCheck", "Limits"]
 
@@ -62,7 +63,7 @@ class QueuePort(Gateway, JobQueue, Protocol):
 
 @dataclass(frozen=True)
 class Limits:
-    max_script_chars: int = 1000
+    max_script_chars: int = 1000  # typed, and as spoken (numbers and symbols as words)
     min_voice_seconds: float = 3.0
     max_voice_seconds: float = 30.0
     max_file_bytes: int = 20_000_000
@@ -72,6 +73,9 @@ class Limits:
     uploads: UploadLimits = field(default_factory=UploadLimits)  # per person: files/h, bytes/day
     max_saved_voices: int = 10  # per person (negative: no cap)
     parallel_downloads: int = 8  # uploads downloaded and stored at once (memory: 8 x 20 MB)
+    # uploads are refused while the upload folder's disk has less free (0: no floor; the
+    # bot's MOUTHPIECE_MIN_FREE_BYTES sets one)
+    min_free_bytes: int = 0
 
 
 class Service:
@@ -96,7 +100,7 @@ class Service:
         self.rules = Rules(needs_transcript=limits.needs_transcript)
         self.upload_bytes = upload_bytes or {}
         self.safety = safety or Safety()
-        self.uploads = Uploads(store.media, gateway, media_dir)
+        self.uploads = Uploads(store.media, gateway, media_dir, limits.min_free_bytes)
         self.jobs = Lifecycle(store.jobs, gateway, self.uploads, gateway.notify)
         self.guard = Guard(
             store,
@@ -110,13 +114,18 @@ class Service:
         self._downloads = asyncio.Semaphore(max(1, limits.parallel_downloads))
 
     async def handle(self, event: Event) -> list[Action]:
-        """Run one event; a full or unreachable queue store is answered "busy, try later"
-        (the draft stays as it was)."""
+        """Run one event; a full or unreachable queue store is answered "busy, try later",
+        a full disk "can't store files right now" (the draft stays as it was)."""
         try:
             return await self._handle(event)
         except Busy as e:
             log.warning("busy", extra={"platform": event.who.platform, "error": str(e)})
             return [Reply(texts.BUSY)]
+        except (OSError, DiskFull) as e:
+            if not is_disk_full(e):
+                raise
+            log.warning("disk full", extra={"platform": event.who.platform, "error": str(e)})
+            return [Reply(texts.DISK_FULL)]
 
     async def _handle(self, event: Event) -> list[Action]:
         who = event.who
@@ -216,16 +225,23 @@ class Service:
             return TextIn(clean)
         if not clean or not any(ch.isalnum() for ch in clean):
             return Refuse(texts.SCRIPT_EMPTY)
-        if len(clean) > self.limits.max_script_chars:
+        limit, chars = self.limits.max_script_chars, len(clean)
+        if chars > limit:  # first: the typed length also bounds the cost of normalising
+            return Refuse(texts.SCRIPT_TOO_LONG.format(chars=chars, limit=limit))
+        # the limits count what the voice will say: numbers and symbols written out as words
+        said = len(spoken(clean))
+        seconds = said / CHARS_PER_SECOND  # flow.speech_seconds(clean), normalised once
+        if said > limit:
             return Refuse(
-                texts.SCRIPT_TOO_LONG.format(chars=len(clean), limit=self.limits.max_script_chars)
-            )
-        if speech_seconds(clean) > self.limits.max_script_seconds:
-            return Refuse(
-                texts.SCRIPT_TOO_SLOW.format(
-                    seconds=speech_seconds(clean), limit=self.limits.max_script_seconds
+                texts.SCRIPT_SPOKEN_TOO_LONG.format(
+                    chars=chars, spoken=said, seconds=seconds, limit=limit
                 )
             )
+        max_seconds = self.limits.max_script_seconds
+        if seconds > max_seconds:
+            typed_fits = chars / CHARS_PER_SECOND <= max_seconds
+            reason = texts.SCRIPT_SPOKEN_TOO_SLOW if typed_fits else texts.SCRIPT_TOO_SLOW
+            return Refuse(reason.format(chars=chars, seconds=seconds, limit=max_seconds))
         return ScriptIn(clean)
 
     async def _button(self, event: Button, draft: Draft | None) -> FlowInput:
@@ -255,7 +271,11 @@ class Service:
                     return self._script(data.decode("utf-8-sig"), Draft(id="-"))
                 except UnicodeDecodeError:
                     return Refuse(texts.SCRIPT_NOT_TEXT)
-            digest = await self.uploads.keep(event, data)
+            try:
+                digest = await self.uploads.keep(event, data)
+            except DiskFull as e:
+                log.warning("upload refused: disk full", extra={"error": str(e)})
+                return Refuse(texts.DISK_FULL)
         return await self._upload(event, digest)
 
     async def _before_download(self, event: Media, limit: int) -> Refuse | None:
@@ -271,6 +291,9 @@ class Service:
             )
         if event.kind not in ("audio", "image", "text"):
             return Refuse(texts.BAD_FILE_TYPE)
+        if event.kind != "text" and not await self.uploads.has_room(max(0, event.size or 0)):
+            log.warning("upload refused: free space below the floor")
+            return Refuse(texts.DISK_FULL)
         who = event.who
         usage = await self.store.uploads.usage(who.platform, who.user_id, time.time())
         denial = decide_upload(self.limits.uploads, usage, max(0, event.size or 0))
@@ -424,6 +447,8 @@ def _queued_text(job_id: str, position: Position | None) -> str:
 
 
 def _upload_limit_text(denial: Denial) -> str:
+    if denial.limit == "upload_bytes_total":
+        return texts.LIMIT_UPLOAD_BYTES_TOTAL
     if denial.allowed == 0:
         return texts.LIMIT_OFF
     when = texts.when(denial.retry_in(time.time()))

@@ -1,11 +1,13 @@
 """Data that really goes away: ``/forget``, ``/mod purge`` and ``/mod takedown`` reach every
 copy, not only the database rows.
 
-On the bot's side (:class:`Eraser`): SQLite (rows deleted or scrubbed by
-:meth:`~bot.safety.records.Erasures.erase`, zeroed by secure delete, the write-ahead
-log truncated), the upload files, rendered videos and the temporary files a killed render
-left beside them (``data/out/.<job>.*``), and through the gateway everything in Redis: upload
-copies, job records, arq's job and result records holding scripts or upload hashes.
+On the bot's side (:class:`Eraser`): the upload files, rendered videos and the temporary
+files a killed render left beside them (``data/out/.<job>.*``), deleted first; SQLite (rows
+deleted or scrubbed by :meth:`~bot.safety.records.Erasures.erase`, zeroed by secure delete,
+the write-ahead log truncated), and through the gateway everything in Redis: upload copies,
+job records, arq's job and result records holding scripts or upload hashes. On a full disk
+the files make room for the rows' delete, and the database's spare is released when they are
+not enough (:meth:`bot.db.Database.freeing`): a person's ``/forget`` still erases them.
 
 On each worker's side (:func:`sweep_forgotten`): its cache of uploads, the rendered videos
 and leftovers in its own ``data/out``, and the speech backend's codes made from a forgotten
@@ -26,8 +28,8 @@ from typing import Any, Protocol
 
 from bot.contract.jobs import LIVE_STATES, Keys, forget_token
 from bot.contract.ports import ErasePlan, Gateway, JobControl
-from bot.safety.records import JobPlace
-from bot.safety.retention import unlink_all
+from bot.safety.records import ForgetResult, JobPlace
+from bot.safety.retention import settle, unlink_all
 from bot.safety.storage import SafetyStore
 
 __all__ = [
@@ -99,19 +101,28 @@ class Eraser:
     ) -> Removed:
         """A person's data in one scope (a server moderator's purge), or everywhere (None:
         their /forget, an operator's purge)."""
-        # 1. SQLite: rows go, job rows keep ids, times and the consent fingerprints only.
-        result = await self.store.safety.erasure.erase(
-            platform, user_id, scope, actor=actor, action=action
-        )
+        removed = [0, 0]  # upload files, videos: over both tries of a full disk
+
+        async def files_first(paths: tuple[Path, ...], job_ids: tuple[str, ...]) -> None:
+            removed[0] += await asyncio.to_thread(unlink_all, list(paths))
+            if self.out_dir is not None:
+                videos, _ = await asyncio.to_thread(remove_job_files, self.out_dir, job_ids)
+                removed[1] += videos
+
+        # 1. Files on the bot's disk (and on a data volume shared with workers), then the
+        # SQLite rows in the same transaction: rows go, job rows keep ids, times and the
+        # consent fingerprints only. On a full disk the files make room for the delete.
+        async def rows() -> ForgetResult:
+            return await self.store.safety.erasure.erase(
+                platform, user_id, scope, actor=actor, action=action, files_first=files_first
+            )
+
+        result = await self.store.database.freeing(rows)
         # 2. Open jobs leave the queue; a running one stops at its next frame.
         for job_id in result.open_job_ids:
             await self.jobs.cancel(job_id)
-        # 3. Files on the bot's disk (and on a data volume shared with workers).
-        media = await asyncio.to_thread(unlink_all, list(result.media_paths))
-        outputs = 0
-        if self.out_dir is not None:
-            outputs, _ = await asyncio.to_thread(remove_job_files, self.out_dir, result.job_ids)
-        # 4. Redis: copies, records, arq's job/result records; tombstones for the workers.
+        media, outputs = removed
+        # 3. Redis: copies, records, arq's job/result records; tombstones for the workers.
         await self.gateway.erase(
             ErasePlan(
                 platform,
@@ -120,8 +131,9 @@ class Eraser:
                 user_id if scope is None else None,
             )
         )
-        # 5. The database file itself: erased rows leave the write-ahead log.
-        await self.store.database.compact()
+        # 4. The database file itself: erased rows leave the write-ahead log; the spare a
+        # full disk took is made again where there is room.
+        await settle(self.store)
         log.info("erased", extra={"platform": platform, "scope": scope, "jobs": result.jobs})
         return Removed(result.drafts, result.voices, media, outputs, result.jobs)
 
@@ -133,7 +145,11 @@ class Eraser:
         if self.out_dir is not None:
             await asyncio.to_thread(remove_job_files, self.out_dir, (place.job_id,))
         await self.gateway.erase(ErasePlan(place.platform, (), (place.job_id,)))
-        await self.store.safety.places.take_down(place.job_id, by, reason)
+
+        async def record() -> None:
+            await self.store.safety.places.take_down(place.job_id, by, reason)
+
+        await self.store.database.freeing(record)  # the video went first: room for its row
 
 
 # ---- the worker's side ---------------------------------------------------------------

@@ -107,7 +107,9 @@ class Usage:
 class Denial:
     """Which limit said no, and when a retry can succeed (None: when something finishes)."""
 
-    limit: str  # one of LIMIT_NAMES' keys, or "uploads" / "upload_bytes" (decide_upload)
+    # one of LIMIT_NAMES' keys, or "uploads" / "upload_bytes" / "upload_bytes_total"
+    # (decide_upload)
+    limit: str
     allowed: int
     retry_at: float | None = None
 
@@ -151,21 +153,25 @@ def decide_limits(limits: RateLimits, usage: Usage, *, server: bool) -> Denial |
     return None
 
 
-# ---- uploads: rate and byte quota per person ------------------------------------------
+# ---- uploads: rate and byte quota per person, and the service's daily byte budget -------
 @dataclass(frozen=True)
 class UploadLimits:
-    """What one person may hand over: files per hour, bytes per day (negative: no limit)."""
+    """What one person may hand over: files per hour, bytes per day; and what everyone
+    together may hand over per day (negative: no limit)."""
 
     per_hour: int = 30
     bytes_per_day: int = 200_000_000
+    total_bytes_per_day: int = 5_000_000_000
 
 
 @dataclass(frozen=True)
 class UploadUsage:
-    """The person's recent uploads, counted inside the transaction that would add one."""
+    """The person's recent uploads, and everyone's bytes of the last day, counted inside the
+    transaction that would add one."""
 
     times: tuple[float, ...] = ()  # when each upload of the last hour came
     sizes: tuple[tuple[float, int], ...] = ()  # (time, bytes) of each upload of the last day
+    total: int = 0  # bytes everyone uploaded in the last day
 
 
 def decide_upload(limits: UploadLimits, usage: UploadUsage, size: int) -> Denial | None:
@@ -173,10 +179,20 @@ def decide_upload(limits: UploadLimits, usage: UploadUsage, size: int) -> Denial
 
     Denials name "uploads" (files per hour) or "upload_bytes" (bytes per day); their retry
     time is when enough earlier uploads leave the sliding window (None: never, the file alone
-    is over the daily quota)."""
+    is over the daily quota). "upload_bytes_total": the service's daily budget is spent
+    (everyone's uploads together; no retry time: tomorrow)."""
     if _full(len(usage.times), limits.per_hour):
         return Denial("uploads", limits.per_hour, _window_retry(usage.times, limits.per_hour, HOUR))
-    quota = limits.bytes_per_day
+    personal = _personal_bytes(limits.bytes_per_day, usage, size)
+    if personal is not None:
+        return personal
+    budget = limits.total_bytes_per_day
+    if budget >= 0 and usage.total + size > budget:
+        return Denial("upload_bytes_total", budget)
+    return None
+
+
+def _personal_bytes(quota: int, usage: UploadUsage, size: int) -> Denial | None:
     if quota < 0:
         return None
     used = sum(b for _, b in usage.sizes)

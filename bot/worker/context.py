@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from arq.connections import ArqRedis
@@ -21,11 +23,15 @@ from bot.worker.board import StatusBoard
 from engine import Engine
 from engine.pipeline import VoiceCaches
 
-__all__ = ["CTX_KEY", "WorkerContext", "Deliver", "context"]
+__all__ = ["CTX_KEY", "INTAKE_SLOTS", "WorkerContext", "Deliver", "context"]
+
+T = TypeVar("T")
 
 #: the one key of arq's ctx that is ours: the :class:`WorkerContext`
 CTX_KEY = "mouthpiece"
 Deliver = Callable[["WorkerContext", RenderJob, Path | None, str], Awaitable[None]]
+#: intake checks at once (the intake queue's ``max_jobs``): each waits on its own jail process
+INTAKE_SLOTS = 4
 
 
 @dataclass
@@ -50,6 +56,11 @@ class WorkerContext:
     http: aiohttp.ClientSession | None = None
     status_board: StatusBoard | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # intake's own threads: a slow decode (up to the jail's time bound) never holds up the
+    # default executor that renders, deliveries and sweeps use
+    intake_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(INTAKE_SLOTS, thread_name_prefix="intake")
+    )
 
     @property
     def rendering(self) -> Engine:
@@ -72,6 +83,11 @@ class WorkerContext:
     @property
     def voice_cache(self) -> VoiceCaches | None:
         return self.engine.voice_cache if self.engine is not None else None
+
+    async def in_intake(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run blocking intake work (a jailed decode) on intake's own threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.intake_pool, functools.partial(fn, *args))
 
     def count(self, outcome: str) -> None:
         if self.metrics is not None:

@@ -4,6 +4,7 @@ note's length), and speech recognition for the consent phrase."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from bot.contract.ports import MediaCheck
 from bot.jobs.media import stored_media, write_atomically
 from bot.worker.context import WorkerContext, context
 from engine import InvalidInput
-from engine.types import PhotoIntake
+from engine.jail import Jail
+from engine.types import Audio, PhotoIntake
 
 __all__ = ["media_file", "photo_intake", "check_media", "transcribe"]
 
@@ -50,14 +52,14 @@ async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> str:
     engine = w.rendering
     try:
         path = await media_file(w, digest, kind)
-        if kind == "image":
-            photo = await asyncio.to_thread(engine.inspect_photo, path)
+        if kind == "image":  # decoded in the engine's jail, waited for on intake's threads
+            photo = await w.in_intake(engine.inspect_photo, path)
             if photo.digest == digest:  # the cache file holds the bytes the bot stored
                 await w.pool.set(
                     Keys.intake(digest), photo.to_json(), ex=w.settings.media_ttl_seconds
                 )
             return MediaCheck(ok=True, warnings=photo.warnings).to_json()
-        voice = await asyncio.to_thread(engine.inspect_voice, path)
+        voice = await w.in_intake(engine.inspect_voice, path)
         return MediaCheck(ok=True, seconds=voice.seconds, warnings=voice.warnings).to_json()
     except InvalidInput as e:
         return MediaCheck(ok=False, reason=e.reason).to_json()
@@ -75,6 +77,13 @@ async def photo_intake(w: WorkerContext, digest: str) -> PhotoIntake | None:
         return None
 
 
+def _jailed_audio(path: Path, *, sample_rate: int, max_seconds: float) -> Audio:
+    """A voice note decoded in a jail with the default bounds (a context without an engine)."""
+    jailed = Jail().audio(path, sample_rate=sample_rate, max_seconds=max_seconds, timeout=60.0)
+    assert jailed.array is not None
+    return Audio(jailed.array, int(jailed.header["sample_rate"]))
+
+
 async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
     """Speech recognition of a voice note for the consent-phrase check (None: this worker
     has no recognizer, or the note cannot be read)."""
@@ -82,11 +91,15 @@ async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
     recognizer = w.asr
     if recognizer is None:
         return None
-    from engine.asr import transcribe_file
+    from engine.asr import MAX_SECONDS, SAMPLE_RATE
 
     try:
         path = await media_file(w, digest, "audio")
-        text: str | None = await asyncio.to_thread(transcribe_file, recognizer, path)
-        return text
+        decode = w.engine.decode_audio if w.engine is not None else _jailed_audio
+        audio = await w.in_intake(
+            functools.partial(decode, sample_rate=SAMPLE_RATE, max_seconds=MAX_SECONDS), path
+        )
     except InvalidInput:
         return None
+    text: str = await asyncio.to_thread(recognizer.transcribe, audio)
+    return text

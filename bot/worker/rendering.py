@@ -74,9 +74,10 @@ def job_timeout(engine: Engine, script: str, settings: BotSettings) -> float:
     """Seconds a render of ``script`` may take: sized from its length, not a fixed number.
 
     Speech length is the conversation's own estimate (:func:`bot.conversation.flow.speech_seconds`,
-    the one the script limit uses); the lip-sync backend's estimate (measured on this
-    machine where it can) covers the frames, and the speech stage is allowed as long as the
-    speech itself. Three times that, plus a floor.
+    the one the script limit uses), counted on the script as spoken: numbers and symbols
+    written out as words, so a script of digits gets the time its words take. The lip-sync
+    backend's estimate (measured on this machine where it can) covers the frames, and the
+    speech stage is allowed as long as the speech itself. Three times that, plus a floor.
     """
     options = RenderOptions()
     speech = max(1.0, speech_seconds(script))

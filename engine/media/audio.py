@@ -32,6 +32,8 @@ __all__ = [
     "voiced_seconds",
     "cut_at_pause",
     "load_voice",
+    "clean_voice",
+    "voice_decode_seconds",
     "save_wav",
     "MAX_AUDIO_BYTES",
     "MAX_SAMPLE_RATE",
@@ -228,14 +230,33 @@ def load_voice(
     max_seconds: float = 15.0,
     timeout: float = DECODE_TIMEOUT,
 ) -> VoiceRef:
-    """Decode a reference voice note and clean it for voice cloning.
-
-    Refuses silence and too little speech; cuts long references at a pause.
-    """
-    # Decode a little more than needed so the pause search has room, but bound the work.
+    """Decode a reference voice note and clean it for voice cloning (:func:`clean_voice`)."""
     audio = decode_audio(
-        path, sample_rate=sample_rate, max_seconds=max(max_seconds * 4, 60.0), timeout=timeout
+        path,
+        sample_rate=sample_rate,
+        max_seconds=voice_decode_seconds(max_seconds),
+        timeout=timeout,
     )
+    return clean_voice(
+        audio, transcript=transcript, min_seconds=min_seconds, max_seconds=max_seconds
+    )
+
+
+def voice_decode_seconds(max_seconds: float) -> float:
+    """How much of a voice note to decode: a little more than needed, so the pause search
+    has room, but bounded."""
+    return max(max_seconds * 4, 60.0)
+
+
+def clean_voice(
+    audio: Audio,
+    *,
+    transcript: str | None = None,
+    min_seconds: float = 1.0,
+    max_seconds: float = 15.0,
+) -> VoiceRef:
+    """A decoded voice note made a reference voice: silence trimmed, cut at a pause, loudness
+    normalised. Refuses silence and too little speech."""
     audio = trim_silence(audio)
     if audio.samples.size == 0 or float(np.max(np.abs(audio.samples))) < 1e-3:
         raise InvalidInput(

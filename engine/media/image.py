@@ -35,11 +35,19 @@ __all__ = [
     "MIN_FACE_PX",
     "MIN_FACE_FRACTION",
     "PHOTO_FORMATS",
+    "MAX_FULL_DECODE_PIXELS",
+    "MAX_PHOTO_BYTES",
 ]
 
 log = logging.getLogger(__name__)
 
 MIN_SIDE, MAX_SIDE = 64, 20_000
+#: a JPEG decodes at a reduced scale (DCT scaling) and may have ``max_pixels``; every other
+#: format is decoded whole before it can be shrunk, so it is held to this (a 4K screenshot
+#: is 8.3 MP; a 40 MP lossless WebP of 1.7 KB cost 1.26 GB to decode)
+MAX_FULL_DECODE_PIXELS = 16_000_000
+#: bytes of one photo file (Discord's attachment limit is 25 MB, Telegram's photos 10 MB)
+MAX_PHOTO_BYTES = 30_000_000
 #: scans a JPEG may have (progressive photos have about ten; libjpeg's own tools stop at 1000)
 MAX_JPEG_SCANS = 100
 #: Pillow plugins a photo may be decoded by (JPEG's also opens phones' multi-picture MPO).
@@ -118,7 +126,10 @@ def load_photo(
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise InvalidInput(_UNREADABLE, field="photo") from e
     with im:
-        _check_header(im.size, max_pixels)
+        if im.format == "JPEG":
+            _check_header(im.size, max_pixels)
+        else:
+            _check_header(im.size, min(max_pixels, MAX_FULL_DECODE_PIXELS), or_jpeg=True)
         if im.format == "JPEG":
             _check_scans(path)
             im.draft("RGB", (working_size, working_size))  # decode at a reduced scale
@@ -177,7 +188,7 @@ def _check_scans(path: Path | bytes) -> None:
         )
 
 
-def _check_header(size: tuple[int, int], max_pixels: int) -> None:
+def _check_header(size: tuple[int, int], max_pixels: int, *, or_jpeg: bool = False) -> None:
     w, h = size
     if w < MIN_SIDE or h < MIN_SIDE:
         raise InvalidInput(
@@ -187,7 +198,8 @@ def _check_header(size: tuple[int, int], max_pixels: int) -> None:
     if w > MAX_SIDE or h > MAX_SIDE or w * h > max_pixels:
         raise InvalidInput(
             f"The photo is {w}x{h} pixels, larger than the {max_pixels // 1_000_000} megapixel "
-            "limit: send a smaller photo.",
+            f"limit{' for this format' if or_jpeg else ''}: send a smaller photo"
+            f"{' or a JPEG' if or_jpeg else ''}.",
             field="photo",
         )
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.tts.textnorm import normalize_text, split_clauses, split_sentences
+from spoken_text.normalize import normalize_text, split_clauses, split_sentences
 
 __all__ = ["ChunkPlan", "Budget", "plan_chunks", "split_plan", "phone_length"]
 

@@ -15,8 +15,8 @@ import numpy as np
 from engine.errors import BackendUnavailable, Cancelled, InvalidInput
 from engine.settings import EngineSettings
 from engine.tts._espeak_lib import EspeakLib, Event, library_path
-from engine.tts.textnorm import detect_language, normalize_text, split_sentences
 from engine.types import Audio, CancelCheck, Segment, Speech, VoiceRef
+from spoken_text.normalize import detect_language, normalize_text, split_sentences
 
 __all__ = ["EspeakBackend", "check", "OUTPUT_RATE"]
 

@@ -31,8 +31,8 @@ from engine.tts._neutts_lm import N_CTX, Sampling, SpeechLM
 from engine.tts._neutts_text import Budget, ChunkPlan, plan_chunks, split_plan
 from engine.tts.neutts_espeak import ESPEAK_VERSION, Phonemizer, find
 from engine.tts.refcache import ReferenceCache
-from engine.tts.textnorm import detect_language
 from engine.types import Audio, CancelCheck, Segment, Speech, VoiceRef
+from spoken_text.normalize import detect_language
 
 __all__ = [
     "NeuTTSBackend",

@@ -18,7 +18,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PLATFORMS = {"discord", "telegram"}
-OURS = ("engine", "bot")
+#: top-level packages of ours below both engine and bot: standard library only, importing
+#: nothing else of ours, so the chat process may use them without meeting the engine
+NEUTRAL = ("spoken_text",)
+OURS = ("engine", "bot", *NEUTRAL)
 
 
 def imports(path: Path) -> set[str]:
@@ -162,7 +165,18 @@ def test_engine_imports_nothing_of_ours_or_of_chat() -> None:
         assert not bad, f"{path}: {bad}"
 
 
-#: what each layer of bot may import of bot (ARCHITECTURE.md): one way, bottom up
+def test_the_neutral_packages_import_only_the_standard_library() -> None:
+    """What engine and bot share (the text normaliser) pulls in nothing heavy: no numpy, no
+    torch, no engine; the chat process imports it."""
+    for package in NEUTRAL:
+        for path in modules(package):
+            top = {m.split(".")[0] for m in imports(path)}
+            bad = top - set(sys.stdlib_module_names) - {package}
+            assert not bad, f"{path}: {bad}"
+
+
+#: what each layer of bot may import of ours (ARCHITECTURE.md): one way, bottom up; besides
+#: these, any layer may import the NEUTRAL packages
 LAYERS: dict[str, set[str]] = {
     "bot.contract": {"bot.contract"},
     "bot.db": set(),
@@ -190,6 +204,7 @@ LAYERS: dict[str, set[str]] = {
         "bot.settings",
         "bot.observability",
         "bot.worker",
+        "engine",  # the one package where bot meets the engine
     },
 }
 
@@ -241,8 +256,8 @@ def test_each_layer_imports_only_the_layers_below_it() -> None:
         layer = package_of(module)
         if not module.startswith("bot.") or layer not in LAYERS:
             continue
-        ours = {package_of(t) for t in targets if t.startswith("bot.")}
-        bad = ours - LAYERS[layer] - {"bot"}
+        ours = {package_of(t) for t in targets}
+        bad = ours - LAYERS[layer] - {"bot", *NEUTRAL}
         assert not bad, f"{module} ({layer}) imports {sorted(bad)}"
     assert set(LAYERS) >= {package_of(m) for m in graph if m.startswith("bot.")}
 

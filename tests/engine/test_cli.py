@@ -141,6 +141,24 @@ def test_invalid_input_exits_2_with_one_line(
     assert list(tmp_path.glob("*.mp4*")) == [] or case == "not-mp4"
 
 
+def test_a_script_longer_spoken_than_allowed_exits_2_with_one_line(
+    tmp_path: Path, sample_voice: Path, sample_photo: Path
+) -> None:
+    """The script limit (``max_script_chars``, 5,000 by default) counts the script as spoken:
+    994 typed characters of numbers are about 10,800 once written out as words."""
+    digits = ("7777777 " * 125)[:994]
+    out = tmp_path / "out.mp4"
+    proc = run_cli(
+        "render", "--script", digits, "--voice", sample_voice, "--photo", sample_photo, "-o", out
+    )
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "spoken as words" in lines[0] and "994-character" in lines[0], lines[0]
+    assert "the limit is 5000" in lines[0], lines[0]
+    assert not out.exists() and list(tmp_path.glob("*.mp4*")) == []
+
+
 @pytest.mark.parametrize(
     ("flags", "blinks", "head"),
     [
@@ -181,3 +199,5 @@ def test_doctor_lists_every_backend() -> None:
     assert {"espeak", "warp", "neutts", "diff2lip"} <= names
     usable = {line.split()[2] for line in proc.stdout.splitlines() if line.startswith("ok")}
     assert {"espeak", "warp"} <= usable
+    (jail,) = [line for line in proc.stdout.splitlines() if line.split()[1] == "jail"]
+    assert jail.startswith("ok ") and "no network, files confined" in jail  # this kernel has both

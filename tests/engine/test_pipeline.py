@@ -86,6 +86,18 @@ def test_bad_scripts_are_refused(script: str) -> None:
     assert e.value.field == "script" and "\n" not in e.value.reason
 
 
+def test_the_script_limit_counts_the_script_as_spoken() -> None:
+    """``max_chars`` bounds the typed script and the script written out as words."""
+    assert check_script("  Call 555 now.  ", 40) == "Call 555 now."  # 37 characters spoken
+    with pytest.raises(InvalidInput, match="spoken as words") as e:
+        check_script("Call 5555 now.", 40)  # "Call five thousand five hundred and ..."
+    assert e.value.field == "script" and "\n" not in e.value.reason
+    # longer runs of digits than Python turns into an int: refused, not a ValueError
+    for script in ("7" * 5000, "$" + "7" * 4999, "7" * 4990 + "th"):
+        with pytest.raises(InvalidInput, match="spoken as words"):
+            check_script(script, 5000)
+
+
 def test_transcript_required_when_backend_needs_it(
     tmp_path: Path, sample_voice: Path, sample_photo: Path
 ) -> None:
@@ -209,6 +221,21 @@ def test_a_photo_intake_through_its_codec_is_the_same_value(
         PhotoIntake.from_json('{"digest": "x"}')
 
 
+def _face_searches(engine: Engine, monkeypatch: Any) -> list[bool]:
+    """Every face search the engine asks its decode jail for, from now on."""
+    assert engine.jail is not None
+    searches: list[bool] = []
+    real = engine.jail.photo
+
+    def photo(path: Path, **kw: Any) -> Any:
+        if kw["find_face"]:
+            searches.append(True)
+        return real(path, **kw)
+
+    monkeypatch.setattr(engine.jail, "photo", photo)
+    return searches
+
+
 def test_a_reused_photo_intake_renders_the_same_frames_without_a_face_search(
     engine: Engine, tmp_path: Path, sample_voice: Path, sample_photo: Path, monkeypatch: Any
 ) -> None:
@@ -221,9 +248,7 @@ def test_a_reused_photo_intake_renders_the_same_frames_without_a_face_search(
     (tmp_path / "fresh").mkdir()
     (tmp_path / "reused").mkdir()
     fresh = engine.render(_request(tmp_path / "fresh", sample_voice, sample_photo))
-    searches: list[object] = []
-    real = engine.faces.detect
-    monkeypatch.setattr(engine.faces, "detect", lambda image: searches.append(1) or real(image))
+    searches = _face_searches(engine, monkeypatch)
     request = replace(
         _request(tmp_path / "reused", sample_voice, sample_photo), photo_intake=intake
     )
@@ -240,9 +265,7 @@ def test_a_photo_intake_of_other_bytes_is_not_trusted(
     """An intake whose digest names other bytes (or another working size) is ignored: the
     render finds the face in the photo it was given."""
     intake = engine.inspect_photo(sample_photo)
-    searches: list[object] = []
-    real = engine.faces.detect
-    monkeypatch.setattr(engine.faces, "detect", lambda image: searches.append(1) or real(image))
+    searches = _face_searches(engine, monkeypatch)
     for stale in (replace(intake, digest="0" * 64), replace(intake, width=intake.width - 2)):
         portrait = engine._load_portrait(sample_photo, stale)
         assert portrait.face == intake.face

@@ -2,7 +2,7 @@ import unicodedata
 
 import pytest
 
-from engine.tts.textnorm import detect_language, normalize_text, number_to_words, split_sentences
+from spoken_text.normalize import detect_language, normalize_text, number_to_words, split_sentences
 
 
 @pytest.mark.parametrize(

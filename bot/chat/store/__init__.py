@@ -44,8 +44,11 @@ class Store:
         self.safety = SafetyRecords(database)
 
     @classmethod
-    async def open(cls, path: Path) -> Store:
-        return cls(await Database.open(path, MIGRATIONS))
+    async def open(cls, path: Path, *, spare_bytes: int = 0) -> Store:
+        """The database at ``path``, upgraded; with ``spare_bytes`` (the bot:
+        :data:`~bot.db.SPARE_BYTES`) a spare beside it for deletes on a full disk
+        (:class:`~bot.db.Database`)."""
+        return cls(await Database.open(path, MIGRATIONS, spare_bytes=spare_bytes))
 
     async def close(self) -> None:
         await self.database.close()

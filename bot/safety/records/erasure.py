@@ -1,9 +1,16 @@
-"""Erasure that reaches every table (``/forget``, ``/mod purge``) and the retention purge."""
+"""Erasure that reaches every table (``/forget``, ``/mod purge``) and the retention purge.
+
+Files first: both hand the files their rows name to a ``files_first`` callback inside the
+transaction, before it commits, so that on a full disk the commit finds the room those files
+left (and a crash in between leaves rows without files, never files nobody knows of)."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +29,13 @@ from bot.safety.records.rows import (
     _scrub,
 )
 
+#: deletes, before the commit, the upload files (and the jobs' videos) a write stops naming
+FilesFirst = Callable[[tuple[Path, ...], tuple[str, ...]], Awaitable[None]]
+
+
+async def _no_files(paths: tuple[Path, ...], job_ids: tuple[str, ...]) -> None:
+    return None
+
 
 class Erasures(Table):
     """Erasure that reaches every table (``/forget``, ``/mod purge``) and the retention purge."""
@@ -35,6 +49,7 @@ class Erasures(Table):
         *,
         actor: str | None = None,
         action: str = "forget",
+        files_first: FilesFirst = _no_files,
     ) -> ForgetResult:
         """Delete what a user handed over and what was made from it.
 
@@ -42,7 +57,8 @@ class Erasures(Table):
         scope (a server moderator's purge): their drafts and jobs there only, never their
         saved voices or last uploads. Job rows, consents and the audit log keep only ids,
         times and hashes (the job rows keep counting for the limits, so erasing does not
-        reset them); media files no remaining row uses are dropped."""
+        reset them); media files no remaining row uses are dropped: ``files_first`` deletes
+        them and the jobs' videos before the commit."""
         who = (platform, user_id)
         async with self._writing() as db:
             drafts, digests = await self._erase_drafts(db, who, scope)
@@ -54,7 +70,10 @@ class Erasures(Table):
             for job in jobs:
                 digests |= {job.voice_hash, job.photo_hash}
             digests.discard("")
-            paths, dropped = await self._drop_unused_media(db, digests)
+            paths, dropped = await self._unused_media(digests)
+            await files_first(paths, tuple(j.job_id for j in jobs))
+            for digest in dropped:
+                await db.execute("DELETE FROM media WHERE digest=?", (digest,))
             detail = f"drafts={drafts} voices={voices} jobs={len(jobs)} media={len(paths)}"
             if actor is not None and actor != user_id:
                 detail = f"{user_id} {detail}"  # a moderator's purge names whose data
@@ -148,10 +167,8 @@ class Erasures(Table):
             )
         return erased
 
-    async def _drop_unused_media(
-        self, db: aiosqlite.Connection, digests: set[str]
-    ) -> tuple[tuple[Path, ...], tuple[str, ...]]:
-        """Media rows (and their files, returned) that no remaining row uses."""
+    async def _unused_media(self, digests: set[str]) -> tuple[tuple[Path, ...], tuple[str, ...]]:
+        """The uploads no remaining row uses: their files, and their hashes (rows to drop)."""
         paths: list[Path] = []
         dropped: list[str] = []
         for digest in sorted(digests):
@@ -160,7 +177,6 @@ class Erasures(Table):
             row = await self._one("SELECT path FROM media WHERE digest=?", digest)
             if row is not None:
                 paths.append(Path(row[0]))
-                await db.execute("DELETE FROM media WHERE digest=?", (digest,))
             dropped.append(digest)
         return tuple(paths), tuple(dropped)
 
@@ -184,12 +200,18 @@ class Erasures(Table):
 
     # ---- retention -------------------------------------------------------------------
     async def purge_rows(
-        self, *, media_before: float, scripts_before: float, reviews_before: float = 0.0
+        self,
+        *,
+        media_before: float,
+        scripts_before: float,
+        reviews_before: float = 0.0,
+        files_first: FilesFirst = _no_files,
     ) -> PurgeRows:
         """Expire uploads created before ``media_before`` (saved voices and open jobs keep
         theirs), drafts idle since then, the scripts of jobs finished before
         ``scripts_before``, and reviews asked for before ``reviews_before`` (they free the
-        requester's slot). Returns the media files to delete and the reviews to announce."""
+        requester's slot). ``files_first`` deletes the expired uploads' files before the
+        commit. Returns those files and the reviews to announce."""
         async with self._writing() as db:
             expired = await self._expire_reviews(db, reviews_before)
             cur = await db.execute(
@@ -200,6 +222,7 @@ class Erasures(Table):
                 (media_before,),
             )
             rows = await cur.fetchall()
+            await files_first(tuple(Path(r[1]) for r in rows), ())
             for digest, _ in rows:
                 await db.execute("DELETE FROM media WHERE digest=?", (digest,))
                 await db.execute(
@@ -224,6 +247,16 @@ class Erasures(Table):
                     "UPDATE jobs SET payload=? WHERE job_id=?", (_scrub(payload), job_id)
                 )
             return PurgeRows(tuple(Path(r[1]) for r in rows), drafts, len(old), expired)
+
+    # ---- the orphan sweep -------------------------------------------------------------
+    @asynccontextmanager
+    async def media_held(self) -> AsyncIterator[set[str]]:
+        """The files the media table names (absolute paths), with the one writer held for the
+        block: no upload is recorded meanwhile, so a file unnamed here stays unnamed (an
+        upload writes its file before it records the row)."""
+        async with self._writing():
+            cur = await self._db.execute("SELECT path FROM media")
+            yield {os.path.abspath(r[0]) for r in await cur.fetchall()}
 
     async def _expire_reviews(
         self, db: aiosqlite.Connection, before: float

@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import subprocess
+import time
 from pathlib import Path
+
+import pytest
 
 from bot.contract.jobs import Keys
 from bot.contract.ports import MediaCheck
@@ -18,6 +21,7 @@ from bot.jobs.redis import connect
 from bot.settings import BotSettings
 from bot.worker import CTX_KEY, WorkerContext, check_media
 from engine import Engine, EngineSettings
+from tests.auxil.bombs import BOMBS
 from tests.auxil.redis_server import redis_server
 
 
@@ -59,3 +63,47 @@ def test_a_playlist_naming_another_upload_is_refused_by_the_intake_check(
     assert check.ok is False
     reason = check.reason
     assert reason.startswith("The voice note could not be read as audio") and "\n" not in reason
+
+
+def test_bombs_sent_to_the_worker_are_refused_in_its_jail_within_bounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the worker's intake check as the bot queues it (bytes in Redis), with a token in
+    the worker's environment and Pillow broken in the worker's own process: each bomb is
+    refused in one line within 20 s, so it was decoded in the jail."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    engine = Engine(EngineSettings())
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:SECRET")
+
+    def in_this_process(*_: object, **__: object) -> None:
+        raise AssertionError("a user's file was decoded in the worker's own process")
+
+    monkeypatch.setattr("PIL.Image.open", in_this_process)
+    bombs = {name: BOMBS[name] for name in ("jpeg-20000-scans", "png16-40mp", "wav-250mhz")}
+
+    async def go(url: str) -> dict[str, tuple[MediaCheck, float]]:
+        redis = await connect(url)
+        house = WorkerContext(BotSettings(), cache, cache, engine=engine)
+        ctx = {CTX_KEY: house, "redis": redis}
+        verdicts = {}
+        try:
+            for name, (kind, build, _) in bombs.items():
+                data = build(tmp_path / name).read_bytes()
+                digest = hashlib.sha256(data).hexdigest()
+                await redis.set(Keys.media(digest), data)
+                started = time.monotonic()
+                verdict = await check_media(ctx, "image" if kind == "photo" else "audio", digest)
+                verdicts[name] = (MediaCheck.from_json(verdict), time.monotonic() - started)
+        finally:
+            await redis.aclose()
+        return verdicts
+
+    with redis_server(tmp_path) as url:
+        verdicts = asyncio.run(go(url))
+    for name, (check, seconds) in verdicts.items():
+        assert check.ok is False and check.reason and "\n" not in check.reason, name
+        assert seconds < 20, (name, seconds)
+    assert "20000 scans" in verdicts["jpeg-20000-scans"][0].reason
+    assert "megapixel" in verdicts["png16-40mp"][0].reason
+    assert "250,000,007" in verdicts["wav-250mhz"][0].reason

@@ -4,13 +4,17 @@ and uploads are accepted unchecked, as the design says): limits, saved voices, l
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from bot.chat.queue import Queue
 from bot.chat.store import Store
 from bot.contract import texts
 from bot.contract.events import Button, Command, Media, Reply, Text, Who
+from bot.contract.jobs import RENDER_QUEUE
 from bot.conversation.service import Limits, Service
+from spoken_text import spoken
 from tests.auxil.redis_server import redis_server
 
 WHO = Who("telegram", "42", "42", name="Ann")
@@ -29,7 +33,7 @@ async def _service(tmp: Path, url: str, **limits: object) -> tuple[Service, Stor
     return Service(store, queue, tmp / "media", Limits(**limits)), store, queue  # type: ignore[arg-type]
 
 
-def _texts(actions: list[object]) -> list[str]:
+def _texts(actions: Sequence[object]) -> list[str]:
     return [a.text for a in actions if isinstance(a, Reply)]
 
 
@@ -45,6 +49,94 @@ def test_script_limits_give_reasons(tmp_path: Path) -> None:
         assert "limit is 2 s" in _texts(slow)[0]
         ok = await svc.handle(Text(WHO, "Hi there."))
         assert _texts(ok)[0].startswith("Script received")
+        await queue.close()
+        await store.close()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
+
+
+#: 994 characters typed, under the default limit of 1,000, but about 10,800 spoken: every
+#: "7777777" is read as "seven million seven hundred and seventy-seven thousand seven ..."
+DIGITS = ("7777777 " * 125)[:994]
+
+
+def test_a_script_of_digits_is_limited_by_what_is_spoken(tmp_path: Path) -> None:
+    """The script limit counts the script as the voice will say it: 994 typed digits are
+    refused with the reason (numbers are spoken as words, how long that is) and nothing is
+    queued; the same draft with an ordinary script is queued."""
+    said = spoken(DIGITS)
+    assert len(DIGITS) == 994 and len(said) > 10_000
+
+    async def go(url: str) -> None:
+        svc, store, queue = await _service(tmp_path, url)  # the default limits
+        for event in (
+            Command(WHO, "talk"),
+            _media("audio", b"OggS fake voice", "v.ogg", duration=5.0),
+            _media("image", b"\xff\xd8 fake jpeg", "p.jpg"),
+            Button(WHO, "skip_transcript"),
+            Button(WHO, "consent"),
+        ):
+            await svc.handle(event)
+        refused = _texts(await svc.handle(Text(WHO, DIGITS)))
+        assert refused == [
+            texts.SCRIPT_SPOKEN_TOO_LONG.format(
+                chars=994, spoken=len(said), seconds=len(said) / 15, limit=1000
+            )
+        ]
+        assert "spoken as words" in refused[0] and f"{len(said)} characters" in refused[0]
+        after = _texts(await svc.handle(Button(WHO, "render")))
+        assert not any(t.startswith("Queued as job") for t in after)
+        assert await store.jobs.recent(WHO.platform, WHO.user_id) == []
+        assert await queue.redis.zcard(RENDER_QUEUE) == 0
+        # the control: the harness sees a job when one is queued
+        await svc.handle(Text(WHO, "Hello there, this is my script."))
+        await svc.handle(Button(WHO, "consent"))
+        queued = _texts(await svc.handle(Button(WHO, "render")))
+        assert any(t.startswith("Queued as job") for t in queued), queued
+        assert len(await store.jobs.recent(WHO.platform, WHO.user_id)) == 1
+        assert await queue.redis.zcard(RENDER_QUEUE) == 1
+        await queue.close()
+        await store.close()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
+
+
+def test_a_long_script_file_is_refused_before_it_is_normalised(tmp_path: Path) -> None:
+    """Normalising costs more than the length on hostile text (a run of digits is rescanned
+    from each digit: about 50 ms for 1,000 characters, minutes for 100,000): the typed limit
+    is checked first, so a 100 kB .txt of digits is refused at once."""
+    hostile = "7" * 99_999 + "x"
+
+    async def go(url: str) -> None:
+        svc, store, queue = await _service(tmp_path, url)
+        await svc.handle(Command(WHO, "talk"))
+        started = time.monotonic()
+        refused = await svc.handle(_media("text", hostile.encode(), "script.txt"))
+        assert time.monotonic() - started < 10
+        assert _texts(refused) == [texts.SCRIPT_TOO_LONG.format(chars=100_000, limit=1000)]
+        await queue.close()
+        await store.close()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
+
+
+def test_speech_seconds_count_the_script_as_spoken(tmp_path: Path) -> None:
+    """A short script of numbers fits as typed (23 characters, 1.5 s) but not as spoken:
+    refused for its spoken seconds, saying why; the reply to a script gives spoken seconds."""
+    numbers = "1234567 1234567 1234567"
+    seconds = len(spoken(numbers)) / 15
+    assert seconds > 10 > len(numbers) / 15
+
+    async def go(url: str) -> None:
+        svc, store, queue = await _service(tmp_path, url, max_script_seconds=10.0)
+        await svc.handle(Command(WHO, "talk"))
+        slow = _texts(await svc.handle(Text(WHO, numbers)))
+        assert slow == [texts.SCRIPT_SPOKEN_TOO_SLOW.format(chars=23, seconds=seconds, limit=10.0)]
+        ok = _texts(await svc.handle(Text(WHO, "1234567")))
+        assert ok[0] == texts.GOT_SCRIPT.format(chars=7, seconds=77 / 15)  # "about 5 s"
         await queue.close()
         await store.close()
 

@@ -313,6 +313,28 @@ def test_job_timeout_grows_with_the_script() -> None:
     assert huge == 3600
 
 
+def test_job_timeout_counts_the_script_as_spoken() -> None:
+    """400 typed characters of numbers are about 4,350 spoken ("seven million seven hundred
+    and ..."): the render gets the time those words take, ten times that of 400 letters."""
+    import math
+    from types import SimpleNamespace
+
+    from bot.settings import BotSettings
+    from bot.worker import job_timeout
+    from spoken_text import spoken
+
+    per_frame = SimpleNamespace(estimate_seconds=lambda frames, options: frames * 0.5)
+    engine = SimpleNamespace(lipsync=per_frame)
+    settings = BotSettings(render_timeout_floor=60, render_timeout_max=100_000)
+    numbers, letters = "7777777 " * 50, "abcdefg " * 50
+    assert len(numbers) == len(letters) == 400
+    speech = len(spoken(numbers)) / 15  # about 290 s
+    frames = math.ceil((speech + 0.4) * 25)
+    timeout = job_timeout(engine, numbers, settings)  # type: ignore[arg-type]
+    assert timeout == pytest.approx(60 + 3 * (frames * 0.5 + speech), rel=0.001)
+    assert timeout > 9 * job_timeout(engine, letters, settings)  # type: ignore[arg-type]
+
+
 def test_job_records_and_fair_rounds_are_kept_for_one_period(tmp_path: Path) -> None:
     """Status, cancel flag and the owner's fair-queue round (set inside a Lua script) all
     expire after ``JOB_RECORDS_TTL``."""

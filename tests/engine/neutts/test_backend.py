@@ -41,7 +41,7 @@ def test_long_script_plans_fit_the_context(backend: Any, voice: Any) -> None:
         prompt = backend.lm.prompt(f"{backend.budget(ref).ref_phonemes} {plan.phonemes}", ref.codes)
         assert len(prompt) == plan.prompt_tokens
     # nothing dropped, nothing repeated: the chunks read back as the normalised script
-    from engine.tts.textnorm import normalize_text, split_sentences
+    from spoken_text.normalize import normalize_text, split_sentences
 
     expected = _words(" ".join(normalize_text(s) for s in split_sentences(LONG_SCRIPT)))
     assert _words(" ".join(p.text for p in plans)) == expected
