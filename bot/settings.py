@@ -94,8 +94,11 @@ class BotSettings:
     limit_user_concurrent: int = 2
     limit_server_per_hour: int = 30
     queue_max: int = 50
+    queue_per_server: int = 20  # of queue_max, what one server may hold
+    queue_dm: int = 10  # of queue_max, what a platform's direct messages may hold, all together
     media_retention_hours: float = 24.0
     output_retention_days: float = 7.0
+    audit_retention_days: float = 365.0  # moderators' audit log entries
     review_hours: float = 48.0  # a review nobody decided expires; the requester is told
     purge_interval_seconds: float = 3600.0
     forget_poll_seconds: float = 5.0  # how soon a worker removes its copies of erased data

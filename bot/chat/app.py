@@ -83,6 +83,8 @@ def safety_from(settings: BotSettings) -> Safety:
             user_concurrent=settings.limit_user_concurrent,
             server_per_hour=settings.limit_server_per_hour,
             queue_max=settings.queue_max,
+            queue_per_server=settings.queue_per_server,
+            queue_dm=settings.queue_dm,
         ),
         label_position=settings.label_position,
     )
@@ -104,6 +106,7 @@ def retention_from(settings: BotSettings) -> Retention:
         output_days=settings.output_retention_days,
         review_hours=settings.review_hours,
         leftover_seconds=settings.render_timeout_max,
+        audit_days=settings.audit_retention_days,
     )
 
 

@@ -23,11 +23,17 @@ from arq.constants import job_key_prefix, result_key_prefix
 from arq.jobs import DeserializationError, deserialize_job, deserialize_result
 from redis.exceptions import ResponseError
 
+from bot.contract import texts
+from bot.contract.errors import Busy
+from bot.contract.events import ButtonSpec
 from bot.contract.jobs import (
     INTAKE_QUEUE,
     TASK_CHECK_MEDIA,
     TASK_NOTIFY,
+    TASK_NOTIFY_STAFF,
+    TASK_PREVIEW,
     TASK_TRANSCRIBE,
+    TASK_UNPOST,
     CancelOutcome,
     JobRecord,
     JobState,
@@ -35,14 +41,26 @@ from bot.contract.jobs import (
     RenderJob,
     forget_token,
 )
-from bot.contract.ports import ErasePlan, JobEvent, MediaCheck, Position
+from bot.contract.ports import (
+    ErasePlan,
+    JobEvent,
+    MediaCheck,
+    MediaPreview,
+    Position,
+    Posted,
+    Unposted,
+    posted_in,
+)
 from bot.jobs.book import JobBook
 from bot.jobs.queue import RenderQueue
 from bot.jobs.redis import busy_when_full, connect, loads
 
-__all__ = ["Queue"]
+__all__ = ["Queue", "PREVIEWS_AT_ONCE"]
 
 log = logging.getLogger(__name__)
+#: previews one chat process asks the workers for at once (a /mod reviews shows up to ten)
+PREVIEWS_AT_ONCE = 2
+_NO_PREVIEWS_SECONDS = 60.0  # after a preview nobody answered, how long not to ask again
 
 
 class Queue:
@@ -70,6 +88,8 @@ class Queue:
         self._poll = min(0.1, max(0.005, intake_timeout / 4))  # answer polls within the wait
         self.book = JobBook(redis)
         self.render = RenderQueue(redis, self.book)
+        self._previews = asyncio.Semaphore(PREVIEWS_AT_ONCE)
+        self._no_previews_until = 0.0
         self._group_ready = False
 
     @classmethod
@@ -138,6 +158,76 @@ class Queue:
         outside a conversation: an expired review's requester is told this way)."""
         await self.redis.enqueue_job(
             TASK_NOTIFY, platform, chat_id, text, job_id, _queue_name=INTAKE_QUEUE
+        )
+
+    async def preview(self, kind: str, digest: str) -> MediaPreview | None:
+        """A worker's small copy of an upload for a moderator's review (``kind`` "image" or
+        "audio"); None when no worker answered in time (then, for a minute, None at once: a
+        view of ten previews waits for one timeout, not ten). At most
+        :data:`PREVIEWS_AT_ONCE` are asked for at once by this process (each answer is held
+        in memory until sent)."""
+        async with self._previews:
+            if time.monotonic() < self._no_previews_until:
+                return None  # no worker answered a moment ago: the view is not held up again
+            try:
+                ask = busy_when_full(self._intake)
+                raw = await ask(TASK_PREVIEW, kind, digest, timeout=self.intake_timeout)
+            except Busy:
+                return None
+            except Exception:  # the worker's call failed: a review without this preview
+                log.warning("preview failed", exc_info=True)
+                return None
+            if raw is None:
+                self._no_previews_until = time.monotonic() + _NO_PREVIEWS_SECONDS
+        try:
+            return MediaPreview.from_json(raw) if isinstance(raw, str) else None
+        except ValueError:
+            log.warning("unreadable preview")
+            return None
+
+    @busy_when_full
+    async def posted(self, job_id: str) -> tuple[Posted, ...]:
+        """The messages the job's live record says were posted for it (its status message,
+        its video): the store keeps them too, once the job is closed."""
+        record = await self.book.read(job_id)
+        return posted_in(record) if record is not None else ()
+
+    async def unpost(
+        self, platform: str, chat_id: str, messages: tuple[Posted, ...]
+    ) -> tuple[Unposted, ...]:
+        """Have a worker delete these messages in the chat (a takedown): each one's outcome.
+        When no worker answers in time, or Redis refuses the request, none was removed."""
+        if not messages:
+            return ()
+        wanted = json.dumps([{"kind": m.kind, "message_id": m.message_id} for m in messages])
+        try:
+            ask = busy_when_full(self._intake)
+            raw = await ask(TASK_UNPOST, platform, chat_id, wanted, timeout=self.intake_timeout * 3)
+            outcomes = Unposted.from_json(raw) if isinstance(raw, str) else None
+        except (Busy, ValueError):
+            outcomes = None
+        except Exception:  # the worker's call failed: what it did is not known here
+            log.warning("unpost failed", exc_info=True)
+            outcomes = None
+        if outcomes is None:
+            return tuple(
+                Unposted(m.kind, m.message_id, False, texts.UNPOST_NO_WORKER) for m in messages
+            )
+        return outcomes
+
+    @busy_when_full
+    async def notify_staff(
+        self, platform: str, chat_id: str, text: str, buttons: tuple[ButtonSpec, ...]
+    ) -> None:
+        """Have a worker post ``text`` with ``buttons`` that anyone there may press (the core
+        judges each press): a review request in a moderators' channel or an operator's chat."""
+        await self.redis.enqueue_job(
+            TASK_NOTIFY_STAFF,
+            platform,
+            chat_id,
+            text,
+            [[b.label, b.action, b.value] for b in buttons],
+            _queue_name=INTAKE_QUEUE,
         )
 
     @busy_when_full

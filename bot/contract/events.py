@@ -18,6 +18,7 @@ __all__ = [
     "Event",
     "ButtonSpec",
     "Reply",
+    "Attachment",
     "Action",
     "Notify",
     "MEDIA_KINDS",
@@ -57,6 +58,11 @@ class Who:
     #: Server or Administrator, a Telegram group's administrator), and their role ids there
     server_admin: bool = False
     roles: tuple[str, ...] = ()
+    #: the platform says this person may themselves post messages with files where this came
+    #: from (Discord: View Channel, Send Messages and Attach Files resolved for the channel);
+    #: True where the platform has no such fact (direct messages, Telegram's private chats).
+    #: bot.safety decides what it allows.
+    can_post: bool = True
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,9 @@ class Media:
     filename: str = ""
     mime: str = ""
     duration: float | None = None
+    #: the platform says this file was forwarded or re-shared from another message (Telegram's
+    #: forward origin, a Discord forwarded message): a fact; bot.safety decides what it allows
+    forwarded: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,12 +112,27 @@ class ButtonSpec:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A small file sent with a reply (a review's previews: the photo downscaled, the voice
+    note's first seconds), held in memory."""
+
+    name: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Reply:
-    """A message to the user, with optional buttons (restricted to that user)."""
+    """A message to the user, with optional buttons (restricted to that user).
+
+    ``private``: it shows other people's data (a moderator's view of the queue, reviews,
+    audit or log), so only the person who asked may see it: never posted where others read
+    (Discord answers it ephemerally; Telegram sends it to the asker's private chat, not a
+    group)."""
 
     text: str
     buttons: tuple[ButtonSpec, ...] = ()
-    attachments: tuple[str, ...] = ()  # local files to send with it (moderators' reviews)
+    attachments: tuple[Attachment, ...] = ()  # sent with it (moderators' reviews)
+    private: bool = False
 
 
 @dataclass(frozen=True)

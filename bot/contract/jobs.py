@@ -17,6 +17,7 @@ from arq.constants import in_progress_key_prefix as IN_PROGRESS_PREFIX
 from arq.constants import job_key_prefix as JOB_PREFIX
 
 __all__ = [
+    "SCOPE_WIDTH",
     "RenderJob",
     "Submission",
     "JobRecord",
@@ -32,6 +33,9 @@ __all__ = [
     "TASK_CHECK_MEDIA",
     "TASK_TRANSCRIBE",
     "TASK_NOTIFY",
+    "TASK_NOTIFY_STAFF",
+    "TASK_PREVIEW",
+    "TASK_UNPOST",
     "forget_token",
     "Keys",
     "RENDER_QUEUE",
@@ -61,6 +65,9 @@ TASK_RENDER = "render"
 TASK_CHECK_MEDIA = "check_media"
 TASK_TRANSCRIBE = "transcribe"
 TASK_NOTIFY = "notify"
+TASK_NOTIFY_STAFF = "notify_staff"  # a line with moderators' buttons (a review waiting)
+TASK_PREVIEW = "preview"  # a small copy of an upload for a moderator's review
+TASK_UNPOST = "unpost"  # delete messages the bot posted for a job (a takedown)
 
 
 class JobState(StrEnum):
@@ -229,6 +236,11 @@ class Keys:
         return f"mouthpiece:fair:user:{platform}:{user_id}"
 
     @staticmethod
+    def fair_scope(platform: str, guild_id: str) -> str:
+        """The fair queue's clock of one scope: a server, or a platform's direct messages."""
+        return f"mouthpiece:fair:scope:{platform}:{guild_id or 'dm'}"
+
+    @staticmethod
     def in_progress(job_id: str) -> str:
         """arq's in-progress marker: the worker's heartbeat keeps its expiry short."""
         return f"{IN_PROGRESS_PREFIX}{job_id}"
@@ -249,6 +261,12 @@ class Submission:
     voice_hash: str
     photo_hash: str
     voice_text: str | None = None
+    voice_forwarded: bool = False  # the voice note came forwarded from someone else's message
+
+
+#: jobs one scope (a server; a platform's direct messages) may have in one round of the fair
+#: queue (bot.jobs.fair)
+SCOPE_WIDTH = 2
 
 
 @dataclass(frozen=True)
@@ -267,6 +285,7 @@ class RenderJob:
     seed: int = 0
     label: str | None = LABEL
     label_position: str = LABEL_POSITIONS[0]  # set per server by moderators
+    guild_id: str = ""  # the server it was asked in ("": direct messages): its fair-share scope
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -302,13 +321,14 @@ class JobRecord:
     finished: float = 0.0
     worker: str = ""
     attempt: int = 0
-    msg_id: str = ""
+    msg_id: str = ""  # the status message's platform message id
     msg_text: str = ""
     msg_at: float = 0.0
     msg_fails: int = 0
     msg_permanent: int = 0
     msg_retry_at: float = 0.0
     msg_gave_up: bool = False
+    video_msg_id: str = ""  # the posted video's platform message id (a takedown deletes it)
 
     #: the hash field each attribute is stored under (the state keeps its first name)
     _FIELD = {"state": "status", "attempt": "try"}

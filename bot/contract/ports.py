@@ -7,11 +7,14 @@ here imports them. The whole store, as the conversation sees it, is
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.contract.events import ButtonSpec
 from bot.contract.jobs import CancelOutcome, JobRecord, JobState, RenderJob
 
 __all__ = [
@@ -29,6 +32,12 @@ __all__ = [
     "LastMedia",
     "VoiceProfile",
     "JobRow",
+    "ConsentMethod",
+    "Verification",
+    "MediaPreview",
+    "Posted",
+    "Unposted",
+    "posted_in",
 ]
 
 
@@ -81,15 +90,121 @@ class ErasePlan:
     user: str | None = None  # set when the person's data goes everywhere
 
 
+class ConsentMethod(StrEnum):
+    """How a job's consent was verified (a consent record's ``method``)."""
+
+    PHRASE = "phrase"  # speech recognition heard the phrase in the voice note: valid anywhere
+    APPROVAL = "approval"  # a server's moderator approved: valid in that server (or DMs) only
+    OPERATOR = "operator"  # one of the bot's operators approved: valid everywhere
+
+
+@dataclass(frozen=True)
+class Verification:
+    """A job's verified consent, as its consent record keeps it: how (``method``), where it
+    counts (``scope``: a server id, "" the direct messages, "*" everywhere), who approved
+    (a moderator's or operator's user id), and for a voice that already carried a
+    verification, that earlier consent record's id (``carried_from``)."""
+
+    method: ConsentMethod
+    scope: str
+    by: str = ""
+    carried_from: int | None = None
+
+
+@dataclass(frozen=True)
+class MediaPreview:
+    """A small copy of an upload for a moderator's review, made on a worker from what its
+    decode jail read (a downscaled photo, the voice note's first seconds re-encoded small):
+    ``name`` and ``data``, or the ``reason`` there is none."""
+
+    name: str = ""
+    data: bytes = b""
+    reason: str = ""
+
+    def to_json(self) -> str:
+        """The one wire form (a worker's answer through arq: the bytes in base64)."""
+        blob = base64.b64encode(self.data).decode()
+        return json.dumps({"name": self.name, "data": blob, "reason": self.reason})
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> MediaPreview:
+        """ValueError when ``raw`` is not a preview."""
+        try:
+            d = json.loads(raw)
+            return cls(
+                str(d.get("name", "")),
+                base64.b64decode(str(d.get("data", "")), validate=True),
+                str(d.get("reason", "")),
+            )
+        except (TypeError, AttributeError, ValueError) as e:
+            raise ValueError(f"not a media preview: {e}") from e
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A message the bot posted in a job's chat: its video (``kind`` "video") or its status
+    message ("status"), by the platform's message id."""
+
+    kind: str
+    message_id: str
+
+
+def posted_in(record: JobRecord) -> tuple[Posted, ...]:
+    """The messages a job's live record says were posted for it: its status message (the
+    board's) and its video (the delivery's)."""
+    out = [Posted("status", record.msg_id)] if record.msg_id else []
+    if record.video_msg_id:
+        out.append(Posted("video", record.video_msg_id))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Unposted:
+    """What deleting one posted message came to: ``removed`` (deleted now, or already gone),
+    else the platform's ``reason`` (Telegram lets a bot delete a message only within 48
+    hours of posting it; no worker answered; the bot lost access to the chat)."""
+
+    kind: str
+    message_id: str
+    removed: bool
+    reason: str = ""
+
+    @staticmethod
+    def to_json(outcomes: tuple[Unposted, ...]) -> str:
+        """The one wire form of a worker's answer (a list)."""
+        return json.dumps([asdict(o) for o in outcomes])
+
+    @staticmethod
+    def from_json(raw: str | bytes) -> tuple[Unposted, ...]:
+        """ValueError when ``raw`` is not a list of outcomes."""
+        try:
+            return tuple(
+                Unposted(str(d["kind"]), str(d["message_id"]), bool(d["removed"]), str(d["reason"]))
+                for d in json.loads(raw)
+            )
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            raise ValueError(f"not unpost outcomes: {e}") from e
+
+
 class Gateway(Protocol):
-    """Uploads and intake through Redis: copies for the workers, their checks, erasure."""
+    """Uploads and intake through Redis: copies for the workers, their checks, erasure, and
+    lines a worker sends for the bot (``notify``; ``notify_staff`` with buttons that any of
+    the scope's moderators may press: a review waiting for them)."""
 
     async def put_media(self, digest: str, data: bytes) -> None: ...
     async def supply_media(self, digest: str, path: Path | None) -> bool: ...
     async def check_media(self, kind: str, digest: str) -> MediaCheck | None: ...
     async def transcribe(self, digest: str) -> str | None: ...
     async def notify(self, platform: str, chat_id: str, text: str, job_id: str = "") -> None: ...
+    async def notify_staff(
+        self, platform: str, chat_id: str, text: str, buttons: tuple[ButtonSpec, ...]
+    ) -> None: ...
     async def erase(self, plan: ErasePlan) -> None: ...
+    async def preview(self, kind: str, digest: str) -> MediaPreview | None: ...
+    async def posted(self, job_id: str) -> tuple[Posted, ...]: ...
+    async def unpost(
+        self, platform: str, chat_id: str, messages: tuple[Posted, ...]
+    ) -> tuple[Unposted, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -139,7 +254,7 @@ class JobStore(Protocol):
         *,
         limits: Any = None,  # the safety package's RateLimits
         status: str = JobState.QUEUED,
-        verified: str = "",
+        verified: Verification | None = None,
         now: float | None = None,
     ) -> bool: ...
 
@@ -162,6 +277,8 @@ class JobStore(Protocol):
     async def recent(
         self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False
     ) -> list[JobRow]: ...
+
+    async def keep_posted(self, job_id: str, messages: tuple[Posted, ...]) -> None: ...
 
 
 class JobControl(Protocol):

@@ -153,6 +153,22 @@ BANNED_EVERYWHERE = "The bot's operators have blocked you from making videos."
 CHANNEL_NOT_ALLOWED = (
     "Videos can't be made in this channel. Ask a moderator which channels allow them."
 )
+#: the person's own rights (bot.safety.rights): a Discord member without View Channel, Send
+#: Messages or Attach Files in the channel; files forwarded or re-shared from someone else
+CANNOT_POST_HERE = (
+    "You can't post files in this channel, so I won't post a video here for you: use /talk "
+    "where you can send messages and attach files, or in a direct message."
+)
+FORWARDED_PHOTO = (
+    "That photo was forwarded from someone else's message, so I can't use it: send a photo "
+    "from your own device, of someone who agreed."
+)
+FORWARDED_VOICE = (
+    "That voice note was forwarded from someone else's message, so it can't be used here: "
+    "send a voice note recorded on your own device."
+)
+FORWARDED_VOICE_PHRASE = "It was forwarded: it counts only if the speaker says this draft's phrase."
+VOICE_SAVE_FORWARDED = "A forwarded voice note can't be saved: save one you recorded yourself."
 SCRIPT_BLOCKED = (
     "The script contains a phrase this server does not allow. Change the script and send it again."
 )
@@ -162,6 +178,14 @@ LIMIT_CONCURRENT = (
     "You already have {allowed} videos waiting or rendering. Try again when one is finished."
 )
 LIMIT_QUEUE = "The queue is full ({allowed} videos). Try again in a few minutes."
+LIMIT_QUEUE_SERVER = (
+    "This server's share of the queue is full ({allowed} videos). Try again when one of them "
+    "is done."
+)
+LIMIT_QUEUE_DM = (
+    "The queue's share for direct messages is full ({allowed} videos from everyone here). "
+    "Try again in a few minutes, or use /talk in a server."
+)
 LIMIT_OFF = "Making videos is switched off here for now."
 DRAFT_KEPT = " Your draft is kept: press Render again then."
 PHRASE_INTRO = (
@@ -231,6 +255,7 @@ MOD_HELP = (
     "\n/mod queue · /mod reviews · /mod audit [N] · /mod log [N] · /mod takedown JOB [reason]"
     "\n/mod channels [add|remove here|ID | clear] · /mod label [POSITION|on|off]"
     "\n/mod block [add|remove PHRASE | list]"
+    "\n/mod reviews-channel [here|CHANNEL|off]: where review requests are posted"
     "\nOperators add “everywhere” (after USER, or to a view) to act in every server and DM."
 )
 MOD_LIMIT_CAPPED = (
@@ -247,9 +272,13 @@ MOD_CONSENT_FLOOR = (
 MOD_BAD = "I don't understand that. {usage}"
 MOD_LIMITS = (
     "Limits here: {day} a day per user, {concurrent} at once per user, {hour} an hour for "
-    "the server, {queue} in the whole queue (-1: no limit)."
+    "the server, {queue} in the whole queue (-1: no limit). Shares of the queue: at most "
+    "{share} for one server, {dm} for direct messages (everyone's together); each server "
+    "gets at most {width} videos per round of the queue, and a longer script counts as more."
 )
 MOD_CONSENT = "Consent mode here: {mode}."
+MOD_LIST_FULL = "The {what} here is full ({n} entries): remove one before adding another."
+MOD_PHRASE_TOO_LONG = "A blocked phrase may have at most {n} characters."
 MOD_CONSENT_MODES = {
     "attest": "the requester confirms that both people agreed",
     "phrase": "the voice note must say a phrase the bot gives",
@@ -275,6 +304,24 @@ MOD_JOB_NOT_HERE = "No job {job} was made here."
 MOD_TAKEN_DOWN = (
     "Took down job {job}: its video file is deleted, the audit entry kept, and the requester told."
 )
+#: a takedown in the chat (bot.safety.erasure.Eraser.take_down: the messages the bot posted
+#: for the job), and moderators' views answered only where the asker alone reads them
+MOD_UNPOSTED = " Deleted in the chat: {what}."
+MOD_UNPOSTED_NOTHING = " The bot has no message of it in the chat to delete."
+MOD_UNPOSTED_KEPT = (
+    "\nStill in the chat: {what} ({reason}). Delete it there by hand, or run /mod takedown "
+    "{job} again later: a takedown must reach the chat within 48 hours."
+)
+UNPOSTED_KINDS = {"video": "the video", "status": "its status message"}
+UNPOST_NO_WORKER = "no worker answered in time"
+UNPOST_NO_ACCESS = "no worker has this platform's token"
+UNPOST_PLATFORM_FAILING = "the platform kept failing"
+MOD_REVIEW_NO_PREVIEW = "\n(No preview of the {what}: the file is gone, or no worker answered.)"
+MOD_SENT_PRIVATELY = "That shows people's data, so I sent it to your private chat with me."
+MOD_ASK_PRIVATELY = (
+    "That shows people's data, so I answer it only in your private chat with me, and I can't "
+    "write to you there yet: open a chat with me, press Start, then ask again."
+)
 MOD_LOG_EMPTY = "No moderator actions here yet."
 MOD_LOG_LINE = "{at}{where} · {actor} · {action}{detail}"
 MOD_QUEUE_EMPTY = "Nothing is waiting or rendering here."
@@ -294,6 +341,28 @@ MOD_REVIEW_MEDIA_GONE = (
 )
 MOD_APPROVED = "Approved job {job}; it is queued."
 MOD_DENIED = "Denied job {job}; the requester has been told."
+MOD_SELF_APPROVAL = (
+    "You asked for video {job} yourself, so another moderator must approve it; it stays in "
+    "/mod reviews."
+)
+MOD_REVIEW_WAITING = (
+    "Video {job} from user {user} (asked in {scope}) waits for a consent review{phrase}. "
+    "Approve or deny it here; /mod reviews shows its script, voice note and photo."
+)
+MOD_REVIEWS_CHANNEL = "Review requests here are posted in <#{channel}>, with Approve and Deny."
+MOD_REVIEWS_CHANNEL_NONE = (
+    "No reviews channel is set here; moderators find requests in /mod reviews (on Telegram, "
+    "requests made in private chats also reach each operator's private chat)."
+)
+#: how a video's consent was verified, in /mod audit ("consent …"), and where that counts
+CONSENT_PHRASE_HEARD = "phrase heard"
+CONSENT_BY_MODERATOR = "moderator approval in {scope} by {by}"
+CONSENT_BY_OPERATOR = "operator approval in {scope} by {by}, valid everywhere"
+CONSENT_CARRIED = "{how}, carried by the same voice"
+CONSENT_MODE = " ({mode} mode)"
+CONSENT_EARLIER = " ({verified})"  # a record from before consents had a method
+SCOPE_SERVER = "server {scope}"
+SCOPE_DMS = "the DMs"
 MOD_AUDIT_EMPTY = "No videos requested here yet."
 MOD_AUDIT_LINE = (
     "{at}{where} · user {user} · job {job} · {status} · consent {mode}{verified} · "
@@ -347,6 +416,7 @@ DISCORD_MOD = {
     "label": "Show or move the AI-generated label",
     "block": "Blocked words or phrases for scripts here",
     "purge": "Delete what a user made here (operators: everywhere)",
+    "reviews-channel": "Where review requests are posted, with Approve and Deny",
     "mod": "Moderator controls for Mouthpiece in this server",
 }
 DISCORD_MOD_OPTIONS = {
@@ -365,4 +435,5 @@ MOD_USAGE = {
     "channels": "/mod channels add|remove here|CHANNEL_ID, or /mod channels clear",
     "label": "/mod label {positions}|on|off",
     "block": "/mod block add|remove WORD OR PHRASE, or /mod block list",
+    "reviews-channel": "/mod reviews-channel here|CHANNEL|off",
 }

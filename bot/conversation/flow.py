@@ -56,6 +56,7 @@ class Draft:
     photo_hash: str | None = None
     photo_warnings: tuple[str, ...] = ()
     consent: bool = False
+    voice_forwarded: bool = False  # from someone else's message (bot.safety.rights)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class VoiceIn:
     digest: str
     seconds: float
     transcript: str | None = None  # a saved voice comes with its transcript
+    forwarded: bool = False  # the platform says it came from someone else's message
 
 
 @dataclass(frozen=True)
@@ -209,11 +211,15 @@ def _voice(d: Draft, i: VoiceIn, rules: Rules) -> Result:
         voice_hash=i.digest,
         voice_seconds=i.seconds,
         voice_text=i.transcript,
+        voice_forwarded=i.forwarded,
         transcript_asked=i.transcript is not None,
         consent=False,
         state="collect" if d.state == "transcript" else d.state,
     )
-    return _next(d, rules, [Reply(texts.GOT_VOICE.format(seconds=i.seconds))])
+    said = texts.GOT_VOICE.format(seconds=i.seconds)
+    if i.forwarded:  # accepted only where the phrase check applies
+        said += " " + texts.FORWARDED_VOICE_PHRASE
+    return _next(d, rules, [Reply(said)])
 
 
 def _photo(d: Draft, i: PhotoIn, rules: Rules) -> Result:

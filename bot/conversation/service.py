@@ -181,7 +181,12 @@ class Service:
         and so does a busy Redis (:class:`Busy` goes up to :meth:`handle`)."""
         assert draft.script and draft.voice_hash and draft.photo_hash
         sub = Submission(
-            draft.id, draft.script, draft.voice_hash, draft.photo_hash, draft.voice_text
+            draft.id,
+            draft.script,
+            draft.voice_hash,
+            draft.photo_hash,
+            draft.voice_text,
+            draft.voice_forwarded,
         )
         admitted = await self.guard.admit(who, sub)
         if isinstance(admitted, Reply):
@@ -291,6 +296,9 @@ class Service:
             )
         if event.kind not in ("audio", "image", "text"):
             return Refuse(texts.BAD_FILE_TYPE)
+        not_theirs = await self.guard.forwarded(event)  # someone else's, forwarded
+        if not_theirs is not None:
+            return Refuse(not_theirs)
         if event.kind != "text" and not await self.uploads.has_room(max(0, event.size or 0)):
             log.warning("upload refused: free space below the floor")
             return Refuse(texts.DISK_FULL)
@@ -333,6 +341,8 @@ class Service:
             return Refuse(
                 texts.VOICE_TOO_LONG.format(seconds=seconds, max=self.limits.max_voice_seconds)
             )
+        if event.forwarded:  # this draft's only: never the "last voice" /voice save keeps
+            return VoiceIn(digest, seconds, forwarded=True)
         await self.store.media.remember(who.platform, who.user_id, voice=(digest, seconds, None))
         return VoiceIn(digest, seconds)
 
@@ -368,6 +378,8 @@ class Service:
             gone = await self.store.voices.delete(who.platform, who.user_id, parts[1])
             return (texts.VOICE_DELETED if gone else texts.VOICE_NOT_FOUND).format(name=parts[1])
         digest, seconds, text = None, 0.0, None
+        if draft and draft.voice_hash and draft.voice_forwarded:
+            return texts.VOICE_SAVE_FORWARDED  # someone else's: it rides on no consent record
         if draft and draft.voice_hash:
             digest, seconds, text = draft.voice_hash, draft.voice_seconds, draft.voice_text
         else:

@@ -35,7 +35,16 @@ from bot.contract.jobs import (
     JobState,
     RenderJob,
 )
-from bot.contract.ports import JobEvent, JobQueue, JobStore, LiveJob, MediaSupply, Position
+from bot.contract.ports import (
+    JobEvent,
+    JobQueue,
+    JobStore,
+    LiveJob,
+    MediaSupply,
+    Position,
+    Verification,
+    posted_in,
+)
 
 __all__ = ["Lifecycle", "Submitted", "Reconciled", "Notify"]
 
@@ -93,7 +102,7 @@ class Lifecycle:
         *,
         limits: Any,
         state: JobState,
-        verified: str,
+        verified: Verification | None,
     ) -> Submitted:
         """Record the job, then queue it (``state`` queued) or hold it (``review``).
         Raises :class:`~bot.safety.policy.LimitExceeded` (nothing recorded) and
@@ -165,6 +174,10 @@ class Lifecycle:
             )
             if not moved:
                 log.debug("event not applied", extra={"job_id": event.job_id, "to": event.to})
+            if event.to in CLOSED_STATES:  # its messages in the chat, for a takedown later
+                record = await self.queue.record(event.job_id)
+                if record is not None:
+                    await self.history.keep_posted(event.job_id, posted_in(record))
         if events:
             await self.queue.ack(*(e.id for e in events))
         return len(events)
@@ -201,6 +214,7 @@ class Lifecycle:
                     output_bytes=record.output_bytes,
                     timings=record.seconds,
                 )
+                await self.history.keep_posted(job.job_id, posted_in(record))
                 closed += 1
                 continue
             if await self.queue.holds(job.job_id):

@@ -61,7 +61,7 @@ class RenderQueue:
         queue already holds it, or its record says it is closed. Raises
         :class:`~bot.contract.errors.Busy` (Redis full or unreachable) with nothing written."""
         job_key, record_key = Keys.arq_job(job.job_id), Keys.job(job.job_id)
-        score = await fair_score(self.redis, job.platform, job.user_id)
+        score = await fair_score(self.redis, job)
         async with self.redis.pipeline(transaction=True) as pipe:
             await pipe.watch(job_key, record_key)
             if await pipe.exists(job_key):

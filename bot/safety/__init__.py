@@ -2,7 +2,8 @@
 
 The conversation service calls one object, :class:`Guard` (gate, screen, consent intro,
 submit, cancel). Inside: pure decisions (:mod:`.policy`, :mod:`.moderation`), who may act
-on what (:mod:`.authority`), the moderators' desk (:mod:`.desk`), the safety tables
+on what (:mod:`.authority`), the moderators' desk (:mod:`.desk`), review requests sent to
+the moderators where they work (:mod:`.announce`), the safety tables
 (:mod:`.records`), erasure across SQLite, files, Redis and workers (:mod:`.erasure`) and
 the retention purge (:mod:`.retention`).
 

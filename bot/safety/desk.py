@@ -10,14 +10,15 @@ everywhere or ban a person from every server and the DMs.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from bot.contract import texts
-from bot.contract.events import Action, ButtonSpec, Notify, Reply, Who
-from bot.contract.jobs import CancelOutcome, JobState
-from bot.contract.ports import JobControl, MediaSupply
+from bot.contract.events import Action, Attachment, ButtonSpec, Notify, Reply, Who
+from bot.contract.jobs import CancelOutcome, JobState, RenderJob
+from bot.contract.ports import ConsentMethod, JobControl, MediaSupply, Unposted
 from bot.safety import moderation
 from bot.safety.authority import EVERYWHERE, Authority, authority_of
 from bot.safety.erasure import Eraser
@@ -28,7 +29,9 @@ from bot.safety.storage import SafetyStore
 __all__ = ["Desk"]
 
 log = logging.getLogger(__name__)
-_REVIEWS_SHOWN = 5  # per /mod reviews (each carries its voice note and photo)
+_REVIEWS_SHOWN = 5  # per /mod reviews (each carries previews of its voice note and photo)
+#: what each of a job's uploads is called in a reply (as bot.jobs.media names them)
+MEDIA_NAMES = {"voice": "voice note", "photo": "photo"}
 
 
 class Desk:
@@ -48,6 +51,7 @@ class Desk:
         self.uploads = uploads
         self.jobs = jobs
         self.eraser = eraser
+        self.gateway = eraser.gateway  # the workers: previews for reviews
 
     def authority(self, who: Who) -> Authority:
         return authority_of(who, self.config.staff)
@@ -73,9 +77,12 @@ class Desk:
             refused = moderation.beyond_caps(cmd, caps)
             if refused is not None:
                 return refused
-            data = await self.records.policy.edit_guild_policy(
-                who.platform, scope, lambda d: moderation.apply(cmd, d, here=who.chat_id)
-            )
+            try:
+                data = await self.records.policy.edit_guild_policy(
+                    who.platform, scope, lambda d: moderation.apply(cmd, d, here=who.chat_id)
+                )
+            except moderation.ListFull as e:
+                return e.text
             await self.records.log.log_action(
                 who.platform, scope, who.user_id, f"mod {cmd.sub} {cmd.verb}".strip()
             )
@@ -95,6 +102,11 @@ class Desk:
             return [Reply(await self._purge(who, cmd.args[0], view))]
         if cmd.sub == "takedown":
             return await self._take_down(who, auth, cmd.args[0], cmd.args[1])
+        # the views show other people's data: answered only where the asker alone reads them
+        return [replace(a, private=True) for a in await self._view(p, view, cmd)]
+
+    async def _view(self, p: str, view: str | None, cmd: moderation.ModCommand) -> list[Action]:
+        """The queue, reviews, audit or log of this scope (None: everywhere)."""
         if cmd.sub == "queue":
             return [_queue_view(await self.records.places.open_in_scope(p, view), cmd.everywhere)]
         if cmd.sub == "reviews":
@@ -160,10 +172,10 @@ class Desk:
         place = await self.records.places.job_place(ref)
         if place is None or not auth.covers(place.platform, place.scope):
             return [Reply(texts.MOD_JOB_NOT_HERE.format(job=ref[:8]))]
-        await self.eraser.take_down(place, who.user_id, reason)
+        unposted = await self.eraser.take_down(place, who.user_id, reason)
         short = place.job_id[:8]
         return [
-            Reply(texts.MOD_TAKEN_DOWN.format(job=short)),
+            Reply(texts.MOD_TAKEN_DOWN.format(job=short) + _unposted(unposted, short)),
             Notify(
                 texts.TAKEDOWN_NOTICE.format(job=short),
                 platform=place.platform,
@@ -172,25 +184,47 @@ class Desk:
         ]
 
     async def _reviews_view(self, rows: list[ReviewRow]) -> list[Action]:
-        """One message per pending review: the script, the phrase to listen for, the voice
-        note and photo attached (while retention keeps them), Approve and Deny."""
+        """One message per pending review: the script, the phrase to listen for, previews of
+        the voice note and photo (while retention keeps them), Approve and Deny.
+
+        Previews, not the uploads: a worker decodes each upload in its jail and sends back
+        a small copy (the photo downscaled, the voice note's first seconds), far within
+        every platform's file limit; the gateway bounds how many are made at once."""
         if not rows:
             return [Reply(texts.MOD_REVIEWS_EMPTY)]
+        shown = rows[:_REVIEWS_SHOWN]
+        previews = await asyncio.gather(*(self._previews(r.job) for r in shown))
         out: list[Action] = []
-        for r in rows[:_REVIEWS_SHOWN]:
+        for r, (attachments, missing) in zip(shown, previews, strict=True):
             job = r.job
             phrase = texts.MOD_REVIEW_PHRASE.format(phrase=r.phrase) if r.phrase else ""
             short = job.job_id[:8]
             text = texts.MOD_REVIEW_LINE.format(
                 job=short, user=job.user_id, script=job.script[:300], phrase=phrase
             )
-            files = await self.records.places.media_paths((job.voice_hash, job.photo_hash))
+            text += "".join(texts.MOD_REVIEW_NO_PREVIEW.format(what=m) for m in missing)
             buttons = (
                 ButtonSpec(texts.MOD_APPROVE_BUTTON.format(job=short), "mod_approve", job.job_id),
                 ButtonSpec(texts.MOD_DENY_BUTTON.format(job=short), "mod_deny", job.job_id),
             )
-            out.append(Reply(text, buttons, attachments=tuple(str(f) for f in files)))
+            out.append(Reply(text, buttons, attachments=attachments))
         return out
+
+    async def _previews(self, job: RenderJob) -> tuple[tuple[Attachment, ...], list[str]]:
+        """Previews of a review's voice note and photo, and the names of those without one."""
+        await self.uploads.supply(job)  # the workers' copies, fresh (or gone with the files)
+        made: list[Attachment] = []
+        missing: list[str] = []
+        for kind, digest, name in (
+            ("audio", job.voice_hash, MEDIA_NAMES["voice"]),
+            ("image", job.photo_hash, MEDIA_NAMES["photo"]),
+        ):
+            preview = await self.gateway.preview(kind, digest)
+            if preview is None or not preview.data:
+                missing.append(name)
+            else:
+                made.append(Attachment(preview.name, preview.data))
+        return tuple(made), missing
 
     # ---- moderator buttons: cancel, approve, deny ------------------------------------
     async def button(self, who: Who, action: str, job_id: str) -> list[Action]:
@@ -209,8 +243,12 @@ class Desk:
 
     async def _decide(self, who: Who, place: JobPlace, *, approve: bool) -> list[Action]:
         """Approve (the uploads go back to the workers, even after a day) or deny a review;
-        the requester is told either way."""
+        the requester is told either way. Nobody approves their own request: the review
+        stays for another moderator. An approval counts in the job's scope, an operator's
+        everywhere."""
         short = place.job_id[:8]
+        if approve and (place.platform, place.user_id) == (who.platform, who.user_id):
+            return [Reply(texts.MOD_SELF_APPROVAL.format(job=short))]
         if approve:
             pending = await self.records.reviews.pending_reviews(place.platform, place.scope)
             review = next((r for r in pending if r.job.job_id == place.job_id), None)
@@ -223,7 +261,9 @@ class Desk:
                     Reply(texts.MOD_REVIEW_MEDIA_GONE.format(job=short)),
                     Notify(tell, platform=place.platform, chat_id=place.chat_id),
                 ]
-        row = await self.records.reviews.decide_review(place.job_id, approve, who.user_id)
+        row = await self.records.reviews.decide_review(
+            place.job_id, approve, who.user_id, everywhere=self.authority(who).operator
+        )
         if row is None:
             return [Reply(texts.MOD_REVIEW_GONE.format(job=short))]
         if approve:
@@ -288,19 +328,56 @@ def _queue_view(jobs: list[OpenJob], everywhere: bool) -> Reply:
     return Reply("\n".join(lines), buttons)
 
 
+def _unposted(outcomes: tuple[Unposted, ...], job: str) -> str:
+    """What a takedown did in the chat: what was deleted, and each message still there with
+    why it could not be."""
+    if not outcomes:
+        return texts.MOD_UNPOSTED_NOTHING
+    name = texts.UNPOSTED_KINDS
+    outcomes = tuple(sorted(outcomes, key=lambda o: o.kind != "video"))  # the video first
+    gone = [name.get(o.kind, o.kind) for o in outcomes if o.removed]
+    out = texts.MOD_UNPOSTED.format(what=", ".join(gone)) if gone else ""
+    for o in outcomes:
+        if not o.removed:
+            out += texts.MOD_UNPOSTED_KEPT.format(
+                what=name.get(o.kind, o.kind), reason=o.reason, job=job
+            )
+    return out
+
+
 def _stamp(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(at))
 
 
+def _consent(r: RenderRecord) -> tuple[str, str]:
+    """How the video's consent stands, as the audit says it: the method and where it was
+    given and counts ("moderator approval in server 1 by 7 (phrase mode)", "phrase heard"),
+    or the server's mode when nothing was verified (attest, a review not approved)."""
+    if not r.method:
+        return r.mode, texts.CONSENT_EARLIER.format(verified=r.verified) if r.verified else ""
+    if r.method == ConsentMethod.PHRASE:
+        how = texts.CONSENT_PHRASE_HEARD
+    else:
+        template = (
+            texts.CONSENT_BY_OPERATOR
+            if r.method == ConsentMethod.OPERATOR
+            else texts.CONSENT_BY_MODERATOR
+        )
+        how = template.format(scope=moderation.scope_name(r.given_in), by=r.by)
+    if r.carried:
+        how = texts.CONSENT_CARRIED.format(how=how)
+    return how, texts.CONSENT_MODE.format(mode=r.mode)
+
+
 def _audit_line(r: RenderRecord, everywhere: bool) -> str:
-    verified = f" ({r.verified})" if r.verified else ""
+    how, verified = _consent(r)
     return texts.MOD_AUDIT_LINE.format(
         at=_stamp(r.at),
         where=moderation.where(r.scope if everywhere else None),
         user=r.user_id,
         job=r.job_id[:8],
         status=texts.MOD_TAKEN_DOWN_STATE if r.taken_down else r.status,
-        mode=r.mode,
+        mode=how,
         verified=verified,
         voice=moderation.short(r.voice),
         photo=moderation.short(r.photo),

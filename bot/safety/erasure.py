@@ -1,5 +1,6 @@
 """Data that really goes away: ``/forget``, ``/mod purge`` and ``/mod takedown`` reach every
-copy, not only the database rows.
+copy, not only the database rows; a takedown also the video and status message the bot
+posted in the chat (deleted there by a worker, :meth:`Eraser.take_down`).
 
 On the bot's side (:class:`Eraser`): the upload files, rendered videos and the temporary
 files a killed render left beside them (``data/out/.<job>.*``), deleted first; SQLite (rows
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.contract.jobs import LIVE_STATES, Keys, forget_token
-from bot.contract.ports import ErasePlan, Gateway, JobControl
+from bot.contract.ports import ErasePlan, Gateway, JobControl, Unposted
 from bot.safety.records import ForgetResult, JobPlace
 from bot.safety.retention import settle, unlink_all
 from bot.safety.storage import SafetyStore
@@ -137,19 +138,33 @@ class Eraser:
         log.info("erased", extra={"platform": platform, "scope": scope, "jobs": result.jobs})
         return Removed(result.drafts, result.voices, media, outputs, result.jobs)
 
-    async def take_down(self, place: JobPlace, by: str, reason: str) -> None:
-        """One video: its file (here and, by tombstone, on every worker) goes, the job
-        record and its audit entry stay and say so."""
+    async def take_down(self, place: JobPlace, by: str, reason: str) -> tuple[Unposted, ...]:
+        """One video: its file (here and, by tombstone, on every worker) goes, and the
+        messages the bot posted for it in the chat (the video, its status message) are
+        deleted there by a worker; the job record and its audit entry stay and say so, with
+        what could not be removed from the chat and why. Returns what became of each
+        message. Taking a video down again retries the messages still in the chat."""
         if place.status in LIVE_STATES:
             await self.jobs.cancel(place.job_id)
+        # what was posted: the history's (kept when the job closed, not removed yet) and the
+        # live record's (read before it is erased: a status message posted since)
+        posted = await self.store.safety.places.posted(place.job_id)
+        posted += [m for m in await self.gateway.posted(place.job_id) if m not in posted]
         if self.out_dir is not None:
             await asyncio.to_thread(remove_job_files, self.out_dir, (place.job_id,))
         await self.gateway.erase(ErasePlan(place.platform, (), (place.job_id,)))
+        unposted = await self.gateway.unpost(place.platform, place.chat_id, tuple(posted))
+        if unposted and not all(o.removed for o in unposted):
+            log.warning(
+                "taken down, but messages are still in the chat",
+                extra={"job_id": place.job_id, "kept": sum(not o.removed for o in unposted)},
+            )
 
         async def record() -> None:
-            await self.store.safety.places.take_down(place.job_id, by, reason)
+            await self.store.safety.places.take_down(place.job_id, by, reason, unposted)
 
         await self.store.database.freeing(record)  # the video went first: room for its row
+        return unposted
 
 
 # ---- the worker's side ---------------------------------------------------------------

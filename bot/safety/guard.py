@@ -16,9 +16,10 @@ import time
 from dataclasses import asdict, dataclass
 
 from bot.contract import texts
-from bot.contract.events import Action, Button, Command, Event, Reply, Who
+from bot.contract.events import Action, Button, Command, Event, Media, Reply, Who
 from bot.contract.jobs import JobState, RenderJob, Submission, job_id_for
-from bot.contract.ports import Gateway, JobControl, MediaSupply
+from bot.contract.ports import ConsentMethod, Gateway, JobControl, MediaSupply, Verification
+from bot.safety.announce import announce_review, review_desks
 from bot.safety.authority import EVERYWHERE
 from bot.safety.desk import Desk
 from bot.safety.erasure import Eraser
@@ -32,6 +33,7 @@ from bot.safety.policy import (
     phrase_matches,
     scope_of,
 )
+from bot.safety.rights import forwarded_refusal, posting_refusal
 from bot.safety.storage import SafetyStore
 
 __all__ = ["Guard", "Admission", "limit_text"]
@@ -49,7 +51,7 @@ class Admission:
     consent_mode: str
     limits: RateLimits
     state: JobState
-    verified: str
+    verified: Verification | None
     phrase: str | None
 
 
@@ -101,12 +103,22 @@ class Guard:
             policy = await self.policy(who)
             if policy.channels and who.chat_id not in policy.channels:
                 return [Reply(texts.CHANNEL_NOT_ALLOWED)]
+        cannot_post = posting_refusal(who, event)  # /talk, Render: the member's own rights
+        if cannot_post is not None:
+            return [Reply(cannot_post)]
         return None
 
     async def policy(self, who: Who) -> ServerPolicy:
         """The operator's settings with this server's overrides, within the operator's caps."""
         overrides = await self.records.policy.guild_policy(who.platform, scope_of(who.guild_id))
         return self.config.defaults.merge(overrides)
+
+    async def forwarded(self, media: Media) -> str | None:
+        """The refusal of a file forwarded from someone else's message, under this place's
+        consent mode (:func:`bot.safety.rights.forwarded_refusal`), or None."""
+        if not media.forwarded:
+            return None
+        return forwarded_refusal(media.kind, (await self.policy(media.who)).consent_mode)
 
     async def script_blocked(self, who: Who, script: str) -> bool:
         """Whether the server's blocklist refuses this script."""
@@ -134,6 +146,10 @@ class Guard:
         policy = await self.policy(who)
         if blocked(sub.script, policy.blocklist):
             return Reply(texts.SCRIPT_BLOCKED)
+        # a forwarded voice taken under the phrase check; the mode may have changed since
+        forwarded = forwarded_refusal("audio", policy.consent_mode) if sub.voice_forwarded else None
+        if forwarded is not None:
+            return Reply(forwarded)
         consent = await self._consent(who, sub, policy.consent_mode)
         if isinstance(consent, Reply):
             return consent
@@ -153,8 +169,14 @@ class Guard:
         )
 
     async def hold_for_review(self, admission: Admission) -> None:
-        """A recorded job waits for a moderator (with the phrase they listen for)."""
-        await self.records.reviews.put_review(admission.job, admission.guild_id, admission.phrase)
+        """A recorded job waits for a moderator (with the phrase they listen for); the
+        scope's moderators hear of it where they work (:mod:`bot.safety.announce`)."""
+        job, scope = admission.job, scope_of(admission.guild_id)
+        await self.records.reviews.put_review(job, admission.guild_id, admission.phrase)
+        overrides = await self.records.policy.guild_policy(job.platform, scope)
+        channel = self.config.defaults.merge(overrides).reviews_channel
+        chats = review_desks(job.platform, scope, channel, self.config.staff, job.user_id)
+        await announce_review(self.gateway, job, scope, admission.phrase, chats)
 
     def _job(self, who: Who, sub: Submission, policy: ServerPolicy) -> RenderJob:
         label = self.label
@@ -172,20 +194,25 @@ class Guard:
             max_bytes=self.upload_bytes.get(who.platform),
             label=label,
             label_position=policy.label_position,
+            guild_id=who.guild_id or "",
         )
 
     async def _consent(
         self, who: Who, sub: Submission, mode: str
-    ) -> Reply | tuple[JobState, str, str | None]:
-        """(status, verified, phrase) for the job, or the refusal to show."""
+    ) -> Reply | tuple[JobState, Verification | None, str | None]:
+        """(status, verification, phrase) for the job, or the refusal to show."""
         if mode == "review":
-            return JobState.REVIEW, "", None
+            return JobState.REVIEW, None, None
         if mode != "phrase":
-            return JobState.QUEUED, "", None
+            return JobState.QUEUED, None, None
         records = self.records
-        earlier = await records.consent.voice_consent(who.platform, who.user_id, sub.voice_hash)
-        if earlier:  # a saved voice carries its verified consent record
-            return JobState.QUEUED, f"voice:{earlier}", None
+        earlier = await records.consent.voice_consent(
+            who.platform, who.user_id, sub.voice_hash, scope_of(who.guild_id)
+        )
+        if earlier is not None:  # the voice carries a verification that counts here
+            method = ConsentMethod(earlier.method)
+            carried = Verification(method, earlier.valid_in, earlier.by, earlier.id)
+            return JobState.QUEUED, carried, None
         phrase = await records.consent.phrase_for(
             who.platform, who.user_id, who.chat_id, sub.draft_id
         )
@@ -197,10 +224,11 @@ class Guard:
             return Reply(texts.PHRASE_NEEDED.format(phrase=phrase))
         heard = await self.gateway.transcribe(sub.voice_hash) if self.config.asr else None
         if heard is None:
-            return JobState.REVIEW, "", phrase  # no speech recognition: a moderator listens
+            return JobState.REVIEW, None, phrase  # no speech recognition: a moderator listens
         if not phrase_matches(phrase, heard):
             return Reply(texts.PHRASE_NOT_HEARD.format(phrase=phrase))
-        return JobState.QUEUED, "asr", phrase
+        # proof about the recording itself: it counts wherever the voice is used
+        return JobState.QUEUED, Verification(ConsentMethod.PHRASE, EVERYWHERE), phrase
 
 
 def limit_text(denial: Denial) -> str:
@@ -212,5 +240,7 @@ def limit_text(denial: Denial) -> str:
         "hour": texts.LIMIT_HOUR,
         "concurrent": texts.LIMIT_CONCURRENT,
         "queue": texts.LIMIT_QUEUE,
+        "queue_server": texts.LIMIT_QUEUE_SERVER,
+        "queue_dm": texts.LIMIT_QUEUE_DM,
     }[denial.limit]
     return template.format(allowed=denial.allowed, when=texts.when(denial.retry_in(time.time())))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.contract import texts
-from bot.contract.jobs import LABEL_POSITIONS
+from bot.contract.jobs import LABEL_POSITIONS, SCOPE_WIDTH
 from bot.safety.policy import (
     CONSENT_MODES,
     LIMIT_NAMES,
@@ -37,6 +37,7 @@ __all__ = [
     "short",
     "age",
     "where",
+    "scope_name",
 ]
 
 SUBCOMMANDS = (
@@ -53,9 +54,10 @@ SUBCOMMANDS = (
     "channels",
     "label",
     "block",
+    "reviews-channel",
 )
 #: subcommands that edit the server's stored overrides (the rest act on users and jobs)
-POLICY_EDITS = ("limits", "consent", "channels", "label", "block")
+POLICY_EDITS = ("limits", "consent", "channels", "label", "block", "reviews-channel")
 #: subcommands acting on one user: ``SUB USER [everywhere] [reason]``
 USER_SUBS = ("ban", "unban", "purge")
 #: views that take ``everywhere`` (operators: every server and the direct messages)
@@ -194,6 +196,12 @@ def _check_block(rest: list[str], label_required: bool) -> str | None:
     return _bad(texts.MOD_USAGE["block"])
 
 
+def _check_reviews_channel(rest: list[str], label_required: bool) -> str | None:
+    if not rest or (len(rest) == 1 and (rest[0].lower() in ("here", "off") or user_ref(rest[0]))):
+        return None
+    return _bad(texts.MOD_USAGE["reviews-channel"])
+
+
 _CHECKS = {
     "limits": _check_limits,
     "consent": _check_consent,
@@ -205,11 +213,28 @@ _CHECKS = {
     "channels": _check_channels,
     "label": _check_label,
     "block": _check_block,
+    "reviews-channel": _check_reviews_channel,
 }
 
 
+#: a server's lists are bounded: phrases on its blocklist (each at most MAX_PHRASE_CHARS),
+#: channels it allows
+MAX_BLOCKLIST = 200
+MAX_PHRASE_CHARS = 100
+MAX_CHANNELS = 50
+
+
+class ListFull(Exception):
+    """An edit would grow a server's list past its bound; ``text`` says so in one line."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
 def apply(cmd: ModCommand, overrides: dict[str, Any], *, here: str) -> dict[str, Any]:
-    """A server's overrides after a (validated) policy edit. ``here``: the channel id."""
+    """A server's overrides after a (validated) policy edit. ``here``: the channel id.
+    Raises :class:`ListFull` when an addition would pass a list's bound."""
     data = dict(overrides)
     if cmd.sub == "limits":
         if cmd.verb == "reset":
@@ -219,27 +244,44 @@ def apply(cmd: ModCommand, overrides: dict[str, Any], *, here: str) -> dict[str,
     elif cmd.sub == "consent":
         data["consent_mode"] = cmd.verb
     elif cmd.sub == "channels":
-        chans = list(data.get("channels", []))
-        if cmd.verb == "clear":
-            chans = []
-        else:
-            target = here if cmd.args[0] == "here" else user_ref(cmd.args[0]) or ""
-            chans = [c for c in chans if c != target]
-            if cmd.verb == "add":
-                chans.append(target)
-        data["channels"] = chans
+        data["channels"] = _channels(list(data.get("channels", [])), cmd, here)
     elif cmd.sub == "label":
         if cmd.verb in ("on", "off"):
             data["label_off"] = cmd.verb == "off"
         else:
             data["label_position"] = cmd.verb
     elif cmd.sub == "block":
-        phrase = " ".join(cmd.args).strip().casefold()
-        entries = [e for e in data.get("blocklist", []) if e != phrase]
-        if cmd.verb == "add":
-            entries.append(phrase)
-        data["blocklist"] = sorted(entries)
+        data["blocklist"] = _blocklist(list(data.get("blocklist", [])), cmd)
+    elif cmd.sub == "reviews-channel":
+        if cmd.verb == "off":
+            data.pop("reviews_channel", None)
+        else:
+            data["reviews_channel"] = here if cmd.verb == "here" else user_ref(cmd.verb) or ""
     return data
+
+
+def _channels(chans: list[str], cmd: ModCommand, here: str) -> list[str]:
+    if cmd.verb == "clear":
+        return []
+    target = here if cmd.args[0] == "here" else user_ref(cmd.args[0]) or ""
+    chans = [c for c in chans if c != target]
+    if cmd.verb == "add":
+        if len(chans) >= MAX_CHANNELS:
+            raise ListFull(texts.MOD_LIST_FULL.format(what="channel list", n=MAX_CHANNELS))
+        chans.append(target)
+    return chans
+
+
+def _blocklist(entries: list[str], cmd: ModCommand) -> list[str]:
+    phrase = " ".join(cmd.args).strip().casefold()
+    entries = [e for e in entries if e != phrase]
+    if cmd.verb == "add":
+        if len(phrase) > MAX_PHRASE_CHARS:
+            raise ListFull(texts.MOD_PHRASE_TOO_LONG.format(n=MAX_PHRASE_CHARS))
+        if len(entries) >= MAX_BLOCKLIST:
+            raise ListFull(texts.MOD_LIST_FULL.format(what="blocklist", n=MAX_BLOCKLIST))
+        entries.append(phrase)
+    return sorted(entries)
 
 
 def beyond_caps(cmd: ModCommand, caps: ServerPolicy) -> str | None:
@@ -266,6 +308,9 @@ def describe(sub: str, policy: ServerPolicy, *, asr: bool = False) -> str:
             concurrent=lim.user_concurrent,
             hour=lim.server_per_hour,
             queue=lim.queue_max,
+            share=lim.queue_per_server,
+            dm=lim.queue_dm,
+            width=SCOPE_WIDTH,
         )
     if sub == "consent":
         mode = policy.consent_mode
@@ -278,6 +323,10 @@ def describe(sub: str, policy: ServerPolicy, *, asr: bool = False) -> str:
     if sub == "label":
         state = texts.MOD_LABEL_OFF_STATE if policy.label_off else ""
         return texts.MOD_LABEL.format(position=policy.label_position, state=state)
+    if sub == "reviews-channel":
+        if not policy.reviews_channel:
+            return texts.MOD_REVIEWS_CHANNEL_NONE
+        return texts.MOD_REVIEWS_CHANNEL.format(channel=policy.reviews_channel)
     if not policy.blocklist:
         return texts.MOD_BLOCKLIST_EMPTY
     return texts.MOD_BLOCKLIST.format(phrases="; ".join(f"“{p}”" for p in policy.blocklist))
@@ -292,6 +341,11 @@ def age(created: float, now: float | None = None) -> str:
     if seconds < 3600:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+def scope_name(scope: str) -> str:
+    """ "server 123", or "the DMs" for "": where something was asked or given."""
+    return texts.SCOPE_SERVER.format(scope=scope) if scope else texts.SCOPE_DMS
 
 
 def where(scope: str | None) -> str:

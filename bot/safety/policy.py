@@ -91,6 +91,10 @@ class RateLimits:
     user_concurrent: int = 2
     server_per_hour: int = 30
     queue_max: int = 50
+    # the queue's shares: what one server, and a platform's direct messages (every account
+    # together), may hold of it; the operator's alone, like queue_max
+    queue_per_server: int = 20
+    queue_dm: int = 10
 
 
 @dataclass(frozen=True)
@@ -101,14 +105,15 @@ class Usage:
     user_open: int = 0  # queued, running or awaiting review
     server_hour: tuple[float, ...] = ()  # created times of the server's jobs in the last hour
     queue_open: int = 0  # queued or running, everywhere
+    scope_open: int = 0  # queued or running in this scope (the server; or the platform's DMs)
 
 
 @dataclass(frozen=True)
 class Denial:
     """Which limit said no, and when a retry can succeed (None: when something finishes)."""
 
-    # one of LIMIT_NAMES' keys, or "uploads" / "upload_bytes" / "upload_bytes_total"
-    # (decide_upload)
+    # one of LIMIT_NAMES' keys, "queue_server" / "queue_dm" (the queue's shares), or
+    # "uploads" / "upload_bytes" / "upload_bytes_total" (decide_upload)
     limit: str
     allowed: int
     retry_at: float | None = None
@@ -150,6 +155,10 @@ def decide_limits(limits: RateLimits, usage: Usage, *, server: bool) -> Denial |
         return Denial("concurrent", limits.user_concurrent)
     if _full(usage.queue_open, limits.queue_max):
         return Denial("queue", limits.queue_max)
+    if server and _full(usage.scope_open, limits.queue_per_server):
+        return Denial("queue_server", limits.queue_per_server)
+    if not server and _full(usage.scope_open, limits.queue_dm):
+        return Denial("queue_dm", limits.queue_dm)
     return None
 
 
@@ -218,6 +227,7 @@ class ServerPolicy:
     channels: tuple[str, ...] = ()  # allowed channel ids; empty: everywhere
     label_position: str = LABEL_POSITIONS[0]
     label_off: bool = False  # honoured only where the label is not required
+    reviews_channel: str = ""  # where review requests are posted for moderators; "": nowhere
 
     def merge(self, overrides: dict[str, Any]) -> ServerPolicy:
         """These (the operator's) settings with a server's stored overrides on top.

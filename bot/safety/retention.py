@@ -59,6 +59,11 @@ class Retention:
     review_hours: float = 48.0  # a review nobody decided expires (the slot frees up)
     leftover_seconds: float = 6 * 3600.0  # a render's temporary file older than its timeout
     orphan_seconds: float = 600.0  # an unfinished upload write, or a file without a row
+    audit_days: float = 365.0  # the audit log's entries are kept this long
+
+    @property
+    def audit_seconds(self) -> float:
+        return self.audit_days * 86_400.0
 
     @property
     def media_seconds(self) -> float:
@@ -164,6 +169,7 @@ async def purge(
             media_before=now - rules.media_seconds,
             scripts_before=now - rules.output_seconds,
             reviews_before=now - rules.review_seconds,
+            audit_before=now - rules.audit_seconds,
             files_first=files_first,
         )
 

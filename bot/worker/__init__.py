@@ -8,6 +8,7 @@ delivers. The one package where ``bot`` meets ``engine``.
   heartbeat lease, the render timeout).
 - :mod:`~bot.worker.outbox`: the video and failure notices, sent under the delivery claim.
 - :mod:`~bot.worker.board`: every job's live status message.
+- :mod:`~bot.worker.staff`: review requests (with Approve and Deny) for moderators.
 - :mod:`~bot.worker.upkeep`: retention on the worker's disk, erasure sweeps.
 - :mod:`~bot.worker.delivery`: the platforms' HTTP APIs.
 - :mod:`~bot.worker.main`: builds the engine and the arq workers; runs them.
@@ -28,6 +29,7 @@ from bot.worker.intake import check_media, transcribe
 from bot.worker.main import build_workers, load_recognizer, main, run
 from bot.worker.outbox import notify
 from bot.worker.rendering import job_timeout, render
+from bot.worker.staff import notify_staff
 from bot.worker.upkeep import purge_worker_files, sweep
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "render",
     "job_timeout",
     "notify",
+    "notify_staff",
     "sweep",
     "purge_worker_files",
     "load_recognizer",

@@ -29,7 +29,7 @@ T = TypeVar("T")
 
 #: the one key of arq's ctx that is ours: the :class:`WorkerContext`
 CTX_KEY = "mouthpiece"
-Deliver = Callable[["WorkerContext", RenderJob, Path | None, str], Awaitable[None]]
+Deliver = Callable[["WorkerContext", RenderJob, Path | None, str], Awaitable[str | None]]
 #: intake checks at once (the intake queue's ``max_jobs``): each waits on its own jail process
 INTAKE_SLOTS = 4
 

@@ -1,27 +1,39 @@
 """Intake on the worker: an upload as a local file, its check (a photo's face, a voice
-note's length), and speech recognition for the consent phrase."""
+note's length), speech recognition for the consent phrase, and previews for a moderator's
+review (made from what a decode jail read, never from the upload's bytes directly)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import io
 import logging
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bot.contract import texts
 from bot.contract.jobs import Keys
-from bot.contract.ports import MediaCheck
+from bot.contract.ports import MediaCheck, MediaPreview
 from bot.jobs.media import stored_media, write_atomically
 from bot.worker.context import WorkerContext, context
 from engine import InvalidInput
-from engine.jail import Jail
+from engine.jail import Jail, JailLimits
 from engine.types import Audio, PhotoIntake
 
-__all__ = ["media_file", "photo_intake", "check_media", "transcribe"]
+__all__ = ["media_file", "photo_intake", "check_media", "transcribe", "preview"]
 
 log = logging.getLogger(__name__)
 _SUFFIX = {"audio": ".audio", "image": ".img"}
+#: a review's previews: the photo at most this many pixels on its longest side, the voice
+#: note's first seconds as Opus in Ogg at a speech bitrate (tens of kilobytes: far within
+#: every platform's file limit)
+PREVIEW_SIDE = 640
+PREVIEW_SECONDS = 10.0
+_PREVIEW_RATE = 16_000
+_PREVIEW_NICE = 10  # behind renders, like the intake checks
 
 
 async def media_file(w: WorkerContext, digest: str, kind: str) -> Path:
@@ -103,3 +115,68 @@ async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
         return None
     text: str = await asyncio.to_thread(recognizer.transcribe, audio)
     return text
+
+
+async def preview(ctx: dict[str, Any], kind: str, digest: str) -> str:
+    """A small copy of an upload for a moderator's review (``kind`` "image" or "audio"), as
+    :class:`MediaPreview` JSON: the photo downscaled, the voice note's first
+    :data:`PREVIEW_SECONDS` re-encoded small. The upload is decoded in a jail, as at intake;
+    the preview is encoded here from the decoded pixels or samples."""
+    w = context(ctx)
+    jail = _preview_jail(w)
+    try:
+        path = await media_file(w, digest, kind)
+        if kind == "image":
+            pixels = w.engine.settings.max_photo_pixels if w.engine is not None else 40_000_000
+            data = await w.in_intake(_photo_preview, jail, path, pixels)
+            return MediaPreview("photo-preview.jpg", data).to_json()
+        data = await w.in_intake(_voice_preview, jail, path)
+        return MediaPreview("voice-preview.ogg", data).to_json()
+    except InvalidInput as e:
+        return MediaPreview(reason=e.reason).to_json()
+    except Exception as e:  # the jail or the encoder failed: a review without this preview
+        log.warning("preview failed", extra={"kind": kind, "error": type(e).__name__})
+        return MediaPreview(reason=type(e).__name__).to_json()
+
+
+def _preview_jail(w: WorkerContext) -> Jail:
+    """The engine's intake jail; a jail of its own when the engine decodes without one."""
+    if w.engine is not None and w.engine.intake_jail is not None:
+        return w.engine.intake_jail
+    return Jail(JailLimits(nice=_PREVIEW_NICE))
+
+
+def _photo_preview(jail: Jail, path: Path, max_pixels: int) -> bytes:
+    from PIL import Image
+
+    from engine.media.image import MAX_PHOTO_BYTES
+
+    jailed = jail.photo(
+        path,
+        find_face=False,
+        max_pixels=max_pixels,
+        working_size=PREVIEW_SIDE,
+        max_bytes=MAX_PHOTO_BYTES,
+    )
+    assert jailed.array is not None
+    out = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(jailed.array, dtype=np.uint8)).save(
+        out, "JPEG", quality=80
+    )
+    return out.getvalue()
+
+
+def _voice_preview(jail: Jail, path: Path) -> bytes:
+    from engine.media.ffmpeg import tool
+
+    jailed = jail.audio(
+        path, sample_rate=_PREVIEW_RATE, max_seconds=PREVIEW_SECONDS, timeout=jail.limits.seconds
+    )
+    assert jailed.array is not None
+    samples = np.clip(np.nan_to_num(jailed.array.astype("<f4")), -1.0, 1.0)
+    cmd = [tool("ffmpeg"), "-nostdin", "-v", "error", "-f", "f32le", "-ar", str(_PREVIEW_RATE)]
+    cmd += ["-ac", "1", "-i", "pipe:0", "-c:a", "libopus", "-b:a", "24k", "-f", "ogg", "pipe:1"]
+    done = subprocess.run(cmd, input=samples.tobytes(), capture_output=True, timeout=30)
+    if done.returncode != 0 or not done.stdout:
+        raise RuntimeError(f"preview encoding failed: {done.stderr[-300:]!r}")
+    return done.stdout

@@ -27,9 +27,10 @@ from bot.observability import Metrics, logging_from_settings, start_worker_http
 from bot.settings import BotSettings
 from bot.worker.board import Backoff, StatusBoard
 from bot.worker.context import CTX_KEY, WorkerContext, context
-from bot.worker.intake import check_media, transcribe
-from bot.worker.outbox import messengers, notify
+from bot.worker.intake import check_media, preview, transcribe
+from bot.worker.outbox import messengers, notify, unpost
 from bot.worker.rendering import RUN_GRACE, render
+from bot.worker.staff import notify_staff
 from bot.worker.upkeep import purge_worker_files, run_board, run_sweeps
 from engine import Engine, EngineSettings
 
@@ -132,7 +133,14 @@ def build_workers(
             **common,
         ),
         Worker(
-            functions=[check_media, transcribe, func(notify, keep_result=0)],
+            functions=[
+                check_media,
+                transcribe,
+                func(notify, keep_result=0),
+                func(notify_staff, keep_result=0),  # review requests for moderators
+                preview,  # a review's previews: the bot reads each answer, then deletes it
+                unpost,  # a takedown's deletes in the chat: the same
+            ],
             cron_jobs=[cron(purge_worker_files, minute=17)],
             queue_name=INTAKE_QUEUE,
             max_jobs=4,

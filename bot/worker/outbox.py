@@ -1,8 +1,10 @@
 """What the worker sends to a chat: the video (once: :mod:`bot.jobs.delivery`), a failure
-notice (once), a line for the bot (:func:`notify`)."""
+notice (once), a line for the bot (:func:`notify`); and what it takes back for the bot: the
+messages posted for a job a moderator took down (:func:`unpost`)."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,6 +13,7 @@ import aiohttp
 
 from bot.contract import texts
 from bot.contract.jobs import DeliveryMark, RenderJob
+from bot.contract.ports import Posted, Unposted
 from bot.jobs.delivery import Claim, Resend, claim, release, settle
 from bot.settings import BotSettings
 from bot.worker.context import WorkerContext, context
@@ -24,6 +27,7 @@ __all__ = [
     "deliver_once",
     "tell",
     "notify",
+    "unpost",
     "AlreadySent",
     "SomeoneSending",
     "RESEND",
@@ -60,15 +64,18 @@ def messengers(settings: BotSettings, session: aiohttp.ClientSession) -> dict[st
     return out
 
 
-async def deliver(w: WorkerContext, job: RenderJob, video: Path | None, message: str) -> None:
-    """Send the video (or ``message``) to the job's chat on its platform."""
+async def deliver(w: WorkerContext, job: RenderJob, video: Path | None, message: str) -> str | None:
+    """Send the video (or ``message``) to the job's chat on its platform; the video's
+    message id (Telegram's ``message_id``, Discord's ``id``), for a takedown to delete."""
     target = w.messengers.get(job.platform)
     if target is None:
         raise DeliveryError(f"no token for platform {job.platform!r}", retryable=False)
     if video is None:
         await target.send_text(job.chat_id, message)
-    else:
-        await target.send_video(job.chat_id, video, texts.VIDEO_CAPTION, key=job.job_id)
+        return None
+    answer = await target.send_video(job.chat_id, video, texts.VIDEO_CAPTION, key=job.job_id)
+    posted = (answer.get("message_id") or answer.get("id")) if isinstance(answer, dict) else None
+    return str(posted) if posted else None
 
 
 async def _claim(w: WorkerContext, job: RenderJob) -> Claim:
@@ -96,12 +103,14 @@ async def deliver_once(w: WorkerContext, job: RenderJob, video: Path) -> None:
             "an earlier send may have gone out; sending again", extra={"job_id": job.job_id}
         )
     try:
-        await (w.deliver or deliver)(w, job, video, "")
+        posted = await (w.deliver or deliver)(w, job, video, "")
     except DeliveryError as e:
         _failed_delivery(w, job)
         if not e.unsure:
             await release(w.pool, job.job_id)
         raise
+    if posted:  # kept with the job (the bot copies it into its history): a takedown deletes it
+        await w.book.note(job.job_id, video_msg_id=posted)
     await settle(w.pool, job.job_id, DeliveryMark.VIDEO)
 
 
@@ -141,3 +150,29 @@ async def notify(
         await target.send_text(chat_id, text)
     except DeliveryError:
         log.warning("notice not delivered", extra={"job_id": job_id})
+
+
+async def unpost(ctx: dict[str, Any], platform: str, chat_id: str, messages: str) -> str:
+    """Delete messages the bot posted in a chat for a job a moderator took down (its video,
+    its status message; ``messages``: JSON ``[{"kind", "message_id"}]``). Each one's outcome
+    (:class:`~bot.contract.ports.Unposted`), as JSON: removed, or the platform's reason."""
+    target = context(ctx).messengers.get(platform)
+    wanted = [Posted(str(d["kind"]), str(d["message_id"])) for d in json.loads(messages)]
+    out: list[Unposted] = []
+    for m in wanted:
+        if target is None:
+            out.append(Unposted(m.kind, m.message_id, False, texts.UNPOST_NO_ACCESS))
+            continue
+        try:
+            reason = await target.delete_message(chat_id, m.message_id)
+        except DeliveryError:
+            reason = texts.UNPOST_PLATFORM_FAILING
+        except Exception as e:  # ours (an id that is not one): said, not raised
+            log.warning("posted message not deleted", extra={"error": type(e).__name__})
+            reason = type(e).__name__
+        out.append(Unposted(m.kind, m.message_id, not reason, reason))
+    log.info(
+        "posted messages deleted",
+        extra={"platform": platform, "removed": sum(o.removed for o in out), "of": len(out)},
+    )
+    return Unposted.to_json(tuple(out))

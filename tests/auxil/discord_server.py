@@ -70,6 +70,8 @@ class DiscordStandIn:
         self.fail: dict[str, list[int]] = {}  # path prefix -> statuses to answer first
         self.drop: dict[str, int] = {}  # "POST /path" -> requests to handle, then not answer
         self.created: list[dict[str, Any]] = []  # channel messages as created, in order
+        self.deleted: list[tuple[str, str]] = []  # (channel id, message id) deleted
+        self.undeletable: set[str] = set()  # message ids a DELETE is refused for (403)
         self._ids = itertools.count(900_000_000_000_000_000)
         self.runner: web.AppRunner | None = None
         self.url = ""
@@ -210,6 +212,8 @@ class DiscordStandIn:
                     status=code,
                     headers={"X-RateLimit-Bucket": "b", "Retry-After": "0.2"},
                 )
+        if request.method == "DELETE" and path.startswith("/channels/") and "/messages/" in path:
+            return self._delete(path)
         answer = self._answer(request.method, path, body)
         route = f"{request.method} {path}"
         if self.drop.get(route, 0) > 0:  # handled, but the answer is lost on the way
@@ -218,6 +222,18 @@ class DiscordStandIn:
             request.transport.close()
             raise web.HTTPServiceUnavailable()
         return _json(answer)
+
+    def _delete(self, path: str) -> web.Response:
+        """DELETE a channel message: 204; 404 for one already gone; 403 for ``undeletable``
+        (the bot lost access to the channel)."""
+        parts = path.split("/")  # "", "channels", channel, "messages", message
+        channel, message = parts[2], parts[4]
+        if message in self.undeletable:
+            return _json({"message": "Missing Access", "code": 50001}, status=403)
+        if (channel, message) in self.deleted:
+            return _json({"message": "Unknown Message", "code": 10008}, status=404)
+        self.deleted.append((channel, message))
+        return web.Response(status=204)
 
     def _answer(self, method: str, path: str, body: Any) -> Any:
         if path == "/users/@me":

@@ -30,6 +30,9 @@ from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
 GUILD, CHANNEL, MEMBER, MODERATOR, ROLE_MOD = "300", "900", "42", "7", "8"
+#: a member's own rights to post a video in the channel (bot.safety.rights): View Channel,
+#: Send Messages, Attach Files
+CAN_POST = 1024 | 2048 | 32768
 MOD_ROLE_ID = "777"
 _ids = itertools.count(5000)
 

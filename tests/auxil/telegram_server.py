@@ -40,6 +40,12 @@ class TelegramStandIn:
         self.chat_admins: dict[int, list[int]] = {}  # group chat id -> its administrators' ids
         self.drop_next: dict[str, int] = {}  # method -> calls to handle but never answer
         self.retry_after: float = 1  # seconds a 429 from fail_next asks the caller to wait
+        self.posted: list[tuple[str, str, int]] = []  # (method, chat id, message id) sent
+        self.deleted: list[tuple[str, int]] = []  # (chat id, message id) deleteMessage removed
+        #: message ids deleteMessage refuses as Telegram does a bot's message over 48 hours old
+        self.undeletable: set[int] = set()
+        #: chats that never started the bot: Telegram refuses to send there (403)
+        self.unreachable: set[int] = set()
 
     # ---- server ------------------------------------------------------------------------
     async def start(self) -> str:
@@ -89,6 +95,11 @@ class TelegramStandIn:
             assert request.transport is not None
             request.transport.close()
             raise web.HTTPServiceUnavailable()
+        refused = self._refusal(method, params)
+        if refused is not None:
+            code, description = refused
+            body = {"ok": False, "error_code": code, "description": description}
+            return web.json_response(body, status=code)
         statuses = self.fail_next.get(method)
         if statuses:
             code = statuses.pop(0)
@@ -102,7 +113,27 @@ class TelegramStandIn:
             return web.json_response(body, status=code)
         handler = getattr(self, f"_{method}", None)
         result = await handler(params) if handler else True
+        if method.startswith("send") and isinstance(result, dict) and "message_id" in result:
+            self.posted.append((method, str(params.get("chat_id")), int(result["message_id"])))
         return web.json_response({"ok": True, "result": result})
+
+    def _refusal(self, method: str, params: dict[str, Any]) -> tuple[int, str] | None:
+        """Telegram's own refusals: a private chat with someone who never started the bot;
+        a message the bot may no longer delete (``undeletable``), or one already deleted."""
+        chat = params.get("chat_id")
+        if method.startswith("send") and chat is not None and int(chat) in self.unreachable:
+            return 403, "Forbidden: bot can't initiate conversation with a user"
+        if method == "deleteMessage":
+            message = int(params.get("message_id") or 0)
+            if message in self.undeletable:
+                return 400, "Bad Request: message can't be deleted for everyone"
+            if (str(chat), message) in self.deleted:
+                return 400, "Bad Request: message to delete not found"
+        return None
+
+    async def _deleteMessage(self, p: dict[str, Any]) -> bool:  # noqa: N802
+        self.deleted.append((str(p["chat_id"]), int(p["message_id"])))
+        return True
 
     async def _file(self, request: web.Request) -> web.Response:
         data = self.files.get(request.match_info["path"])
@@ -199,8 +230,9 @@ class TelegramStandIn:
         ]
 
     def send_voice(
-        self, chat_id: int, data: bytes, duration: int, *, size: int | None = None
+        self, chat_id: int, data: bytes, duration: int, *, size: int | None = None, **extra: Any
     ) -> None:
+        """A voice note; ``extra``: more fields of the message (``forward_origin``, say)."""
         fid = f"voice{len(self.files)}"
         self.files[fid] = data
         voice = {
@@ -210,9 +242,11 @@ class TelegramStandIn:
             "mime_type": "audio/ogg",
             "file_size": size if size is not None else len(data),
         }
-        self._push(message=self._user_message(chat_id, voice=voice))
+        self._push(message=self._user_message(chat_id, voice=voice, **extra))
 
-    def send_photo(self, chat_id: int, data: bytes, *, size: int | None = None) -> None:
+    def send_photo(
+        self, chat_id: int, data: bytes, *, size: int | None = None, **extra: Any
+    ) -> None:
         fid = f"photo{len(self.files)}"
         self.files[fid] = data
         sizes = [
@@ -231,7 +265,7 @@ class TelegramStandIn:
                 "file_size": size if size is not None else len(data),
             },
         ]
-        self._push(message=self._user_message(chat_id, photo=sizes))
+        self._push(message=self._user_message(chat_id, photo=sizes, **extra))
 
     def send_document(self, chat_id: int, data: bytes, name: str, mime: str) -> None:
         fid = f"doc{len(self.files)}"

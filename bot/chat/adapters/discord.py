@@ -8,6 +8,11 @@ declared size said. Each person's events run in order, one at a time (their lane
 stateless ``DynamicItem``s whose custom id carries the action and the requester's id, so only
 the requester can press them and they work after a bot restart. Videos are posted by the
 worker with the bot token to the channel, not through the 15-minute interaction webhook.
+
+Facts for bot.safety, never decisions: whether the member may post files in the channel
+(``Who.can_post``; where they may not, every answer to them is ephemeral) and whether a DM's
+attachment was forwarded from another message (``Media.forwarded``). A slash command's
+attachment option is a fresh upload: Discord says nothing of where the file came from.
 """
 
 from __future__ import annotations
@@ -18,7 +23,6 @@ import io
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -34,6 +38,7 @@ from bot.contract import texts
 from bot.contract.errors import MediaTooLarge
 from bot.contract.events import (
     Action,
+    Attachment,
     Button,
     ButtonSpec,
     Command,
@@ -52,6 +57,7 @@ __all__ = ["MouthpieceClient", "gateway_url", "run_discord", "use_api_base", "us
 
 log = logging.getLogger(__name__)
 Handle = Callable[[Event], Awaitable[list[Action]]]
+_FILES_LIMIT = 8 * 1024 * 1024  # an interaction that does not say its upload limit
 _DISCORD_GATEWAY = DiscordWebSocket.DEFAULT_GATEWAY  # discord.py's own: wss://gateway.discord.gg/
 
 
@@ -83,7 +89,12 @@ async def gateway_url(settings: BotSettings, client: discord.Client) -> str | No
     return url
 
 
-def _media(who: Who, att: discord.Attachment, fetch: Callable[[], Awaitable[bytes]]) -> Media:
+def _media(
+    who: Who,
+    att: discord.Attachment,
+    fetch: Callable[[], Awaitable[bytes]],
+    forwarded: bool = False,
+) -> Media:
     """The attachment as declared; ``fetch`` downloads it when the core has accepted it."""
     return Media(
         who,
@@ -93,7 +104,25 @@ def _media(who: Who, att: discord.Attachment, fetch: Callable[[], Awaitable[byte
         att.filename,
         att.content_type or "",
         att.duration or None,
+        forwarded,
     )
+
+
+def _is_forward(message: discord.Message) -> bool:
+    """Whether Discord says this message forwards another (a forward reference, the forwarded
+    flag, or message snapshots): a fact for bot.safety. A reply is not a forward."""
+    ref = message.reference
+    return (
+        bool(message.message_snapshots)
+        or message.flags.forwarded
+        or (ref is not None and ref.type == discord.MessageReferenceType.forward)
+    )
+
+
+def _private(who: Who) -> bool:
+    """Answer only this person (ephemeral) in a channel where they may not post themselves:
+    nothing the bot says for them appears there in their name."""
+    return not who.can_post
 
 
 class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wire.TEMPLATE):
@@ -121,7 +150,8 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wire
         return cls(int(press.user_id), press.action, press.value, item.label or "")
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
-        if interaction.user.id != self.user_id:
+        press = wire.Press(str(self.user_id), self.action, self.value)
+        if not wire.may_press(press, str(interaction.user.id)):
             await interaction.response.send_message(texts.NOT_YOUR_BUTTON, ephemeral=True)
             return False
         return True
@@ -132,11 +162,11 @@ class ActionButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=wire
         if self.action == wire.TRANSCRIPT:
             await interaction.response.send_modal(TranscriptModal(client))
             return
-        private = self.action.startswith("mod_")  # moderators' answers stay between them
+        who = who_of(interaction)
+        # moderators' answers stay between them; so does all a non-poster is told
+        private = self.action.startswith("mod_") or _private(who)
         await interaction.response.defer(thinking=True, ephemeral=private)
-        await client.respond(
-            interaction, [Button(who_of(interaction), self.action, self.value)], ephemeral=private
-        )
+        await client.respond(interaction, [Button(who, self.action, self.value)], ephemeral=private)
 
 
 class ScriptModal(discord.ui.Modal, title=texts.FORM_SCRIPT_TITLE):
@@ -149,9 +179,10 @@ class ScriptModal(discord.ui.Modal, title=texts.FORM_SCRIPT_TITLE):
         self.client, self.pending = client, pending
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(thinking=True)
+        who = who_of(interaction)
+        await interaction.response.defer(thinking=True, ephemeral=_private(who))
         await self.client.respond(
-            interaction, [*self.pending, Text(who_of(interaction), str(self.script.value))]
+            interaction, [*self.pending, Text(who, str(self.script.value))], ephemeral=_private(who)
         )
 
 
@@ -165,8 +196,11 @@ class TranscriptModal(discord.ui.Modal, title=texts.FORM_TRANSCRIPT_TITLE):
         self.client = client
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
-        await interaction.response.defer(thinking=True)
-        await self.client.respond(interaction, [Text(who_of(interaction), str(self.text.value))])
+        who = who_of(interaction)
+        await interaction.response.defer(thinking=True, ephemeral=_private(who))
+        await self.client.respond(
+            interaction, [Text(who, str(self.text.value))], ephemeral=_private(who)
+        )
 
 
 async def _read_capped(session: aiohttp.ClientSession, url: str, cap: int) -> bytes:
@@ -238,8 +272,9 @@ class MouthpieceClient(discord.Client):
                 self._on_alive()
             await asyncio.sleep(every)
 
-    def attachment(self, who: Who, att: discord.Attachment) -> Media:
-        """An attachment as an event; downloaded later, capped at ``max_file_bytes``."""
+    def attachment(self, who: Who, att: discord.Attachment, *, forwarded: bool = False) -> Media:
+        """An attachment as an event; downloaded later, capped at ``max_file_bytes``.
+        ``forwarded``: Discord says it came from another message (a forward)."""
 
         async def fetch() -> bytes:
             if self._downloads is None:  # not logged in: discord.py's own reader, capped after
@@ -249,7 +284,7 @@ class MouthpieceClient(discord.Client):
                 return data
             return await _read_capped(self._downloads, att.url, self.max_file_bytes)
 
-        return _media(who, att, fetch)
+        return _media(who, att, fetch, forwarded)
 
     def _register(self) -> None:
         tree = self.tree
@@ -268,8 +303,11 @@ class MouthpieceClient(discord.Client):
                 pending: list[Event] = [Command(who, "talk"), *files]
                 await interaction.response.send_modal(ScriptModal(self, pending))
                 return
-            await interaction.response.defer(thinking=True)  # within 3 s, before any download
-            await self.respond(interaction, [Command(who, "talk"), Text(who, script), *files])
+            private = _private(who)
+            await interaction.response.defer(thinking=True, ephemeral=private)  # within 3 s
+            await self.respond(
+                interaction, [Command(who, "talk"), Text(who, script), *files], ephemeral=private
+            )
 
         tree.add_command(build_mod_group(self))
         for name in ("cancel", "status", "forget", "help", "voices"):
@@ -277,20 +315,25 @@ class MouthpieceClient(discord.Client):
 
         @tree.command(name="voice_save", description=texts.DISCORD_COMMANDS["voice_save"])
         async def voice_save(interaction: discord.Interaction, name: str) -> None:
-            await interaction.response.defer(thinking=True)
-            await self.respond(interaction, [Command(who_of(interaction), "voice", f"save {name}")])
+            who = who_of(interaction)
+            await interaction.response.defer(thinking=True, ephemeral=_private(who))
+            await self.respond(
+                interaction, [Command(who, "voice", f"save {name}")], ephemeral=_private(who)
+            )
 
         @tree.command(name="voice_delete", description=texts.DISCORD_COMMANDS["voice_delete"])
         async def voice_delete(interaction: discord.Interaction, name: str) -> None:
-            await interaction.response.defer(thinking=True)
+            who = who_of(interaction)
+            await interaction.response.defer(thinking=True, ephemeral=_private(who))
             await self.respond(
-                interaction, [Command(who_of(interaction), "voice", f"delete {name}")]
+                interaction, [Command(who, "voice", f"delete {name}")], ephemeral=_private(who)
             )
 
     def _simple(self, name: str) -> Callable[[discord.Interaction], Awaitable[None]]:
         async def command(interaction: discord.Interaction) -> None:
-            await interaction.response.defer(thinking=True)
-            await self.respond(interaction, [Command(who_of(interaction), name)])
+            who = who_of(interaction)
+            await interaction.response.defer(thinking=True, ephemeral=_private(who))
+            await self.respond(interaction, [Command(who, name)], ephemeral=_private(who))
 
         command.__name__ = name
         return command
@@ -310,13 +353,18 @@ class MouthpieceClient(discord.Client):
                     replies.append(Reply(texts.OOPS))
         await self._notify([r for r in replies if isinstance(r, Notify)])
         replies = [r for r in replies if not isinstance(r, Notify)]
-        text = "\n".join(r.text for r in replies) or texts.OK
+        said = [r.text for n, r in enumerate(replies) if n == 0 or r.text != replies[n - 1].text]
+        text = "\n".join(said) or texts.OK  # a refusal of /talk and its files: said once
         buttons = tuple(b for r in replies for b in r.buttons)
-        paths = [p for r in replies for p in r.attachments][:10]
-        files = [discord.File(io.BytesIO(d), Path(p).name) for p, d in await _read_all(paths)]
+        limit = getattr(interaction, "filesize_limit", 0) or _FILES_LIMIT
+        files = [
+            discord.File(io.BytesIO(a.data), a.name)
+            for a in _within(tuple(a for r in replies for a in r.attachments), limit)
+        ]
         extra: dict[str, Any] = {"files": files} if files else {}
+        private = ephemeral or any(r.private for r in replies)  # other people's data
         await interaction.followup.send(
-            text[:2000], view=self._view(interaction.user.id, buttons), ephemeral=ephemeral, **extra
+            text[:2000], view=self._view(interaction.user.id, buttons), ephemeral=private, **extra
         )
 
     async def _notify(self, notes: list[Notify]) -> None:
@@ -334,7 +382,8 @@ class MouthpieceClient(discord.Client):
         return view
 
     async def on_message(self, message: discord.Message) -> None:
-        """In DMs, files and text feed the draft (servers use /talk; no message-content intent)."""
+        """In DMs, files and text feed the draft (servers use /talk; no message-content intent).
+        A forwarded message's files (its snapshots) come as forwarded media."""
         if message.author.bot or message.guild is not None:
             return
         who = Who(
@@ -345,7 +394,12 @@ class MouthpieceClient(discord.Client):
             message.author.display_name,
             str(message.id),
         )
-        events: list[Event] = [self.attachment(who, a) for a in message.attachments]
+        forward = _is_forward(message)
+        shared = [a for snap in message.message_snapshots for a in snap.attachments]
+        events: list[Event] = [
+            *(self.attachment(who, a, forwarded=forward) for a in message.attachments),
+            *(self.attachment(who, a, forwarded=True) for a in shared),
+        ]
         if message.content and not events:
             events.append(Text(who, message.content))
         replies: list[Action] = []
@@ -356,9 +410,17 @@ class MouthpieceClient(discord.Client):
             await message.channel.send(r.text[:2000], view=self._view(message.author.id, r.buttons))
 
 
-async def _read_all(paths: list[str]) -> list[tuple[str, bytes]]:
-    """Read files for an answer in a thread (moderators' reviews: voice notes and photos)."""
-    return await asyncio.to_thread(lambda: [(p, Path(p).read_bytes()) for p in paths])
+def _within(attachments: tuple[Attachment, ...], limit: int) -> list[Attachment]:
+    """The files one answer carries (a review's previews): at most ten, together within
+    ``limit`` bytes (the interaction's upload limit); one that does not fit is left out, not
+    the whole answer."""
+    out: list[Attachment] = []
+    room = limit
+    for a in attachments:
+        if len(out) < 10 and len(a.data) <= room:
+            out.append(a)
+            room -= len(a.data)
+    return out
 
 
 async def run_discord(

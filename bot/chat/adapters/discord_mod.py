@@ -143,6 +143,17 @@ class ModGroup(app_commands.Group):
         target = (str(channel.id) if channel else "here") if action in ("add", "remove") else ""
         await self._run(interaction, f"channels {action or ''} {target}")
 
+    @app_commands.command(name="reviews-channel", description=texts.DISCORD_MOD["reviews-channel"])
+    async def reviews_channel(
+        self,
+        interaction: discord.Interaction,
+        action: Literal["set", "off"] | None = None,
+        channel: discord.TextChannel | None = None,
+    ) -> None:
+        """``set`` (a channel, or this one) or ``off``; nothing: show where requests go."""
+        target = {"set": str(channel.id) if channel else "here", "off": "off"}.get(action or "", "")
+        await self._run(interaction, f"reviews-channel {target}")
+
     @app_commands.command(name="label", description=texts.DISCORD_MOD["label"])
     @app_commands.choices(position=[_choice(p) for p in (*LABEL_POSITIONS, "on", "off")])
     async def label(

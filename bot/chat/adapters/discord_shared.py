@@ -10,13 +10,15 @@ import discord
 
 from bot.contract.events import Event, Who
 
-__all__ = ["who_of", "Responder"]
+__all__ = ["who_of", "may_post", "Responder"]
 
 
 def who_of(interaction: discord.Interaction) -> Who:
     """The sender and where, with the facts bot.safety judges authority by: whether Discord
-    resolved Manage Server (or Administrator) for them in this server, and their role ids.
-    Nothing here decides who moderates."""
+    resolved Manage Server (or Administrator) for them in this server, their role ids, and
+    whether they may themselves post files in this channel (View Channel, Send Messages, or
+    Send Messages in Threads in a thread, and Attach Files, as Discord resolved them for the
+    channel in the interaction). Nothing here decides who moderates or who may render."""
     in_server = interaction.guild_id is not None
     perms = interaction.permissions
     member = interaction.user
@@ -34,7 +36,23 @@ def who_of(interaction: discord.Interaction) -> Who:
         str(interaction.id),
         in_server and (perms.manage_guild or perms.administrator),
         roles,
+        not in_server or may_post(interaction),
     )
+
+
+def may_post(interaction: discord.Interaction) -> bool:
+    """Whether Discord says the member may view this channel, send messages in it and attach
+    files there (the member's own resolved permissions; Administrator includes them all),
+    and is not timed out."""
+    member = interaction.user
+    if isinstance(member, discord.Member) and member.is_timed_out():
+        return False
+    perms = interaction.permissions
+    if perms.administrator:
+        return True
+    thread = isinstance(interaction.channel, discord.Thread)
+    send = perms.send_messages_in_threads if thread else perms.send_messages
+    return perms.view_channel and send and perms.attach_files
 
 
 class Responder(Protocol):

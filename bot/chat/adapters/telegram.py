@@ -4,7 +4,9 @@ Videos are made in private chats. ``/mod`` also works in groups. Translation and
 else: for ``/mod`` and moderator buttons in a group the adapter asks Telegram whether the
 sender administers that group (``getChatAdministrators``) and reports it as a fact on
 ``Who``; who may do what (operators by ``TELEGRAM_ADMIN_IDS``, a group's administrators
-within that group) is decided in bot.safety.
+within that group) is decided in bot.safety. A reply the core marks private (a moderator's
+view of the queue, reviews, audit or log: other people's data) asked for in a group goes to
+the asker's private chat; the group reads one line saying where it went.
 
 Updates are handled concurrently, one lane per person (:class:`PersonLanes`): a person's
 messages are answered in the order they were sent, and one person's slow upload check never
@@ -13,16 +15,23 @@ delays anyone else's reply.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import inspect
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
-from pathlib import Path, PurePath
 from typing import Any
 
-from telegram import Audio, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, Voice
+from telegram import (
+    Audio,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    MessageOriginUser,
+    Update,
+    Voice,
+)
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -151,14 +160,15 @@ def _media(update: Update) -> Media | None:
     msg = update.effective_message
     if msg is None:
         return None
-    who = _who(update)
+    who, fwd = _who(update), _forwarded(msg)
     a = msg.voice or msg.audio
     if a is not None:
         name = (a.file_name if isinstance(a, Audio) else None) or "voice.ogg"
-        return Media(who, "audio", a.file_size, _fetcher(a), name, a.mime_type or "", _seconds(a))
+        mime = a.mime_type or ""
+        return Media(who, "audio", a.file_size, _fetcher(a), name, mime, _seconds(a), fwd)
     if msg.photo:
         p = max(msg.photo, key=lambda s: s.width * s.height)
-        return Media(who, "image", p.file_size, _fetcher(p), "photo.jpg", "image/jpeg")
+        return Media(who, "image", p.file_size, _fetcher(p), "photo.jpg", "image/jpeg", None, fwd)
     if msg.document:
         d = msg.document
         return Media(
@@ -168,8 +178,37 @@ def _media(update: Update) -> Media | None:
             _fetcher(d),
             d.file_name or "",
             d.mime_type or "",
+            forwarded=fwd,
         )
     return None
+
+
+#: how Bot API servers before 7.0 marked a forward (PTB keeps fields it no longer knows in
+#: ``api_kwargs``): a self-hosted server may still send them
+_OLD_FORWARD = (
+    "forward_from",
+    "forward_from_chat",
+    "forward_from_message_id",
+    "forward_sender_name",
+    "forward_signature",
+    "forward_date",
+)
+
+
+def _forwarded(msg: Message) -> bool:
+    """Whether Telegram says this message's content was first sent by someone else: a forward
+    (``forward_origin``, or the older ``forward_*`` fields) whose origin is not the sender
+    themselves, an automatic forward from a channel, or a file sent through an inline bot.
+    A fact for bot.safety. A copy sent with "hide sender name" arrives as the sender's own:
+    Telegram does not say."""
+    sender = msg.from_user.id if msg.from_user else None
+    origin = msg.forward_origin
+    if origin is not None:
+        return not (isinstance(origin, MessageOriginUser) and origin.sender_user.id == sender)
+    if any(k in msg.api_kwargs for k in _OLD_FORWARD):
+        first = msg.api_kwargs.get("forward_from")
+        return not (isinstance(first, dict) and first.get("id") == sender)
+    return bool(msg.is_automatic_forward) or msg.via_bot is not None
 
 
 def _seconds(attachment: Audio | Voice) -> float:
@@ -196,16 +235,44 @@ def _fetcher(attachment: object) -> Callable[[], Awaitable[bytes]]:
 
 
 async def _send(
-    msg: Message | None, context: ContextTypes.DEFAULT_TYPE, chat_id: int, actions: list[Action]
+    msg: Message | None,
+    context: ContextTypes.DEFAULT_TYPE,
+    chat_id: int,
+    actions: list[Action],
+    *,
+    private_to: int | None = None,
 ) -> None:
+    """Answer in ``chat_id``. ``private_to``: the asker's user id when ``chat_id`` is not
+    their private chat (a group): replies marked private (a moderator's view: other people's
+    data) go to their private chat instead, and the group reads one line saying so, or, when
+    Telegram refuses (they never started a chat with the bot), one line asking them to."""
+    if private_to is not None and any(_private(a) for a in actions):
+        try:
+            await _post(context, private_to, [a for a in actions if _private(a)])
+            note = texts.MOD_SENT_PRIVATELY
+        except Forbidden:
+            note = texts.MOD_ASK_PRIVATELY
+        except TelegramError:
+            log.warning("a private answer failed", exc_info=True)
+            note = texts.OOPS
+        shown = [a for a in actions if not _private(a)]
+        first = next(i for i, a in enumerate(actions) if _private(a))
+        actions = [*shown[:first], Reply(note), *shown[first:]]
+    await _post(context, chat_id, actions)
+
+
+def _private(action: Action) -> bool:
+    return action.private and not isinstance(action, Notify)
+
+
+async def _post(context: ContextTypes.DEFAULT_TYPE, chat_id: int, actions: list[Action]) -> None:
     for action in actions:
         if isinstance(action, Notify):  # someone else's chat (a moderator's decision)
             await context.bot.send_message(int(action.chat_id), action.text)
             continue
         await context.bot.send_message(chat_id, action.text, reply_markup=_keyboard(action))
-        for path in action.attachments:  # a review's voice note and photo, for moderators
-            data = await asyncio.to_thread(Path(path).read_bytes)  # off the event loop
-            await context.bot.send_document(chat_id, data, filename=PurePath(path).name)
+        for a in action.attachments:  # a review's previews, for moderators
+            await context.bot.send_document(chat_id, a.data, filename=a.name)
 
 
 def build_application(
@@ -242,7 +309,9 @@ def build_application(
         except Exception:
             log.exception("update handling failed")
             actions = [Reply(texts.OOPS)]
-        await _send(update.effective_message, context, chat.id, actions)
+        user = update.effective_user
+        private_to = user.id if user is not None and chat.type != "private" else None
+        await _send(update.effective_message, context, chat.id, actions, private_to=private_to)
 
     async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         text = (update.effective_message.text or "") if update.effective_message else ""

@@ -17,7 +17,7 @@ from bot.contract.jobs import (
     predecessors,
     sql_states,
 )
-from bot.contract.ports import JobRow, LiveJob
+from bot.contract.ports import JobRow, LiveJob, Posted, Verification
 from bot.safety.policy import (
     DAY,
     HOUR,
@@ -43,10 +43,11 @@ class JobHistory(Table):
         *,
         limits: RateLimits | None = None,
         status: str = JobState.QUEUED,
-        verified: str = "",
+        verified: Verification | None = None,
         now: float | None = None,
     ) -> bool:
-        """Record a job and its consent; False when this job id exists already (a re-send).
+        """Record a job and its consent (``verified``: how it was verified and where that
+        counts); False when this job id exists already (a re-send).
 
         With ``limits``, usage is counted and the job inserted in one IMMEDIATE transaction
         under the writer lock, so concurrent requests cannot overshoot a limit (raises
@@ -80,8 +81,8 @@ class JobHistory(Table):
             )
             await db.execute(
                 "INSERT INTO consents (platform, user_id, job_id, voice_digest, photo_digest, "
-                "script_digest, mode, at, guild_id, verified) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "script_digest, mode, at, guild_id, method, valid_in, verified_by, "
+                "carried_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.platform,
                     job.user_id,
@@ -92,7 +93,10 @@ class JobHistory(Table):
                     consent_mode,
                     now,
                     guild_id or "",
-                    verified,
+                    verified.method if verified else "",
+                    verified.scope if verified else None,
+                    verified.by if verified else "",
+                    verified.carried_from if verified else None,
                 ),
             )
             await db.execute(
@@ -100,7 +104,7 @@ class JobHistory(Table):
                 "VALUES (?, ?, ?, ?, 'render_requested', ?)",
                 (now, job.platform, guild_id, job.user_id, job.job_id),
             )
-            if verified:
+            if verified is not None and verified.carried_from is None:
                 await attach_voice_consent(db, job.platform, job.user_id, job.job_id)
             return True
 
@@ -127,7 +131,20 @@ class JobHistory(Table):
         user_open = int(row[0]) if row else 0
         row = await self._one(f"SELECT COUNT(*) FROM jobs WHERE status IN {_LIVE}")
         queue_open = int(row[0]) if row else 0
-        return Usage(user_day, user_open, server_hour, queue_open)
+        if guild_id is not None:  # the server's share
+            row = await self._one(
+                f"SELECT COUNT(*) FROM jobs WHERE status IN {_LIVE} AND platform=? AND guild_id=?",
+                platform,
+                guild_id,
+            )
+        else:  # the platform's direct messages, every account together
+            row = await self._one(
+                f"SELECT COUNT(*) FROM jobs WHERE status IN {_LIVE} AND platform=? "
+                "AND guild_id IS NULL",
+                platform,
+            )
+        scope_open = int(row[0]) if row else 0
+        return Usage(user_day, user_open, server_hour, queue_open, scope_open)
 
     async def move(
         self,
@@ -169,6 +186,19 @@ class JobHistory(Table):
                 ),
             )
             return (cur.rowcount or 0) > 0
+
+    async def keep_posted(self, job_id: str, messages: tuple[Posted, ...]) -> None:
+        """Record the messages the bot posted for a job (its video, its status message), so
+        a takedown can delete them in the chat long after the live record is gone."""
+        if not messages:
+            return
+        now = time.time()
+        async with self._writing() as db:
+            await db.executemany(
+                "INSERT OR IGNORE INTO posted (job_id, kind, message_id, at) "
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id=?)",
+                [(job_id, m.kind, m.message_id, now, job_id) for m in messages],
+            )
 
     async def remove(self, job_id: str) -> None:
         """Forget a job the queue never took (its consent and audit rows too): as if the

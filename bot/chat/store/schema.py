@@ -65,6 +65,18 @@ CHAT_SCHEMA: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN taken_down REAL;
     CREATE INDEX drafts_by_guild ON drafts (platform, user_id, guild_id);
     """,
+    # 5: consent bound to where it was given (safety's part: the consent records' method
+    # and scope, a saved voice's consents per scope)
+    "",
+    # 6: what the bot posted in the chat for each job (its video, its status message), so a
+    # takedown deletes them there too; when each was removed, or why it could not be
+    """
+    CREATE TABLE posted (
+        job_id TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        kind TEXT NOT NULL, message_id TEXT NOT NULL, at REAL NOT NULL,
+        removed REAL, error TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (job_id, kind, message_id));
+    """,
 )
 
 MIGRATIONS: list[str] = [

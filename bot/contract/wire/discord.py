@@ -25,6 +25,8 @@ __all__ = [
     "PRIMARY",
     "DANGER",
     "TRANSCRIPT",
+    "ANYONE",
+    "may_press",
 ]
 
 #: the custom id as a pattern (discord.py's ``DynamicItem`` template; matched in full)
@@ -36,6 +38,9 @@ MAX_BUTTONS = 25  # five rows
 PRIMARY, DANGER = 1, 4  # Discord's button styles (blurple, red)
 #: a button the adapter adds beside "Skip": it opens the transcript form (a modal)
 TRANSCRIPT = "transcript"
+#: the user id of a moderators' button anyone may press (a review request posted in a
+#: moderators' channel): the bot judges each press by the presser's authority
+ANYONE = "0"
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,12 @@ def decode(custom_id: str) -> Press | None:
     if match is None:
         return None
     return Press(match["user"], match["action"], match["value"])
+
+
+def may_press(press: Press, presser: str) -> bool:
+    """Whether the adapter hands this press to the bot: the button's own user, or anyone
+    for a moderators' button made for :data:`ANYONE` (the bot then checks authority)."""
+    return presser == press.user_id or (press.user_id == ANYONE and press.action.startswith("mod_"))
 
 
 def style(action: str) -> int:

@@ -27,6 +27,7 @@ from bot.safety.records.rows import (
     PurgeRows,
     RenderRecord,
     ReviewRow,
+    VoiceConsent,
     attach_voice_consent,
 )
 
@@ -47,6 +48,7 @@ __all__ = [
     "ForgetResult",
     "PurgeRows",
     "ExpiredReview",
+    "VoiceConsent",
     "attach_voice_consent",
 ]
 

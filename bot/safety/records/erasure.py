@@ -205,6 +205,7 @@ class Erasures(Table):
         media_before: float,
         scripts_before: float,
         reviews_before: float = 0.0,
+        audit_before: float = 0.0,
         files_first: FilesFirst = _no_files,
     ) -> PurgeRows:
         """Expire uploads created before ``media_before`` (saved voices and open jobs keep
@@ -242,6 +243,8 @@ class Erasures(Table):
                 (scripts_before,),
             )
             old = list(await cur.fetchall())
+            # the audit log is bounded by age (an entry names people and jobs by id only)
+            await db.execute("DELETE FROM audit_log WHERE at < ?", (audit_before,))
             for job_id, payload in old:
                 await db.execute(
                     "UPDATE jobs SET payload=? WHERE job_id=?", (_scrub(payload), job_id)

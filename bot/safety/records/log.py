@@ -37,16 +37,38 @@ class ModLog(Table):
     async def recent_renders(
         self, platform: str, scope: str | None, limit: int = 10
     ) -> list[RenderRecord]:
+        """Recent renders in one scope (None: everywhere), newest first, with how each one's
+        consent was verified and where that was given (for a carried one: the earlier
+        record's scope)."""
         where, args = _scope_sql(scope, "c.guild_id")
         cur = await self._db.execute(
             "SELECT c.job_id, c.user_id, c.at, COALESCE(j.status, 'forgotten'), c.mode, "
             "c.verified, c.voice_digest, c.photo_digest, c.script_digest, c.guild_id, "
-            "j.taken_down IS NOT NULL "
-            f"FROM consents c LEFT JOIN jobs j ON j.job_id = c.job_id WHERE c.platform=?{where} "
+            "j.taken_down IS NOT NULL, c.method, c.valid_in, c.verified_by, "
+            "c.carried_from IS NOT NULL, COALESCE(s.guild_id, c.guild_id) "
+            "FROM consents c LEFT JOIN jobs j ON j.job_id = c.job_id "
+            f"LEFT JOIN consents s ON s.id = c.carried_from WHERE c.platform=?{where} "
             "ORDER BY c.at DESC, c.id DESC LIMIT ?",
             (platform, *args, limit),
         )
         return [
-            RenderRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], bool(r[10]))
+            RenderRecord(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                taken_down=bool(r[10]),
+                method=r[11],
+                valid_in=r[12],
+                by=r[13],
+                carried=bool(r[14]),
+                given_in=r[15],
+            )
             for r in await cur.fetchall()
         ]

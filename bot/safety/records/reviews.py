@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 
 from bot.contract.jobs import JobState, RenderJob
+from bot.contract.ports import ConsentMethod
+from bot.safety.authority import EVERYWHERE
 from bot.safety.records.rows import (
     ReviewRow,
     Table,
@@ -37,9 +39,13 @@ class Reviews(Table):
             ReviewRow(RenderJob.from_json(r[0]), r[1], r[2], r[3]) for r in await cur.fetchall()
         ]
 
-    async def decide_review(self, job_id: str, approve: bool, by: str) -> ReviewRow | None:
+    async def decide_review(
+        self, job_id: str, approve: bool, by: str, *, everywhere: bool = False
+    ) -> ReviewRow | None:
         """Approve (status queued, consent verified by ``by``) or deny a pending review.
-        None when it is no longer pending (a second moderator's press changes nothing)."""
+        The approval counts in the review's scope only, or ``everywhere`` (an operator's).
+        None when it is no longer pending (a second moderator's press changes nothing), and
+        for an approval by the requester themself (nobody approves their own request)."""
         now = time.time()
         async with self._writing() as db:
             row = await self._one(
@@ -48,7 +54,7 @@ class Reviews(Table):
                 f"WHERE j.job_id=? AND j.status='{JobState.REVIEW}'",
                 job_id,
             )
-            if row is None:
+            if row is None or (approve and by == row["user_id"]):
                 return None
             status = JobState.QUEUED if approve else JobState.DENIED
             await db.execute(
@@ -60,11 +66,14 @@ class Reviews(Table):
                 "UPDATE reviews SET decision=?, decided_by=?, decided=? WHERE job_id=?",
                 (status, by, now, job_id),
             )
+            scope = row["guild_id"] or ""
             if approve:
+                method = ConsentMethod.OPERATOR if everywhere else ConsentMethod.APPROVAL
                 await db.execute(
-                    "UPDATE consents SET verified=? WHERE job_id=?", (f"moderator:{by}", job_id)
+                    "UPDATE consents SET method=?, valid_in=?, verified_by=?, carried_from=NULL "
+                    "WHERE job_id=?",
+                    (method, EVERYWHERE if everywhere else scope, by, job_id),
                 )
                 await attach_voice_consent(db, row["platform"], row["user_id"], job_id)
-            scope = row["guild_id"] or ""
             await _audit(db, row["platform"], scope, by, f"review_{status}", job_id)
             return ReviewRow(RenderJob.from_json(row[0]), row[1], row[2], row[3])

@@ -33,6 +33,23 @@ class RenderRecord:
     script: str
     scope: str = ""
     taken_down: bool = False
+    method: str = ""  # how consent was verified (ConsentMethod); "" not verified
+    valid_in: str | None = None  # where that verification counts ("*" everywhere)
+    by: str = ""  # who approved it
+    carried: bool = False  # the voice carried an earlier verification
+    given_in: str = ""  # where the verification was given (the approved review's scope)
+
+
+@dataclass(frozen=True)
+class VoiceConsent:
+    """A verified consent of a voice: its record, how, where it counts ("*" everywhere, a
+    server id, "" the DMs), who approved it and where it was given."""
+
+    id: int
+    method: str
+    valid_in: str
+    by: str = ""
+    given_in: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,15 +141,32 @@ def _scope_sql(
     return ("", ()) if scope is None else (f" AND {column}=?", (scope,))
 
 
+def verifying(alias: str = "") -> str:
+    """SQL: a consent record that verifies a voice by itself (verified, counting somewhere,
+    not one that rode on an earlier record)."""
+    c = f"{alias}." if alias else ""
+    return f"{c}method != '' AND {c}valid_in IS NOT NULL AND {c}carried_from IS NULL"
+
+
 async def attach_voice_consent(
     db: aiosqlite.Connection, platform: str, user_id: str, job_id: str
 ) -> None:
-    """Saved voices with this job's voice now carry its (verified) consent record."""
+    """Saved voices with this job's voice now carry its (verified) consent record: as the
+    latest (``consent_id``) and as their consent for the scope it counts in."""
     await db.execute(
         "UPDATE voice_profiles SET consent_id=c.id, consent_at=c.at FROM "
-        "(SELECT id, at, voice_digest FROM consents WHERE job_id=?) AS c "
+        f"(SELECT id, at, voice_digest FROM consents WHERE job_id=? AND {verifying()}) AS c "
         "WHERE voice_profiles.platform=? AND voice_profiles.user_id=? "
         "AND voice_profiles.media_digest=c.voice_digest",
+        (job_id, platform, user_id),
+    )
+    await db.execute(
+        "INSERT INTO voice_consents (platform, user_id, name, scope, consent_id) "
+        "SELECT v.platform, v.user_id, v.name, c.valid_in, c.id FROM voice_profiles v "
+        "JOIN consents c ON c.platform=v.platform AND c.user_id=v.user_id "
+        "AND c.voice_digest=v.media_digest "
+        f"WHERE c.job_id=? AND v.platform=? AND v.user_id=? AND {verifying('c')} "
+        "ON CONFLICT (platform, user_id, name, scope) DO UPDATE SET consent_id=excluded.consent_id",
         (job_id, platform, user_id),
     )
 

@@ -48,4 +48,35 @@ SAFETY_SCHEMA: tuple[str, ...] = (
     """
     CREATE INDEX audit_by_scope ON audit_log (platform, guild_id, at);
     """,
+    # 5: consent bound to where it was given. Each consent record says how it was verified
+    # (method: phrase, approval, operator; '' not verified), where that counts (valid_in: a
+    # server id, '' the DMs, '*' everywhere; NULL nowhere), who approved it, and for a job
+    # whose voice carried an earlier verification, that record (carried_from). Older
+    # records: a heard phrase counts everywhere; an approval only in the server it was given
+    # in, and nowhere when the moderator approved their own request; a carried one ('voice:')
+    # verifies nothing itself. A saved voice's consents, one per scope (voice_consents).
+    """
+    ALTER TABLE consents ADD COLUMN method TEXT NOT NULL DEFAULT '';
+    ALTER TABLE consents ADD COLUMN valid_in TEXT;
+    ALTER TABLE consents ADD COLUMN verified_by TEXT NOT NULL DEFAULT '';
+    ALTER TABLE consents ADD COLUMN carried_from INTEGER;
+    UPDATE consents SET method='phrase', valid_in='*' WHERE verified='asr';
+    UPDATE consents SET method='approval', verified_by=substr(verified, 11),
+        valid_in=CASE WHEN substr(verified, 11)=user_id THEN NULL ELSE guild_id END
+        WHERE verified LIKE 'moderator:%';
+    CREATE TABLE voice_consents (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, scope TEXT NOT NULL,
+        consent_id INTEGER NOT NULL REFERENCES consents (id) ON DELETE CASCADE,
+        PRIMARY KEY (platform, user_id, name, scope),
+        FOREIGN KEY (platform, user_id, name) REFERENCES voice_profiles (platform, user_id, name)
+            ON DELETE CASCADE);
+    INSERT INTO voice_consents (platform, user_id, name, scope, consent_id)
+        SELECT v.platform, v.user_id, v.name, c.valid_in, MAX(c.id) FROM voice_profiles v
+        JOIN consents c ON c.platform=v.platform AND c.user_id=v.user_id
+            AND c.voice_digest=v.media_digest
+        WHERE c.method != '' AND c.valid_in IS NOT NULL AND c.carried_from IS NULL
+        GROUP BY v.platform, v.user_id, v.name, c.valid_in;
+    """,
+    # 6: what the bot posted in the chat for each job (the chat's part: the table ``posted``)
+    "",
 )

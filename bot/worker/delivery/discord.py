@@ -37,8 +37,15 @@ def _judge(status: int, answer: Any) -> Verdict:
     return Verdict(False, detail=f"{status} {answer}")
 
 
+def _judge_delete(status: int, answer: Any) -> Verdict:
+    """A message delete: 204 No Content; a message (or channel) already gone counts too."""
+    if status in (200, 204, 404):
+        return Verdict(True, {})
+    return _judge(status, answer)
+
+
 class DiscordDelivery:
-    """REST calls the worker makes: create and edit channel messages (with a file)."""
+    """REST calls the worker makes: create, edit and delete channel messages (with a file)."""
 
     platform = "discord"
 
@@ -97,6 +104,27 @@ class DiscordDelivery:
     ) -> None:
         body = {"content": text[:2000], "components": wire.components(user_id, buttons)}
         await self._request("PATCH", f"/channels/{channel_id}/messages/{message_id}", lambda: body)
+
+    async def delete_message(self, channel_id: str, message_id: str) -> str:
+        """Delete a message the bot posted: "" when it is gone (deleted now, or already, or
+        with its channel), else Discord's reason (the bot lost access to the channel).
+        Raises :class:`DeliveryError` only when Discord kept failing (retryable)."""
+        try:
+            await post_with_retries(
+                self._session,
+                "DELETE",
+                f"{self._base}/channels/{channel_id}/messages/{message_id}",
+                lambda: {},
+                _judge_delete,
+                what=f"discord DELETE message in {channel_id}",
+                headers=self._headers,
+                tries=self._tries,
+            )
+        except DeliveryError as e:
+            if e.retryable:
+                raise
+            return str(e).partition(": ")[2] or str(e)
+        return ""
 
     async def show_working(self, chat_id: str) -> bool:
         """No indicator is shown on Discord while a video is made."""

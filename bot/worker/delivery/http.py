@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["DeliveryError", "Verdict", "post_with_retries"]
+__all__ = ["DeliveryError", "Verdict", "Judge", "post_with_retries"]
 
 log = logging.getLogger(__name__)
 _MAX_WAIT = 30.0

@@ -13,7 +13,7 @@ import aiohttp
 
 from bot.contract.events import ButtonSpec
 from bot.contract.wire import telegram as wire
-from bot.worker.delivery.http import DeliveryError, Verdict, post_with_retries
+from bot.worker.delivery.http import DeliveryError, Judge, Verdict, post_with_retries
 
 __all__ = ["TelegramDelivery", "DeliveryError"]
 
@@ -31,12 +31,21 @@ def _judge(status: int, answer: Any) -> Verdict:
     return Verdict(False, detail=f"{status} {description}")
 
 
+def _judge_delete(status: int, answer: Any) -> Verdict:
+    """deleteMessage: a message already gone counts as deleted."""
+    description = str((answer if isinstance(answer, dict) else {}).get("description", ""))
+    if status == 400 and "not found" in description:
+        return Verdict(True, True)
+    return _judge(status, answer)
+
+
 def _markup(buttons: tuple[ButtonSpec, ...]) -> str:
     return json.dumps({"inline_keyboard": wire.keyboard(buttons)})
 
 
 class TelegramDelivery:
-    """Bot API calls the worker makes: sendVideo, sendMessage, editMessageText, sendChatAction."""
+    """Bot API calls the worker makes: sendVideo, sendMessage, editMessageText, sendChatAction,
+    deleteMessage."""
 
     platform = "telegram"
 
@@ -49,7 +58,7 @@ class TelegramDelivery:
 
     async def send_video(
         self, chat_id: str, path: Path, caption: str = "", *, key: str = ""
-    ) -> None:
+    ) -> dict[str, Any]:
         video = await asyncio.to_thread(path.read_bytes)  # up to 50 MB: not on the event loop
 
         def form() -> aiohttp.FormData:
@@ -61,7 +70,8 @@ class TelegramDelivery:
             data.add_field("video", io.BytesIO(video), filename=path.name, content_type="video/mp4")
             return data
 
-        await self._call("sendVideo", form, idempotent=False)  # no idempotency key
+        message: dict[str, Any] = await self._call("sendVideo", form, idempotent=False)
+        return message  # (no idempotency key) its message_id: a takedown deletes it
 
     async def send_text(self, chat_id: str, text: str) -> None:
         await self._call("sendMessage", lambda: {"chat_id": chat_id, "text": text})
@@ -89,6 +99,19 @@ class TelegramDelivery:
         body["reply_markup"] = _markup(buttons)  # an empty keyboard removes the Cancel button
         await self._call("editMessageText", lambda: body)
 
+    async def delete_message(self, chat_id: str, message_id: str) -> str:
+        """Delete a message the bot posted: "" when it is gone (deleted now, or already),
+        else Telegram's reason (a bot may delete a message only within 48 hours of posting
+        it). Raises :class:`DeliveryError` only when Telegram kept failing (retryable)."""
+        body = {"chat_id": chat_id, "message_id": int(message_id)}
+        try:
+            await self._call("deleteMessage", lambda: body, judge=_judge_delete)
+        except DeliveryError as e:
+            if e.retryable:
+                raise
+            return str(e).partition(": ")[2] or str(e)
+        return ""
+
     async def show_working(self, chat_id: str) -> bool:
         """Telegram's "sending video…" under the chat's name, for about five seconds."""
         await self.chat_action(chat_id, "upload_video")
@@ -98,13 +121,15 @@ class TelegramDelivery:
         with contextlib.suppress(DeliveryError):  # cosmetic
             await self._call("sendChatAction", lambda: {"chat_id": chat_id, "action": action})
 
-    async def _call(self, method: str, body: Any, *, idempotent: bool = True) -> Any:
+    async def _call(
+        self, method: str, body: Any, *, idempotent: bool = True, judge: Judge = _judge
+    ) -> Any:
         return await post_with_retries(
             self._session,
             "POST",
             f"{self._root}/{method}",
             body,
-            _judge,
+            judge,
             what=f"telegram {method}",
             tries=self._tries,
             idempotent=idempotent,

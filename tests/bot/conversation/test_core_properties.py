@@ -151,7 +151,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         async def build() -> tuple[Service, Store, Queue]:
             store = await Store.open(tmp / "db.sqlite3")
             queue = await Queue.connect(url, intake_timeout=0.01)
-            unlimited = ServerPolicy(limits=RateLimits(-1, -1, -1, -1))
+            unlimited = ServerPolicy(limits=RateLimits(-1, -1, -1, -1, -1, -1))
             limits = Limits(uploads=UploadLimits(-1, -1), max_file_bytes=2000)
             service = Service(store, queue, tmp / "media", limits, safety=Safety(unlimited))
             return service, store, queue

@@ -119,7 +119,7 @@ async def _service(tmp: Path, url: str, **safety: object) -> tuple[Service, Stor
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"media")
         await store.media.put(digest, "audio", 5, "", path)
-    policy = ServerPolicy(limits=RateLimits(-1, -1, -1, -1))
+    policy = ServerPolicy(limits=RateLimits(-1, -1, -1, -1, -1, -1))
     limits = Safety(defaults=policy, **safety)  # type: ignore[arg-type]
     return Service(store, queue, tmp / "media", Limits(), safety=limits), store, queue
 

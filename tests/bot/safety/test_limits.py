@@ -15,11 +15,12 @@ from bot.contract import texts
 from bot.contract.events import Button, Reply, Who
 from bot.contract.jobs import JobState, RenderJob
 from bot.conversation.service import Limits, Service
+from bot.safety.guard import limit_text
 from bot.safety.policy import DAY, LimitExceeded, RateLimits, Safety, ServerPolicy
 from tests.auxil.redis_server import redis_server
 from tests.auxil.system import ready_draft
 
-NO_LIMIT = RateLimits(-1, -1, -1, -1)
+NO_LIMIT = RateLimits(-1, -1, -1, -1, -1, -1)
 
 
 def _job(i: int, user: str = "u", chat: str = "c") -> RenderJob:
@@ -175,3 +176,36 @@ def test_daily_limit_refusal_names_the_time(tmp_path: Path) -> None:
 
     with redis_server(tmp_path) as url:
         asyncio.run(go(url))
+
+
+def test_a_swarm_of_dm_accounts_holds_only_the_dm_share_and_servers_still_get_in(
+    tmp_path: Path,
+) -> None:
+    """25 fresh DM accounts at 2 jobs each used to hold all 50 slots of the queue; now the
+    platform's direct messages together hold at most ``queue_dm``, one server at most
+    ``queue_per_server``, and a server member is admitted while the swarm is refused."""
+    limits = RateLimits(
+        user_per_day=-1, user_concurrent=2, server_per_hour=-1, queue_max=50
+    )  # queue_per_server 20 and queue_dm 10 by default
+
+    async def go() -> None:
+        store = await Store.open(tmp_path / "db.sqlite3")
+        try:
+            swarm = [_job(n, f"fresh{i}") for i in range(25) for n in range(2)]
+            taken = [await _attempt(store, j, None, limits) for j in swarm]
+            assert sum(taken) == limits.queue_dm == 10
+            try:
+                await store.jobs.add(_job(99, "fresh99"), None, limits=limits)
+                raise AssertionError("the DM share let one more in")
+            except LimitExceeded as e:
+                assert e.denial.limit == "queue_dm"
+                assert "direct messages" in limit_text(e.denial)
+            assert await _attempt(store, _job(0, "member"), "g1", limits)  # a server member
+            server = [_job(n, f"m{n}") for n in range(1, 30)]
+            in_g1 = [await _attempt(store, j, "g1", limits) for j in server]
+            assert sum(in_g1) + 1 == limits.queue_per_server == 20  # one server's share
+            assert await _attempt(store, _job(0, "other"), "g2", limits)  # another server
+        finally:
+            await store.close()
+
+    asyncio.run(go())

@@ -89,7 +89,7 @@ async def service(
         store = await Store.open(tmp / "db.sqlite3")
         queue = await Queue.connect(url, intake_timeout=2.0)
         safety = Safety(
-            defaults=ServerPolicy(consent_mode=mode, limits=RateLimits(-1, -1, -1, -1)),
+            defaults=ServerPolicy(consent_mode=mode, limits=RateLimits(-1, -1, -1, -1, -1, -1)),
             label_required=label_required,
             asr=asr,
             out_dir=tmp / "out",
@@ -210,7 +210,11 @@ def test_review_mode_holds_renders_until_a_moderator_decides(tmp_path: Path) -> 
             buttons = {(b.action, b.value) for b in listed[0].buttons}
             assert buttons == {("mod_approve", job.job_id), ("mod_deny", job.job_id)}
             assert "Hello there." in listed[0].text  # the moderator sees what to judge
-            assert listed[0].attachments == tuple(str(f) for f in files)  # and hears, sees it
+            assert listed[0].private  # other people's data: only the moderator sees it
+            # previews of the voice note and photo come from a worker (none runs here): the
+            # moderator is told there are none, and no upload is attached in their place
+            assert listed[0].attachments == ()
+            assert texts.MOD_REVIEW_NO_PREVIEW.format(what="photo") in listed[0].text
 
             assert _texts(await svc.handle(Button(OTHER_MOD, "mod_approve", job.job_id))) == [
                 texts.MOD_REVIEW_GONE.format(job=job.job_id[:8])  # not their server's job
@@ -261,11 +265,15 @@ def test_phrase_mode_without_asr_goes_to_review_and_a_saved_voice_keeps_its_cons
             await store.media.put("a" * 64, "audio", 10, "audio/ogg", tmp_path / "a.ogg")
             await store.voices.save("discord", "42", "Ann", "a" * 64, 5.0, None)
             await svc.handle(Button(MOD, "mod_approve", pending.job.job_id))
-            assert (
-                await store.safety.consent.voice_consent("discord", "42", "a" * 64) == "moderator:7"
-            )
+            got = await store.safety.consent.voice_consent("discord", "42", "a" * 64, GUILD)
+            assert got is not None
+            assert (got.method, got.valid_in, got.by) == ("approval", GUILD, "7")
+            # ...which counts in this server only
+            assert await store.safety.consent.voice_consent("discord", "42", "a" * 64, "g2") is None
             row = await store.database.one("SELECT consent_id FROM voice_profiles WHERE name='Ann'")
             assert row is not None and row[0] is not None
+            saved = await store.safety.consent.saved_voice_consents("discord", "42", "Ann")
+            assert list(saved) == [GUILD]
             # reusing the verified voice in a new draft needs no new review
             await store.drafts.put("discord", "42", "chan1", ready_draft("later", voice="a" * 64))
             assert _texts(await svc.handle(Button(USER, "render")))[0].startswith(QUEUED)
@@ -320,7 +328,9 @@ def test_phrase_mode_with_speech_recognition_checks_the_voice_note(
                 assert accepted[0].startswith(QUEUED)
                 assert model.seen and all(n > 16_000 for n in model.seen)  # real decoding
                 (record,) = await store.safety.log.recent_renders("discord", GUILD)
-                assert (record.mode, record.verified) == ("phrase", "asr")
+                assert (record.mode, record.method, record.valid_in) == ("phrase", "phrase", "*")
+                audit = _texts(await svc.handle(Command(MOD, "mod", "audit")))[0]
+                assert "consent phrase heard (phrase mode)" in audit
 
     asyncio.run(go())
 
@@ -522,7 +532,10 @@ def test_takedown_and_the_moderators_log_of_one_server(tmp_path: Path) -> None:
             assert _texts(other) == [texts.MOD_JOB_NOT_HERE.format(job=short)]
             assert video.exists()
             got = await svc.handle(Command(MOD, "mod", f"takedown {short} copyright claim"))
-            assert _texts(got) == [texts.MOD_TAKEN_DOWN.format(job=short)]
+            # nothing was posted in the chat for it (no worker ran): nothing to delete there
+            assert _texts(got) == [
+                texts.MOD_TAKEN_DOWN.format(job=short) + texts.MOD_UNPOSTED_NOTHING
+            ]
             (note,) = [a for a in got if isinstance(a, Notify)]
             assert (note.chat_id, note.text) == ("chan1", texts.TAKEDOWN_NOTICE.format(job=short))
             assert not video.exists()
@@ -576,5 +589,30 @@ def test_an_undecided_review_expires_frees_the_slot_and_the_requester_hears(
             assert _texts(await svc.handle(Button(MOD, "mod_approve", job.job_id))) == [
                 texts.MOD_REVIEW_GONE.format(job=job.job_id[:8])
             ]
+
+    asyncio.run(go())
+
+
+def test_a_servers_lists_are_bounded(tmp_path: Path) -> None:
+    """Blocklist and channel list stop growing at their bounds, with one line each."""
+    from bot.safety.moderation import MAX_BLOCKLIST, MAX_CHANNELS, MAX_PHRASE_CHARS
+
+    async def go() -> None:
+        async with service(tmp_path) as (svc, store, queue):
+            for n in range(MAX_BLOCKLIST):
+                await svc.handle(Command(MOD, "mod", f"block add phrase{n}"))
+            full = _texts(await svc.handle(Command(MOD, "mod", "block add one more")))
+            assert full == [texts.MOD_LIST_FULL.format(what="blocklist", n=MAX_BLOCKLIST)]
+            long = "x" * (MAX_PHRASE_CHARS + 1)
+            assert _texts(await svc.handle(Command(MOD, "mod", "block remove phrase0")))
+            refused = _texts(await svc.handle(Command(MOD, "mod", f"block add {long}")))
+            assert refused == [texts.MOD_PHRASE_TOO_LONG.format(n=MAX_PHRASE_CHARS)]
+            for n in range(MAX_CHANNELS):
+                await svc.handle(Command(MOD, "mod", f"channels add <#{1000 + n}>"))
+            full = _texts(await svc.handle(Command(MOD, "mod", "channels add <#99>")))
+            assert full == [texts.MOD_LIST_FULL.format(what="channel list", n=MAX_CHANNELS)]
+            policy = await store.safety.policy.guild_policy("discord", GUILD)
+            assert len(policy["blocklist"]) == MAX_BLOCKLIST - 1
+            assert len(policy["channels"]) == MAX_CHANNELS
 
     asyncio.run(go())

@@ -236,7 +236,9 @@ def test_telegram_group_admins_act_on_their_group_only_operators_everywhere(
             banned = await say(group, f"/mod ban {person}", group_admin)
             assert banned == texts.MOD_BANNED.format(user=person)
             assert not await store.safety.bans.is_banned("telegram", "", str(person))
-            assert await say(group, "/mod audit", group_admin) == texts.MOD_AUDIT_EMPTY
+            # a view shows people's data: answered in the admin's private chat, not the group
+            assert await say(group, "/mod audit", group_admin) == texts.MOD_SENT_PRIVATELY
+            assert tg.texts(group_admin)[-1] == texts.MOD_AUDIT_EMPTY
             assert await say(group, f"/mod takedown {job.job_id}", group_admin) == (
                 texts.MOD_JOB_NOT_HERE.format(job=short)
             )
@@ -257,7 +259,7 @@ def test_telegram_group_admins_act_on_their_group_only_operators_everywhere(
             )
             assert await say(person, "/talk") == texts.BANNED_EVERYWHERE
             assert await say(operator, f"/mod takedown {job.job_id} rights claim") == (
-                texts.MOD_TAKEN_DOWN.format(job=short)
+                texts.MOD_TAKEN_DOWN.format(job=short) + texts.MOD_UNPOSTED_NOTHING
             )
             assert tg.texts(person)[-1] == texts.TAKEDOWN_NOTICE.format(job=short)
             purged = await say(operator, f"/mod purge {person} everywhere")

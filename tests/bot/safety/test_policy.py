@@ -137,7 +137,7 @@ def test_server_overrides_merge_over_defaults_within_the_operators_caps() -> Non
     # queue cap is never a server's
     old = defaults.merge({"limits": {"user_per_day": 99, "queue_max": 1000}})
     assert old.limits == LIMITS
-    strict = ServerPolicy(consent_mode="phrase", limits=RateLimits(-1, -1, -1, -1))
+    strict = ServerPolicy(consent_mode="phrase", limits=RateLimits(-1, -1, -1, -1, -1, -1))
     assert strict.merge({"consent_mode": "attest"}).consent_mode == "phrase"
     assert strict.merge({"consent_mode": "review"}).consent_mode == "review"
     assert strict.merge({"limits": {"user_per_day": 7}}).limits.user_per_day == 7

@@ -256,3 +256,28 @@ def test_a_notice_for_a_chat_goes_through_a_worker(tmp_path: Path) -> None:
 
     with redis_server(tmp_path) as url:
         asyncio.run(go(url))
+
+
+def test_the_audit_log_is_kept_for_its_retention_only(tmp_path: Path) -> None:
+    now = 2_000_000_000.0
+
+    async def go() -> None:
+        store = await Store.open(tmp_path / "db.sqlite3")
+        try:
+            db = store.database.conn
+            for at in (now - 400 * 86_400, now - 10 * 86_400):
+                await db.execute(
+                    "INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail) "
+                    "VALUES (?, 'discord', 'g1', '42', 'render_requested', 'job')",
+                    (at,),
+                )
+            await db.commit()
+            out = tmp_path / "out"
+            out.mkdir()
+            await purge(store, out, Retention(audit_days=365), now)
+            rows = await (await db.execute("SELECT at FROM audit_log")).fetchall()
+            assert [r[0] for r in rows] == [now - 10 * 86_400]
+        finally:
+            await store.close()
+
+    asyncio.run(go())
