@@ -13,16 +13,19 @@ from pathlib import Path
 from typing import Any
 
 from arq import Worker
+from arq.connections import RedisSettings
 
 from bot.chat.adapters.discord import MouthpieceClient, run_discord, use_api_base, use_gateway
 from bot.chat.adapters.telegram import build_application
 from bot.chat.app import build_service
 from bot.chat.queue import Queue
 from bot.chat.store import Store
+from bot.contract.jobs import INTAKE_QUEUE
 from bot.conversation.flow import Draft
 from bot.conversation.service import Service
+from bot.jobs.redis import ARQ_CODEC
 from bot.settings import BotSettings
-from bot.worker import build_workers
+from bot.worker import CTX_KEY, WorkerContext, build_workers
 from engine import Engine
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
 from tests.auxil.ptb import polling
@@ -35,6 +38,37 @@ GUILD, CHANNEL, MEMBER, MODERATOR, ROLE_MOD = "300", "900", "42", "7", "8"
 CAN_POST = 1024 | 2048 | 32768
 MOD_ROLE_ID = "777"
 _ids = itertools.count(5000)
+
+
+@asynccontextmanager
+async def intake_worker(
+    url: str, functions: list[Any], context: WorkerContext
+) -> AsyncIterator[Worker]:
+    """One arq worker on the intake queue of the Redis at ``url``, running ``functions`` with
+    ``context`` on this loop; stopped at the end."""
+    worker = Worker(
+        functions=functions,
+        queue_name=INTAKE_QUEUE,
+        burst=False,
+        poll_delay=0.05,
+        redis_settings=RedisSettings.from_dsn(url),
+        **ARQ_CODEC,
+        handle_signals=False,
+        ctx={CTX_KEY: context},
+    )
+    task = asyncio.create_task(worker.main())
+    try:
+        yield worker
+    finally:
+        await worker.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def redis_url_of(queue: Any) -> str:
+    """The URL of the Redis a queue client talks to."""
+    kw = queue.redis.connection_pool.connection_kwargs
+    return f"redis://{kw['host']}:{kw['port']}/0"
 
 
 @asynccontextmanager

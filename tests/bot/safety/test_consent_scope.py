@@ -20,21 +20,19 @@ from typing import Any
 
 import aiohttp
 import discord
-from arq import Worker, func
-from arq.connections import RedisSettings
+from arq import func
 
 from bot.chat.queue import Queue
 from bot.chat.store import MIGRATIONS, Store
 from bot.contract import texts
 from bot.contract.events import Button, Command, Notify, Reply, Who
-from bot.contract.jobs import INTAKE_QUEUE, JobState
+from bot.contract.jobs import JobState
 from bot.conversation.service import Limits, Service
 from bot.db import Database
-from bot.jobs.redis import ARQ_CODEC
 from bot.safety import Staff
 from bot.safety.policy import RateLimits, Safety, ServerPolicy
 from bot.settings import BotSettings
-from bot.worker import CTX_KEY, WorkerContext, notify, notify_staff
+from bot.worker import WorkerContext, notify, notify_staff
 from bot.worker.delivery.discord import DiscordDelivery
 from bot.worker.delivery.telegram import TelegramDelivery
 from tests.auxil.redis_server import redis_server
@@ -46,9 +44,11 @@ from tests.auxil.system import (
     discord_system,
     followup_texts,
     guild_interaction,
+    intake_worker,
     member,
     mod_command,
     ready_draft,
+    redis_url_of,
     telegram_system,
     with_button,
 )
@@ -273,30 +273,11 @@ def test_records_of_the_previous_version_are_bound_where_they_were_given(tmp_pat
 
 
 # ---- review requests reach the moderators where they work -----------------------------------
-@asynccontextmanager
-async def staff_worker(url: str, messengers: dict[str, Any], tmp: Path) -> AsyncIterator[None]:
+def staff_worker(url: str, messengers: dict[str, Any], tmp: Path) -> Any:
     """A worker's intake queue sending the bot's notices (the staff's among them)."""
-    worker = Worker(
-        functions=[func(notify, keep_result=0), func(notify_staff, keep_result=0)],
-        queue_name=INTAKE_QUEUE,
-        poll_delay=0.05,
-        redis_settings=RedisSettings.from_dsn(url),
-        **ARQ_CODEC,
-        handle_signals=False,
-        ctx={CTX_KEY: WorkerContext(BotSettings(), tmp, tmp, messengers=messengers)},
-    )
-    task = asyncio.create_task(worker.main())
-    try:
-        yield
-    finally:
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-def _url(queue: Any) -> str:
-    kw = queue.redis.connection_pool.connection_kwargs
-    return f"redis://{kw['host']}:{kw['port']}/0"
+    house = WorkerContext(BotSettings(), tmp, tmp, messengers=messengers)
+    functions = [func(notify, keep_result=0), func(notify_staff, keep_result=0)]
+    return intake_worker(url, functions, house)
 
 
 async def _media(store: Store, tmp: Path) -> None:
@@ -314,7 +295,7 @@ def test_a_review_request_reaches_the_discord_moderators_channel(tmp_path: Path)
             discord_system(tmp_path, consent_mode="review") as (dc, client, store, service),
             aiohttp.ClientSession() as session,
             staff_worker(
-                _url(service.gateway),
+                redis_url_of(service.gateway),
                 {"discord": DiscordDelivery(session, dc.api, "TEST")},
                 tmp_path,
             ),
@@ -395,7 +376,7 @@ def test_a_review_request_reaches_the_telegram_operators_private_chats(tmp_path:
             ),
             aiohttp.ClientSession() as session,
             staff_worker(
-                _url(service.gateway),
+                redis_url_of(service.gateway),
                 {"telegram": TelegramDelivery(session, tg.url, "123:TEST")},
                 tmp_path,
             ),

@@ -12,24 +12,20 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from arq import Worker
-from arq.connections import RedisSettings
-
 from bot.chat.queue import Queue
 from bot.chat.store import Store
 from bot.contract import texts
 from bot.contract.events import Button, Command, Notify, Reply, Text, Who
-from bot.contract.jobs import INTAKE_QUEUE, JobState, Keys
+from bot.contract.jobs import JobState, Keys
 from bot.conversation.service import Limits, Service
-from bot.jobs.redis import ARQ_CODEC
 from bot.safety import Staff
 from bot.safety.policy import RateLimits, Safety, ServerPolicy
 from bot.safety.retention import Retention, purge
 from bot.settings import BotSettings
-from bot.worker import CTX_KEY, WorkerContext, transcribe
+from bot.worker import WorkerContext, transcribe
 from engine.asr import FasterWhisper
 from tests.auxil.redis_server import redis_server
-from tests.auxil.system import ready_draft
+from tests.auxil.system import intake_worker, ready_draft, redis_url_of
 
 GUILD = "g1"
 USER = Who("discord", "42", "chan1", GUILD, "Ann")
@@ -367,31 +363,10 @@ def test_phrase_check_with_a_real_speech_recognizer_in_the_worker(
     assert heard and isinstance(heard[0], str) and heard[0]  # the worker heard something
 
 
-@asynccontextmanager
-async def _transcribing(queue: Queue, recognizer: Any, cache: Path) -> AsyncIterator[None]:
+def _transcribing(queue: Queue, recognizer: Any, cache: Path) -> Any:
     """An intake worker on the queue's Redis that runs ``transcribe`` with ``recognizer``."""
-    worker = Worker(
-        functions=[transcribe],
-        queue_name=INTAKE_QUEUE,
-        burst=False,
-        poll_delay=0.05,
-        redis_settings=RedisSettings.from_dsn(_url(queue)),
-        **ARQ_CODEC,
-        handle_signals=False,
-        ctx={CTX_KEY: WorkerContext(BotSettings(), cache, cache, asr=recognizer)},
-    )
-    task = asyncio.create_task(worker.main())
-    try:
-        yield
-    finally:
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-def _url(queue: Queue) -> str:
-    kw = queue.redis.connection_pool.connection_kwargs
-    return f"redis://{kw['host']}:{kw['port']}/0"
+    house = WorkerContext(BotSettings(), cache, cache, asr=recognizer)
+    return intake_worker(redis_url_of(queue), [transcribe], house)
 
 
 def test_audit_and_queue_view_with_cancel(tmp_path: Path) -> None:
