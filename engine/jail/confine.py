@@ -40,6 +40,7 @@ __all__ = [
     "block_network",
     "restrict_files",
     "readable_roots",
+    "landlock_abi",
 ]
 
 _PR_SET_NO_NEW_PRIVS = 38
@@ -210,15 +211,25 @@ def readable_roots() -> list[Path]:
     return sorted(p for p in roots if p.exists())
 
 
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 where it has none (or this is not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
+    abi = libc.syscall(_LANDLOCK_CREATE_RULESET, None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
+    return max(0, int(abi))
+
+
 def restrict_files(*, read: Iterable[Path], write: Iterable[Path]) -> bool:
     """Landlock: read (and run programs) only under ``read``, write only under ``write``."""
     if not sys.platform.startswith("linux"):
         return False
-    libc = _libc()
-    libc.syscall.restype = ctypes.c_long
-    abi = libc.syscall(_LANDLOCK_CREATE_RULESET, None, 0, _LANDLOCK_CREATE_RULESET_VERSION)
+    abi = landlock_abi()
     if abi < 1:
         return False
+    libc = _libc()
+    libc.syscall.restype = ctypes.c_long
     handled = _FS_ABI1 | (_FS_REFER if abi >= 2 else 0) | (_FS_TRUNCATE if abi >= 3 else 0)
     attr = _RulesetAttr(handled)
     ruleset = libc.syscall(_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
