@@ -307,60 +307,28 @@ class Engine:
 
     def _load_voice(self, path: Path, transcript: str | None, jail: Jail | None = None) -> VoiceRef:
         _require_file(path, "voice")
-        source = file_sha256(path)  # names what caches derive from it
+        from engine.media.audio import clean_voice, voice_decode_seconds
+
         max_seconds = min(self.settings.max_voice_seconds, 15.0)
-        jail = jail or self.jail
-        if jail is not None:  # decoded there; the samples cleaned here (no file involved)
-            from engine.media.audio import clean_voice, voice_decode_seconds
-
-            jailed = jail.audio(
-                Path(path),
-                sample_rate=VOICE_RATE,
-                max_seconds=voice_decode_seconds(max_seconds),
-                timeout=self.settings.decode_timeout,
-            )
-            assert jailed.array is not None
-            audio = Audio(jailed.array.astype(np.float32), int(jailed.header["sample_rate"]))
-            voice = clean_voice(
-                audio,
-                transcript=transcript,
-                min_seconds=self.settings.min_voice_seconds,
-                max_seconds=max_seconds,
-            )
-            return replace(voice, source=source)
-        from engine.media.audio import load_voice
-
-        voice = load_voice(
-            path,
+        audio = self._decode(path, VOICE_RATE, voice_decode_seconds(max_seconds), jail or self.jail)
+        voice = clean_voice(  # samples, not a file: cleaned here whoever decoded them
+            audio,
             transcript=transcript,
-            sample_rate=VOICE_RATE,
             min_seconds=self.settings.min_voice_seconds,
             max_seconds=max_seconds,
-            timeout=self.settings.decode_timeout,
         )
-        return replace(voice, source=source)
+        return replace(voice, source=file_sha256(path))  # names what caches derive from it
 
-    def decode_audio(self, path: Path, *, sample_rate: int, max_seconds: float) -> Audio:
-        """A voice note's audio as it is (for speech recognition), decoded in the jail when
-        the engine has one."""
-        _require_file(path, "voice")
-        if self.intake_jail is not None:
-            jailed = self.intake_jail.audio(
-                Path(path),
-                sample_rate=sample_rate,
-                max_seconds=max_seconds,
-                timeout=self.settings.decode_timeout,
+    def _decode(self, path: Path, sample_rate: int, max_seconds: float, jail: Jail | None) -> Audio:
+        timeout = self.settings.decode_timeout
+        if jail is not None:
+            jailed = jail.audio(
+                Path(path), sample_rate=sample_rate, max_seconds=max_seconds, timeout=timeout
             )
-            assert jailed.array is not None
-            return Audio(jailed.array.astype(np.float32), int(jailed.header["sample_rate"]))
+            return jailed.as_audio()
         from engine.media.audio import decode_audio
 
-        return decode_audio(
-            path,
-            sample_rate=sample_rate,
-            max_seconds=max_seconds,
-            timeout=self.settings.decode_timeout,
-        )
+        return decode_audio(path, sample_rate=sample_rate, max_seconds=max_seconds, timeout=timeout)
 
     def _encode(
         self,

@@ -21,7 +21,8 @@ from bot.jobs.media import stored_media, write_atomically
 from bot.worker.context import WorkerContext, context
 from engine import InvalidInput
 from engine.jail import Jail, JailLimits
-from engine.types import Audio, PhotoIntake
+from engine.pipeline import INTAKE_NICE
+from engine.types import PhotoIntake
 
 __all__ = ["media_file", "photo_intake", "check_media", "transcribe", "preview"]
 
@@ -33,7 +34,6 @@ _SUFFIX = {"audio": ".audio", "image": ".img"}
 PREVIEW_SIDE = 640
 PREVIEW_SECONDS = 10.0
 _PREVIEW_RATE = 16_000
-_PREVIEW_NICE = 10  # behind renders, like the intake checks
 
 
 async def media_file(w: WorkerContext, digest: str, kind: str) -> Path:
@@ -89,13 +89,6 @@ async def photo_intake(w: WorkerContext, digest: str) -> PhotoIntake | None:
         return None
 
 
-def _jailed_audio(path: Path, *, sample_rate: int, max_seconds: float) -> Audio:
-    """A voice note decoded in a jail with the default bounds (a context without an engine)."""
-    jailed = Jail().audio(path, sample_rate=sample_rate, max_seconds=max_seconds, timeout=60.0)
-    assert jailed.array is not None
-    return Audio(jailed.array, int(jailed.header["sample_rate"]))
-
-
 async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
     """Speech recognition of a voice note for the consent-phrase check (None: this worker
     has no recognizer, or the note cannot be read)."""
@@ -107,10 +100,14 @@ async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
 
     try:
         path = await media_file(w, digest, "audio")
-        decode = w.engine.decode_audio if w.engine is not None else _jailed_audio
-        audio = await w.in_intake(
-            functools.partial(decode, sample_rate=SAMPLE_RATE, max_seconds=MAX_SECONDS), path
+        jail = _intake_jail(w)
+        decode = functools.partial(
+            jail.audio,
+            sample_rate=SAMPLE_RATE,
+            max_seconds=MAX_SECONDS,
+            timeout=jail.limits.seconds,
         )
+        audio = (await w.in_intake(decode, path)).as_audio()
     except InvalidInput:
         return None
     text: str = await asyncio.to_thread(recognizer.transcribe, audio)
@@ -123,7 +120,7 @@ async def preview(ctx: dict[str, Any], kind: str, digest: str) -> str:
     :data:`PREVIEW_SECONDS` re-encoded small. The upload is decoded in a jail, as at intake;
     the preview is encoded here from the decoded pixels or samples."""
     w = context(ctx)
-    jail = _preview_jail(w)
+    jail = _intake_jail(w)
     try:
         path = await media_file(w, digest, kind)
         if kind == "image":
@@ -139,11 +136,12 @@ async def preview(ctx: dict[str, Any], kind: str, digest: str) -> str:
         return MediaPreview(reason=type(e).__name__).to_json()
 
 
-def _preview_jail(w: WorkerContext) -> Jail:
-    """The engine's intake jail; a jail of its own when the engine decodes without one."""
+def _intake_jail(w: WorkerContext) -> Jail:
+    """The engine's intake jail; one with the same bounds where the context has no engine
+    (or its engine decodes in-process): a user's upload is never decoded in the worker."""
     if w.engine is not None and w.engine.intake_jail is not None:
         return w.engine.intake_jail
-    return Jail(JailLimits(nice=_PREVIEW_NICE))
+    return Jail(JailLimits(nice=INTAKE_NICE))
 
 
 def _photo_preview(jail: Jail, path: Path, max_pixels: int) -> bytes:

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import EngineError, InvalidInput
+from engine.types import Audio
 
 __all__ = ["Jail", "JailLimits", "Jailed", "JailRefusal", "JAIL_ENV", "tree_rss"]
 
@@ -93,6 +94,12 @@ class Jailed:
     seconds: float  # wall clock, measured here
     peak_bytes: int  # the jail tree's largest resident memory, sampled here every 50 ms
     confinement: dict[str, bool] = field(default_factory=dict)
+
+    def as_audio(self) -> Audio:
+        """The decoded samples of an ``audio`` answer."""
+        if self.array is None or "sample_rate" not in self.header:
+            raise EngineError("the decode jail answered no audio")
+        return Audio(self.array.astype(np.float32), int(self.header["sample_rate"]))
 
 
 class JailRefusal(InvalidInput):

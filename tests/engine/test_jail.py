@@ -204,7 +204,7 @@ def test_the_engine_decodes_uploads_only_in_its_jail(
     assert intake.width == 512
     assert engine.inspect_voice(sample_voice).seconds > 1
     assert engine._load_portrait(sample_photo, intake).image.shape == (512, 512, 3)
-    assert engine.decode_audio(sample_voice, sample_rate=16000, max_seconds=60).duration > 1
+    assert engine._decode(sample_voice, 16000, 60, engine.intake_jail).duration > 1
 
 
 def test_a_jailed_refusal_reaches_the_caller_as_one_line(tmp_path: Path) -> None:
