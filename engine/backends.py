@@ -164,7 +164,7 @@ def _jail_row(settings: EngineSettings) -> Availability:
     except Exception as e:  # a broken install must not break the report
         return Availability("jail", "decode", False, f"{type(e).__name__}: {e}")
     protections = Confinement(**answer.confinement)
-    bounds = f"{settings.jail_seconds:g} s, {settings.jail_memory_mb} MB per decode"
+    bounds = f"{settings.jail_seconds:g} s CPU, {settings.jail_memory_mb} MB per decode"
     return Availability("jail", "decode", True, f"{bounds}; {protections.describe()}")
 
 

@@ -63,7 +63,7 @@ class EngineSettings:
     # confined process with these bounds; off only for trusted files (benchmarks)
     decode_jail: bool = True
     jail_memory_mb: int = 1000  # resident memory of the jail's process tree
-    jail_seconds: float = 20.0  # wall clock (and CPU) of one decode, start to answer
+    jail_seconds: float = 20.0  # CPU seconds of one decode (its wall clock: 3 times that)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> EngineSettings:

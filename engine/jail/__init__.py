@@ -72,6 +72,7 @@ _CRASHED = {
     "photo": "The photo could not be read: send a JPEG, PNG or WebP image.",
     "voice": "The voice note could not be read as audio: send an OGG, MP3, M4A or WAV recording.",
 }
+WALL_FACTOR = 3.0
 _MAX_ANSWER = 64 << 20  # a 1024 px image is 3 MB; a minute of 16 kHz samples 4 MB
 _POLL = 0.05
 
@@ -81,7 +82,10 @@ class JailLimits:
     """Bounds of one jailed decode."""
 
     memory_bytes: int = 1000 << 20  # the process tree's resident memory, and its private memory
-    seconds: float = 20.0  # wall clock, from start to answer (the CPU limit is the same)
+    # CPU seconds of the jail's whole tree, watched from outside (each process also has it as
+    # RLIMIT_CPU); the wall clock may run WALL_FACTOR times that, for a decode that waits
+    # without computing, or one starved of the CPU by renders on a busy box
+    seconds: float = 20.0
     nice: int = 0  # CPU priority: intake checks run at 10, behind renders under way
 
 
@@ -93,6 +97,7 @@ class Jailed:
     array: np.ndarray | None
     seconds: float  # wall clock, measured here
     peak_bytes: int  # the jail tree's largest resident memory, sampled here every 50 ms
+    cpu_seconds: float = 0.0  # the jail tree's CPU time, sampled here
     confinement: dict[str, bool] = field(default_factory=dict)
 
     def as_audio(self) -> Audio:
@@ -106,9 +111,11 @@ class JailRefusal(InvalidInput):
     """The jail refused the file (its one-line ``reason`` is for the person who sent it), with
     what the refusal cost, measured here."""
 
-    def __init__(self, reason: str, field: str, seconds: float, peak_bytes: int) -> None:
+    def __init__(
+        self, reason: str, field: str, seconds: float, peak_bytes: int, cpu_seconds: float
+    ) -> None:
         super().__init__(reason, field=field)
-        self.seconds, self.peak_bytes = seconds, peak_bytes
+        self.seconds, self.peak_bytes, self.cpu_seconds = seconds, peak_bytes, cpu_seconds
 
 
 class Jail:
@@ -164,14 +171,15 @@ class Jail:
         if not outcome.get("ok"):
             if "reason" in outcome:
                 where = outcome.get("field") or kind
-                raise JailRefusal(outcome["reason"], where, seconds, peak)
+                raise JailRefusal(outcome["reason"], where, seconds, peak, watch.cpu)
             raise EngineError(f"the decode jail failed: {outcome.get('error', 'no answer')}")
         return Jailed(
             outcome,
             _array(outcome, out),
             seconds,
             peak,
-            dict(outcome.get("confinement") or {}),
+            confinement=dict(outcome.get("confinement") or {}),
+            cpu_seconds=watch.cpu,
         )
 
     def _watch(
@@ -188,7 +196,7 @@ class Jail:
             pass
         chunks: dict[int, list[bytes]] = {proc.stdout.fileno(): [], proc.stderr.fileno(): []}
         budget = {proc.stdout.fileno(): _MAX_ANSWER + (1 << 20), proc.stderr.fileno(): 1 << 20}
-        deadline = watch.started + self.limits.seconds
+        deadline = watch.started + WALL_FACTOR * self.limits.seconds
         with selectors.DefaultSelector() as sel:
             for fd in chunks:
                 sel.register(fd, selectors.EVENT_READ)
@@ -208,6 +216,8 @@ class Jail:
                         return _drop(proc, chunks, "memory")
                 if watch.sample() > self.limits.memory_bytes:
                     return _drop(proc, chunks, "memory")
+                if watch.cpu > self.limits.seconds:
+                    return _drop(proc, chunks, "timeout")
         out, err = (b"".join(c) for c in chunks.values())
         return out, err, ""
 
@@ -313,21 +323,28 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
 
 
 class _Watch:
-    """The jail's clock and its tree's resident memory, sampled from outside (``wait4``'s
-    account is no use here: a forked child's high-water mark starts at its parent's)."""
+    """The jail's clock, and its tree's resident memory and CPU time, sampled from outside
+    (``wait4``'s account is no use here: a forked child's high-water mark starts at its
+    parent's)."""
 
     def __init__(self, pid: int) -> None:
-        self.pid, self.started, self.peak = pid, time.monotonic(), 0
+        self.pid, self.started, self.peak, self.cpu = pid, time.monotonic(), 0, 0.0
 
     def sample(self) -> int:
-        now = tree_rss(self.pid)
-        self.peak = max(self.peak, now)
-        return now
+        rss, cpu = _tree(self.pid)
+        self.peak, self.cpu = max(self.peak, rss), max(self.cpu, cpu)
+        return rss
 
 
 def tree_rss(pid: int) -> int:
     """Resident bytes of ``pid`` and all its descendants, read from /proc (0 when gone)."""
-    total, todo, seen = 0, [pid], set()
+    return _tree(pid)[0]
+
+
+def _tree(pid: int) -> tuple[int, float]:
+    """Resident bytes and CPU seconds of ``pid`` and all its descendants (those it already
+    waited for included), read from /proc; (0, 0.0) when gone."""
+    rss, ticks, todo, seen = 0, 0, [pid], set()
     while todo:
         p = todo.pop()
         if p in seen:
@@ -335,13 +352,16 @@ def tree_rss(pid: int) -> int:
         seen.add(p)
         try:
             with open(f"/proc/{p}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+                rss += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/stat", "rb") as f:
+                times = f.read().rsplit(b")", 1)[1].split()[11:15]  # utime stime cutime cstime
+            ticks += sum(int(t) for t in (times if p == pid else times[:2]))
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children", "rb") as f:
                     todo += [int(c) for c in f.read().split()]
         except (OSError, ValueError):
             continue
-    return total
+    return rss, ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _tail(err: bytes, limit: int = 2000) -> str:

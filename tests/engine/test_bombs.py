@@ -1,8 +1,8 @@
 """The bomb corpus (tests/auxil/bombs.py) through the engine as the CLI and the worker use it:
-every file is refused with one line or decoded, within 20 s and 1,000 MB.
+every file is refused with one line or decoded, within 20 s of CPU and 1,000 MB.
 
-Both bounds are measured outside the jail: the wall clock here, the jail tree's resident
-memory by the parent's watch (``peak_bytes`` of the jail's answer or refusal)."""
+Both bounds are measured outside the jail, by the parent's watch of the jail's process tree
+(``cpu_seconds`` and ``peak_bytes`` of the jail's answer or refusal); the wall clock here."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from engine import Engine, InvalidInput
-from engine.jail import Jailed, JailRefusal
+from engine.jail import WALL_FACTOR, Jailed, JailRefusal
 from engine.settings import EngineSettings
 from tests.auxil.bombs import BOMBS
 
@@ -59,5 +59,8 @@ def test_a_bomb_ends_within_its_bounds(
     seconds = time.monotonic() - started
     (measured,) = runs  # exactly one jailed decode, so the bytes were read only there
     peak_mb = measured.peak_bytes / 1e6
-    assert seconds < SECONDS, f"{what}: {seconds:.1f} s ({outcome})"
+    # the jail's bound is CPU time (the wall clock may run WALL_FACTOR times it, for a jail
+    # starved by other work: this machine may be busy with other tests)
+    cpu = measured.cpu_seconds
+    assert cpu < SECONDS and seconds < WALL_FACTOR * SECONDS, f"{what}: {cpu:.1f} s ({outcome})"
     assert 0 < peak_mb < MEGABYTES, f"{what}: {peak_mb:.0f} MB ({outcome})"

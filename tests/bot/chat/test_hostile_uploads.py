@@ -70,7 +70,7 @@ def test_bombs_sent_to_the_worker_are_refused_in_its_jail_within_bounds(
 ) -> None:
     """Through the worker's intake check as the bot queues it (bytes in Redis), with a token in
     the worker's environment and Pillow broken in the worker's own process: each bomb is
-    refused in one line within 20 s, so it was decoded in the jail."""
+    refused in one line within the jail's bounds, so it was decoded in the jail."""
     cache = tmp_path / "cache"
     cache.mkdir()
     engine = Engine(EngineSettings())
@@ -103,7 +103,7 @@ def test_bombs_sent_to_the_worker_are_refused_in_its_jail_within_bounds(
         verdicts = asyncio.run(go(url))
     for name, (check, seconds) in verdicts.items():
         assert check.ok is False and check.reason and "\n" not in check.reason, name
-        assert seconds < 20, (name, seconds)
+        assert seconds < 60, (name, seconds)  # the jail's wall clock: 3 x its 20 s of CPU
     assert "20000 scans" in verdicts["jpeg-20000-scans"][0].reason
     assert "megapixel" in verdicts["png16-40mp"][0].reason
     assert "250,000,007" in verdicts["wav-250mhz"][0].reason
