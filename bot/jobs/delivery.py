@@ -23,7 +23,7 @@ from arq.connections import ArqRedis
 
 from bot.contract.jobs import JOB_RECORDS_TTL, DeliveryMark, Keys
 
-__all__ = ["Claim", "Resend", "claim", "settle", "release", "mark_of"]
+__all__ = ["Claim", "Resend", "claim", "settle", "release", "mark_of", "sending_for"]
 
 
 class Claim(StrEnum):
@@ -98,3 +98,12 @@ async def release(redis: ArqRedis, job_id: str) -> None:
 async def mark_of(redis: ArqRedis, job_id: str) -> DeliveryMark | None:
     mark, _ = DeliveryMark.parse(await redis.get(Keys.delivered(job_id)))
     return mark
+
+
+async def sending_for(redis: ArqRedis, job_id: str) -> float:
+    """Seconds left on a live claim (a worker is sending this job's video or notice now);
+    0 when there is none, or its lease ran out."""
+    mark, deadline = DeliveryMark.parse(await redis.get(Keys.delivered(job_id)))
+    if mark not in (DeliveryMark.SENDING, DeliveryMark.RESENT):
+        return 0.0
+    return max(0.0, deadline - time.time())

@@ -4,8 +4,10 @@ messages posted for a job a moderator took down (:func:`unpost`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 #: how each platform may resend after a sender died mid-send (see bot.jobs.delivery)
 RESEND = {"discord": Resend.ALWAYS, "telegram": Resend.ONCE}
+#: a shutdown waits this long for a send already under way (and its mark) before it gives
+#: up on it; within the worker's stop grace period (1 min in docker-compose.yml)
+SEND_GRACE_SECONDS = 45.0
 
 
 class AlreadySent(Exception):
@@ -102,6 +107,10 @@ async def deliver_once(w: WorkerContext, job: RenderJob, video: Path) -> None:
         log.warning(
             "an earlier send may have gone out; sending again", extra={"job_id": job.job_id}
         )
+    await _finish_sending(_send_video(w, job, video), job.job_id)
+
+
+async def _send_video(w: WorkerContext, job: RenderJob, video: Path) -> None:
     try:
         posted = await (w.deliver or deliver)(w, job, video, "")
     except DeliveryError as e:
@@ -112,6 +121,28 @@ async def deliver_once(w: WorkerContext, job: RenderJob, video: Path) -> None:
     if posted:  # kept with the job (the bot copies it into its history): a takedown deletes it
         await w.book.note(job.job_id, video_msg_id=posted)
     await settle(w.pool, job.job_id, DeliveryMark.VIDEO)
+
+
+async def _finish_sending(sending: Awaitable[None], job_id: str) -> None:
+    """Run a claimed send to its mark, even through a shutdown's cancel.
+
+    A send cut off between the platform's answer and the mark leaves a claim nobody can
+    read: the next try would render again (the uploads may be gone by then) and send again
+    (Telegram) or tell the user it failed after the video went out. So a cancel waits up to
+    :data:`SEND_GRACE_SECONDS` for the send and its mark, then goes on as a cancel."""
+    task = asyncio.ensure_future(sending)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            log.info("finishing a send before stopping", extra={"job_id": job_id})
+            done, _ = await asyncio.wait((task,), timeout=SEND_GRACE_SECONDS)
+            if not done:
+                task.cancel()
+                log.warning("send cut off by shutdown; the claim decides", extra={"job_id": job_id})
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            log.warning("send failed while stopping", extra={"job_id": job_id})
+        raise
 
 
 def _failed_delivery(w: WorkerContext, job: RenderJob) -> None:
@@ -129,13 +160,17 @@ async def tell(w: WorkerContext, job: RenderJob, message: str) -> bool:
     got = await _claim(w, job)
     if got not in (Claim.SEND, Claim.RESEND):
         return False
+    await _finish_sending(_send_notice(w, job, message), job.job_id)
+    return True
+
+
+async def _send_notice(w: WorkerContext, job: RenderJob, message: str) -> None:
     try:
         await (w.deliver or deliver)(w, job, None, message)
     except DeliveryError:
         _failed_delivery(w, job)
         log.warning("failure notice not delivered", extra={"job_id": job.job_id})
     await settle(w.pool, job.job_id, DeliveryMark.NOTICE)
-    return True
 
 
 async def notify(

@@ -37,7 +37,7 @@ from bot.contract.jobs import (
     forget_token,
 )
 from bot.conversation.flow import speech_seconds
-from bot.jobs.delivery import Claim, mark_of
+from bot.jobs.delivery import Claim, mark_of, sending_for
 from bot.jobs.fair import mark_round_started
 from bot.safety.erasure import remove_job_files
 from bot.settings import BotSettings
@@ -119,6 +119,9 @@ async def render(ctx: dict[str, Any], payload: str) -> str:
         return await _finish(w, job_id, JobState.FAILED, error=await _told(w, job_id))
     if await w.pool.exists(Keys.cancel(job_id)) or await _forgotten(w, job_id):
         return await _finish(w, job_id, JobState.CANCELLED)
+    busy = await sending_for(w.pool, job_id)
+    if busy > 0:  # another worker is sending it right now: see how that ends, not render again
+        raise Retry(defer=busy + 1.0)
     if attempt > settings.render_max_tries:
         reason = texts.FAILED_TRIES.format(tries=settings.render_max_tries)
         await tell(w, job, reason)

@@ -8,20 +8,24 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
+from arq import Retry
 
 from bot.contract.jobs import DeliveryMark, Keys, RenderJob
 from bot.jobs.delivery import Claim, Resend, claim, mark_of, release, settle
 from bot.jobs.redis import connect
 from bot.settings import BotSettings
-from bot.worker.context import WorkerContext
+from bot.worker import outbox
+from bot.worker.context import CTX_KEY, WorkerContext
 from bot.worker.delivery.http import DeliveryError
 from bot.worker.delivery.telegram import TelegramDelivery
-from bot.worker.outbox import SomeoneSending, deliver_once
-from bot.worker.rendering import _Lease, _watch_cancel
+from bot.worker.outbox import SomeoneSending, deliver_once, tell
+from bot.worker.rendering import _Lease, _watch_cancel, render
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
 
@@ -85,6 +89,74 @@ def test_two_workers_finishing_the_same_job_send_it_once(tmp_path: Path) -> None
             assert len(sent) == 1
             assert sum(isinstance(o, SomeoneSending) for o in outcomes) == 1
             assert await mark_of(redis, JOB.job_id) == DeliveryMark.VIDEO
+        finally:
+            await redis.aclose()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
+
+
+def test_a_shutdown_mid_send_lets_the_send_finish_and_mark_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """arq cancels a running job when its worker stops. A video (or notice) already on its
+    way is finished and marked first, so the next try finds it delivered instead of
+    rendering again from uploads that may be gone and telling the user it failed. A send
+    slower than the grace is cut off: its claim stays, and the lease decides."""
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"\0" * 100)
+    sent: list[str] = []
+
+    async def slow_send(w: WorkerContext, job: RenderJob, path: Path | None, text: str) -> None:
+        await asyncio.sleep(0.5 if job.job_id != "slow" else 30)
+        sent.append(job.job_id)
+
+    async def stopped_mid_send(w: WorkerContext, job: RenderJob, sending: Any) -> None:
+        task = asyncio.create_task(sending(w, job))
+        await asyncio.sleep(0.1)  # the send is under way
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async def go(url: str) -> None:
+        redis = await connect(url)
+        w = WorkerContext(
+            BotSettings(), tmp_path, tmp_path, name="w", redis=redis, deliver=slow_send
+        )
+        try:
+            await stopped_mid_send(w, JOB, lambda w, job: deliver_once(w, job, video))
+            assert sent == [JOB.job_id]
+            assert await mark_of(redis, JOB.job_id) == DeliveryMark.VIDEO
+            told = replace(JOB, job_id="told")
+            await stopped_mid_send(w, told, lambda w, job: tell(w, job, "It failed."))
+            assert sent[-1] == "told" and await mark_of(redis, "told") == DeliveryMark.NOTICE
+            monkeypatch.setattr(outbox, "SEND_GRACE_SECONDS", 0.2)
+            slow = replace(JOB, job_id="slow")
+            await stopped_mid_send(w, slow, lambda w, job: deliver_once(w, job, video))
+            assert "slow" not in sent and await mark_of(redis, "slow") == DeliveryMark.SENDING
+            assert await claim(redis, "slow", 5, Resend.ONCE) == Claim.BUSY  # its claim stands
+        finally:
+            await redis.aclose()
+
+    with redis_server(tmp_path) as url:
+        asyncio.run(go(url))
+
+
+def test_a_job_run_again_while_another_worker_sends_it_waits_for_that_send(
+    tmp_path: Path,
+) -> None:
+    """A worker cut off mid-send past the grace (or killed) leaves a live claim; the job's
+    next run waits for the claim's lease instead of rendering it again beside the send."""
+
+    async def go(url: str) -> None:
+        redis = await connect(url)
+        w = WorkerContext(BotSettings(), tmp_path, tmp_path, name="w", redis=redis)
+        try:
+            await claim(redis, JOB.job_id, 30, Resend.ONCE)  # "sending" for 30 s
+            with pytest.raises(Retry) as waited:
+                await render({CTX_KEY: w, "job_try": 1}, JOB.to_json())
+            assert 29 <= (waited.value.defer_score or 0) / 1000 <= 32
+            assert await redis.get(Keys.job(JOB.job_id)) is None  # nothing moved or rendered
         finally:
             await redis.aclose()
 

@@ -43,8 +43,11 @@ def test_progress_edits_and_one_delivery(tmp_path: Path) -> None:
 
     async def go() -> None:
         async with platform_and_queue(tmp_path) as (tg, queue, url):
-            first = await submit(queue, "1001", 0)
-            second = await submit(queue, "1001", 1)
+            # a script long enough that a fast machine's render spans several looks of the
+            # board (a short one was once seen only at 0%, then done)
+            script = " ".join([SHORT] * 4)
+            first = await submit(queue, "1001", 0, script)
+            second = await submit(queue, "1001", 1, script)
             assert (await queue.position(first)).ahead == 0  # type: ignore[union-attr]
             assert (await queue.position(second)).ahead == 1  # type: ignore[union-attr]
             metrics = {

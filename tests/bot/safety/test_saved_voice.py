@@ -2,9 +2,9 @@
 workers a fresh copy from its own storage when a job needs it.
 
 Real parts: python-telegram-bot and the Bot API stand-in, redis-server, SQLite, arq workers
-hosting the embedded CPU engine. Redis keeps uploads one second here (a day by default);
-the second video is rendered by a worker on another "host" (its own folder, no cached copy).
-"""
+hosting the embedded CPU engine. The uploads' Redis copies are deleted between the two
+videos (as a day's expiry would); the second video is rendered by a worker on another "host"
+(its own folder, no cached copy)."""
 
 from __future__ import annotations
 
