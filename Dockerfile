@@ -23,6 +23,7 @@ COPY pyproject.toml README.md ./
 COPY engine ./engine
 COPY bot ./bot
 COPY spoken_text ./spoken_text
+COPY job_marks ./job_marks
 
 # torch 2.13.0 from the index chosen at build time (CPU by default; a CUDA index for GPU hosts),
 # then the project (not editable: the runtime stage has no source tree to point at).

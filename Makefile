@@ -36,8 +36,8 @@ bench: system-deps $(VENV)/.full $(NEUTTS_ESPEAK)/SOURCE
 	$(PY) bench/render.py
 
 lint: $(VENV)/.full
-	$(PY) -m ruff check engine bot spoken_text tests bench
-	$(PY) -m mypy engine bot spoken_text
+	$(PY) -m ruff check engine bot spoken_text job_marks tests bench
+	$(PY) -m mypy engine bot spoken_text job_marks
 
 system-deps:
 	@missing=""; \

@@ -7,6 +7,7 @@ import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.errors import BackendUnavailable
 from engine.lipsync.base import LipSyncBackend
@@ -146,7 +147,28 @@ def doctor(settings: EngineSettings) -> list[Availability]:
     except (BackendUnavailable, ValueError) as e:
         rows.append(Availability("lipsync", settings.lipsync, False, str(e)))
     rows.append(_jail_row(settings))
+    rows.append(_provenance_row(settings))
     return rows
+
+
+def _provenance_row(settings: EngineSettings) -> Availability:
+    """Who signs this machine's videos (C2PA), until when, and the speech mark. Reads only:
+    a local CA that does not exist yet is made by the first render, not here."""
+    if not settings.provenance:
+        return Availability(
+            "marks", "off", False, "MOUTHPIECE_PROVENANCE is off: videos are not signed"
+        )
+    from engine.provenance.manifest import describe_signer
+    from engine.provenance.payload import SCHEME
+
+    try:
+        signer = describe_signer(
+            settings.signer_dir,
+            cert=Path(settings.c2pa_cert) if settings.c2pa_cert else None,
+        )
+    except (OSError, ValueError) as e:
+        return Availability("marks", "c2pa", False, f"{type(e).__name__}: {e}")
+    return Availability("marks", "c2pa", True, f"{signer}; speech mark {SCHEME}")
 
 
 def _jail_row(settings: EngineSettings) -> Availability:

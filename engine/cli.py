@@ -1,8 +1,8 @@
 """`mouthpiece` command line: render, doctor, models, verify. Thin: parse, configure, call.
 
 Exit status: 0 success; 2 invalid input or usage (one ``error:`` line on stderr);
-1 internal failure or unavailable backend; 130 interrupted; ``verify``: 3 when the file
-carries no Mouthpiece watermark.
+1 internal failure or unavailable backend; 130 interrupted; ``verify``: 3 when no mark in
+the file says it is AI-generated (no manifest saying so, no job token, no watermark, no label).
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from engine.errors import BackendUnavailable, Cancelled, EngineError, InvalidInput
 from engine.media.label import DEFAULT_TEXT
@@ -88,10 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="which backends can run on this machine, and why not")
 
     v = sub.add_parser(
-        "verify", help="does a video carry Mouthpiece's watermark, and which job made it"
+        "verify", help="which of Mouthpiece's marks a video carries, and which job made it"
     )
-    v.add_argument("file", type=Path, help="an MP4 (or any file with an audio track)")
+    v.add_argument("file", type=Path, help="an MP4 (or a WebM, or any file with an audio track)")
     v.add_argument("--json", action="store_true", help="print the verdict as JSON on stdout")
+    v.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        help="the bot's database, to name the job and requester a mark maps to (default: "
+        "$MOUTHPIECE_DATA_DIR/mouthpiece.sqlite3 when it exists)",
+    )
 
     m = sub.add_parser("models", help="list, fetch or check model weights")
     msub = m.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
@@ -146,23 +155,66 @@ def _report(e: Exception, *, verbose: bool) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    """One line for the watermark, one for the job; exit 0 marked, 3 not marked."""
-    from dataclasses import asdict
+    """One screen: each mark, what it says, and (with the bot's database) the job it maps
+    to. Exit 0 when any mark says the file is AI-generated, 3 when none does."""
+    from dataclasses import replace
 
+    from engine.pipeline import Engine
+    from engine.provenance.stamp import trust_anchor
     from engine.verify import verify
 
-    verdict = verify(args.file)
+    settings = EngineSettings.from_env()
+    jail = Engine.verify_jail(settings)
+    verdict = verify(args.file, jail=jail, trust_anchor_pem=trust_anchor(settings))
+    db = args.db or _default_db()
+    if db is not None:
+        verdict = replace(verdict, jobs=tuple(_jobs_of(db, verdict)))
     if args.json:
-        print(json.dumps(asdict(verdict)))
+        print(json.dumps(verdict.to_json()))
     else:
-        if not verdict.has_audio:
-            print("watermark: no (the file has no audio track)")
-        else:
-            answer = "yes" if verdict.watermarked else "no"
-            print(f"watermark: {answer} (confidence {verdict.confidence:.2f})")
-        made_by = verdict.job_id or "unknown (no Mouthpiece job in the metadata)"
-        print(f"job: {made_by}")
-    return 0 if verdict.watermarked else 3
+        print("\n".join(verify_report(verdict, args.file.name, db)))
+    return 0 if verdict.says_generated else 3
+
+
+def verify_report(verdict: Any, name: str, db: Path | None = None) -> list[str]:
+    """The lines ``mouthpiece verify`` prints: each mark, then the jobs it maps to."""
+    from engine.verify import report_lines
+
+    out = [f"file: {name}", *report_lines(verdict)]
+    if db is None:
+        out.append("job: (no bot database here; pass --db to name the job a token maps to)")
+    elif not verdict.jobs:
+        out.append("job: not in the bot's records (another installation, or older than its log)")
+    for job in verdict.jobs:
+        where = f"server {job['scope']}" if job["scope"] else "direct messages"
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(job["at"]))
+        down = ", taken down" if job["taken_down"] else ""
+        out.append(
+            f"job: {job['job_id']} on {job['platform']}, {where}, requested by user "
+            f"{job['user_id']} at {when} ({job['status']}{down})"
+        )
+    return out
+
+
+def _default_db() -> Path | None:
+    data = os.environ.get("MOUTHPIECE_DATA_DIR")
+    path = Path(data) / "mouthpiece.sqlite3" if data else None
+    return path if path is not None and path.is_file() else None
+
+
+def _jobs_of(db: Path, verdict: Any) -> list[dict[str, Any]]:
+    """What the token, or a job id the file names, maps to in the bot's audit log."""
+    import sqlite3
+    from dataclasses import asdict
+
+    from job_marks.lookup import who_made
+
+    job_id = verdict.manifest_job or verdict.job_id
+    try:
+        found = who_made(db, token=verdict.token, job_id=job_id)
+    except sqlite3.Error as e:
+        raise InvalidInput(f"The database {db} cannot be read: {e}", field="options") from e
+    return [asdict(j) for j in found]
 
 
 def _fail(code: int, message: str) -> int:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from engine.errors import BackendUnavailable, Cancelled, InvalidInput
 from engine.jail import Jail, JailLimits
 from engine.lipsync.base import LipSyncBackend
 from engine.motion import MAX_LEVEL, MotionStage, plan_motion
+from engine.provenance.stamp import PERTH_SCHEME, Signing, Stamp, mark_track, new_job_id
 from engine.settings import EngineSettings
 from engine.tts.base import SpeechBackend
 from engine.tts.refcache import ReferenceCache, file_sha256
@@ -119,6 +121,7 @@ class Engine:
         self.jail: Jail | None = None
         self.intake_jail: Jail | None = None
         self._faces: FaceDetector | None = None
+        self._signing = Signing(self.settings)  # the C2PA identity, loaded at the first render
         if self.settings.decode_jail:
             limits = JailLimits(self.settings.jail_memory_mb << 20, self.settings.jail_seconds)
             self.jail = Jail(limits)  # photos and voices are decoded there, never here
@@ -132,6 +135,15 @@ class Engine:
             "engine ready",
             extra={"tts": self.tts.name, "lipsync": self.lipsync.name, "jail": bool(self.jail)},
         )
+
+    @staticmethod
+    def verify_jail(settings: EngineSettings) -> Jail | None:
+        """The jail ``verify`` reads a file in (the intake's bounds and priority), or None
+        where the settings turn the jail off."""
+        if not settings.decode_jail:
+            return None
+        limits = JailLimits(settings.jail_memory_mb << 20, settings.jail_seconds)
+        return Jail(replace(limits, nice=INTAKE_NICE))
 
     def close(self) -> None:
         """Release what the engine holds outside Python objects (the face detector's graphs)."""
@@ -204,8 +216,21 @@ class Engine:
         opts = request.options
         n_frames = max(1, math.ceil((speech.audio.duration + opts.tail_seconds) * opts.fps))
         track = _pad_to(speech.audio, n_frames / opts.fps)
+        # 3a. Provenance: the job's token in the muxed speech (the lip-sync backend hears the
+        # speech as it was), and the manifest signed into the MP4 as it is written.
+        job_id, token, sign = opts.job_id or new_job_id(), None, None
+        if self.settings.provenance:
+            with _timed(timings, "provenance"):
+                track, token, note = mark_track(track, job_id)
+            if note:
+                warnings.append(note)
+            sign = self._signing.signer(self._stamp(job_id, opts, speech, token))
         with _timed(timings, "video"):
-            self._encode(request, portrait, speech, track, n_frames, report, timings)
+            signed = self._encode(
+                request, portrait, speech, track, n_frames, report, timings, sign, job_id
+            )
+        if sign is not None and not signed:
+            warnings.append("The video carries no signed manifest (see the operator's log).")
         size = request.output.stat().st_size
         result = RenderResult(
             output=request.output,
@@ -218,6 +243,9 @@ class Engine:
             tts_backend=self.tts.name,
             lipsync_backend=self.lipsync.name,
             watermarked=speech.watermarked,
+            job_id=job_id,
+            token=token,
+            signed=signed,
         )
         log.info("render done", extra={"frames": n_frames, "seconds": timings})
         return result
@@ -339,13 +367,19 @@ class Engine:
         n_frames: int,
         report: _Reporter,
         timings: dict[str, float],
-    ) -> None:
+        sign: Callable[[Path, Path], None] | None = None,
+        job_id: str = "",
+    ) -> bool:
+        """Encode the video; whether it was signed (``sign`` was given and did not fail)."""
         from engine.media.video import VideoWriter
 
         opts = request.options
         request.output.parent.mkdir(parents=True, exist_ok=True)
-        metadata = {"encoder": "Mouthpiece", "comment": "AI-generated with Mouthpiece"}
+        # the job in the metadata too: the first mark a re-encode strips, the cheapest to read
+        comment = f"AI-generated with Mouthpiece job {job_id}"
+        metadata = {"encoder": "Mouthpiece", "comment": comment}
         metadata.update(dict(opts.metadata))
+        unsigned: list[str] = []
         # The writer checks the byte budget against the length first: a video that cannot
         # fit is refused before the lip-sync backend makes a single frame.
         writer = VideoWriter(
@@ -356,6 +390,7 @@ class Engine:
             max_bytes=opts.max_bytes,
             n_frames=n_frames,
             metadata=metadata,
+            sign=None if sign is None else _tolerant(sign, unsigned),
         )
         frames = self.lipsync.frames(portrait, speech, n_frames=n_frames, options=opts)
         motion = self._motion(portrait, speech, n_frames, opts)
@@ -388,6 +423,25 @@ class Engine:
         timings["motion"] = round(motion_seconds, 4)
         timings["encode"] = round(write_seconds + time.perf_counter() - t0, 4)
         report("encode", 1.0)
+        return sign is not None and not unsigned
+
+    def _stamp(self, job_id: str, opts: RenderOptions, speech: Speech, token: int | None) -> Stamp:
+        """What this render's manifest states: the tool's backends, the job, the consent
+        method, the visible label and the marks in the speech."""
+        marks: list[dict[str, str]] = []
+        if speech.watermarked:
+            marks.append({"scheme": PERTH_SCHEME})
+        if token is not None:
+            from engine.provenance.payload import SCHEME
+
+            marks.append({"scheme": SCHEME, "token": f"0x{token:08x}"})
+        return Stamp(
+            job_id,
+            backends={"tts": self.tts.name, "lipsync": self.lipsync.name},
+            consent=opts.consent,
+            label=opts.label,
+            watermarks=marks,
+        )
 
     def _motion(
         self, portrait: Portrait, speech: Speech, n_frames: int, opts: RenderOptions
@@ -427,6 +481,24 @@ def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         timings[stage] = round(time.perf_counter() - t0, 4)
+
+
+def _tolerant(
+    sign: Callable[[Path, Path], None], failed: list[str]
+) -> Callable[[Path, Path], None]:
+    """``sign``, except that a failure of the signer leaves the video unsigned (a copy) and
+    says so in ``failed``, rather than costing the user their video. A full disk still
+    fails the write (the copy fails too)."""
+
+    def run(src: Path, dst: Path) -> None:
+        try:
+            sign(src, dst)
+        except Exception as e:
+            log.error("signing the video failed", exc_info=True)
+            failed.append(f"{type(e).__name__}: {e}")
+            shutil.copyfile(src, dst)
+
+    return run
 
 
 def _watermark(speech: Speech) -> tuple[Speech, str | None]:

@@ -64,6 +64,20 @@ class EngineSettings:
     decode_jail: bool = True
     jail_memory_mb: int = 1000  # resident memory of the jail's process tree
     jail_seconds: float = 20.0  # CPU seconds of one decode (its wall clock: 3 times that)
+    # provenance (engine.provenance): every MP4 signed with a C2PA manifest and its speech
+    # marked with the job's token; off only for benchmarks of the rest
+    provenance: bool = True
+    c2pa_dir: str = ""  # the local CA and signer, made on first use; "": beside cache_dir
+    c2pa_cert: str = ""  # the operator's signing certificate chain, PEM, leaf first
+    c2pa_key: str = ""  # its private key, PEM
+    c2pa_trust: str = ""  # the CA certificate(s) `verify` trusts, PEM; "": the local CA's
+
+    @property
+    def signer_dir(self) -> Path:
+        """Where the local C2PA CA and signer are kept (``c2pa_dir``, else a ``c2pa`` folder
+        beside the cache folder: with the data, not in it, since clearing a cache must not
+        change the signer)."""
+        return Path(self.c2pa_dir) if self.c2pa_dir else Path(self.cache_dir).parent / "c2pa"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> EngineSettings:

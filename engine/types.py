@@ -257,6 +257,10 @@ class RenderOptions:
     label_position: str = "bottom-right"
     metadata: tuple[tuple[str, str], ...] = ()  # extra MP4 tags, e.g. (("comment", "job 42"),)
     lipsync_steps: int | None = None  # diffusion steps where the backend samples
+    # provenance: the job the video's manifest and speech mark name ("": a new "cli-" id),
+    # and how the consent of the person shown was given (a method, never personal data)
+    job_id: str = ""
+    consent: str = "not stated (command line)"
 
 
 @dataclass(frozen=True)
@@ -288,6 +292,9 @@ class RenderResult:
     tts_backend: str
     lipsync_backend: str
     watermarked: bool
+    job_id: str = ""  # the job the manifest and the speech mark name
+    token: int | None = None  # the job's token in the speech (None: not marked)
+    signed: bool = False  # the MP4 carries a signed C2PA manifest
 
 
 @dataclass(frozen=True)

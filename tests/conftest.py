@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ SAMPLES = ROOT / "data" / "samples"
 # Tests never reach a model hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Renders sign their videos: a local C2PA CA per test process, never in the source tree.
+os.environ.setdefault("MOUTHPIECE_C2PA_DIR", tempfile.mkdtemp(prefix="mouthpiece-c2pa-"))
 
 
 @pytest.fixture(scope="session")

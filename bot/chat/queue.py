@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from bot.contract.jobs import (
     TASK_PREVIEW,
     TASK_TRANSCRIBE,
     TASK_UNPOST,
+    TASK_VERIFY_MEDIA,
     CancelOutcome,
     JobRecord,
     JobState,
@@ -44,6 +46,7 @@ from bot.contract.jobs import (
 from bot.contract.ports import (
     ErasePlan,
     JobEvent,
+    MarkReport,
     MediaCheck,
     MediaPreview,
     Position,
@@ -55,12 +58,15 @@ from bot.jobs.book import JobBook
 from bot.jobs.queue import RenderQueue
 from bot.jobs.redis import busy_when_full, connect, loads
 
-__all__ = ["Queue", "PREVIEWS_AT_ONCE"]
+__all__ = ["Queue", "PREVIEWS_AT_ONCE", "EVIDENCE_TTL"]
 
 log = logging.getLogger(__name__)
 #: previews one chat process asks the workers for at once (a /mod reviews shows up to ten)
 PREVIEWS_AT_ONCE = 2
 _NO_PREVIEWS_SECONDS = 60.0  # after a preview nobody answered, how long not to ask again
+#: seconds Redis holds a file sent to /mod verify at most (it goes as soon as a worker read
+#: it, or the bot stopped waiting): a bound for a bot that died while waiting
+EVIDENCE_TTL = 300
 
 
 class Queue:
@@ -185,6 +191,42 @@ class Queue:
             log.warning("unreadable preview")
             return None
 
+    # ---- /mod verify ---------------------------------------------------------------------
+    @busy_when_full
+    async def expect_file(self, platform: str, user_id: str, request: str, seconds: int) -> None:
+        """Keep a moderator's ``/mod verify`` request for ``seconds``: their next file is
+        checked (a restart of the bot keeps it: it lives in Redis)."""
+        await self.redis.set(Keys.expected_file(platform, user_id), request, ex=seconds)
+
+    @busy_when_full
+    async def expected_file(self, platform: str, user_id: str) -> str | None:
+        raw = await self.redis.get(Keys.expected_file(platform, user_id))
+        return raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+
+    @busy_when_full
+    async def drop_expected_file(self, platform: str, user_id: str) -> None:
+        await self.redis.delete(Keys.expected_file(platform, user_id))
+
+    @busy_when_full
+    async def verify_media(self, data: bytes) -> MarkReport | None:
+        """A worker's reading of a file's marks (``/mod verify``); None when no worker
+        answered in time. The bytes go to Redis under a random reference, never to a
+        file, and are deleted once the wait is over (:data:`EVIDENCE_TTL` at most)."""
+        ref = secrets.token_hex(16)
+        key = Keys.evidence(ref)
+        await self.redis.set(key, data, ex=EVIDENCE_TTL)
+        try:
+            raw = await self._intake(TASK_VERIFY_MEDIA, ref, timeout=self.intake_timeout * 3)
+        finally:
+            await self.redis.delete(key)
+        if not isinstance(raw, str):
+            return None
+        try:
+            return MarkReport.from_json(raw)
+        except ValueError:
+            log.warning("unreadable mark report")
+            return None
+
     @busy_when_full
     async def posted(self, job_id: str) -> tuple[Posted, ...]:
         """The messages the job's live record says were posted for it (its status message,
@@ -242,6 +284,7 @@ class Queue:
             keys.append(result_key_prefix + job_id)
         if plan.user is not None:
             keys.append(Keys.fair_user(plan.platform, plan.user))
+            keys.append(Keys.expected_file(plan.platform, plan.user))
         if keys:
             await self.redis.delete(*keys)
         if plan.job_ids:

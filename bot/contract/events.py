@@ -25,9 +25,11 @@ __all__ = [
     "media_kind",
 ]
 
-MEDIA_KINDS = ("audio", "image", "text")
+#: what a file may be; a draft takes audio, an image and text, a video only ``/mod verify``
+MEDIA_KINDS = ("audio", "image", "text", "video")
 _AUDIO_EXT = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm")
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
+_VIDEO_EXT = (".mp4", ".m4v", ".mov", ".mkv")
 
 
 def media_kind(filename: str, mime: str) -> str:
@@ -40,6 +42,8 @@ def media_kind(filename: str, mime: str) -> str:
         return "audio"
     if mime.startswith("text/plain") or name.endswith(".txt"):
         return "text"
+    if mime.startswith("video/") or name.endswith(_VIDEO_EXT):
+        return "video"
     return "other"
 
 
@@ -70,6 +74,9 @@ class Command:
     who: Who
     name: str  # "talk", "cancel", "status", "help", "voice", "voices", ...
     args: str = ""
+    #: a file sent with the command (a Telegram caption, a Discord attachment option): read
+    #: only by a command that takes one (``/mod verify``); any other ignores it, unread
+    file: Media | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class Media:
     """A file the user sent. ``fetch`` downloads it, called only after the size check."""
 
     who: Who
-    kind: str  # one of MEDIA_KINDS: "audio" (voice note, audio file), "image", "text" (.txt)
+    kind: str  # MEDIA_KINDS: "audio" (voice note, audio file), "image", "text" (.txt), "video"
     size: int | None
     fetch: Callable[[], Awaitable[bytes]] = field(compare=False)
     filename: str = ""

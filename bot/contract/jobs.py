@@ -36,6 +36,7 @@ __all__ = [
     "TASK_NOTIFY_STAFF",
     "TASK_PREVIEW",
     "TASK_UNPOST",
+    "TASK_VERIFY_MEDIA",
     "forget_token",
     "Keys",
     "RENDER_QUEUE",
@@ -68,6 +69,7 @@ TASK_NOTIFY = "notify"
 TASK_NOTIFY_STAFF = "notify_staff"  # a line with moderators' buttons (a review waiting)
 TASK_PREVIEW = "preview"  # a small copy of an upload for a moderator's review
 TASK_UNPOST = "unpost"  # delete messages the bot posted for a job (a takedown)
+TASK_VERIFY_MEDIA = "verify_media"  # read the marks of a file a moderator sent to /mod verify
 
 
 class JobState(StrEnum):
@@ -211,6 +213,18 @@ class Keys:
         return f"mouthpiece:intake:{digest}"
 
     @staticmethod
+    def evidence(ref: str) -> str:
+        """A file a moderator sent to ``/mod verify``, by a random reference: someone else's
+        video, never an upload. Held (short TTL) only until a worker has read its marks."""
+        return f"mouthpiece:evidence:{ref}"
+
+    @staticmethod
+    def expected_file(platform: str, user_id: str) -> str:
+        """A moderator's ``/mod verify`` waiting for their next file (JSON: where it was
+        asked, the scope it looks in); expires after the wait."""
+        return f"mouthpiece:verify-wait:{platform}:{user_id}"
+
+    @staticmethod
     def job(job_id: str) -> str:
         """Hash: status, stage, fraction, error, routing (platform, chat, user), status message."""
         return f"mouthpiece:job:{job_id}"
@@ -286,6 +300,10 @@ class RenderJob:
     label: str | None = LABEL
     label_position: str = LABEL_POSITIONS[0]  # set per server by moderators
     guild_id: str = ""  # the server it was asked in ("": direct messages): its fair-share scope
+    # how the consent of the person shown and heard was given, for the video's signed
+    # manifest (a method, never personal data): "declared" by the requester, a spoken
+    # "phrase" heard, a moderator's "approval", an "operator"'s; "" for older jobs
+    consent: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

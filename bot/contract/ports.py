@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = [
     "ConsentMethod",
     "Verification",
     "MediaPreview",
+    "MarkReport",
     "Posted",
     "Unposted",
     "posted_in",
@@ -140,6 +142,67 @@ class MediaPreview:
             raise ValueError(f"not a media preview: {e}") from e
 
 
+#: what a job id read from a file may look like before it is looked up (ids are hex; the
+#: engine's command line makes "cli-" ones)
+_JOB_REF = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+@dataclass(frozen=True)
+class MarkReport:
+    """What a worker read from a file a moderator sent to ``/mod verify``: every mark's verdict
+    (the fields of ``engine.verify.Verdict.to_json()``) and the report's lines
+    (``engine.verify.report_lines``, made on the worker: the chat process never imports the
+    engine), or the one-line ``reason`` the file could not be read. The file's marks are
+    claims of whoever made the file: :attr:`token` and :attr:`job_id` are checked for shape
+    only, to be looked up."""
+
+    verdict: dict[str, Any] = field(default_factory=dict)
+    lines: tuple[str, ...] = ()
+    reason: str = ""
+
+    @property
+    def token(self) -> int | None:
+        """The job token read from the speech (``"0x1a2b3c4d"`` on the wire), or None."""
+        raw = self.verdict.get("token")
+        if not isinstance(raw, str) or not raw.startswith("0x"):
+            return None
+        try:
+            token = int(raw, 16)
+        except ValueError:
+            return None
+        return token if 0 <= token < 1 << 32 else None
+
+    @property
+    def job_id(self) -> str | None:
+        """The job the file names: its manifest's claim first, else its metadata's; None
+        when neither names one that looks like a job id."""
+        manifest = self.verdict.get("manifest")
+        claims = manifest.get("claims") if isinstance(manifest, dict) else None
+        for raw in (
+            claims.get("job_id") if isinstance(claims, dict) else None,
+            self.verdict.get("job_id"),
+        ):
+            if isinstance(raw, str) and _JOB_REF.fullmatch(raw):
+                return raw
+        return None
+
+    def to_json(self) -> str:
+        """The one wire form (a worker's answer through arq)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> MarkReport:
+        """ValueError when ``raw`` is not a report."""
+        try:
+            d = json.loads(raw)
+            verdict, lines = d.get("verdict") or {}, d.get("lines") or []
+            if not isinstance(verdict, dict) or not isinstance(lines, list):
+                raise TypeError("verdict or lines of the wrong type")
+            return cls(verdict, tuple(str(line) for line in lines), str(d.get("reason") or ""))
+        except (TypeError, AttributeError, ValueError) as e:
+            raise ValueError(f"not a mark report: {e}") from e
+
+
 @dataclass(frozen=True)
 class Posted:
     """A message the bot posted in a job's chat: its video (``kind`` "video") or its status
@@ -189,7 +252,10 @@ class Unposted:
 class Gateway(Protocol):
     """Uploads and intake through Redis: copies for the workers, their checks, erasure, and
     lines a worker sends for the bot (``notify``; ``notify_staff`` with buttons that any of
-    the scope's moderators may press: a review waiting for them)."""
+    the scope's moderators may press: a review waiting for them); a moderator's ``/mod
+    verify`` (``expect_file``: the wait for their next file, a string the safety package
+    writes and reads; ``verify_media``: a worker reads a file's marks, None when none
+    answered in time)."""
 
     async def put_media(self, digest: str, data: bytes) -> None: ...
     async def supply_media(self, digest: str, path: Path | None) -> bool: ...
@@ -201,6 +267,13 @@ class Gateway(Protocol):
     ) -> None: ...
     async def erase(self, plan: ErasePlan) -> None: ...
     async def preview(self, kind: str, digest: str) -> MediaPreview | None: ...
+    # a moderator's /mod verify: the wait for their next file, and a worker's reading of it
+    async def expect_file(
+        self, platform: str, user_id: str, request: str, seconds: int
+    ) -> None: ...
+    async def expected_file(self, platform: str, user_id: str) -> str | None: ...
+    async def drop_expected_file(self, platform: str, user_id: str) -> None: ...
+    async def verify_media(self, data: bytes) -> MarkReport | None: ...
     async def posted(self, job_id: str) -> tuple[Posted, ...]: ...
     async def unpost(
         self, platform: str, chat_id: str, messages: tuple[Posted, ...]

@@ -256,6 +256,7 @@ MOD_HELP = (
     "\n/mod channels [add|remove here|ID | clear] · /mod label [POSITION|on|off]"
     "\n/mod block [add|remove PHRASE | list]"
     "\n/mod reviews-channel [here|CHANNEL|off]: where review requests are posted"
+    "\n/mod verify: check a video's marks (which job made it, who asked): send the file next"
     "\nOperators add “everywhere” (after USER, or to a view) to act in every server and DM."
 )
 MOD_LIMIT_CAPPED = (
@@ -381,6 +382,43 @@ MOD_BLOCKLIST_EMPTY = "No blocked words or phrases here."
 MOD_BLOCKLIST = "Blocked here: {phrases}."
 MOD_BLOCK_ADDED = "Blocked. Scripts containing it are refused."
 MOD_BLOCK_REMOVED = "Removed from the blocklist."
+#: /mod verify: a moderator checks a video file (bot.safety.verify)
+MOD_VERIFY_SEND = (
+    "Send the video (or its audio) to check: the next file you send here in the next 10 "
+    "minutes is checked, not used for a video. A file sent with the command works too "
+    "(Telegram: /mod verify as its caption; Discord: the file option)."
+)
+MOD_VERIFY_NOT_MEDIA = (
+    "I check videos and their audio only, not photos or text: run /mod verify again and send "
+    "the video file."
+)
+MOD_VERIFY_NO_WORKER = (
+    "No worker answered in time, so the file was not checked: run /mod verify again in a minute."
+)
+MOD_VERIFY_UNREADABLE = "I could not check that file: {reason}"
+MOD_VERIFY_EXPIRED = "The file was gone before a worker could read it: send it again."
+MOD_VERIFY_FAILED = (
+    "The check failed on the worker; try again later, or ask an operator to run `mouthpiece "
+    "verify` on the file."
+)
+MOD_VERIFY_HEAD = "What the file's marks say:"
+MOD_VERIFY_JOB = "job {job}: requested by user {user} {where} on {at}, {status}"
+MOD_VERIFY_HERE = "here"
+MOD_VERIFY_IN = "in {scope}"
+MOD_VERIFY_NO_MARK = "job: no mark in the file names a job."
+#: the same line whether the mark maps to another server's job or to none: a server's
+#: moderators learn nothing of other servers
+MOD_VERIFY_NO_JOB_HERE = "job: no job made here carries these marks."
+MOD_VERIFY_NO_JOB = (
+    "job: no job in the bot's records carries these marks (another installation, or older "
+    "than the audit log)."
+)
+#: the moderators' log entry of a check (the marks found, never the file)
+MOD_VERIFY_LOG_TOKEN = "token {token}"
+MOD_VERIFY_LOG_NO_TOKEN = "no token"
+MOD_VERIFY_LOG_JOBS = "job {jobs}"
+MOD_VERIFY_LOG_NO_JOB = "no job here"
+MOD_VERIFY_LOG_UNREADABLE = "unreadable file"
 
 # ---- Discord's command list, option hints and forms (shown in Discord's own UI) ------------
 FORM_SCRIPT_TITLE = "Your script"
@@ -417,11 +455,16 @@ DISCORD_MOD = {
     "block": "Blocked words or phrases for scripts here",
     "purge": "Delete what a user made here (operators: everywhere)",
     "reviews-channel": "Where review requests are posted, with Approve and Deny",
+    "verify": "Check a video's marks: which job made it here, and who asked",
     "mod": "Moderator controls for Mouthpiece in this server",
 }
 DISCORD_MOD_OPTIONS = {
     "limits": {"limit": "Which limit, or reset to defaults", "value": "New value (-1: none)"},
     "takedown": {"job": "Job id from /mod audit or `mouthpiece verify`"},
+    "verify": {
+        "file": "The video (or its audio); leave it out to send the file next, in a DM to me",
+        "everywhere": "Operators only: look in every server and the DMs",
+    },
 }
 DISCORD_MOD_EVERYWHERE = "Operators only: act in every server and the DMs"
 MOD_NAME_THE_USER = "Name the user: a mention or a numeric user id."
@@ -436,4 +479,5 @@ MOD_USAGE = {
     "label": "/mod label {positions}|on|off",
     "block": "/mod block add|remove WORD OR PHRASE, or /mod block list",
     "reviews-channel": "/mod reviews-channel here|CHANNEL|off",
+    "verify": "/mod verify [everywhere], then send the file",
 }

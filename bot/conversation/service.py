@@ -47,6 +47,7 @@ from bot.jobs.media import Uploads
 from bot.safety import Guard, Safety
 from bot.safety.guard import limit_text
 from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
+from bot.safety.verify import VerifyRequest
 from spoken_text import spoken
 
 __all__ = ["Service", "Gateway", "QueuePort", "MediaCheck", "Limits"]
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[\w-]{1,32}$")
 _SCRIPT_FILE_BYTES = 100_000
+#: what /mod verify reads: a video, its audio, or a file whose type its sender did not say
+_VERIFIED_KINDS = ("video", "audio", "other")
 
 
 class QueuePort(Gateway, JobQueue, Protocol):
@@ -129,6 +132,9 @@ class Service:
 
     async def _handle(self, event: Event) -> list[Action]:
         who = event.who
+        verified = await self._verification(event)  # a file for a moderator's /mod verify
+        if verified is not None:
+            return verified
         gated = await self.guard.gate(event)  # /mod, /forget, bans, closed channels
         if gated is not None:
             return gated
@@ -286,8 +292,9 @@ class Service:
     async def _before_download(self, event: Media, limit: int) -> Refuse | None:
         """What the platform declared (size, length, type) and the person's upload quota:
         a refusal here costs no download."""
-        if event.size is not None and event.size > limit:
-            return Refuse(texts.TOO_BIG.format(mb=event.size / 1e6, limit=limit / 1e6))
+        too_big = _declared_too_big(event, limit)
+        if too_big is not None:
+            return too_big
         if event.kind == "audio" and _seconds(event.duration) > self.limits.max_voice_seconds * 2:
             return Refuse(
                 texts.VOICE_TOO_LONG.format(
@@ -302,6 +309,10 @@ class Service:
         if event.kind != "text" and not await self.uploads.has_room(max(0, event.size or 0)):
             log.warning("upload refused: free space below the floor")
             return Refuse(texts.DISK_FULL)
+        return await self._over_quota(event)
+
+    async def _over_quota(self, event: Media) -> Refuse | None:
+        """The person's upload quota, against the size the platform declared."""
         who = event.who
         usage = await self.store.uploads.usage(who.platform, who.user_id, time.time())
         denial = decide_upload(self.limits.uploads, usage, max(0, event.size or 0))
@@ -345,6 +356,45 @@ class Service:
             return VoiceIn(digest, seconds, forwarded=True)
         await self.store.media.remember(who.platform, who.user_id, voice=(digest, seconds, None))
         return VoiceIn(digest, seconds)
+
+    # ---- /mod verify: a moderator's file, checked instead of used ---------------------------
+    async def _verification(self, event: Event) -> list[Action] | None:
+        """The answer to a file a moderator's ``/mod verify`` waits for, or that came with a
+        command; None for every other event (nothing is downloaded)."""
+        if isinstance(event, Command) and event.file is not None:
+            return await self._command_with_file(event, event.file)
+        if isinstance(event, Media):
+            request = await self.guard.verify_awaited(event)
+            if request is not None:
+                return await self._verify(event, request)
+        return None
+
+    async def _command_with_file(self, event: Command, file: Media) -> list[Action]:
+        """A command that came with a file: ``/mod verify`` checks it at once; any other
+        command runs alone, and the file is never downloaded."""
+        command = replace(event, file=None)
+        request = self.guard.verify_request(command)
+        if request is None:
+            return await self._handle(command)
+        if isinstance(request, list):  # refused: not a moderator, a bad command
+            return request
+        return await self._verify(file, request)
+
+    async def _verify(self, event: Media, request: VerifyRequest) -> list[Action]:
+        """Download a moderator's file for ``/mod verify`` within the usual bounds (the file
+        limit, their upload quota) and have safety check it. The file is someone's evidence,
+        not an upload: it is never stored, nor remembered as their last voice or photo."""
+        if event.kind not in _VERIFIED_KINDS:
+            return [Reply(texts.MOD_VERIFY_NOT_MEDIA, private=True)]
+        limit = self.limits.max_file_bytes
+        refused = _declared_too_big(event, limit) or await self._over_quota(event)
+        if refused is None:
+            async with self._downloads:  # bounds the bytes held in memory at once
+                data = await self._download(event, limit)
+            if not isinstance(data, Refuse):
+                return await self.guard.verify_file(request, data)
+            refused = data
+        return [Reply(refused.reason, private=True)]
 
     # ---- commands that do not step the flow --------------------------------------------
     async def _command(self, event: Command, draft: Draft | None) -> list[Action] | None:
@@ -444,6 +494,12 @@ class Service:
     @staticmethod
     def _with_shortcuts(action: Action, buttons: tuple[ButtonSpec, ...]) -> Action:
         return Reply(action.text, action.buttons + buttons) if buttons else action
+
+
+def _declared_too_big(event: Media, limit: int) -> Refuse | None:
+    if event.size is not None and event.size > limit:
+        return Refuse(texts.TOO_BIG.format(mb=event.size / 1e6, limit=limit / 1e6))
+    return None
 
 
 def _seconds(declared: float | None) -> float:

@@ -2,10 +2,10 @@
 
 The conversation service calls one object, :class:`Guard` (gate, screen, consent intro,
 submit, cancel). Inside: pure decisions (:mod:`.policy`, :mod:`.moderation`), who may act
-on what (:mod:`.authority`), the moderators' desk (:mod:`.desk`), review requests sent to
-the moderators where they work (:mod:`.announce`), the safety tables
-(:mod:`.records`), erasure across SQLite, files, Redis and workers (:mod:`.erasure`) and
-the retention purge (:mod:`.retention`).
+on what (:mod:`.authority`), the moderators' desk (:mod:`.desk`) and its checks of a video's
+marks (:mod:`.verify`), review requests sent to the moderators where they work
+(:mod:`.announce`), the safety tables (:mod:`.records`), erasure across SQLite, files, Redis
+and workers (:mod:`.erasure`) and the retention purge (:mod:`.retention`).
 
 Nothing here imports the store, the queue, a platform library or the engine: they are
 passed in. Modules outside this package that this package imports never import it back.

@@ -1,6 +1,7 @@
 """The moderators' desk: ``/mod`` commands, moderator buttons, cancelling someone's job, and
-taking a video down. Authority is checked here, on every call (:mod:`bot.safety.authority`);
-adapters only report platform facts.
+taking a video down (``/mod verify``, checking a file's marks: :mod:`bot.safety.verify`).
+Authority is checked here, on every call (:mod:`bot.safety.authority`); adapters only
+report platform facts.
 
 A server's moderators act on what happened in their server: its policy, bans there, its
 queue, reviews, audit and log, purging what a person made there, taking down its videos.
@@ -25,6 +26,7 @@ from bot.safety.erasure import Eraser
 from bot.safety.policy import Safety, scope_of
 from bot.safety.records import JobPlace, LogEntry, OpenJob, RenderRecord, ReviewRow
 from bot.safety.storage import SafetyStore
+from bot.safety.verify import Verifier, VerifyRequest
 
 __all__ = ["Desk"]
 
@@ -52,12 +54,38 @@ class Desk:
         self.jobs = jobs
         self.eraser = eraser
         self.gateway = eraser.gateway  # the workers: previews for reviews
+        self.verifier = Verifier(self.records.log, self.gateway)  # /mod verify
 
     def authority(self, who: Who) -> Authority:
         return authority_of(who, self.config.staff)
 
     # ---- /mod ------------------------------------------------------------------------
     async def command(self, who: Who, args: str) -> list[Action]:
+        checked = self._checked(who, args)
+        if isinstance(checked, list):
+            return checked
+        auth, cmd = checked
+        if cmd.sub == "verify":
+            return await self.verifier.expect(who, cmd.everywhere)
+        if cmd.sub in moderation.POLICY_EDITS:
+            return [Reply(await self._policy_command(who, cmd))]
+        return await self._act(who, auth, cmd)
+
+    def verify_request(self, who: Who, args: str) -> VerifyRequest | list[Action] | None:
+        """A ``/mod`` command that came with a file: the ``/mod verify`` request the file
+        answers (authority checked as for the command alone), the refusal to show, or None
+        when the command is another (it runs as usual; the file is never read)."""
+        checked = self._checked(who, args)
+        if isinstance(checked, list):
+            return checked
+        _, cmd = checked
+        return self.verifier.at_once(who, cmd.everywhere) if cmd.sub == "verify" else None
+
+    def _checked(
+        self, who: Who, args: str
+    ) -> tuple[Authority, moderation.ModCommand] | list[Action]:
+        """The asker's authority and their parsed command, or the refusal: not a moderator,
+        not a command, or ``everywhere`` from someone who is not an operator."""
         auth = self.authority(who)
         if not auth.moderator:
             return [Reply(texts.MOD_ONLY)]
@@ -66,9 +94,7 @@ class Desk:
             return [Reply(cmd)]
         if cmd.everywhere and not auth.operator:
             return [Reply(texts.MOD_OPERATOR_ONLY)]
-        if cmd.sub in moderation.POLICY_EDITS:
-            return [Reply(await self._policy_command(who, cmd))]
-        return await self._act(who, auth, cmd)
+        return auth, cmd
 
     async def _policy_command(self, who: Who, cmd: moderation.ModCommand) -> str:
         """Show or edit this server's policy, within the operator's caps."""

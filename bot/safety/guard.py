@@ -4,7 +4,8 @@
 buttons, ``/forget``, bans, allowed channels), ``screen`` (the server's script blocklist),
 ``consent_intro`` (a phrase to say, in phrase mode), ``admit`` (policy and consent for a
 submission: the job to make, queued or held for review) and ``cancel_job`` (owners, and
-those with authority where the job was made). It never queues anything itself: the job
+those with authority where the job was made); ``verify_*`` for a moderator's file sent to
+``/mod verify`` (:mod:`bot.safety.verify`). It never queues anything itself: the job
 lifecycle (:mod:`bot.jobs`) does, handed in as a :class:`~bot.contract.ports.JobControl`. The
 decisions themselves are pure functions in :mod:`bot.safety.policy` and
 :mod:`bot.safety.moderation`; authority is decided in :mod:`bot.safety.authority`.
@@ -13,7 +14,7 @@ decisions themselves are pure functions in :mod:`bot.safety.policy` and
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from bot.contract import texts
 from bot.contract.events import Action, Button, Command, Event, Media, Reply, Who
@@ -35,6 +36,7 @@ from bot.safety.policy import (
 )
 from bot.safety.rights import forwarded_refusal, posting_refusal
 from bot.safety.storage import SafetyStore
+from bot.safety.verify import VerifyRequest
 
 __all__ = ["Guard", "Admission", "limit_text"]
 
@@ -108,6 +110,24 @@ class Guard:
             return [Reply(cannot_post)]
         return None
 
+    # ---- /mod verify: a moderator's file, checked instead of used ---------------------
+    async def verify_awaited(self, media: Media) -> VerifyRequest | None:
+        """The ``/mod verify`` this file answers (taken: one file per request), or None: the
+        file goes on as any other."""
+        return await self.desk.verifier.awaited(media.who)
+
+    def verify_request(self, command: Command) -> VerifyRequest | list[Action] | None:
+        """For a command sent with a file: the ``/mod verify`` request the file answers, the
+        refusal to show, or None (another command: it runs as usual, the file unread)."""
+        if command.name != "mod":
+            return None
+        return self.desk.verify_request(command.who, command.args)
+
+    async def verify_file(self, request: VerifyRequest, data: bytes) -> list[Action]:
+        """A worker's reading of the file's marks and the jobs they map to in the request's
+        scope, answered privately."""
+        return await self.desk.verifier.check(request, data)
+
     async def policy(self, who: Who) -> ServerPolicy:
         """The operator's settings with this server's overrides, within the operator's caps."""
         overrides = await self.records.policy.guild_policy(who.platform, scope_of(who.guild_id))
@@ -160,7 +180,7 @@ class Guard:
             and not self.config.dm_moderated(who.platform)
         ):
             return Reply(texts.REVIEW_UNAVAILABLE)  # nobody could approve it here
-        job = self._job(who, sub, policy)
+        job = replace(self._job(who, sub, policy), consent=_consent_method(state, verified))
         missing = await self.uploads.supply(job)  # the workers fetch them, even after a day
         if missing is not None:
             return Reply(texts.MEDIA_GONE.format(what=missing))
@@ -229,6 +249,14 @@ class Guard:
             return Reply(texts.PHRASE_NOT_HEARD.format(phrase=phrase))
         # proof about the recording itself: it counts wherever the voice is used
         return JobState.QUEUED, Verification(ConsentMethod.PHRASE, EVERYWHERE), phrase
+
+
+def _consent_method(state: JobState, verified: Verification | None) -> str:
+    """What the video's manifest says of consent: how it was verified, or that a moderator
+    approves it before it renders, or (attest) that the requester declared it."""
+    if verified is not None:
+        return ConsentMethod(verified.method).value
+    return ConsentMethod.APPROVAL.value if state == JobState.REVIEW else "declared"
 
 
 def limit_text(denial: Denial) -> str:

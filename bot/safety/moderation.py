@@ -55,13 +55,15 @@ SUBCOMMANDS = (
     "label",
     "block",
     "reviews-channel",
+    "verify",
 )
 #: subcommands that edit the server's stored overrides (the rest act on users and jobs)
 POLICY_EDITS = ("limits", "consent", "channels", "label", "block", "reviews-channel")
 #: subcommands acting on one user: ``SUB USER [everywhere] [reason]``
 USER_SUBS = ("ban", "unban", "purge")
-#: views that take ``everywhere`` (operators: every server and the direct messages)
-VIEWS = ("queue", "reviews", "audit", "log")
+#: views that take ``everywhere`` (operators: every server and the direct messages); a
+#: ``verify`` looks up the jobs a file's marks map to in the same scope
+VIEWS = ("queue", "reviews", "audit", "log", "verify")
 EVERYWHERE_WORD = "everywhere"
 _MENTION = re.compile(r"^<[@#]!?(\d+)>$|^(\d+)$")
 _JOB_REF = re.compile(r"^[0-9a-f]{6,40}$")
@@ -170,6 +172,10 @@ def _check_view(rest: list[str], label_required: bool) -> str | None:
     return None if not rest else _bad(texts.MOD_ONLY_EVERYWHERE)
 
 
+def _check_verify(rest: list[str], label_required: bool) -> str | None:
+    return None if not rest else _bad(texts.MOD_USAGE["verify"])
+
+
 def _check_channels(rest: list[str], label_required: bool) -> str | None:
     if not rest or rest == ["clear"]:
         return None
@@ -214,6 +220,7 @@ _CHECKS = {
     "label": _check_label,
     "block": _check_block,
     "reviews-channel": _check_reviews_channel,
+    "verify": _check_verify,
 }
 
 

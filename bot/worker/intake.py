@@ -1,13 +1,16 @@
 """Intake on the worker: an upload as a local file, its check (a photo's face, a voice
-note's length), speech recognition for the consent phrase, and previews for a moderator's
-review (made from what a decode jail read, never from the upload's bytes directly)."""
+note's length), speech recognition for the consent phrase, previews for a moderator's
+review (made from what a decode jail read, never from the upload's bytes directly), and the
+marks of a file a moderator sent to ``/mod verify`` (read in the same jail)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import io
+import json
 import logging
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -16,15 +19,17 @@ import numpy as np
 
 from bot.contract import texts
 from bot.contract.jobs import Keys
-from bot.contract.ports import MediaCheck, MediaPreview
+from bot.contract.ports import MarkReport, MediaCheck, MediaPreview
 from bot.jobs.media import stored_media, write_atomically
 from bot.worker.context import WorkerContext, context
 from engine import InvalidInput
 from engine.jail import Jail, JailLimits
 from engine.pipeline import INTAKE_NICE
+from engine.provenance.stamp import trust_anchor
 from engine.types import PhotoIntake
+from engine.verify import Verdict, report_lines, verify
 
-__all__ = ["media_file", "photo_intake", "check_media", "transcribe", "preview"]
+__all__ = ["media_file", "photo_intake", "check_media", "transcribe", "preview", "verify_media"]
 
 log = logging.getLogger(__name__)
 _SUFFIX = {"audio": ".audio", "image": ".img"}
@@ -34,6 +39,7 @@ _SUFFIX = {"audio": ".audio", "image": ".img"}
 PREVIEW_SIDE = 640
 PREVIEW_SECONDS = 10.0
 _PREVIEW_RATE = 16_000
+_EVIDENCE_REF = re.compile(r"[0-9a-f]{32}")  # the bot's random reference of a file to verify
 
 
 async def media_file(w: WorkerContext, digest: str, kind: str) -> Path:
@@ -134,6 +140,51 @@ async def preview(ctx: dict[str, Any], kind: str, digest: str) -> str:
     except Exception as e:  # the jail or the encoder failed: a review without this preview
         log.warning("preview failed", extra={"kind": kind, "error": type(e).__name__})
         return MediaPreview(reason=type(e).__name__).to_json()
+
+
+async def verify_media(ctx: dict[str, Any], ref: str) -> str:
+    """Every mark of a file a moderator sent to ``/mod verify`` (:func:`engine.verify.verify`
+    in the intake jail, on intake's threads), as :class:`MarkReport` JSON: the verdict and
+    its report's lines, or the one-line reason the file cannot be read. The file is someone's
+    evidence, not an upload: fetched from Redis by the bot's random reference, copied here
+    for the read alone and deleted after."""
+    w = context(ctx)
+    data = await w.pool.get(Keys.evidence(ref)) if _EVIDENCE_REF.fullmatch(ref) else None
+    if data is None:
+        return MarkReport(reason=texts.MOD_VERIFY_EXPIRED).to_json()
+    path = w.cache_dir / f"verify-{ref}"
+    try:
+        await asyncio.to_thread(write_atomically, path, data)
+        del data
+        verdict = await w.in_intake(_read_marks, w, path)
+        found = json.loads(json.dumps(verdict.to_json(), default=_plain))
+        return MarkReport(found, tuple(report_lines(verdict))).to_json()
+    except InvalidInput as e:
+        return MarkReport(reason=_unnamed(e.reason, path.name)).to_json()
+    except Exception as e:  # the jail or a reader failed: the moderator hears it, one line
+        log.warning("verify failed", extra={"error": type(e).__name__})
+        return MarkReport(reason=texts.MOD_VERIFY_FAILED).to_json()
+    finally:
+        await asyncio.to_thread(path.unlink, missing_ok=True)
+
+
+def _read_marks(w: WorkerContext, path: Path) -> Verdict:
+    """:func:`engine.verify.verify` of ``path`` in the intake jail, against the trust anchor
+    of this worker's engine (none without one: a manifest reads "untrusted" at best)."""
+    anchor = trust_anchor(w.engine.settings) if w.engine is not None else None
+    return verify(path, jail=_intake_jail(w), trust_anchor_pem=anchor)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the number it holds (the verdict's confidences)."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+def _unnamed(reason: str, name: str) -> str:
+    """The engine's reason without this worker's name of its copy."""
+    if reason.startswith(name):
+        return "The file" + reason[len(name) :]
+    return reason.replace(name, "the file")
 
 
 def _intake_jail(w: WorkerContext) -> Jail:

@@ -27,7 +27,7 @@ from bot.observability import Metrics, logging_from_settings, start_worker_http
 from bot.settings import BotSettings
 from bot.worker.board import Backoff, StatusBoard
 from bot.worker.context import CTX_KEY, WorkerContext, context
-from bot.worker.intake import check_media, preview, transcribe
+from bot.worker.intake import check_media, preview, transcribe, verify_media
 from bot.worker.outbox import messengers, notify, unpost
 from bot.worker.rendering import RUN_GRACE, render
 from bot.worker.staff import notify_staff
@@ -140,6 +140,7 @@ def build_workers(
                 func(notify_staff, keep_result=0),  # review requests for moderators
                 preview,  # a review's previews: the bot reads each answer, then deletes it
                 unpost,  # a takedown's deletes in the chat: the same
+                verify_media,  # a moderator's /mod verify: the bot reads the answer, deletes it
             ],
             cron_jobs=[cron(purge_worker_files, minute=17)],
             queue_name=INTAKE_QUEUE,
@@ -157,8 +158,10 @@ async def run(settings: BotSettings) -> None:
     # The engine's caches (voice codes) live beside the worker's: one known folder on the
     # data volume, unless MOUTHPIECE_CACHE_DIR says otherwise.
     cache = None if os.environ.get("MOUTHPIECE_CACHE_DIR") else settings.data_dir / "cache"
+    # so do the local C2PA CA and signer: kept, never a cache
+    keys = None if os.environ.get("MOUTHPIECE_C2PA_DIR") else str(settings.data_dir / "c2pa")
     engine_settings = EngineSettings.from_env(
-        tts=settings.tts, lipsync=settings.lipsync, cache_dir=cache
+        tts=settings.tts, lipsync=settings.lipsync, cache_dir=cache, c2pa_dir=keys
     )
     engine = await asyncio.to_thread(Engine, engine_settings)
     asr = await asyncio.to_thread(load_recognizer, settings)

@@ -258,7 +258,8 @@ async def _render(w: WorkerContext, job: RenderJob, output: Path, stop: threadin
             seed=job.seed,
             label=job.label,
             label_position=job.label_position,
-            metadata=(("comment", f"Mouthpiece job {job.job_id}"),),
+            job_id=job.job_id,
+            consent=job.consent or "not recorded",
         ),
     )
     # The first estimate may measure the backend (a network forward): off the loop, and before

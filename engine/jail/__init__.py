@@ -63,14 +63,17 @@ _SLOW = {
     "voice": (
         "The voice note took too long to decode: send an ordinary OGG, MP3, M4A or WAV recording."
     ),
+    "file": "The file took too long to read: send the MP4 (or its audio) as it was shared.",
 }
 _HEAVY = {
     "photo": "The photo needs too much memory to read: send an ordinary photo.",
     "voice": "The voice note needs too much memory to decode: send an ordinary recording.",
+    "file": "The file needs too much memory to read: send the video as it was shared.",
 }
 _CRASHED = {
     "photo": "The photo could not be read: send a JPEG, PNG or WebP image.",
     "voice": "The voice note could not be read as audio: send an OGG, MP3, M4A or WAV recording.",
+    "file": "The file could not be read: send an MP4, WebM or an audio recording.",
 }
 WALL_FACTOR = 3.0
 _MAX_ANSWER = 64 << 20  # a 1024 px image is 3 MB; a minute of 16 kHz samples 4 MB
@@ -279,6 +282,20 @@ class Jail:
             sample_rate=sample_rate,
             max_seconds=max_seconds,
             timeout=min(timeout, self.limits.seconds),
+        )
+
+    def inspect(self, path: Path, *, trust_anchor: str, max_seconds: float) -> Jailed:
+        """Every mark's raw material from a file to verify (:func:`engine.verify.inspect`):
+        its tags, its C2PA manifest's report against ``trust_anchor`` (PEM; "" none), the
+        visible label looked for in a frame (``header``), and its audio at
+        :data:`engine.verify.RATE` (the array; none without an audio track)."""
+        return self.run(
+            "inspect",
+            path,
+            "file",
+            trust_anchor=trust_anchor,
+            max_seconds=max_seconds,
+            timeout=self.limits.seconds,
         )
 
     def describe(self) -> Jailed:

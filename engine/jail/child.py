@@ -32,6 +32,7 @@ _TOO_LARGE = {
     "photo": "The photo is too large to read: send an ordinary photo.",
     "voice": "The voice note is too large to read: send an ordinary recording.",
     "audio": "The voice note is too large to read: send an ordinary recording.",
+    "inspect": "The file is too large to read: send the video as it was shared.",
 }
 
 
@@ -48,6 +49,16 @@ def _prepare(op: str, find_face: bool) -> Any:
     else:
         import engine.media.audio  # noqa: F401
         import engine.media.ffmpeg as ffmpeg
+
+        if op == "inspect":  # the manifest reader, the frame decoder, the label's drawing
+            import cv2  # noqa: F401
+            from PIL import Image, ImageFont
+
+            import engine.provenance.manifest  # noqa: F401
+            import engine.verify  # noqa: F401
+
+            Image.init()
+            ImageFont.load_default(size=12)
 
         ffmpeg.tool("ffmpeg")
         ffmpeg.tool("ffprobe")
@@ -97,6 +108,19 @@ def _run(request: dict[str, Any], faces: Any) -> tuple[dict[str, Any], np.ndarra
             timeout=float(request["timeout"]),
         )
         return {"sample_rate": audio.sample_rate}, audio.samples
+    if op == "inspect":
+        from engine.verify import inspect
+
+        anchor = str(request["trust_anchor"]).encode() or None
+        found, sound = inspect(
+            path,
+            trust_anchor_pem=anchor,
+            max_seconds=float(request["max_seconds"]),
+            timeout=float(request["timeout"]),
+        )
+        if sound is None:
+            return found, None
+        return found | {"sample_rate": sound.sample_rate}, sound.samples
     if op == "describe":
         return {"environment": sorted(os.environ)}, None
     raise ValueError(f"unknown jail operation {op!r}")

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Label", "POSITIONS", "DEFAULT_TEXT"]
+__all__ = ["Label", "POSITIONS", "DEFAULT_TEXT", "find_label", "FOUND"]
 
 #: the corners a label may sit in; the first is the default
 POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left")
 DEFAULT_TEXT = "AI-generated"
+#: find_label's score above which the caption is there (measured: our own videos score
+#: 0.9 and more after re-encoding and resizing, unlabelled frames 0.3 and less; see
+#: bench/marks.py)
+FOUND = 0.6
+#: resize factors find_label tries (a video downscaled to a quarter, up to one upscaled 2.5x)
+_SCALES = (1.0, 0.25, 0.33, 0.4, 0.5, 0.6, 0.75, 0.875, 1.15, 1.33, 1.5, 1.75, 2.0, 2.5)
 
 
 class Label:
@@ -63,3 +69,49 @@ def _render(text: str, *, font_px: int) -> np.ndarray:
     draw.rounded_rectangle((0, 0, w - 1, h - 1), radius=pad, fill=(0, 0, 0, 150))
     draw.text((pad - left, pad - top), text, font=font, fill=(255, 255, 255, 235))
     return np.asarray(img)
+
+
+def find_label(frame: np.ndarray, text: str = DEFAULT_TEXT) -> tuple[str | None, float]:
+    """Where the caption ``text`` sits in ``frame`` (RGB uint8) and how sure: (position,
+    score), the position None when no corner scores above :data:`FOUND`.
+
+    The caption is drawn again at the sizes a frame of this size (or one resized from it)
+    would carry, and looked for near each corner by normalised correlation of brightness
+    (light letters on a dark box, whatever lies behind them)."""
+    import cv2
+
+    height, width = frame.shape[:2]
+    short = min(width, height)
+    if short < 64:
+        return None, 0.0
+    gray = frame[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    best: tuple[str | None, float] = (None, 0.0)
+    # the video may have been resized by a factor f since it was made: draw the caption as
+    # the original frame carried it, then resize it as the frame was
+    for f in _SCALES:
+        patch = _render(text, font_px=max(12, round(short / f * 0.035)))
+        if f != 1.0:
+            from PIL import Image
+
+            size = (max(1, round(patch.shape[1] * f)), max(1, round(patch.shape[0] * f)))
+            patch = np.asarray(Image.fromarray(patch).resize(size, Image.Resampling.BILINEAR))
+        ph, pw = patch.shape[:2]
+        alpha = patch[..., 3].astype(np.float32) / 255.0
+        model = 128 * (1 - alpha) + patch[..., 0].astype(np.float32) * alpha  # over mid-grey
+        # the corner regions: the caption and its margin, with room for rounding
+        rh, rw = min(height, ph + round(short * 0.06) + 8), min(width, pw + round(short * 0.06) + 8)
+        if rh <= ph or rw <= pw:
+            continue
+        corners = {
+            "bottom-right": gray[height - rh :, width - rw :],
+            "bottom-left": gray[height - rh :, :rw],
+            "top-right": gray[:rh, width - rw :],
+            "top-left": gray[:rh, :rw],
+        }
+        for position, region in corners.items():
+            scores = cv2.matchTemplate(np.ascontiguousarray(region), model, cv2.TM_CCOEFF_NORMED)
+            score = float(np.nan_to_num(scores).max())
+            if score > best[1]:
+                best = (position, score)
+    found, score = best
+    return (found if score > FOUND else None), max(0.0, score)

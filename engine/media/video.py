@@ -8,6 +8,10 @@ is a ceiling, not a target: :func:`plan_rate` turns it into a peak bitrate (x264
 only binds when the constant-quality stream would not fit, so a budget far above what the
 video needs gives the same small file as no budget at all. Why these settings:
 docs/models.md, "Video size" (figures: docs/benchmarks.md).
+
+With a ``sign`` step (the C2PA manifest, :mod:`engine.provenance.manifest`) the finished file
+is signed once, after any re-encode, inside the same atomic write; the encode then keeps
+SIGNATURE_BYTES of the budget free for the manifest, and the signed file is checked again.
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -54,6 +58,9 @@ _VBV_SLACK = 0.97  # x264 keeps to its buffer closely, not exactly
 _AUDIO_SLACK = 1.1  # ffmpeg's AAC runs about 6 % over its nominal bitrate (measured)
 _PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower")
 _TUNES = ("film", "animation", "grain", "stillimage")
+# Room a signed manifest may take: measured 3.5 KB with one certificate and 3.9 KB with a
+# chain of two (engine.provenance.manifest); this allows for a longer operator chain.
+SIGNATURE_BYTES = 16_000
 
 
 class EncodeError(EngineError):
@@ -101,12 +108,18 @@ class RatePlan:
 
 
 def plan_rate(
-    max_bytes: int | None, *, seconds: float, size: tuple[int, int], fps: int
+    max_bytes: int | None,
+    *,
+    seconds: float,
+    size: tuple[int, int],
+    fps: int,
+    reserve: int = 0,
 ) -> RatePlan:
     """The rate plan for a ``seconds`` long video of ``size`` at ``fps`` within ``max_bytes``.
 
     The cap is the largest peak bitrate for which audio, container and the worst case of the
-    capped stream (the whole cap for the whole length plus the buffer's head start) still fit.
+    capped stream (the whole cap for the whole length plus the buffer's head start) still fit,
+    with ``reserve`` bytes left for what is added after encoding (a signed manifest).
     Raises InvalidInput, before any frame is made, when that leaves the picture fewer than
     MIN_BITS_PER_PIXEL.
     """
@@ -121,11 +134,12 @@ def plan_rate(
     # drop under the floor with it; then low-rate audio, and the picture gets the bytes.
     roomy = max_bytes * 8 / seconds > 4 * AUDIO_BITRATE
     for audio in (AUDIO_BITRATE, LOW_AUDIO_BITRATE) if roomy else (LOW_AUDIO_BITRATE,):
-        reserved = _reserved_bytes(seconds, fps, audio)
+        reserved = _reserved_bytes(seconds, fps, audio) + reserve
         cap = int((max_bytes - reserved) * 8 * _VBV_SLACK / span)
         if cap >= floor:
             return RatePlan(audio_bitrate=audio, video_cap=min(cap, MAX_VIDEO_CAP), floor=floor)
     need = _reserved_bytes(seconds, fps, LOW_AUDIO_BITRATE) + int(floor * span / 8 / _VBV_SLACK)
+    need += reserve
     raise InvalidInput(
         f"A {seconds:.0f} s video at {width}x{height} needs at least {need + 1} bytes to look "
         f"acceptable, more than the {max_bytes} allowed: allow more bytes or send a shorter "
@@ -164,6 +178,9 @@ class VideoWriter:
     the file never exceeds it: the plan is checked here, before any frame is made, and the
     finished file once more.
 
+    ``sign(src, dst)``, when given, writes ``dst`` = ``src`` signed; it runs once, on the
+    finished file, before the file is moved into place (a failure leaves nothing at ``path``).
+
     Use as a context manager; an exception inside the block (or ``abort()``) removes every
     temporary file and leaves nothing at ``path``.
     """
@@ -179,6 +196,7 @@ class VideoWriter:
         n_frames: int | None = None,
         metadata: Mapping[str, str] | None = None,
         quality: VideoQuality | None = None,
+        sign: Callable[[Path, Path], None] | None = None,
     ) -> None:
         width, height = size
         if width % 2 or height % 2 or width <= 0 or height <= 0:
@@ -190,7 +208,12 @@ class VideoWriter:
         self.quality = quality or VideoQuality()
         self.max_bytes, self.n_frames = max_bytes, n_frames
         self.metadata = dict(metadata or {})
-        self.plan = plan_rate(max_bytes, seconds=self._duration(), size=self.size, fps=fps)
+        self._sign = sign
+        # the encode's share of the budget: a manifest is added after it
+        self._reserve = SIGNATURE_BYTES if sign is not None and max_bytes is not None else 0
+        self.plan = plan_rate(
+            max_bytes, seconds=self._duration(), size=self.size, fps=fps, reserve=self._reserve
+        )
         self._audio = audio
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: list[Path] = []
@@ -286,8 +309,9 @@ class VideoWriter:
                 raise EncodeError("no frames were written")
             if self.max_bytes is not None:
                 self._fit_budget()
-            os.chmod(self._out, 0o644)  # mkstemp makes 0600 files
-            os.replace(self._out, self.path)
+            final = self._out if self._sign is None else self._signed(self._out)
+            os.chmod(final, 0o644)  # mkstemp makes 0600 files
+            os.replace(final, self.path)
         except BaseException:
             self.abort()
             raise
@@ -376,20 +400,33 @@ class VideoWriter:
         assert self._out is not None and self.max_bytes is not None
         cap = self.plan.video_cap
         assert cap is not None
+        limit = self.max_bytes - self._reserve
         for _ in range(2):
             size = self._out.stat().st_size
-            if size <= self.max_bytes:
+            if size <= limit:
                 return
-            cap = int(cap * self.max_bytes / size * 0.9)
+            cap = int(cap * limit / size * 0.9)
             if cap < self.plan.floor:
                 break
             self._reencode(cap)
-        if self._out.stat().st_size > self.max_bytes:
-            raise InvalidInput(
-                f"The video does not fit in {self.max_bytes} bytes at an acceptable quality: "
-                "allow more bytes or send a shorter script.",
-                field="options",
-            )
+        if self._out.stat().st_size > limit:
+            self._refuse()
+
+    def _refuse(self) -> NoReturn:
+        raise InvalidInput(
+            f"The video does not fit in {self.max_bytes} bytes at an acceptable quality: "
+            "allow more bytes or send a shorter script.",
+            field="options",
+        )
+
+    def _signed(self, src: Path) -> Path:
+        """``src`` signed into a new temporary file, checked against the byte budget."""
+        assert self._sign is not None
+        dst = self._temp(".mp4")
+        self._sign(src, dst)
+        if self.max_bytes is not None and dst.stat().st_size > self.max_bytes:
+            self._refuse()  # a manifest over SIGNATURE_BYTES (a very long chain)
+        return dst
 
     def _reencode(self, cap: int) -> None:
         assert self._out is not None

@@ -267,7 +267,17 @@ class TelegramStandIn:
         ]
         self._push(message=self._user_message(chat_id, photo=sizes, **extra))
 
-    def send_document(self, chat_id: int, data: bytes, name: str, mime: str) -> None:
+    def send_document(
+        self,
+        chat_id: int,
+        data: bytes,
+        name: str,
+        mime: str,
+        *,
+        user_id: int | None = None,
+        **extra: Any,
+    ) -> None:
+        """A file sent as a document; ``extra``: more fields of the message (``caption``)."""
         fid = f"doc{len(self.files)}"
         self.files[fid] = data
         doc = {
@@ -277,7 +287,30 @@ class TelegramStandIn:
             "mime_type": mime,
             "file_size": len(data),
         }
-        self._push(message=self._user_message(chat_id, document=doc))
+        self._push(message=self._user_message(chat_id, user_id=user_id, document=doc, **extra))
+
+    def send_video(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        size: int | None = None,
+        user_id: int | None = None,
+        **extra: Any,
+    ) -> None:
+        """A video message (as Telegram's apps send an MP4); ``extra``: ``caption``, ..."""
+        fid = f"video{len(self.files)}"
+        self.files[fid] = data
+        video = {
+            "file_id": fid,
+            "file_unique_id": fid,
+            "width": 512,
+            "height": 512,
+            "duration": 3,
+            "mime_type": "video/mp4",
+            "file_size": size if size is not None else len(data),
+        }
+        self._push(message=self._user_message(chat_id, user_id=user_id, video=video, **extra))
 
     def press(self, chat_id: int, data: str, *, user_id: int | None = None) -> None:
         user = {"id": user_id or chat_id, "is_bot": False, "first_name": "Ada"}

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLATFORMS = {"discord", "telegram"}
 #: top-level packages of ours below both engine and bot: standard library only, importing
 #: nothing else of ours, so the chat process may use them without meeting the engine
-NEUTRAL = ("spoken_text",)
+NEUTRAL = ("spoken_text", "job_marks")
 OURS = ("engine", "bot", *NEUTRAL)
 
 

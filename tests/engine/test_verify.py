@@ -1,5 +1,6 @@
 """`mouthpiece verify`: the Perth watermark found after the MP4 (AAC) round trip, the job id
-read from the metadata, exit 3 for an unmarked video, exit 2 for a file that is no media."""
+read from the metadata, exit 3 for an unmarked video, exit 2 for a file that is no media.
+(Every mark of a real render, and the manifest: tests/engine/test_provenance.py.)"""
 
 from __future__ import annotations
 
@@ -53,12 +54,24 @@ def test_verify_finds_the_watermark_and_the_job_after_the_mp4_round_trip(
 
     assert main(["verify", str(ours)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("watermark: yes") and lines[1] == "job: 0123abcd4567ef890123"
+    assert lines[:2] == ["file: ours.mp4", "verdict: AI-generated (marked by Mouthpiece)"]
+    assert _line(lines, "watermark (Perth): ").startswith("yes")
+    assert _line(lines, "metadata: ") == "job 0123abcd4567ef890123"
+    assert _line(lines, "manifest (C2PA): ") == "none"
 
     assert main(["verify", str(plain)]) == 3
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("watermark: no (confidence")
-    assert lines[1].startswith("job: unknown")
+    assert lines[1] == "verdict: no Mouthpiece mark found"
+    assert _line(lines, "watermark (Perth): ").startswith("no (confidence")
+    assert _line(lines, "speech mark: ") == "no job token found"
+    assert _line(lines, "metadata: ") == "no job id"
+
+
+def _line(lines: list[str], prefix: str) -> str:
+    """The rest of the one line that starts with ``prefix``."""
+    found = [line[len(prefix) :] for line in lines if line.startswith(prefix)]
+    assert len(found) == 1, (prefix, lines)
+    return found[0]
 
 
 def test_verify_refuses_what_is_not_media(
@@ -93,4 +106,6 @@ def test_a_video_without_audio_is_not_marked(
         check=True,
     )
     assert main(["verify", str(silent)]) == 3
-    assert capsys.readouterr().out.splitlines()[0] == "watermark: no (the file has no audio track)"
+    lines = capsys.readouterr().out.splitlines()
+    assert _line(lines, "speech mark: ") == "none (the file has no audio track)"
+    assert not any(line.startswith("watermark") for line in lines)

@@ -154,6 +154,21 @@ class ModGroup(app_commands.Group):
         target = {"set": str(channel.id) if channel else "here", "off": "off"}.get(action or "", "")
         await self._run(interaction, f"reviews-channel {target}")
 
+    @app_commands.command(name="verify", description=texts.DISCORD_MOD["verify"])
+    @app_commands.describe(**texts.DISCORD_MOD_OPTIONS["verify"])
+    async def verify(
+        self,
+        interaction: discord.Interaction,
+        file: discord.Attachment | None = None,
+        everywhere: bool | None = None,
+    ) -> None:
+        """With a file: check it now; without: the moderator's next file (a DM) is checked."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        who = who_of(interaction)
+        media = self.client.attachment(who, file) if file is not None else None
+        event = Command(who, "mod", f"verify{_everywhere(everywhere)}", file=media)
+        await self.client.respond(interaction, [event], ephemeral=True)
+
     @app_commands.command(name="label", description=texts.DISCORD_MOD["label"])
     @app_commands.choices(position=[_choice(p) for p in (*LABEL_POSITIONS, "on", "off")])
     async def label(

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import discord
 
-from bot.contract.events import Event, Who
+from bot.contract.events import Event, Media, Who
 
 __all__ = ["who_of", "may_post", "Responder"]
 
@@ -56,8 +56,13 @@ def may_post(interaction: discord.Interaction) -> bool:
 
 
 class Responder(Protocol):
-    """Runs events through the core and answers the interaction with the replies."""
+    """Runs events through the core and answers the interaction with the replies; turns an
+    attachment into an event's file (downloaded later, capped)."""
 
     async def respond(
         self, interaction: discord.Interaction, events: list[Event], *, ephemeral: bool = False
     ) -> None: ...
+
+    def attachment(
+        self, who: Who, att: discord.Attachment, *, forwarded: bool = False
+    ) -> Media: ...

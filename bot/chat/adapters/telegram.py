@@ -1,12 +1,13 @@
 """Telegram front-end (python-telegram-bot 22): updates -> neutral events -> replies.
 
-Videos are made in private chats. ``/mod`` also works in groups. Translation and nothing
-else: for ``/mod`` and moderator buttons in a group the adapter asks Telegram whether the
-sender administers that group (``getChatAdministrators``) and reports it as a fact on
-``Who``; who may do what (operators by ``TELEGRAM_ADMIN_IDS``, a group's administrators
-within that group) is decided in bot.safety. A reply the core marks private (a moderator's
-view of the queue, reviews, audit or log: other people's data) asked for in a group goes to
-the asker's private chat; the group reads one line saying where it went.
+Videos are made in private chats. ``/mod`` also works in groups, typed or as the caption of
+a file (``/mod verify`` with the video to check). Translation and nothing else: for ``/mod``
+and moderator buttons in a group the adapter asks Telegram whether the sender administers
+that group (``getChatAdministrators``) and reports it as a fact on ``Who``; who may do what
+(operators by ``TELEGRAM_ADMIN_IDS``, a group's administrators within that group) is decided
+in bot.safety. A reply the core marks private (a moderator's view of the queue, reviews,
+audit, log or a verified file: other people's data) asked for in a group goes to the asker's
+private chat; the group reads one line saying where it went.
 
 Updates are handled concurrently, one lane per person (:class:`PersonLanes`): a person's
 messages are answered in the order they were sent, and one person's slow upload check never
@@ -29,6 +30,7 @@ from telegram import (
     Message,
     MessageOriginUser,
     Update,
+    VideoNote,
     Voice,
 )
 from telegram.error import Forbidden, TelegramError
@@ -66,6 +68,9 @@ __all__ = ["build_application", "COMMANDS", "PersonLanes"]
 log = logging.getLogger(__name__)
 COMMANDS = ("talk", "start", "cancel", "status", "help", "voice", "voices", "forget", "mod")
 _GROUPS = ("group", "supergroup")
+#: a file whose caption is ``/mod ...`` (``/mod verify``: check this file); in groups too
+_MOD_CAPTION = r"^/mod(@\w+)?(\s|$)"
+_VIDEOS = filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE
 Handle = Callable[[Event], Awaitable[list[Action]]]
 
 
@@ -156,11 +161,16 @@ def _keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
     return InlineKeyboardMarkup(rows)
 
 
-def _media(update: Update) -> Media | None:
+def _media(update: Update, who: Who | None = None) -> Media | None:
     msg = update.effective_message
     if msg is None:
         return None
-    who, fwd = _who(update), _forwarded(msg)
+    who, fwd = who or _who(update), _forwarded(msg)
+    v = msg.video or msg.animation or msg.video_note  # an animation carries a document too
+    if v is not None:
+        name = (None if isinstance(v, VideoNote) else v.file_name) or "video.mp4"
+        mime = (None if isinstance(v, VideoNote) else v.mime_type) or "video/mp4"
+        return Media(who, "video", v.file_size, _fetcher(v), name, mime, None, fwd)
     a = msg.voice or msg.audio
     if a is not None:
         name = (a.file_name if isinstance(a, Audio) else None) or "voice.ogg"
@@ -327,6 +337,15 @@ def build_application(
     async def on_media(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await run(update, context, _media(update))
 
+    async def on_captioned(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A file whose caption is a ``/mod`` command (``/mod verify``): the command, with
+        the file (read only by a command that takes one)."""
+        msg = update.effective_message
+        words = (msg.caption or "").split() if msg else []
+        who = _who(update, server_admin=await _is_group_admin(update, context))
+        file = _media(update, who)
+        await run(update, context, Command(who, "mod", " ".join(words[1:]), file=file))
+
     async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
         if query is None:
@@ -337,15 +356,17 @@ def build_application(
         await run(update, context, Button(_who(update, server_admin=admin), action, value))
 
     private = filters.ChatType.PRIVATE
+    files = filters.VOICE | filters.AUDIO | filters.PHOTO | filters.Document.ALL | _VIDEOS
     app.add_handler(CommandHandler("mod", on_command, filters=private | filters.ChatType.GROUPS))
     app.add_handler(CommandHandler(list(COMMANDS), on_command, filters=private))
     app.add_handler(MessageHandler(private & filters.COMMAND, on_command))
     app.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text))
     app.add_handler(
         MessageHandler(
-            private & (filters.VOICE | filters.AUDIO | filters.PHOTO | filters.Document.ALL),
-            on_media,
+            (private | filters.ChatType.GROUPS) & files & filters.CaptionRegex(_MOD_CAPTION),
+            on_captioned,
         )
     )
+    app.add_handler(MessageHandler(private & files, on_media))
     app.add_handler(CallbackQueryHandler(on_button))
     return app

@@ -27,6 +27,7 @@ from bot.safety.policy import (
     decide_limits,
 )
 from bot.safety.records import attach_voice_consent
+from job_marks import token_for
 
 _LIVE = sql_states(LIVE_STATES)
 
@@ -100,9 +101,9 @@ class JobHistory(Table):
                 ),
             )
             await db.execute(
-                "INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail) "
-                "VALUES (?, ?, ?, ?, 'render_requested', ?)",
-                (now, job.platform, guild_id, job.user_id, job.job_id),
+                "INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail, mark) "
+                "VALUES (?, ?, ?, ?, 'render_requested', ?, ?)",
+                (now, job.platform, guild_id, job.user_id, job.job_id, token_for(job.job_id)),
             )
             if verified is not None and verified.carried_from is None:
                 await attach_voice_consent(db, job.platform, job.user_id, job.job_id)

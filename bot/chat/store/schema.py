@@ -77,6 +77,8 @@ CHAT_SCHEMA: tuple[str, ...] = (
         removed REAL, error TEXT NOT NULL DEFAULT '',
         PRIMARY KEY (job_id, kind, message_id));
     """,
+    # 7: provenance (safety's part: the audit log's mark column)
+    "",
 )
 
 MIGRATIONS: list[str] = [

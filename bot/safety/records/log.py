@@ -10,6 +10,7 @@ from bot.safety.records.rows import (
     _audit,
     _scope_sql,
 )
+from job_marks.lookup import MARKED_SQL, MarkedJob
 
 
 class ModLog(Table):
@@ -20,6 +21,18 @@ class ModLog(Table):
     ) -> None:
         async with self._writing() as db:
             await _audit(db, platform, scope, actor, action, detail)
+
+    async def marked(
+        self, platform: str, scope: str | None, token: int | None, job_id: str | None = None
+    ) -> list[MarkedJob]:
+        """The jobs a video's mark (its speech token, or a job id read from it) maps to,
+        newest first, asked on ``platform`` in ``scope`` (a moderator's server, '' the direct
+        messages; None: everywhere, for operators). Jobs elsewhere are not shown."""
+        if token is None and not job_id:
+            return []
+        cur = await self._db.execute(MARKED_SQL, (token, job_id or None))
+        found = [MarkedJob.of(r) for r in await cur.fetchall()]
+        return [m for m in found if m.platform == platform and scope in (None, m.scope)]
 
     async def mod_log(self, platform: str, scope: str | None, limit: int = 10) -> list[LogEntry]:
         """Moderators' actions (bans, purges, cancels, reviews, takedowns, policy edits) in

@@ -79,4 +79,11 @@ SAFETY_SCHEMA: tuple[str, ...] = (
     """,
     # 6: what the bot posted in the chat for each job (the chat's part: the table ``posted``)
     "",
+    # 7: provenance: a render request's entry keeps the token its video's speech carries
+    # (job_marks.token_for of the job id), so `verify` maps a mark found in a file
+    # back to the job, where and by whom it was asked, for as long as the audit log keeps it
+    """
+    ALTER TABLE audit_log ADD COLUMN mark INTEGER;
+    CREATE INDEX audit_by_mark ON audit_log (mark) WHERE mark IS NOT NULL;
+    """,
 )

@@ -38,5 +38,8 @@ def test_one_media_kind_rule() -> None:
         ("script.txt", ""): "text",
         ("x", "text/plain; charset=utf-8"): "text",
         ("x.pdf", "application/pdf"): "other",
+        ("clip.MP4", ""): "video",
+        ("x", "video/quicktime"): "video",
+        ("x.webm", "video/webm"): "audio",  # a WebM voice note stays a voice note
     }
     assert {k: media_kind(*k) for k in cases} == cases

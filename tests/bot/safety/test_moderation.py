@@ -55,6 +55,8 @@ EVERY_MOD_COMMAND = (
     "block list",
     "block add nasty",
     "block remove nasty",
+    "verify",
+    "verify everywhere",
 )
 QUEUED = texts.QUEUED.split("{")[0]
 

@@ -56,6 +56,7 @@ DISCORD_SUBCOMMANDS: list[tuple[str, list[dict[str, Any]]]] = [
         ],
     ),
     ("reviews-channel", [{"name": "action", "type": 3, "value": "set"}]),
+    ("verify", []),
 ]
 #: the same on Telegram
 TELEGRAM_SUBCOMMANDS = [
@@ -73,6 +74,7 @@ TELEGRAM_SUBCOMMANDS = [
     "/mod label top-left",
     "/mod block add x",
     "/mod reviews-channel here",
+    "/mod verify",
 ]
 
 
