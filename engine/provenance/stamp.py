@@ -19,12 +19,18 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.settings import EngineSettings
 from engine.types import Audio
+
+if TYPE_CHECKING:
+    from engine.provenance.manifest import SigningIdentity
 
 __all__ = [
     "PERTH_SCHEME",
@@ -71,38 +77,36 @@ def mark_track(track: Audio, job_id: str) -> tuple[Audio, int | None, str | None
     return marked, token, None
 
 
+@dataclass(frozen=True)
 class Stamp:
     """The facts one render's manifest states (see :class:`engine.provenance.manifest.Claims`)."""
 
-    def __init__(
-        self,
-        job_id: str,
-        *,
-        backends: Mapping[str, str],
-        consent: str,
-        label: str | None,
-        watermarks: Sequence[Mapping[str, str]],
-    ) -> None:
-        self.job_id = job_id
-        self.backends = dict(backends)
-        self.consent = consent
-        self.label = label
-        self.watermarks = [dict(w) for w in watermarks]
+    job_id: str
+    backends: Mapping[str, str]
+    consent: str
+    label: str | None
+    watermarks: Sequence[Mapping[str, str]]
 
 
 class Signing:
-    """The engine's signer, loaded on first use (the local CA is made then) and kept."""
+    """The engine's signer, loaded on first use (the local CA is made then) and loaded again
+    once a day, so a worker that runs for months picks up a renewed leaf (the local CA
+    re-issues one in its last 30 days) or the operator's replaced files."""
+
+    RELOAD_SECONDS = 86_400.0
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
         self._lock = threading.Lock()
-        self._identity: object | None = None
+        self._identity: SigningIdentity | None = None
+        self._loaded = 0.0
 
-    def identity(self) -> object:
+    def identity(self) -> SigningIdentity:
         from engine.provenance.manifest import load_identity
 
         with self._lock:
-            if self._identity is None:
+            stale = time.monotonic() - self._loaded > self.RELOAD_SECONDS
+            if self._identity is None or stale:
                 s = self.settings
                 self._identity = load_identity(
                     s.signer_dir,
@@ -110,11 +114,12 @@ class Signing:
                     key=Path(s.c2pa_key) if s.c2pa_key else None,
                     trust=Path(s.c2pa_trust) if s.c2pa_trust else None,
                 )
+                self._loaded = time.monotonic()
             return self._identity
 
     def signer(self, stamp: Stamp) -> Callable[[Path, Path], None]:
         """The encoder's ``sign`` step for one video: manifest in, written to a new file."""
-        from engine.provenance.manifest import Claims, SigningIdentity, sign_mp4
+        from engine.provenance.manifest import Claims, sign_mp4
 
         claims = Claims(
             job_id=stamp.job_id,
@@ -126,9 +131,7 @@ class Signing:
         )
 
         def sign(src: Path, dst: Path) -> None:
-            identity = self.identity()
-            assert isinstance(identity, SigningIdentity)
-            sign_mp4(src, dst, claims, identity)
+            sign_mp4(src, dst, claims, self.identity())
 
         return sign
 

@@ -91,7 +91,8 @@ def rendered(
             host = with_settings(settings, telegram_api_base_url=tg.url, data_dir=tmp / "host")
             async with engine_workers(host, engine):
                 await said(tg, me, lambda: tg.send_text(me, "/talk"), "Let's make a video")
-                script = "Hello there, this is a short test of the marks."
+                # long enough for the speech's token to outlive a re-encode (it repeats every 3 s)
+                script = "Hello there, this is a short test of the marks that every video carries."
                 await said(tg, me, lambda: tg.send_text(me, script), "Script received")
                 await said(tg, me, lambda: tg.send_voice(me, voice, duration=7), "What is said")
                 await said(tg, me, lambda: tg.press(me, "skip_transcript|"), "Still needed")
@@ -157,11 +158,13 @@ def test_the_chats_moderator_learns_the_job_and_requester_even_after_a_bot_resta
             assert [(e.actor, e.action) for e in log][:1] == [(str(me), "mod verify")]
             assert rendered.job_id[:8] in log[0].detail
 
-            # its sound track alone: the speech's token still leads to the job (no manifest
-            # or metadata left to name it)
-            wav = _audio_of(rendered.video, tmp_path)
+            # the chat video as Telegram re-encodes a shared video: the speech's token still
+            # leads to the job (no manifest or metadata left to name it)
+            shared = _telegram_copy(rendered.video, tmp_path)
             await said(tg, me, lambda: tg.send_text(me, "/mod verify"), SEND)
-            await said(tg, me, lambda: tg.send_document(me, wav, "sound.wav", "audio/wav"), HEAD)
+            await said(
+                tg, me, lambda: tg.send_document(me, shared, "shared.mp4", "video/mp4"), HEAD
+            )
             answer = _last(tg, me, HEAD)
             assert "manifest (C2PA): none" in answer and "metadata: no job id" in answer
             assert "speech mark: job token 0x" in answer
@@ -273,12 +276,14 @@ def test_a_file_that_cannot_be_checked_gets_one_line(tmp_path: Path, engine: Eng
         asyncio.run(go(url))
 
 
-def _audio_of(video: bytes, tmp: Path) -> bytes:
-    """The video's sound track alone, as WAV, without its tags."""
-    src, out = tmp / "video.mp4", tmp / "sound.wav"
+def _telegram_copy(video: bytes, tmp: Path) -> bytes:
+    """The video as Telegram re-encodes one sent as a video (simulated: H.264 CRF 28, AAC
+    64 kb/s at 44.1 kHz, its tags and C2PA manifest gone)."""
+    src, out = tmp / "video.mp4", tmp / "shared.mp4"
     src.write_bytes(video)
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(src), "-vn", "-map_metadata", "-1"]
-    subprocess.run([*cmd, "-c:a", "pcm_s16le", str(out)], check=True, timeout=60)
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(src), "-map_metadata", "-1"]
+    cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p"]
+    subprocess.run([*cmd, "-c:a", "aac", "-b:a", "64k", "-ar", "44100", str(out)], check=True)
     return out.read_bytes()
 
 
