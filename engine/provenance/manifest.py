@@ -64,6 +64,7 @@ __all__ = [
     "ManifestReport",
     "load_identity",
     "local_anchor",
+    "describe_signer",
     "manifest_definition",
     "sign_mp4",
     "read_manifest",

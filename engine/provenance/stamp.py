@@ -141,7 +141,12 @@ def trust_anchor(settings: EngineSettings) -> bytes | None:
     the local CA's certificate when one was made here; None when there is neither (a
     manifest then reads as "untrusted" at best). Never creates anything."""
     if settings.c2pa_trust:
-        return Path(settings.c2pa_trust).read_bytes()
+        try:
+            return Path(settings.c2pa_trust).read_bytes()
+        except OSError as e:
+            raise ValueError(
+                f"MOUTHPIECE_C2PA_TRUST={settings.c2pa_trust!r} cannot be read: {e.strerror}"
+            ) from e
     from engine.provenance.manifest import local_anchor
 
     return local_anchor(settings.signer_dir)

@@ -81,6 +81,12 @@ def test_a_render_carries_every_mark_and_verify_reads_them(
     assert v.label == "bottom-right" and v.says_generated
     # signed by another installation: intact, but not trusted here
     assert verify(video).manifest_state == "untrusted"
+    # the operator's doctor names the signer the render made
+    from engine.backends import doctor
+
+    (row,) = [r for r in doctor(settings) if r.kind == "marks"]
+    assert row.usable and "CN=Mouthpiece local signer" in row.reason
+    assert f"the local CA in {settings.c2pa_dir}" in row.reason
 
 
 def test_after_a_telegram_re_encode_the_token_still_names_the_job(
