@@ -110,12 +110,22 @@ class BotSettings:
     metrics_host: str = "0.0.0.0"
     bot_metrics_port: int = 8080
     worker_metrics_port: int = 8081
+    # ---- the web studio (in the chat process): off unless web_port is set
+    web_url: str = ""  # its public address (https://... behind a TLS proxy); "": /web is off
+    web_host: str = "127.0.0.1"  # where the chat process listens for it
+    web_port: int = 0  # 0: no web server
+    web_secret: str = ""  # signs sign-in links; "": a random one kept in the data folder
     log_format: str = "json"  # json | text
     log_level: str = "INFO"
 
     @property
     def db_path(self) -> Path:
         return self.data_dir / "mouthpiece.sqlite3"
+
+    @property
+    def web_secret_path(self) -> Path:
+        """Where the web sign-in secret is kept when MOUTHPIECE_WEB_SECRET is not set."""
+        return self.data_dir / "web_secret"
 
     @property
     def media_dir(self) -> Path:
@@ -158,6 +168,12 @@ class BotSettings:
             bad = [x for x in _ids(value) if not x.isdigit()]
             if bad:
                 raise ValueError(f"{name} holds {bad[0]!r}: give numeric user ids, comma-separated")
+        if self.web_url and not self.web_url.startswith(("https://", "http://")):
+            raise ValueError(
+                f"MOUTHPIECE_WEB_URL={self.web_url!r} must start with https:// (or http://)"
+            )
+        if self.web_secret and len(self.web_secret) < 32:
+            raise ValueError("MOUTHPIECE_WEB_SECRET is too short: give at least 32 characters")
         bad = [x for x in _ids(self.discord_mod_role) if not x.isdigit()]
         if bad:
             raise ValueError(

@@ -11,6 +11,7 @@ from collections.abc import Awaitable
 
 from aiohttp import web
 
+from bot.chat.adapters.web import start_web, web_secret
 from bot.chat.queue import Queue
 from bot.chat.store import Store
 from bot.contract.jobs import RENDER_QUEUE
@@ -26,9 +27,17 @@ from bot.safety import (
     UploadLimits,
     run_periodically,
 )
+from bot.safety.signin import WebSignIn
 from bot.settings import BotSettings
 
-__all__ = ["build_service", "run_bot", "start_bot_http", "safety_from", "retention_from"]
+__all__ = [
+    "build_service",
+    "run_bot",
+    "start_bot_http",
+    "safety_from",
+    "retention_from",
+    "web_signin_from",
+]
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +79,17 @@ async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
             "discord": settings.discord_upload_bytes,
         },
         safety=safety_from(settings),
+        web=web_signin_from(settings),
     )
     return service, store, queue
+
+
+def web_signin_from(settings: BotSettings) -> WebSignIn | None:
+    """The web studio's link signer, or None when it has no public address (/web is off)."""
+    if not settings.web_url:
+        return None
+    secret = web_secret(settings.web_secret, settings.web_secret_path)
+    return WebSignIn(secret, settings.web_url)
 
 
 def safety_from(settings: BotSettings) -> Safety:
@@ -118,6 +136,11 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
     handle = instrument_handler(service.handle, metrics)
     front_ends = FrontEnds(settings.frontend_timeout_seconds)
     http = await start_bot_http(settings, store, queue, metrics, front_ends)
+    studio = None
+    if settings.web_port:  # the web studio: a third front-end on this loop, same store
+        studio = await start_web(
+            service.studio, settings.web_host, settings.web_port, settings.web_url
+        )
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / threads
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -175,6 +198,8 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
             await app.shutdown()
         if http is not None:
             await http.cleanup()
+        if studio is not None:
+            await studio.cleanup()
         await queue.close()
         await store.close()
     return 1 if dead else 0

@@ -19,6 +19,8 @@ from bot.contract.events import ButtonSpec
 from bot.contract.jobs import CancelOutcome, JobRecord, JobState, RenderJob
 
 __all__ = [
+    "WebSession",
+    "WebLogins",
     "Gateway",
     "JobQueue",
     "JobStore",
@@ -405,3 +407,32 @@ class MediaStore(Protocol):
     async def put(self, digest: str, kind: str, size: int, mime: str, path: Path) -> None: ...
 
     async def path(self, digest: str) -> Path | None: ...
+
+
+@dataclass(frozen=True)
+class WebSession:
+    """A signed-in browser: whose it is, the token its forms carry (CSRF), when it ends."""
+
+    session_id: str
+    platform: str
+    user_id: str
+    csrf: str
+    expires: float
+
+
+class WebLogins(Protocol):
+    """The web studio's sign-in records (``store.web``): used link nonces and sessions."""
+
+    async def use_nonce(self, nonce: str, expires: float, now: float) -> bool:
+        """Record a sign-in link's nonce as used; False when it was used before."""
+        ...
+
+    async def open_session(
+        self, platform: str, user_id: str, now: float, seconds: float
+    ) -> WebSession: ...
+
+    async def session(self, session_id: str, now: float) -> WebSession | None: ...
+
+    async def close_session(self, session_id: str) -> None: ...
+
+    async def close_all(self, platform: str, user_id: str) -> int: ...

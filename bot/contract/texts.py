@@ -5,6 +5,7 @@ HELP = (
     "/talk — start a new video\n/status — your draft and your videos\n/cancel — drop the draft\n"
     "/voice save NAME — keep the last voice · /voice delete NAME · /voices — your saved voices\n"
     "/forget — delete everything you gave me and the videos made from it\n"
+    "/web — a private sign-in link to your web studio\n"
     "Videos are marked as AI-generated. Only use faces and voices of people who agreed."
 )
 START = (
@@ -434,6 +435,7 @@ DISCORD_COMMANDS = {
     "voices": "Your saved voices",
     "voice_save": "Keep the last voice note as a named voice",
     "voice_delete": "Delete one of your saved voices",
+    "web": "A private sign-in link to your web studio",
 }
 DISCORD_TALK_OPTIONS = {
     "script": "What the face should say (leave empty for a long-script form)",
@@ -481,3 +483,31 @@ MOD_USAGE = {
     "reviews-channel": "/mod reviews-channel here|CHANNEL|off",
     "verify": "/mod verify [everywhere], then send the file",
 }
+
+# ---- the web studio (bot/chat/adapters/web): the /web link and the pages
+WEB_LINK = (
+    "Your sign-in link for the web studio (for you only, once, within {minutes} minutes):\n{link}"
+)
+WEB_OFF = "The web studio is not enabled on this bot."
+WEB_TITLE = "Mouthpiece studio"
+WEB_SIGNED_IN_AS = "Signed in as {platform} user {user}"
+WEB_JOBS = "Your videos"
+WEB_JOBS_NONE = "No videos yet."
+WEB_JOB_HEADERS = ("Job", "State", "When")
+WEB_VOICES = "Your saved voices"
+WEB_VOICES_NONE = "No saved voices."
+WEB_FORGET = "Forget me"
+WEB_FORGET_HINT = (
+    "Delete everything you gave this bot and the videos made from it, as /forget does in chat. "
+    "This also signs you out."
+)
+WEB_FORGET_BUTTON = "Forget everything"
+WEB_SIGN_OUT = "Sign out"
+WEB_SIGNED_OUT = "You are signed out. Send /web to the bot for a new link."
+WEB_FORGOTTEN = "Done: everything you gave this bot is deleted, and you are signed out."
+WEB_BAD_LINK = "This sign-in link is not valid: it expired, was already used, or is damaged."
+WEB_NOT_SIGNED_IN = "You are not signed in. Send /web to the bot for a private sign-in link."
+WEB_REFUSED = "This request was refused. Reload the studio and try again."
+WEB_NOT_FOUND = "There is no such page."
+WEB_CONFIRM = "Sign in to the studio with this link? It works once."
+WEB_CONFIRM_BUTTON = "Sign in"

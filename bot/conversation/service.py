@@ -42,11 +42,13 @@ from bot.conversation.flow import (
     step,
 )
 from bot.conversation.storage import Store
+from bot.conversation.studio import Studio
 from bot.jobs.lifecycle import Lifecycle
 from bot.jobs.media import Uploads
 from bot.safety import Guard, Safety
 from bot.safety.guard import limit_text
 from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
+from bot.safety.signin import WebAccess, WebSignIn
 from bot.safety.verify import VerifyRequest
 from spoken_text import spoken
 
@@ -95,6 +97,7 @@ class Service:
         limits: Limits,
         upload_bytes: dict[str, int] | None = None,
         safety: Safety | None = None,
+        web: WebSignIn | None = None,
     ) -> None:
         self.store = store
         self.gateway = gateway
@@ -113,7 +116,9 @@ class Service:
             self.jobs,
             label=limits.label,
             upload_bytes=self.upload_bytes,
+            web=WebAccess(web, store.web) if web is not None else None,
         )
+        self.studio = Studio(store, self.guard)  # the web studio's side of the core
         self._downloads = asyncio.Semaphore(max(1, limits.parallel_downloads))
 
     async def handle(self, event: Event) -> list[Action]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.contract.ports import JobStore, LastMedia, MediaStore, VoiceProfile
+from bot.contract.ports import JobStore, LastMedia, MediaStore, VoiceProfile, WebLogins
 from bot.conversation.flow import Draft
 from bot.safety.policy import UploadLimits, UploadUsage
 from bot.safety.storage import SafetyStore
@@ -104,3 +104,6 @@ class Store(SafetyStore, Protocol):
 
     @property
     def jobs(self) -> JobStore: ...
+
+    @property
+    def web(self) -> WebLogins: ...

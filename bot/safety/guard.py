@@ -23,7 +23,7 @@ from bot.contract.ports import ConsentMethod, Gateway, JobControl, MediaSupply, 
 from bot.safety.announce import announce_review, review_desks
 from bot.safety.authority import EVERYWHERE
 from bot.safety.desk import Desk
-from bot.safety.erasure import Eraser
+from bot.safety.erasure import Eraser, Removed
 from bot.safety.policy import (
     Denial,
     RateLimits,
@@ -35,6 +35,7 @@ from bot.safety.policy import (
     scope_of,
 )
 from bot.safety.rights import forwarded_refusal, posting_refusal
+from bot.safety.signin import LINK_SECONDS, WebAccess
 from bot.safety.storage import SafetyStore
 from bot.safety.verify import VerifyRequest
 
@@ -73,6 +74,7 @@ class Guard:
         *,
         label: str | None,
         upload_bytes: dict[str, int],
+        web: WebAccess | None = None,
     ) -> None:
         self.store = store
         self.records = store.safety
@@ -81,6 +83,7 @@ class Guard:
         self.uploads = uploads
         self.label = label
         self.upload_bytes = upload_bytes
+        self.web = web  # the web studio's sign-in; None: /web says it is off
         self.eraser = Eraser(store, gateway, jobs, config.out_dir)
         self.desk = Desk(store, config, uploads, jobs, self.eraser)
 
@@ -94,13 +97,15 @@ class Guard:
         if isinstance(event, Button) and event.action.startswith("mod_"):
             return await self.desk.button(who, event.action, event.value)
         if isinstance(event, Command) and event.name == "forget":
-            removed = await self.eraser.erase(who.platform, who.user_id)
+            removed = await self.forget(who.platform, who.user_id)
             return [Reply(texts.FORGET_DONE.format(**asdict(removed)))]
         if isinstance(event, Command) and event.name in _OPEN_TO_ALL:
             return None
         ban = await self.records.bans.ban_in(who.platform, scope_of(who.guild_id), who.user_id)
         if ban is not None:
             return [Reply(texts.BANNED_EVERYWHERE if ban == EVERYWHERE else texts.BANNED)]
+        if isinstance(event, Command) and event.name == "web":
+            return [self.web_link(who)]
         if who.guild_id is not None:
             policy = await self.policy(who)
             if policy.channels and who.chat_id not in policy.channels:
@@ -109,6 +114,22 @@ class Guard:
         if cannot_post is not None:
             return [Reply(cannot_post)]
         return None
+
+    async def forget(self, platform: str, user_id: str) -> Removed:
+        """/forget (in chat or in the web studio): erase everything of the person's, and sign
+        out every browser of theirs."""
+        removed = await self.eraser.erase(platform, user_id)
+        if self.web is not None:
+            await self.web.sign_out_everywhere(platform, user_id)
+        return removed
+
+    def web_link(self, who: Who) -> Reply:
+        """/web: a single-use sign-in link for the asker alone (private), or that the web
+        studio is off."""
+        if self.web is None:
+            return Reply(texts.WEB_OFF, private=True)
+        link = self.web.link(who.platform, who.user_id)
+        return Reply(texts.WEB_LINK.format(minutes=LINK_SECONDS // 60, link=link), private=True)
 
     # ---- /mod verify: a moderator's file, checked instead of used ---------------------
     async def verify_awaited(self, media: Media) -> VerifyRequest | None:

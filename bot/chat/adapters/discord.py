@@ -313,6 +313,12 @@ class MouthpieceClient(discord.Client):
         for name in ("cancel", "status", "forget", "help", "voices"):
             tree.command(name=name, description=texts.DISCORD_COMMANDS[name])(self._simple(name))  # type: ignore[arg-type]
 
+        @tree.command(name="web", description=texts.DISCORD_COMMANDS["web"])
+        async def web_link(interaction: discord.Interaction) -> None:
+            who = who_of(interaction)  # the link is the asker's alone: always ephemeral
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            await self.respond(interaction, [Command(who, "web")], ephemeral=True)
+
         @tree.command(name="voice_save", description=texts.DISCORD_COMMANDS["voice_save"])
         async def voice_save(interaction: discord.Interaction, name: str) -> None:
             who = who_of(interaction)

@@ -66,7 +66,18 @@ from bot.contract.wire import telegram as wire
 __all__ = ["build_application", "COMMANDS", "PersonLanes"]
 
 log = logging.getLogger(__name__)
-COMMANDS = ("talk", "start", "cancel", "status", "help", "voice", "voices", "forget", "mod")
+COMMANDS = (
+    "talk",
+    "start",
+    "cancel",
+    "status",
+    "help",
+    "voice",
+    "voices",
+    "forget",
+    "web",
+    "mod",
+)
 _GROUPS = ("group", "supergroup")
 #: a file whose caption is ``/mod ...`` (``/mod verify``: check this file); in groups too
 _MOD_CAPTION = r"^/mod(@\w+)?(\s|$)"

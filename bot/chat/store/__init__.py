@@ -16,6 +16,7 @@ from bot.chat.store.media import MediaFiles
 from bot.chat.store.schema import MIGRATIONS
 from bot.chat.store.uploads import UploadQuota
 from bot.chat.store.voices import Voices
+from bot.chat.store.web import WebLoginRecords
 from bot.db import Database
 from bot.safety.records import SafetyRecords
 
@@ -26,13 +27,14 @@ __all__ = [
     "Voices",
     "UploadQuota",
     "JobHistory",
+    "WebLoginRecords",
     "MIGRATIONS",
 ]
 
 
 class Store:
     """The bot's database: ``store.drafts``, ``store.media``, ``store.voices``,
-    ``store.uploads``, ``store.jobs``, ``store.safety``."""
+    ``store.uploads``, ``store.jobs``, ``store.web``, ``store.safety``."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
@@ -41,6 +43,7 @@ class Store:
         self.voices = Voices(database)
         self.uploads = UploadQuota(database)
         self.jobs = JobHistory(database)
+        self.web = WebLoginRecords(database)
         self.safety = SafetyRecords(database)
 
     @classmethod

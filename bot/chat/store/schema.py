@@ -79,6 +79,17 @@ CHAT_SCHEMA: tuple[str, ...] = (
     """,
     # 7: provenance (safety's part: the audit log's mark column)
     "",
+    # 8: the web studio's sign-in: nonces of used sign-in links (kept until the link would
+    # have expired: single use) and signed-in browsers (the SHA-256 of the session id, the
+    # CSRF token its forms carry, 12 hours). Not tied to users: /web works before a person
+    # has made anything; /forget ends their sessions itself.
+    """
+    CREATE TABLE web_nonces (nonce TEXT PRIMARY KEY, expires REAL NOT NULL);
+    CREATE TABLE web_sessions (
+        key TEXT PRIMARY KEY, platform TEXT NOT NULL, user_id TEXT NOT NULL,
+        csrf TEXT NOT NULL, created REAL NOT NULL, expires REAL NOT NULL);
+    CREATE INDEX web_sessions_by_user ON web_sessions (platform, user_id);
+    """,
 )
 
 MIGRATIONS: list[str] = [

@@ -86,4 +86,6 @@ SAFETY_SCHEMA: tuple[str, ...] = (
     ALTER TABLE audit_log ADD COLUMN mark INTEGER;
     CREATE INDEX audit_by_mark ON audit_log (mark) WHERE mark IS NOT NULL;
     """,
+    # 8: the web studio's sign-in (the chat's part: web_nonces, web_sessions)
+    "",
 )
