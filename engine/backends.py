@@ -180,9 +180,8 @@ def _jail_row(settings: EngineSettings) -> Availability:
     from engine.jail import Jail, JailLimits
     from engine.jail.confine import Confinement
 
-    limits = JailLimits(settings.jail_memory_mb << 20, settings.jail_seconds)
     try:
-        answer = Jail(limits).describe()
+        answer = Jail(JailLimits.of(settings)).describe()
     except Exception as e:  # a broken install must not break the report
         return Availability("jail", "decode", False, f"{type(e).__name__}: {e}")
     protections = Confinement(**answer.confinement)

@@ -16,13 +16,16 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from engine.errors import BackendUnavailable, Cancelled, EngineError, InvalidInput
 from engine.media.label import DEFAULT_TEXT
 from engine.nativelog import native_noise_filtered
 from engine.settings import EngineSettings
 from engine.types import Progress, RenderOptions, RenderRequest
+
+if TYPE_CHECKING:
+    from engine.verify import Verdict
 
 __all__ = ["main", "build_parser", "render_options"]
 
@@ -164,7 +167,7 @@ def _verify(args: argparse.Namespace) -> int:
     from engine.verify import verify
 
     settings = EngineSettings.from_env()
-    jail = Engine.verify_jail(settings)
+    jail = Engine.intake_jail_for(settings)
     verdict = verify(args.file, jail=jail, trust_anchor_pem=trust_anchor(settings))
     db = args.db or _default_db()
     if db is not None:
@@ -176,7 +179,7 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if verdict.says_generated else 3
 
 
-def verify_report(verdict: Any, name: str, db: Path | None = None) -> list[str]:
+def verify_report(verdict: Verdict, name: str, db: Path | None = None) -> list[str]:
     """The lines ``mouthpiece verify`` prints: each mark, then the jobs it maps to."""
     from engine.verify import report_lines
 
@@ -202,7 +205,7 @@ def _default_db() -> Path | None:
     return path if path is not None and path.is_file() else None
 
 
-def _jobs_of(db: Path, verdict: Any) -> list[dict[str, Any]]:
+def _jobs_of(db: Path, verdict: Verdict) -> list[dict[str, Any]]:
     """What the token, or a job id the file names, maps to in the bot's audit log."""
     import sqlite3
     from dataclasses import asdict

@@ -122,11 +122,11 @@ class Engine:
         self.intake_jail: Jail | None = None
         self._faces: FaceDetector | None = None
         self._signing = Signing(self.settings)  # the C2PA identity, loaded at the first render
+        if self.settings.provenance and self.settings.c2pa_cert:
+            self._signing.identity()  # the operator's files: refused now, not once per video
         if self.settings.decode_jail:
-            limits = JailLimits(self.settings.jail_memory_mb << 20, self.settings.jail_seconds)
-            self.jail = Jail(limits)  # photos and voices are decoded there, never here
-            # intake checks (inspect_*) at a lower CPU priority: they never slow a render
-            self.intake_jail = Jail(replace(limits, nice=INTAKE_NICE))
+            self.jail = Jail(JailLimits.of(self.settings))  # inputs are decoded there, never here
+            self.intake_jail = Engine.intake_jail_for(self.settings)
         else:
             from engine.media.image import FaceDetector
 
@@ -137,13 +137,13 @@ class Engine:
         )
 
     @staticmethod
-    def verify_jail(settings: EngineSettings) -> Jail | None:
-        """The jail ``verify`` reads a file in (the intake's bounds and priority), or None
-        where the settings turn the jail off."""
+    def intake_jail_for(settings: EngineSettings) -> Jail | None:
+        """The jail intake checks and ``verify`` read untrusted files in: the render's bounds
+        at a lower CPU priority (they never slow a render); None where the settings turn the
+        jail off."""
         if not settings.decode_jail:
             return None
-        limits = JailLimits(settings.jail_memory_mb << 20, settings.jail_seconds)
-        return Jail(replace(limits, nice=INTAKE_NICE))
+        return Jail(JailLimits.of(settings, nice=INTAKE_NICE))
 
     def close(self) -> None:
         """Release what the engine holds outside Python objects (the face detector's graphs)."""

@@ -200,8 +200,13 @@ def main() -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(settings))
+    except ValueError as e:  # the engine's settings (an operator's C2PA files, a backend name)
+        log.error("worker not started", extra={"error": str(e)})
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

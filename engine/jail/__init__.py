@@ -35,12 +35,15 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from engine.errors import EngineError, InvalidInput
 from engine.types import Audio
+
+if TYPE_CHECKING:
+    from engine.settings import EngineSettings
 
 __all__ = ["Jail", "JailLimits", "Jailed", "JailRefusal", "JAIL_ENV", "tree_rss"]
 
@@ -90,6 +93,11 @@ class JailLimits:
     # without computing, or one starved of the CPU by renders on a busy box
     seconds: float = 20.0
     nice: int = 0  # CPU priority: intake checks run at 10, behind renders under way
+
+    @classmethod
+    def of(cls, settings: EngineSettings, *, nice: int = 0) -> JailLimits:
+        """The bounds ``MOUTHPIECE_JAIL_MEMORY_MB`` and ``MOUTHPIECE_JAIL_SECONDS`` set."""
+        return cls(settings.jail_memory_mb << 20, settings.jail_seconds, nice)
 
 
 @dataclass(frozen=True)

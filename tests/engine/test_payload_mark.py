@@ -19,6 +19,7 @@ from engine.provenance.payload import PAYLOAD_BITS, SCHEME, bit_errors, embed, r
 from engine.settings import EngineSettings
 from engine.tts.espeak import EspeakBackend
 from engine.types import Audio
+from tests.auxil.media_fixtures import ffmpeg
 
 _SHORT = "Hi, it is me again. Thank you so much for the lovely flowers."
 _LONG = (
@@ -53,10 +54,6 @@ def marked(voices: dict[str, Audio]) -> dict[str, Audio]:
     return {name: embed(audio, token_for(_JOB)) for name, audio in voices.items()}
 
 
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", *args], check=True, timeout=60)
-
-
 def _decode(path: Path) -> Audio:
     """Decode any file to 48 kHz mono float, as a reader of the file would."""
     raw = subprocess.run(
@@ -74,7 +71,7 @@ def _encode(
 ) -> Audio:
     src = save_wav(audio, tmp / "in.wav")
     out = tmp / f"out{suffix}"
-    _ffmpeg(*before, "-i", str(src), *args, str(out))
+    ffmpeg(*before, "-i", str(src), *args, str(out))
     return _decode(out)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from engine.provenance.stamp import trust_anchor
 from engine.types import RenderOptions, RenderRequest
 from engine.verify import verify
 from job_marks import token_for
+from tests.auxil.media_fixtures import telegram_reencode
 
 SCRIPT = "Hello there. This video says where it came from, in more than one way."
 
@@ -56,15 +56,6 @@ def rendered(
     return out, result.job_id
 
 
-def _telegram(src: Path, out: Path) -> Path:
-    """What Telegram does to a video sent as a video (simulated): re-encoded, metadata gone."""
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(src), "-map_metadata", "-1"]
-    cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p"]
-    cmd += ["-c:a", "aac", "-b:a", "64k", "-ar", "44100", str(out)]
-    subprocess.run(cmd, check=True)
-    return out
-
-
 def test_a_render_carries_every_mark_and_verify_reads_them(
     rendered: tuple[Path, str], settings: EngineSettings
 ) -> None:
@@ -93,7 +84,7 @@ def test_after_a_telegram_re_encode_the_token_still_names_the_job(
     rendered: tuple[Path, str], settings: EngineSettings, tmp_path: Path
 ) -> None:
     video, job_id = rendered
-    shared = _telegram(video, tmp_path / "shared.mp4")
+    shared = telegram_reencode(video, tmp_path / "shared.mp4")
     v = verify(shared, trust_anchor_pem=trust_anchor(settings))
     assert v.manifest_state == "absent" and v.job_id is None  # both stripped
     assert v.token == token_for(job_id), "the speech mark did not survive the re-encode"
@@ -130,7 +121,7 @@ def test_verify_with_the_bots_database_names_the_job_and_requester(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     video, job_id = rendered
-    shared = _telegram(video, tmp_path / "shared.mp4")
+    shared = telegram_reencode(video, tmp_path / "shared.mp4")
     db = _bot_database(tmp_path / "mouthpiece.sqlite3", job_id)
     monkeypatch.setenv("MOUTHPIECE_C2PA_DIR", settings.c2pa_dir)
     assert main(["verify", str(shared), "--db", str(db)]) == 0
@@ -168,3 +159,16 @@ def test_a_failing_signer_costs_only_the_manifest(
     assert any("no signed manifest" in w for w in result.warnings)
     assert verify(out).manifest_state == "absent"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unsigned.mp4"]  # no temp left
+
+
+def test_broken_operator_files_stop_the_engine_at_once(tmp_path: Path) -> None:
+    """The operator's certificate is checked when the engine starts (a worker refuses to
+    start, in one line), not found broken at every video."""
+    cert = tmp_path / "cert.pem"
+    cert.write_text("not a certificate")
+    settings = EngineSettings(
+        cache_dir=tmp_path / "cache", c2pa_cert=str(cert), c2pa_key=str(tmp_path / "missing.key")
+    )
+    with pytest.raises(ValueError) as refused:
+        Engine(settings)
+    assert "\n" not in str(refused.value) and str(refused.value)

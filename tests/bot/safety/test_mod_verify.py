@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from bot.settings import BotSettings
 from engine import Engine, EngineSettings
 from job_marks.lookup import MarkedJob
 from tests.auxil.discord_server import DiscordStandIn
+from tests.auxil.media_fixtures import telegram_reencode
 from tests.auxil.redis_server import redis_server
 from tests.auxil.system import (
     MEMBER,
@@ -277,14 +277,9 @@ def test_a_file_that_cannot_be_checked_gets_one_line(tmp_path: Path, engine: Eng
 
 
 def _telegram_copy(video: bytes, tmp: Path) -> bytes:
-    """The video as Telegram re-encodes one sent as a video (simulated: H.264 CRF 28, AAC
-    64 kb/s at 44.1 kHz, its tags and C2PA manifest gone)."""
-    src, out = tmp / "video.mp4", tmp / "shared.mp4"
-    src.write_bytes(video)
-    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(src), "-map_metadata", "-1"]
-    cmd += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "28", "-pix_fmt", "yuv420p"]
-    subprocess.run([*cmd, "-c:a", "aac", "-b:a", "64k", "-ar", "44100", str(out)], check=True)
-    return out.read_bytes()
+    """The video as Telegram re-encodes one sent as a video (simulated)."""
+    (tmp / "video.mp4").write_bytes(video)
+    return telegram_reencode(tmp / "video.mp4", tmp / "shared.mp4").read_bytes()
 
 
 def _silence_wav() -> bytes:
