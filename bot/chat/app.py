@@ -139,7 +139,11 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
     studio = None
     if settings.web_port:  # the web studio: a third front-end on this loop, same store
         studio = await start_web(
-            service.studio, settings.web_host, settings.web_port, settings.web_url
+            service.studio,
+            settings.web_host,
+            settings.web_port,
+            settings.web_url,
+            max_upload=settings.max_file_bytes,
         )
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / threads

@@ -45,6 +45,7 @@ from bot.contract.jobs import (
 )
 from bot.contract.ports import (
     ErasePlan,
+    FaceFrame,
     JobEvent,
     MarkReport,
     MediaCheck,
@@ -190,6 +191,21 @@ class Queue:
         except ValueError:
             log.warning("unreadable preview")
             return None
+
+    async def photo_face(self, digest: str) -> FaceFrame | None:
+        """Where a worker's intake check found the face in a photo (it keeps its finding
+        beside the upload, :meth:`Keys.intake`), for the studio's preview; None when Redis
+        no longer holds it or it is not one."""
+        raw = await self.redis.get(Keys.intake(digest))
+        if raw is None:
+            return None
+        try:
+            found = json.loads(raw)
+            (width, height), (x, y, w, h) = found["size"], found["face"]
+            frame = FaceFrame(*(int(v) for v in (width, height, x, y, w, h)))
+        except (ValueError, TypeError, KeyError):
+            return None
+        return frame if frame.width > 0 and frame.height > 0 else None
 
     # ---- /mod verify ---------------------------------------------------------------------
     @busy_when_full

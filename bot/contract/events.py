@@ -23,7 +23,13 @@ __all__ = [
     "Notify",
     "MEDIA_KINDS",
     "media_kind",
+    "WEB_CHAT",
 ]
+
+#: the chat id of the web studio: a job asked from a browser is delivered there (the video
+#: stays on the shared data volume for the person's browser to fetch), never posted in a
+#: chat; its status is the studio's page, not a chat message
+WEB_CHAT = "web"
 
 #: what a file may be; a draft takes audio, an image and text, a video only ``/mod verify``
 MEDIA_KINDS = ("audio", "image", "text", "video")

@@ -19,6 +19,8 @@ from bot.contract.events import ButtonSpec
 from bot.contract.jobs import CancelOutcome, JobRecord, JobState, RenderJob
 
 __all__ = [
+    "JobActivity",
+    "FaceFrame",
     "WebSession",
     "WebLogins",
     "Gateway",
@@ -269,6 +271,7 @@ class Gateway(Protocol):
     ) -> None: ...
     async def erase(self, plan: ErasePlan) -> None: ...
     async def preview(self, kind: str, digest: str) -> MediaPreview | None: ...
+    async def photo_face(self, digest: str) -> FaceFrame | None: ...
     # a moderator's /mod verify: the wait for their next file, and a worker's reading of it
     async def expect_file(
         self, platform: str, user_id: str, request: str, seconds: int
@@ -334,6 +337,13 @@ class JobStore(Protocol):
     ) -> bool: ...
 
     async def remove(self, job_id: str) -> None: ...
+
+    async def activity(
+        self, platform: str, scope: str | None, since: float, *, limit: int = 20_000
+    ) -> list[JobActivity]:
+        """Jobs asked since ``since`` in ``scope`` (a server, "" direct messages, None
+        everywhere on the platform), oldest first, for the dashboard's charts."""
+        ...
 
     async def move(
         self,
@@ -410,14 +420,42 @@ class MediaStore(Protocol):
 
 
 @dataclass(frozen=True)
+class JobActivity:
+    """One job as the dashboard's charts count it: where, its state, when it was asked,
+    started and finished (None: not yet)."""
+
+    scope: str  # the server ("": direct messages)
+    status: str
+    created: float
+    started: float | None
+    finished: float | None
+
+
+@dataclass(frozen=True)
+class FaceFrame:
+    """Where the intake check found the face in a photo: the box in pixels of the working
+    image it looked at (``width`` x ``height``)."""
+
+    width: int
+    height: int
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass(frozen=True)
 class WebSession:
-    """A signed-in browser: whose it is, the token its forms carry (CSRF), when it ends."""
+    """A signed-in browser: whose it is, the token its forms carry (CSRF), when it ends, and
+    ``scope``: the server whose moderator asked /web there ("": none), as the platform said
+    at that moment (bot.safety.authority judged it; the dashboard acts within it)."""
 
     session_id: str
     platform: str
     user_id: str
     csrf: str
     expires: float
+    scope: str = ""
 
 
 class WebLogins(Protocol):
@@ -428,7 +466,7 @@ class WebLogins(Protocol):
         ...
 
     async def open_session(
-        self, platform: str, user_id: str, now: float, seconds: float
+        self, platform: str, user_id: str, now: float, seconds: float, scope: str = ""
     ) -> WebSession: ...
 
     async def session(self, session_id: str, now: float) -> WebSession | None: ...

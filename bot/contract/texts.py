@@ -254,6 +254,9 @@ MOD_HELP = (
     "/mod limits [set day|concurrent|hour N | reset] · /mod consent [attest|phrase|review]"
     "\n/mod ban USER [reason] · /mod unban USER · /mod purge USER (what they made here)"
     "\n/mod queue · /mod reviews · /mod audit [N] · /mod log [N] · /mod takedown JOB [reason]"
+    "\n/mod audit find USER|JOB|FINGERPRINT|MARK: search the audit (a user id; the first 6+ "
+    "characters of a job id or voice/photo fingerprint; a mark 0x…, as `mouthpiece verify` "
+    "prints it)"
     "\n/mod channels [add|remove here|ID | clear] · /mod label [POSITION|on|off]"
     "\n/mod block [add|remove PHRASE | list]"
     "\n/mod reviews-channel [here|CHANNEL|off]: where review requests are posted"
@@ -366,6 +369,8 @@ CONSENT_EARLIER = " ({verified})"  # a record from before consents had a method
 SCOPE_SERVER = "server {scope}"
 SCOPE_DMS = "the DMs"
 MOD_AUDIT_EMPTY = "No videos requested here yet."
+MOD_AUDIT_NO_MATCH = "No video here matches “{term}”."
+MOD_AUDIT_NO_MATCH_EVERYWHERE = "No video anywhere matches “{term}”."
 MOD_AUDIT_LINE = (
     "{at}{where} · user {user} · job {job} · {status} · consent {mode}{verified} · "
     "voice {voice} · photo {photo} · script {script}"
@@ -449,7 +454,7 @@ DISCORD_MOD = {
     "unban": "Let a blocked user make videos again",
     "queue": "Videos waiting or rendering here",
     "reviews": "Videos waiting for a consent review",
-    "audit": "Recent videos: who, when, fingerprints",
+    "audit": "Recent videos: who, when, fingerprints; or search them",
     "log": "What moderators did here",
     "takedown": "Delete one video made here, by its job id",
     "channels": "Show or change where videos may be made",
@@ -463,6 +468,10 @@ DISCORD_MOD = {
 DISCORD_MOD_OPTIONS = {
     "limits": {"limit": "Which limit, or reset to defaults", "value": "New value (-1: none)"},
     "takedown": {"job": "Job id from /mod audit or `mouthpiece verify`"},
+    "audit": {
+        "find": "Search: a user id, a job id or fingerprint (6+ characters), or a mark (0x…)",
+        "everywhere": "Operators only: look in every server and the DMs",
+    },
     "verify": {
         "file": "The video (or its audio); leave it out to send the file next, in a DM to me",
         "everywhere": "Operators only: look in every server and the DMs",
@@ -474,7 +483,11 @@ MOD_ONLY_EVERYWHERE = "This subcommand takes only “everywhere”."
 #: what a /mod subcommand takes, shown after a bad one (``label``: the corners filled in)
 MOD_USAGE = {
     "consent": "/mod consent attest|phrase|review",
-    "audit": "/mod audit [N] [everywhere], N from 1 to 50",
+    "audit": (
+        "/mod audit [N] [everywhere], N from 1 to 50, or /mod audit find TERM [everywhere]: "
+        "TERM a user id, a job id or voice/photo fingerprint (its first 6 or more characters) "
+        "or a mark as `mouthpiece verify` prints it (0x…)"
+    ),
     "log": "/mod log [N] [everywhere], N from 1 to 50",
     "takedown": "/mod takedown JOB [reason]: the job id from /mod audit or `mouthpiece verify`.",
     "channels": "/mod channels add|remove here|CHANNEL_ID, or /mod channels clear",
@@ -511,3 +524,88 @@ WEB_REFUSED = "This request was refused. Reload the studio and try again."
 WEB_NOT_FOUND = "There is no such page."
 WEB_CONFIRM = "Sign in to the studio with this link? It works once."
 WEB_CONFIRM_BUTTON = "Sign in"
+# the web studio's render flow and dashboard
+WEB_NEW = "New video"
+WEB_NEW_HINT = "Start a video: a script, a voice note of the person speaking, and their photo."
+WEB_START_BUTTON = "Start a new video"
+WEB_DRAFT_HAVE = "Has: {have}. Still needed: {missing}."
+WEB_SCRIPT = "Script"
+WEB_SCRIPT_HINT = "What the person will say (at most {chars} characters, about {seconds:.0f} s)."
+WEB_SCRIPT_BUTTON = "Use this script"
+WEB_SCRIPT_FILE = "Or upload the script"
+WEB_SCRIPT_FILE_HINT = "A plain-text (.txt) file, UTF-8."
+WEB_ESTIMATE = "{chars} characters, {spoken} as spoken, about {seconds:.1f} s of speech."
+WEB_VOICE = "Voice note"
+WEB_VOICE_HINT = (
+    "A recording of the person speaking, a few seconds long: upload one, or record it here."
+)
+WEB_VOICE_HAVE = "Voice note: {seconds:.0f} s."
+WEB_RECORD = "Record"
+WEB_RECORD_STOP = "Stop recording"
+WEB_PHOTO = "Photo"
+WEB_PHOTO_HINT = "A front-facing portrait of the person; the box shows the face found."
+WEB_PHOTO_ALT = "Your photo, with the face found marked"
+WEB_PHOTO_NO_PREVIEW = "A photo is set (its preview is not available right now)."
+WEB_UPLOAD_BUTTON = "Upload"
+WEB_USE_VOICE = "Or use a saved voice:"
+WEB_SAID = "What the bot says"
+WEB_JOB_LINE_QUEUED = "queued, {ahead} ahead"
+WEB_JOB_LINE_QUEUED_NEXT = "queued, next in line"
+WEB_JOB_LINE_RUNNING = "rendering: {stage} {percent}%"
+WEB_JOB_LINE_ERROR = "{status}: {error}"
+WEB_DOWNLOAD = "Download"
+WEB_VIDEO_GONE = "No longer kept."
+WEB_CANCEL_JOB = "Cancel"
+WEB_TOO_BIG = "That file is too big: at most {limit:.0f} MB."
+WEB_NO_FILE = "Choose a file first."
+WEB_SLOW_DOWN = "Too many requests: wait a minute and try again."
+WEB_DASHBOARD = "Moderator dashboard"
+WEB_DASHBOARD_LINK = "Open the moderator dashboard"
+WEB_DASHBOARD_SCOPE = "You moderate: {where}."
+WEB_DASHBOARD_EVERYWHERE = "everything on {platform} (operator)"
+WEB_DASHBOARD_SERVER = "server {scope}"
+WEB_DASHBOARD_REFUSED = "This dashboard is for moderators. Send /web in a server you moderate."
+WEB_REVIEWS = "Reviews"
+WEB_QUEUE = "Queue"
+WEB_AUDIT = "Audit"
+WEB_AUDIT_HINT = "Search by user id, job id, a voice or photo fingerprint, or a mark from verify."
+WEB_AUDIT_BUTTON = "Search"
+WEB_TAKEDOWN = "Take down"
+WEB_TAKEDOWN_HINT = "Job id and a reason: the video's messages are deleted and the job noted."
+WEB_LOG = "Moderation log"
+WEB_SETTINGS = "Settings"
+WEB_SETTINGS_HINT = "Within the operator's caps, as /mod does in chat."
+WEB_CONSENT_MODE = "Change the consent mode to"
+WEB_LABEL = "Move the AI-generated label to"
+WEB_LIMIT = "Change a limit"
+WEB_LIMIT_VALUE = "Set to (-1: no limit)"
+WEB_LIMIT_NAMES = {
+    "day": "videos a day per user",
+    "concurrent": "videos at once per user",
+    "hour": "videos an hour for the server",
+}
+WEB_SAVE = "Save"
+WEB_CHARTS = "The last 24 hours"
+WEB_CHART_RENDERS = "Videos made and failed, per hour"
+WEB_CHART_WAITING = "Jobs waiting in the queue, at each hour's end"
+WEB_CHART_SECONDS = "Median render time, per hour"
+WEB_CHART_SHARE = "Share of the queue"
+WEB_CHART_MADE = "made"
+WEB_CHART_FAILED = "failed"
+WEB_CHART_WAITING_SERIES = "waiting"
+WEB_CHART_SECONDS_SERIES = "render time"
+WEB_SHARE_DM = "direct messages"
+WEB_SHARE_OTHERS = "everyone else"
+WEB_BACK = "Back to the studio"
+# the dashboard's charts: what a screen reader hears (the SVG's description)
+CHART_NO_DATA = "no data"
+CHART_NO_DATA_DESC = "No data."
+CHART_SPAN = "{n} points"
+CHART_SPAN_FROM = "{n} points, {first} to {last}."
+CHART_ALL = "All series: total {total}, highest point {highest}{where}."
+CHART_TOTAL = "total {value}"
+CHART_LATEST = "latest {value}"
+CHART_SERIES = "{name}: {first}, max {max}{where}."
+CHART_MORE = "And {n} more series."
+CHART_SHARE_TOTAL = "Total {total}. {parts}."
+WEB_ERROR = "Something went wrong on our side. Reload the page and try again."

@@ -20,7 +20,19 @@ from typing import Protocol
 
 from bot.contract import texts
 from bot.contract.errors import Busy, DiskFull, MediaTooLarge, is_disk_full
-from bot.contract.events import Action, Button, ButtonSpec, Command, Event, Media, Reply, Text, Who
+from bot.contract.events import (
+    WEB_CHAT,
+    Action,
+    Button,
+    ButtonSpec,
+    Command,
+    Event,
+    Media,
+    Notify,
+    Reply,
+    Text,
+    Who,
+)
 from bot.contract.jobs import LABEL, JobState, Submission, new_draft_id
 from bot.contract.ports import Gateway, JobQueue, MediaCheck, Position
 from bot.conversation.flow import (
@@ -118,14 +130,21 @@ class Service:
             upload_bytes=self.upload_bytes,
             web=WebAccess(web, store.web) if web is not None else None,
         )
-        self.studio = Studio(store, self.guard)  # the web studio's side of the core
+        self.studio = Studio(  # the web studio's side of the core
+            store,
+            self.guard,
+            self.jobs,
+            self.handle,
+            max_chars=limits.max_script_chars,
+            max_seconds=limits.max_script_seconds,
+        )
         self._downloads = asyncio.Semaphore(max(1, limits.parallel_downloads))
 
     async def handle(self, event: Event) -> list[Action]:
         """Run one event; a full or unreachable queue store is answered "busy, try later",
         a full disk "can't store files right now" (the draft stays as it was)."""
         try:
-            return await self._handle(event)
+            actions = await self._handle(event)
         except Busy as e:
             log.warning("busy", extra={"platform": event.who.platform, "error": str(e)})
             return [Reply(texts.BUSY)]
@@ -134,6 +153,9 @@ class Service:
                 raise
             log.warning("disk full", extra={"platform": event.who.platform, "error": str(e)})
             return [Reply(texts.DISK_FULL)]
+        # a notice for a web studio (a requester told of a moderator's decision) goes to no
+        # chat: the studio's page shows the job's state
+        return [a for a in actions if not (isinstance(a, Notify) and a.chat_id == WEB_CHAT)]
 
     async def _handle(self, event: Event) -> list[Action]:
         who = event.who

@@ -32,6 +32,7 @@ __all__ = ["Desk"]
 
 log = logging.getLogger(__name__)
 _REVIEWS_SHOWN = 5  # per /mod reviews (each carries previews of its voice note and photo)
+_FOUND_SHOWN = 20  # per /mod audit find, newest first
 #: what each of a job's uploads is called in a reply (as bot.jobs.media names them)
 MEDIA_NAMES = {"voice": "voice note", "photo": "photo"}
 
@@ -137,6 +138,8 @@ class Desk:
             return [_queue_view(await self.records.places.open_in_scope(p, view), cmd.everywhere)]
         if cmd.sub == "reviews":
             return await self._reviews_view(await self.records.reviews.pending_reviews(p, view))
+        if cmd.sub == "audit" and cmd.verb == moderation.AUDIT_FIND:
+            return [await self._find(p, view, cmd)]
         count = int(cmd.verb or 10)
         if cmd.sub == "log":
             entries = await self.records.log.mod_log(p, view, count)
@@ -149,6 +152,22 @@ class Desk:
         if not rows:
             return [Reply(texts.MOD_AUDIT_EMPTY)]
         return [Reply("\n".join(_audit_line(r, cmd.everywhere) for r in rows))]
+
+    async def _find(self, p: str, view: str | None, cmd: moderation.ModCommand) -> Reply:
+        """``/mod audit find TERM``: the renders of this scope (None: everywhere) the term
+        names, by requester, job id, fingerprint or mark; the same lines as the audit."""
+        find = moderation.audit_find(cmd.args[0]) if cmd.args else None
+        if find is None:  # parse let it through: it cannot be, but say so rather than guess
+            return Reply(texts.MOD_BAD.format(usage=texts.MOD_USAGE["audit"]))
+        rows = await self.records.log.find_renders(
+            p, view, user=find.user, prefix=find.prefix, mark=find.mark, limit=_FOUND_SHOWN
+        )
+        if not rows:
+            none = (
+                texts.MOD_AUDIT_NO_MATCH_EVERYWHERE if cmd.everywhere else texts.MOD_AUDIT_NO_MATCH
+            )
+            return Reply(none.format(term=find.term))
+        return Reply("\n".join(_audit_line(r, cmd.everywhere) for r in rows))
 
     async def _ban(self, who: Who, cmd: moderation.ModCommand, scope: str) -> str:
         user, everywhere = cmd.args[0], scope == EVERYWHERE

@@ -21,7 +21,7 @@ from bot.contract.events import Action, Button, Command, Event, Media, Reply, Wh
 from bot.contract.jobs import JobState, RenderJob, Submission, job_id_for
 from bot.contract.ports import ConsentMethod, Gateway, JobControl, MediaSupply, Verification
 from bot.safety.announce import announce_review, review_desks
-from bot.safety.authority import EVERYWHERE
+from bot.safety.authority import EVERYWHERE, Authority, authority_of
 from bot.safety.desk import Desk
 from bot.safety.erasure import Eraser, Removed
 from bot.safety.policy import (
@@ -123,12 +123,20 @@ class Guard:
             await self.web.sign_out_everywhere(platform, user_id)
         return removed
 
+    def authority(self, who: Who) -> Authority:
+        """What ``who`` may act on (:func:`bot.safety.authority.authority_of`)."""
+        return authority_of(who, self.config.staff)
+
     def web_link(self, who: Who) -> Reply:
         """/web: a single-use sign-in link for the asker alone (private), or that the web
         studio is off."""
         if self.web is None:
             return Reply(texts.WEB_OFF, private=True)
-        link = self.web.link(who.platform, who.user_id)
+        # asked in a server its asker moderates (the platform's word, judged here): the
+        # session may open that server's dashboard
+        auth = authority_of(who, self.config.staff)
+        scope = who.guild_id if who.guild_id is not None and auth.moderator else ""
+        link = self.web.link(who.platform, who.user_id, scope)
         return Reply(texts.WEB_LINK.format(minutes=LINK_SECONDS // 60, link=link), private=True)
 
     # ---- /mod verify: a moderator's file, checked instead of used ---------------------

@@ -3,8 +3,8 @@ and word the answers. :mod:`bot.safety.desk` checks authority first and does the
 (store, queue); adapters only turn their platform's syntax into ``Command(who, "mod", ...)``.
 
 ``everywhere`` after a user (``ban 123 everywhere spam``) or anywhere in a view
-(``audit 20 everywhere``) asks for the operator-wide form; the desk refuses it to a
-server's moderators.
+(``audit 20 everywhere``, ``audit find 3f9c0d everywhere``) asks for the operator-wide
+form; the desk refuses it to a server's moderators.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ from bot.safety.policy import (
 
 __all__ = [
     "ModCommand",
+    "AuditFind",
+    "AUDIT_FIND",
+    "audit_find",
     "SUBCOMMANDS",
     "POLICY_EDITS",
     "parse",
@@ -67,6 +70,11 @@ VIEWS = ("queue", "reviews", "audit", "log", "verify")
 EVERYWHERE_WORD = "everywhere"
 _MENTION = re.compile(r"^<[@#]!?(\d+)>$|^(\d+)$")
 _JOB_REF = re.compile(r"^[0-9a-f]{6,40}$")
+#: ``/mod audit find TERM``: the word, and what a TERM may be (see :func:`audit_find`)
+AUDIT_FIND = "find"
+_FIND_MAX_CHARS = 64  # a whole SHA-256 fingerprint
+_FIND_PREFIX = re.compile(r"^[0-9a-f]{6,}$")  # a job id's or a fingerprint's first characters
+_FIND_MARK = re.compile(r"^0x([0-9a-f]{1,8})$")  # a speech token, as `mouthpiece verify` prints
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,33 @@ class ModCommand:
     @property
     def edits(self) -> bool:
         return self.sub in POLICY_EDITS and self.verb not in ("", "list")
+
+
+@dataclass(frozen=True)
+class AuditFind:
+    """What ``/mod audit find TERM`` looks for; a render matches any one that is set."""
+
+    term: str  # the term as the answer echoes it (lowercase; a mention's id)
+    user: str | None = None  # the requester's id, exactly
+    prefix: str | None = None  # how the job id, or the voice or photo fingerprint, starts
+    mark: int | None = None  # the job token its video's speech carries
+
+
+def audit_find(term: str) -> AuditFind | None:
+    """The search a ``/mod audit find`` TERM asks for, or None when it is none of: a user id
+    (or mention), at least 6 hex characters starting a job id or fingerprint, or a mark
+    (``0x`` and the token's hex). Case does not matter; at most 64 characters."""
+    term = term.strip().lower()
+    if not term.isascii() or len(term) > _FIND_MAX_CHARS:
+        return None
+    user = user_ref(term)
+    prefix = term if _FIND_PREFIX.match(term) else None
+    mark = _FIND_MARK.match(term)
+    if user is None and prefix is None and mark is None:
+        return None
+    return AuditFind(
+        user or term, user, prefix, int(mark.group(1), 16) if mark is not None else None
+    )
 
 
 def user_ref(text: str) -> str | None:
@@ -103,8 +138,8 @@ def parse(args: str, *, label_required: bool) -> ModCommand | str:
         return ModCommand(sub, "", (user_ref(rest[0]) or "", " ".join(rest[1:])), everywhere)
     if sub == "takedown":
         return ModCommand(sub, "", (rest[0].lower(), " ".join(rest[1:])))
-    if sub in VIEWS:
-        return ModCommand(sub, verb, (), everywhere)
+    if sub in VIEWS:  # only ``audit find TERM`` has a word after the verb
+        return ModCommand(sub, verb, tuple(rest[1:]), everywhere)
     return ModCommand(sub, verb, tuple(rest[1:]))
 
 
@@ -152,6 +187,8 @@ def _check_user(rest: list[str], label_required: bool) -> str | None:
 
 def _check_audit(rest: list[str], label_required: bool) -> str | None:
     if not rest or (len(rest) == 1 and rest[0].isdigit() and 0 < int(rest[0]) <= 50):
+        return None
+    if len(rest) == 2 and rest[0].lower() == AUDIT_FIND and audit_find(rest[1]) is not None:
         return None
     return _bad(texts.MOD_USAGE["audit"])
 

@@ -29,7 +29,7 @@ from typing import Any, Protocol
 from arq.connections import ArqRedis
 
 from bot.contract import texts
-from bot.contract.events import ButtonSpec
+from bot.contract.events import WEB_CHAT, ButtonSpec
 from bot.contract.jobs import FINAL_STATES, JobRecord, JobState, Keys
 from bot.contract.ports import Position
 from bot.contract.texts import ordinal_place as ordinal
@@ -262,7 +262,11 @@ class StatusBoard:
             if not mine:
                 return 0  # another worker's board is showing it right now
             record = await self.book.read(job_id)  # read under the lock: current
-            if record is None or record.platform not in self.messengers:
+            if (
+                record is None
+                or record.platform not in self.messengers
+                or record.chat_id == WEB_CHAT  # the studio's page shows it, not a message
+            ):
                 await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
                 return 0
             text, final = self.describe(job_id, record, position, speed, workers)

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 
 from bot.contract import texts
+from bot.contract.events import WEB_CHAT
 from bot.contract.jobs import DeliveryMark, RenderJob
 from bot.contract.ports import Posted, Unposted
 from bot.jobs.delivery import Claim, Resend, claim, release, settle
@@ -71,7 +72,13 @@ def messengers(settings: BotSettings, session: aiohttp.ClientSession) -> dict[st
 
 async def deliver(w: WorkerContext, job: RenderJob, video: Path | None, message: str) -> str | None:
     """Send the video (or ``message``) to the job's chat on its platform; the video's
-    message id (Telegram's ``message_id``, Discord's ``id``), for a takedown to delete."""
+    message id (Telegram's ``message_id``, Discord's ``id``), for a takedown to delete.
+
+    A job asked in the web studio (:data:`WEB_CHAT`) goes to no platform: its video stays
+    where the worker wrote it, on the shared data volume, for the person's browser to fetch;
+    its failure is the job record's, which the studio shows."""
+    if job.chat_id == WEB_CHAT:
+        return None
     target = w.messengers.get(job.platform)
     if target is None:
         raise DeliveryError(f"no token for platform {job.platform!r}", retryable=False)
@@ -176,7 +183,10 @@ async def _send_notice(w: WorkerContext, job: RenderJob, message: str) -> None:
 async def notify(
     ctx: dict[str, Any], platform: str, chat_id: str, text: str, job_id: str = ""
 ) -> None:
-    """Send a line to a chat for the bot (an expired review's requester, a lost job)."""
+    """Send a line to a chat for the bot (an expired review's requester, a lost job); none
+    to a web studio (its page shows the job's state)."""
+    if chat_id == WEB_CHAT:
+        return
     target = context(ctx).messengers.get(platform)
     if target is None:
         log.warning("no messenger for a notice", extra={"platform": platform})

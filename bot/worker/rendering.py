@@ -28,6 +28,7 @@ from arq import Retry
 from redis.exceptions import RedisError
 
 from bot.contract import texts
+from bot.contract.events import WEB_CHAT
 from bot.contract.jobs import (
     DeliveryMark,
     IllegalTransition,
@@ -385,7 +386,7 @@ class _Lease:
 
 async def _show_working(w: WorkerContext, job: RenderJob) -> None:
     """Telegram's "sending video…" indicator while the job runs (it lasts 5 s per call)."""
-    messenger = w.messengers.get(job.platform)
+    messenger = None if job.chat_id == WEB_CHAT else w.messengers.get(job.platform)
     while messenger is not None and await messenger.show_working(job.chat_id):
         await asyncio.sleep(4.5)
 

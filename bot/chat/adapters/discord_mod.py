@@ -107,14 +107,17 @@ class ModGroup(app_commands.Group):
         await self._run(interaction, f"reviews{_everywhere(everywhere)}")
 
     @app_commands.command(name="audit", description=texts.DISCORD_MOD["audit"])
-    @app_commands.describe(everywhere=texts.DISCORD_MOD_EVERYWHERE)
+    @app_commands.describe(**texts.DISCORD_MOD_OPTIONS["audit"])
     async def audit(
         self,
         interaction: discord.Interaction,
         count: app_commands.Range[int, 1, 50] | None = None,
+        find: app_commands.Range[str, 1, 64] | None = None,
         everywhere: bool | None = None,
     ) -> None:
-        await self._run(interaction, f"audit {count or ''}{_everywhere(everywhere)}")
+        # a search, or the latest few: the core reads "find TERM" as /mod audit does in chat
+        what = f"find {' '.join(find.split())}" if find else f"{count or ''}"
+        await self._run(interaction, f"audit {what}{_everywhere(everywhere)}")
 
     @app_commands.command(name="log", description=texts.DISCORD_MOD["log"])
     @app_commands.describe(everywhere=texts.DISCORD_MOD_EVERYWHERE)

@@ -17,7 +17,7 @@ from bot.contract.jobs import (
     predecessors,
     sql_states,
 )
-from bot.contract.ports import JobRow, LiveJob, Posted, Verification
+from bot.contract.ports import JobActivity, JobRow, LiveJob, Posted, Verification
 from bot.safety.policy import (
     DAY,
     HOUR,
@@ -230,6 +230,20 @@ class JobHistory(Table):
         return [
             LiveJob(RenderJob.from_json(r[0]), JobState(r[1]), r[2]) for r in await cur.fetchall()
         ]
+
+    async def activity(
+        self, platform: str, scope: str | None, since: float, *, limit: int = 20_000
+    ) -> list[JobActivity]:
+        where, args = "platform=? AND created>=?", [platform, since]
+        if scope is not None:
+            where += " AND COALESCE(guild_id, '')=?"
+            args.append(scope)
+        cur = await self._db.execute(
+            "SELECT COALESCE(guild_id, ''), status, created, started, finished FROM jobs "
+            f"WHERE {where} ORDER BY created LIMIT ?",
+            (*args, limit),
+        )
+        return [JobActivity(*r) for r in await cur.fetchall()]
 
     async def recent(
         self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False

@@ -90,6 +90,11 @@ CHAT_SCHEMA: tuple[str, ...] = (
         csrf TEXT NOT NULL, created REAL NOT NULL, expires REAL NOT NULL);
     CREATE INDEX web_sessions_by_user ON web_sessions (platform, user_id);
     """,
+    # 9: a web session opened from /web in a server its asker moderates carries that server
+    # (the moderator dashboard's scope, as the platform said at /web time; 1 hour)
+    """
+    ALTER TABLE web_sessions ADD COLUMN scope TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 MIGRATIONS: list[str] = [

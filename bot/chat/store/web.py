@@ -31,29 +31,43 @@ class WebLoginRecords(Table):
             return (cur.rowcount or 0) == 1
 
     async def open_session(
-        self, platform: str, user_id: str, now: float, seconds: float
+        self, platform: str, user_id: str, now: float, seconds: float, scope: str = ""
     ) -> WebSession:
         session = WebSession(
-            secrets.token_urlsafe(32), platform, user_id, secrets.token_urlsafe(32), now + seconds
+            secrets.token_urlsafe(32),
+            platform,
+            user_id,
+            secrets.token_urlsafe(32),
+            now + seconds,
+            scope,
         )
         async with self._writing() as db:
             await db.execute("DELETE FROM web_sessions WHERE expires<=?", (now,))
             await db.execute(
-                "INSERT INTO web_sessions (key, platform, user_id, csrf, created, expires) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (_key(session.session_id), platform, user_id, session.csrf, now, session.expires),
+                "INSERT INTO web_sessions (key, platform, user_id, csrf, created, expires, scope) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _key(session.session_id),
+                    platform,
+                    user_id,
+                    session.csrf,
+                    now,
+                    session.expires,
+                    scope,
+                ),
             )
         return session
 
     async def session(self, session_id: str, now: float) -> WebSession | None:
         row = await self._one(
-            "SELECT platform, user_id, csrf, expires FROM web_sessions WHERE key=? AND expires>?",
+            "SELECT platform, user_id, csrf, expires, scope FROM web_sessions "
+            "WHERE key=? AND expires>?",
             _key(session_id),
             now,
         )
         if row is None:
             return None
-        return WebSession(session_id, row[0], row[1], row[2], row[3])
+        return WebSession(session_id, row[0], row[1], row[2], row[3], row[4])
 
     async def close_session(self, session_id: str) -> None:
         async with self._writing() as db:

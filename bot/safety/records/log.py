@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bot.safety.records.rows import (
     _NOT_MODERATION,
     LogEntry,
@@ -53,6 +55,50 @@ class ModLog(Table):
         """Recent renders in one scope (None: everywhere), newest first, with how each one's
         consent was verified and where that was given (for a carried one: the earlier
         record's scope)."""
+        return await self._renders(platform, scope, "", (), limit)
+
+    async def find_renders(
+        self,
+        platform: str,
+        scope: str | None,
+        *,
+        user: str | None = None,
+        prefix: str | None = None,
+        mark: int | None = None,
+        limit: int = 20,
+    ) -> list[RenderRecord]:
+        """The renders in one scope (None: everywhere), newest first, that match any of:
+        the requester's id (exactly), how the job id or the voice or photo fingerprint
+        starts (any case), the token the video's speech carries. Nothing to match: none."""
+        tests: list[str] = []
+        args: list[str | int] = []
+        if user is not None:
+            tests.append("c.user_id = ?")
+            args.append(user)
+        if prefix:
+            for column in ("c.job_id", "c.voice_digest", "c.photo_digest"):
+                tests.append(f"lower(substr({column}, 1, ?)) = ?")
+                args += [len(prefix), prefix.lower()]
+        if mark is not None:
+            tests.append(
+                "c.job_id IN (SELECT a.detail FROM audit_log a WHERE a.mark = ? "
+                "AND a.action = 'render_requested' AND a.platform = c.platform)"
+            )
+            args.append(mark)
+        if not tests:
+            return []
+        return await self._renders(platform, scope, f" AND ({' OR '.join(tests)})", args, limit)
+
+    async def _renders(
+        self,
+        platform: str,
+        scope: str | None,
+        match: str,
+        match_args: Sequence[str | int],
+        limit: int,
+    ) -> list[RenderRecord]:
+        """Renders in one scope that pass ``match`` (SQL with its own placeholders, filled
+        from ``match_args``), newest first."""
         where, args = _scope_sql(scope, "c.guild_id")
         cur = await self._db.execute(
             "SELECT c.job_id, c.user_id, c.at, COALESCE(j.status, 'forgotten'), c.mode, "
@@ -60,9 +106,9 @@ class ModLog(Table):
             "j.taken_down IS NOT NULL, c.method, c.valid_in, c.verified_by, "
             "c.carried_from IS NOT NULL, COALESCE(s.guild_id, c.guild_id) "
             "FROM consents c LEFT JOIN jobs j ON j.job_id = c.job_id "
-            f"LEFT JOIN consents s ON s.id = c.carried_from WHERE c.platform=?{where} "
+            f"LEFT JOIN consents s ON s.id = c.carried_from WHERE c.platform=?{where}{match} "
             "ORDER BY c.at DESC, c.id DESC LIMIT ?",
-            (platform, *args, limit),
+            (platform, *args, *match_args, limit),
         )
         return [
             RenderRecord(

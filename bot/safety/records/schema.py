@@ -88,4 +88,6 @@ SAFETY_SCHEMA: tuple[str, ...] = (
     """,
     # 8: the web studio's sign-in (the chat's part: web_nonces, web_sessions)
     "",
+    # 9: the web session's moderator scope (the chat's part: web_sessions.scope)
+    "",
 )

@@ -5,15 +5,14 @@ API stand-in, and a real headless Chromium driven with the keyboard only."""
 from __future__ import annotations
 
 import asyncio
+import html
 import re
-import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from bot.chat.adapters.web import ROUTES, Access, start_web
 from bot.chat.adapters.web.server import SECURITY_HEADERS
@@ -22,23 +21,18 @@ from bot.contract import texts
 from bot.contract.jobs import RenderJob
 from bot.conversation.service import Service
 from bot.safety.signin import LINK_SECONDS, WebSignIn
+from tests.auxil.browser import SIGN_IN_LINK, Browser, web_link
+from tests.auxil.redis_server import free_port
 from tests.auxil.system import telegram_system
 from tests.auxil.telegram_server import TelegramStandIn
 
 ADA, BOB = 611, 622  # private chats with the person of the same id
-_LINK = re.compile(r"(http://127\.0\.0\.1:\d+/login/\S+)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @asynccontextmanager
 async def web_system(tmp: Path) -> AsyncIterator[tuple[TelegramStandIn, Service, Store, str]]:
     """The chat process on Telegram with the web studio served on a free loopback port."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     async with telegram_system(tmp, web_url=url, web_port=port) as (tg, service, store):
         runner = await start_web(service.studio, "127.0.0.1", port, url)
@@ -51,15 +45,6 @@ async def web_system(tmp: Path) -> AsyncIterator[tuple[TelegramStandIn, Service,
 def _signer(service: Service) -> WebSignIn:
     assert service.guard.web is not None
     return service.guard.web.signer
-
-
-async def _link_by_chat(tg: TelegramStandIn, chat: int) -> str:
-    before = len(tg.texts(chat))
-    tg.send_text(chat, "/web")
-    await tg.wait_for(lambda: len(tg.texts(chat)) > before, timeout=60)
-    found = _LINK.search(tg.texts(chat)[-1])
-    assert found, tg.texts(chat)[-1]
-    return found.group(1)
 
 
 def _client() -> aiohttp.ClientSession:
@@ -102,7 +87,7 @@ def test_web_link_by_telegram_signs_in_once(tmp_path: Path) -> None:
 
     async def go() -> None:
         async with web_system(tmp_path) as (tg, service, _, url):
-            link = await _link_by_chat(tg, ADA)
+            link = await web_link(tg, ADA)
             assert link.startswith(f"{url}/login/")
             assert tg.texts(ADA)[-1].startswith(texts.WEB_LINK.split("{")[0])
             async with _client() as preview:  # a chat app fetching the link for a preview
@@ -162,6 +147,14 @@ def test_web_is_off_without_a_public_address(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+def _filled(path: str) -> str:
+    """A route's path with its parameters: a bad sign-in token, Bob's job."""
+    return path.replace("{token}", "not-a-token").replace("{job_id}", BOB_JOB)
+
+
+BOB_JOB = "b" * 8 + "-bob-job"
+
+
 def test_every_route_checks_who_asks(tmp_path: Path) -> None:
     """The route table walked as a stranger: nothing answers 200 with anyone's data. A form
     post without its CSRF token is refused even with a valid session. One person's session
@@ -170,12 +163,12 @@ def test_every_route_checks_who_asks(tmp_path: Path) -> None:
     async def go() -> None:
         async with web_system(tmp_path) as (_, service, store, url):
             await _some_data(store, ADA, "a" * 8 + "-ada-job", "<b>ada</b>")
-            await _some_data(store, BOB, "b" * 8 + "-bob-job", "bobvoice")
+            await _some_data(store, BOB, BOB_JOB, "bobvoice")
             signer = _signer(service)
             async with _client() as stranger:
                 walked = set()
                 for route in ROUTES:
-                    path = route.path.replace("{token}", "not-a-token")
+                    path = _filled(route.path)
                     async with stranger.request(
                         route.method, url + path, allow_redirects=False
                     ) as r:
@@ -190,6 +183,37 @@ def test_every_route_checks_who_asks(tmp_path: Path) -> None:
                             assert r.status == 403
                 app = {(str(x.method), x.resource.canonical) for x in _app_routes(service)}
                 assert app == walked  # the table is every route the app serves
+            async with _client() as member:  # signed in, moderates nothing
+                await _sign_in(member, signer.link("telegram", str(ADA), time.time()))
+                async with member.get(f"{url}/") as r:
+                    csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+                assert csrf is not None
+                for route in ROUTES:
+                    if route.access.value.startswith("staff"):
+                        data = {"csrf": csrf.group(1), "sub": "queue", "action": "mod_approve"}
+                        async with member.request(
+                            route.method, url + route.path, data=data, allow_redirects=False
+                        ) as r:
+                            assert r.status == 403, route.path
+                            assert texts.WEB_DASHBOARD_REFUSED in await r.text()
+                # Bob's finished video, kept on the data volume, is not Ada's to fetch
+                out = tmp_path / "data" / "out"
+                out.mkdir(parents=True, exist_ok=True)
+                (out / f"{BOB_JOB}.mp4").write_bytes(b"\0\0\0\x18ftypmp42 Bob's video")
+                async with store.database.writing() as db:
+                    await db.execute("UPDATE jobs SET status='done' WHERE job_id=?", (BOB_JOB,))
+                async with member.get(f"{url}/videos/{BOB_JOB}.mp4") as r:
+                    assert r.status == 404
+                    assert "Bob's video" not in await r.text()
+                async with _client() as bob:
+                    await _sign_in(bob, signer.link("telegram", str(BOB), time.time()))
+                    async with bob.get(f"{url}/videos/{BOB_JOB}.mp4?download=1") as r:
+                        assert (
+                            r.status == 200
+                            and await r.read() == (out / f"{BOB_JOB}.mp4").read_bytes()
+                        )
+                        assert r.headers["Content-Disposition"].startswith("attachment")
+            await _walk_as_another_servers_moderator(url, signer, store)
             async with _client() as ada, _client() as bob:
                 await _sign_in(ada, signer.link("telegram", str(ADA), time.time()))
                 await _sign_in(bob, signer.link("telegram", str(BOB), time.time()))
@@ -201,7 +225,7 @@ def test_every_route_checks_who_asks(tmp_path: Path) -> None:
                 async with bob.get(f"{url}/") as r:
                     page = await r.text()
                 assert "bbbbbbbb" in page and "bobvoice" in page
-                assert "aaaaaaaa" not in page and "ada" not in page
+                assert "aaaaaaaa" not in page and "&lt;b&gt;ada" not in page
                 for path in ("/forget", "/logout"):
                     for form in ({}, {"csrf": "guess"}, {"csrf": ""}):
                         async with ada.post(f"{url}{path}", data=form) as r:
@@ -214,6 +238,44 @@ def test_every_route_checks_who_asks(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+async def _walk_as_another_servers_moderator(url: str, signer: WebSignIn, store: Store) -> None:
+    """A moderator of another server (their /web asked there): every route, and nothing of
+    these direct-message jobs is theirs to see, decide or take down."""
+    async with _client() as other:
+        elsewhere = signer.link("telegram", "633", time.time(), scope="-100999")
+        await _sign_in(other, elsewhere)
+        async with other.get(f"{url}/") as r:
+            csrf = re.search(r'name="csrf" value="([^"]+)"', await r.text())
+        assert csrf is not None
+        for route in ROUTES:
+            if route.access is Access.PUBLIC or route.method != "GET":
+                continue
+            async with other.get(url + _filled(route.path)) as r:
+                if route.path.endswith("/events"):  # a live stream: its first event
+                    body = await asyncio.wait_for(r.content.readline(), 10)
+                else:
+                    body = await r.read()
+                assert b"aaaaaaaa" not in body and BOB_JOB.encode() not in body, route
+                assert b"Bob's video" not in body and b"bobvoice" not in body, route
+        refusals = {
+            texts.MOD_REVIEW_GONE.format(job=BOB_JOB[:8]),  # as for a job gone
+            texts.JOB_NOT_YOURS,
+        }
+        for action in ("mod_approve", "mod_deny", "cancel_job"):
+            data = {"csrf": csrf.group(1), "action": action, "value": BOB_JOB}
+            async with other.post(f"{url}/mod/press", data=data) as r:
+                said = re.search(r'class="said"[^>]*><p>([^<]*)</p>', await r.text())
+            assert said is not None and html.unescape(said.group(1)) in refusals, said
+        data = {"csrf": csrf.group(1), "sub": "takedown", "args": f"{BOB_JOB[:8]} spam"}
+        async with other.post(f"{url}/mod/command", data=data) as r:
+            answer = await r.text()
+        assert texts.MOD_JOB_NOT_HERE.format(job=BOB_JOB[:8]) in answer
+        row = await store.database.one(
+            "SELECT status, taken_down FROM jobs WHERE job_id=?", BOB_JOB
+        )
+        assert row is not None and tuple(row) == ("done", None)  # untouched
+
+
 def _app_routes(service: Service) -> list[object]:
     from bot.chat.adapters.web import build_web_app
 
@@ -222,59 +284,38 @@ def _app_routes(service: Service) -> list[object]:
 
 
 # ---- a real browser, the keyboard only -----------------------------------------------------
-CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 
 def _browse(link: str, url: str, shots: Path) -> list[str]:
     """Sign in with the link, Tab to the Forget button, press Enter; the pages' texts."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.fail(
-            "this test needs Chromium and its driver: apt-get install -y chromium "
-            "chromium-driver (the Makefile's test target installs them)"
-        )
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service as DriverService
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--window-size=800,700"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(
-        service=DriverService(executable_path=str(CHROMEDRIVER)), options=options
-    )
-    seen: list[str] = []
+    b = Browser(shots, height=700)
+    driver, seen = b.driver, []
     try:
         driver.get(link)
-        driver.save_screenshot(str(shots / "sign-in.png"))
+        b.shot("sign-in")
         driver.switch_to.active_element.send_keys(Keys.TAB)  # the keyboard: to the button
         assert driver.switch_to.active_element.text == texts.WEB_CONFIRM_BUTTON
         driver.switch_to.active_element.send_keys(Keys.ENTER)
-        WebDriverWait(driver, 20).until(
-            lambda d: texts.WEB_FORGET in d.find_element(By.TAG_NAME, "body").text
-        )
-        body = driver.find_element(By.TAG_NAME, "body")
-        seen.append(body.text)
-        driver.save_screenshot(str(shots / "studio.png"))
-        for _ in range(12):  # the keyboard alone: Tab until the Forget button has the focus
+        b.see(texts.WEB_FORGET, 20)
+        seen.append(b.body())
+        b.shot("studio")
+        for _ in range(20):  # the keyboard alone: Tab until the Forget button has the focus
             driver.switch_to.active_element.send_keys(Keys.TAB)
             if driver.switch_to.active_element.text == texts.WEB_FORGET_BUTTON:
                 break
         else:
             raise AssertionError("Tab never reached the Forget button")
         driver.switch_to.active_element.send_keys(Keys.ENTER)
-        WebDriverWait(driver, 20).until(
-            lambda d: texts.WEB_FORGOTTEN in d.find_element(By.TAG_NAME, "body").text
-        )
-        seen.append(driver.find_element(By.TAG_NAME, "body").text)
-        driver.save_screenshot(str(shots / "forgotten.png"))
+        b.see(texts.WEB_FORGOTTEN, 20)
+        seen.append(b.body())
+        b.shot("forgotten")
         driver.get(f"{url}/")
-        seen.append(driver.find_element(By.TAG_NAME, "body").text)
-        driver.save_screenshot(str(shots / "signed-out.png"))
+        seen.append(b.body())
+        b.shot("signed-out")
     finally:
-        driver.quit()
+        b.quit()
     return seen
 
 
@@ -287,7 +328,7 @@ def test_a_browser_signs_in_and_forgets_with_the_keyboard(tmp_path: Path) -> Non
     async def go() -> None:
         async with web_system(tmp_path) as (tg, _, store, url):
             await _some_data(store, ADA, "c" * 8 + "-ada-job", "adavoice")
-            link = await _link_by_chat(tg, ADA)
+            link = await web_link(tg, ADA)
             studio, forgotten, after = await asyncio.to_thread(_browse, link, url, shots)
             assert f"Signed in as telegram user {ADA}" in studio and "adavoice" in studio
             assert texts.WEB_FORGOTTEN in forgotten
@@ -303,3 +344,66 @@ def test_a_browser_signs_in_and_forgets_with_the_keyboard(tmp_path: Path) -> Non
         "signed-out.png",
         "studio.png",
     ]
+
+
+# ---- Discord: /web in a server binds its moderator's session to that server ------------------
+def test_discord_web_in_a_server_binds_the_moderators_dashboard_to_it(tmp_path: Path) -> None:
+    """/web from a member with Manage Server answers ephemerally with a link whose session
+    opens that server's dashboard (for an hour); the same command from a plain member opens
+    the studio and no dashboard."""
+    import discord
+
+    from tests.auxil.system import (
+        GUILD,
+        MEMBER,
+        MODERATOR,
+        discord_system,
+        followup_texts,
+        guild_interaction,
+        member,
+    )
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    web = {"id": "99", "name": "web", "type": 1}
+
+    async def go() -> None:
+        async with discord_system(tmp_path, web_url=url, web_port=port) as (dc, client, _, svc):
+            runner = await start_web(svc.studio, "127.0.0.1", port, url)
+            try:
+                links = []
+                for n, who in enumerate(
+                    (
+                        member(MODERATOR, discord.Permissions(manage_guild=True).value),
+                        member(MEMBER, discord.Permissions(send_messages=True).value),
+                    ),
+                    start=1,
+                ):
+                    client._connection.parse_interaction_create(  # type: ignore[arg-type]
+                        guild_interaction(2, web, who)
+                    )
+                    await dc.wait_for(lambda n=n: len(dc.followups()) >= n)
+                    assert dc.followups()[-1].json["flags"] & 64  # ephemeral: theirs alone
+                    found = SIGN_IN_LINK.search(followup_texts(dc)[-1])
+                    assert found, followup_texts(dc)[-1]
+                    links.append(found.group(1))
+                async with _client() as mod, _client() as plain:
+                    for client_, link in ((mod, links[0]), (plain, links[1])):
+                        r = await _sign_in(client_, link)
+                        assert r.status == 303
+                    async with mod.get(f"{url}/mod") as r:
+                        assert r.status == 200
+                        assert f"server {GUILD}" in await r.text()
+                    async with plain.get(f"{url}/mod") as r:
+                        assert r.status == 403
+                    async with plain.get(f"{url}/") as r:
+                        assert texts.WEB_DASHBOARD_LINK not in await r.text()
+                row = await svc.store.database.one(
+                    "SELECT scope, expires FROM web_sessions WHERE user_id=?", MODERATOR
+                )
+                assert row is not None and row[0] == GUILD
+                assert row[1] - time.time() <= 3600 + 5  # a moderator's session: an hour
+            finally:
+                await runner.cleanup()
+
+    asyncio.run(go())

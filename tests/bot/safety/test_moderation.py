@@ -24,6 +24,7 @@ from bot.safety.retention import Retention, purge
 from bot.settings import BotSettings
 from bot.worker import WorkerContext, transcribe
 from engine.asr import FasterWhisper
+from job_marks import token_for
 from tests.auxil.redis_server import redis_server
 from tests.auxil.system import intake_worker, ready_draft, redis_url_of
 
@@ -390,6 +391,92 @@ def test_audit_and_queue_view_with_cancel(tmp_path: Path) -> None:
             assert await store.safety.places.open_in_scope("discord", GUILD) == []
             assert _texts(await svc.handle(Command(MOD, "mod", "queue"))) == [texts.MOD_QUEUE_EMPTY]
             assert await queue.redis.exists(Keys.job(button.value))  # the queue knew it
+
+    asyncio.run(go())
+
+
+def test_audit_find_by_user_job_fingerprint_and_mark_within_the_moderators_scope(
+    tmp_path: Path,
+) -> None:
+    """``/mod audit find TERM``: the renders of the moderator's server that a user id, the
+    start of a job id or fingerprint, or a video's mark names, newest first, in the audit's
+    lines; another server's render stays out of reach (even by its job id) but to operators."""
+    operator = Who("discord", "11", "dm11", None, "Op")
+    there = Who("discord", "43", "chan2", "g2", "Bo")  # a member of the other server
+    first, second, theirs = "ab" * 32, "12" * 32, "ef" * 32  # the voices' fingerprints
+    photo = "cd" * 32
+    usage = texts.MOD_BAD.format(usage=texts.MOD_USAGE["audit"])
+
+    async def go() -> None:
+        ops = {"discord": frozenset({operator.user_id})}
+        async with service(tmp_path, operators=ops) as (svc, store, _):
+            await _uploads(store, tmp_path, first, second, theirs, photo)
+
+            async def render(who: Who, draft: str, voice: str) -> str:
+                before = await store.safety.places.open_in_scope("discord", None)
+                ready = replace(ready_draft(draft, voice=voice), photo_hash=photo)
+                await store.drafts.put("discord", who.user_id, who.chat_id, ready)
+                await svc.handle(Button(who, "render"))
+                after = await store.safety.places.open_in_scope("discord", None)
+                (job,) = {j.job_id for j in after} - {j.job_id for j in before}
+                return job
+
+            async def find(who: Who, term: str) -> str:
+                (reply,) = await svc.handle(Command(who, "mod", f"audit find {term}"))
+                assert isinstance(reply, Reply)
+                assert reply.private or reply.text == usage  # results: other people's data
+                return reply.text
+
+            old, new = await render(USER, "d1", first), await render(USER, "d2", second)
+            elsewhere = await render(there, "d3", theirs)
+            line = {j: f"job {j[:8]}" for j in (old, new, elsewhere)}
+
+            # 1. By the requester's id: both of 42's, newest first, as the audit shows them.
+            by_user = await find(MOD, "42")
+            assert by_user == _texts(await svc.handle(Command(MOD, "mod", "audit")))[0]
+            assert by_user.index(line[new]) < by_user.index(line[old])
+            assert await find(MOD, "<@42>") == by_user
+            # 2. By the start of a job id (any case): that job alone.
+            found = await find(MOD, old[:6].upper())
+            assert line[old] in found and "user 42" in found and line[new] not in found
+            # 3. By the start of a voice or photo fingerprint.
+            found = await find(MOD, "ABABAB")
+            assert line[old] in found and line[new] not in found and "voice abababab" in found
+            assert await find(MOD, second[:10]) == (await find(MOD, new[:8]))
+            assert await find(MOD, photo[:6]) == by_user  # both used that photo
+            # 4. By the mark `mouthpiece verify` reads from the video's speech.
+            found = await find(MOD, f"0x{token_for(new):08x}")
+            assert line[new] in found and line[old] not in found
+
+            # 5. The other server's render is out of this moderator's reach, however named;
+            #    its own moderator finds it, and not ours.
+            no_match = texts.MOD_AUDIT_NO_MATCH
+            for term in (elsewhere[:6], elsewhere, "43", theirs[:8], f"0x{token_for(elsewhere):x}"):
+                assert await find(MOD, term) == no_match.format(term=term), term
+            assert line[elsewhere] in await find(OTHER_MOD, elsewhere[:6])
+            assert await find(OTHER_MOD, "42") == no_match.format(term="42")
+            everywhere = _texts(await svc.handle(Command(MOD, "mod", "audit find 43 everywhere")))
+            assert everywhere == [texts.MOD_OPERATOR_ONLY]
+            # 6. Operators search everywhere when they say so; their DMs' audit otherwise.
+            found = await find(operator, f"{elsewhere[:6]} everywhere")
+            assert line[elsewhere] in found and "server g2" in found
+            assert await find(operator, "43") == no_match.format(term="43")
+            assert await find(operator, "999 everywhere") == (
+                texts.MOD_AUDIT_NO_MATCH_EVERYWHERE.format(term="999")
+            )
+
+            # 7. A term that is none of these gets the usage line; one that matches nothing
+            #    says so in one line.
+            for term in ("", "ab", "zzzzzz", "ab%ab%", "ab_ab_", "a" * 65, "0xzz", "42 43"):
+                assert await find(MOD, term) == usage, term
+            assert await find(MOD, "999") == no_match.format(term="999")
+            assert await find(MOD, "a" * 64) == no_match.format(term="a" * 64)
+
+            # 8. At most 20, the newest first.
+            for n in range(20):
+                await render(USER, f"more{n}", first)
+            capped = (await find(MOD, "42")).splitlines()
+            assert len(capped) == 20 and all(line[old] not in c for c in capped)
 
     asyncio.run(go())
 

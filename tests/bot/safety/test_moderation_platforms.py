@@ -97,6 +97,22 @@ def test_discord_mod_refuses_non_moderators_on_every_subcommand(tmp_path: Path) 
     asyncio.run(go())
 
 
+def test_discord_audit_searches_with_its_find_option(tmp_path: Path) -> None:
+    """/mod audit's find option reaches the core's search (nothing rendered: no match)."""
+
+    async def go() -> None:
+        async with discord_system(tmp_path) as (dc, client, _, _):
+            manager = member(MODERATOR, discord.Permissions(manage_guild=True).value)
+            options = [{"name": "find", "type": 3, "value": "  abcdef12 "}]
+            client._connection.parse_interaction_create(  # type: ignore[arg-type]
+                guild_interaction(2, mod_command("audit", options), manager)
+            )
+            await dc.wait_for(lambda: len(dc.followups()) >= 1)
+            assert followup_texts(dc)[-1] == texts.MOD_AUDIT_NO_MATCH.format(term="abcdef12")
+
+    asyncio.run(go())
+
+
 def test_discord_manage_server_or_the_role_may_moderate(tmp_path: Path) -> None:
     async def go() -> None:
         async with discord_system(tmp_path) as (dc, client, store, _):

@@ -9,7 +9,7 @@ import pytest
 
 from bot.contract import texts
 from bot.safety import moderation
-from bot.safety.moderation import ModCommand
+from bot.safety.moderation import AuditFind, ModCommand
 from bot.safety.policy import (
     DAY,
     HOUR,
@@ -185,6 +185,28 @@ def test_mod_parser_reads_everywhere_takedown_and_log() -> None:
     assert str(parse("takedown 12")).startswith("I don't understand")
     # policy edits never take the flag: it is a word like any other there
     assert str(parse("consent review everywhere")).startswith("I don't understand")
+
+
+def test_mod_parser_reads_audit_find_terms() -> None:
+    parse = lambda a: moderation.parse(a, label_required=True)  # noqa: E731
+    find = moderation.audit_find
+    assert parse("audit find 3F9C0D everywhere") == ModCommand("audit", "find", ("3F9C0D",), True)
+    assert parse("audit FIND 42") == ModCommand("audit", "find", ("42",), False)
+    # a user id (any length) or mention; a job id's or fingerprint's start (6+ hex, any case);
+    # a mark as `mouthpiece verify` prints it. Digits may be a user or a prefix: both asked.
+    assert find("42") == AuditFind("42", user="42")
+    assert find("<@42>") == AuditFind("42", user="42")
+    assert find("3F9C0D") == AuditFind("3f9c0d", prefix="3f9c0d")
+    assert find("123456") == AuditFind("123456", user="123456", prefix="123456")
+    assert find("0x0000BEEF") == AuditFind("0x0000beef", mark=0xBEEF)
+    assert find("a" * 64) == AuditFind("a" * 64, prefix="a" * 64)
+    for bad in ("", "ab", "abcde", "zzzzzz", "abc%de", "abc_de", "a" * 65, "0x", "0x123456789"):
+        assert find(bad) is None, bad
+        assert parse(f"audit find {bad}") == texts.MOD_BAD.format(usage=texts.MOD_USAGE["audit"])
+    assert find("\uff14\uff12") is None  # fullwidth digits: not an id anyone has
+    for bad in ("audit find", "audit find 42 43", "audit 5 find 42", "audit find 42 5"):
+        assert parse(bad) == texts.MOD_BAD.format(usage=texts.MOD_USAGE["audit"]), bad
+    assert "/mod audit find" in texts.MOD_HELP and "find" in texts.MOD_USAGE["audit"]
 
 
 def test_mod_parser_and_edits() -> None:
