@@ -5,6 +5,7 @@ screenshots kept where the test says; the /web link a test's chat answers."""
 from __future__ import annotations
 
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from bot.contract import texts
 from tests.auxil.telegram_server import TelegramStandIn
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+#: where a test run keeps every page's picture (git ignores build/)
+KEPT = Path(__file__).resolve().parents[2] / "build" / "screenshots"
 #: a sign-in link as the tests' studios (on loopback) send it
 SIGN_IN_LINK = re.compile(r"(http://127\.0\.0\.1:\d+/login/\S+)")
 
@@ -105,3 +108,10 @@ class Browser:
 
     def quit(self) -> None:
         self.driver.quit()
+
+
+def keep(shots: Path) -> None:
+    """Copy a test's screenshots to :data:`KEPT`, where they outlive the test's folder."""
+    KEPT.mkdir(parents=True, exist_ok=True)
+    for shot in shots.iterdir():
+        shutil.copy(shot, KEPT / shot.name)

@@ -21,7 +21,7 @@ from bot.contract import texts
 from bot.contract.jobs import RenderJob
 from bot.conversation.service import Service
 from bot.safety.signin import LINK_SECONDS, WebSignIn
-from tests.auxil.browser import SIGN_IN_LINK, Browser, web_link
+from tests.auxil.browser import SIGN_IN_LINK, Browser, keep, web_link
 from tests.auxil.redis_server import free_port
 from tests.auxil.system import telegram_system
 from tests.auxil.telegram_server import TelegramStandIn
@@ -344,6 +344,7 @@ def test_a_browser_signs_in_and_forgets_with_the_keyboard(tmp_path: Path) -> Non
         "signed-out.png",
         "studio.png",
     ]
+    keep(shots)
 
 
 # ---- Discord: /web in a server binds its moderator's session to that server ------------------

@@ -13,7 +13,6 @@ import asyncio
 import html
 import io
 import re
-import shutil
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,15 +27,15 @@ from bot.contract import texts
 from bot.conversation.service import Service
 from bot.settings import BotSettings
 from engine import Engine, EngineSettings
-from tests.auxil.browser import Browser, web_link
+from tests.auxil.browser import Browser, keep, web_link
 from tests.auxil.ptb import polling
 from tests.auxil.redis_server import free_port, redis_server
 from tests.auxil.system import chat_service, engine_workers
 from tests.auxil.telegram_server import TelegramStandIn
 
 MEMBER, OPERATOR = 631, 632  # private chats with the person of the same id
-SHOTS = Path(__file__).resolve().parents[3] / "build" / "screenshots"
 REVIEW_SAID = texts.AWAITING_REVIEW.split("{")[0][:40]
+REVIEW_STATE = "review"  # a job's state as the studio's list shows it
 SCRIPT = "Hello from the studio. This video was made in a browser, 2 times faster."
 
 
@@ -74,6 +73,22 @@ async def studio_system(tmp: Path) -> AsyncIterator[tuple[TelegramStandIn, Servi
                     await runner.cleanup()
         finally:
             await tg.stop()
+
+
+#: every visible control with no name a screen reader could say
+_UNLABELLED = """
+return [...document.querySelectorAll(
+  'input:not([type=hidden]), textarea, select, button, a[href], audio, video, svg[role=img]')]
+  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')
+    && !e.getAttribute('aria-labelledby') && !(e.textContent || '').trim() && !e.hidden)
+  .map((e) => e.outerHTML.slice(0, 120));
+"""
+
+
+def _labelled(b: Browser) -> None:
+    """Every control on the page has a name (a label, an aria-label or its text)."""
+    unnamed = b.driver.execute_script(_UNLABELLED)
+    assert unnamed == [], unnamed
 
 
 def _member_drafts(b: Browser, url: str, voice: Path, photo: Path) -> None:
@@ -114,6 +129,7 @@ def _member_drafts(b: Browser, url: str, voice: Path, photo: Path) -> None:
     face = b.driver.find_elements(By.CSS_SELECTOR, ".photo svg rect.face")
     assert face and int(face[0].get_attribute("width") or 0) > 0  # the face found, boxed
     b.shot("studio-draft")
+    _labelled(b)
     b.press(texts.CONSENT_BUTTON)
     b.see(texts.RENDER_BUTTON)
     b.press(texts.RENDER_BUTTON)
@@ -123,6 +139,8 @@ def _member_drafts(b: Browser, url: str, voice: Path, photo: Path) -> None:
     b.driver.get(f"{url}/mod")  # and the dashboard refuses them
     b.see(texts.WEB_DASHBOARD_REFUSED)
     b.shot("dashboard-refused")
+    b.driver.get(f"{url}/")  # back to the studio, where the job waits for its review
+    b.see(REVIEW_STATE)
 
 
 def _operator_approves(b: Browser, url: str) -> None:
@@ -133,6 +151,7 @@ def _operator_approves(b: Browser, url: str) -> None:
     assert b.driver.find_elements("css selector", ".review audio"), "the review's voice"
     assert b.driver.find_elements("css selector", "figure.chart svg"), "the charts"
     b.shot("dashboard-review")
+    _labelled(b)
     approve = b.driver.find_element("xpath", "//button[starts-with(normalize-space(), 'Approve')]")
     approve.click()
     b.see("Approved job")
@@ -150,7 +169,7 @@ def _operator_approves(b: Browser, url: str) -> None:
 def _member_watches(b: Browser, url: str) -> None:
     from selenium.webdriver.common.by import By
 
-    b.driver.get(f"{url}/")
+    # no reload by the test: the page's live stream brings the video once it is made
     b.wait(lambda: b.driver.find_elements(By.TAG_NAME, "video"), 240, "the finished video")
     b.wait(
         lambda: (
@@ -226,9 +245,7 @@ def test_a_video_made_in_the_browser_reviewed_on_the_dashboard(
         "studio-empty.png",
         "studio-review.png",
     ]
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for shot in shots.iterdir():
-        shutil.copy(shot, SHOTS / shot.name)
+    keep(shots)
 
 
 # ---- the same service without a browser: uploads, limits, scopes ------------------------------

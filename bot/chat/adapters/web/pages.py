@@ -118,10 +118,19 @@ _SCRIPT = """\
   }
 
   // the dashboard's queue, live: the server sends the block as it draws it on the page
+  // a stream the server refused or dropped is opened again after a pause (EventSource
+  // itself gives up on an HTTP error such as "too many streams")
+  const listen = (path, onMessage) => {
+    const live = new EventSource(path);
+    live.addEventListener("message", (m) => onMessage(m, live));
+    live.addEventListener("error", () => {
+      if (live.readyState === EventSource.CLOSED) setTimeout(() => listen(path, onMessage), 5000);
+    });
+  };
+
   const queue = document.getElementById("queue-view");
   if (queue && window.EventSource) {
-    const live = new EventSource("/mod/events");
-    live.addEventListener("message", (m) => {
+    listen("/mod/events", (m) => {
       const block = new DOMParser().parseFromString(JSON.parse(m.data).html, "text/html");
       const fresh = block.getElementById("queue-view");
       if (fresh) queue.replaceChildren(...fresh.childNodes);
@@ -131,8 +140,7 @@ _SCRIPT = """\
   // the person's jobs, live: queue place and progress pushed by the server
   const jobs = document.getElementById("jobs-list");
   if (jobs && window.EventSource) {
-    const live = new EventSource("/events");
-    live.addEventListener("message", (m) => {
+    listen("/events", (m, live) => {
       for (const job of JSON.parse(m.data)) {
         const row = document.getElementById("job-" + job.id);
         if (!row) { if (!job.final) location.reload(); continue; }

@@ -55,6 +55,7 @@ _UPLOAD_FIELDS = {"voice": "audio", "photo": "image", "script_file": "text"}
 _JOB_ID = re.compile(r"^[0-9a-f]{8,64}$|^[A-Za-z0-9_-]{8,64}$")
 _STREAM_SECONDS = 600.0  # a live stream ends after 10 min (the browser reconnects)
 _STREAM_EVERY = 1.0
+_STREAMS_PER_SESSION = 6  # live streams open at once per session (tabs, a reload's overlap)
 _FLASH_KEPT = 2000  # sessions whose last answers are held for the next page
 
 _STUDIO: web.AppKey[Studio] = web.AppKey("studio", Studio)
@@ -331,10 +332,10 @@ async def _stream(
     request: web.Request, s: WebSession, look: Callable[[], Awaitable[str]], every: float
 ) -> web.StreamResponse:
     """Server-Sent Events: ``look()``'s answer each time it changes (a comment otherwise, so
-    a dead connection is noticed); at most 3 streams per session, each for
+    a dead connection is noticed); at most :data:`_STREAMS_PER_SESSION` per session, each for
     :data:`_STREAM_SECONDS` (the browser's EventSource reconnects)."""
     state = request.app[_STATE]
-    if state.streams.get(s.session_id, 0) >= 3:
+    if state.streams.get(s.session_id, 0) >= _STREAMS_PER_SESSION:
         return _message(texts.WEB_SLOW_DOWN, 429)
     state.streams[s.session_id] = state.streams.get(s.session_id, 0) + 1
     response = web.StreamResponse(
@@ -344,6 +345,8 @@ async def _stream(
         await response.prepare(request)
         last, until = "", time.monotonic() + _STREAM_SECONDS
         while time.monotonic() < until:
+            if request.transport is None or request.transport.is_closing():
+                break  # the page went away (a reload, a form post): its stream ends here
             payload = await look()
             if payload != last:
                 await response.write(f"data: {payload}\n\n".encode())
