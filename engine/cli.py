@@ -14,7 +14,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
@@ -25,6 +26,7 @@ from engine.settings import EngineSettings
 from engine.types import Progress, RenderOptions, RenderRequest
 
 if TYPE_CHECKING:
+    from engine.batch import Outcome
     from engine.verify import Verdict
 
 __all__ = ["main", "build_parser", "render_options"]
@@ -39,23 +41,8 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mouthpiece", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    r = sub.add_parser("render", help="render a talking video")
-    src = r.add_mutually_exclusive_group(required=True)
-    src.add_argument("--script", help="the text to speak")
-    src.add_argument("--script-file", type=Path, help="a UTF-8 text file with the script")
-    r.add_argument(
-        "--voice", type=Path, required=True, help="reference voice note (any common audio format)"
-    )
-    r.add_argument("--voice-text", help="what is said in the voice note (needed by --tts neutts)")
-    r.add_argument(
-        "--photo", type=Path, required=True, help="front-facing portrait (JPEG, PNG, WebP)"
-    )
-    r.add_argument("-o", "--output", type=Path, required=True, help="the MP4 to write")
+def _engine_options(r: argparse.ArgumentParser) -> None:
+    """The backends' and each video's options, shared by ``render`` and ``batch``."""
     r.add_argument("--tts", help="speech backend: espeak (default, offline) or neutts")
     r.add_argument(
         "--lipsync",
@@ -88,7 +75,47 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LEVEL",
         help="head motion level, 0 (still) to 2; default 1 (MOUTHPIECE_HEAD_MOTION)",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mouthpiece", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs and tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    r = sub.add_parser("render", help="render a talking video")
+    src = r.add_mutually_exclusive_group(required=True)
+    src.add_argument("--script", help="the text to speak")
+    src.add_argument("--script-file", type=Path, help="a UTF-8 text file with the script")
+    r.add_argument(
+        "--voice", type=Path, required=True, help="reference voice note (any common audio format)"
+    )
+    r.add_argument("--voice-text", help="what is said in the voice note (needed by --tts neutts)")
+    r.add_argument(
+        "--photo", type=Path, required=True, help="front-facing portrait (JPEG, PNG, WebP)"
+    )
+    r.add_argument("-o", "--output", type=Path, required=True, help="the MP4 to write")
+    r.add_argument(
+        "--preview",
+        type=Path,
+        metavar="FILE",
+        help="first write FILE: the opening words (about 3 s) as a video, to check the look early",
+    )
+    _engine_options(r)
     r.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+    b = sub.add_parser(
+        "batch",
+        help="many videos in one run: a CSV or JSONL manifest, one engine load, resumable",
+    )
+    b.add_argument("manifest", type=Path, help="CSV (with a header) or .jsonl: one row a video")
+    b.add_argument(
+        "-o", "--out-dir", type=Path, required=True, help="folder for the videos (made if missing)"
+    )
+    b.add_argument("--voice", type=Path, help="the voice note for rows that name none")
+    b.add_argument("--voice-text", help="what is said in --voice (needed by --tts neutts)")
+    b.add_argument("--photo", type=Path, help="the photo for rows that name none")
+    _engine_options(b)
+    b.add_argument("--json", action="store_true", help="print the outcomes as JSON on stdout")
 
     sub.add_parser("doctor", help="which backends can run on this machine, and why not")
 
@@ -126,7 +153,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    commands = {"render": _render, "doctor": _doctor, "verify": _verify, "models": _models}
+    commands = {
+        "render": _render,
+        "batch": _batch,
+        "doctor": _doctor,
+        "verify": _verify,
+        "models": _models,
+    }
     quiet = contextlib.nullcontext() if args.verbose else native_noise_filtered()
     try:
         with quiet:
@@ -225,10 +258,8 @@ def _fail(code: int, message: str) -> int:
     return code
 
 
-def _render(args: argparse.Namespace) -> int:
-    from engine.pipeline import Engine
-
-    script = _read_script(args)
+def _settings(args: argparse.Namespace) -> EngineSettings:
+    """The engine's settings from the environment and the command line's options, checked."""
     settings = EngineSettings.from_env(
         tts=args.tts,
         lipsync=args.lipsync,
@@ -255,6 +286,14 @@ def _render(args: argparse.Namespace) -> int:
             f"--head-motion must be between 0 (still) and 2, not {args.head_motion}.",
             field="options",
         )
+    return settings
+
+
+def _render(args: argparse.Namespace) -> int:
+    from engine.pipeline import Engine
+
+    script = _read_script(args)
+    settings = _settings(args)
     if args.output.suffix.lower() != ".mp4":
         raise InvalidInput(
             f"The output must be an .mp4 file, not {args.output.name!r}.", field="options"
@@ -268,19 +307,87 @@ def _render(args: argparse.Namespace) -> int:
         voice_text=args.voice_text,
         options=options,
     )
+    preview = args.preview
+    if preview is not None and (preview.suffix.lower() != ".mp4" or preview == args.output):
+        raise InvalidInput(
+            f"The preview must be an .mp4 file other than the output, not {preview.name!r}.",
+            field="options",
+        )
     bar = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
     engine = Engine(settings)
     _say_eta(engine.lipsync, options)
+    if preview is not None:  # the opening first: the same voice, face and options
+        from spoken_text import opening
+
+        face = engine.inspect_photo(args.photo)  # found once, for both renders
+        request = replace(request, photo_intake=face)
+        engine.render(replace(request, script=opening(script), output=preview), on_progress=bar)
+        if bar:
+            bar.finish()
+        print(f"preview: {preview}", file=sys.stderr, flush=True)
     result = engine.render(request, on_progress=bar)
     if bar:
         bar.finish()
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.json:
-        print(json.dumps(_result_json(result)))
+        found = _result_json(result)
+        if preview is not None:
+            found["preview"] = str(preview)
+        print(json.dumps(found))
     else:
         print(result.output)
     return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    """Every row of the manifest with one engine; a summary table on stderr (or JSON on
+    stdout); exit 1 when any row failed, each failure with its reason."""
+    from engine.batch import read_manifest, run_batch
+    from engine.pipeline import Engine
+
+    settings = _settings(args)
+    rows = read_manifest(args.manifest)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    engine = Engine(settings)
+    bar = _ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+
+    def on_row(index: int, total: int, row: object) -> Callable[[Progress], None] | None:
+        if bar is not None:
+            bar.prefix = f"[{index}/{total}] "
+        return bar
+
+    outcomes = run_batch(
+        rows,
+        args.out_dir,
+        lambda request, progress: engine.render(request, on_progress=progress),
+        engine.inspect_photo,
+        photo=args.photo,
+        voice=args.voice,
+        voice_text=args.voice_text,
+        options=render_options(args),
+        on_row=on_row,
+    )
+    if bar:
+        bar.finish()
+    if args.json:
+        print(json.dumps([{**asdict(o), "output": str(o.output)} for o in outcomes]))
+    else:
+        for line in batch_table(outcomes):
+            print(line, file=sys.stderr)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def batch_table(outcomes: Sequence[Outcome]) -> list[str]:
+    """A plain-text summary: one line a row, then the counts."""
+    lines = [f"{'row':>5}  {'status':<8} {'seconds':>8}  output / reason"]
+    for o in outcomes:
+        seconds = f"{o.seconds:8.1f}" if o.status == "done" else f"{'':>8}"
+        detail = o.reason if o.status == "failed" else str(o.output)
+        lines.append(f"{o.row:>5}  {o.status:<8} {seconds}  {detail}")
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped", "failed")}
+    lines.append(", ".join(f"{n} {s}" for s, n in counts.items()))
+    return lines
 
 
 def render_options(args: argparse.Namespace) -> RenderOptions:
@@ -393,11 +500,13 @@ class _ProgressBar:
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
         self._last = ""
+        self.prefix = ""  # a batch's "[3/10] "
 
     def __call__(self, p: Progress) -> None:
         width = 30
         filled = round(p.fraction * width)
-        line = f"\r{p.stage:<7} [{'#' * filled}{'.' * (width - filled)}] {p.fraction * 100:5.1f}%"
+        bar = f"[{'#' * filled}{'.' * (width - filled)}]"
+        line = f"\r{self.prefix}{p.stage:<7} {bar} {p.fraction * 100:5.1f}%"
         if line != self._last:
             self._stream.write(line)
             self._stream.flush()

@@ -19,6 +19,8 @@ from spoken_text.normalize import (
 
 __all__ = [
     "spoken",
+    "opening",
+    "SPOKEN_CHARS_PER_SECOND",
     "normalize_text",
     "split_sentences",
     "split_clauses",
@@ -32,3 +34,36 @@ def spoken(script: str) -> str:
     are written in, whitespace collapsed. Its cost grows faster than its length on hostile
     input (see :mod:`spoken_text.normalize`): bound the typed length first."""
     return normalize_text(script, detect_language(script))
+
+
+#: characters of spoken text said in a second, roughly (the bot's speech-time estimate)
+SPOKEN_CHARS_PER_SECOND = 15.0
+
+
+def opening(script: str, seconds: float = 3.0) -> str:
+    """The first words of ``script`` for a preview: its first sentence, or as many of its
+    clauses or words as are said in about ``seconds`` (at least one word). The whole script
+    when it is that short."""
+    budget = seconds * SPOKEN_CHARS_PER_SECOND
+    sentences = split_sentences(script)
+    if not sentences:
+        return script.strip()
+    first = sentences[0]
+    if len(spoken(first)) <= budget:
+        return first
+    taken = ""
+    for piece in split_clauses(first):
+        candidate = f"{taken} {piece}".strip()
+        if taken and len(spoken(candidate)) > budget:
+            return taken
+        if not taken and len(spoken(candidate)) > budget:
+            break  # the first clause alone is too long: cut it at a word
+        taken = candidate
+    if taken:
+        return taken
+    words: list[str] = []
+    for word in first.split():
+        if words and len(spoken(" ".join([*words, word]))) > budget:
+            break
+        words.append(word)
+    return " ".join(words)

@@ -113,6 +113,7 @@ class _State:
         self.max_upload = max_upload
         self.sign_ins = Limiter(30, 600)  # per address: sign-in pages and posts
         self.changes = Limiter(120, 60)  # per session: form posts
+        self.estimates = Limiter(600, 60)  # per session: the script counter, while typing
         self.uploads = Limiter(20, 600)  # per session: files (the core's quotas come after)
         self.lanes = Lanes()
         self.flash: OrderedDict[str, list[Action]] = OrderedDict()
@@ -504,7 +505,8 @@ def _token_ok(sent: object, session: WebSession) -> bool:
 async def _csrf(request: web.Request, route: Route, session: WebSession) -> web.Response | None:
     """The change's token, and the session's rate of changes; a refusal, or None."""
     state = request.app[_STATE]
-    if not state.changes.allow(session.session_id):
+    counted = state.estimates if route.handler is _estimate else state.changes
+    if not counted.allow(session.session_id):
         return _message(texts.WEB_SLOW_DOWN, 429)
     if route.access is Access.UPLOAD:
         if not state.uploads.allow(session.session_id):
