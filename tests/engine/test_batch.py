@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.batch import Row, read_manifest, run_batch
+from engine.cli import main
 from engine.errors import InvalidInput
 from engine.media.video import probe
 from engine.types import PhotoIntake
@@ -21,7 +22,7 @@ def _csv(path: Path, text: str) -> Path:
 
 
 def test_a_csv_batch_renders_every_row_and_resumes(
-    tmp_path: Path, sample_voice: Path, sample_photo: Path
+    tmp_path: Path, sample_voice: Path, sample_photo: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """Two good rows and one whose photo is missing: two videos, the failure named, exit 1;
     run again, the two are skipped (not rendered again) and the third still fails; with its
@@ -47,17 +48,17 @@ def test_a_csv_batch_renders_every_row_and_resumes(
         assert info.video_codec == "h264" and info.audio_codec == "aac"
     made = (out / "first.mp4").stat().st_mtime_ns
 
-    again = run_cli(*args)  # the summary table on stderr
-    assert again.returncode == 1
-    table = again.stderr.splitlines()
-    assert table[-1] == "0 done, 2 skipped, 1 failed", again.stderr
+    # the second and third runs in this process (the first ran as a user runs it)
+    assert main([str(a) for a in args]) == 1
+    table = capfd.readouterr().err.splitlines()  # the summary table
+    assert table[-1] == "0 done, 2 skipped, 1 failed", table
     assert any("failed" in line and "nope.jpg" in line for line in table)
     assert (out / "first.mp4").stat().st_mtime_ns == made  # skipped, not rendered again
 
     manifest.write_text(manifest.read_text().replace(str(tmp_path / "nope.jpg"), str(sample_photo)))
-    last = run_cli(*args, "--json")
-    assert last.returncode == 0, last.stderr
-    assert [o["status"] for o in json.loads(last.stdout)] == ["skipped", "skipped", "done"]
+    assert main([*(str(a) for a in args), "--json"]) == 0
+    last = json.loads(capfd.readouterr().out)
+    assert [o["status"] for o in last] == ["skipped", "skipped", "done"]
     assert (out / "third.mp4").is_file()
     assert not [p for p in out.iterdir() if p.name.startswith(".")], "temporary files left"
 
@@ -142,10 +143,7 @@ def test_render_preview_comes_first_and_is_the_opening(
 ) -> None:
     """--preview writes the opening (about 3 s) as its own video before the full one."""
     out, preview = tmp_path / "full.mp4", tmp_path / "preview.mp4"
-    script = (
-        "Welcome to the first lesson of this course, where we meet the alphabet. "
-        "Then we practise every letter, slowly, one at a time, until it sounds right."
-    )
+    script = "Welcome to the first lesson of this course, where we meet the alphabet. Good."
     proc = run_cli(
         "render", "--script", script, "--voice", sample_voice, "--photo", sample_photo,
         "-o", out, "--preview", preview, "--json",
@@ -154,7 +152,7 @@ def test_render_preview_comes_first_and_is_the_opening(
     assert json.loads(proc.stdout)["preview"] == str(preview)
     assert f"preview: {preview}" in proc.stderr
     short, full = probe(preview), probe(out)
-    assert short.video_duration <= 3.9 and full.video_duration > 2 * short.video_duration
+    assert short.video_duration <= 3.9 and full.video_duration > 1.4 * short.video_duration
     assert preview.stat().st_mtime_ns < out.stat().st_mtime_ns  # written first
     same = run_cli(
         "render", "--script", "Hi.", "--voice", sample_voice, "--photo", sample_photo,
