@@ -1,7 +1,7 @@
 """The studio's HTML: every value from outside (ids, names, states, the core's answers) is
 escaped here, and every sentence comes from :mod:`bot.contract.texts`. Plain forms and
 buttons, labelled, usable with the keyboard alone and without scripts; the one script
-(:func:`script`, served by the app itself) adds recording, the live script counter and live
+(:func:`studio_script`, served by the app itself) adds recording, the live script counter and live
 job progress on top."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from bot.chat.adapters.web import charts
+from bot.chat.adapters.web.charts import Series, bar_chart, line_chart, share_chart
 from bot.contract import texts
 from bot.contract.events import Action, Reply
 from bot.contract.jobs import LABEL_POSITIONS
@@ -27,10 +27,10 @@ __all__ = [
     "dashboard_page",
     "home_page",
     "job_state",
-    "line",
     "message_page",
+    "one_line",
     "queue_view",
-    "script",
+    "studio_script",
 ]
 
 #: served by the app itself at /static/studio.css (nothing external)
@@ -158,7 +158,7 @@ _SCRIPT = """\
 """
 
 
-def script() -> str:
+def studio_script() -> str:
     """The studio's one script, served at /static/studio.js (the CSP allows no other)."""
     return _SCRIPT
 
@@ -193,7 +193,7 @@ def message_page(text: str) -> str:
     return _page(texts.WEB_TITLE, f"<h1>{escape(texts.WEB_TITLE)}</h1>\n<p>{escape(text)}</p>")
 
 
-def line(text: str) -> Reply:
+def one_line(text: str) -> Reply:
     """A one-line answer of the web adapter's own (a missing file), shown as the core's are."""
     return Reply(text)
 
@@ -533,23 +533,23 @@ def _charts(activity: Activity | None, scope: str) -> str:
     if activity is None:
         return ""
     hours = tuple(time.strftime("%H:00", time.gmtime(h)) for h in activity.hours)
-    made = charts.bar_chart(
+    made = bar_chart(
         texts.WEB_CHART_RENDERS,
         hours,
         (
-            charts.Series(texts.WEB_CHART_MADE, tuple(float(v) for v in activity.done)),
-            charts.Series(texts.WEB_CHART_FAILED, tuple(float(v) for v in activity.failed)),
+            Series(texts.WEB_CHART_MADE, tuple(float(v) for v in activity.done)),
+            Series(texts.WEB_CHART_FAILED, tuple(float(v) for v in activity.failed)),
         ),
     )
-    waiting = charts.line_chart(
+    waiting = line_chart(
         texts.WEB_CHART_WAITING,
         hours,
-        (charts.Series(texts.WEB_CHART_WAITING_SERIES, tuple(float(v) for v in activity.waiting)),),
+        (Series(texts.WEB_CHART_WAITING_SERIES, tuple(float(v) for v in activity.waiting)),),
     )
-    seconds = charts.bar_chart(
+    seconds = bar_chart(
         texts.WEB_CHART_SECONDS,
         hours,
-        (charts.Series(texts.WEB_CHART_SECONDS_SERIES, activity.render_seconds),),
+        (Series(texts.WEB_CHART_SECONDS_SERIES, activity.render_seconds),),
         unit="s",
     )
 
@@ -558,7 +558,7 @@ def _charts(activity: Activity | None, scope: str) -> str:
             return texts.WEB_SHARE_OTHERS
         return texts.WEB_SHARE_DM if s == "" else texts.WEB_DASHBOARD_SERVER.format(scope=s)
 
-    share = charts.share_chart(
+    share = share_chart(
         texts.WEB_CHART_SHARE, tuple((name(s), float(n)) for s, n in activity.shares[:12])
     )
     return f"{made}\n{share}\n{waiting}\n{seconds}"

@@ -27,7 +27,18 @@ from typing import Any
 
 from aiohttp import BodyPartReader, MultipartReader, web
 
-from bot.chat.adapters.web import pages
+from bot.chat.adapters.web.pages import (
+    CSS,
+    Views,
+    confirm_page,
+    dashboard_page,
+    home_page,
+    job_state,
+    message_page,
+    one_line,
+    queue_view,
+    studio_script,
+)
 from bot.chat.lanes import Lanes
 from bot.contract import texts
 from bot.contract.events import Action, Button, Command, Media, Text
@@ -134,7 +145,7 @@ def _html(text: str, status: int = 200) -> web.Response:
 
 
 def _message(line: str, status: int) -> web.Response:
-    return _html(pages.message_page(line), status)
+    return _html(message_page(line), status)
 
 
 def _cookie_name(request: web.Request) -> str:
@@ -170,7 +181,7 @@ async def _confirm(request: web.Request, _: WebSession | None) -> web.StreamResp
     token = request.match_info["token"]
     if not request.app[_STUDIO].link_valid(token):
         return _message(texts.WEB_BAD_LINK, 403)
-    return _html(pages.confirm_page(request.path))
+    return _html(confirm_page(request.path))
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -221,7 +232,7 @@ async def _home(request: web.Request, session: WebSession | None) -> web.StreamR
         photo_shown = found is not None
     else:
         photo_shown = False
-    return _html(pages.home_page(view, s.csrf, state.said(s), photo_shown, face))
+    return _html(home_page(view, s.csrf, state.said(s), photo_shown, face))
 
 
 async def _run(request: web.Request, s: WebSession, event: Any) -> list[Action]:
@@ -248,7 +259,7 @@ async def _script(request: web.Request, session: WebSession | None) -> web.Strea
     form = await request.post()
     script = form.get("script")
     if not isinstance(script, str) or not script.strip():
-        request.app[_STATE].say(s, [pages.line(texts.SCRIPT_EMPTY)])
+        request.app[_STATE].say(s, [one_line(texts.SCRIPT_EMPTY)])
         return _back()
     return await _changed(request, s, Text(Studio.who(s), script))
 
@@ -282,14 +293,14 @@ async def _upload(request: web.Request, session: WebSession | None) -> web.Strea
     if not isinstance(part, BodyPartReader) or part.name not in _UPLOAD_FIELDS:
         return _message(texts.WEB_REFUSED, 400)
     if not part.filename:
-        state.say(s, [pages.line(texts.WEB_NO_FILE)])
+        state.say(s, [one_line(texts.WEB_NO_FILE)])
         return _back()
     data = await _read_file(part, state.max_upload)
     if data is None:
-        state.say(s, [pages.line(texts.WEB_TOO_BIG.format(limit=state.max_upload / 1e6))])
+        state.say(s, [one_line(texts.WEB_TOO_BIG.format(limit=state.max_upload / 1e6))])
         return _back()
     if not data:
-        state.say(s, [pages.line(texts.WEB_NO_FILE)])
+        state.say(s, [one_line(texts.WEB_NO_FILE)])
         return _back()
 
     async def fetch() -> bytes:
@@ -324,7 +335,7 @@ async def _events(request: web.Request, session: WebSession | None) -> web.Strea
 
     async def look() -> str:
         jobs = await studio.live(s)
-        return json.dumps([pages.job_state(j) for j in jobs], separators=(",", ":"))
+        return json.dumps([job_state(j) for j in jobs], separators=(",", ":"))
 
     return await _stream(request, s, look, _STREAM_EVERY)
 
@@ -372,7 +383,7 @@ async def _queue_events(request: web.Request, session: WebSession | None) -> web
     studio = request.app[_STUDIO]
 
     async def look() -> str:
-        view = pages.queue_view(await studio.moderate(s, "queue"), s.csrf)
+        view = queue_view(await studio.moderate(s, "queue"), s.csrf)
         return json.dumps({"html": view})
 
     return await _stream(request, s, look, 2.0)
@@ -413,11 +424,11 @@ async def _logout(request: web.Request, session: WebSession | None) -> web.Strea
 
 
 async def _css(request: web.Request, _: WebSession | None) -> web.StreamResponse:
-    return web.Response(text=pages.CSS, content_type="text/css", charset="utf-8")
+    return web.Response(text=CSS, content_type="text/css", charset="utf-8")
 
 
 async def _js(request: web.Request, _: WebSession | None) -> web.StreamResponse:
-    return web.Response(text=pages.script(), content_type="text/javascript", charset="utf-8")
+    return web.Response(text=studio_script(), content_type="text/javascript", charset="utf-8")
 
 
 # ---- the moderator dashboard ----------------------------------------------------------------
@@ -431,12 +442,12 @@ async def _dashboard(request: web.Request, session: WebSession | None) -> web.St
     log_view = await studio.moderate(s, "log", "20")
     activity = await studio.activity(s)
     auth = studio.guard.authority(studio.staff_who(s))
-    page = pages.dashboard_page(
+    page = dashboard_page(
         s,
         auth.operator,
         s.csrf,
         state.said(s),
-        pages.Views(reviews, queue, audit, log_view, find),
+        Views(reviews, queue, audit, log_view, find),
         activity,
     )
     return _html(page)
