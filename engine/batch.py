@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from engine.errors import EngineError, InvalidInput
 from engine.types import PhotoIntake, Progress, RenderOptions, RenderRequest
 
-__all__ = ["MAX_ROWS", "Row", "Outcome", "read_manifest", "run_batch"]
+__all__ = ["MAX_ROWS", "Row", "Outcome", "read_manifest", "read_text", "run_batch"]
 
 MAX_ROWS = 10_000
 _MAX_MANIFEST_BYTES = 10_000_000
@@ -52,6 +52,23 @@ class Outcome:
     status: str
     seconds: float = 0.0
     reason: str = ""
+
+
+def read_text(path: Path, name: str, limit: int) -> str:
+    """``path``'s UTF-8 text (a BOM dropped), reading no more than ``limit`` bytes; a one-line
+    InvalidInput that calls the file ``name`` ("the script file 'talk.txt'") otherwise."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise InvalidInput(f"Cannot read {name}: {e.strerror}.") from e
+    said = name[:1].upper() + name[1:]
+    if len(data) > limit:
+        raise InvalidInput(f"{said} is over {limit:,} bytes.")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise InvalidInput(f"{said} is not UTF-8 text.") from e
 
 
 def _records(text: str, jsonl: bool) -> Iterator[dict[str, object]]:
@@ -93,17 +110,10 @@ def _script(record: dict[str, object], base: Path, number: int) -> str:
         raise InvalidInput(f"Row {number}: give a script or a script_file (one of them).")
     if script:
         return script
-    path = base / script_file
     try:
-        data = path.read_bytes()[: _MAX_SCRIPT_BYTES + 1]
-    except OSError as e:
-        raise InvalidInput(f"Row {number}: cannot read {script_file!r}: {e.strerror}.") from e
-    if len(data) > _MAX_SCRIPT_BYTES:
-        raise InvalidInput(f"Row {number}: {script_file!r} is over {_MAX_SCRIPT_BYTES} bytes.")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InvalidInput(f"Row {number}: {script_file!r} is not UTF-8 text.") from e
+        return read_text(base / script_file, f"the script file {script_file!r}", _MAX_SCRIPT_BYTES)
+    except InvalidInput as e:
+        raise InvalidInput(f"Row {number}: {e.reason}") from e
 
 
 def _output(record: dict[str, object], number: int, width: int) -> PurePosixPath:
@@ -121,16 +131,7 @@ def _output(record: dict[str, object], number: int, width: int) -> PurePosixPath
 def read_manifest(path: Path) -> list[Row | InvalidInput]:
     """The manifest's rows in order: each a :class:`Row`, or the reason it cannot be one (the
     rest still run). InvalidInput for a manifest that cannot be read at all."""
-    try:
-        data = path.read_bytes()[: _MAX_MANIFEST_BYTES + 1]
-    except OSError as e:
-        raise InvalidInput(f"Cannot read the manifest {str(path)!r}: {e.strerror}.") from e
-    if len(data) > _MAX_MANIFEST_BYTES:
-        raise InvalidInput(f"The manifest is over {_MAX_MANIFEST_BYTES // 1_000_000} MB.")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InvalidInput("The manifest is not UTF-8 text.") from e
+    text = read_text(path, f"the manifest {str(path)!r}", _MAX_MANIFEST_BYTES)
     jsonl = path.suffix.lower() in (".jsonl", ".ndjson")
     records = list(_records(text, jsonl))
     if not records:

@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 
 __all__ = ["main", "build_parser", "render_options"]
 
+#: a script file is read no further than this (the script limits then apply to its text)
+_MAX_SCRIPT_FILE_BYTES = 10_000_000
+
 log = logging.getLogger("mouthpiece")
 
 
@@ -421,21 +424,15 @@ def _say_eta(lipsync: object, options: RenderOptions) -> None:
 
 
 def _read_script(args: argparse.Namespace) -> str:
+    from engine.batch import read_text
+
     if args.script is not None:
         return str(args.script)
     path: Path = args.script_file
     try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise InvalidInput(
-            f"Cannot read the script file {str(path)!r}: {e.strerror}.", field="script"
-        ) from e
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InvalidInput(
-            f"The script file {str(path)!r} is not UTF-8 text.", field="script"
-        ) from e
+        return read_text(path, f"the script file {str(path)!r}", _MAX_SCRIPT_FILE_BYTES)
+    except InvalidInput as e:
+        raise InvalidInput(e.reason, field="script") from e
 
 
 def _result_json(result: object) -> dict[str, object]:

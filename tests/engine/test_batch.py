@@ -89,14 +89,17 @@ def test_rows_are_checked_one_by_one(tmp_path: Path) -> None:
                 {"script": "Not a video.", "output": "two.mov"},
                 {"photo": "p.jpg"},
                 {"script": "Fine too."},
+                {"script_file": "big.txt"},
             )
         )
     )
+    (tmp_path / "big.txt").write_bytes(b"word " * 20_001)  # 100,005 bytes: over the cap
     rows = read_manifest(manifest)
     assert isinstance(rows[0], Row) and str(rows[0].output) == "sub/one.mp4"
     assert isinstance(rows[5], Row) and str(rows[5].output) == "006.mp4"
     reasons = [r.reason for r in rows if isinstance(r, InvalidInput)]
-    assert len(reasons) == 4
+    assert len(reasons) == 5
+    assert reasons[4] == "Row 7: The script file 'big.txt' is over 100,000 bytes."
     assert "one of them" in reasons[0] and "inside the output folder" in reasons[1]
     assert "inside the output folder" in reasons[2] and "one of them" in reasons[3]
 
