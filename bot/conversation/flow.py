@@ -12,9 +12,11 @@ from dataclasses import dataclass, replace
 
 from bot.contract import texts
 from bot.contract.events import ButtonSpec, Reply
-from spoken_text import spoken
+from spoken_text import SPOKEN_CHARS_PER_SECOND, spoken
 
 __all__ = [
+    "ScriptMeasure",
+    "measure_script",
     "Draft",
     "Rules",
     "Start",
@@ -123,7 +125,41 @@ Result = tuple[Draft | None, list[Effect]]
 
 
 #: characters of the script as spoken (spoken_text.spoken) said in a second, roughly
-CHARS_PER_SECOND = 15.0
+CHARS_PER_SECOND = SPOKEN_CHARS_PER_SECOND
+
+
+@dataclass(frozen=True)
+class ScriptMeasure:
+    """A script's length as typed and as the voice will say it (numbers and symbols as
+    words), its speech time, and the one-line reason the limits refuse it ("": it fits)."""
+
+    chars: int
+    spoken: int
+    seconds: float
+    reason: str = ""
+
+
+def measure_script(clean: str, max_chars: int, max_seconds: float) -> ScriptMeasure:
+    """What the limits make of a script (whitespace already collapsed): chat's check and the
+    web studio's live counter. The typed length is checked first: it also bounds the cost of
+    normalising hostile text."""
+    chars = len(clean)
+    if chars > max_chars:
+        reason = texts.SCRIPT_TOO_LONG.format(chars=chars, limit=max_chars)
+        return ScriptMeasure(chars, 0, chars / CHARS_PER_SECOND, reason)
+    said = len(spoken(clean))
+    seconds = said / CHARS_PER_SECOND
+    if said > max_chars:
+        reason = texts.SCRIPT_SPOKEN_TOO_LONG.format(
+            chars=chars, spoken=said, seconds=seconds, limit=max_chars
+        )
+        return ScriptMeasure(chars, said, seconds, reason)
+    if seconds > max_seconds:
+        typed_fits = chars / CHARS_PER_SECOND <= max_seconds
+        template = texts.SCRIPT_SPOKEN_TOO_SLOW if typed_fits else texts.SCRIPT_TOO_SLOW
+        reason = template.format(chars=chars, seconds=seconds, limit=max_seconds)
+        return ScriptMeasure(chars, said, seconds, reason)
+    return ScriptMeasure(chars, said, seconds)
 
 
 def speech_seconds(script: str) -> float:

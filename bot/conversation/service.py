@@ -36,7 +36,6 @@ from bot.contract.events import (
 from bot.contract.jobs import LABEL, JobState, Submission, new_draft_id
 from bot.contract.ports import Gateway, JobQueue, MediaCheck, Position
 from bot.conversation.flow import (
-    CHARS_PER_SECOND,
     UNNAMED,
     Draft,
     Enqueue,
@@ -50,6 +49,7 @@ from bot.conversation.flow import (
     Stop,
     TextIn,
     VoiceIn,
+    measure_script,
     missing,
     step,
 )
@@ -62,7 +62,6 @@ from bot.safety.guard import limit_text
 from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
 from bot.safety.signin import WebAccess, WebSignIn
 from bot.safety.verify import VerifyRequest
-from spoken_text import spoken
 
 __all__ = ["Service", "Gateway", "QueuePort", "MediaCheck", "Limits"]
 
@@ -263,23 +262,12 @@ class Service:
             return TextIn(clean)
         if not clean or not any(ch.isalnum() for ch in clean):
             return Refuse(texts.SCRIPT_EMPTY)
-        limit, chars = self.limits.max_script_chars, len(clean)
-        if chars > limit:  # first: the typed length also bounds the cost of normalising
-            return Refuse(texts.SCRIPT_TOO_LONG.format(chars=chars, limit=limit))
         # the limits count what the voice will say: numbers and symbols written out as words
-        said = len(spoken(clean))
-        seconds = said / CHARS_PER_SECOND  # flow.speech_seconds(clean), normalised once
-        if said > limit:
-            return Refuse(
-                texts.SCRIPT_SPOKEN_TOO_LONG.format(
-                    chars=chars, spoken=said, seconds=seconds, limit=limit
-                )
-            )
-        max_seconds = self.limits.max_script_seconds
-        if seconds > max_seconds:
-            typed_fits = chars / CHARS_PER_SECOND <= max_seconds
-            reason = texts.SCRIPT_SPOKEN_TOO_SLOW if typed_fits else texts.SCRIPT_TOO_SLOW
-            return Refuse(reason.format(chars=chars, seconds=seconds, limit=max_seconds))
+        measure = measure_script(
+            clean, self.limits.max_script_chars, self.limits.max_script_seconds
+        )
+        if measure.reason:
+            return Refuse(measure.reason)
         return ScriptIn(clean)
 
     async def _button(self, event: Button, draft: Draft | None) -> FlowInput:

@@ -30,14 +30,14 @@ from bot.contract.ports import (
     Position,
     WebSession,
 )
-from bot.conversation.flow import CHARS_PER_SECOND, Draft, missing
+from bot.conversation.flow import Draft, measure_script, missing
 from bot.conversation.storage import Store
 from bot.jobs.lifecycle import Lifecycle
 from bot.safety import Guard, Removed
-from spoken_text import spoken
 
 __all__ = [
     "Activity",
+    "Dashboard",
     "DraftView",
     "Estimate",
     "LiveJob",
@@ -180,6 +180,20 @@ def activity_of(rows: list[JobActivity], now: float, hours: int = _HOURS) -> Act
     return Activity(tuple(edges), tuple(done), tuple(failed), tuple(waiting), medians, ranked)
 
 
+@dataclass(frozen=True)
+class Dashboard:
+    """A moderator dashboard's content: the core's answers to its /mod views, the charts'
+    figures, whether the session is an operator's, and the audit search's term."""
+
+    operator: bool
+    reviews: list[Action]
+    queue: list[Action]
+    audit: list[Action]
+    log: list[Action]
+    activity: Activity | None
+    find: str = ""
+
+
 class Studio:
     """The web studio's decisions (the sign-in itself is :class:`bot.safety.WebAccess`'s)."""
 
@@ -300,33 +314,10 @@ class Studio:
         return LiveJob(row.job_id, status, row.error, row.created, stage, fraction, ahead, video)
 
     def estimate(self, text: str) -> Estimate:
-        """The script's length as the chat counts it (:meth:`Service._script`), for the
-        page's live counter; the same refusal lines."""
-        from bot.contract import texts
-
-        clean = " ".join(text.split())
-        chars = len(clean)
-        if chars > self.max_chars:  # normalising is bounded by the typed length first
-            return Estimate(
-                chars,
-                0,
-                chars / CHARS_PER_SECOND,
-                self.max_chars,
-                self.max_seconds,
-                texts.SCRIPT_TOO_LONG.format(chars=chars, limit=self.max_chars),
-            )
-        said = len(spoken(clean))
-        seconds = said / CHARS_PER_SECOND
-        reason = ""
-        if said > self.max_chars:
-            reason = texts.SCRIPT_SPOKEN_TOO_LONG.format(
-                chars=chars, spoken=said, seconds=seconds, limit=self.max_chars
-            )
-        elif seconds > self.max_seconds:
-            reason = texts.SCRIPT_TOO_SLOW.format(
-                chars=chars, seconds=seconds, limit=self.max_seconds
-            )
-        return Estimate(chars, said, seconds, self.max_chars, self.max_seconds, reason)
+        """The script's length as the chat counts it (:func:`measure_script`, the same
+        refusal lines), for the page's live counter."""
+        m = measure_script(" ".join(text.split()), self.max_chars, self.max_seconds)
+        return Estimate(m.chars, m.spoken, m.seconds, self.max_chars, self.max_seconds, m.reason)
 
     async def photo(self, session: WebSession) -> tuple[MediaPreview, FaceFrame | None] | None:
         """The draft's photo as a worker re-encoded it in its jail (never the upload's own
@@ -376,8 +367,26 @@ class Studio:
         if sub not in DASHBOARD_COMMANDS:
             return []
         line = f"{sub} {args}".strip()
-        await self.jobs.catch_up()  # the views read the history: bring it up to the workers'
         return await self.act(Command(self.staff_who(session), "mod", line))
+
+    async def dashboard(self, session: WebSession, find: str = "") -> Dashboard:
+        """The dashboard's views of the session's scope (the history brought up to the
+        workers' reports once, first); ``find``: an audit search, else the latest entries."""
+        await self.jobs.catch_up()
+        return Dashboard(
+            self.guard.authority(self.staff_who(session)).operator,
+            await self.moderate(session, "reviews"),
+            await self.moderate(session, "queue"),
+            await self.moderate(session, "audit", f"find {find}" if find else "20"),
+            await self.moderate(session, "log", "20"),
+            await self.activity(session),
+            find,
+        )
+
+    async def live_queue(self, session: WebSession) -> list[Action]:
+        """The dashboard's queue view, current (its live stream asks every few seconds)."""
+        await self.jobs.catch_up()
+        return await self.moderate(session, "queue")
 
     async def moderator_press(self, session: WebSession, action: str, value: str) -> list[Action]:
         """A moderator's button (approve, deny, cancel) from the dashboard."""

@@ -27,7 +27,7 @@ from arq.connections import ArqRedis
 
 from bot.contract.jobs import JOB_RECORDS_TTL, RENDER_QUEUE, SCOPE_WIDTH, Keys, RenderJob
 from bot.contract.ports import Position
-from spoken_text import spoken
+from spoken_text import SPOKEN_CHARS_PER_SECOND, spoken
 
 __all__ = [
     "ROUND",
@@ -44,7 +44,6 @@ __all__ = [
 ROUND = 1_000_000
 #: expected seconds of speech one round stands for (a longer script costs more rounds)
 ROUND_SECONDS = 10.0
-_CHARS_PER_SECOND = 15.0  # as bot.conversation.flow.speech_seconds
 
 # KEYS: global round, the person's last round, the scope's rounds (zset job -> round),
 # sequence. ARGV: seconds the keys are kept, cost in rounds, scope width, job id.
@@ -76,7 +75,7 @@ return 1
 def cost(script: str) -> int:
     """Rounds a render of ``script`` costs: one per ROUND_SECONDS of expected speech (the
     spoken text: digits count as the words they become)."""
-    seconds = len(spoken(script)) / _CHARS_PER_SECOND
+    seconds = len(spoken(script)) / SPOKEN_CHARS_PER_SECOND
     return max(1, math.ceil(seconds / ROUND_SECONDS))
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from typing import Any
@@ -18,11 +17,10 @@ from bot.contract import texts
 from bot.contract.events import Action, Reply
 from bot.contract.jobs import LABEL_POSITIONS
 from bot.contract.ports import FaceFrame, WebSession
-from bot.conversation.studio import OTHERS, Activity, LiveJob, StudioView
+from bot.conversation.studio import OTHERS, Activity, Dashboard, LiveJob, StudioView
 
 __all__ = [
     "CSS",
-    "Views",
     "confirm_page",
     "dashboard_page",
     "home_page",
@@ -448,17 +446,6 @@ def home_page(
 
 
 # ---- the moderator dashboard ------------------------------------------------------------------
-@dataclass(frozen=True)
-class Views:
-    """The core's answers to the dashboard's /mod views, and the audit search's term."""
-
-    reviews: list[Action]
-    queue: list[Action]
-    audit: list[Action]
-    log: list[Action]
-    find: str = ""
-
-
 def _view(actions: list[Action], csrf: str) -> str:
     """A /mod view's answers: each a block with its lines, previews and buttons (Approve,
     Deny, Cancel post to /mod/press)."""
@@ -529,7 +516,7 @@ def _limits_form(csrf: str) -> str:
     )
 
 
-def _charts(activity: Activity | None, scope: str) -> str:
+def _charts(activity: Activity | None) -> str:
     if activity is None:
         return ""
     hours = tuple(time.strftime("%H:00", time.gmtime(h)) for h in activity.hours)
@@ -564,27 +551,20 @@ def _charts(activity: Activity | None, scope: str) -> str:
     return f"{made}\n{share}\n{waiting}\n{seconds}"
 
 
-def dashboard_page(
-    session: WebSession,
-    operator: bool,
-    csrf: str,
-    said: list[Action],
-    views: Views,
-    activity: Activity | None,
-) -> str:
+def dashboard_page(session: WebSession, csrf: str, said: list[Action], board: Dashboard) -> str:
     """The moderator dashboard of the session's scope: the last answers, reviews (photo,
     voice, expected phrase, Approve/Deny), the live queue (Cancel), the audit with search
     and take-down, settings within the operator's caps, and charts as pictures."""
     where = (
         texts.WEB_DASHBOARD_EVERYWHERE.format(platform=session.platform)
-        if operator
+        if board.operator
         else texts.WEB_DASHBOARD_SERVER.format(scope=session.scope)
     )
     find = (
         '<form method="get" action="/mod" role="search">'
         f'<label for="find">{escape(texts.WEB_AUDIT_BUTTON)}</label>'
         f'<p class="hint" id="find-hint">{escape(texts.WEB_AUDIT_HINT)}</p>'
-        f'<input type="search" id="find" name="find" value="{escape(views.find)}" '
+        f'<input type="search" id="find" name="find" value="{escape(board.find)}" '
         'maxlength="64" aria-describedby="find-hint"> '
         f'<button type="submit">{escape(texts.WEB_AUDIT_BUTTON)}</button></form>'
     )
@@ -602,12 +582,12 @@ def dashboard_page(
         f"<p>{escape(texts.WEB_DASHBOARD_SCOPE.format(where=where))}</p>\n"
         f'<nav><a href="/">{escape(texts.WEB_BACK)}</a></nav>\n'
         f"{_said(said, csrf, '/mod/press')}\n"
-        f'<h2 id="reviews">{escape(texts.WEB_REVIEWS)}</h2>\n{_view(views.reviews, csrf)}\n'
-        f'<h2 id="queue">{escape(texts.WEB_QUEUE)}</h2>\n{queue_view(views.queue, csrf)}\n'
-        f'<h2 id="charts">{escape(texts.WEB_CHARTS)}</h2>\n{_charts(activity, session.scope)}\n'
-        f'<h2 id="audit">{escape(texts.WEB_AUDIT)}</h2>\n{find}\n{_view(views.audit, csrf)}\n'
+        f'<h2 id="reviews">{escape(texts.WEB_REVIEWS)}</h2>\n{_view(board.reviews, csrf)}\n'
+        f'<h2 id="queue">{escape(texts.WEB_QUEUE)}</h2>\n{queue_view(board.queue, csrf)}\n'
+        f'<h2 id="charts">{escape(texts.WEB_CHARTS)}</h2>\n{_charts(board.activity)}\n'
+        f'<h2 id="audit">{escape(texts.WEB_AUDIT)}</h2>\n{find}\n{_view(board.audit, csrf)}\n'
         f"{takedown}\n"
         f'<h2 id="settings">{escape(texts.WEB_SETTINGS)}</h2>\n{settings}\n'
-        f'<h2 id="log">{escape(texts.WEB_LOG)}</h2>\n{_view(views.log, csrf)}\n'
+        f'<h2 id="log">{escape(texts.WEB_LOG)}</h2>\n{_view(board.log, csrf)}\n'
     )
     return _page(texts.WEB_DASHBOARD, body, csrf)

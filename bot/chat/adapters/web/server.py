@@ -29,7 +29,6 @@ from aiohttp import BodyPartReader, MultipartReader, web
 
 from bot.chat.adapters.web.pages import (
     CSS,
-    Views,
     confirm_page,
     dashboard_page,
     home_page,
@@ -383,7 +382,7 @@ async def _queue_events(request: web.Request, session: WebSession | None) -> web
     studio = request.app[_STUDIO]
 
     async def look() -> str:
-        view = queue_view(await studio.moderate(s, "queue"), s.csrf)
+        view = queue_view(await studio.live_queue(s), s.csrf)
         return json.dumps({"html": view})
 
     return await _stream(request, s, look, 2.0)
@@ -434,23 +433,9 @@ async def _js(request: web.Request, _: WebSession | None) -> web.StreamResponse:
 # ---- the moderator dashboard ----------------------------------------------------------------
 async def _dashboard(request: web.Request, session: WebSession | None) -> web.StreamResponse:
     s = _session(session)
-    studio, state = request.app[_STUDIO], request.app[_STATE]
     find = request.query.get("find", "").strip()[:64]
-    reviews = await studio.moderate(s, "reviews")
-    queue = await studio.moderate(s, "queue")
-    audit = await studio.moderate(s, "audit", f"find {find}" if find else "20")
-    log_view = await studio.moderate(s, "log", "20")
-    activity = await studio.activity(s)
-    auth = studio.guard.authority(studio.staff_who(s))
-    page = dashboard_page(
-        s,
-        auth.operator,
-        s.csrf,
-        state.said(s),
-        Views(reviews, queue, audit, log_view, find),
-        activity,
-    )
-    return _html(page)
+    board = await request.app[_STUDIO].dashboard(s, find)
+    return _html(dashboard_page(s, s.csrf, request.app[_STATE].said(s), board))
 
 
 async def _moderate(request: web.Request, session: WebSession | None) -> web.StreamResponse:
