@@ -65,7 +65,11 @@ class BotSettings:
     # a worker sending a video holds the job's delivery claim this long; a claim that ran out
     # means its worker died mid-send (Discord then resends by nonce, Telegram once at most)
     delivery_lease_seconds: float = 120.0
+    # a long script's first seconds (about this many: a sentence) are rendered and sent first,
+    # then the full video; 0: no previews (bot.worker.rendering)
+    preview_seconds: float = 3.0
     reconcile_seconds: float = 60.0  # the bot checks that every live job is in the queue
+    batch_resume_seconds: float = 5.0  # the bot queues held batches' scripts as room frees
     status_edit_seconds: float = 3.0  # at most one edit of a status message this often
     board_interval_seconds: float = 1.0
     # ---- public-server safety: every bound on what one person can make us hold
@@ -78,6 +82,9 @@ class BotSettings:
     # uploads are refused while the data folder's disk has less free space than this
     min_free_bytes: int = 1_000_000_000
     max_saved_voices: int = 10  # saved voices per person (-1: no cap)
+    max_batch_scripts: int = 10  # scripts in one batch file, one video each (1: no batches)
+    max_avatars: int = 10  # avatars (a saved photo and voice) per person (-1: no cap)
+    avatar_retention_days: float = 90.0  # an avatar unused this long is deleted
     parallel_downloads: int = 8  # uploads the bot downloads and stores at once (memory)
     pending_per_person: int = 20  # Telegram updates of one person running or waiting
     frontend_timeout_seconds: float = 180.0  # a front-end down this long: unhealthy, restart
@@ -171,6 +178,15 @@ class BotSettings:
         if self.web_url and not self.web_url.startswith(("https://", "http://")):
             raise ValueError(
                 f"MOUTHPIECE_WEB_URL={self.web_url!r} must start with https:// (or http://)"
+            )
+        if not self.preview_seconds >= 0:  # NaN too
+            raise ValueError(
+                f"MOUTHPIECE_PREVIEW_SECONDS={self.preview_seconds!r} must be 0 (no previews) "
+                "or more"
+            )
+        if not self.batch_resume_seconds > 0:  # NaN too
+            raise ValueError(
+                f"MOUTHPIECE_BATCH_RESUME_SECONDS={self.batch_resume_seconds!r} must be more than 0"
             )
         if self.web_secret and len(self.web_secret) < 32:
             raise ValueError("MOUTHPIECE_WEB_SECRET is too short: give at least 32 characters")

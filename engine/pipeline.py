@@ -10,7 +10,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from engine.avatars import LRU, PortraitWork
 from engine.backends import create_lipsync, create_tts
 from engine.errors import BackendUnavailable, Cancelled, InvalidInput
 from engine.jail import Jail, JailLimits
 from engine.lipsync.base import LipSyncBackend
-from engine.motion import MAX_LEVEL, MotionStage, plan_motion
+from engine.motion import MAX_LEVEL, MotionGeometry, MotionStage, plan_motion
 from engine.provenance.stamp import PERTH_SCHEME, Signing, Stamp, mark_track, new_job_id
 from engine.settings import EngineSettings
 from engine.tts.base import SpeechBackend
@@ -116,12 +117,23 @@ class Engine:
                 f"MOUTHPIECE_HEAD_MOTION={self.settings.head_motion} must be between 0 (still) "
                 f"and {MAX_LEVEL:g}"
             )
+        if self.settings.avatar_cache < 0:
+            raise ValueError(
+                f"MOUTHPIECE_AVATAR_CACHE={self.settings.avatar_cache} must be 0 (keep no "
+                "photo's work) or more"
+            )
         self.tts = tts or create_tts(self.settings)
         self.lipsync = lipsync or create_lipsync(self.settings)
         self.jail: Jail | None = None
         self.intake_jail: Jail | None = None
         self._faces: FaceDetector | None = None
         self._signing = Signing(self.settings)  # the C2PA identity, loaded at the first render
+        # per avatar (engine.avatars): the recent photos decoded with their face, by the file's
+        # SHA-256 and what decoding depends on, and the motion stage's geometry of each
+        self._portraits: LRU[tuple[str, int, int], Portrait] = LRU(self.settings.avatar_cache)
+        self._motion_geometry: PortraitWork[MotionGeometry] = PortraitWork(
+            self.settings.avatar_cache
+        )
         if self.settings.provenance and self.settings.c2pa_cert:
             self._signing.identity()  # the operator's files: refused now, not once per video
         if self.settings.decode_jail:
@@ -159,6 +171,40 @@ class Engine:
         """Caches made from reference voices, by the SHA-256 of the voice file: a caller
         that erases a person's voice deletes what was derived from it here."""
         return VoiceCaches(Path(self.settings.cache_dir) / "neutts")
+
+    # ---- what is kept in memory per photo (engine.avatars) ---------------------------
+    def forget_photos(self, digests: Iterable[str]) -> int:
+        """Drop everything kept in memory that was made from the photo files with these
+        SHA-256 digests (the decoded image and its face, the lip-sync backend's and the motion
+        stage's work): a caller that erases a person's photo leaves nothing of it here. How
+        many entries were dropped. One digest alone may be passed as a string (not read as
+        its characters)."""
+        gone = {digests} if isinstance(digests, str) else set(digests)
+        dropped = self._portraits.drop(lambda key: key[0] in gone)
+        dropped += self._motion_geometry.forget(gone)
+        backend = getattr(self.lipsync, "portraits", None)
+        if isinstance(backend, PortraitWork):
+            dropped += backend.forget(gone)
+        return dropped
+
+    def photo_sources(self) -> set[str]:
+        """The SHA-256 digests of the photo files something is kept in memory for."""
+        held = {key[0] for key in self._portraits.held()} | self._motion_geometry.sources()
+        backend = getattr(self.lipsync, "portraits", None)
+        if isinstance(backend, PortraitWork):
+            held |= backend.sources()
+        return held
+
+    def clear_memory(self) -> int:
+        """Drop everything kept in memory from inputs: every photo's work (as
+        ``forget_photos``) and the voice analyses. Entries on disk stay (``voice_cache``).
+        How many photo entries were dropped."""
+        dropped = self._portraits.clear() + self._motion_geometry.clear()
+        backend = getattr(self.lipsync, "portraits", None)
+        if isinstance(backend, PortraitWork):
+            dropped += backend.clear()
+        self.voice_cache.clear_memory()
+        return dropped
 
     # ---- quick checks, for intake (no model runs) -------------------------------------
     def inspect_photo(self, path: Path) -> PhotoIntake:
@@ -267,18 +313,15 @@ class Engine:
                 "pass them with --voice-text.",
                 field="voice",
             )
-        portrait = self._load_portrait(request.photo, request.photo_intake)
+        portrait = self._portrait(request.photo, request.photo_intake)
         voice = self._load_voice(request.voice, request.voice_text)
         return script, voice, portrait
 
-    def _decode_photo(
-        self, path: Path, *, find_face: bool, jail: Jail | None = None
-    ) -> tuple[str, np.ndarray, Any]:
-        """The photo file's SHA-256, its decoded working image and, with ``find_face``, the
-        face found in it (a :class:`Portrait`; None without). Decoded in the jail when the
-        engine has one; the digest is always taken here, from the file (not the jail's word)."""
+    def _photo_digest(self, path: Path) -> str:
+        """The photo file's SHA-256, once the file is known to exist and not to be too large
+        (the checks that need no decoding)."""
         _require_file(path, "photo")
-        from engine.media.image import MAX_PHOTO_BYTES, load_photo
+        from engine.media.image import MAX_PHOTO_BYTES
 
         size = Path(path).stat().st_size
         if size > MAX_PHOTO_BYTES:
@@ -287,7 +330,18 @@ class Engine:
                 "send an ordinary photo.",
                 field="photo",
             )
-        digest = file_sha256(path)
+        return file_sha256(path)
+
+    def _decode_photo(
+        self, path: Path, *, find_face: bool, jail: Jail | None = None, digest: str | None = None
+    ) -> tuple[str, np.ndarray, Any]:
+        """The photo file's SHA-256, its decoded working image and, with ``find_face``, the
+        face found in it (a :class:`Portrait`; None without). Decoded in the jail when the
+        engine has one; the digest is always taken here, from the file (not the jail's word),
+        unless the caller took it just before (``digest``)."""
+        from engine.media.image import MAX_PHOTO_BYTES, load_photo
+
+        digest = digest or self._photo_digest(path)
         jail = jail or self.jail
         if jail is not None:
             jailed = jail.photo(
@@ -313,25 +367,42 @@ class Engine:
         assert self._faces is not None
         return digest, image, search(image, self._faces) if find_face else None
 
-    def _find_face(self, path: Path, jail: Jail | None = None) -> tuple[str, Portrait]:
-        digest, _, portrait = self._decode_photo(path, find_face=True, jail=jail)
+    def _find_face(
+        self, path: Path, jail: Jail | None = None, digest: str | None = None
+    ) -> tuple[str, Portrait]:
+        digest, _, portrait = self._decode_photo(path, find_face=True, jail=jail, digest=digest)
         assert portrait is not None
         return digest, portrait
 
-    def _load_portrait(self, path: Path, intake: PhotoIntake | None = None) -> Portrait:
+    def _portrait(self, path: Path, intake: PhotoIntake | None = None) -> Portrait:
+        """The render's portrait of the photo: kept from an earlier render of a file with
+        these exact bytes (an avatar: no decode, no face search), else loaded now."""
+        digest = self._photo_digest(path)
+        s = self.settings
+        key = (digest, s.working_size, s.max_photo_pixels)  # what the decoded image depends on
+        return self._portraits.get_or_make(key, lambda: self._load_portrait(path, intake, digest))
+
+    def _load_portrait(
+        self, path: Path, intake: PhotoIntake | None = None, digest: str | None = None
+    ) -> Portrait:
         """The decoded photo with its face: the one ``intake`` found when it was made from
-        these exact bytes (and decodes to its size), else found now."""
-        if intake is None:
-            return self._find_face(path)[1]
-        digest, image, _ = self._decode_photo(path, find_face=False)
-        if intake.digest == digest:
-            try:
-                return intake.portrait(image)
-            except ValueError:
-                log.warning("photo intake made at another working size; finding the face")
-        else:
-            log.warning("photo intake is for other bytes; finding the face again")
-        return self._find_face(path)[1]
+        these exact bytes (and decodes to its size), else found now. Named by the file's
+        SHA-256 (``source``), and read-only: renders of the photo share it while it is kept."""
+        digest = digest or self._photo_digest(path)
+        portrait: Portrait | None = None
+        if intake is not None:
+            _, image, _ = self._decode_photo(path, find_face=False, digest=digest)
+            if intake.digest == digest:
+                try:
+                    portrait = intake.portrait(image)
+                except ValueError:
+                    log.warning("photo intake made at another working size; finding the face")
+            else:
+                log.warning("photo intake is for other bytes; finding the face again")
+        if portrait is None:
+            portrait = self._find_face(path, digest=digest)[1]
+        portrait.image.setflags(write=False)
+        return replace(portrait, source=digest)
 
     def _load_voice(self, path: Path, transcript: str | None, jail: Jail | None = None) -> VoiceRef:
         _require_file(path, "voice")
@@ -451,7 +522,9 @@ class Engine:
         level = self.settings.head_motion if opts.head_motion else 0.0
         blinks = self.settings.blinks and opts.blinks
         plan = plan_motion(speech, n_frames, opts.fps, seed=opts.seed, blinks=blinks, level=level)
-        return None if plan.still else MotionStage(portrait, plan)
+        if plan.still:
+            return None
+        return MotionStage(portrait, plan, self._motion_geometry.get(portrait, MotionGeometry))
 
 
 class _Reporter:

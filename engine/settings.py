@@ -52,6 +52,10 @@ class EngineSettings:
     # living faces (engine.motion), after every lip-sync backend
     head_motion: float = 1.0  # head motion level: 0 still, 1 the default, up to 2
     blinks: bool = True
+    # avatars (engine.avatars): work made from a photo alone (its decoded image and face, the
+    # lip-sync backend's crop and reference latents, the motion geometry) is kept in memory
+    # for this many of the most recently rendered photos; 0 keeps none
+    avatar_cache: int = 8
     # media limits
     max_photo_pixels: int = 40_000_000
     working_size: int = 1024  # longest side of the photo the video is made at

@@ -95,18 +95,43 @@ class FaceLandmarks:
 
 @dataclass(frozen=True)
 class Portrait:
-    """A decoded photo (RGB uint8, H x W x 3, even sides) with its one face found."""
+    """A decoded photo (RGB uint8, H x W x 3, even sides) with its one face found.
+
+    ``source``: the SHA-256 of the photo file it was decoded from, set by the engine when it
+    loads one. It names the portrait for the caches of work made from the photo alone (a
+    person renders many videos from one saved photo), so that work is done once and can be
+    erased with the photo; a portrait without one is never cached.
+    """
 
     image: np.ndarray
     face: FaceBox
     landmarks: FaceLandmarks
     faces_found: int = 1
     warnings: tuple[str, ...] = ()
+    source: str | None = None
 
     @property
     def size(self) -> tuple[int, int]:
         """(width, height)."""
         return int(self.image.shape[1]), int(self.image.shape[0])
+
+    @property
+    def work_key(self) -> tuple[str, int, int, str] | None:
+        """What work made from this portrait alone is kept under, or None (no ``source``).
+
+        The file's digest comes first (what erasure drops by); the image size and a digest of
+        the face found follow, so the same file decoded at another working size, or given
+        another face, is never served work made for the first.
+        """
+        if self.source is None:
+            return None
+        lm, f = self.landmarks, self.face
+        contours = (lm.outer_lips, lm.inner_lips, lm.left_eye, lm.right_eye, lm.jaw)
+        lengths = ",".join(str(len(c)) for c in contours)
+        h = hashlib.blake2b(f"{f.x},{f.y},{f.w},{f.h};{lm.source};{lm.nose_tip};{lengths}".encode())
+        for points in contours:
+            h.update(np.ascontiguousarray(points, dtype=np.float32).tobytes())
+        return self.source, *self.size, h.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Wires the chat process: store + queue + service + the enabled front-ends, and the job
-lifecycle's two loops (the workers' reports into the store; the reconciler)."""
+lifecycle's two loops (the workers' reports into the store; the reconciler) and the one that
+queues held batches as room frees up."""
 
 from __future__ import annotations
 
@@ -66,6 +67,8 @@ async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
             total_bytes_per_day=settings.limit_upload_bytes_per_day_total,
         ),
         max_saved_voices=settings.max_saved_voices,
+        max_batch_scripts=settings.max_batch_scripts,
+        max_avatars=settings.max_avatars,
         parallel_downloads=settings.parallel_downloads,
         min_free_bytes=settings.min_free_bytes,
     )
@@ -125,6 +128,7 @@ def retention_from(settings: BotSettings) -> Retention:
         review_hours=settings.review_hours,
         leftover_seconds=settings.render_timeout_max,
         audit_days=settings.audit_retention_days,
+        avatar_days=settings.avatar_retention_days,
     )
 
 
@@ -162,6 +166,8 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
         # the job lifecycle: the workers' reports into the store, and no job left behind
         asyncio.create_task(service.jobs.follow()),
         asyncio.create_task(service.jobs.reconcile_every(settings.reconcile_seconds)),
+        # batches a limit held back: their next scripts queued as room frees up
+        asyncio.create_task(service.batches.resume_every(settings.batch_resume_seconds)),
     ]
     dead: list[str] = []
     try:
@@ -187,7 +193,12 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
             front_ends.watch("discord")
             tasks.append(
                 asyncio.create_task(
-                    run_discord(settings, handle, on_alive=lambda: front_ends.alive("discord"))
+                    run_discord(
+                        settings,
+                        handle,
+                        on_alive=lambda: front_ends.alive("discord"),
+                        suggest=service.avatars.names,
+                    )
                 )
             )
         tasks.append(asyncio.create_task(_watchdog(front_ends, stop, dead)))

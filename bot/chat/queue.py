@@ -297,7 +297,11 @@ class Queue:
         keys = [k for d in plan.digests for k in (Keys.media(d), Keys.intake(d))]
         for job_id in plan.job_ids:
             keys += [Keys.job(job_id), Keys.delivered(job_id), Keys.arq_job(job_id)]
+            keys.append(Keys.preview(job_id))
             keys.append(result_key_prefix + job_id)
+            batch = await self.redis.hget(Keys.job(job_id), "batch")  # type: ignore[misc]
+            if batch:  # the batch's routing and status message go with its jobs
+                keys += [Keys.batch(batch.decode()), Keys.batch_jobs(batch.decode())]
         if plan.user is not None:
             keys.append(Keys.fair_user(plan.platform, plan.user))
             keys.append(Keys.expected_file(plan.platform, plan.user))

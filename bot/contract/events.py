@@ -36,6 +36,7 @@ MEDIA_KINDS = ("audio", "image", "text", "video")
 _AUDIO_EXT = (".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".wav", ".flac", ".webm")
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".webp")
 _VIDEO_EXT = (".mp4", ".m4v", ".mov", ".mkv")
+_TEXT_MIME = ("text/plain", "text/csv", "text/comma-separated-values")
 
 
 def media_kind(filename: str, mime: str) -> str:
@@ -46,8 +47,8 @@ def media_kind(filename: str, mime: str) -> str:
         return "image"
     if mime.startswith("audio/") or name.endswith(_AUDIO_EXT):
         return "audio"
-    if mime.startswith("text/plain") or name.endswith(".txt"):
-        return "text"
+    if mime.startswith(_TEXT_MIME) or name.endswith((".txt", ".csv")):
+        return "text"  # a script, or a batch of them (.txt with --- lines, or .csv)
     if mime.startswith("video/") or name.endswith(_VIDEO_EXT):
         return "video"
     return "other"
@@ -96,7 +97,7 @@ class Media:
     """A file the user sent. ``fetch`` downloads it, called only after the size check."""
 
     who: Who
-    kind: str  # MEDIA_KINDS: "audio" (voice note, audio file), "image", "text" (.txt), "video"
+    kind: str  # MEDIA_KINDS: "audio" (voice, audio file), "image", "text" (.txt, .csv), "video"
     size: int | None
     fetch: Callable[[], Awaitable[bytes]] = field(compare=False)
     filename: str = ""

@@ -22,6 +22,7 @@ __all__ = [
     "Submission",
     "JobRecord",
     "job_id_for",
+    "batch_id_for",
     "new_draft_id",
     "TRANSITIONS",
     "IllegalTransition",
@@ -236,9 +237,27 @@ class Keys:
         return f"mouthpiece:delivered:{job_id}"
 
     @staticmethod
+    def preview(job_id: str) -> str:
+        """The job's preview (its first seconds, sent before the video): ``sending`` from just
+        before the send, then ``sent:<message id>``, or ``failed``. Set once (``SET NX``) and
+        never sent again after that: a preview goes out at most once."""
+        return f"mouthpiece:preview:{job_id}"
+
+    @staticmethod
     def cancel(job_id: str) -> str:
         """Set by the owner's cancel; the worker polls it and stops at the next frame batch."""
         return f"mouthpiece:cancel:{job_id}"
+
+    @staticmethod
+    def batch(batch_id: str) -> str:
+        """Hash: a batch's routing (platform, chat, user) and its one status message (the
+        board's ``msg_*`` fields, as a :class:`JobRecord` holds them for a lone job)."""
+        return f"mouthpiece:batch:{batch_id}"
+
+    @staticmethod
+    def batch_jobs(batch_id: str) -> str:
+        """Set: the ids of a batch's jobs the queue took (the board shows them together)."""
+        return f"mouthpiece:batch-jobs:{batch_id}"
 
     @staticmethod
     def status_lock(job_id: str) -> str:
@@ -276,6 +295,13 @@ class Submission:
     photo_hash: str
     voice_text: str | None = None
     voice_forwarded: bool = False  # the voice note came forwarded from someone else's message
+    # one script of a batch (a file of several): its place in the draft's scripts (the job's
+    # id comes from the draft's and this), the batch's id and the script's title
+    part: int | None = None
+    batch: str = ""
+    title: str = ""
+    version: str = ""  # what the batch holds (job_id_for): a changed batch gets other ids
+    batch_size: int = 0  # the batch's number of scripts
 
 
 #: jobs one scope (a server; a platform's direct messages) may have in one round of the fair
@@ -304,6 +330,11 @@ class RenderJob:
     # manifest (a method, never personal data): "declared" by the requester, a spoken
     # "phrase" heard, a moderator's "approval", an "operator"'s; "" for older jobs
     consent: str = ""
+    # a batch's job: the batch it belongs to (its jobs share one status message), the
+    # script's title from the batch file ("" for none) and how many scripts the batch has
+    batch: str = ""
+    title: str = ""
+    batch_size: int = 0
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -347,6 +378,9 @@ class JobRecord:
     msg_retry_at: float = 0.0
     msg_gave_up: bool = False
     video_msg_id: str = ""  # the posted video's platform message id (a takedown deletes it)
+    preview_msg_id: str = ""  # the posted preview's (a takedown deletes it too)
+    batch: str = ""  # the batch whose one status message shows this job ("": its own message)
+    batch_size: int = 0  # a batch's record: its scripts, queued yet or not (its message counts)
 
     #: the hash field each attribute is stored under (the state keeps its first name)
     _FIELD = {"state": "status", "attempt": "try"}
@@ -414,8 +448,20 @@ def new_draft_id() -> str:
     return secrets.token_hex(16)
 
 
-def job_id_for(draft_id: str) -> str:
+def job_id_for(draft_id: str, part: int | None = None, version: str = "") -> str:
     """The job id of a draft's render: re-sent or double-clicked submissions of one draft
     make one job. Draft ids are random (:func:`new_draft_id`), so job ids cannot be guessed
-    from a photo, a script or anyone's public id."""
-    return hashlib.sha256(f"mouthpiece-job|{draft_id}".encode()).hexdigest()[:20]
+    from a photo, a script or anyone's public id. ``part``: the script's place in a batch
+    draft (each script its own job); ``version``: what the batch holds (a draft changed after
+    some of its videos were made is another batch, with other ids)."""
+    key = draft_id if part is None else f"{draft_id}|{part}"
+    key += f"|{version}" if version else ""
+    return hashlib.sha256(f"mouthpiece-job|{key}".encode()).hexdigest()[:20]
+
+
+def batch_id_for(draft_id: str, version: str = "") -> str:
+    """The batch id of a batch draft's jobs: the same on every press of Render while the
+    draft holds the same batch (``version``), so a second press (after a limit let only some
+    through) adds the rest to the same batch."""
+    key = f"{draft_id}|{version}" if version else draft_id
+    return hashlib.sha256(f"mouthpiece-batch|{key}".encode()).hexdigest()[:20]

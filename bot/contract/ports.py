@@ -36,6 +36,7 @@ __all__ = [
     "MediaStore",
     "LastMedia",
     "VoiceProfile",
+    "Avatar",
     "JobRow",
     "ConsentMethod",
     "Verification",
@@ -218,8 +219,10 @@ class Posted:
 
 def posted_in(record: JobRecord) -> tuple[Posted, ...]:
     """The messages a job's live record says were posted for it: its status message (the
-    board's) and its video (the delivery's)."""
+    board's), its preview and its video (the delivery's)."""
     out = [Posted("status", record.msg_id)] if record.msg_id else []
+    if record.preview_msg_id:
+        out.append(Posted("preview", record.preview_msg_id))
     if record.video_msg_id:
         out.append(Posted("video", record.video_msg_id))
     return tuple(out)
@@ -398,6 +401,19 @@ class VoiceProfile:
     digest: str
     seconds: float
     transcript: str | None
+
+
+@dataclass(frozen=True)
+class Avatar:
+    """A saved avatar: a photo and a voice note (with its transcript) under a name, and the
+    scopes (a server id, "" the direct messages) whose consent it carries."""
+
+    name: str
+    photo_digest: str
+    voice_digest: str
+    voice_seconds: float
+    transcript: str | None
+    consented_in: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ HELP = (
     "I turn a script, a voice note and a front-facing photo into a talking video.\n"
     "/talk — start a new video\n/status — your draft and your videos\n/cancel — drop the draft\n"
     "/voice save NAME — keep the last voice · /voice delete NAME · /voices — your saved voices\n"
+    "/avatar save NAME — keep your last video's photo and voice · /avatar delete NAME · "
+    "/avatars\n/say NAME script — a video with an avatar in one step\n"
     "/forget — delete everything you gave me and the videos made from it\n"
     "/web — a private sign-in link to your web studio\n"
     "Videos are marked as AI-generated. Only use faces and voices of people who agreed."
@@ -29,6 +31,7 @@ SUMMARY = "Ready: {seconds:.0f} s script, {voice} voice, photo{warnings}. Render
 RENDER_BUTTON, CANCEL_BUTTON, SKIP_BUTTON = "Render", "Cancel", "Skip"
 #: the caption posted with every finished video
 VIDEO_CAPTION = "Made with Mouthpiece · AI-generated"
+TITLED_CAPTION = "{title}\n{caption}"
 TYPE_TRANSCRIPT_BUTTON = "Type transcript"  # Discord: opens a form for the transcript
 NOT_YOUR_BUTTON = "Only the person who started this video can use these buttons."
 OOPS = "Something went wrong on my side; please try again in a minute."
@@ -112,6 +115,32 @@ NO_VOICE_TO_SAVE = "Send a voice note first; then /voice save NAME keeps it."
 VOICES_NONE = "No saved voices. After sending a voice note, /voice save NAME keeps it."
 VOICES_LIST = "Your voices: {names}. Pick one:"
 
+# ---- avatars: a saved photo and voice under a name -------------------------------------------
+AVATAR_USAGE = (
+    "Usage: /avatar save NAME (after a video) or /avatar delete NAME (letters, digits, - and _; "
+    "up to 32)."
+)
+SAY_USAGE = "Usage: /say NAME your script. /avatars lists your avatars."
+AVATAR_SAVED = (
+    "Saved the photo and voice of your last video as the avatar “{name}”. Now /say {name} "
+    "and a script makes a video in one step."
+)
+AVATAR_NOTHING = "Make a video first (/talk); then /avatar save NAME keeps its photo and voice."
+AVATAR_MEDIA_GONE = (
+    "The photo or voice of your last video is no longer kept: make a new video, then save it."
+)
+AVATARS_FULL = (
+    "You already have {max} avatars, the most I keep. Delete one with /avatar delete NAME, then "
+    "save again."
+)
+AVATAR_DELETED = "Deleted the avatar “{name}”."
+AVATAR_NOT_FOUND = "You have no avatar called “{name}”. /avatars lists yours."
+AVATARS_NONE = "No avatars yet. After a video, /avatar save NAME keeps its photo and voice."
+AVATARS_LIST = "Your avatars: {names}. /say NAME and a script makes a video with one."
+SAY_CONSENT = (
+    "The avatar “{name}” was saved with consent given elsewhere: confirm it counts here too."
+)
+
 # ---- render queue: the live status message and cancel --------------------------------------
 STATUS_QUEUED = "⏳ Job {job}: {place} in line{eta}."
 STATUS_RUNNING = "🎬 Job {job}: {stage} — {percent}%{eta}."
@@ -124,6 +153,7 @@ STAGE_NAMES = {
     "speech": "speaking the script",
     "video": "animating the face",
     "encode": "encoding the video",
+    "preview": "making a short preview",
 }
 CANCEL_JOB_BUTTON = "Cancel"
 FAILED_GENERIC = "Sorry, the render failed. Please try again later."
@@ -221,8 +251,8 @@ REVIEW_MEDIA_GONE = (
 )
 TAKEDOWN_NOTICE = "A moderator took down your video (job {job}); its file is deleted."
 FORGET_DONE = (
-    "Done. Removed {drafts} draft(s), {voices} saved voice(s), {media} uploaded file(s), "
-    "{outputs} video(s), and the scripts of {jobs} job(s). The moderators' log keeps only "
+    "Done. Removed {drafts} draft(s), {voices} saved voice(s) and avatar(s), {media} uploaded "
+    "file(s), {outputs} video(s), and the scripts of {jobs} job(s). The moderators' log keeps only "
     "fingerprints (hashes) of past videos."
 )
 WHEN_SOON = "in a minute"
@@ -317,7 +347,7 @@ MOD_UNPOSTED_KEPT = (
     "\nStill in the chat: {what} ({reason}). Delete it there by hand, or run /mod takedown "
     "{job} again later: a takedown must reach the chat within 48 hours."
 )
-UNPOSTED_KINDS = {"video": "the video", "status": "its status message"}
+UNPOSTED_KINDS = {"video": "the video", "preview": "its preview", "status": "its status message"}
 UNPOST_NO_WORKER = "no worker answered in time"
 UNPOST_NO_ACCESS = "no worker has this platform's token"
 UNPOST_PLATFORM_FAILING = "the platform kept failing"
@@ -440,7 +470,15 @@ DISCORD_COMMANDS = {
     "voices": "Your saved voices",
     "voice_save": "Keep the last voice note as a named voice",
     "voice_delete": "Delete one of your saved voices",
+    "say": "Make a video with one of your avatars in one step",
+    "avatars": "Your avatars (a saved photo and voice)",
+    "avatar_save": "Keep the photo and voice of your last video as a named avatar",
+    "avatar_delete": "Delete one of your avatars",
     "web": "A private sign-in link to your web studio",
+}
+DISCORD_SAY_OPTIONS = {
+    "avatar": "One of your avatars (/avatars)",
+    "script": "What the face should say",
 }
 DISCORD_TALK_OPTIONS = {
     "script": "What the face should say (leave empty for a long-script form)",
@@ -533,7 +571,10 @@ WEB_SCRIPT = "Script"
 WEB_SCRIPT_HINT = "What the person will say (at most {chars} characters, about {seconds:.0f} s)."
 WEB_SCRIPT_BUTTON = "Use this script"
 WEB_SCRIPT_FILE = "Or upload the script"
-WEB_SCRIPT_FILE_HINT = "A plain-text (.txt) file, UTF-8."
+WEB_SCRIPT_FILE_HINT = (
+    "A plain-text (.txt) file, UTF-8. Several videos: scripts with a line of --- between "
+    "them, or a .csv of script[,title]."
+)
 WEB_ESTIMATE = "{chars} characters, {spoken} as spoken, about {seconds:.1f} s of speech."
 WEB_VOICE = "Voice note"
 WEB_VOICE_HINT = (
@@ -609,3 +650,96 @@ CHART_SERIES = "{name}: {first}, max {max}{where}."
 CHART_MORE = "And {n} more series."
 CHART_SHARE_TOTAL = "Total {total}. {parts}."
 WEB_ERROR = "Something went wrong on our side. Reload the page and try again."
+
+# ---- the preview: a long script's first seconds, sent before the full video --------------------
+PREVIEW_CAPTION = "Preview: the first seconds · AI-generated. The full video follows."
+#: the preview MP4's title tag (its label, marks and job id are the full video's)
+PREVIEW_TITLE = "Mouthpiece preview: the first seconds"
+
+# ---- batches: a .txt of scripts separated by lines of ---, or a .csv (script[,title]) ------------
+GOT_BATCH = (
+    "Batch received: {count} scripts, about {seconds:.0f} s of speech in all. Each becomes its "
+    "own video, with the same voice and photo."
+)
+SUMMARY_BATCH = (
+    "Ready: {count} videos ({seconds:.0f} s of script in all), {voice} voice, photo{warnings}. "
+    "Render them?"
+)
+BATCH_SCRIPT = "Script {number}: {reason}"
+BATCH_TOO_MANY = (
+    "The file has {count} scripts; a batch takes at most {limit}. Split it into smaller files."
+)
+BATCH_NO_SCRIPTS = (
+    "The file has no scripts: separate the scripts of a .txt with lines of ---, or give a .csv "
+    "one script per row."
+)
+BATCH_CSV_UNREADABLE = (
+    "The .csv file can't be read near line {line}: check its quotes, or send the scripts as a "
+    ".txt separated by lines of ---."
+)
+BATCH_CSV_HEADER = "The .csv header may name the columns script and title; it has {columns}."
+BATCH_CSV_COLUMNS = (
+    "it has {count} columns, but a batch .csv has a script and, optionally, a title: put a "
+    "script with commas in double quotes."
+)
+BATCH_TITLE_TOO_LONG = "its title is {chars} characters; the limit is {limit}."
+BATCH_QUEUED = (
+    "Queued {count} videos as batch {batch}. One status message below shows them all and has a "
+    "Cancel button; each video comes here as soon as it is ready."
+)
+BATCH_AWAITING_REVIEW = (
+    "A moderator checks consent before these {count} videos are made; I'll tell you here as "
+    "they decide (batch {batch})."
+)
+BATCH_ALSO_REVIEW = " {count} more wait for a moderator's consent check."
+BATCH_PARTLY = (
+    "Queued {made} of {total} videos as batch {batch}; {left} not yet: {reason} Your draft is "
+    "kept: press Render again then to queue the rest."
+)
+#: a batch's Render met a limit that frees by itself: the rest is queued as room frees up
+BATCH_HELD = (
+    "Queued {made} of {total} videos as batch {batch}. I queue the rest ({left}) one by one "
+    "{room}: no need to press Render again (/cancel drops them)."
+)
+BATCH_HELD_NONE = (
+    "None of the {total} videos of batch {batch} can be queued yet. I queue them one by one "
+    "{room}: no need to press Render again (/cancel drops them)."
+)
+#: what a held batch waits for, by the limit that held it (bot.safety.policy.Denial.limit)
+HELD_ROOM = {
+    "concurrent": "as your videos finish (at most {allowed} wait or render at once)",
+    "queue": "as the queue makes room",
+    "queue_server": "as this server's share of the queue makes room",
+    "queue_dm": "as the queue's share for direct messages makes room",
+}
+BATCH_HOLD_ENDED = (
+    "Batch {batch}: {left} not queued after all. {reason} Your draft is kept: press Render to "
+    "queue the rest."
+)
+BATCH_MORE_REVIEW = "Batch {batch}: {count} more wait for a moderator's consent check."
+BATCH_HOLD_STOPPED = (
+    " The rest ({left} not queued yet) won't be; your draft is kept: press Render to queue it "
+    "after all."
+)
+STATUS_HELD = "Batch {batch}: {left} more to queue, one by one as room frees up."
+CANCEL_BATCH_BUTTON = "Cancel all"
+BATCH_CANCELLED = (
+    "Batch {batch} cancelled. Taken out of the queue: {removed}; stopping at their next step: "
+    "{stopping}; already finished: {closed}."
+)
+BATCH_ALREADY = "Batch {batch} has already finished: nothing left to cancel."
+BATCH_NOT_YOURS = "That batch is not yours to cancel."
+BATCH_UNKNOWN = "I don't know a batch {batch}. /status lists your videos."
+STATUS_BATCH = "🎬 Batch of {count} ({batch}): {parts}."
+STATUS_BATCH_DONE = "✅ Batch of {count} ({batch}): {parts}. The videos are below."
+STATUS_BATCH_ENDED = "🏁 Batch of {count} ({batch}): {parts}."
+#: the status message's counts per state ("2 done, 1 rendering 40%, 2 queued")
+BATCH_PARTS = {
+    "done": "{n} done",
+    "running": "{n} rendering {percent}",
+    "retrying": "{n} trying again",
+    "queued": "{n} queued",
+    "failed": "{n} failed",
+    "cancelled": "{n} cancelled",
+    "waiting": "{n} not queued yet",
+}

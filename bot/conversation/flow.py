@@ -23,10 +23,12 @@ __all__ = [
     "Stop",
     "TextIn",
     "ScriptIn",
+    "BatchIn",
     "VoiceIn",
     "PhotoIn",
     "Press",
     "Refuse",
+    "Ready",
     "Enqueue",
     "Effect",
     "FlowInput",
@@ -59,6 +61,13 @@ class Draft:
     photo_warnings: tuple[str, ...] = ()
     consent: bool = False
     voice_forwarded: bool = False  # from someone else's message (bot.safety.rights)
+    # a batch (a file of several scripts): each script one video, with its title ("" none);
+    # ``script`` is then the first of them. Empty for a draft of one script.
+    scripts: tuple[str, ...] = ()
+    titles: tuple[str, ...] = ()
+    # a batch whose Render met a limit that frees by itself: the scripts not queued yet are
+    # queued as room frees up (bot.conversation.holds). Any change to the draft ends it.
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,14 @@ class ScriptIn:
 
 
 @dataclass(frozen=True)
+class BatchIn:
+    """Several scripts from one file (each already checked), one video each."""
+
+    scripts: tuple[str, ...]
+    titles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class VoiceIn:
     digest: str
     seconds: float
@@ -111,7 +128,17 @@ class Refuse:
     reason: str
 
 
-FlowInput = Start | Stop | TextIn | ScriptIn | VoiceIn | PhotoIn | Press | Refuse
+@dataclass(frozen=True)
+class Ready:
+    """A whole draft made in one go (``/say`` with an avatar: its photo, voice and transcript
+    and the script). With ``draft.consent`` (the avatar's consent counts here) it renders at
+    once; otherwise the open question is asked, after ``note``."""
+
+    draft: Draft
+    note: str = ""
+
+
+FlowInput = Start | Stop | TextIn | ScriptIn | BatchIn | VoiceIn | PhotoIn | Press | Refuse | Ready
 
 
 # ---- effects -------------------------------------------------------------------------
@@ -206,7 +233,15 @@ def _next(d: Draft, rules: Rules, said: list[Effect]) -> Result:
 def _summary(d: Draft) -> Reply:
     warn = (" (" + " ".join(d.photo_warnings) + ")") if d.photo_warnings else ""
     voice = f"{d.voice_seconds:.0f} s"
-    text = texts.SUMMARY.format(seconds=speech_seconds(d.script or ""), voice=voice, warnings=warn)
+    if d.scripts:
+        seconds = sum(speech_seconds(s) for s in d.scripts)
+        text = texts.SUMMARY_BATCH.format(
+            count=len(d.scripts), seconds=seconds, voice=voice, warnings=warn
+        )
+    else:
+        text = texts.SUMMARY.format(
+            seconds=speech_seconds(d.script or ""), voice=voice, warnings=warn
+        )
     return Reply(
         text, (ButtonSpec(texts.RENDER_BUTTON, "render"), ButtonSpec(texts.CANCEL_BUTTON, "cancel"))
     )
@@ -231,9 +266,16 @@ def _idle_button(d: Draft | None, i: FlowInput, rules: Rules) -> Result:
 
 def _script(d: Draft, i: ScriptIn | TextIn, rules: Rules) -> Result:
     text = " ".join(i.text.split())
-    d = replace(d, script=text, consent=False)
+    d = replace(d, script=text, scripts=(), titles=(), consent=False)
     said = Reply(texts.GOT_SCRIPT.format(chars=len(text), seconds=speech_seconds(text)))
     return _next(d, rules, [said])
+
+
+def _batch(d: Draft, i: BatchIn, rules: Rules) -> Result:
+    titles = tuple(i.titles[n] if n < len(i.titles) else "" for n in range(len(i.scripts)))
+    d = replace(d, script=i.scripts[0], scripts=i.scripts, titles=titles, consent=False)
+    seconds = sum(speech_seconds(s) for s in i.scripts)
+    return _next(d, rules, [Reply(texts.GOT_BATCH.format(count=len(i.scripts), seconds=seconds))])
 
 
 def _transcript(d: Draft, i: TextIn, rules: Rules) -> Result:
@@ -279,7 +321,22 @@ def _press(d: Draft, i: Press, rules: Rules) -> Result:
     return _next(d, rules, [])  # a stale button: repeat the open question
 
 
-def _media_in_idle(d: Draft | None, i: VoiceIn | PhotoIn | ScriptIn, rules: Rules) -> Result:
+def _ready(d: Draft | None, i: Ready, rules: Rules) -> Result:
+    """A whole draft replaces any other: it renders at once when nothing is open (its consent
+    counts here and no transcript is missing), else the open question is asked."""
+    # the transcript was asked when the avatar's video was made (typed or skipped); asked
+    # again only where the voice model needs one and there is none
+    unsettled = rules.needs_transcript and not i.draft.voice_text
+    draft = replace(i.draft, state="collect", transcript_asked=not unsettled)
+    said: list[Effect] = [Reply(i.note)] if i.note else []
+    if not missing(draft) and draft.consent and not unsettled:
+        return None, [Enqueue(replace(draft, state="confirm"))]
+    return _next(draft, rules, said)
+
+
+def _media_in_idle(
+    d: Draft | None, i: VoiceIn | PhotoIn | ScriptIn | BatchIn, rules: Rules
+) -> Result:
     """Media sent without /talk starts a draft (a Telegram DM with a photo, say). Its id is
     left empty for the service to fill with a fresh random one (:data:`UNNAMED`): never one
     made from what was sent, so the same photo twice makes two drafts, and two jobs."""
@@ -294,10 +351,12 @@ TABLE: dict[tuple[str, type], Step] = {
     **{(s, Start): _start for s in STATES},
     **{(s, Stop): _stop for s in STATES},
     **{(s, Refuse): _refuse for s in STATES},
+    **{(s, Ready): _ready for s in STATES},
     ("none", TextIn): _idle_text,
     ("none", Press): _idle_button,
-    **{("none", t): _media_in_idle for t in (VoiceIn, PhotoIn, ScriptIn)},
+    **{("none", t): _media_in_idle for t in (VoiceIn, PhotoIn, ScriptIn, BatchIn)},
     **{(s, ScriptIn): _script for s in STATES[1:]},
+    **{(s, BatchIn): _batch for s in STATES[1:]},
     **{(s, TextIn): _script for s in ("collect", "consent", "confirm")},
     ("transcript", TextIn): _transcript,
     **{(s, VoiceIn): _voice for s in STATES[1:]},
@@ -309,4 +368,7 @@ TABLE: dict[tuple[str, type], Step] = {
 def step(draft: Draft | None, event: FlowInput, rules: Rules) -> Result:
     """Apply one input to a draft; return the new draft (None: no draft) and effects."""
     state = draft.state if draft else "none"
-    return TABLE[(state, type(event))](draft, event, rules)
+    new, effects = TABLE[(state, type(event))](draft, event, rules)
+    if new is not None and new.held and new != draft:  # changed: not what Render was for
+        new = replace(new, held=False)
+    return new, effects

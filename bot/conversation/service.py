@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -35,8 +34,11 @@ from bot.contract.events import (
 )
 from bot.contract.jobs import LABEL, JobState, Submission, new_draft_id
 from bot.contract.ports import Gateway, JobQueue, MediaCheck, Position
+from bot.conversation.avatars import NAME, AvatarDesk
+from bot.conversation.batches import BatchError, is_csv, read_scripts
 from bot.conversation.flow import (
     UNNAMED,
+    BatchIn,
     Draft,
     Enqueue,
     FlowInput,
@@ -53,10 +55,12 @@ from bot.conversation.flow import (
     missing,
     step,
 )
+from bot.conversation.holds import BatchRender, batch_of, submit_admitted
 from bot.conversation.storage import Store
 from bot.conversation.studio import Studio
 from bot.jobs.lifecycle import Lifecycle
 from bot.jobs.media import Uploads
+from bot.lanes import Lanes
 from bot.safety import Guard, Safety
 from bot.safety.guard import limit_text
 from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
@@ -67,7 +71,6 @@ __all__ = ["Service", "Gateway", "QueuePort", "MediaCheck", "Limits"]
 
 log = logging.getLogger(__name__)
 
-_NAME = re.compile(r"^[\w-]{1,32}$")
 _SCRIPT_FILE_BYTES = 100_000
 #: what /mod verify reads: a video, its audio, or a file whose type its sender did not say
 _VERIFIED_KINDS = ("video", "audio", "other")
@@ -88,10 +91,12 @@ class Limits:
     label: str | None = LABEL
     uploads: UploadLimits = field(default_factory=UploadLimits)  # per person: files/h, bytes/day
     max_saved_voices: int = 10  # per person (negative: no cap)
+    max_avatars: int = 10  # per person (negative: no cap)
     parallel_downloads: int = 8  # uploads downloaded and stored at once (memory: 8 x 20 MB)
     # uploads are refused while the upload folder's disk has less free (0: no floor; the
     # bot's MOUTHPIECE_MIN_FREE_BYTES sets one)
     min_free_bytes: int = 0
+    max_batch_scripts: int = 10  # scripts of one batch file, one video each (1: no batches)
 
 
 class Service:
@@ -138,12 +143,24 @@ class Service:
             max_seconds=limits.max_script_seconds,
         )
         self._downloads = asyncio.Semaphore(max(1, limits.parallel_downloads))
+        # one person's events, and the pass that queues their held batches, take turns
+        self.locks = Lanes()
+        self.batches = BatchRender(store, self.guard, self.jobs, gateway.notify, self.locks)
+        self.avatars = AvatarDesk(
+            store,
+            self.guard,
+            lambda text: self._script(text, Draft(id="-")),
+            max_avatars=limits.max_avatars,
+        )
 
     async def handle(self, event: Event) -> list[Action]:
         """Run one event; a full or unreachable queue store is answered "busy, try later",
-        a full disk "can't store files right now" (the draft stays as it was)."""
+        a full disk "can't store files right now" (the draft stays as it was). A person's
+        events run one at a time (across front-ends too), and never alongside a pass that
+        queues their held batch (:mod:`bot.conversation.holds`)."""
         try:
-            actions = await self._handle(event)
+            async with self.locks.hold((event.who.platform, event.who.user_id)):
+                actions = await self._handle(event)
         except Busy as e:
             log.warning("busy", extra={"platform": event.who.platform, "error": str(e)})
             return [Reply(texts.BUSY)]
@@ -165,8 +182,8 @@ class Service:
         if gated is not None:
             return gated
         draft = await self.store.drafts.get(who.platform, who.user_id, who.chat_id)
-        if isinstance(event, Button) and event.action == "cancel_job":
-            return [Reply(await self.guard.cancel_job(who, event.value))]
+        if isinstance(event, Button) and event.action in ("cancel_job", "cancel_batch"):
+            return [Reply(await self._cancel(who, event))]
         if isinstance(event, Command) and event.name == "cancel" and event.args.strip():
             return [Reply(await self.guard.cancel_job(who, event.args.strip()))]
         if isinstance(event, Command):
@@ -196,6 +213,15 @@ class Service:
         )
         return actions
 
+    async def _cancel(self, who: Who, event: Button) -> str:
+        """A batch's one Cancel (ending its held rest first: nothing of it is queued after
+        this answer), or one job's."""
+        if event.action == "cancel_job":
+            return await self.guard.cancel_job(who, event.value)
+        stopped = await self.batches.end_hold(who, event.value)
+        said = await self.guard.cancel_batch(who, event.value)
+        return said + (texts.BATCH_HOLD_STOPPED.format(left=stopped) if stopped else "")
+
     async def _screen(self, who: Who, flow_input: FlowInput, draft: Draft | None) -> FlowInput:
         """Refuse a script with a blocked phrase, before the draft keeps it."""
         script: str | None = None
@@ -211,6 +237,8 @@ class Service:
         """Safety admits the draft (consent, policy), the lifecycle records and queues it.
         Returns the answer and the draft to keep (None: done); a refusal keeps the draft,
         and so does a busy Redis (:class:`Busy` goes up to :meth:`handle`)."""
+        if draft.scripts:
+            return await self._submit_batch(who, draft)
         assert draft.script and draft.voice_hash and draft.photo_hash
         sub = Submission(
             draft.id,
@@ -225,14 +253,7 @@ class Service:
             return admitted, draft
         await self.jobs.catch_up()  # limits count what the workers finished until now
         try:
-            submitted = await self.jobs.submit(
-                admitted.job,
-                admitted.guild_id,
-                admitted.consent_mode,
-                limits=admitted.limits,
-                state=admitted.state,
-                verified=admitted.verified,
-            )
+            submitted = await submit_admitted(self.jobs, admitted)
         except LimitExceeded as e:
             return Reply(limit_text(e.denial) + texts.DRAFT_KEPT), draft
         job_id = admitted.job.job_id
@@ -242,8 +263,16 @@ class Service:
             return Reply(texts.AWAITING_REVIEW.format(job=job_id[:8])), None
         return Reply(_queued_text(job_id, submitted.position)), None
 
+    async def _submit_batch(self, who: Who, draft: Draft) -> tuple[Action, Draft | None]:
+        """One job per script of a batch draft, under one batch id, each admitted and counted
+        by the limits as one video, up to the first refusal; a limit that frees by itself
+        holds the rest, queued as room frees up (:mod:`bot.conversation.holds`)."""
+        return await self.batches.render(who, draft)
+
     # ---- translation of events into flow inputs ---------------------------------------
     async def _translate(self, event: Event, draft: Draft | None) -> FlowInput | None:
+        if isinstance(event, Command) and event.name == "say":  # a whole draft, or why not
+            return await self.avatars.say(event.who, event.args)
         if isinstance(event, Command):
             if event.name in ("talk", "start"):
                 return Start(new_draft_id())
@@ -293,16 +322,41 @@ class Service:
             if isinstance(data, Refuse):
                 return data
             if event.kind == "text":
-                try:
-                    return self._script(data.decode("utf-8-sig"), Draft(id="-"))
-                except UnicodeDecodeError:
-                    return Refuse(texts.SCRIPT_NOT_TEXT)
+                return await self._script_file(event, data)
             try:
                 digest = await self.uploads.keep(event, data)
             except DiskFull as e:
                 log.warning("upload refused: disk full", extra={"error": str(e)})
                 return Refuse(texts.DISK_FULL)
         return await self._upload(event, digest)
+
+    async def _script_file(self, event: Media, data: bytes) -> FlowInput:
+        """A .txt or .csv: one script, checked as a typed one is; or a batch (several scripts,
+        :mod:`bot.conversation.batches`), each checked the same way and against the server's
+        blocklist, the first refused named by its number."""
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            return Refuse(texts.SCRIPT_NOT_TEXT)
+        try:
+            csv_file = is_csv(event.filename, event.mime)
+            pieces = read_scripts(text, csv_file=csv_file, most=self.limits.max_batch_scripts)
+        except BatchError as e:
+            return Refuse(e.reason)
+        if len(pieces) == 1:  # one script: as it always was (the blocklist comes after)
+            return self._script(pieces[0].script, Draft(id="-"))
+        scripts: list[str] = []
+        for number, piece in enumerate(pieces, start=1):
+            checked = self._script(piece.script, Draft(id="-"))
+            if isinstance(checked, ScriptIn) and await self.guard.script_blocked(
+                event.who, checked.text
+            ):
+                checked = Refuse(texts.SCRIPT_BLOCKED)
+            if not isinstance(checked, ScriptIn):
+                reason = checked.reason if isinstance(checked, Refuse) else texts.SCRIPT_EMPTY
+                return Refuse(texts.BATCH_SCRIPT.format(number=number, reason=reason))
+            scripts.append(checked.text)
+        return BatchIn(tuple(scripts), tuple(p.title for p in pieces))
 
     async def _before_download(self, event: Media, limit: int) -> Refuse | None:
         """What the platform declared (size, length, type) and the person's upload quota:
@@ -430,14 +484,18 @@ class Service:
             ]
         if event.name == "voice":
             return [Reply(await self._voice_command(who, event.args, draft))]
-        if event.name in ("talk", "start", "cancel"):
+        if event.name == "avatar":
+            return [Reply(await self.avatars.command(who, event.args))]
+        if event.name == "avatars":
+            return [await self.avatars.listing(who)]
+        if event.name in ("talk", "start", "cancel", "say"):
             return None
         return [Reply(texts.UNKNOWN_COMMAND)]
 
     async def _voice_command(self, who: Who, args: str, draft: Draft | None) -> str:
         """/voice save NAME (at most ``max_saved_voices`` per person), /voice delete NAME."""
         parts = args.split()
-        if len(parts) != 2 or parts[0] not in ("save", "delete") or not _NAME.match(parts[1]):
+        if len(parts) != 2 or parts[0] not in ("save", "delete") or not NAME.match(parts[1]):
             return texts.VOICE_SAVE_USAGE
         if parts[0] == "delete":
             gone = await self.store.voices.delete(who.platform, who.user_id, parts[1])
@@ -481,6 +539,9 @@ class Service:
                     missing=", ".join(missing(draft)) or "nothing",
                 )
             )
+        if draft is not None and draft.held:
+            left = await self.batches.left(draft)
+            lines.append(texts.STATUS_HELD.format(batch=batch_of(draft)[:8], left=left))
         await self.jobs.catch_up()
         for job in await self.store.jobs.recent(who.platform, who.user_id):
             live = await self.jobs.queue.record(job.job_id)  # progress; the store has the state

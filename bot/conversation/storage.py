@@ -9,14 +9,25 @@ store come from ``bot.safety``, and bot.safety imports ports.
 
 from __future__ import annotations
 
+import builtins
 from typing import Protocol
 
-from bot.contract.ports import JobStore, LastMedia, MediaStore, VoiceProfile, WebLogins
+from bot.contract.events import Who
+from bot.contract.jobs import RenderJob
+from bot.contract.ports import Avatar, JobStore, LastMedia, MediaStore, VoiceProfile, WebLogins
 from bot.conversation.flow import Draft
-from bot.safety.policy import UploadLimits, UploadUsage
+from bot.safety.policy import Denial, RateLimits, UploadLimits, UploadUsage
 from bot.safety.storage import SafetyStore
 
-__all__ = ["Store", "DraftStore", "PersonMedia", "VoiceStore", "UploadStore"]
+__all__ = [
+    "Store",
+    "DraftStore",
+    "PersonMedia",
+    "VoiceStore",
+    "AvatarStore",
+    "MadeJobs",
+    "UploadStore",
+]
 
 
 class DraftStore(Protocol):
@@ -33,6 +44,10 @@ class DraftStore(Protocol):
         *,
         guild_id: str | None = None,
     ) -> None: ...
+
+    async def held(
+        self, platform: str | None = None, user_id: str | None = None
+    ) -> list[tuple[Who, Draft]]: ...
 
 
 class PersonMedia(MediaStore, Protocol):
@@ -70,6 +85,53 @@ class VoiceStore(Protocol):
     async def list(self, platform: str, user_id: str) -> list[VoiceProfile]: ...
 
 
+class AvatarStore(Protocol):
+    """Saved avatars and the consent each carries per scope (``store.avatars``)."""
+
+    async def save(
+        self,
+        platform: str,
+        user_id: str,
+        name: str,
+        avatar: Avatar,
+        consent: tuple[str, int] | None,
+        *,
+        max_avatars: int = -1,
+    ) -> bool: ...
+
+    async def delete(self, platform: str, user_id: str, name: str) -> bool: ...
+
+    async def get(self, platform: str, user_id: str, name: str) -> Avatar | None: ...
+
+    async def list(
+        self, platform: str, user_id: str, *, name: str | None = None
+    ) -> list[Avatar]: ...
+
+    async def names(
+        self, platform: str, user_id: str, prefix: str = "", limit: int = 25
+    ) -> builtins.list[str]: ...
+
+    async def used(self, platform: str, user_id: str, name: str) -> None: ...
+
+
+class MadeJobs(JobStore, Protocol):
+    """The job history, with what ``/avatar save`` and a held batch read from it."""
+
+    async def last_made(
+        self, platform: str, user_id: str, chat_id: str
+    ) -> tuple[RenderJob, str, int] | None: ...
+
+    async def refusal(
+        self,
+        platform: str,
+        user_id: str,
+        guild_id: str | None,
+        limits: RateLimits,
+        *,
+        now: float | None = None,
+    ) -> Denial | None: ...
+
+
 class UploadStore(Protocol):
     """The per-person upload rate and byte quota (``store.uploads``)."""
 
@@ -100,10 +162,13 @@ class Store(SafetyStore, Protocol):
     def voices(self) -> VoiceStore: ...
 
     @property
+    def avatars(self) -> AvatarStore: ...
+
+    @property
     def uploads(self) -> UploadStore: ...
 
     @property
-    def jobs(self) -> JobStore: ...
+    def jobs(self) -> MadeJobs: ...
 
     @property
     def web(self) -> WebLogins: ...

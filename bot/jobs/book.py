@@ -85,7 +85,28 @@ class JobBook:
             user_id=job.user_id,
             chars=len(job.script),
             enqueued=time.time(),
+            batch=job.batch,
         ).to_redis()
+
+    def batch_opening(self, job: RenderJob) -> dict[str, str]:
+        """The routing fields of a batch's record (written with each of its jobs' enqueue;
+        its status message's fields are left as they are)."""
+        return JobRecord.encode(
+            platform=job.platform,
+            chat_id=job.chat_id,
+            user_id=job.user_id,
+            batch_size=job.batch_size,
+        )
+
+    async def read_batch(self, batch: str) -> tuple[JobRecord, list[str]] | None:
+        """A batch's record (its routing and status message fields, in a JobRecord's shape)
+        and its jobs' ids, sorted; None when the batch has no record (erased, expired)."""
+        raw = await self.redis.hgetall(Keys.batch(batch))  # type: ignore[misc]
+        if not raw:
+            return None
+        members = await self.redis.smembers(Keys.batch_jobs(batch))  # type: ignore[misc]
+        ids = sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+        return JobRecord.from_redis(raw), ids
 
     async def move(self, job_id: str, to: JobState, **fields: Any) -> JobState | None:
         """Move the job to ``to`` with ``fields`` (JobRecord attributes); returns the state it
@@ -114,14 +135,26 @@ class JobBook:
 
     async def note(self, job_id: str, **fields: Any) -> bool:
         """Progress or status-message fields; never the state. False: no record."""
+        return await self._note(Keys.job(job_id), fields)
+
+    async def note_batch(self, batch: str, **fields: Any) -> bool:
+        """A batch's status-message fields. False: the batch has no record."""
+        return await self._note(Keys.batch(batch), fields)
+
+    async def _note(self, key: str, fields: dict[str, Any]) -> bool:
         if "state" in fields:
             raise TypeError("a state changes only through JobBook.move")
         pairs = [x for kv in JobRecord.encode(**fields).items() for x in kv]
-        return bool(
-            await self.redis.eval(_NOTE, 1, Keys.job(job_id), str(self.ttl), *pairs)  # type: ignore[misc]
-        )
+        return bool(await self.redis.eval(_NOTE, 1, key, str(self.ttl), *pairs))  # type: ignore[misc]
 
     async def forget_fields(self, job_id: str, *names: str) -> None:
         """Clear status-message fields (back to their defaults)."""
+        await self._forget(Keys.job(job_id), names)
+
+    async def forget_batch_fields(self, batch: str, *names: str) -> None:
+        """Clear a batch's status-message fields."""
+        await self._forget(Keys.batch(batch), names)
+
+    async def _forget(self, key: str, names: tuple[str, ...]) -> None:
         stored = [next(iter(JobRecord.encode(**{n: ""}))) for n in names]
-        await self.redis.hdel(Keys.job(job_id), *stored)  # type: ignore[misc]
+        await self.redis.hdel(key, *stored)  # type: ignore[misc]

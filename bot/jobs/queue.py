@@ -3,8 +3,9 @@ place in line.
 
 The enqueue is one Redis transaction (``MULTI``/``EXEC``): arq's job record (JSON), the
 job's place in the fair queue, its live record (``queued``) and its entry on the status
-board. Redis at ``maxmemory`` refuses such a transaction whole, so a refusal leaves nothing
-behind: no record that says "queued" for a job no worker will ever see.
+board (for a batch's job, also its place in the batch the board shows as one). Redis at
+``maxmemory`` refuses such a transaction whole, so a refusal leaves nothing behind: no
+record that says "queued" for a job no worker will ever see.
 """
 
 from __future__ import annotations
@@ -80,6 +81,12 @@ class RenderQueue:
             pipe.hset(record_key, mapping=self.book.opening(job))
             pipe.expire(record_key, self.book.ttl)
             pipe.sadd(Keys.ACTIVE, job.job_id)
+            if job.batch:  # its batch's one status message shows it (bot.worker.board)
+                batch = Keys.batch(job.batch)
+                pipe.hset(batch, mapping=self.book.batch_opening(job))
+                pipe.expire(batch, self.book.ttl)
+                pipe.sadd(Keys.batch_jobs(job.batch), job.job_id)
+                pipe.expire(Keys.batch_jobs(job.batch), self.book.ttl)
             try:
                 await pipe.execute()
             except WatchError:  # someone queued or closed it meanwhile

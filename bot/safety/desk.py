@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from dataclasses import asdict, replace
 
@@ -35,6 +36,10 @@ _REVIEWS_SHOWN = 5  # per /mod reviews (each carries previews of its voice note 
 _FOUND_SHOWN = 20  # per /mod audit find, newest first
 #: what each of a job's uploads is called in a reply (as bot.jobs.media names them)
 MEDIA_NAMES = {"voice": "voice note", "photo": "photo"}
+
+
+#: a batch id as its Cancel button carries it (hex, bot.contract.jobs.batch_id_for)
+_BATCH_REF = re.compile(r"[0-9a-f]{6,64}")
 
 
 class Desk:
@@ -351,6 +356,27 @@ class Desk:
             return texts.JOB_STOPPING.format(job=short)
         state = await self.records.places.job_place(place.job_id)  # closed: say how it ended
         return texts.JOB_ALREADY.format(job=short, status=state.status if state else place.status)
+
+    async def cancel_batch(self, who: Who, ref: str) -> str:
+        """Cancel every job of a batch (one file of several scripts) that has not ended: the
+        batch's owner alone may (a moderator still cancels its jobs one by one, as any)."""
+        ref = ref.strip().lower()
+        places = await self.records.places.batch_places(ref) if _BATCH_REF.fullmatch(ref) else []
+        if not places:  # echoed: one printable line, whatever was sent
+            shown = " ".join("".join(c if c.isprintable() else " " for c in ref[:20]).split())
+            return texts.BATCH_UNKNOWN.format(batch=shown)
+        if any((p.platform, p.user_id) != (who.platform, who.user_id) for p in places):
+            return texts.BATCH_NOT_YOURS
+        counts = {outcome: 0 for outcome in CancelOutcome}
+        for place in places:
+            counts[await self.jobs.cancel(place.job_id)] += 1
+        removed, stopping = counts[CancelOutcome.REMOVED], counts[CancelOutcome.STOPPING]
+        if not removed and not stopping:
+            return texts.BATCH_ALREADY.format(batch=ref[:8])
+        closed = counts[CancelOutcome.CLOSED] + counts[CancelOutcome.UNKNOWN]
+        return texts.BATCH_CANCELLED.format(
+            batch=ref[:8], removed=removed, stopping=stopping, closed=closed
+        )
 
 
 def _queue_view(jobs: list[OpenJob], everywhere: bool) -> Reply:

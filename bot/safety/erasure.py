@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +38,7 @@ __all__ = [
     "Eraser",
     "Removed",
     "VoiceCache",
+    "PhotoMemory",
     "SweepState",
     "sweep_forgotten",
     "remove_job_files",
@@ -67,6 +69,15 @@ class VoiceCache(Protocol):
     def forget(self, source: str) -> int: ...
 
     def clear_memory(self) -> None: ...
+
+
+class PhotoMemory(Protocol):
+    """What a worker's engine keeps in memory per photo (``engine.Engine``: an avatar's decoded
+    face, the lip-sync backend's crop and reference latents), by the photo file's SHA-256."""
+
+    def photo_sources(self) -> set[str]: ...
+
+    def forget_photos(self, digests: Iterable[str]) -> int: ...
 
 
 def remove_job_files(out_dir: Path, job_ids: tuple[str, ...]) -> tuple[int, int]:
@@ -182,6 +193,7 @@ async def sweep_forgotten(
     cache_dir: Path,
     out_dir: Path,
     voices: VoiceCache | None = None,
+    photos: PhotoMemory | None = None,
     force: bool = False,
 ) -> int:
     """Delete what this worker holds of forgotten uploads and jobs; how many files went.
@@ -196,18 +208,23 @@ async def sweep_forgotten(
     tokens = {t.decode() if isinstance(t, bytes) else str(t) for t in raw}
     if not tokens:
         return 0
-    removed = await asyncio.to_thread(_remove_matching, tokens, cache_dir, out_dir, voices)
+    removed = await asyncio.to_thread(_remove_matching, tokens, cache_dir, out_dir, voices, photos)
     if removed:
         log.info("forgotten copies removed", extra={"files": removed})
     return removed
 
 
 def _remove_matching(
-    tokens: set[str], cache_dir: Path, out_dir: Path, voices: VoiceCache | None
+    tokens: set[str],
+    cache_dir: Path,
+    out_dir: Path,
+    voices: VoiceCache | None,
+    photos: PhotoMemory | None = None,
 ) -> int:
     """Files named after a tombstoned hash or job id: ``<digest>.audio`` in the upload
-    cache, ``<job>.mp4`` and ``.<job>.*`` in the output folder; and the engine's cached
-    codes of a tombstoned voice file."""
+    cache, ``<job>.mp4`` and ``.<job>.*`` in the output folder; the engine's cached codes of
+    a tombstoned voice file, and what it keeps in memory of a tombstoned photo (not counted:
+    no file)."""
     doomed = []
     for folder in (cache_dir, out_dir):
         if folder.is_dir():
@@ -221,4 +238,8 @@ def _remove_matching(
             if forget_token(source) in tokens:
                 removed += voices.forget(source)
         voices.clear_memory()  # something was erased: in-memory analyses go too
+    if photos is not None:
+        erased = [d for d in photos.photo_sources() if forget_token(d) in tokens]
+        if erased:
+            photos.forget_photos(erased)
     return removed

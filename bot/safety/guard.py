@@ -188,6 +188,11 @@ class Guard:
     async def cancel_job(self, who: Who, ref: str) -> str:
         return await self.desk.cancel_job(who, ref)
 
+    async def cancel_batch(self, who: Who, batch: str) -> str:
+        """Cancel a batch's jobs that have not ended (its owner's Cancel on the batch's status
+        message)."""
+        return await self.desk.cancel_batch(who, batch)
+
     # ---- admitting a render ----------------------------------------------------------
     async def admit(self, who: Who, sub: Submission) -> Admission | Reply:
         """Policy and consent for a submission: the job to make and how it starts, or the
@@ -232,7 +237,7 @@ class Guard:
         if policy.label_off and not self.config.label_required:
             label = None
         return RenderJob(
-            job_id=job_id_for(sub.draft_id),
+            job_id=job_id_for(sub.draft_id, sub.part, sub.version),
             platform=who.platform,
             user_id=who.user_id,
             chat_id=who.chat_id,
@@ -244,6 +249,9 @@ class Guard:
             label=label,
             label_position=policy.label_position,
             guild_id=who.guild_id or "",
+            batch=sub.batch,
+            title=sub.title,
+            batch_size=sub.batch_size,
         )
 
     async def _consent(

@@ -60,6 +60,11 @@ class Retention:
     leftover_seconds: float = 6 * 3600.0  # a render's temporary file older than its timeout
     orphan_seconds: float = 600.0  # an unfinished upload write, or a file without a row
     audit_days: float = 365.0  # the audit log's entries are kept this long
+    avatar_days: float = 90.0  # an avatar nobody rendered with for this long is deleted
+
+    @property
+    def avatar_seconds(self) -> float:
+        return self.avatar_days * 86_400.0
 
     @property
     def audit_seconds(self) -> float:
@@ -170,6 +175,7 @@ async def purge(
             scripts_before=now - rules.output_seconds,
             reviews_before=now - rules.review_seconds,
             audit_before=now - rules.audit_seconds,
+            avatars_before=now - rules.avatar_seconds,
             files_first=files_first,
         )
 

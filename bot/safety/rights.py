@@ -16,7 +16,7 @@ __all__ = ["forwarded_refusal", "posting_refusal", "FORWARD_MODE"]
 #: draft's phrase in it
 FORWARD_MODE = "phrase"
 #: what someone may still do in a channel where they may not post: nothing there is made
-_NOT_MAKING = ("cancel", "cancel_job")
+_NOT_MAKING = ("cancel", "cancel_job", "cancel_batch")
 
 
 def forwarded_refusal(kind: str, consent_mode: str) -> str | None:

@@ -6,6 +6,11 @@ hash; the *board* turns that, plus the queue order, into one message per job tha
 once and then edits. Each message is edited at most once per ``min_edit_seconds`` (Telegram
 allows about one message a second per chat, Discord five edits per five seconds per message).
 
+A batch (the jobs made from one file of several scripts, :attr:`RenderJob.batch`) has one
+message for all its jobs ("Batch of 5 (...): 2 done, 1 rendering 40%, 2 queued") with one
+Cancel for them all; its fields live in the batch's record (:meth:`Keys.batch`), and it stays
+on the board until every job of the batch has ended.
+
 One poster per job: every worker runs a board, and a job's message is posted or edited only
 by the board holding the job's lock (:func:`renewed_lock`, renewed while a slow send is in
 flight), so two workers never post the same status twice. Jobs are shown by separate tasks: a
@@ -185,6 +190,35 @@ async def renewed_lock(redis: ArqRedis, key: str, seconds: float) -> AsyncIterat
         await asyncio.shield(_release(redis, key, owner))
 
 
+#: a batch's key among the messages a pass shows (and in its status lock's name)
+_BATCH_KEY = "batch:"
+#: which count of a batch's message each job state adds to (the rest: "failed")
+_BATCH_PART = {
+    JobState.QUEUED: "queued",
+    JobState.RUNNING: "running",
+    JobState.DELIVERING: "running",
+    JobState.RETRYING: "retrying",
+    JobState.DONE: "done",
+    JobState.CANCELLED: "cancelled",
+}
+
+
+@dataclass(frozen=True)
+class _Message:
+    """One status message: a lone job's (its fields in the job's record) or a batch's (in
+    the batch's record), and the board entries it stands for (dropped once it is final)."""
+
+    job_id: str = ""
+    batch: str = ""
+    members: tuple[str, ...] = ()
+
+    @property
+    def cancel(self) -> ButtonSpec:
+        if self.batch:
+            return ButtonSpec(texts.CANCEL_BATCH_BUTTON, "cancel_batch", self.batch)
+        return ButtonSpec(texts.CANCEL_JOB_BUTTON, "cancel_job", self.job_id)
+
+
 class StatusBoard:
     """Posts and edits each active job's status message. Call :meth:`tick` every second or so,
     and :meth:`close` at the end."""
@@ -228,20 +262,40 @@ class StatusBoard:
         ``pass_seconds`` for them. A task still sending (a slow chat) keeps running and its
         job is skipped by later passes until it is done."""
         members = await self.redis.smembers(Keys.ACTIVE)  # type: ignore[misc]
-        jobs = [j for j in map(_s, members) if j not in self._inflight]
-        if not jobs:
+        active = list(map(_s, members))
+        batch_of = await self._batch_of(active)
+        shown: dict[str, list[str]] = {}  # each message's key -> the entries it stands for
+        for job_id in active:
+            batch = batch_of.get(job_id, "")
+            shown.setdefault(_BATCH_KEY + batch if batch else job_id, []).append(job_id)
+        keys = [k for k in shown if k not in self._inflight]
+        if not keys:
             return 0
         positions, _ = await queue_positions(self.redis)
         speed = await read_speed(self.redis)
         workers = await self.live_workers()
         started = []
-        for job_id in jobs:
-            task = asyncio.create_task(self._job(job_id, positions.get(job_id), speed, workers))
-            self._inflight[job_id] = task
-            task.add_done_callback(functools.partial(self._finished, job_id))
+        for key in keys:
+            if key.startswith(_BATCH_KEY):
+                show = self._batch(key.removeprefix(_BATCH_KEY), tuple(shown[key]))
+            else:
+                show = self._job(key, positions.get(key), speed, workers)
+            task = asyncio.create_task(show)
+            self._inflight[key] = task
+            task.add_done_callback(functools.partial(self._finished, key))
             started.append(task)
         done, _ = await asyncio.wait(started, timeout=self.pass_seconds)
         return sum(t.result() for t in done if not t.cancelled() and t.exception() is None)
+
+    async def _batch_of(self, jobs: list[str]) -> dict[str, str]:
+        """The batch of each job that has one (one round trip for them all)."""
+        if not jobs:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in jobs:
+                pipe.hget(Keys.job(job_id), "batch")
+            found = await pipe.execute()
+        return {j: _s(b) for j, b in zip(jobs, found, strict=True) if b}
 
     def _finished(self, job_id: str, task: asyncio.Task[int]) -> None:
         self._inflight.pop(job_id, None)
@@ -270,7 +324,56 @@ class StatusBoard:
                 await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
                 return 0
             text, final = self.describe(job_id, record, position, speed, workers)
-            return await self._show(job_id, record, text, final)
+            return await self._show(_Message(job_id=job_id, members=(job_id,)), record, text, final)
+
+    async def _batch(self, batch: str, active: tuple[str, ...]) -> int:
+        """Show a batch's one message (``active``: its jobs this pass found on the board)."""
+        key = Keys.status_lock(_BATCH_KEY + batch)
+        async with renewed_lock(self.redis, key, self.lock_seconds) as mine:
+            if not mine:
+                return 0
+            found = await self.book.read_batch(batch)
+            record, ids = found if found is not None else (None, [])
+            jobs = [r for r in [await self.book.read(j) for j in ids] if r is not None]
+            if (
+                record is None
+                or not jobs
+                or record.platform not in self.messengers
+                or record.chat_id == WEB_CHAT
+            ):
+                await self.redis.srem(Keys.ACTIVE, *active, *ids)  # type: ignore[misc]
+                return 0
+            text, final = self.describe_batch(batch, jobs, record.batch_size)
+            message = _Message(batch=batch, members=(*active, *ids))
+            return await self._show(message, record, text, final)
+
+    def describe_batch(self, batch: str, jobs: list[JobRecord], size: int = 0) -> tuple[str, bool]:
+        """A batch's status message ("2 done, 1 rendering 40%, 2 queued, 2 not queued yet"),
+        and whether every job of it queued so far has ended. ``size``: the batch's scripts,
+        the ones a limit holds back (not queued yet) among them: while some are, the message
+        never says the batch is done (the board shows it again as they are queued)."""
+        counts: dict[str, int] = {}
+        waiting = max(0, size - len(jobs))
+        if waiting:
+            counts["waiting"] = waiting
+        percents: list[str] = []
+        for record in jobs:
+            part = _BATCH_PART.get(record.state, "failed")
+            if part == "running":
+                percents.append(f"{int(overall_fraction(record.stage, record.fraction) * 100)}%")
+            counts[part] = counts.get(part, 0) + 1
+        parts = ", ".join(
+            template.format(n=counts[part], percent=" · ".join(percents))
+            for part, template in texts.BATCH_PARTS.items()
+            if counts.get(part)
+        )
+        final = all(record.state in FINAL_STATES for record in jobs)
+        template = texts.STATUS_BATCH
+        if final and not waiting:
+            all_done = counts.get("done", 0) == len(jobs)
+            template = texts.STATUS_BATCH_DONE if all_done else texts.STATUS_BATCH_ENDED
+        count = len(jobs) + waiting
+        return template.format(batch=batch[:8], count=count, parts=parts), final
 
     def describe(
         self,
@@ -316,17 +419,17 @@ class StatusBoard:
             ), True
         return texts.STATUS_QUEUED.format(job=job, place="waiting", eta=""), False
 
-    async def _show(self, job_id: str, record: JobRecord, text: str, final: bool) -> int:
+    async def _show(self, msg: _Message, record: JobRecord, text: str, final: bool) -> int:
         now = self.clock()
         if record.msg_text == text:
             if final:
-                await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+                await self.redis.srem(Keys.ACTIVE, *msg.members)  # type: ignore[misc]
             return 0
         if now < record.msg_retry_at:
             return 0  # backing off after failures
         if now - record.msg_at < self.min_edit_seconds:
             return 0  # the platform's edit rate: the next pass shows the newest state
-        buttons = () if final else (ButtonSpec(texts.CANCEL_JOB_BUTTON, "cancel_job", job_id),)
+        buttons = () if final else (msg.cancel,)
         messenger = self.messengers[record.platform]
         chat, user, msg_id = record.chat_id, record.user_id, record.msg_id
         try:
@@ -335,31 +438,43 @@ class StatusBoard:
             else:
                 msg_id = await messenger.send_status(chat, text, buttons, user_id=user)
         except DeliveryError as e:
-            await self._failed(job_id, record, e)
+            await self._failed(msg, record, e)
             return 0
-        await self.book.note(job_id, msg_id=msg_id, msg_text=text, msg_at=self.clock())
-        await self.book.forget_fields(job_id, "msg_fails", "msg_permanent", "msg_retry_at")
+        await self._note(msg, msg_id=msg_id, msg_text=text, msg_at=self.clock())
+        await self._forget(msg, "msg_fails", "msg_permanent", "msg_retry_at")
         if final:
-            await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
+            await self.redis.srem(Keys.ACTIVE, *msg.members)  # type: ignore[misc]
         return 1
 
-    async def _failed(self, job_id: str, record: JobRecord, error: DeliveryError) -> None:
+    async def _failed(self, msg: _Message, record: JobRecord, error: DeliveryError) -> None:
         """Back off; after ``give_up_after`` permanent errors without a success, stop showing
         this job (the chat refuses us: a blocked bot, lost access)."""
         fails = record.msg_fails + 1
         permanent = record.msg_permanent + (0 if error.retryable else 1)
         if not error.retryable:  # the message may be gone: post a fresh one next time
-            await self.book.forget_fields(job_id, "msg_id")
-        await self.book.note(
-            job_id,
+            await self._forget(msg, "msg_id")
+        await self._note(
+            msg,
             msg_fails=fails,
             msg_permanent=permanent,
             msg_retry_at=self.clock() + self.backoff.wait(fails),
         )
-        extra = {"job_id": job_id, "error": str(error), "failures": fails}
+        extra = {"job_id": msg.job_id or msg.batch, "error": str(error), "failures": fails}
         if permanent >= self.backoff.give_up_after:
-            await self.redis.srem(Keys.ACTIVE, job_id)  # type: ignore[misc]
-            await self.book.note(job_id, msg_gave_up=True)
+            await self.redis.srem(Keys.ACTIVE, *msg.members)  # type: ignore[misc]
+            await self._note(msg, msg_gave_up=True)
             log.warning("status message given up", extra=extra)
         else:
             log.warning("status message failed", extra=extra)
+
+    async def _note(self, msg: _Message, **fields: Any) -> None:
+        if msg.batch:
+            await self.book.note_batch(msg.batch, **fields)
+        else:
+            await self.book.note(msg.job_id, **fields)
+
+    async def _forget(self, msg: _Message, *names: str) -> None:
+        if msg.batch:
+            await self.book.forget_batch_fields(msg.batch, *names)
+        else:
+            await self.book.forget_fields(msg.job_id, *names)

@@ -1,10 +1,12 @@
 """What the worker sends to a chat: the video (once: :mod:`bot.jobs.delivery`), a failure
-notice (once), a line for the bot (:func:`notify`); and what it takes back for the bot: the
-messages posted for a job a moderator took down (:func:`unpost`)."""
+notice (once), a preview of a long video (at most once, best effort: :func:`send_preview`), a
+line for the bot (:func:`notify`); and what it takes back for the bot: the messages posted for
+a job a moderator took down (:func:`unpost`)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable
@@ -12,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from redis.exceptions import RedisError
 
 from bot.contract import texts
 from bot.contract.events import WEB_CHAT
-from bot.contract.jobs import DeliveryMark, RenderJob
+from bot.contract.jobs import JOB_RECORDS_TTL, DeliveryMark, Keys, RenderJob
 from bot.contract.ports import Posted, Unposted
-from bot.jobs.delivery import Claim, Resend, claim, release, settle
+from bot.jobs.delivery import Claim, Resend, claim, mark_of, release, settle
 from bot.settings import BotSettings
 from bot.worker.context import WorkerContext, context
 from bot.worker.delivery.discord import DiscordDelivery
@@ -28,6 +31,10 @@ __all__ = [
     "messengers",
     "deliver",
     "deliver_once",
+    "preview_wanted",
+    "claim_preview",
+    "preview_failed",
+    "send_preview",
     "tell",
     "notify",
     "unpost",
@@ -85,7 +92,10 @@ async def deliver(w: WorkerContext, job: RenderJob, video: Path | None, message:
     if video is None:
         await target.send_text(job.chat_id, message)
         return None
-    answer = await target.send_video(job.chat_id, video, texts.VIDEO_CAPTION, key=job.job_id)
+    caption = texts.VIDEO_CAPTION
+    if job.title:  # a batch's row may name its video
+        caption = texts.TITLED_CAPTION.format(title=job.title, caption=caption)
+    answer = await target.send_video(job.chat_id, video, caption[:1024], key=job.job_id)
     posted = (answer.get("message_id") or answer.get("id")) if isinstance(answer, dict) else None
     return str(posted) if posted else None
 
@@ -156,6 +166,61 @@ def _failed_delivery(w: WorkerContext, job: RenderJob) -> None:
     metrics = w.metrics
     if metrics is not None:
         metrics.delivery_failures.labels(platform=job.platform).inc()
+
+
+async def preview_wanted(w: WorkerContext, job: RenderJob) -> bool:
+    """Whether a preview of the job may still go to its chat: a platform chat this worker
+    reaches, no preview sent or tried by an earlier run (:meth:`Keys.preview`), and nothing of
+    the job's delivery begun (no claim, no video, no notice: :mod:`bot.jobs.delivery`)."""
+    if job.chat_id == WEB_CHAT or job.platform not in w.messengers:
+        return False
+    if await w.pool.exists(Keys.preview(job.job_id)):
+        return False
+    return await mark_of(w.pool, job.job_id) is None
+
+
+async def claim_preview(w: WorkerContext, job: RenderJob) -> bool:
+    """Take the job's one preview (``SET NX``), just before sending it: whoever gets False
+    sends nothing. Taken before the send, never released: a preview goes out at most once
+    (a run that dies after this, or a send whose answer is lost, leaves no preview)."""
+    key = Keys.preview(job.job_id)
+    return bool(await w.pool.set(key, "sending", nx=True, ex=JOB_RECORDS_TTL))
+
+
+async def preview_failed(w: WorkerContext, job: RenderJob) -> None:
+    """The preview could not be made: later runs (a retry) do not try again."""
+    await w.pool.set(Keys.preview(job.job_id), "failed", nx=True, ex=JOB_RECORDS_TTL)
+
+
+async def send_preview(w: WorkerContext, job: RenderJob, video: Path) -> bool:
+    """Send the preview claimed with :func:`claim_preview` to the job's chat, with its caption;
+    whether the platform took it. Best effort: a refusal is logged, never raised, and never
+    sent again (the mark says ``failed``; an unsure send keeps ``sending``). Discord gets a
+    nonce of its own (not the video's), so its retries inside this send post one message."""
+    key = Keys.preview(job.job_id)
+    target = w.messengers.get(job.platform)
+    try:
+        if target is None:
+            raise DeliveryError(f"no token for platform {job.platform!r}", retryable=False)
+        answer = await target.send_video(
+            job.chat_id, video, texts.PREVIEW_CAPTION, key=f"{job.job_id}:preview"
+        )
+    except DeliveryError as e:
+        log.warning(
+            "preview not delivered",
+            extra={"job_id": job.job_id, "platform": job.platform, "error": str(e)[:200]},
+        )
+        if not e.unsure:
+            with contextlib.suppress(RedisError):
+                await w.pool.set(key, "failed", xx=True, keepttl=True)
+        return False
+    posted = (answer.get("message_id") or answer.get("id")) if isinstance(answer, dict) else None
+    with contextlib.suppress(RedisError):  # still "sending": never sent again all the same
+        await w.pool.set(key, f"sent:{posted or ''}", xx=True, keepttl=True)
+        if posted:  # kept with the job, as the video's id is: a takedown deletes it too
+            await w.book.note(job.job_id, preview_msg_id=str(posted))
+    log.info("preview delivered", extra={"job_id": job.job_id, "platform": job.platform})
+    return True
 
 
 async def tell(w: WorkerContext, job: RenderJob, message: str) -> bool:

@@ -10,6 +10,16 @@ marker lapsed meanwhile and another worker has taken the job, this one gives the
 without writing anything, and the delivery claim (:mod:`bot.jobs.delivery`) still decides
 who sends. A re-run that finds the video delivered only finishes the bookkeeping, and one
 that finds the rendered file skips rendering.
+
+Preview: a job whose script is long enough (:func:`preview_of`) first renders its opening, a
+sentence of about ``MOUTHPIECE_PREVIEW_SECONDS``, with the same photo, voice, transcript, seed
+and options (the same label, marks and job id; its MP4 is titled as the preview), and sends it
+while the full video renders: the preview delays the full render by its own render time only.
+It is best effort and at most once: a failed render or send is logged and the full video goes
+on; the send is claimed in Redis (:meth:`Keys.preview`) before it starts and never repeated by a
+re-run; no preview once the full video is rendered or any of its delivery has begun. A cancel
+during the preview stops the job as a cancel does. The file, ``.<job>.preview.mp4`` beside the
+video (found by an erasure as the job's), is deleted once sent.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,21 +53,36 @@ from bot.jobs.delivery import Claim, mark_of, sending_for
 from bot.jobs.fair import mark_round_started
 from bot.safety.erasure import remove_job_files
 from bot.settings import BotSettings
-from bot.worker.board import learn_speed
+from bot.worker.board import learn_speed, overall_fraction
 from bot.worker.context import WorkerContext, context
 from bot.worker.delivery.http import DeliveryError
 from bot.worker.intake import media_file, photo_intake
-from bot.worker.outbox import AlreadySent, SomeoneSending, deliver_once, tell
+from bot.worker.outbox import (
+    AlreadySent,
+    SomeoneSending,
+    claim_preview,
+    deliver_once,
+    preview_failed,
+    preview_wanted,
+    send_preview,
+    tell,
+)
 from engine import Engine, InvalidInput, RenderOptions, RenderRequest
 from engine.errors import Cancelled, TransientError
-from engine.types import Progress
+from engine.types import Progress, RenderResult
+from spoken_text import opening
 
-__all__ = ["render", "job_timeout", "RUN_GRACE"]
+__all__ = ["render", "job_timeout", "preview_of", "preview_path", "RUN_GRACE", "PREVIEW_STAGE"]
 
 log = logging.getLogger(__name__)
 #: arq's own limit on one run: the render's timeout (at most render_timeout_max) must fire
 #: first, so the user is told; delivery and bookkeeping come after it
 RUN_GRACE = 600.0
+#: the job's stage (its record, the status board) while its preview renders
+PREVIEW_STAGE = "preview"
+#: once the full video is rendered, its delivery waits this long for the preview's send (so
+#: the preview comes first), then cuts that send off
+PREVIEW_SEND_WAIT = 60.0
 
 
 class _LeaseLost(Exception):
@@ -71,7 +97,7 @@ class _TimedOut(TimeoutError):
         self.limit = limit
 
 
-def job_timeout(engine: Engine, script: str, settings: BotSettings) -> float:
+def job_timeout(engine: Engine, script: str, settings: BotSettings, preview: str = "") -> float:
     """Seconds a render of ``script`` may take: sized from its length, not a fixed number.
 
     Speech length is the conversation's own estimate (:func:`bot.conversation.flow.speech_seconds`,
@@ -79,12 +105,65 @@ def job_timeout(engine: Engine, script: str, settings: BotSettings) -> float:
     written out as words, so a script of digits gets the time its words take. The lip-sync
     backend's estimate (measured on this machine where it can) covers the frames, and the
     speech stage is allowed as long as the speech itself. Three times that, plus a floor.
+
+    With ``preview`` (the opening rendered first), the time a job of the preview alone would
+    get is added: both renders of the job together stay within ``render_timeout_max``.
     """
+    total = _allowance(engine, script, settings)
+    if preview:
+        total += _allowance(engine, preview, settings)
+    return min(settings.render_timeout_max, total)
+
+
+def _allowance(engine: Engine, script: str, settings: BotSettings) -> float:
     options = RenderOptions()
     speech = max(1.0, speech_seconds(script))
     frames = math.ceil((speech + options.tail_seconds) * options.fps)
     lipsync = engine.lipsync.estimate_seconds(frames, options) or speech * 2
-    return min(settings.render_timeout_max, settings.render_timeout_floor + 3 * (lipsync + speech))
+    return settings.render_timeout_floor + 3 * (lipsync + speech)
+
+
+def preview_of(script: str, seconds: float) -> str | None:
+    """What a job's preview says: the opening of ``script`` said in about ``seconds``
+    (:func:`spoken_text.opening`: its first sentence, or its first clauses or words). None
+    when the job gets no preview: previews are off (0), or the script is short, its estimated
+    speech no more than twice the opening's, nor than twice ``seconds``."""
+    if seconds <= 0:
+        return None
+    first = opening(script, seconds)
+    whole = speech_seconds(script)
+    if not first or whole <= 2 * max(seconds, speech_seconds(first)):
+        return None
+    return first
+
+
+def preview_path(out_dir: Path, job_id: str) -> Path:
+    """Where a job's preview is rendered: ``.<job>.preview.mp4`` beside its video, a name the
+    erasures match as the job's (:func:`bot.safety.erasure.remove_job_files`, the sweeps)."""
+    return out_dir / f".{job_id}.preview.mp4"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """One run's renders: the preview's words ("": none) and time limit, the video's limit."""
+
+    opening: str
+    preview_limit: float
+    limit: float
+
+
+def _plan(engine: Engine, job: RenderJob, settings: BotSettings) -> _Plan:
+    """The run's renders. A batch's video gets no preview: its first video comes soon and
+    shows the look, and a preview per video would double the batch's messages."""
+    script = job.script
+    limit = job_timeout(engine, script, settings)
+    first = None if job.batch else preview_of(script, settings.preview_seconds)
+    if first is None:
+        return _Plan("", 0.0, limit)
+    room = job_timeout(engine, script, settings, preview=first) - limit
+    if room <= 0:  # the video alone may take render_timeout_max: no time for a preview
+        return _Plan("", 0.0, limit)
+    return _Plan(first, room, limit)
 
 
 async def _finish(w: WorkerContext, job_id: str, to: JobState, **fields: Any) -> str:
@@ -194,7 +273,18 @@ async def _produce_and_send(
     The video's size, or None when the job was erased meanwhile (nothing is sent)."""
     output: Path = w.out_dir / f"{job.job_id}.mp4"
     if not output.exists():  # an earlier try may have rendered it and failed to deliver
-        await _render(w, job, output, stop)
+        # The first estimate may measure the backend (a network forward): off the loop, and
+        # before the render shares the model.
+        plan = await asyncio.to_thread(_plan, w.rendering, job, w.settings)
+        sending = await _preview(w, job, plan, stop, lease) if plan.opening else None
+        try:
+            await _render(w, job, output, stop, plan.limit)
+        except BaseException as e:  # a failure's notice (or a retry) comes after the preview;
+            # a cancel, a lost job or a shutdown cuts its send off
+            stopped = isinstance(e, Cancelled) or not isinstance(e, Exception)
+            await _let_go(sending, job.job_id, wait=not stopped)
+            raise
+        await _let_go(sending, job.job_id, wait=True)  # the preview first, then the video
     await lease.confirm()  # still ours after the render (Redis may have been away)
     if await _forgotten(w, job.job_id):
         await asyncio.to_thread(remove_job_files, output.parent, (job.job_id,))
@@ -242,14 +332,16 @@ async def _failed(w: WorkerContext, job: RenderJob, e: Exception) -> str:
     return await _finish(w, job.job_id, JobState.FAILED, error=type(e).__name__)
 
 
-async def _render(w: WorkerContext, job: RenderJob, output: Path, stop: threading.Event) -> None:
-    """Run the engine in a thread; publish progress; stop it on cancel, shutdown or timeout."""
-    engine: Engine = w.rendering
+async def _request(
+    w: WorkerContext, job: RenderJob, output: Path, script: str, *, preview: bool = False
+) -> RenderRequest:
+    """The job's render request; its preview's says the opening, into its own file, with the
+    same inputs and options (label, seed, job id and consent for the marks), titled so."""
     voice = await media_file(w, job.voice_hash, "audio")
     photo = await media_file(w, job.photo_hash, "image")
-    request = RenderRequest(
+    return RenderRequest(
         photo_intake=await photo_intake(w, job.photo_hash),
-        script=job.script,
+        script=script,
         voice=voice,
         photo=photo,
         voice_text=job.voice_text,
@@ -261,32 +353,17 @@ async def _render(w: WorkerContext, job: RenderJob, output: Path, stop: threadin
             label_position=job.label_position,
             job_id=job.job_id,
             consent=job.consent or "not recorded",
+            metadata=(("title", texts.PREVIEW_TITLE),) if preview else (),
         ),
     )
-    # The first estimate may measure the backend (a network forward): off the loop, and before
-    # the render shares the model.
-    limit = await asyncio.to_thread(job_timeout, engine, job.script, w.settings)
-    progress = _Latest()
-    thread = asyncio.ensure_future(
-        asyncio.to_thread(
-            engine.render, request, on_progress=progress.seen, should_cancel=stop.is_set
-        )
-    )
-    publisher = asyncio.create_task(_publish(w, job.job_id, progress))
-    started = time.perf_counter()
-    try:
-        result = await asyncio.wait_for(asyncio.shield(thread), timeout=limit)
-    except BaseException as e:
-        stop.set()  # timeout, shutdown or task cancellation: stop the engine at the next frame
-        with contextlib.suppress(BaseException):
-            await thread
-        if isinstance(e, TimeoutError):
-            raise _TimedOut(limit) from e
-        raise
-    finally:
-        publisher.cancel()
-        await asyncio.gather(publisher, return_exceptions=True)
-    elapsed = time.perf_counter() - started
+
+
+async def _render(
+    w: WorkerContext, job: RenderJob, output: Path, stop: threading.Event, limit: float
+) -> None:
+    """Render the video; publish progress; stop it on cancel, shutdown or timeout."""
+    request = await _request(w, job, output, job.script)
+    result, elapsed = await _run_engine(w, job, request, limit, stop, stop.is_set)
     with contextlib.suppress(RedisError):  # the ETA's learning can miss one render
         await learn_speed(w.pool, w.name, len(job.script), elapsed)
     metrics = w.metrics
@@ -295,6 +372,129 @@ async def _render(w: WorkerContext, job: RenderJob, output: Path, stop: threadin
         for stage, seconds in result.stage_seconds.items():
             metrics.stage_seconds.labels(stage=stage).observe(seconds)
     log.info("rendered", extra={"job_id": job.job_id, "seconds": result.stage_seconds})
+
+
+async def _run_engine(
+    w: WorkerContext,
+    job: RenderJob,
+    request: RenderRequest,
+    limit: float,
+    halt: threading.Event,
+    should_cancel: Callable[[], bool],
+    shown_as: str = "",
+) -> tuple[RenderResult, float]:
+    """Run the engine in a thread, publishing its progress (as stage ``shown_as`` when
+    given); on a timeout, shutdown or task cancellation set ``halt`` (the engine stops at the
+    next frame). The result and the seconds it took; raises :class:`_TimedOut` past ``limit``."""
+    engine: Engine = w.rendering
+    progress = _Latest()
+    thread = asyncio.ensure_future(
+        asyncio.to_thread(
+            engine.render, request, on_progress=progress.seen, should_cancel=should_cancel
+        )
+    )
+    publisher = asyncio.create_task(_publish(w, job.job_id, progress, shown_as))
+    started = time.perf_counter()
+    try:
+        result = await asyncio.wait_for(asyncio.shield(thread), timeout=limit)
+    except BaseException as e:
+        halt.set()
+        with contextlib.suppress(BaseException):
+            await thread
+        if isinstance(e, TimeoutError):
+            raise _TimedOut(limit) from e
+        raise
+    finally:
+        publisher.cancel()
+        await asyncio.gather(publisher, return_exceptions=True)
+    return result, time.perf_counter() - started
+
+
+async def _preview(
+    w: WorkerContext, job: RenderJob, plan: _Plan, stop: threading.Event, lease: _Lease
+) -> asyncio.Task[None] | None:
+    """Render the job's opening and start sending it (the task doing so), or None when no
+    preview goes out. Best effort: a failure is logged, recorded (a retry does not try again)
+    and the full render goes on. A cancel, a lost lease or a shutdown during it stops the job
+    as during the full render (``stop``); the preview's own timeout stops only the preview."""
+    job_id = job.job_id
+    try:
+        if not await preview_wanted(w, job):
+            return None
+    except RedisError as e:
+        log.warning("preview skipped", extra={"job_id": job_id, "error": type(e).__name__})
+        return None
+    path = preview_path(w.out_dir, job_id)
+    own = threading.Event()  # set on the preview's timeout: stops it, not the job
+    sending: asyncio.Task[None] | None = None
+    try:
+        try:
+            request = await _request(w, job, path, plan.opening, preview=True)
+            _, elapsed = await _run_engine(
+                w,
+                job,
+                request,
+                plan.preview_limit,
+                own,
+                lambda: stop.is_set() or own.is_set(),
+                PREVIEW_STAGE,
+            )
+        except Cancelled:
+            if stop.is_set():  # cancelled, lost, or shutting down: the job stops
+                raise
+            await _no_preview(w, job, "Cancelled")
+            return None
+        except Exception as e:  # timed out, the engine failed, Redis: the full render goes on
+            await _no_preview(w, job, type(e).__name__)
+            return None
+        log.info("preview rendered", extra={"job_id": job_id, "seconds": round(elapsed, 3)})
+        if stop.is_set():  # cancelled meanwhile: the full render stops at once, nothing goes out
+            return None
+        await lease.confirm()  # still ours (or _LeaseLost: the job is given up)
+        try:
+            if await _forgotten(w, job_id) or not await claim_preview(w, job):
+                return None
+        except RedisError as e:
+            log.warning("preview not sent", extra={"job_id": job_id, "error": type(e).__name__})
+            return None
+        sending = asyncio.create_task(_send_and_drop(w, job, path))
+        return sending
+    finally:
+        if sending is None:
+            path.unlink(missing_ok=True)
+
+
+async def _no_preview(w: WorkerContext, job: RenderJob, error: str) -> None:
+    log.warning(
+        "preview failed; the full video goes on", extra={"job_id": job.job_id, "error": error}
+    )
+    with contextlib.suppress(RedisError):
+        await preview_failed(w, job)
+
+
+async def _send_and_drop(w: WorkerContext, job: RenderJob, path: Path) -> None:
+    """Send the preview, then delete its file (also when the send is cut off)."""
+    try:
+        await send_preview(w, job, path)
+    except Exception as e:  # ours: logged, never the job's failure
+        log.warning("preview send failed", extra={"job_id": job.job_id, "error": type(e).__name__})
+    finally:
+        path.unlink(missing_ok=True)
+
+
+async def _let_go(task: asyncio.Task[None] | None, job_id: str, *, wait: bool) -> None:
+    """End the preview's send: wait for it up to :data:`PREVIEW_SEND_WAIT` (``wait``), then
+    cut it off (a send cut off is not repeated: at most once)."""
+    if task is None:
+        return
+    try:
+        if wait and not task.done():
+            await asyncio.wait((task,), timeout=PREVIEW_SEND_WAIT)
+    finally:
+        if not task.done():
+            task.cancel()
+            log.warning("preview send cut off", extra={"job_id": job_id})
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @dataclass
@@ -307,10 +507,15 @@ class _Latest:
         self.now = progress
 
 
-async def _publish(w: WorkerContext, job_id: str, progress: _Latest) -> None:
+async def _publish(w: WorkerContext, job_id: str, progress: _Latest, shown_as: str = "") -> None:
+    """Write the render's progress into the job's record twice a second (when it moved); as
+    stage ``shown_as`` with the render's overall fraction when given (the preview)."""
     last: tuple[str, float] | None = None
     while True:
-        now = (progress.now.stage, round(progress.now.fraction, 2))
+        stage, fraction = progress.now.stage, progress.now.fraction
+        if shown_as:
+            stage, fraction = shown_as, overall_fraction(stage, fraction)
+        now = (stage, round(fraction, 2))
         if now != last:
             try:
                 await w.book.note(job_id, stage=now[0], fraction=now[1])

@@ -35,12 +35,16 @@ async def purge_worker_files(ctx: dict[str, Any]) -> dict[str, int]:
     voices = w.voice_cache
     codes = await asyncio.to_thread(voices.expire, media_age, now) if voices else 0
     forgotten = await sweep(w, force=True)
+    # what the engine keeps in memory per photo (an avatar's face, crops, latents) lives at
+    # most until this pass: an upload the bot's retention expired leaves no tombstone
+    photos = w.engine.clear_memory() if w.engine is not None else 0
     return {
         "media": media,
         "outputs": outputs,
         "leftovers": leftovers,
         "voice_codes": codes,
         "forgotten": forgotten,
+        "photo_memory": photos,
     }
 
 
@@ -52,6 +56,7 @@ async def sweep(w: WorkerContext, *, force: bool = False) -> int:
         cache_dir=w.cache_dir,
         out_dir=w.out_dir,
         voices=w.voice_cache,
+        photos=w.engine,
         force=force,
     )
 

@@ -1,9 +1,10 @@
 """Landmark-driven mouth animation of the still photo.
 
 Embedded CPU default: needs no model files. Everything that does not change per frame
-(region, displacement weight maps) is built once per portrait; a frame costs one remap of
-the lower-face region and a painted mouth interior. Blinks and head motion are not drawn
-here: the pipeline's motion stage (``engine.motion``) adds them to every backend's frames.
+(region, displacement weight maps) is built once per portrait and kept for the photo's next
+render (``WarpBackend.portraits``); a frame costs one remap of the lower-face region and a
+painted mouth interior. Blinks and head motion are not drawn here: the pipeline's motion
+stage (``engine.motion``) adds them to every backend's frames.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from engine.avatars import PortraitWork
 from engine.geometry import contour_halves, smoothstep
 from engine.lipsync.visemes import mouth_track
 from engine.settings import EngineSettings
@@ -197,6 +199,8 @@ class WarpBackend:
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
+        # the mouth's geometry, kept per photo: an avatar's next render does not build it again
+        self.portraits: PortraitWork[_Mouth] = PortraitWork(settings.avatar_cache)
 
     def estimate_seconds(self, n_frames: int, options: RenderOptions) -> float:
         return n_frames * _SECONDS_PER_FRAME
@@ -208,7 +212,7 @@ class WarpBackend:
         fps = options.fps
         image = portrait.image
         track = mouth_track(speech.audio, speech.phonemes, n_frames, fps)
-        mouth = _build_mouth(image, portrait.landmarks)
+        mouth = self.portraits.get(portrait, lambda p: _build_mouth(p.image, p.landmarks))
         for i in range(n_frames):
             frame = image.copy()
             opening, spread = float(track.open[i]), float(track.spread[i])

@@ -7,11 +7,12 @@ the backend's frames as they stream to the encoder: eyelids slid down over the e
 """
 
 from engine.motion.plan import BLINKS_PER_MINUTE, MAX_LEVEL, POSE_FIELDS, MotionPlan, plan_motion
-from engine.motion.stage import MotionStage
+from engine.motion.stage import MotionGeometry, MotionStage
 
 __all__ = [
     "MotionPlan",
     "MotionStage",
+    "MotionGeometry",
     "plan_motion",
     "BLINKS_PER_MINUTE",
     "MAX_LEVEL",

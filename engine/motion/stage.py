@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator
 
@@ -13,27 +14,57 @@ from .eyes import Eyelid
 from .head import HeadWarp
 from .plan import MotionPlan
 
-__all__ = ["MotionStage"]
+__all__ = ["MotionStage", "MotionGeometry"]
+
+
+class MotionGeometry:
+    """What the motion stage builds from the portrait alone: the eyelids and the head's warp,
+    each built when a plan first needs it. It depends on no plan, so the engine keeps one per
+    photo and an avatar's renders build it once."""
+
+    def __init__(self, portrait: Portrait) -> None:
+        self.portrait = portrait
+        self._lock = threading.Lock()  # two renders of one photo build each part once
+        self._eyes: list[Eyelid] | None = None
+        self._head: HeadWarp | None = None
+
+    @property
+    def eyes(self) -> list[Eyelid]:
+        """The lids of the eyes large enough to blink."""
+        with self._lock:
+            if self._eyes is None:
+                shape, lm = self.portrait.image.shape, self.portrait.landmarks
+                built = (Eyelid.build(c, shape) for c in (lm.left_eye, lm.right_eye))
+                self._eyes = [e for e in built if e is not None]
+            return self._eyes
+
+    @property
+    def head(self) -> HeadWarp:
+        """The warp that moves the head (a weight map over the photo: the costlier part)."""
+        with self._lock:
+            if self._head is None:
+                self._head = HeadWarp(self.portrait)
+            return self._head
 
 
 class MotionStage:
     """Blinks and head motion for one render of ``portrait``.
 
-    Geometry is built once; ``apply`` changes a frame only where the plan says so (a frame with
-    open eyes and the head at rest is returned as it came, the very same array), and the
-    lip-synced mouth is carried by the same rigid head warp as the rest of the face.
-    ``seconds`` is the time spent here, for the render's stage timings.
+    Geometry is built once (or comes made, ``geometry``: the photo's, kept by the engine);
+    ``apply`` changes a frame only where the plan says so (a frame with open eyes and the head
+    at rest is returned as it came, the very same array), and the lip-synced mouth is carried
+    by the same rigid head warp as the rest of the face. ``seconds`` is the time spent here,
+    for the render's stage timings.
     """
 
-    def __init__(self, portrait: Portrait, plan: MotionPlan) -> None:
+    def __init__(
+        self, portrait: Portrait, plan: MotionPlan, geometry: MotionGeometry | None = None
+    ) -> None:
         self.plan = plan
         self.shape = portrait.image.shape
-        lm = portrait.landmarks
-        self.eyes: list[Eyelid] = []
-        if plan.blink.any():
-            built = (Eyelid.build(c, self.shape) for c in (lm.left_eye, lm.right_eye))
-            self.eyes = [e for e in built if e is not None]
-        self.head = HeadWarp(portrait) if plan.pose.any() else None
+        geometry = geometry or MotionGeometry(portrait)
+        self.eyes = geometry.eyes if plan.blink.any() else []
+        self.head = geometry.head if plan.pose.any() else None
         self.seconds = 0.0
 
     def apply(self, frame: np.ndarray, index: int) -> np.ndarray:

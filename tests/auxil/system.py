@@ -227,7 +227,11 @@ async def discord_system(
         try:
             async with chat_service(config) as (service, store, _):
                 use_api_base(dc.api)
-                client = MouthpieceClient(service.handle, max_file_bytes=config.max_file_bytes)
+                client = MouthpieceClient(
+                    service.handle,
+                    max_file_bytes=config.max_file_bytes,
+                    suggest=service.avatars.names,
+                )
                 await client.login("TEST")
                 try:
                     yield dc, client, store, service

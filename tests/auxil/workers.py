@@ -53,6 +53,9 @@ async def worker(
         "MOUTHPIECE_DELIVERY_LEASE_SECONDS": "3",
         "MOUTHPIECE_WORKER_METRICS_PORT": "0",
         "MOUTHPIECE_LOG_FORMAT": "text",
+        # these tests count the videos a chat got: previews have their own
+        # (tests/bot/worker/test_preview.py); ``env`` may turn them on
+        "MOUTHPIECE_PREVIEW_SECONDS": "0",
     }
     if tg_url:
         full.update(TELEGRAM_BOT_TOKEN="123:TEST", TELEGRAM_API_BASE_URL=tg_url)

@@ -180,14 +180,22 @@ def test_the_neutral_packages_import_only_the_standard_library() -> None:
 LAYERS: dict[str, set[str]] = {
     "bot.contract": {"bot.contract"},
     "bot.db": set(),
+    "bot.lanes": set(),  # one person's events one at a time (asyncio only)
     "bot.safety": {"bot.contract", "bot.db", "bot.safety"},
     "bot.jobs": {"bot.contract", "bot.jobs"},
-    "bot.conversation": {"bot.contract", "bot.safety", "bot.jobs", "bot.conversation"},
+    "bot.conversation": {
+        "bot.contract",
+        "bot.safety",
+        "bot.jobs",
+        "bot.lanes",
+        "bot.conversation",
+    },
     "bot.settings": {"bot.contract", "bot.safety"},
     "bot.observability": {"bot.contract", "bot.settings"},
     "bot.chat": {
         "bot.contract",
         "bot.db",
+        "bot.lanes",
         "bot.safety",
         "bot.jobs",
         "bot.conversation",

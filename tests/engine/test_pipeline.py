@@ -247,7 +247,9 @@ def test_a_reused_photo_intake_renders_the_same_frames_without_a_face_search(
     monkeypatch.setattr(engine.tts, "synthesize", lambda *a, **k: speech)
     (tmp_path / "fresh").mkdir()
     (tmp_path / "reused").mkdir()
+    engine.clear_memory()  # no avatar memory of the photo: each render loads it
     fresh = engine.render(_request(tmp_path / "fresh", sample_voice, sample_photo))
+    engine.clear_memory()
     searches = _face_searches(engine, monkeypatch)
     request = replace(
         _request(tmp_path / "reused", sample_voice, sample_photo), photo_intake=intake

@@ -33,7 +33,6 @@ from discord.gateway import DiscordWebSocket
 
 from bot.chat.adapters.discord_mod import build_mod_group
 from bot.chat.adapters.discord_shared import who_of
-from bot.chat.lanes import Lanes
 from bot.contract import texts
 from bot.contract.errors import MediaTooLarge
 from bot.contract.events import (
@@ -51,12 +50,15 @@ from bot.contract.events import (
     media_kind,
 )
 from bot.contract.wire import discord as wire
+from bot.lanes import Lanes
 from bot.settings import BotSettings
 
 __all__ = ["MouthpieceClient", "gateway_url", "run_discord", "use_api_base", "use_gateway"]
 
 log = logging.getLogger(__name__)
 Handle = Callable[[Event], Awaitable[list[Action]]]
+#: (who, what they typed so far) -> names to offer (at most 25: Discord's cap)
+Suggest = Callable[[Who, str], Awaitable[list[str]]]
 _FILES_LIMIT = 8 * 1024 * 1024  # an interaction that does not say its upload limit
 _DISCORD_GATEWAY = DiscordWebSocket.DEFAULT_GATEWAY  # discord.py's own: wss://gateway.discord.gg/
 
@@ -226,11 +228,13 @@ class MouthpieceClient(discord.Client):
         *,
         max_file_bytes: int = 20_000_000,
         on_alive: Callable[[], None] | None = None,
+        suggest: Suggest | None = None,
     ) -> None:
         intents = discord.Intents.default()
         intents.dm_messages = True
         super().__init__(intents=intents)
         self.handle = handle
+        self.suggest = suggest  # the person's avatar names, for /say's autocomplete
         self.max_file_bytes = max_file_bytes
         self.lanes = Lanes()
         self.tree = app_commands.CommandTree(self)
@@ -310,7 +314,7 @@ class MouthpieceClient(discord.Client):
             )
 
         tree.add_command(build_mod_group(self))
-        for name in ("cancel", "status", "forget", "help", "voices"):
+        for name in ("cancel", "status", "forget", "help", "voices", "avatars"):
             tree.command(name=name, description=texts.DISCORD_COMMANDS[name])(self._simple(name))  # type: ignore[arg-type]
 
         @tree.command(name="web", description=texts.DISCORD_COMMANDS["web"])
@@ -318,6 +322,33 @@ class MouthpieceClient(discord.Client):
             who = who_of(interaction)  # the link is the asker's alone: always ephemeral
             await interaction.response.defer(thinking=True, ephemeral=True)
             await self.respond(interaction, [Command(who, "web")], ephemeral=True)
+
+        @tree.command(name="say", description=texts.DISCORD_COMMANDS["say"])
+        @app_commands.describe(**texts.DISCORD_SAY_OPTIONS)
+        async def say(interaction: discord.Interaction, avatar: str, script: str) -> None:
+            who = who_of(interaction)
+            private = _private(who)
+            await interaction.response.defer(thinking=True, ephemeral=private)
+            command = Command(who, "say", f"{avatar.strip()} {script}")
+            await self.respond(interaction, [command], ephemeral=private)
+
+        @say.autocomplete("avatar")
+        async def avatar_names(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
+            if self.suggest is None:
+                return []
+            try:
+                names = await self.suggest(who_of(interaction), current)
+            except Exception:  # an answer of no choices, never an error shown to the person
+                log.exception("avatar names for autocomplete failed")
+                return []
+            return [app_commands.Choice(name=n, value=n) for n in names[:25]]
+
+        for name in ("save", "delete"):
+            tree.command(
+                name=f"avatar_{name}", description=texts.DISCORD_COMMANDS[f"avatar_{name}"]
+            )(self._named("avatar", name))  # type: ignore[arg-type]
 
         @tree.command(name="voice_save", description=texts.DISCORD_COMMANDS["voice_save"])
         async def voice_save(interaction: discord.Interaction, name: str) -> None:
@@ -343,6 +374,18 @@ class MouthpieceClient(discord.Client):
 
         command.__name__ = name
         return command
+
+    def _named(self, command: str, action: str) -> Callable[..., Awaitable[None]]:
+        """``/{command}_{action} name``: the core's ``/{command} {action} NAME``."""
+
+        async def named(interaction: discord.Interaction, name: str) -> None:
+            who = who_of(interaction)
+            await interaction.response.defer(thinking=True, ephemeral=_private(who))
+            event = Command(who, command, f"{action} {name}")
+            await self.respond(interaction, [event], ephemeral=_private(who))
+
+        named.__name__ = f"{command}_{action}"
+        return named
 
     async def respond(
         self, interaction: discord.Interaction, events: list[Event], *, ephemeral: bool = False
@@ -430,13 +473,18 @@ def _within(attachments: tuple[Attachment, ...], limit: int) -> list[Attachment]
 
 
 async def run_discord(
-    settings: BotSettings, handle: Handle, *, on_alive: Callable[[], None] | None = None
+    settings: BotSettings,
+    handle: Handle,
+    *,
+    on_alive: Callable[[], None] | None = None,
+    suggest: Suggest | None = None,
 ) -> None:
     use_api_base(settings.discord_api_base_url)
     client = MouthpieceClient(
         handle,
         max_file_bytes=settings.max_file_bytes,
         on_alive=on_alive,
+        suggest=suggest,
     )
     async with client:
         await client.login(settings.discord_bot_token)

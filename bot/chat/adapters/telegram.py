@@ -47,7 +47,6 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.chat.lanes import Lanes
 from bot.contract import texts
 from bot.contract.events import (
     Action,
@@ -62,6 +61,7 @@ from bot.contract.events import (
     media_kind,
 )
 from bot.contract.wire import telegram as wire
+from bot.lanes import Lanes
 
 __all__ = ["build_application", "COMMANDS", "PersonLanes"]
 
@@ -74,6 +74,9 @@ COMMANDS = (
     "help",
     "voice",
     "voices",
+    "avatar",
+    "avatars",
+    "say",
     "forget",
     "web",
     "mod",

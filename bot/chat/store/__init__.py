@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.chat.store.avatars import Avatars
 from bot.chat.store.drafts import Drafts
 from bot.chat.store.jobs import JobHistory
 from bot.chat.store.media import MediaFiles
@@ -25,6 +26,7 @@ __all__ = [
     "Drafts",
     "MediaFiles",
     "Voices",
+    "Avatars",
     "UploadQuota",
     "JobHistory",
     "WebLoginRecords",
@@ -34,13 +36,14 @@ __all__ = [
 
 class Store:
     """The bot's database: ``store.drafts``, ``store.media``, ``store.voices``,
-    ``store.uploads``, ``store.jobs``, ``store.web``, ``store.safety``."""
+    ``store.avatars``, ``store.uploads``, ``store.jobs``, ``store.web``, ``store.safety``."""
 
     def __init__(self, database: Database) -> None:
         self.database = database
         self.drafts = Drafts(database)
         self.media = MediaFiles(database)
         self.voices = Voices(database)
+        self.avatars = Avatars(database)
         self.uploads = UploadQuota(database)
         self.jobs = JobHistory(database)
         self.web = WebLoginRecords(database)

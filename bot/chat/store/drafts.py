@@ -7,6 +7,7 @@ import time
 from dataclasses import asdict
 
 from bot.chat.store.tables import Table
+from bot.contract.events import Who
 from bot.conversation.flow import Draft
 
 
@@ -20,11 +21,26 @@ class Drafts(Table):
             user_id,
             chat_id,
         )
-        if row is None:
-            return None
-        data = json.loads(row["data"])
-        data["photo_warnings"] = tuple(data.get("photo_warnings", ()))
-        return Draft(**data)
+        return None if row is None else _draft(row["data"])
+
+    async def held(
+        self, platform: str | None = None, user_id: str | None = None
+    ) -> list[tuple[Who, Draft]]:
+        """The held batch drafts (:attr:`Draft.held`), everyone's or one person's, oldest
+        change first; each with where it is made (platform, person, chat, server)."""
+        where: str = ""
+        args: tuple[str, ...] = ()
+        if platform is not None and user_id is not None:
+            where, args = " AND platform=? AND user_id=?", (platform, user_id)
+        cur = await self._db.execute(
+            "SELECT platform, user_id, chat_id, guild_id, data FROM drafts "
+            f"WHERE held=1{where} ORDER BY updated",
+            args,
+        )
+        return [
+            (Who(r[0], r[1], r[2], guild_id=r[3] or None), _draft(r[4]))
+            for r in await cur.fetchall()
+        ]
 
     async def put(
         self,
@@ -46,10 +62,10 @@ class Drafts(Table):
                 return
             await self._ensure_user(db, platform, user_id)
             await db.execute(
-                "INSERT INTO drafts (platform, user_id, chat_id, data, updated, guild_id) "
-                "VALUES (?, ?, ?, ?, ?, ?) "
+                "INSERT INTO drafts (platform, user_id, chat_id, data, updated, guild_id, held) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (platform, user_id, chat_id) DO UPDATE SET data=excluded.data, "
-                "updated=excluded.updated, guild_id=excluded.guild_id",
+                "updated=excluded.updated, guild_id=excluded.guild_id, held=excluded.held",
                 (
                     platform,
                     user_id,
@@ -57,5 +73,13 @@ class Drafts(Table):
                     json.dumps(asdict(draft)),
                     time.time(),
                     guild_id or "",
+                    int(draft.held),
                 ),
             )
+
+
+def _draft(text: str) -> Draft:
+    data = json.loads(text)
+    for name in ("photo_warnings", "scripts", "titles"):  # JSON lists back to tuples
+        data[name] = tuple(data.get(name, ()))
+    return Draft(**data)

@@ -21,6 +21,7 @@ from bot.contract.ports import JobActivity, JobRow, LiveJob, Posted, Verificatio
 from bot.safety.policy import (
     DAY,
     HOUR,
+    Denial,
     LimitExceeded,
     RateLimits,
     Usage,
@@ -68,7 +69,7 @@ class JobHistory(Table):
             await self._ensure_user(db, job.platform, job.user_id)
             await db.execute(
                 "INSERT INTO jobs (job_id, platform, user_id, chat_id, guild_id, status, "
-                "payload, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "payload, created, batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     job.job_id,
                     job.platform,
@@ -78,6 +79,7 @@ class JobHistory(Table):
                     status,
                     job.to_json(),
                     now,
+                    job.batch or None,
                 ),
             )
             await db.execute(
@@ -108,6 +110,21 @@ class JobHistory(Table):
             if verified is not None and verified.carried_from is None:
                 await attach_voice_consent(db, job.platform, job.user_id, job.job_id)
             return True
+
+    async def refusal(
+        self,
+        platform: str,
+        user_id: str,
+        guild_id: str | None,
+        limits: RateLimits,
+        *,
+        now: float | None = None,
+    ) -> Denial | None:
+        """The limit that would refuse one more of this person's jobs here now, or None. A
+        read only, for a caller deciding whether to try: :meth:`add` decides for real."""
+        now = time.time() if now is None else now
+        usage = await self._usage(platform, user_id, guild_id, now)
+        return decide_limits(limits, usage, server=guild_id is not None)
 
     async def _usage(self, platform: str, user_id: str, guild_id: str | None, now: float) -> Usage:
         """Counts for the limits (inside add_job's transaction)."""
@@ -244,6 +261,29 @@ class JobHistory(Table):
             (*args, limit),
         )
         return [JobActivity(*r) for r in await cur.fetchall()]
+
+    async def last_made(
+        self, platform: str, user_id: str, chat_id: str
+    ) -> tuple[RenderJob, str, int] | None:
+        """The person's latest job in this chat that is live or done (never a refused,
+        cancelled or failed one), with the scope it was asked in ("": direct messages) and
+        its consent record's id: what ``/avatar save`` keeps. None when there is none, or
+        its photo and voice were erased."""
+        row = await self._one(
+            "SELECT j.payload, COALESCE(j.guild_id, ''), c.id FROM jobs j JOIN consents c "
+            "ON c.job_id=j.job_id WHERE j.platform=? AND j.user_id=? AND j.chat_id=? "
+            f"AND j.status IN {sql_states((*LIVE_STATES, JobState.DONE))} "
+            "AND j.taken_down IS NULL ORDER BY j.created DESC LIMIT 1",
+            platform,
+            user_id,
+            chat_id,
+        )
+        if row is None:
+            return None
+        job = RenderJob.from_json(row[0])
+        if not (job.photo_hash and job.voice_hash):
+            return None
+        return job, str(row[1]), int(row[2])
 
     async def recent(
         self, platform: str, user_id: str, *, limit: int = 5, open_only: bool = False

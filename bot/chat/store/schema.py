@@ -95,6 +95,32 @@ CHAT_SCHEMA: tuple[str, ...] = (
     """
     ALTER TABLE web_sessions ADD COLUMN scope TEXT NOT NULL DEFAULT '';
     """,
+    # 10: avatars: a saved photo and voice (with its transcript) under a name, per person;
+    # their uploads are kept while the avatar is (as a saved voice's). ``used``: the last
+    # render asked with it (retention drops avatars idle for long).
+    """
+    CREATE TABLE avatars (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL,
+        photo_digest TEXT NOT NULL REFERENCES media (digest),
+        voice_digest TEXT NOT NULL REFERENCES media (digest),
+        voice_seconds REAL NOT NULL, transcript TEXT, created REAL NOT NULL, used REAL NOT NULL,
+        PRIMARY KEY (platform, user_id, name),
+        FOREIGN KEY (platform, user_id) REFERENCES users (platform, user_id) ON DELETE CASCADE);
+    CREATE INDEX avatars_by_use ON avatars (used);
+    """,
+    # 11: batches: the jobs made from one file of several scripts share a batch id (one
+    # status message, one Cancel for them all)
+    """
+    ALTER TABLE jobs ADD COLUMN batch TEXT;
+    CREATE INDEX jobs_by_batch ON jobs (batch) WHERE batch IS NOT NULL;
+    """,
+    # 12: a batch draft held: the scripts its Render could not queue yet (a limit that frees
+    # by itself) are queued as room frees up; the bot finds them by this column (the draft's
+    # own ``held``, written with it)
+    """
+    ALTER TABLE drafts ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX drafts_held ON drafts (held) WHERE held = 1;
+    """,
 )
 
 MIGRATIONS: list[str] = [

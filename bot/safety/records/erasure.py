@@ -122,6 +122,15 @@ class Erasures(Table):
         voices = (
             await db.execute("DELETE FROM voice_profiles WHERE platform=? AND user_id=?", who)
         ).rowcount or 0
+        cur = await db.execute(
+            "SELECT photo_digest, voice_digest FROM avatars WHERE platform=? AND user_id=?", who
+        )
+        for photo, voice in await cur.fetchall():
+            digests |= {photo, voice}
+        # an avatar's consents go with it (ON DELETE CASCADE)
+        voices += (
+            await db.execute("DELETE FROM avatars WHERE platform=? AND user_id=?", who)
+        ).rowcount or 0
         row = await self._one(
             "SELECT last_voice_hash, last_photo_hash FROM users WHERE platform=? AND user_id=?",
             *who,
@@ -185,6 +194,7 @@ class Erasures(Table):
         or open job (the erased rows are already gone or closed)."""
         checks = (
             ("SELECT 1 FROM voice_profiles WHERE media_digest=?", (digest,)),
+            ("SELECT 1 FROM avatars WHERE photo_digest=? OR voice_digest=?", (digest, digest)),
             ("SELECT 1 FROM users WHERE last_voice_hash=? OR last_photo_hash=?", (digest, digest)),
             ("SELECT 1 FROM drafts WHERE instr(data, ?) > 0", (digest,)),
             (
@@ -206,18 +216,23 @@ class Erasures(Table):
         scripts_before: float,
         reviews_before: float = 0.0,
         audit_before: float = 0.0,
+        avatars_before: float = 0.0,
         files_first: FilesFirst = _no_files,
     ) -> PurgeRows:
         """Expire uploads created before ``media_before`` (saved voices and open jobs keep
         theirs), drafts idle since then, the scripts of jobs finished before
         ``scripts_before``, and reviews asked for before ``reviews_before`` (they free the
         requester's slot). ``files_first`` deletes the expired uploads' files before the
-        commit. Returns those files and the reviews to announce."""
+        commit. Avatars not used since ``avatars_before`` go first (their uploads expire
+        with the others then). Returns those files and the reviews to announce."""
         async with self._writing() as db:
             expired = await self._expire_reviews(db, reviews_before)
+            await db.execute("DELETE FROM avatars WHERE used < ?", (avatars_before,))
             cur = await db.execute(
                 "SELECT digest, path FROM media m WHERE created < ? "
                 "AND NOT EXISTS (SELECT 1 FROM voice_profiles v WHERE v.media_digest=m.digest) "
+                "AND NOT EXISTS (SELECT 1 FROM avatars a "
+                "  WHERE m.digest IN (a.photo_digest, a.voice_digest)) "
                 "AND NOT EXISTS (SELECT 1 FROM consents c JOIN jobs j ON j.job_id=c.job_id "
                 f"  WHERE j.status IN {_OPEN} AND m.digest IN (c.voice_digest, c.photo_digest))",
                 (media_before,),

@@ -42,6 +42,16 @@ class JobPlaces(Table):
             return None
         return JobPlace(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
 
+    async def batch_places(self, batch: str) -> list[JobPlace]:
+        """The jobs of a batch (one file of several scripts), oldest first; [] for none."""
+        cur = await self._db.execute(
+            "SELECT job_id, platform, COALESCE(guild_id, ''), user_id, chat_id, status, "
+            "taken_down IS NOT NULL FROM jobs WHERE batch=? ORDER BY created",
+            (batch,),
+        )
+        rows = await cur.fetchall()
+        return [JobPlace(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6])) for r in rows]
+
     async def take_down(
         self, job_id: str, by: str, reason: str, unposted: tuple[Unposted, ...] = ()
     ) -> None:

@@ -98,7 +98,7 @@ class ForgetResult:
     """What an erasure removed from SQLite, and what it leaves to remove elsewhere."""
 
     drafts: int
-    voices: int
+    voices: int  # saved voices and avatars
     jobs: int  # jobs whose words were erased
     media_paths: tuple[Path, ...]  # upload files no remaining row uses
     media_digests: tuple[str, ...]  # their hashes (Redis copies, worker caches)

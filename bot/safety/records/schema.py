@@ -90,4 +90,18 @@ SAFETY_SCHEMA: tuple[str, ...] = (
     "",
     # 9: the web session's moderator scope (the chat's part: web_sessions.scope)
     "",
+    # 10: an avatar's consents, one per scope: the consent record of the job it was saved
+    # from counts where that job was asked (scope: a server id, '' the direct messages)
+    """
+    CREATE TABLE avatar_consents (
+        platform TEXT NOT NULL, user_id TEXT NOT NULL, name TEXT NOT NULL, scope TEXT NOT NULL,
+        consent_id INTEGER NOT NULL REFERENCES consents (id) ON DELETE CASCADE,
+        PRIMARY KEY (platform, user_id, name, scope),
+        FOREIGN KEY (platform, user_id, name) REFERENCES avatars (platform, user_id, name)
+            ON DELETE CASCADE ON UPDATE CASCADE);
+    """,
+    # 11: batches (the chat's part: jobs.batch)
+    "",
+    # 12: held batch drafts (the chat's part: drafts.held)
+    "",
 )

@@ -1,10 +1,12 @@
 """Diff2Lip diffusion lip-sync (needs torch and the authors' CC-BY-NC checkpoint).
 
-Still-photo pipeline: the face is cropped once, the masked and reference crops and the
-shared initial noise are built once, only the mouth crops are generated (in batches, with
-frames whose mel windows are identical generated once), and each is pasted back into the
-full-resolution photo with a feathered, colour-matched mask. Frames are yielded lazily, so
-the caller streams them to the encoder and can stop between batches (cancellation).
+Still-photo pipeline: the face is cropped once (the crop and its paste-back plan are kept
+for the photo's next render, ``Diff2LipBackend.portraits``), the masked and reference crops
+and the shared initial noise are built once, only the mouth crops are generated (in
+batches, with frames whose mel windows are identical generated once), and each is pasted
+back into the full-resolution photo with a feathered, colour-matched mask. Frames are
+yielded lazily, so the caller streams them to the encoder and can stop between batches
+(cancellation).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.avatars import PortraitWork
 from engine.errors import BackendUnavailable
 from engine.lipsync.runtime import BatchFitter, Recent, check_settings, torch_device
 from engine.settings import EngineSettings
@@ -141,6 +144,9 @@ class Diff2LipBackend:
             settings.lipsync_batch or (16 if cuda else 1), "diff2lip", self.device
         )
         self._sec_per_frame_step: float | None = None
+        # the crop and its paste-back plan per photo (they depend on the photo alone; the
+        # conditioning depends on the seed too and costs next to nothing: made per render)
+        self.portraits: PortraitWork[tuple[FaceCrop, Paster]] = PortraitWork(settings.avatar_cache)
 
     @property
     def batch(self) -> int:
@@ -187,8 +193,7 @@ class Diff2LipBackend:
     ) -> Iterator[np.ndarray]:
         """Yield ``n_frames`` full-size RGB frames, generating up to ``batch`` crops at a time."""
         sampler = self.sampler_factory(self._steps(options))
-        crop = make_crop(portrait, self.cfg.image_size)  # 1. crop once
-        paste = Paster(portrait.image, crop)  # 2. paste-back plan once
+        crop, paste = self.portraits.get(portrait, self._crop)  # 1-2. crop, paste plan once
         wav = to_16k(speech.audio.samples, speech.audio.sample_rate)  # 3. features once
         mels = mel_windows(melspectrogram(wav), n_frames, options.fps)
         noise, cond, mask = self._conditioning(crop, options.seed)  # 4. shared inputs once
@@ -215,6 +220,11 @@ class Diff2LipBackend:
             )
             for sample in (ready[k] for k in keys):  # 6. paste and stream; the caller may stop here
                 yield paste(sample)
+
+    def _crop(self, portrait: Portrait) -> tuple[FaceCrop, Paster]:
+        """The face crop and its paste-back plan: made once per photo."""
+        crop = make_crop(portrait, self.cfg.image_size)
+        return crop, Paster(portrait.image, crop)
 
     def _autocast(self) -> Any:
         import torch

@@ -7,10 +7,11 @@ field's libraries: diffusers' UNet2DConditionModel and AutoencoderKL (sd-vae-ft-
 transformers' Whisper encoder; the released files load as they are.
 
 Still-photo pipeline: the face box comes from the landmarks found once at intake; the
-crop, its paste-back plan and the reference latents are made once per render; Whisper runs
-once per 30 s of speech; frames whose audio windows are equal (every silent window counts
-as one) are generated once; crops are generated in batches and pasted into the
-full-resolution photo with the shared colour-matched feathering. Frames are yielded lazily.
+crop, its paste-back plan and the reference latents are made once per photo (kept for its
+next render, ``MuseTalkBackend.portraits``); Whisper runs once per 30 s of speech; frames
+whose audio windows are equal (every silent window counts as one) are generated once; crops
+are generated in batches and pasted into the full-resolution photo with the shared
+colour-matched feathering. Frames are yielded lazily.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import importlib.util
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from engine.avatars import PortraitWork
 from engine.errors import BackendUnavailable
-from engine.lipsync.paste import Paster
+from engine.lipsync.paste import FaceCrop, Paster
 from engine.lipsync.runtime import BatchFitter, Recent, amp_dtype, check_settings, torch_device
 from engine.settings import EngineSettings
 from engine.types import Portrait, RenderOptions, Speech
@@ -111,6 +114,8 @@ class MuseTalkBackend:
             settings.lipsync_batch or (16 if cuda else 1), "musetalk", self.device
         )
         self._sec_per_frame: float | None = None
+        # what a render makes from the photo alone, kept per photo: see _reference
+        self.portraits: PortraitWork[_Reference] = PortraitWork(settings.avatar_cache)
 
     @property
     def batch(self) -> int:
@@ -134,9 +139,9 @@ class MuseTalkBackend:
         self, portrait: Portrait, speech: Speech, *, n_frames: int, options: RenderOptions
     ) -> Iterator[np.ndarray]:
         """Yield ``n_frames`` full-size RGB frames, generating up to ``batch`` crops at a time."""
-        image, crop, (top, left, h, w) = frame_face(portrait)  # 1. crop once
-        paste = Paster(image, crop)  # 2. paste-back plan once
-        reference = self.nets.reference_latents(crop.face)  # 3. reference latents once
+        # 1-3. crop, paste-back plan and reference latents once (per photo: kept)
+        ref = self.portraits.get(portrait, self._reference)
+        paste, reference, (top, left, h, w) = ref.paste, ref.latents, ref.frame
         track = WhisperTrack(_at_16k(speech), n_frames, options.fps, self.nets.encode_audio)
         done = Recent(limit=2 * self.batch)
         for start in range(0, n_frames, self.batch):  # 4. batches of distinct windows
@@ -160,11 +165,29 @@ class MuseTalkBackend:
                     frame = np.ascontiguousarray(frame[top : top + h, left : left + w])
                 yield frame
 
+    def _reference(self, portrait: Portrait) -> _Reference:
+        """The crop, its paste-back plan and the reference latents (a VAE encode): they
+        depend on the photo alone, so an avatar's renders make them once."""
+        image, crop, frame = frame_face(portrait)
+        return _Reference(crop, Paster(image, crop), self.nets.reference_latents(crop.face), frame)
+
     def _run(self, windows: np.ndarray, reference: Any) -> list[np.ndarray]:
         def run(w: np.ndarray) -> list[np.ndarray]:  # CUDA graphs: one shape, the batch's
             return self.nets.generate(w, reference, self.batch if self.nets.cuda_graphs else 0)
 
         return self._fit(run, windows)
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """A photo's reference work: the crop, the plan that pastes generated crops into the
+    (padded) photo, the reference latents, and (top, left, height, width) of the photo inside
+    the padded image."""
+
+    crop: FaceCrop
+    paste: Paster
+    latents: Any
+    frame: tuple[int, int, int, int]
 
 
 def _at_16k(speech: Speech) -> np.ndarray:

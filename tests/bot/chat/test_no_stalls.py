@@ -22,8 +22,8 @@ from telegram import Update
 
 from bot.chat.adapters.discord import MouthpieceClient
 from bot.chat.adapters.telegram import PersonLanes
-from bot.chat.lanes import Lanes
 from bot.contract import texts
+from bot.lanes import Lanes
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
 from tests.auxil.system import discord_system, telegram_system
 from tests.auxil.telegram_server import TelegramStandIn

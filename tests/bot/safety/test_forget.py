@@ -69,6 +69,7 @@ def test_forget_leaves_nothing_of_the_person_anywhere(
             settings = with_settings(settings, telegram_api_base_url=tg.url)
             async with engine_workers(settings, engine) as first:
                 await _make_a_trail(tg, first[0].ctx[CTX_KEY], voice_bytes, photo_bytes)
+            assert digests[1] in engine.photo_sources()  # the render kept the photo's work
             await _copies(service, data, digests, shared)
             # The worker is down; the person's next video waits in the queue (an arq job
             # record holding its script), the one after in review, and a render killed
@@ -171,10 +172,11 @@ def _killed_render(out: Path, job_id: str) -> None:
 async def _until_swept(data: Path, engine: Engine) -> None:
     for _ in range(200):
         cached = list((data / "cache" / "uploads").iterdir())
-        if not cached and not engine.voice_cache.sources():
+        if not cached and not engine.voice_cache.sources() and not engine.photo_sources():
             return
         await asyncio.sleep(0.1)
-    raise AssertionError(f"the restarted worker kept {cached} / {engine.voice_cache.sources()}")
+    kept = (engine.voice_cache.sources(), engine.photo_sources())
+    raise AssertionError(f"the restarted worker kept {cached} / {kept}")
 
 
 async def _scan(

@@ -382,7 +382,11 @@ def _draft(view: StudioView, csrf: str, photo_shown: bool, face: FaceFrame | Non
         '<p><output id="estimate" for="script" aria-live="polite"></output></p>'
         f'<button type="submit">{escape(texts.WEB_SCRIPT_BUTTON)}</button></form>'
     ) + _upload(
-        "script_file", ".txt,text/plain", texts.WEB_SCRIPT_FILE, texts.WEB_SCRIPT_FILE_HINT, csrf
+        "script_file",
+        ".txt,text/plain,.csv,text/csv",
+        texts.WEB_SCRIPT_FILE,
+        texts.WEB_SCRIPT_FILE_HINT,
+        csrf,
     )
     record = (
         f'<button type="button" id="record" hidden data-start="{escape(texts.WEB_RECORD)}" '

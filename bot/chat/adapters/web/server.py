@@ -38,11 +38,11 @@ from bot.chat.adapters.web.pages import (
     queue_view,
     studio_script,
 )
-from bot.chat.lanes import Lanes
 from bot.contract import texts
 from bot.contract.events import Action, Button, Command, Media, Text
 from bot.contract.ports import WebSession
 from bot.conversation.studio import STUDIO_BUTTONS, Studio
+from bot.lanes import Lanes
 
 __all__ = ["ROUTES", "Access", "Limiter", "Route", "build_web_app", "start_web"]
 

@@ -1,5 +1,7 @@
 """Per-person lanes: one person's events run one at a time, in arrival order, while other
-people's events run alongside. Adapters hold a lane around each event they hand the core.
+people's events run alongside. Adapters hold a lane around each event they hand the core (one
+per front-end); the core holds one per person across front-ends, which a held batch's resume
+pass takes too (:mod:`bot.conversation.holds`).
 
 A lane is an :class:`asyncio.Lock` (FIFO: waiters acquire in the order they asked), created on
 first use and dropped when nobody holds or waits for it, so idle people cost nothing.
