@@ -171,5 +171,9 @@ def test_discord_avatar_commands_and_say_autocomplete(tmp_path: Path) -> None:
             cur = await store.database.conn.execute("SELECT payload FROM jobs ORDER BY created")
             jobs = [RenderJob.from_json(r[0]) for r in await cur.fetchall()]
             assert [j.script for j in jobs] == ["Hello there.", "Hi from an avatar."]
+            forgot = await slash("forget", [])
+            assert forgot.startswith("Done. Removed") and "1 saved voice(s) and avatar(s)" in forgot
+            assert await store.avatars.list("discord", MEMBER) == []
+            assert await slash("avatars", []) == texts.AVATARS_NONE
 
     asyncio.run(go())
