@@ -181,30 +181,27 @@ class Engine:
         its characters)."""
         gone = {digests} if isinstance(digests, str) else set(digests)
         dropped = self._portraits.drop(lambda key: key[0] in gone)
-        dropped += self._motion_geometry.forget(gone)
-        backend = getattr(self.lipsync, "portraits", None)
-        if isinstance(backend, PortraitWork):
-            dropped += backend.forget(gone)
-        return dropped
+        return dropped + sum(work.forget(gone) for work in self._photo_work())
 
     def photo_sources(self) -> set[str]:
         """The SHA-256 digests of the photo files something is kept in memory for."""
-        held = {key[0] for key in self._portraits.held()} | self._motion_geometry.sources()
-        backend = getattr(self.lipsync, "portraits", None)
-        if isinstance(backend, PortraitWork):
-            held |= backend.sources()
-        return held
+        held = {key[0] for key in self._portraits.held()}
+        return held.union(*(work.sources() for work in self._photo_work()))
 
     def clear_memory(self) -> int:
         """Drop everything kept in memory from inputs: every photo's work (as
         ``forget_photos``) and the voice analyses. Entries on disk stay (``voice_cache``).
         How many photo entries were dropped."""
-        dropped = self._portraits.clear() + self._motion_geometry.clear()
-        backend = getattr(self.lipsync, "portraits", None)
-        if isinstance(backend, PortraitWork):
-            dropped += backend.clear()
+        dropped = self._portraits.clear() + sum(work.clear() for work in self._photo_work())
         self.voice_cache.clear_memory()
         return dropped
+
+    def _photo_work(self) -> list[PortraitWork[Any]]:
+        """The stages' work kept per photo: the motion stage's, and the lip-sync backend's
+        when it keeps any (``portraits``)."""
+        backend = getattr(self.lipsync, "portraits", None)
+        kept: list[PortraitWork[Any]] = [self._motion_geometry]
+        return kept + ([backend] if isinstance(backend, PortraitWork) else [])
 
     # ---- quick checks, for intake (no model runs) -------------------------------------
     def inspect_photo(self, path: Path) -> PhotoIntake:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from bot.contract import texts
 from bot.contract.events import Reply, Who
@@ -23,7 +23,6 @@ from bot.contract.jobs import new_draft_id
 from bot.contract.ports import Avatar
 from bot.conversation.flow import Draft, FlowInput, Ready, Refuse, ScriptIn
 from bot.conversation.storage import Store
-from bot.safety import Guard
 from bot.safety.policy import scope_of
 
 __all__ = ["AvatarDesk", "NAME"]
@@ -36,18 +35,16 @@ NAME = re.compile(r"^[\w-]{1,32}$")
 
 class AvatarDesk:
     """``/avatar save|delete NAME``, ``/avatars`` and ``/say NAME script``. ``script``
-    checks a script as chat does (the service's length and speech-time limits)."""
+    checks a script as chat does (the service's limits, the scope's blocklist)."""
 
     def __init__(
         self,
         store: Store,
-        guard: Guard,
-        script: Callable[[str], FlowInput],
+        script: Callable[[Who, str], Awaitable[ScriptIn | Refuse]],
         *,
         max_avatars: int = 10,
     ) -> None:
         self.store = store
-        self.guard = guard
         self.script = script
         self.max_avatars = max_avatars
 
@@ -121,11 +118,9 @@ class AvatarDesk:
         avatar = await self.store.avatars.get(who.platform, who.user_id, name)
         if avatar is None:
             return Refuse(texts.AVATAR_NOT_FOUND.format(name=name))
-        checked = self.script(script)
-        if not isinstance(checked, ScriptIn):
+        checked = await self.script(who, script)
+        if isinstance(checked, Refuse):
             return checked
-        if await self.guard.script_blocked(who, checked.text):
-            return Refuse(texts.SCRIPT_BLOCKED)
         await self.store.avatars.used(who.platform, who.user_id, name)
         here = scope_of(who.guild_id) in avatar.consented_in
         draft = _draft(avatar, checked.text, consent=here)

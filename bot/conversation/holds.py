@@ -44,6 +44,8 @@ from bot.safety import Guard
 from bot.safety.guard import Admission, limit_text
 from bot.safety.policy import Denial, LimitExceeded
 
+log = logging.getLogger(__name__)
+
 __all__ = [
     "FREEING_LIMITS",
     "BatchRender",
@@ -84,8 +86,6 @@ def part_of(draft: Draft, part: int) -> str:
     """The job id of one script of a batch draft."""
     return job_id_for(draft.id, part, version_of(draft))
 
-
-log = logging.getLogger(__name__)
 
 #: the limits (:attr:`Denial.limit`) that free by themselves as videos finish: a batch they
 #: stop is held. Not "day" nor "hour" (a count of videos made, freed hours later: holding

@@ -146,12 +146,7 @@ class Service:
         # one person's events, and the pass that queues their held batches, take turns
         self.locks = Lanes()
         self.batches = BatchRender(store, self.guard, self.jobs, gateway.notify, self.locks)
-        self.avatars = AvatarDesk(
-            store,
-            self.guard,
-            lambda text: self._script(text, Draft(id="-")),
-            max_avatars=limits.max_avatars,
-        )
+        self.avatars = AvatarDesk(store, self._whole_script, max_avatars=limits.max_avatars)
 
     async def handle(self, event: Event) -> list[Action]:
         """Run one event; a full or unreachable queue store is answered "busy, try later",
@@ -237,8 +232,8 @@ class Service:
         """Safety admits the draft (consent, policy), the lifecycle records and queues it.
         Returns the answer and the draft to keep (None: done); a refusal keeps the draft,
         and so does a busy Redis (:class:`Busy` goes up to :meth:`handle`)."""
-        if draft.scripts:
-            return await self._submit_batch(who, draft)
+        if draft.scripts:  # one job per script, the rest held while a limit frees (holds)
+            return await self.batches.render(who, draft)
         assert draft.script and draft.voice_hash and draft.photo_hash
         sub = Submission(
             draft.id,
@@ -263,12 +258,6 @@ class Service:
             return Reply(texts.AWAITING_REVIEW.format(job=job_id[:8])), None
         return Reply(_queued_text(job_id, submitted.position)), None
 
-    async def _submit_batch(self, who: Who, draft: Draft) -> tuple[Action, Draft | None]:
-        """One job per script of a batch draft, under one batch id, each admitted and counted
-        by the limits as one video, up to the first refusal; a limit that frees by itself
-        holds the rest, queued as room frees up (:mod:`bot.conversation.holds`)."""
-        return await self.batches.render(who, draft)
-
     # ---- translation of events into flow inputs ---------------------------------------
     async def _translate(self, event: Event, draft: Draft | None) -> FlowInput | None:
         if isinstance(event, Command) and event.name == "say":  # a whole draft, or why not
@@ -289,15 +278,18 @@ class Service:
         clean = " ".join(text.split())
         if draft is None:
             return TextIn(clean)
+        return self._limited(clean)
+
+    def _limited(self, clean: str) -> ScriptIn | Refuse:
+        """A script (whitespace collapsed) as the limits take it: words to say, within the
+        length and speech time, counted on what the voice will say (numbers and symbols
+        written out as words)."""
         if not clean or not any(ch.isalnum() for ch in clean):
             return Refuse(texts.SCRIPT_EMPTY)
-        # the limits count what the voice will say: numbers and symbols written out as words
         measure = measure_script(
             clean, self.limits.max_script_chars, self.limits.max_script_seconds
         )
-        if measure.reason:
-            return Refuse(measure.reason)
-        return ScriptIn(clean)
+        return Refuse(measure.reason) if measure.reason else ScriptIn(clean)
 
     async def _button(self, event: Button, draft: Draft | None) -> FlowInput:
         who = event.who
@@ -344,19 +336,22 @@ class Service:
         except BatchError as e:
             return Refuse(e.reason)
         if len(pieces) == 1:  # one script: as it always was (the blocklist comes after)
-            return self._script(pieces[0].script, Draft(id="-"))
+            return self._limited(" ".join(pieces[0].script.split()))
         scripts: list[str] = []
         for number, piece in enumerate(pieces, start=1):
-            checked = self._script(piece.script, Draft(id="-"))
-            if isinstance(checked, ScriptIn) and await self.guard.script_blocked(
-                event.who, checked.text
-            ):
-                checked = Refuse(texts.SCRIPT_BLOCKED)
-            if not isinstance(checked, ScriptIn):
-                reason = checked.reason if isinstance(checked, Refuse) else texts.SCRIPT_EMPTY
-                return Refuse(texts.BATCH_SCRIPT.format(number=number, reason=reason))
+            checked = await self._whole_script(event.who, piece.script)
+            if isinstance(checked, Refuse):
+                return Refuse(texts.BATCH_SCRIPT.format(number=number, reason=checked.reason))
             scripts.append(checked.text)
         return BatchIn(tuple(scripts), tuple(p.title for p in pieces))
+
+    async def _whole_script(self, who: Who, text: str) -> ScriptIn | Refuse:
+        """A script that comes whole, outside the flow's own screening (one of a batch file,
+        a /say): the limits as for a typed one, then the scope's blocklist."""
+        checked = self._limited(" ".join(text.split()))
+        if isinstance(checked, ScriptIn) and await self.guard.script_blocked(who, checked.text):
+            return Refuse(texts.SCRIPT_BLOCKED)
+        return checked
 
     async def _before_download(self, event: Media, limit: int) -> Refuse | None:
         """What the platform declared (size, length, type) and the person's upload quota:
