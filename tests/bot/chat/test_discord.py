@@ -363,12 +363,17 @@ def test_direct_messages_feed_the_draft(
             photo = _attachment(dc, "302", "me.jpg", sample_photo.read_bytes(), "image/jpeg")
             await dc.dispatch("MESSAGE_CREATE", _dm(dc, ada, dm, attachments=[photo]))
             await dc.wait_for(lambda: any("Photo received." in t for t in said()), timeout=60)
-            buttons = [
-                c["custom_id"]
-                for p in dc.channel_posts(dm)
-                for row in (p.json or {}).get("components", [])
-                for c in row["components"]
-            ]
-            assert f"mp:{REQUESTER}:consent:" in buttons  # the draft is complete: consent next
+
+            def buttons() -> list[str]:
+                return [
+                    c["custom_id"]
+                    for p in dc.channel_posts(dm)
+                    for row in (p.json or {}).get("components", [])
+                    for c in row["components"]
+                ]
+
+            # the photo's answer is two messages ("Photo received.", then the consent question)
+            await dc.wait_for(lambda: len(said()) >= 5, timeout=30)
+            assert f"mp:{REQUESTER}:consent:" in buttons()  # the draft is complete: consent next
 
     asyncio.run(go())

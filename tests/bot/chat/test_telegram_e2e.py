@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -54,8 +56,30 @@ def _replies_after(tg: TelegramStandIn, n: int) -> Callable[[], bool]:
 
 
 def test_talk_to_video(
-    tmp_path: Path, engine: Engine, sample_voice: Path, sample_photo: Path
+    tmp_path: Path,
+    engine: Engine,
+    sample_voice: Path,
+    sample_photo: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # the render lingers a moment as it starts animating, so the status board (a tick every
+    # 0.2 s) sees the job mid-way however fast the render runs (a reused avatar's is quick)
+    real = engine.render
+
+    def lingering(request: Any, *, on_progress: Any = None, **kw: Any) -> Any:
+        lingered: list[bool] = []
+
+        def seen(progress: Any) -> None:
+            if on_progress is not None:
+                on_progress(progress)
+            if progress.stage == "video" and not lingered:
+                lingered.append(True)
+                time.sleep(1.0)
+
+        return real(request, on_progress=seen, **kw)
+
+    monkeypatch.setattr(engine, "render", lingering)
+
     async def go() -> None:
         async with system(tmp_path, engine) as tg:
             tg.send_text(CHAT, "/talk")
