@@ -11,6 +11,15 @@ FROM python:3.11-slim-bookworm AS build
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 CMAKE_ARGS=-DGGML_NATIVE=OFF
 
+# An operator's extra CA (a TLS-inspecting proxy's, config/ca/*.crt): added to the system's
+# trust store, which requests (pip's too), httpx and Python's ssl are pointed at (certifi's
+# bundle would not know it). Not PIP_CERT: a `cert` in a pip.conf (a build host's own CA)
+# must keep winning over this default.
+COPY config/ca/ /usr/local/share/ca-certificates/mouthpiece/
+RUN update-ca-certificates >/dev/null
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends build-essential cmake \
  && rm -rf /var/lib/apt/lists/*
@@ -40,6 +49,15 @@ FROM python:3.11-slim-bookworm AS runtime
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
+
+# An operator's extra CA (a TLS-inspecting proxy's, config/ca/*.crt): added to the system's
+# trust store, which requests (pip's too), httpx and Python's ssl are pointed at (certifi's
+# bundle would not know it). Not PIP_CERT: a `cert` in a pip.conf (a build host's own CA)
+# must keep winning over this default.
+COPY config/ca/ /usr/local/share/ca-certificates/mouthpiece/
+RUN update-ca-certificates >/dev/null
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
 # Run-time libraries only: ffmpeg (media), espeak-ng (speech), OpenCV's GL/GLib, the C++ and
 # OpenMP run-times the compiled wheels (llama.cpp, pyworld) link against.

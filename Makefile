@@ -26,7 +26,7 @@ demo: system-deps $(VENV)/.core
 	@echo "demo video: $(CURDIR)/data/out/demo.mp4"
 
 # the tests also validate docker-compose.yml with a Compose CLI (`config -q`, no daemon)
-test: APT_PACKAGES += docker-compose chromium chromium-driver
+test: APT_PACKAGES += docker-compose chromium chromium-driver postgresql
 # One test process per core, each taking whole files (a file's fixtures are built once): most
 # tests wait on redis-server, workers and ffmpeg, so two cores run the suite in ~6.5 min, not 11.
 test: system-deps $(VENV)/.full $(NEUTTS_ESPEAK)/SOURCE

@@ -45,6 +45,7 @@ __all__ = [
     "Metrics",
     "OUTCOMES",
     "PLATFORMS",
+    "WEBHOOK_REFUSALS",
     "start_http",
     "start_worker_http",
     "bound_port",
@@ -60,6 +61,9 @@ log = logging.getLogger(__name__)
 
 OUTCOMES = (*(str(s) for s in FINAL_STATES), "retried")
 PLATFORMS = ("telegram", "discord")
+#: why the Telegram webhook refused a request: no or a wrong secret header, a body over the
+#: bound, a body that is not one JSON update
+WEBHOOK_REFUSALS = ("secret", "too_large", "bad_body")
 HEALTH_TIMEOUT = 2.0  # seconds a health check or a pre-scrape callback may take
 
 # Renders take seconds on a GPU and up to hours on a CPU; stages are shorter; the bot's
@@ -89,6 +93,11 @@ class Metrics:
     delivery_failures: Counter  # labels: platform
     updates: Counter  # labels: platform
     update_seconds: Histogram  # labels: platform
+    webhook_refused: Counter  # labels: reason (one of WEBHOOK_REFUSALS)
+    discord_shard_up: Gauge  # labels: shard (1: its gateway session is live)
+    discord_shard_latency: Gauge  # labels: shard (heartbeat to its acknowledgement)
+    # labels: reason (bot.jobs.media_links.LinkRefusal; the media server zeroes each)
+    media_refused: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -130,6 +139,30 @@ class Metrics:
                 buckets=_UPDATE_BUCKETS,
                 registry=reg,
             ),
+            webhook_refused=Counter(
+                "mouthpiece_telegram_webhook_refused",
+                "Requests to the Telegram webhook refused, by reason",
+                ["reason"],
+                registry=reg,
+            ),
+            discord_shard_up=Gauge(
+                "mouthpiece_discord_shard_up",
+                "Whether this process's Discord shard has a live gateway session (1) or not",
+                ["shard"],
+                registry=reg,
+            ),
+            discord_shard_latency=Gauge(
+                "mouthpiece_discord_shard_latency_seconds",
+                "Time from a Discord shard's last heartbeat to its acknowledgement",
+                ["shard"],
+                registry=reg,
+            ),
+            media_refused=Counter(
+                "mouthpiece_media_fetch_refused",
+                "Upload fetches the bot's media server refused (403), by reason",
+                ["reason"],
+                registry=reg,
+            ),
         )
         # Known label values start at zero, so rates and alerts work before the first event.
         for outcome in OUTCOMES:
@@ -137,6 +170,8 @@ class Metrics:
         for platform in PLATFORMS:
             m.delivery_failures.labels(platform=platform)
             m.updates.labels(platform=platform)
+        for reason in WEBHOOK_REFUSALS:
+            m.webhook_refused.labels(reason=reason)
         return m
 
     def exposition(self) -> bytes:
@@ -164,6 +199,13 @@ class FrontEnds:
     """When each chat front-end's connection last worked (Telegram: an answered getUpdates;
     Discord: a live gateway session). One that has not worked for ``timeout`` seconds is
     dead: ``/healthz`` says so and the bot's watchdog exits, so the supervisor restarts it.
+
+    A front-end with several connections (Discord's shards) watches each as a part named
+    ``front/part`` (``discord/0``, ``discord/1``): once it has parts, the front-end is alive
+    only while every part is, so one dead shard makes the whole front-end dead. A shard that
+    discord.py could not bring back within the timeout leaves its servers (and, for shard 0,
+    every DM) unanswered, and a restart of the process is the one cure that always works; the
+    healthy shards lose no more than a reconnect.
     """
 
     def __init__(self, timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
@@ -180,8 +222,16 @@ class FrontEnds:
         self._seen[name] = self._clock()
 
     def report(self) -> dict[str, bool]:
+        """Each front-end's state, and each part's under its own name (``discord/1``)."""
         now = self._clock()
-        return {name: now - seen <= self.timeout for name, seen in self._seen.items()}
+        out = {name: now - seen <= self.timeout for name, seen in self._seen.items()}
+        parts: dict[str, list[bool]] = {}
+        for name, ok in out.items():
+            whole, sep, _ = name.partition("/")
+            if sep:
+                parts.setdefault(whole, []).append(ok)
+        out.update({whole: all(oks) for whole, oks in parts.items()})
+        return out
 
     def dead(self) -> list[str]:
         return [name for name, ok in self.report().items() if not ok]
@@ -297,6 +347,7 @@ _QUIET = {
     "httpcore": logging.WARNING,
     "aiohttp.access": logging.WARNING,
     "aiosqlite": logging.INFO,
+    "psycopg": logging.INFO,  # the PostgreSQL store (DATABASE_URL): connection details
     "telegram": logging.INFO,
     "discord": logging.INFO,
 }
@@ -415,7 +466,11 @@ def logging_from_settings(settings: BotSettings) -> logging.Handler:
         return configure_logging(
             settings.log_level,
             json_lines=settings.log_format == "json",
-            secrets=(settings.telegram_bot_token, settings.discord_bot_token),
+            secrets=(
+                settings.telegram_bot_token,
+                settings.discord_bot_token,
+                settings.telegram_webhook_secret_token,
+            ),
         )
     except ValueError as e:
         raise ValueError(f"MOUTHPIECE_LOG_LEVEL={settings.log_level!r}: {e}") from e

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.contract.jobs import LABEL, LABEL_POSITIONS
 
@@ -39,9 +43,19 @@ class BotSettings:
     telegram_bot_token: str = ""
     discord_bot_token: str = ""
     telegram_api_base_url: str = "https://api.telegram.org"
+    # "": long polling; else the public https URL Telegram posts updates to (webhook mode)
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = ""  # "": derived from the bot token (see the property)
+    telegram_webhook_host: str = "127.0.0.1"  # where the chat process listens for the webhook
+    telegram_webhook_port: int = 8443
     discord_api_base_url: str = DISCORD_API
     discord_gateway_url: str = ""  # "": Discord's, or /gateway/bot of a non-default API base
+    discord_shard_count: int = 0  # shards in all; 0: the count /gateway/bot recommends
+    discord_shard_ids: str = ""  # the shards this process runs ("0,1"); "": all of them
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # "": the store is SQLite in data_dir (one host); postgresql://...: PostgreSQL, shared by
+    # several chat processes (their limits hold across them)
+    database_url: str = ""
     data_dir: Path = Path("data")
     tts: str = "espeak"  # which speech backend the workers run (decides if a transcript is needed)
     lipsync: str = "auto"  # the workers' lip-sync backend: auto (the best usable) or a name
@@ -54,6 +68,13 @@ class BotSettings:
     # bot and workers share data_dir (one box, one volume): a worker reads the bot's file of an
     # upload in place; no copy in Redis, none in the worker's cache
     shared_media: bool = False
+    # the fetch hand-off: workers GET each upload from the chat process's media server with a
+    # signed, expiring link (Redis carries only the link); "": off (bytes through Redis)
+    media_url: str = ""  # where workers reach this chat process's media server
+    media_host: str = "0.0.0.0"  # where the chat process listens for it
+    media_port: int = 8082
+    media_secret: str = ""  # signs media links; "": a random one kept in the data folder
+    media_url_seconds: int = 86_400  # a link's lifetime: how long a queued job may wait
     intake_timeout_seconds: float = 20.0
     render_max_jobs: int = 1
     # ---- render queue
@@ -130,9 +151,30 @@ class BotSettings:
         return self.data_dir / "mouthpiece.sqlite3"
 
     @property
+    def store_target(self) -> str | Path:
+        """Where the store lives: DATABASE_URL, or the SQLite file in the data folder."""
+        return self.database_url or self.db_path
+
+    @property
     def web_secret_path(self) -> Path:
         """Where the web sign-in secret is kept when MOUTHPIECE_WEB_SECRET is not set."""
         return self.data_dir / "web_secret"
+
+    @property
+    def telegram_webhook_secret_token(self) -> str:
+        """The secret Telegram sends with every webhook update: TELEGRAM_WEBHOOK_SECRET, or
+        one derived from the bot token. Derived, it stays the same across restarts (updates
+        Telegram retries after a restart are accepted), is stored nowhere, and changes when
+        the token is revoked; whoever holds the token controls the bot anyway."""
+        if self.telegram_webhook_secret:
+            return self.telegram_webhook_secret
+        key = self.telegram_bot_token.encode()
+        return hmac.new(key, b"mouthpiece telegram webhook", hashlib.sha256).hexdigest()
+
+    @property
+    def media_secret_path(self) -> Path:
+        """Where the media link secret is kept when MOUTHPIECE_MEDIA_SECRET is not set."""
+        return self.data_dir / "media_secret"
 
     @property
     def media_dir(self) -> Path:
@@ -163,6 +205,7 @@ class BotSettings:
                 f"DISCORD_GATEWAY_URL={self.discord_gateway_url!r} must start with wss:// "
                 "(or ws://)"
             )
+        _check_shards(self.discord_shard_count, self.discord_shard_ids)
         if self.label_position not in LABEL_POSITIONS:
             raise ValueError(
                 f"MOUTHPIECE_LABEL_POSITION={self.label_position!r} is not one of "
@@ -179,6 +222,7 @@ class BotSettings:
             raise ValueError(
                 f"MOUTHPIECE_WEB_URL={self.web_url!r} must start with https:// (or http://)"
             )
+        _check_webhook(self)
         if not self.preview_seconds >= 0:  # NaN too
             raise ValueError(
                 f"MOUTHPIECE_PREVIEW_SECONDS={self.preview_seconds!r} must be 0 (no previews) "
@@ -188,6 +232,8 @@ class BotSettings:
             raise ValueError(
                 f"MOUTHPIECE_BATCH_RESUME_SECONDS={self.batch_resume_seconds!r} must be more than 0"
             )
+        _check_database_url(self.database_url)
+        self._check_media_hand_off()
         if self.web_secret and len(self.web_secret) < 32:
             raise ValueError("MOUTHPIECE_WEB_SECRET is too short: give at least 32 characters")
         bad = [x for x in _ids(self.discord_mod_role) if not x.isdigit()]
@@ -196,6 +242,23 @@ class BotSettings:
                 f"DISCORD_MOD_ROLE={bad[0]!r} is not a role id. A role name grants nothing "
                 "(anyone who can create roles could make one with that name): give the "
                 "role's id (Discord developer mode, right-click the role, Copy Role ID)"
+            )
+
+    def _check_media_hand_off(self) -> None:
+        if self.media_url and not self.media_url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"MOUTHPIECE_MEDIA_URL={self.media_url!r} must start with http:// (or https://)"
+            )
+        if self.media_url and self.shared_media:
+            raise ValueError(
+                "MOUTHPIECE_MEDIA_URL and MOUTHPIECE_SHARED_MEDIA are both set: choose one "
+                "hand-off (set MOUTHPIECE_SHARED_MEDIA=false for workers on other machines)"
+            )
+        if self.media_secret and len(self.media_secret) < 32:
+            raise ValueError("MOUTHPIECE_MEDIA_SECRET is too short: give at least 32 characters")
+        if self.media_url_seconds <= 0:
+            raise ValueError(
+                f"MOUTHPIECE_MEDIA_URL_SECONDS={self.media_url_seconds!r} must be more than 0"
             )
 
     @property
@@ -210,6 +273,11 @@ class BotSettings:
     @property
     def discord_mod_roles(self) -> frozenset[str]:
         return frozenset(_ids(self.discord_mod_role))
+
+    @property
+    def discord_shards(self) -> tuple[int, ...]:
+        """The shards this process runs; empty: all ``discord_shard_count`` of them."""
+        return tuple(int(x) for x in _ids(self.discord_shard_ids))
 
     @property
     def discord_custom_api(self) -> bool:
@@ -242,8 +310,73 @@ class BotSettings:
         return cls(**values)  # type: ignore[arg-type]
 
 
+#: what the Bot API allows in a webhook's secret_token, from 32 characters: a forged update
+#: can claim to come from anyone, an operator included, so the secret must not be guessable
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{32,256}")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _check_database_url(url: str) -> None:
+    if url and not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError(
+            "DATABASE_URL must start with postgresql:// (or be empty: SQLite in "
+            "MOUTHPIECE_DATA_DIR); the value is not shown, it may hold a password"
+        )
+
+
+def _check_webhook(s: BotSettings) -> None:
+    if s.telegram_webhook_secret and not _WEBHOOK_SECRET.fullmatch(s.telegram_webhook_secret):
+        raise ValueError(
+            "TELEGRAM_WEBHOOK_SECRET must be 32 to 256 characters of A-Z a-z 0-9 _ - "
+            "(or empty: one derived from the bot token)"
+        )
+    if not s.telegram_webhook_url:
+        return
+    url = urlsplit(s.telegram_webhook_url)
+    local_http = url.scheme == "http" and url.hostname in _LOOPBACK
+    if not url.hostname or not (url.scheme == "https" or local_http) or url.fragment:
+        raise ValueError(
+            f"TELEGRAM_WEBHOOK_URL={s.telegram_webhook_url!r} must be an https:// address "
+            "(http:// only on 127.0.0.1 or localhost)"
+        )
+    if not 0 < s.telegram_webhook_port < 65536:
+        raise ValueError(
+            f"TELEGRAM_WEBHOOK_PORT={s.telegram_webhook_port!r} must be a TCP port (1-65535)"
+        )
+
+
 def _ids(value: str) -> list[str]:
     return [x.strip() for x in value.split(",") if x.strip()]
+
+
+def _check_shards(count: int, ids: str) -> None:
+    """DISCORD_SHARD_COUNT and DISCORD_SHARD_IDS: shards split over processes only work when
+    every process agrees on the count and each shard is run once."""
+    if count < 0:
+        raise ValueError(
+            f"DISCORD_SHARD_COUNT={count} must be 0 (as many as Discord recommends) or more"
+        )
+    names = _ids(ids)
+    if not names:
+        return
+    bad = [x for x in names if not x.isdigit()]
+    if bad:
+        raise ValueError(f"DISCORD_SHARD_IDS holds {bad[0]!r}: give shard numbers, e.g. 0,1")
+    if count == 0:
+        raise ValueError(
+            f"DISCORD_SHARD_IDS={ids!r} needs DISCORD_SHARD_COUNT: processes that split the "
+            "shards must all be told how many there are in all"
+        )
+    numbers = [int(x) for x in names]
+    over = [n for n in numbers if n >= count]
+    if over:
+        raise ValueError(
+            f"DISCORD_SHARD_IDS holds {over[0]}, but DISCORD_SHARD_COUNT={count} numbers the "
+            f"shards 0 to {count - 1}"
+        )
+    twice = [n for n in numbers if numbers.count(n) > 1]
+    if twice:
+        raise ValueError(f"DISCORD_SHARD_IDS names shard {twice[0]} twice")
 
 
 def _parse(kind: type[Any], raw: str) -> object:
@@ -270,9 +403,16 @@ _ENV = {
     "telegram_bot_token": "TELEGRAM_BOT_TOKEN",
     "discord_bot_token": "DISCORD_BOT_TOKEN",
     "telegram_api_base_url": "TELEGRAM_API_BASE_URL",
+    "telegram_webhook_url": "TELEGRAM_WEBHOOK_URL",
+    "telegram_webhook_secret": "TELEGRAM_WEBHOOK_SECRET",
+    "telegram_webhook_host": "TELEGRAM_WEBHOOK_HOST",
+    "telegram_webhook_port": "TELEGRAM_WEBHOOK_PORT",
     "discord_api_base_url": "DISCORD_API_BASE_URL",
     "discord_gateway_url": "DISCORD_GATEWAY_URL",
+    "discord_shard_count": "DISCORD_SHARD_COUNT",
+    "discord_shard_ids": "DISCORD_SHARD_IDS",
     "redis_url": "REDIS_URL",
+    "database_url": "DATABASE_URL",
     "data_dir": "MOUTHPIECE_DATA_DIR",
     "telegram_admin_ids": "TELEGRAM_ADMIN_IDS",
     "discord_operator_ids": "DISCORD_OPERATOR_IDS",

@@ -15,6 +15,10 @@ from bot.settings import BotSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
+GPU = ROOT / "docker-compose.gpu.yml"
+#: one chat process per front-end: (service, the flag its command names)
+FRONT_ENDS = {"bot-telegram": "--telegram", "bot-discord": "--discord", "bot-web": "--web"}
+PROCESSES = (*FRONT_ENDS, "worker")
 
 
 @pytest.fixture(scope="module")
@@ -23,24 +27,34 @@ def compose() -> dict[str, Any]:
 
 
 def _healthcheck_port(service: dict[str, Any]) -> int:
-    test = " ".join(service["healthcheck"]["test"])
-    assert "/healthz" in test
-    return int(test.split("127.0.0.1:")[1].split("/")[0])
+    test = service["healthcheck"]["test"]
+    assert test[:4] == ["CMD", "python", "-m", "bot.probe"], test
+    return int(test[4])
 
 
 def test_services_commands_and_dependencies(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert {"redis", "bot", "worker"} <= set(services)
-    assert services["bot"]["command"] == ["python", "-m", "bot"]
+    assert {"redis", *FRONT_ENDS, "worker"} <= set(services)
+    assert "bot" not in services  # one process per front-end, not one for all
+    for name, flag in FRONT_ENDS.items():
+        assert services[name]["command"] == ["python", "-m", "bot", flag]
     assert services["worker"]["command"] == ["python", "-m", "bot.worker"]
-    for name in ("bot", "worker"):
+    image = services["worker"]["image"]
+    for name in PROCESSES:
         s = services[name]
-        assert s["build"]["context"] == "." and s["image"] == services["bot"]["image"]
+        assert s["build"]["context"] == "." and s["image"] == image
         assert s["env_file"] == ".env"
         assert s["depends_on"] == {"redis": {"condition": "service_healthy"}}
         assert s["environment"]["REDIS_URL"].endswith("redis://redis:6379/0}")
+        assert s["restart"] == "unless-stopped", name  # each restarted on its own
         assert "TORCH_INDEX_URL" in s["build"]["args"]  # the Dockerfile's build argument
     assert "ARG TORCH_INDEX_URL" in (ROOT / "Dockerfile").read_text()
+    # the studio runs in bot-web alone; the store is chosen by DATABASE_URL in each
+    for name in ("bot-telegram", "bot-discord"):
+        assert services[name]["environment"]["MOUTHPIECE_WEB_PORT"] == "0", name
+    assert services["bot-web"]["environment"]["MOUTHPIECE_WEB_PORT"].startswith("${")
+    for name in FRONT_ENDS:
+        assert services[name]["environment"]["DATABASE_URL"] == "${DATABASE_URL:-}", name
 
 
 def test_redis_persists_and_is_health_checked(compose: dict[str, Any]) -> None:
@@ -57,26 +71,88 @@ def test_redis_persists_and_is_health_checked(compose: dict[str, Any]) -> None:
 def test_health_checks_hit_the_configured_ports(compose: dict[str, Any]) -> None:
     services = compose["services"]
     defaults = BotSettings()
-    bot, worker = services["bot"], services["worker"]
-    assert _healthcheck_port(bot) == int(bot["environment"]["MOUTHPIECE_BOT_METRICS_PORT"])
+    worker = services["worker"]
+    for name in FRONT_ENDS:
+        bot = services[name]
+        assert _healthcheck_port(bot) == int(bot["environment"]["MOUTHPIECE_BOT_METRICS_PORT"])
+        assert _healthcheck_port(bot) == defaults.bot_metrics_port
     assert _healthcheck_port(worker) == int(worker["environment"]["MOUTHPIECE_WORKER_METRICS_PORT"])
-    assert _healthcheck_port(bot) == defaults.bot_metrics_port
     assert _healthcheck_port(worker) == defaults.worker_metrics_port
-    for s in (bot, worker):  # the image has python but no curl
-        assert s["healthcheck"]["test"][:2] == ["CMD", "python"]
 
 
-def test_worker_reserves_a_gpu_and_shares_data_with_the_bot(compose: dict[str, Any]) -> None:
+def test_no_health_check_argument_has_a_space(compose: dict[str, Any]) -> None:
+    """podman's Docker-compatible API splits an exec-form check's arguments on spaces (a
+    ``python -c "..."`` check became a syntax error there): none may have one."""
+    for name, service in compose["services"].items():
+        if "healthcheck" in service:
+            test = service["healthcheck"]["test"]
+            assert test[0] == "CMD" and not any(" " in arg for arg in test), (name, test)
+
+
+def test_the_probe_reports_a_health_endpoint(tmp_path: Path) -> None:
+    """``python -m bot.probe PORT``: 0 while /healthz answers 200, 1 on 503 or nothing."""
+    import sys
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    status = [200]
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            self.send_response(status[0] if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = str(server.server_address[1])
+
+    def probe() -> int:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.probe", port], cwd=ROOT, capture_output=True, timeout=30
+        ).returncode
+
+    try:
+        assert probe() == 0
+        status[0] = 503
+        assert probe() == 1
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert probe() == 1  # nothing listens
+
+
+def test_cpu_hosts_need_no_edit_and_gpu_hosts_add_one_file(compose: dict[str, Any]) -> None:
     services, volumes = compose["services"], compose["volumes"]
     worker = services["worker"]
-    devices = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert "deploy" not in worker  # the base file starts on a host without a GPU
+    gpu = yaml.safe_load(GPU.read_text())
+    devices = gpu["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"]
     assert devices == [{"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    assert set(gpu["services"]) == {"worker"}
     mounts = {v.split(":")[1]: v for v in worker["volumes"]}
     assert {"/data", "/models"} <= set(mounts)
     assert mounts["/models"].endswith(":ro")
-    bot_data = next(v for v in services["bot"]["volumes"] if v.split(":")[1] == "/data")
-    assert bot_data.split(":")[0] == mounts["/data"].split(":")[0] in volumes
+    for name in FRONT_ENDS:
+        data = next(v for v in services[name]["volumes"] if v.split(":")[1] == "/data")
+        assert data.split(":")[0] == mounts["/data"].split(":")[0] in volumes
     assert mounts["/models"].split(":")[0] in volumes
+
+
+def test_the_image_trusts_an_operators_extra_ca() -> None:
+    """config/ca/*.crt joins the trust store in both stages, and the HTTPS clients (pip
+    through requests, httpx, ssl) read that store rather than certifi's own bundle; never
+    PIP_CERT, which would override a build host's own pip.conf ``cert``."""
+    for stage in _stages():
+        text = " ".join(stage)
+        assert "COPY config/ca/ /usr/local/share/ca-certificates/" in text
+        assert "update-ca-certificates" in text
+        for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+            assert f"{variable}=/etc/ssl/certs/ca-certificates.crt" in text, variable
+        assert "PIP_CERT" not in text
+    assert (ROOT / "config" / "ca").is_dir()
 
 
 def _compose_cli() -> list[str]:
@@ -92,11 +168,15 @@ def _compose_cli() -> list[str]:
     return [legacy]
 
 
-def _config(tmp: Path, text: str) -> subprocess.CompletedProcess[str]:
+def _config(tmp: Path, text: str, *extra: str) -> subprocess.CompletedProcess[str]:
     (tmp / "docker-compose.yml").write_text(text)
     shutil.copy(ROOT / "config" / "example.env", tmp / ".env")
+    files = ["-f", "docker-compose.yml"]
+    for name in extra:
+        shutil.copy(ROOT / name, tmp / name)
+        files += ["-f", name]
     return subprocess.run(
-        [*_compose_cli(), "-f", "docker-compose.yml", "config", "-q"],
+        [*_compose_cli(), *files, "config", "-q"],
         cwd=tmp,
         capture_output=True,
         text=True,
@@ -112,6 +192,8 @@ def test_compose_cli_validates_the_file(tmp_path: Path) -> None:
     typo = COMPOSE.read_text().replace("    healthcheck:", "    helthcheck:", 1)
     refused = _config(tmp_path, typo)
     assert refused.returncode != 0 and "helthcheck" in refused.stdout + refused.stderr
+    with_gpu = _config(tmp_path, COMPOSE.read_text(), GPU.name)
+    assert with_gpu.returncode == 0, with_gpu.stderr
 
 
 # ---- least privilege -----------------------------------------------------------------
@@ -152,13 +234,15 @@ def test_the_runtime_image_has_no_compilers_and_runs_as_a_user() -> None:
 
 def test_services_drop_privileges_and_have_a_read_only_root(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    for name in ("redis", "bot", "worker"):
+    for name in ("redis", *PROCESSES, "postgres"):
         s = services[name]
         assert s.get("read_only") is True, name
         assert s.get("cap_drop") == ["ALL"], name
         assert "no-new-privileges:true" in s.get("security_opt", []), name
         assert not s.get("privileged") and not s.get("cap_add"), name
         assert str(s.get("user", "")).split(":")[0] not in ("root", "0"), name
+    # the proxy binds 80 and 443 as its user: that one capability, nothing else
+    assert services["proxy"].get("cap_add") == ["NET_BIND_SERVICE"]
     for name in services:  # the tools too: no capabilities, no setuid escalation
         assert services[name].get("cap_drop") == ["ALL"], name
         assert "no-new-privileges:true" in services[name].get("security_opt", []), name
@@ -167,7 +251,7 @@ def test_services_drop_privileges_and_have_a_read_only_root(compose: dict[str, A
 def test_writes_land_on_volumes_or_tmpfs(compose: dict[str, Any]) -> None:
     """With a read-only root, every path the processes write is a volume or a tmpfs."""
     services, dockerfile = compose["services"], (ROOT / "Dockerfile").read_text()
-    for name in ("bot", "worker"):
+    for name in PROCESSES:
         s = services[name]
         assert any(t.split(":")[0] == "/tmp" for t in s["tmpfs"]), name
         mounts = {v.split(":")[1] for v in s["volumes"]}

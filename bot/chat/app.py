@@ -8,16 +8,19 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from bot.chat.adapters.web import start_web, web_secret
+from bot.chat.media_server import media_links_from, start_media_server
 from bot.chat.queue import Queue
 from bot.chat.store import Store
 from bot.contract.jobs import RENDER_QUEUE
 from bot.conversation.service import Limits, Service
 from bot.db import SPARE_BYTES
+from bot.jobs.locks import SharedLanes, leased_every
 from bot.observability import FrontEnds, Metrics, instrument_handler, start_http
 from bot.safety import (
     RateLimits,
@@ -26,7 +29,7 @@ from bot.safety import (
     ServerPolicy,
     Staff,
     UploadLimits,
-    run_periodically,
+    purge,
 )
 from bot.safety.signin import WebSignIn
 from bot.settings import BotSettings
@@ -44,7 +47,7 @@ log = logging.getLogger(__name__)
 
 
 async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
-    store = await Store.open(settings.db_path, spare_bytes=SPARE_BYTES)  # room for deletes
+    store = await Store.open(settings.store_target, spare_bytes=SPARE_BYTES)  # room for deletes
     queue = await Queue.connect(
         settings.redis_url,
         media_ttl=settings.media_ttl_seconds,
@@ -52,6 +55,7 @@ async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
         # a worker keeps a cached copy at most the media retention: its tombstone outlives it
         tombstone_seconds=(settings.media_retention_hours + 1) * 3600,
         shared=settings.shared_media,
+        links=media_links_from(settings),  # the fetch hand-off, when MOUTHPIECE_MEDIA_URL is set
     )
     limits = Limits(
         max_script_chars=settings.max_script_chars,
@@ -83,6 +87,8 @@ async def build_service(settings: BotSettings) -> tuple[Service, Store, Queue]:
         },
         safety=safety_from(settings),
         web=web_signin_from(settings),
+        # one person's events one at a time in every chat process on this Redis
+        lanes=SharedLanes(queue.redis),
     )
     return service, store, queue
 
@@ -132,16 +138,23 @@ def retention_from(settings: BotSettings) -> Retention:
     )
 
 
-async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> int:
-    """Run until SIGTERM (exit status 0), or until a front-end's connection has been dead for
-    ``frontend_timeout_seconds`` (1: the supervisor, e.g. compose, restarts the process)."""
+async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool, web: bool = True) -> int:
+    """Run the chosen front-ends (``web``: the studio, when ``MOUTHPIECE_WEB_PORT`` is set)
+    until SIGTERM (exit status 0), or until a front-end's connection has been dead for
+    ``frontend_timeout_seconds`` (1: the supervisor, e.g. compose, restarts the process).
+
+    One process may run every front-end, or each its own (``python -m bot --telegram``,
+    ``--discord``, ``--web``: compose's ``bot-telegram``, ``bot-discord`` and ``bot-web``):
+    then a Telegram outage restarts only the Telegram process, never the Discord gateway's.
+    Processes share the store (one SQLite file on one box, or PostgreSQL) and Redis."""
     service, store, queue = await build_service(settings)
     metrics = Metrics.create()
     handle = instrument_handler(service.handle, metrics)
     front_ends = FrontEnds(settings.frontend_timeout_seconds)
     http = await start_bot_http(settings, store, queue, metrics, front_ends)
+    media = await start_media_server(settings, queue.links, metrics)  # None: no MEDIA_URL
     studio = None
-    if settings.web_port:  # the web studio: a third front-end on this loop, same store
+    if web and settings.web_port:  # the web studio: a third front-end on this loop, same store
         studio = await start_web(
             service.studio,
             settings.web_host,
@@ -152,41 +165,46 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
     stop = asyncio.Event()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows / threads
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    rules, redis = retention_from(settings), queue.redis
+
+    async def retention_pass() -> None:
+        await purge(
+            store, settings.out_dir, rules, time.time(), queue.notify, media_dir=settings.media_dir
+        )
+
+    async def reconcile_pass() -> None:
+        done = await service.jobs.reconcile()
+        if done.requeued or done.failed:
+            log.warning("jobs reconciled", extra=done.__dict__)
+
+    # Every chat process runs these loops; each pass runs in one process at a time (the
+    # holder of its lease in Redis), so several processes never purge, reconcile or queue
+    # held batches side by side. The workers' reports are read by every process: a Redis
+    # consumer group hands each report to one of them.
     tasks = [
         asyncio.create_task(
-            run_periodically(
-                store,
-                settings.out_dir,
-                retention_from(settings),
-                settings.purge_interval_seconds,
-                notify=queue.notify,
-                media_dir=settings.media_dir,
-            )
+            leased_every(redis, "retention", settings.purge_interval_seconds, retention_pass)
         ),
         # the job lifecycle: the workers' reports into the store, and no job left behind
         asyncio.create_task(service.jobs.follow()),
-        asyncio.create_task(service.jobs.reconcile_every(settings.reconcile_seconds)),
+        asyncio.create_task(
+            leased_every(redis, "reconcile", settings.reconcile_seconds, reconcile_pass)
+        ),
         # batches a limit held back: their next scripts queued as room frees up
-        asyncio.create_task(service.batches.resume_every(settings.batch_resume_seconds)),
+        asyncio.create_task(
+            leased_every(redis, "batches", settings.batch_resume_seconds, service.batches.resume)
+        ),
     ]
     dead: list[str] = []
+    stop_telegram: Callable[[], Awaitable[None]] | None = None
     try:
-        if telegram:
-            from bot.chat.adapters.telegram import build_application
+        if telegram:  # long polling, or a webhook when TELEGRAM_WEBHOOK_URL is set
+            from bot.chat.adapters.telegram import start_telegram
 
             front_ends.watch("telegram")
-            app = build_application(
-                settings.telegram_bot_token,
-                settings.telegram_api_base_url,
-                handle,
-                per_person=settings.pending_per_person,
-                on_poll=lambda: front_ends.alive("telegram"),
+            stop_telegram = await start_telegram(
+                settings, handle, on_alive=lambda: front_ends.alive("telegram"), metrics=metrics
             )
-            await app.initialize()
-            await app.start()
-            assert app.updater is not None
-            await app.updater.start_polling(drop_pending_updates=False)
-            log.info("telegram front-end running")
         if discord:
             from bot.chat.adapters.discord import run_discord
 
@@ -196,7 +214,9 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
                     run_discord(
                         settings,
                         handle,
-                        on_alive=lambda: front_ends.alive("discord"),
+                        # "discord" until the shards are known, then "discord/0", ... each
+                        liveness=front_ends,
+                        metrics=metrics,
                         suggest=service.avatars.names,
                     )
                 )
@@ -207,14 +227,14 @@ async def run_bot(settings: BotSettings, *, telegram: bool, discord: bool) -> in
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if telegram:
-            await app.updater.stop()  # type: ignore[union-attr]
-            await app.stop()
-            await app.shutdown()
+        if stop_telegram is not None:
+            await stop_telegram()
         if http is not None:
             await http.cleanup()
         if studio is not None:
             await studio.cleanup()
+        if media is not None:
+            await media.cleanup()
         await queue.close()
         await store.close()
     return 1 if dead else 0
@@ -242,17 +262,18 @@ async def start_bot_http(
     metrics: Metrics,
     front_ends: FrontEnds | None = None,
 ) -> web.AppRunner | None:
-    """The bot's /healthz (Redis and SQLite answer, each front-end's connection works) and
+    """The bot's /healthz (Redis and the store answer, each front-end's connection works) and
     /metrics; None when the port is 0."""
     if settings.bot_metrics_port == 0:
         return None
 
     async def health() -> dict[str, object]:
         redis_ok = await _answers(queue.redis.ping())
-        sqlite_ok = await _answers(store.schema_version())
+        store_ok = await _answers(store.schema_version())
         connections = front_ends.report() if front_ends is not None else {}
-        ok = redis_ok and sqlite_ok and all(connections.values())
-        return {"ok": ok, "redis": redis_ok, "sqlite": sqlite_ok, **connections}
+        ok = redis_ok and store_ok and all(connections.values())
+        kind = store.database.dialect.name  # "sqlite" (the key it always had) or "postgres"
+        return {"ok": ok, "redis": redis_ok, "store": store_ok, kind: store_ok, **connections}
 
     async def refresh() -> None:
         metrics.queue_depth.set(await queue.redis.zcard(RENDER_QUEUE))

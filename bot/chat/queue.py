@@ -5,7 +5,10 @@ the job lifecycle's queue port (:class:`bot.contract.ports.JobQueue`, over
 Media travel through Redis by content hash (with a TTL), so the bot and the workers may
 run on different machines that share nothing but Redis; a job whose copy expired gets a
 fresh one from the bot's own file (:meth:`Queue.supply_media`). With ``shared=True`` (bot and
-workers share the data folder) no bytes go to Redis: the workers read the bot's file.
+workers share the data folder) no bytes go to Redis: the workers read the bot's file. With
+``links`` (the fetch hand-off, :mod:`bot.jobs.media_links`) no bytes go to Redis either: a
+signed link to the bot's media server, one per upload and job (or intake check), signed
+again whenever a job is supplied again.
 Every arq record is JSON (:mod:`bot.jobs.redis`), never a pickle.
 """
 
@@ -56,6 +59,7 @@ from bot.contract.ports import (
     posted_in,
 )
 from bot.jobs.book import JobBook
+from bot.jobs.media_links import MediaLinks
 from bot.jobs.queue import RenderQueue
 from bot.jobs.redis import busy_when_full, connect, loads
 
@@ -68,15 +72,19 @@ _NO_PREVIEWS_SECONDS = 60.0  # after a preview nobody answered, how long not to 
 #: seconds Redis holds a file sent to /mod verify at most (it goes as soon as a worker read
 #: it, or the bot stopped waiting): a bound for a bot that died while waiting
 EVIDENCE_TTL = 300
+#: an intake check's link outlives the bot's wait by this much (a worker that took the check
+#: just before the wait ended can still fetch); the link's key goes when the wait ends
+_INTAKE_LINK_GRACE = 60.0
 
 
 class Queue:
     """What the bot process needs from Redis (implements the service's Gateway).
 
     ``shared``: the workers read the bot's own files (one data folder): uploads are not
-    copied into Redis. ``tombstone_seconds``: how long workers can still find a forgotten
-    upload or job's tombstone; at least as long as a worker may keep a copy (its cache
-    retention)."""
+    copied into Redis. ``links``: the workers fetch them from this process's media server
+    with the signed links it puts in Redis instead. ``tombstone_seconds``: how long workers
+    can still find a forgotten upload or job's tombstone; at least as long as a worker may
+    keep a copy (its cache retention)."""
 
     def __init__(
         self,
@@ -86,9 +94,13 @@ class Queue:
         intake_timeout: float = 20.0,
         tombstone_seconds: float = 2 * 86_400,
         shared: bool = False,
+        links: MediaLinks | None = None,
     ) -> None:
+        if shared and links is not None:
+            raise ValueError("the workers either share the bot's folder or fetch: not both")
         self.redis = redis
         self.shared = shared
+        self.links = links
         self.media_ttl = media_ttl
         self.intake_timeout = intake_timeout
         self.tombstone_seconds = tombstone_seconds
@@ -100,25 +112,30 @@ class Queue:
         self._group_ready = False
 
     @classmethod
-    async def connect(cls, url: str, **kw: float | bool) -> Queue:
-        return cls(await connect(url), **kw)  # type: ignore[arg-type]
+    async def connect(cls, url: str, **kw: Any) -> Queue:
+        return cls(await connect(url), **kw)
 
     async def close(self) -> None:
         await self.redis.aclose()
 
     @busy_when_full
     async def put_media(self, digest: str, data: bytes) -> None:
-        if self.shared:
-            return  # the workers read the bot's file
+        if self.shared or self.links is not None:
+            return  # the workers read the bot's file, or fetch it with a job's link
         await self.redis.set(Keys.media(digest), data, ex=self.media_ttl)
 
     @busy_when_full
-    async def supply_media(self, digest: str, path: Path | None) -> bool:
+    async def supply_media(self, digest: str, path: Path | None, job_id: str = "") -> bool:
         """Make sure a worker can fetch an upload now: keep the Redis copy another
         ``media_ttl`` seconds, or put a fresh one from the bot's file (``path``). False when
-        neither exists (expired, or erased). Shared: whether the bot's file is there."""
-        if self.shared:
-            return path is not None and await asyncio.to_thread(path.is_file)
+        neither exists (expired, or erased). Shared: whether the bot's file is there. Fetch:
+        the same, and a fresh link for job ``job_id`` (a job supplied again, a retry or a
+        review approved hours later, gets a new one)."""
+        if self.shared or self.links is not None:
+            there = path is not None and await asyncio.to_thread(path.is_file)
+            if there and job_id and self.links is not None:
+                await self._link(digest, "render", job_id, self.links.seconds)
+            return there
         key = Keys.media(digest)
         if await self.redis.expire(key, self.media_ttl):
             return True
@@ -132,31 +149,53 @@ class Queue:
         log.info("upload copied to redis again", extra={"bytes": len(data)})
         return True
 
-    async def _intake(self, function: str, *args: str, timeout: float) -> Any:
+    async def _link(self, digest: str, purpose: str, ref: str, seconds: float) -> None:
+        """Put a signed link to upload ``digest`` for job (or check) ``ref`` where workers
+        look for it, for as long as the link works."""
+        assert self.links is not None
+        lifetime = max(1, int(seconds))
+        url = self.links.url(digest, purpose, ref, time.time(), lifetime)
+        await self.redis.set(Keys.media_link(digest, ref), url, ex=lifetime)
+
+    async def _intake(self, function: str, *args: str, timeout: float, upload: str = "") -> Any:
         """Run an intake function on a worker and read its answer, which is then deleted
-        (its record holds an upload hash or a transcript); None when none came in time."""
-        job = await self.redis.enqueue_job(function, *args, _queue_name=INTAKE_QUEUE)
-        if job is None:
-            return None
+        (its record holds an upload hash or a transcript); None when none came in time.
+        ``upload``: the digest it reads; fetching, the check gets its own link (the arq
+        job's id is its reference), gone with the wait."""
+        ref = None
+        if upload and self.links is not None:
+            ref = secrets.token_hex(16)
+            await self._link(upload, "intake", ref, timeout + _INTAKE_LINK_GRACE)
+        job = await self.redis.enqueue_job(function, *args, _queue_name=INTAKE_QUEUE, _job_id=ref)
         try:
+            if job is None:
+                return None
             return await job.result(timeout=timeout, poll_delay=self._poll)
         except TimeoutError:
             log.warning("intake timed out", extra={"function": function})
             return None
         finally:
-            await self.redis.delete(result_key_prefix + job.job_id)
+            done = [result_key_prefix + job.job_id] if job is not None else []
+            if ref is not None:
+                done.append(Keys.media_link(upload, ref))
+            if done:
+                await self.redis.delete(*done)
 
     @busy_when_full
     async def check_media(self, kind: str, digest: str) -> MediaCheck | None:
         """Ask a worker to validate an upload; None when no answer came in time."""
-        raw = await self._intake(TASK_CHECK_MEDIA, kind, digest, timeout=self.intake_timeout)
+        raw = await self._intake(
+            TASK_CHECK_MEDIA, kind, digest, timeout=self.intake_timeout, upload=digest
+        )
         return MediaCheck.from_json(raw) if isinstance(raw, str) else None
 
     @busy_when_full
     async def transcribe(self, digest: str) -> str | None:
         """What a worker's speech recognition hears in a voice note (the consent phrase check);
         None when no worker answered in time or none has speech recognition."""
-        text = await self._intake(TASK_TRANSCRIBE, digest, timeout=self.intake_timeout * 3)
+        text = await self._intake(
+            TASK_TRANSCRIBE, digest, timeout=self.intake_timeout * 3, upload=digest
+        )
         return text if isinstance(text, str) else None
 
     @busy_when_full
@@ -178,7 +217,9 @@ class Queue:
                 return None  # no worker answered a moment ago: the view is not held up again
             try:
                 ask = busy_when_full(self._intake)
-                raw = await ask(TASK_PREVIEW, kind, digest, timeout=self.intake_timeout)
+                raw = await ask(
+                    TASK_PREVIEW, kind, digest, timeout=self.intake_timeout, upload=digest
+                )
             except Busy:
                 return None
             except Exception:  # the worker's call failed: a review without this preview
@@ -295,6 +336,7 @@ class Queue:
         hashes, transcripts), the person's fair-queue round; then leave tombstones (hashes
         only) so every worker removes its copies too."""
         keys = [k for d in plan.digests for k in (Keys.media(d), Keys.intake(d))]
+        keys += await self._links_of({*plan.digests, *plan.job_ids})
         for job_id in plan.job_ids:
             keys += [Keys.job(job_id), Keys.delivered(job_id), Keys.arq_job(job_id)]
             keys.append(Keys.preview(job_id))
@@ -311,6 +353,19 @@ class Queue:
             await self.redis.srem(Keys.ACTIVE, *plan.job_ids)  # type: ignore[misc]
         await self._erase_arq_records(plan)
         await self._tombstones((*plan.digests, *plan.job_ids))
+
+    async def _links_of(self, erased: set[str]) -> list[str]:
+        """The keys of every signed link (the fetch hand-off) to an erased upload or for an
+        erased job."""
+        if not erased:
+            return []
+        found = []
+        async for key in self.redis.scan_iter(match=Keys.media_link("*", "*"), count=500):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            _, _, digest, ref = name.split(":", 3)  # mouthpiece:media-link:<digest>:<ref>
+            if digest in erased or ref in erased:
+                found.append(name)
+        return found
 
     async def _erase_arq_records(self, plan: ErasePlan) -> None:
         """arq keeps each intake and render call (arguments, and a result for a while):

@@ -207,6 +207,14 @@ class Keys:
         return f"mouthpiece:media:{digest}"
 
     @staticmethod
+    def media_link(digest: str, ref: str) -> str:
+        """The fetch hand-off (``MOUTHPIECE_MEDIA_URL``): a signed link to the chat process's
+        file of an upload, for one job or intake check (``ref``), never the bytes. Lives as
+        long as the link; signed again whenever the job is supplied again; erased with the
+        upload."""
+        return f"mouthpiece:media-link:{digest}:{ref}"
+
+    @staticmethod
     def intake(digest: str) -> str:
         """A worker's intake finding for an upload (the photo's face and landmarks, as
         ``engine.types.PhotoIntake`` JSON): the render reuses it instead of searching again.

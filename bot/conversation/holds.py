@@ -25,7 +25,6 @@ batch, so jobs a resume makes show there; the chat is told only what it would no
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -267,15 +266,6 @@ class BatchRender:
             except Exception:  # one draft's failure holds up no one else's
                 log.exception("held batch not resumed", extra={"platform": who.platform})
         return made
-
-    async def resume_every(self, seconds: float) -> None:
-        """Resume held batches now and every ``seconds`` until cancelled."""
-        while True:
-            try:
-                await self.resume()
-            except Exception:
-                log.exception("held batches not resumed; retrying")
-            await asyncio.sleep(seconds)
 
     async def _resume(self, who: Who) -> int:
         """One held draft, read again under its owner's lock: the jobs made."""

@@ -114,6 +114,7 @@ class Service:
         upload_bytes: dict[str, int] | None = None,
         safety: Safety | None = None,
         web: WebSignIn | None = None,
+        lanes: Lanes | None = None,
     ) -> None:
         self.store = store
         self.gateway = gateway
@@ -143,8 +144,9 @@ class Service:
             max_seconds=limits.max_script_seconds,
         )
         self._downloads = asyncio.Semaphore(max(1, limits.parallel_downloads))
-        # one person's events, and the pass that queues their held batches, take turns
-        self.locks = Lanes()
+        # one person's events, and the pass that queues their held batches, take turns (in
+        # every process on one Redis when ``lanes`` is :class:`bot.jobs.locks.SharedLanes`)
+        self.locks = lanes if lanes is not None else Lanes()
         self.batches = BatchRender(store, self.guard, self.jobs, gateway.notify, self.locks)
         self.avatars = AvatarDesk(store, self._whole_script, max_avatars=limits.max_avatars)
 

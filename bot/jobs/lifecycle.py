@@ -254,16 +254,3 @@ class Lifecycle:
         with contextlib.suppress(IllegalTransition):
             await self.queue.move(job.job_id, to, error=error, finished=time.time())
         await self.history.move(job.job_id, to, error=error)
-
-    async def reconcile_every(self, seconds: float) -> None:
-        """Reconcile now and every ``seconds`` until cancelled; rides out Redis outages."""
-        while True:
-            try:
-                done = await self.reconcile()
-                if done.requeued or done.failed:
-                    log.warning("jobs reconciled", extra=done.__dict__)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconcile pass failed")
-            await asyncio.sleep(seconds)

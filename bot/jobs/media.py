@@ -2,11 +2,15 @@
 ``media/<digest[:2]>/<digest><ext>``) and in SQLite, and handed to the workers through the
 gateway.
 
-Two hand-offs (``MOUTHPIECE_SHARED_MEDIA``): on one box, bot and workers share the data
+Three hand-offs. On one box (``MOUTHPIECE_SHARED_MEDIA``), bot and workers share the data
 folder and a worker reads the bot's file in place (:func:`stored_media`): one copy, kept as
-long as retention keeps it. Otherwise the gateway copies the bytes into Redis for the workers
-(kept ``MOUTHPIECE_MEDIA_TTL_SECONDS``), and copies them there again when a job needs a file
-whose Redis copy expired (a saved voice used after a day, a review approved after a day).
+long as retention keeps it. Fetch (``MOUTHPIECE_MEDIA_URL``): a worker on another machine
+GETs the bot's file from its media server (:mod:`bot.chat.media_server`) with a signed link
+for one upload and one job (:mod:`bot.jobs.media_links`) that the gateway puts in Redis, and
+signs again each time a job is supplied; the worker keeps no copy past the render. Otherwise
+the gateway copies the bytes into Redis for the workers (kept
+``MOUTHPIECE_MEDIA_TTL_SECONDS``), and copies them there again when a job needs a file whose
+Redis copy expired (a saved voice used after a day, a review approved after a day).
 Either way the bot's own copy lives as long as retention keeps it (saved voices and open jobs
 keep theirs), so the bot's file, not a Redis copy, is what a later job relies on.
 
@@ -80,10 +84,12 @@ class Uploads:
 
     async def supply(self, job: RenderJob) -> str | None:
         """Make sure the workers can fetch the job's voice note and photo (a fresh Redis copy
-        from the bot's own file when the first one expired). None when both are there, else
-        the name of the missing one (the bot no longer has it either)."""
+        from the bot's own file when the first one expired; fetching, a fresh link for this
+        job). None when both are there, else the name of the missing one (the bot no longer
+        has it either). Runs before each submit and when a lost job is queued again."""
         for name, digest in (("voice", job.voice_hash), ("photo", job.photo_hash)):
-            if not await self.gateway.supply_media(digest, await self.files.path(digest)):
+            path = await self.files.path(digest)
+            if not await self.gateway.supply_media(digest, path, job.job_id):
                 return MEDIA_NAMES[name]
         return None
 

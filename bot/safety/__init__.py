@@ -16,7 +16,7 @@ from bot.safety.erasure import Eraser, Removed, SweepState, VoiceCache, sweep_fo
 from bot.safety.guard import Guard
 from bot.safety.policy import RateLimits, Safety, ServerPolicy, UploadLimits
 from bot.safety.records import SafetyRecords
-from bot.safety.retention import PurgeReport, Retention, purge, run_periodically
+from bot.safety.retention import PurgeReport, Retention, purge
 
 __all__ = [
     "Guard",
@@ -38,5 +38,4 @@ __all__ = [
     "Retention",
     "PurgeReport",
     "purge",
-    "run_periodically",
 ]

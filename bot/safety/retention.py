@@ -3,8 +3,9 @@ after ``MOUTHPIECE_OUTPUT_RETENTION_DAYS``, reviews nobody decided after
 ``MOUTHPIECE_REVIEW_HOURS`` (the requester is told and their slot frees up); saved voices
 stay until their owner deletes them.
 
-:func:`purge` is one pass with an explicit clock (tests pass fake ``now`` values);
-:func:`run_periodically` runs it in the bot process. Videos are files under ``data/out``
+:func:`purge` is one pass with an explicit clock (tests pass fake ``now`` values); the
+chat processes run it periodically, one at a time (:func:`bot.jobs.locks.leased_every`).
+Videos are files under ``data/out``
 written by the workers: where bot and workers share the data volume the bot's pass covers
 them (and the temporary files a killed render left there); a worker on another host runs
 :func:`purge_dir` on its own folders.
@@ -23,7 +24,6 @@ import asyncio
 import logging
 import os
 import re
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +43,6 @@ __all__ = [
     "settle",
     "sweep_orphans",
     "unlink_all",
-    "run_periodically",
 ]
 
 #: tells a chat something outside any conversation: (platform, chat id, text, job id)
@@ -279,22 +278,3 @@ def _remove_orphans(candidates: list[str], named: set[str], min_age: float, now:
         size += st.st_size
         gone.append(path)
     return Orphans(parts, files, size, tuple(gone))
-
-
-async def run_periodically(
-    store: SafetyStore,
-    out_dir: Path | None,
-    rules: Retention,
-    interval: float,
-    clock: Callable[[], float] = time.time,
-    notify: Notify | None = None,
-    *,
-    media_dir: Path | None = None,
-) -> None:
-    """Purge now and then every ``interval`` seconds until cancelled; errors are logged."""
-    while True:
-        try:
-            await purge(store, out_dir, rules, clock(), notify, media_dir=media_dir)
-        except Exception:
-            log.exception("retention purge failed")
-        await asyncio.sleep(interval)

@@ -21,13 +21,10 @@ blocked the bot) is retried with a growing wait and given up after a few permane
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,6 +37,7 @@ from bot.contract.ports import Position
 from bot.contract.texts import ordinal_place as ordinal
 from bot.jobs.book import JobBook
 from bot.jobs.fair import queue_positions
+from bot.jobs.locks import renewed_lock
 from bot.worker.delivery.http import DeliveryError
 
 __all__ = [
@@ -47,7 +45,6 @@ __all__ = [
     "Messenger",
     "Speed",
     "Backoff",
-    "renewed_lock",
     "overall_fraction",
     "learn_speed",
     "ordinal",
@@ -146,48 +143,6 @@ class Backoff:
 
     def wait(self, failures: int) -> float:
         return min(self.most, self.first * 2 ** max(0, failures - 1))
-
-
-# KEYS: the lock. ARGV: owner token, ttl in ms. Only the owner extends or releases it.
-_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-
-
-async def _release(redis: ArqRedis, key: str, owner: str) -> None:
-    await redis.eval(_RELEASE, 1, key, owner)  # type: ignore[misc]
-
-
-@asynccontextmanager
-async def renewed_lock(redis: ArqRedis, key: str, seconds: float) -> AsyncIterator[bool]:
-    """Hold ``key`` while the block runs: yields True when acquired (renewed every third of
-    ``seconds`` until the block ends, released after), False when someone else holds it.
-    A holder that dies lets the lock lapse within ``seconds``."""
-    owner, ms = uuid.uuid4().hex, max(1, int(seconds * 1000))
-    if not await redis.set(key, owner, nx=True, px=ms):
-        yield False
-        return
-
-    async def renew() -> None:
-        while True:
-            await asyncio.sleep(seconds / 3)
-            if not await redis.eval(_RENEW, 1, key, owner, str(ms)):  # type: ignore[misc]
-                log.warning("lock lost", extra={"key": key})
-                return
-
-    renewing = asyncio.create_task(renew())
-    try:
-        yield True
-    finally:
-        renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
-        await asyncio.shield(_release(redis, key, owner))
 
 
 #: a batch's key among the messages a pass shows (and in its status lock's name)

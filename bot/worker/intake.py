@@ -1,20 +1,33 @@
 """Intake on the worker: an upload as a local file, its check (a photo's face, a voice
 note's length), speech recognition for the consent phrase, previews for a moderator's
 review (made from what a decode jail read, never from the upload's bytes directly), and the
-marks of a file a moderator sent to ``/mod verify`` (read in the same jail)."""
+marks of a file a moderator sent to ``/mod verify`` (read in the same jail).
+
+An upload reaches a worker one of three ways (:mod:`bot.jobs.media`): read in place from the
+bot's folder (shared), copied from Redis into this worker's cache, or fetched (the bot's
+media server, with the signed link Redis holds for this job or check). A fetched copy is
+checked against its digest and belongs to one job or check: :func:`drop_fetched` deletes it
+once that is over, so a worker keeps no copy past the render.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import hashlib
 import io
 import json
 import logging
+import os
 import re
 import subprocess
+import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import numpy as np
 
 from bot.contract import texts
@@ -22,14 +35,22 @@ from bot.contract.jobs import Keys
 from bot.contract.ports import MarkReport, MediaCheck, MediaPreview
 from bot.jobs.media import stored_media, write_atomically
 from bot.worker.context import WorkerContext, context
-from engine import InvalidInput
+from engine import InvalidInput, TransientError
 from engine.jail import Jail, JailLimits
 from engine.pipeline import INTAKE_NICE
 from engine.provenance.stamp import trust_anchor
 from engine.types import PhotoIntake
 from engine.verify import Verdict, report_lines, verify
 
-__all__ = ["media_file", "photo_intake", "check_media", "transcribe", "preview", "verify_media"]
+__all__ = [
+    "media_file",
+    "drop_fetched",
+    "photo_intake",
+    "check_media",
+    "transcribe",
+    "preview",
+    "verify_media",
+]
 
 log = logging.getLogger(__name__)
 _SUFFIX = {"audio": ".audio", "image": ".img"}
@@ -40,13 +61,21 @@ PREVIEW_SIDE = 640
 PREVIEW_SECONDS = 10.0
 _PREVIEW_RATE = 16_000
 _EVIDENCE_REF = re.compile(r"[0-9a-f]{32}")  # the bot's random reference of a file to verify
+_REF = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a job id, or an intake check's arq job id
+#: a fetch from the bot's media server: connecting, and the whole download (20 MB at most)
+FETCH_CONNECT_SECONDS = 10.0
+FETCH_SECONDS = 120.0
+_CHUNK = 1 << 16
 
 
-async def media_file(w: WorkerContext, digest: str, kind: str) -> Path:
+async def media_file(w: WorkerContext, digest: str, kind: str, ref: str = "") -> Path:
     """The upload as a local file: the bot's own file, read in place, when the two share the
-    data folder (``shared_media``); else a copy in this worker's cache, fetched from Redis by
-    hash. The bytes are not hashed again here: the engine hashes a photo before it trusts its
-    intake finding, and names a voice's caches by the hash of what it read."""
+    data folder (``shared_media``); fetched from the bot's media server into this worker's
+    cache when Redis holds a link for job (or intake check) ``ref``, checked against
+    ``digest`` (delete it with :func:`drop_fetched` once the job is over); else a copy in
+    this worker's cache, fetched from Redis by hash. A Redis copy is not hashed again here:
+    the engine hashes a photo before it trusts its intake finding, and names a voice's caches
+    by the hash of what it read."""
     expired = InvalidInput(texts.UPLOAD_EXPIRED, field=kind)
     if w.settings.shared_media:
         found = await asyncio.to_thread(stored_media, w.settings.media_dir, digest)
@@ -54,6 +83,11 @@ async def media_file(w: WorkerContext, digest: str, kind: str) -> Path:
             log.warning("upload not in the shared media folder", extra={"kind": kind})
             raise expired
         return found
+    if ref and _REF.fullmatch(ref):
+        link = await w.pool.get(Keys.media_link(digest, ref))
+        if link is not None:
+            url = link.decode() if isinstance(link, bytes) else str(link)
+            return await _fetched(w, url, digest, kind, ref)
     path = w.cache_dir / f"{digest}{_SUFFIX.get(kind, '')}"
     if not path.exists():
         data = await w.pool.get(Keys.media(digest))
@@ -63,13 +97,103 @@ async def media_file(w: WorkerContext, digest: str, kind: str) -> Path:
     return path
 
 
+async def drop_fetched(w: WorkerContext, ref: str) -> int:
+    """Delete what was fetched for job (or intake check) ``ref``: called when the render or
+    check that needed it is over, whatever its end. How many files went."""
+    if not _REF.fullmatch(ref):
+        return 0
+
+    def drop() -> int:
+        gone = 0
+        for path in w.cache_dir.glob(f"*.{ref}*"):
+            if path.name.split(".")[1:2] == [ref]:  # <digest>.<ref>[.suffix]
+                path.unlink(missing_ok=True)
+                gone += 1
+        return gone
+
+    return await asyncio.to_thread(drop)
+
+
+def _fetched_path(cache_dir: Path, digest: str, ref: str, kind: str) -> Path:
+    # the upload's digest first: an erasure's sweep of the cache finds it by that name
+    return cache_dir / f"{digest}.{ref}{_SUFFIX.get(kind, '')}"
+
+
+async def _fetched(w: WorkerContext, url: str, digest: str, kind: str, ref: str) -> Path:
+    """The upload fetched from the bot's media server into this worker's cache, for job (or
+    check) ``ref``; written whole or not at all, and kept only when its SHA-256 is
+    ``digest``. A job's preview and its full render read the same copy."""
+    path = _fetched_path(w.cache_dir, digest, ref, kind)
+    if path.exists():
+        return path
+    fd, tmp = tempfile.mkstemp(dir=w.cache_dir, prefix=f"{digest}.part-")
+    part = Path(tmp)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            got = await _download(w, url, out, kind)
+        if got != digest:  # not what the bot stored: never decoded, never rendered
+            log.warning("fetched upload does not match its digest; refused", extra={"kind": kind})
+            raise InvalidInput(texts.UPLOAD_EXPIRED, field=kind)
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
+    return path
+
+
+async def _download(w: WorkerContext, url: str, out: Any, kind: str) -> str:
+    """Stream ``url`` into ``out`` (at most ``max_file_bytes``); the SHA-256 of what came.
+    A refused or vanished link is the upload's usual one line (:class:`InvalidInput`); a
+    server that cannot be reached is worth a retry (:class:`TransientError`). The link is
+    never logged: its signature opens the upload."""
+    expired = InvalidInput(texts.UPLOAD_EXPIRED, field=kind)
+    limit = w.settings.max_file_bytes
+    timeout = aiohttp.ClientTimeout(total=FETCH_SECONDS, sock_connect=FETCH_CONNECT_SECONDS)
+    seen, size = hashlib.sha256(), 0
+    try:
+        async with (
+            _session(w) as session,
+            session.get(url, timeout=timeout, allow_redirects=False) as response,
+        ):
+            if response.status in (403, 404):  # expired, forged, or erased meanwhile
+                log.warning("upload not fetched", extra={"kind": kind, "status": response.status})
+                raise expired
+            if response.status != 200:
+                raise TransientError(f"the media server answered {response.status}")
+            async for chunk in response.content.iter_chunked(_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    log.warning("fetched upload too large; refused", extra={"kind": kind})
+                    raise expired
+                seen.update(chunk)
+                out.write(chunk)
+    except (aiohttp.ClientError, TimeoutError) as e:
+        raise TransientError(f"the media server cannot be reached ({type(e).__name__})") from e
+    return seen.hexdigest()
+
+
+@contextlib.asynccontextmanager
+async def _session(w: WorkerContext) -> AsyncIterator[aiohttp.ClientSession]:
+    """The worker's HTTP session, or one of its own for a context without (tests)."""
+    if w.http is not None and not w.http.closed:
+        yield w.http
+        return
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def _check_ref(ctx: dict[str, Any]) -> str:
+    """An intake check's reference: its arq job id (the bot signs its link for that)."""
+    return str(ctx.get("job_id", ""))
+
+
 async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> str:
     """Intake check of a photo or voice note: a :class:`MediaCheck` as JSON. A photo's face
     (``PhotoIntake``) stays in Redis beside the upload, for the render to reuse."""
     w = context(ctx)
     engine = w.rendering
+    ref = _check_ref(ctx)
     try:
-        path = await media_file(w, digest, kind)
+        path = await media_file(w, digest, kind, ref)
         if kind == "image":  # decoded in the engine's jail, waited for on intake's threads
             photo = await w.in_intake(engine.inspect_photo, path)
             if photo.digest == digest:  # the cache file holds the bytes the bot stored
@@ -81,6 +205,8 @@ async def check_media(ctx: dict[str, Any], kind: str, digest: str) -> str:
         return MediaCheck(ok=True, seconds=voice.seconds, warnings=voice.warnings).to_json()
     except InvalidInput as e:
         return MediaCheck(ok=False, reason=e.reason).to_json()
+    finally:
+        await drop_fetched(w, ref)
 
 
 async def photo_intake(w: WorkerContext, digest: str) -> PhotoIntake | None:
@@ -104,8 +230,9 @@ async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
         return None
     from engine.asr import MAX_SECONDS, SAMPLE_RATE
 
+    ref = _check_ref(ctx)
     try:
-        path = await media_file(w, digest, "audio")
+        path = await media_file(w, digest, "audio", ref)
         jail = _intake_jail(w)
         decode = functools.partial(
             jail.audio,
@@ -116,6 +243,8 @@ async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
         audio = (await w.in_intake(decode, path)).as_audio()
     except InvalidInput:
         return None
+    finally:
+        await drop_fetched(w, ref)
     text: str = await asyncio.to_thread(recognizer.transcribe, audio)
     return text
 
@@ -127,8 +256,9 @@ async def preview(ctx: dict[str, Any], kind: str, digest: str) -> str:
     the preview is encoded here from the decoded pixels or samples."""
     w = context(ctx)
     jail = _intake_jail(w)
+    ref = _check_ref(ctx)
     try:
-        path = await media_file(w, digest, kind)
+        path = await media_file(w, digest, kind, ref)
         if kind == "image":
             pixels = w.engine.settings.max_photo_pixels if w.engine is not None else 40_000_000
             data = await w.in_intake(_photo_preview, jail, path, pixels)
@@ -140,6 +270,8 @@ async def preview(ctx: dict[str, Any], kind: str, digest: str) -> str:
     except Exception as e:  # the jail or the encoder failed: a review without this preview
         log.warning("preview failed", extra={"kind": kind, "error": type(e).__name__})
         return MediaPreview(reason=type(e).__name__).to_json()
+    finally:
+        await drop_fetched(w, ref)
 
 
 async def verify_media(ctx: dict[str, Any], ref: str) -> str:

@@ -56,7 +56,7 @@ from bot.settings import BotSettings
 from bot.worker.board import learn_speed, overall_fraction
 from bot.worker.context import WorkerContext, context
 from bot.worker.delivery.http import DeliveryError
-from bot.worker.intake import media_file, photo_intake
+from bot.worker.intake import drop_fetched, media_file, photo_intake
 from bot.worker.outbox import (
     AlreadySent,
     SomeoneSending,
@@ -243,6 +243,9 @@ async def render(ctx: dict[str, Any], payload: str) -> str:
         for task in helpers:
             task.cancel()
         await asyncio.gather(*helpers, return_exceptions=True)
+        # uploads fetched from the bot's media server serve this run only: a retry fetches
+        # again, and no copy outlives the render
+        await asyncio.shield(drop_fetched(w, job_id))
 
 
 async def _render_and_deliver(
@@ -337,8 +340,8 @@ async def _request(
 ) -> RenderRequest:
     """The job's render request; its preview's says the opening, into its own file, with the
     same inputs and options (label, seed, job id and consent for the marks), titled so."""
-    voice = await media_file(w, job.voice_hash, "audio")
-    photo = await media_file(w, job.photo_hash, "image")
+    voice = await media_file(w, job.voice_hash, "audio", job.job_id)
+    photo = await media_file(w, job.photo_hash, "image", job.job_id)
     return RenderRequest(
         photo_intake=await photo_intake(w, job.photo_hash),
         script=script,

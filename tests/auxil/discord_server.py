@@ -5,10 +5,13 @@ follow-ups and channel messages, serves attachment bytes, records every request,
 a route a few times (429/500), and can handle a request and then lose its answer (the
 connection closes before it is sent).
 
-Gateway (``/gateway``, a websocket): HELLO, then IDENTIFY -> READY (or RESUME -> RESUMED),
-heartbeats answered with ACKs, and :meth:`DiscordStandIn.dispatch` sends events such as
-``INTERACTION_CREATE``. Messages go out compressed as the client asks (``zlib-stream``, or
-``zstd-stream`` when discord.py finds zstandard), like Discord's.
+Gateway (``/gateway``, websockets, one per shard): HELLO, then IDENTIFY -> READY (or
+RESUME -> RESUMED), heartbeats answered with ACKs, and :meth:`DiscordStandIn.dispatch` sends
+events such as ``INTERACTION_CREATE`` to the shard Discord would: a server's to shard
+``(guild_id >> 22) % shard_count``, anything else (DMs) to shard 0. ``/gateway/bot``
+recommends ``shards``. :meth:`DiscordStandIn.drop_shard` closes one shard's socket and keeps
+it out (an outage of that shard). Messages go out compressed as the client asks
+(``zlib-stream``, or ``zstd-stream`` when discord.py finds zstandard), like Discord's.
 """
 
 from __future__ import annotations
@@ -55,6 +58,20 @@ def user(uid: str, name: str = "ada") -> dict[str, Any]:
 
 
 @dataclass
+class _Socket:
+    """One gateway connection: its compression, and the shard it IDENTIFYed or RESUMEd as."""
+
+    ws: web.WebSocketResponse
+    pack: Callable[[bytes], bytes]
+    shard: tuple[int, int] | None = None  # [shard id, shard count]
+
+
+def shard_of(guild_id: int | str, shard_count: int) -> int:
+    """The shard Discord sends a server's events to."""
+    return (int(guild_id) >> 22) % shard_count
+
+
+@dataclass
 class Req:
     method: str
     path: str
@@ -77,11 +94,15 @@ class DiscordStandIn:
         self.url = ""
         # gateway
         self.heartbeat_ms = 250
+        self.shards = 1  # what /gateway/bot recommends
+        self.max_concurrency = 1  # shards that may IDENTIFY at once, as /gateway/bot says
         self.gateway_ops: list[dict[str, Any]] = []  # what the client sent, in order
         self.heartbeats = 0
-        self.compress = ""  # the transport compression the client asked for
-        self._socket: web.WebSocketResponse | None = None
-        self._pack: Callable[[bytes], bytes] | None = None  # the connection's compression
+        self.compress = ""  # the transport compression the client asked for (last socket)
+        self.sent: list[tuple[int, str]] = []  # (shard, event) of every dispatch, in order
+        self.held: set[int] = set()  # shards kept out: their IDENTIFY/RESUME go unanswered
+        self._sockets: list[_Socket] = []
+        self._shards: dict[int, _Socket] = {}  # shard id -> its live session's socket
         self._seq = 0
 
     async def start(self) -> str:
@@ -106,8 +127,8 @@ class DiscordStandIn:
         return self.url.replace("http://", "ws://") + "/gateway"
 
     async def stop(self) -> None:
-        if self._socket is not None:
-            await self._socket.close()
+        for sock in list(self._sockets):
+            await sock.ws.close()
         if self.runner:
             await self.runner.cleanup()
 
@@ -116,52 +137,102 @@ class DiscordStandIn:
     def identified(self) -> bool:
         return any(op["op"] == 2 for op in self.gateway_ops)
 
+    def connected_shards(self) -> list[int]:
+        """The shards with a live session (READY or RESUMED), lowest first."""
+        return sorted(self._shards)
+
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         self.compress = request.query.get("compress", "")
-        self._socket, self._pack = ws, _packer(self.compress)
-        await self._send({"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}})  # HELLO
-        async for msg in ws:
-            if msg.type != WSMsgType.TEXT:
-                break
-            payload = json.loads(msg.data)
-            self.gateway_ops.append(payload)
-            op = payload["op"]
-            if op == 1:  # HEARTBEAT -> HEARTBEAT_ACK
-                self.heartbeats += 1
-                await self._send({"op": 11})
-            elif op == 2:  # IDENTIFY -> READY
-                await self.dispatch("READY", self._ready(payload["d"]))
-            elif op == 6:  # RESUME -> RESUMED
-                await self.dispatch("RESUMED", {})
+        sock = _Socket(ws, _packer(self.compress))
+        self._sockets.append(sock)
+        try:
+            await self._send(sock, {"op": 10, "d": {"heartbeat_interval": self.heartbeat_ms}})
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    break
+                await self._received(sock, json.loads(msg.data))
+        finally:
+            self._sockets.remove(sock)
+            if sock.shard is not None and self._shards.get(sock.shard[0]) is sock:
+                del self._shards[sock.shard[0]]
         return ws
 
-    def _ready(self, identify: dict[str, Any]) -> dict[str, Any]:
+    async def _received(self, sock: _Socket, payload: dict[str, Any]) -> None:
+        self.gateway_ops.append(payload)
+        op = payload["op"]
+        if op == 1:  # HEARTBEAT -> HEARTBEAT_ACK
+            self.heartbeats += 1
+            await self._send(sock, {"op": 11})
+        elif op == 2:  # IDENTIFY -> READY
+            shard_id, count = payload["d"].get("shard", [0, 1])
+            await self._session(sock, (shard_id, count), "READY", self._ready(shard_id, count))
+        elif op == 6:  # RESUME -> RESUMED, for a session READY gave
+            _, _, shard = payload["d"]["session_id"].rpartition("-")
+            count = next((s.shard[1] for s in self._sockets if s.shard), 1)
+            await self._session(sock, (int(shard), count), "RESUMED", {})
+
+    async def _session(
+        self, sock: _Socket, shard: tuple[int, int], event: str, data: dict[str, Any]
+    ) -> None:
+        if shard[0] in self.held:
+            return  # an outage of this shard: the session never starts
+        sock.shard = shard
+        self._shards[shard[0]] = sock
+        await self._dispatch_on(sock, event, data)
+
+    def _ready(self, shard_id: int, count: int) -> dict[str, Any]:
         return {
             "v": 10,
             "user": BOT_USER,
             "guilds": [],
             "private_channels": [],
-            "session_id": "stand-in-session",
+            "session_id": f"stand-in-session-{shard_id}",  # a RESUME names its shard by it
             "resume_gateway_url": self.gateway_url,
             "application": {"id": APP_ID, "flags": 0},
-            "shard": identify.get("shard", [0, 1]),
+            "shard": [shard_id, count],
         }
 
-    async def _send(self, payload: dict[str, Any]) -> None:
-        assert self._socket is not None and self._pack is not None, "no gateway connection"
+    async def _send(self, sock: _Socket, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
-        packed = self._pack(data)
+        packed = sock.pack(data)
         if packed is data:
-            await self._socket.send_str(data.decode())
+            await sock.ws.send_str(data.decode())
         else:
-            await self._socket.send_bytes(packed)
+            await sock.ws.send_bytes(packed)
+
+    async def _dispatch_on(self, sock: _Socket, event: str, data: dict[str, Any]) -> None:
+        self._seq += 1
+        assert sock.shard is not None
+        self.sent.append((sock.shard[0], event))
+        await self._send(sock, {"op": 0, "t": event, "s": self._seq, "d": data})
+
+    def shard_for(self, data: dict[str, Any]) -> int:
+        """The shard Discord sends an event with this payload to (a server's by its id)."""
+        counts = {s.shard[1] for s in self._shards.values() if s.shard}
+        assert counts, "no gateway connection"
+        assert len(counts) == 1, f"the shards connected disagree on the shard count: {counts}"
+        guild = data.get("guild_id")
+        return 0 if guild is None else shard_of(guild, counts.pop())
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a DISPATCH (op 0) event, e.g. ``INTERACTION_CREATE``, to the connected bot."""
-        self._seq += 1
-        await self._send({"op": 0, "t": event, "s": self._seq, "d": data})
+        """Send a DISPATCH (op 0) event, e.g. ``INTERACTION_CREATE``, to the bot's shard for
+        it; fails if that shard is not connected (an event Discord could not deliver)."""
+        shard = self.shard_for(data)
+        sock = self._shards.get(shard)
+        assert sock is not None, (
+            f"{event} belongs to shard {shard}, which is not connected "
+            f"(connected: {self.connected_shards()})"
+        )
+        await self._dispatch_on(sock, event, data)
+
+    async def drop_shard(self, shard_id: int) -> None:
+        """Close shard ``shard_id``'s socket and keep the shard out: its reconnection gets a
+        HELLO and heartbeat ACKs, but its RESUME or IDENTIFY is never answered."""
+        self.held.add(shard_id)
+        sock = self._shards.pop(shard_id)
+        await sock.ws.close()
 
     def snowflake(self) -> str:
         return str(next(self._ids))
@@ -240,7 +311,8 @@ class DiscordStandIn:
             return BOT_USER
         if path == "/gateway/bot":
             limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
-            return {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
+            limit["max_concurrency"] = self.max_concurrency
+            return {"url": self.gateway_url, "shards": self.shards, "session_start_limit": limit}
         if method == "PUT" and path == f"/applications/{APP_ID}/commands":
             return []  # bulk overwrite of the global commands (tree.sync)
         if path == "/oauth2/applications/@me":

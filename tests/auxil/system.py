@@ -17,7 +17,7 @@ from arq.connections import RedisSettings
 
 from bot.chat.adapters.discord import MouthpieceClient, run_discord, use_api_base, use_gateway
 from bot.chat.adapters.telegram import build_application
-from bot.chat.app import build_service
+from bot.chat.app import build_service, run_bot
 from bot.chat.queue import Queue
 from bot.chat.store import Store
 from bot.contract.jobs import INTAKE_QUEUE
@@ -114,11 +114,26 @@ async def telegram_bot(settings: BotSettings) -> AsyncIterator[tuple[TelegramSta
 
 
 @asynccontextmanager
+async def bot_process(
+    settings: BotSettings, *, telegram: bool = True, discord: bool = False
+) -> AsyncIterator[asyncio.Task[int]]:
+    """``run_bot`` as ``python -m bot`` runs it, in a task on this loop; cancelled at the end
+    (what a SIGTERM does, without the signal)."""
+    bot = asyncio.create_task(run_bot(settings, telegram=telegram, discord=discord))
+    try:
+        yield bot
+    finally:
+        bot.cancel()
+        await asyncio.gather(bot, return_exceptions=True)
+
+
+@asynccontextmanager
 async def discord_front_end(
-    dc: DiscordStandIn, settings: BotSettings, handle: Any
+    dc: DiscordStandIn, settings: BotSettings, handle: Any, **options: Any
 ) -> AsyncIterator[None]:
-    """The bot's Discord front-end as ``python -m bot`` runs it, until it has IDENTIFYed."""
-    bot = asyncio.create_task(run_discord(settings, handle))
+    """The bot's Discord front-end as ``python -m bot`` runs it (``options``: run_discord's,
+    e.g. ``liveness``), until it has IDENTIFYed."""
+    bot = asyncio.create_task(run_discord(settings, handle, **options))
     try:
         await dc.wait_for(lambda: dc.identified or bot.done(), timeout=30)
         if bot.done():
@@ -171,7 +186,12 @@ def member(uid: str, permissions: int, roles: tuple[str, ...] = ()) -> dict[str,
 
 
 def guild_interaction(
-    kind: int, data: dict[str, Any], member: dict[str, Any], **extra: Any
+    kind: int,
+    data: dict[str, Any],
+    member: dict[str, Any],
+    guild: str = GUILD,
+    channel: str = CHANNEL,
+    **extra: Any,
 ) -> dict[str, Any]:
     return {
         "id": str(next(_ids)),
@@ -179,9 +199,9 @@ def guild_interaction(
         "type": kind,
         "token": f"tok{next(_ids)}",
         "version": 1,
-        "guild_id": GUILD,
-        "channel_id": CHANNEL,
-        "channel": {"id": CHANNEL, "type": 0, "guild_id": GUILD, "name": "general", "position": 0},
+        "guild_id": guild,
+        "channel_id": channel,
+        "channel": {"id": channel, "type": 0, "guild_id": guild, "name": "general", "position": 0},
         "member": member,
         "locale": "en-US",
         "guild_locale": "en-US",

@@ -1,7 +1,9 @@
 """A stand-in for Telegram's Bot API on 127.0.0.1 that the real python-telegram-bot talks to.
 
-It feeds updates the test queues (long polling), serves uploaded files, and records every
-call the bot and the worker make (sendMessage, sendVideo with its bytes, ...).
+It feeds updates the test queues (long polling, or, once ``setWebhook`` was called, POSTed to
+the webhook with its secret header, retried until answered 2xx, as Telegram does), serves
+uploaded files, and records every call the bot and the worker make (sendMessage, sendVideo
+with its bytes, ...).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import BodyPartReader, web
 
 BOT = {"id": 4242, "is_bot": True, "first_name": "Mouthpiece", "username": "mouthpiece_test_bot"}
@@ -24,6 +27,23 @@ class Call:
     method: str
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One POST of an update to the webhook, and how the bot answered it (0: no answer)."""
+
+    update_id: int
+    status: int
+    secret: str | None  # the X-Telegram-Bot-Api-Secret-Token sent
+
+
+@dataclass
+class _Hook:
+    url: str
+    secret: str | None
+    allowed_updates: list[str] | None
+    max_connections: int
 
 
 class TelegramStandIn:
@@ -46,6 +66,13 @@ class TelegramStandIn:
         self.undeletable: set[int] = set()
         #: chats that never started the bot: Telegram refuses to send there (403)
         self.unreachable: set[int] = set()
+        self.polls = 0  # getUpdates calls (not in ``calls``: there are many)
+        self.hook: _Hook | None = None  # the webhook setWebhook set
+        self.deliveries: list[Delivery] = []
+        self.retry_seconds = 0.1  # wait before delivering again after a non-2xx answer
+        self._acked = 0  # the last update id the bot confirmed (getUpdates offset, a 2xx)
+        self._delivering: asyncio.Task[None] | None = None
+        self._last_error: tuple[int, str] | None = None  # (date, message) of a failed POST
 
     # ---- server ------------------------------------------------------------------------
     async def start(self) -> str:
@@ -61,6 +88,7 @@ class TelegramStandIn:
         return self.url
 
     async def stop(self) -> None:
+        await self._stop_delivering()
         if self.runner:
             await self.runner.cleanup()
 
@@ -87,6 +115,8 @@ class TelegramStandIn:
         params, files = await self._params(request)
         if method != "getUpdates":
             self.calls.append(Call(method, params, files))
+        else:
+            self.polls += 1
         if self.drop_next.get(method, 0) > 0:  # it arrived, but the answer is lost on the way
             self.drop_next[method] -= 1
             handler = getattr(self, f"_{method}", None)
@@ -121,6 +151,8 @@ class TelegramStandIn:
         """Telegram's own refusals: a private chat with someone who never started the bot;
         a message the bot may no longer delete (``undeletable``), or one already deleted."""
         chat = params.get("chat_id")
+        if method == "getUpdates" and self.hook is not None:
+            return 409, "Conflict: can't use getUpdates method while webhook is active"
         if method.startswith("send") and chat is not None and int(chat) in self.unreachable:
             return 403, "Forbidden: bot can't initiate conversation with a user"
         if method == "deleteMessage":
@@ -145,6 +177,7 @@ class TelegramStandIn:
 
     async def _getUpdates(self, p: dict[str, Any]) -> list[dict[str, Any]]:  # noqa: N802
         offset = int(p.get("offset") or 0)
+        self._acked = max(self._acked, offset - 1)  # as on Telegram: an offset confirms
         timeout = float(p.get("timeout") or 0)
         deadline = time.monotonic() + min(timeout, 2.0)
         while True:
@@ -154,6 +187,89 @@ class TelegramStandIn:
             self._new.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._new.wait(), max(0.01, deadline - time.monotonic()))
+
+    # ---- webhook ----------------------------------------------------------------------
+    async def _setWebhook(self, p: dict[str, Any]) -> bool:  # noqa: N802
+        allowed = p.get("allowed_updates")
+        self.hook = _Hook(
+            url=str(p["url"]),
+            secret=p.get("secret_token"),
+            allowed_updates=json.loads(allowed) if isinstance(allowed, str) else allowed,
+            max_connections=int(p.get("max_connections") or 40),
+        )
+        if _flag(p.get("drop_pending_updates")):
+            self._acked = max([self._acked, *(u["update_id"] for u in self._updates)])
+        self._last_error = None
+        if self._delivering is None or self._delivering.done():
+            self._delivering = asyncio.create_task(self._deliver())
+        self._new.set()
+        return True
+
+    async def _deleteWebhook(self, p: dict[str, Any]) -> bool:  # noqa: N802
+        self.hook = None
+        if _flag(p.get("drop_pending_updates")):
+            self._acked = max([self._acked, *(u["update_id"] for u in self._updates)])
+        self._new.set()  # the delivery loop sees no webhook and ends
+        return True
+
+    async def _getWebhookInfo(self, p: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        hook = self.hook
+        info: dict[str, Any] = {
+            "url": hook.url if hook else "",
+            "has_custom_certificate": False,
+            "pending_update_count": len(self._pending()),
+        }
+        if hook is not None:
+            info["max_connections"] = hook.max_connections
+            if hook.allowed_updates is not None:
+                info["allowed_updates"] = hook.allowed_updates
+        if self._last_error is not None:
+            info["last_error_date"], info["last_error_message"] = self._last_error
+        return info
+
+    def delete_webhook(self) -> None:
+        """Remove the webhook behind the bot's back (as a copy of it polling elsewhere does)."""
+        self.hook = None
+        self._new.set()
+
+    def _pending(self) -> list[dict[str, Any]]:
+        return [u for u in self._updates if u["update_id"] > self._acked]
+
+    async def _deliver(self) -> None:
+        """POST pending updates one at a time, in order, while a webhook is set."""
+        async with aiohttp.ClientSession() as session:
+            while self.hook is not None:
+                pending = self._pending()
+                if not pending:
+                    self._new.clear()
+                    await self._new.wait()
+                    continue
+                if await self._post(session, self.hook, pending[0]):
+                    self._acked = max(self._acked, pending[0]["update_id"])
+                else:
+                    await asyncio.sleep(self.retry_seconds)
+
+    async def _post(
+        self, session: aiohttp.ClientSession, hook: _Hook, update: dict[str, Any]
+    ) -> bool:
+        headers = {"X-Telegram-Bot-Api-Secret-Token": hook.secret} if hook.secret else {}
+        try:
+            async with session.post(hook.url, json=update, headers=headers) as resp:
+                status = resp.status
+        except aiohttp.ClientError as e:
+            status, error = 0, f"Connection failed: {type(e).__name__}"
+        else:
+            error = f"Wrong response from the webhook: {status}"
+        self.deliveries.append(Delivery(update["update_id"], status, hook.secret))
+        if 200 <= status < 300:
+            return True
+        self._last_error = (int(time.time()), error)
+        return False
+
+    async def _stop_delivering(self) -> None:
+        if self._delivering is not None:
+            self._delivering.cancel()
+            await asyncio.gather(self._delivering, return_exceptions=True)
 
     def _message(self, chat_id: Any, **extra: Any) -> dict[str, Any]:
         return {
@@ -363,6 +479,10 @@ class TelegramStandIn:
             if c.method == "sendVideo" and str(c.params.get("chat_id")) == str(chat_id)
         ]
 
+    def webhook_calls(self) -> list[str]:
+        """setWebhook / deleteWebhook / getWebhookInfo, in the order the bot called them."""
+        return [c.method for c in self.calls if "Webhook" in c.method]
+
     async def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -370,3 +490,8 @@ class TelegramStandIn:
                 seen = [(c.method, c.params.get("text")) for c in self.calls]
                 raise AssertionError(f"timed out; calls so far: {seen}")
             await asyncio.sleep(0.05)
+
+
+def _flag(value: object) -> bool:
+    """A boolean parameter as PTB sends it (JSON text in a form) or as JSON."""
+    return value is True or (isinstance(value, str) and value.lower() == "true")

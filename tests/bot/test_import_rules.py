@@ -179,10 +179,10 @@ def test_the_neutral_packages_import_only_the_standard_library() -> None:
 #: these, any layer may import the NEUTRAL packages
 LAYERS: dict[str, set[str]] = {
     "bot.contract": {"bot.contract"},
-    "bot.db": set(),
+    "bot.db": {"bot.db"},  # a package: the interface and its SQLite and PostgreSQL backends
     "bot.lanes": set(),  # one person's events one at a time (asyncio only)
     "bot.safety": {"bot.contract", "bot.db", "bot.safety"},
-    "bot.jobs": {"bot.contract", "bot.jobs"},
+    "bot.jobs": {"bot.contract", "bot.jobs", "bot.lanes"},
     "bot.conversation": {
         "bot.contract",
         "bot.safety",
@@ -204,6 +204,7 @@ LAYERS: dict[str, set[str]] = {
         "bot.chat",
     },
     "bot.__main__": {"bot.chat", "bot.observability", "bot.settings"},  # python -m bot
+    "bot.probe": set(),  # the containers' health check: standard library only
     "bot.worker": {
         "bot.contract",
         "bot.safety",

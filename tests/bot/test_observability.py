@@ -194,7 +194,8 @@ def test_bot_and_worker_endpoints_follow_redis(tmp_path: Path) -> None:
                     _, _, body = await _get(_url(runner, "/metrics"))
                     assert "mouthpiece_queue_depth 2.0" in body
                 status, _, body = await _get(_url(bot_http, "/healthz"))
-                assert json.loads(body) == {"ok": True, "redis": True, "sqlite": True}
+                healthy = {"ok": True, "redis": True, "store": True, "sqlite": True}
+                assert json.loads(body) == healthy
             except BaseException:
                 await _close(bot_http, worker_http, redis, queue, store)
                 raise
@@ -204,7 +205,7 @@ def test_bot_and_worker_endpoints_follow_redis(tmp_path: Path) -> None:
                 status, _, body = await _get(_url(runner, "/healthz"))
                 assert status == 503 and json.loads(body)["ok"] is False
             status, _, body = await _get(_url(bot_http, "/healthz"))
-            assert json.loads(body) == {"ok": False, "redis": False, "sqlite": True}
+            assert json.loads(body) == {"ok": False, "redis": False, "store": True, "sqlite": True}
         finally:
             await _close(bot_http, worker_http, redis, queue, store)
 

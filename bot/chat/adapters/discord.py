@@ -13,6 +13,13 @@ Facts for bot.safety, never decisions: whether the member may post files in the 
 (``Who.can_post``; where they may not, every answer to them is ephemeral) and whether a DM's
 attachment was forwarded from another message (``Media.forwarded``). A slash command's
 attachment option is a fresh upload: Discord says nothing of where the file came from.
+
+Sharding: the client is discord.py's ``AutoShardedClient``. Discord sends a server's events to
+shard ``(guild_id >> 22) % shard_count`` and every DM to shard 0; one process runs all shards
+(``DISCORD_SHARD_COUNT`` 0: as many as ``/gateway/bot`` recommends) or some of them
+(``DISCORD_SHARD_IDS``), the others running in other processes. Each shard's gateway session
+is watched on its own (``discord/0``, ``discord/1`` in /healthz, a gauge per shard), and
+shards IDENTIFY as fast as Discord allows (``max_concurrency`` at once per 5 s), no faster.
 """
 
 from __future__ import annotations
@@ -21,9 +28,12 @@ import asyncio
 import contextlib
 import io
 import logging
+import math
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import aiohttp
 import discord
@@ -51,9 +61,18 @@ from bot.contract.events import (
 )
 from bot.contract.wire import discord as wire
 from bot.lanes import Lanes
+from bot.observability import Metrics
 from bot.settings import BotSettings
 
-__all__ = ["MouthpieceClient", "gateway_url", "run_discord", "use_api_base", "use_gateway"]
+__all__ = [
+    "BotGateway",
+    "Liveness",
+    "MouthpieceClient",
+    "gateway_url",
+    "run_discord",
+    "use_api_base",
+    "use_gateway",
+]
 
 log = logging.getLogger(__name__)
 Handle = Callable[[Event], Awaitable[list[Action]]]
@@ -61,6 +80,32 @@ Handle = Callable[[Event], Awaitable[list[Action]]]
 Suggest = Callable[[Who, str], Awaitable[list[str]]]
 _FILES_LIMIT = 8 * 1024 * 1024  # an interaction that does not say its upload limit
 _DISCORD_GATEWAY = DiscordWebSocket.DEFAULT_GATEWAY  # discord.py's own: wss://gateway.discord.gg/
+IDENTIFY_WINDOW = 5.0  # seconds: Discord takes one IDENTIFY per rate-limit bucket this often
+FRONT_END = "discord"  # the name in FrontEnds; a shard is "discord/<id>"
+
+
+class Liveness(Protocol):
+    """Where the client says which shards' gateway sessions work (``FrontEnds``)."""
+
+    def watch(self, name: str) -> None: ...
+
+    def alive(self, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class BotGateway:
+    """What ``/gateway/bot`` says: where to connect, how many shards Discord recommends, and
+    how many shards may IDENTIFY at once (each ``shard_id % max_concurrency`` is a bucket
+    that takes one IDENTIFY per 5 s)."""
+
+    url: str
+    shards: int
+    max_concurrency: int = 1
+
+    @classmethod
+    async def fetch(cls, client: discord.Client) -> BotGateway:
+        shards, url, limits = await client.http.get_bot_gateway()
+        return cls(url, shards, int(limits.get("max_concurrency", 1)))
 
 
 def use_api_base(url: str) -> None:
@@ -80,15 +125,24 @@ def use_gateway(url: str | None) -> None:
     DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url) if url else _DISCORD_GATEWAY
 
 
-async def gateway_url(settings: BotSettings, client: discord.Client) -> str | None:
+async def gateway_url(
+    settings: BotSettings, client: discord.Client, known: BotGateway | None = None
+) -> str | None:
     """``DISCORD_GATEWAY_URL``; else, when ``DISCORD_API_BASE_URL`` is not Discord's, the URL
-    that API's ``/gateway/bot`` gives (after login); else None: Discord's default gateway."""
+    that API's ``/gateway/bot`` gives (``known``, or asked after login); else None: Discord's
+    default gateway."""
     if settings.discord_gateway_url:
         return settings.discord_gateway_url
     if not settings.discord_custom_api:
         return None
-    _shards, url, _limits = await client.http.get_bot_gateway()
-    return url
+    return (known or await BotGateway.fetch(client)).url
+
+
+def identify_wait(last: dict[int, float], shard_id: int, max_concurrency: int, now: float) -> float:
+    """Seconds shard ``shard_id`` must wait before its IDENTIFY: until 5 s after the last
+    IDENTIFY of its bucket (``last``: bucket -> when) in this process; 0 for a bucket's first."""
+    seen = last.get(shard_id % max(1, max_concurrency))
+    return 0.0 if seen is None else max(0.0, seen + IDENTIFY_WINDOW - now)
 
 
 def _media(
@@ -219,36 +273,75 @@ async def _read_capped(session: aiohttp.ClientSession, url: str, cap: int) -> by
         return bytes(data)
 
 
-class MouthpieceClient(discord.Client):
-    """The Discord client: commands in servers and DMs, attachments in DMs."""
+class MouthpieceClient(discord.AutoShardedClient):
+    """The Discord client: commands in servers and DMs, attachments in DMs.
+
+    ``shard_count`` None: as many shards as ``/gateway/bot`` recommends (asked at
+    :meth:`connect` unless ``bot_gateway`` was set from that answer already); ``shard_ids``
+    None: all of them. ``liveness`` hears which shards' sessions work, ``metrics`` shows them.
+    """
 
     def __init__(
         self,
         handle: Handle,
         *,
         max_file_bytes: int = 20_000_000,
-        on_alive: Callable[[], None] | None = None,
+        shard_count: int | None = None,
+        shard_ids: Sequence[int] | None = None,
+        liveness: Liveness | None = None,
+        metrics: Metrics | None = None,
         suggest: Suggest | None = None,
     ) -> None:
         intents = discord.Intents.default()
         intents.dm_messages = True
-        super().__init__(intents=intents)
+        some: dict[str, Any] = {"shard_ids": list(shard_ids)} if shard_ids else {}
+        super().__init__(intents=intents, shard_count=shard_count, **some)
         self.handle = handle
         self.suggest = suggest  # the person's avatar names, for /say's autocomplete
         self.max_file_bytes = max_file_bytes
         self.lanes = Lanes()
         self.tree = app_commands.CommandTree(self)
         self._register()
-        self._on_alive = on_alive
-        self._gateway_up = False
+        self.bot_gateway: BotGateway | None = None  # /gateway/bot's answer, once asked
+        self._liveness = liveness
+        self._metrics = metrics
+        self.shards_up: dict[int, bool] = {}  # this process's shards: session live or not
+        self._identified: dict[int, float] = {}  # rate-limit bucket -> its last IDENTIFY
         self._downloads: aiohttp.ClientSession | None = None
         self._watch: asyncio.Task[None] | None = None
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Whether this process registers the slash commands: the one holding shard 0 (all
+        shards, or a DISCORD_SHARD_IDS with 0), so that processes splitting the shards
+        overwrite the global command list once, not once each."""
+        return not self.shard_ids or 0 in self.shard_ids
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ActionButton)
         self._downloads = aiohttp.ClientSession()
-        if self._on_alive is not None:
+        if self._liveness is not None or self._metrics is not None:
             self._watch = asyncio.create_task(self._report_alive())
+
+    async def connect(self, *, reconnect: bool = True) -> None:
+        """Decide the shard count (``/gateway/bot``'s when automatic), watch every shard of
+        this process, then run them (discord.py opens each at the gateway ``use_gateway``
+        set)."""
+        if self.shard_count is None:
+            self.bot_gateway = self.bot_gateway or await BotGateway.fetch(self)
+            self.shard_count = self.bot_gateway.shards
+        self._watch_shards(self.shard_ids or range(self.shard_count))
+        await super().connect(reconnect=reconnect)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        """Pace IDENTIFYs as Discord limits them: one per bucket per 5 s (discord.py's own
+        hook waits 5 s before every shard but the first, whatever ``max_concurrency`` is)."""
+        shard = shard_id or 0
+        per = self.bot_gateway.max_concurrency if self.bot_gateway is not None else 1
+        wait = identify_wait(self._identified, shard, per, time.monotonic())
+        if wait > 0:
+            await asyncio.sleep(wait)
+        self._identified[shard % max(1, per)] = time.monotonic()
 
     async def close(self) -> None:
         if self._watch is not None:
@@ -259,21 +352,44 @@ class MouthpieceClient(discord.Client):
         if self._downloads is not None:
             await self._downloads.close()
 
-    # ---- gateway liveness (the bot's /healthz and watchdog) ----------------------------
-    async def on_connect(self) -> None:
-        self._gateway_up = True
+    # ---- gateway liveness, per shard (the bot's /healthz, watchdog and metrics) -----------
+    def _watch_shards(self, shard_ids: Iterable[int]) -> None:
+        """Each shard of this process has the liveness timeout from now to come up."""
+        for shard in shard_ids:
+            self.shards_up.setdefault(shard, False)
+            if self._liveness is not None:
+                self._liveness.watch(f"{FRONT_END}/{shard}")
+            self._shard_state(shard, self.shards_up[shard])
 
-    async def on_resumed(self) -> None:
-        self._gateway_up = True
+    def _shard_state(self, shard: int, up: bool) -> None:
+        self.shards_up[shard] = up
+        if self._metrics is not None:
+            self._metrics.discord_shard_up.labels(shard=str(shard)).set(1 if up else 0)
+        if up and self._liveness is not None:
+            self._liveness.alive(f"{FRONT_END}/{shard}")
 
-    async def on_disconnect(self) -> None:
-        self._gateway_up = False
+    async def on_shard_connect(self, shard_id: int) -> None:  # READY: a new session
+        self._shard_state(shard_id, True)
+
+    async def on_shard_resumed(self, shard_id: int) -> None:
+        self._shard_state(shard_id, True)
+
+    async def on_shard_disconnect(self, shard_id: int) -> None:
+        self._shard_state(shard_id, False)
+
+    def report_liveness(self) -> None:
+        """Tell ``liveness`` which shards are up now, and refresh their latency gauges."""
+        latencies = dict(self.latencies)
+        for shard, up in self.shards_up.items():
+            if up and self._liveness is not None:
+                self._liveness.alive(f"{FRONT_END}/{shard}")
+            latency = latencies.get(shard, math.nan)
+            if self._metrics is not None and math.isfinite(latency):
+                self._metrics.discord_shard_latency.labels(shard=str(shard)).set(latency)
 
     async def _report_alive(self, every: float = 5.0) -> None:
-        assert self._on_alive is not None
         while not self.is_closed():
-            if self._gateway_up:
-                self._on_alive()
+            self.report_liveness()
             await asyncio.sleep(every)
 
     def attachment(self, who: Who, att: discord.Attachment, *, forwarded: bool = False) -> Media:
@@ -476,20 +592,37 @@ async def run_discord(
     settings: BotSettings,
     handle: Handle,
     *,
-    on_alive: Callable[[], None] | None = None,
+    liveness: Liveness | None = None,
+    metrics: Metrics | None = None,
     suggest: Suggest | None = None,
 ) -> None:
+    """Log in, find the gateway and the shard count, register the commands (the process with
+    shard 0 only), and run this process's shards until cancelled."""
     use_api_base(settings.discord_api_base_url)
     client = MouthpieceClient(
         handle,
         max_file_bytes=settings.max_file_bytes,
-        on_alive=on_alive,
+        shard_count=settings.discord_shard_count or None,
+        shard_ids=settings.discord_shards or None,
+        liveness=liveness,
+        metrics=metrics,
         suggest=suggest,
     )
     async with client:
         await client.login(settings.discord_bot_token)
-        gateway = await gateway_url(settings, client)
+        if client.shard_count is None:  # automatic: one /gateway/bot answer serves both
+            client.bot_gateway = await BotGateway.fetch(client)
+            client.shard_count = client.bot_gateway.shards
+        gateway = await gateway_url(settings, client, client.bot_gateway)
         use_gateway(gateway)
-        log.info("discord gateway", extra={"gateway": gateway or str(_DISCORD_GATEWAY)})
-        await client.tree.sync()
+        log.info(
+            "discord gateway",
+            extra={
+                "gateway": gateway or str(_DISCORD_GATEWAY),
+                "shard_count": client.shard_count,
+                "shard_ids": settings.discord_shard_ids or "all",
+            },
+        )
+        if client.syncs_commands:
+            await client.tree.sync()
         await client.connect()

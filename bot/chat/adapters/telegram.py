@@ -12,6 +12,9 @@ private chat; the group reads one line saying where it went.
 Updates are handled concurrently, one lane per person (:class:`PersonLanes`): a person's
 messages are answered in the order they were sent, and one person's slow upload check never
 delays anyone else's reply.
+
+Updates arrive by long polling, or by webhook when TELEGRAM_WEBHOOK_URL is set
+(:mod:`bot.chat.adapters.telegram_webhook`); :func:`start_telegram` starts either.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from telegram.ext import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.chat.adapters.telegram_webhook import Webhook, start_webhook
 from bot.contract import texts
 from bot.contract.events import (
     Action,
@@ -62,8 +66,10 @@ from bot.contract.events import (
 )
 from bot.contract.wire import telegram as wire
 from bot.lanes import Lanes
+from bot.observability import Metrics
+from bot.settings import BotSettings
 
-__all__ = ["build_application", "COMMANDS", "PersonLanes"]
+__all__ = ["ALLOWED_UPDATES", "build_application", "COMMANDS", "PersonLanes", "start_telegram"]
 
 log = logging.getLogger(__name__)
 COMMANDS = (
@@ -86,6 +92,10 @@ _GROUPS = ("group", "supergroup")
 _MOD_CAPTION = r"^/mod(@\w+)?(\s|$)"
 _VIDEOS = filters.VIDEO | filters.ANIMATION | filters.VIDEO_NOTE
 Handle = Callable[[Event], Awaitable[list[Action]]]
+Stop = Callable[[], Awaitable[None]]
+#: the updates the handlers read, asked for in both modes (Telegram keeps the last list it was
+#: given, so switching modes changes nothing); not edits: an edited ``/talk`` is no new one
+ALLOWED_UPDATES = (Update.MESSAGE, Update.CALLBACK_QUERY)
 
 
 class PersonLanes(BaseUpdateProcessor):
@@ -384,3 +394,76 @@ def build_application(
     app.add_handler(MessageHandler(private & files, on_media))
     app.add_handler(CallbackQueryHandler(on_button))
     return app
+
+
+async def start_telegram(
+    settings: BotSettings,
+    handle: Handle,
+    *,
+    on_alive: Callable[[], None] | None = None,
+    metrics: Metrics | None = None,
+) -> Stop:
+    """The Telegram front-end as ``python -m bot`` runs it: long polling, or a webhook when
+    TELEGRAM_WEBHOOK_URL is set. ``on_alive`` is called whenever the Bot API proved to
+    answer (a poll; in webhook mode, a getWebhookInfo); ``metrics`` counts refused webhook
+    requests. Returns the coroutine function that stops it (a webhook stays set; a later
+    start in polling mode deletes it)."""
+    hooked = bool(settings.telegram_webhook_url)
+    app = build_application(
+        settings.telegram_bot_token,
+        settings.telegram_api_base_url,
+        handle,
+        per_person=settings.pending_per_person,
+        on_poll=None if hooked else on_alive,
+    )
+    await app.initialize()
+    await app.start()
+    try:
+        receiving = await _receive(app, settings, on_alive, metrics)
+    except BaseException:
+        await app.stop()
+        await app.shutdown()
+        raise
+    log.info("telegram front-end running", extra={"mode": "webhook" if hooked else "polling"})
+
+    async def stop() -> None:
+        await receiving()
+        await app.stop()
+        await app.shutdown()
+
+    return stop
+
+
+async def _receive(
+    app: Application,
+    settings: BotSettings,
+    on_alive: Callable[[], None] | None,
+    metrics: Metrics | None,
+) -> Stop:
+    """Start updates flowing into ``app``; returns what stops them."""
+    if not settings.telegram_webhook_url:
+        assert app.updater is not None
+        # deletes a webhook first: Telegram refuses getUpdates while one is set
+        await app.updater.start_polling(
+            drop_pending_updates=False, allowed_updates=list(ALLOWED_UPDATES)
+        )
+        return app.updater.stop
+
+    def refused(reason: str) -> None:
+        if metrics is not None:
+            metrics.webhook_refused.labels(reason=reason).inc()
+
+    hook = Webhook(
+        url=settings.telegram_webhook_url,
+        secret=settings.telegram_webhook_secret_token,
+        host=settings.telegram_webhook_host,
+        port=settings.telegram_webhook_port,
+        allowed_updates=ALLOWED_UPDATES,
+        # at least three checks within the time a dead front-end is given
+        check_seconds=min(60.0, settings.frontend_timeout_seconds / 3),
+    )
+    return await start_webhook(app, hook, on_alive=on_alive or _nothing, refused=refused)
+
+
+def _nothing() -> None:
+    """No one listens for liveness."""

@@ -1,9 +1,11 @@
-"""SQLite storage through aiosqlite, one table class per concept: drafts, uploads (and each
-person's last ones), saved voices, the upload quota, the job history; and ``store.safety``
-(:class:`~bot.safety.records.SafetyRecords`), the safety package's tables.
+"""The bot's storage (SQLite, or PostgreSQL with ``DATABASE_URL``), one table class per
+concept: drafts, uploads (and each person's last ones), saved voices, the upload quota, the
+job history; and ``store.safety`` (:class:`~bot.safety.records.SafetyRecords`), the safety
+package's tables.
 
-One :class:`~bot.db.Database` (WAL, one writer, the migrations of :mod:`.schema`) holds every
-table; each class is a view of it. ``await Store.open(path)``; ``await store.close()``.
+One :class:`~bot.db.Database` (one writer, serialised across processes; the migrations of
+:mod:`.schema`) holds every table; each class is a view of it. ``await Store.open(path)``
+(or a ``postgresql://`` URL); ``await store.close()``.
 """
 
 from __future__ import annotations
@@ -50,11 +52,11 @@ class Store:
         self.safety = SafetyRecords(database)
 
     @classmethod
-    async def open(cls, path: Path, *, spare_bytes: int = 0) -> Store:
-        """The database at ``path``, upgraded; with ``spare_bytes`` (the bot:
-        :data:`~bot.db.SPARE_BYTES`) a spare beside it for deletes on a full disk
-        (:class:`~bot.db.Database`)."""
-        return cls(await Database.open(path, MIGRATIONS, spare_bytes=spare_bytes))
+    async def open(cls, target: str | Path, *, spare_bytes: int = 0) -> Store:
+        """The database at ``target`` (a SQLite file's path, or a ``postgresql://`` URL),
+        upgraded; with ``spare_bytes`` (the bot: :data:`~bot.db.SPARE_BYTES`) a SQLite file
+        keeps a spare beside it for deletes on a full disk (:class:`~bot.db.Database`)."""
+        return cls(await Database.open(target, MIGRATIONS, spare_bytes=spare_bytes))
 
     async def close(self) -> None:
         await self.database.close()

@@ -12,6 +12,9 @@ from bot.contract.ports import Avatar
 
 __all__ = ["Avatars"]
 
+#: an avatar consent's scope, marked so that the direct messages' "" survives the join
+_MARKED_SCOPE = "'#' || c.scope"
+
 
 class Avatars(Table):
     """Saved avatars (``store.avatars``)."""
@@ -91,9 +94,10 @@ class Avatars(Table):
         where, args = ("AND a.name=? ", (name,)) if name is not None else ("", ())
         cur = await self._db.execute(
             "SELECT a.name, a.photo_digest, a.voice_digest, a.voice_seconds, a.transcript, "
-            "group_concat('#' || c.scope, char(31)) FROM avatars a LEFT JOIN avatar_consents c "
+            f"{self._sql.joined(_MARKED_SCOPE)} FROM avatars a LEFT JOIN avatar_consents c "
             "ON c.platform=a.platform AND c.user_id=a.user_id AND c.name=a.name "
-            f"WHERE a.platform=? AND a.user_id=? {where}GROUP BY a.name ORDER BY a.name",
+            f"WHERE a.platform=? AND a.user_id=? {where}"
+            "GROUP BY a.platform, a.user_id, a.name ORDER BY a.name",
             (platform, user_id, *args),
         )
         return [Avatar(r[0], r[1], r[2], r[3], r[4], _scopes(r[5])) for r in await cur.fetchall()]
@@ -103,7 +107,8 @@ class Avatars(Table):
     ) -> builtins.list[str]:
         """Names starting with ``prefix`` (any case), for a platform's autocomplete."""
         cur = await self._db.execute(
-            "SELECT name FROM avatars WHERE platform=? AND user_id=? AND name LIKE ? ESCAPE '\\' "
+            f"SELECT name FROM avatars WHERE platform=? AND user_id=? AND name {self._sql.like} ? "
+            "ESCAPE '\\' "
             "ORDER BY used DESC, name LIMIT ?",
             (platform, user_id, _like_prefix(prefix), limit),
         )
@@ -119,8 +124,8 @@ class Avatars(Table):
 
 
 def _scopes(joined: str | None) -> tuple[str, ...]:
-    """The scopes ``group_concat`` joined, each marked with "#" (the direct messages' scope
-    is "", which would otherwise vanish)."""
+    """The scopes :data:`_MARKED_SCOPE` joined (the dialect's ``joined``), each marked with
+    "#" (the direct messages' scope is "", which would otherwise vanish)."""
     return tuple(part[1:] for part in joined.split("\x1f")) if joined else ()
 
 

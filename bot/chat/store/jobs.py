@@ -51,14 +51,12 @@ class JobHistory(Table):
         """Record a job and its consent (``verified``: how it was verified and where that
         counts); False when this job id exists already (a re-send).
 
-        With ``limits``, usage is counted and the job inserted in one IMMEDIATE transaction
-        under the writer lock, so concurrent requests cannot overshoot a limit (raises
-        :class:`~bot.safety.policy.LimitExceeded`, nothing written).
+        With ``limits``, usage is counted and the job inserted in one write transaction
+        (serialised across processes too), so concurrent requests cannot overshoot a limit
+        (raises :class:`~bot.safety.policy.LimitExceeded`, nothing written).
         """
         now = time.time() if now is None else now
         async with self._writing() as db:
-            if not db.in_transaction:
-                await db.execute("BEGIN IMMEDIATE")  # also holds off other processes
             if await self._one("SELECT 1 FROM jobs WHERE job_id=?", job.job_id):
                 return False
             if limits is not None:
@@ -213,8 +211,9 @@ class JobHistory(Table):
         now = time.time()
         async with self._writing() as db:
             await db.executemany(
-                "INSERT OR IGNORE INTO posted (job_id, kind, message_id, at) "
-                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id=?)",
+                "INSERT INTO posted (job_id, kind, message_id, at) "
+                "SELECT ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id=?) "
+                "ON CONFLICT (job_id, kind, message_id) DO NOTHING",
                 [(job_id, m.kind, m.message_id, now, job_id) for m in messages],
             )
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import time
 
-import aiosqlite
-
-from bot.db import Database
+from bot.db import Connection, Database
 
 __all__ = ["Table"]
 
@@ -20,9 +18,10 @@ class Table:
         self._db = database.conn
         self._writing = database.writing
         self._one = database.one
+        self._sql = database.dialect
 
     async def _ensure_user(
-        self, db: aiosqlite.Connection, platform: str, user_id: str, name: str = ""
+        self, db: Connection, platform: str, user_id: str, name: str = ""
     ) -> None:
         await db.execute(
             "INSERT INTO users (platform, user_id, name, created) VALUES (?, ?, ?, ?) "

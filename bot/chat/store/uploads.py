@@ -40,12 +40,11 @@ class UploadQuota(Table):
         now: float | None = None,
     ) -> None:
         """Count the person's uploads (and everyone's bytes) and record this one in one
-        IMMEDIATE transaction; raises :class:`~bot.safety.policy.LimitExceeded` (nothing
-        written) when a limit says no. Rows older than a day, anyone's, go meanwhile."""
+        write transaction (serialised across processes too); raises
+        :class:`~bot.safety.policy.LimitExceeded` (nothing written) when a limit says no.
+        Rows older than a day, anyone's, go meanwhile."""
         now = time.time() if now is None else now
         async with self._writing() as db:
-            if not db.in_transaction:
-                await db.execute("BEGIN IMMEDIATE")
             await db.execute("DELETE FROM uploads WHERE at<=?", (now - DAY,))
             denial = decide_upload(limits, await self.usage(platform, user_id, now), size)
             if denial is not None:

@@ -65,7 +65,7 @@ class Consents(Table):
                 "FROM voice_profiles v JOIN consents c ON c.platform=v.platform "
                 "AND c.user_id=v.user_id AND c.voice_digest=v.media_digest "
                 f"WHERE v.platform=? AND v.user_id=? AND v.name=? AND {verifying('c')} "
-                "GROUP BY c.valid_in",
+                "GROUP BY v.platform, v.user_id, v.name, c.valid_in",
                 who,
             )
 

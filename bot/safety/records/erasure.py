@@ -14,9 +14,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
-
 from bot.contract.jobs import LIVE_STATES, JobState, RenderJob
+from bot.db import Connection
 from bot.safety.authority import EVERYWHERE
 from bot.safety.records.rows import (
     _OPEN,
@@ -90,7 +89,7 @@ class Erasures(Table):
         )
 
     async def _erase_drafts(
-        self, db: aiosqlite.Connection, who: tuple[str, str], scope: str | None
+        self, db: Connection, who: tuple[str, str], scope: str | None
     ) -> tuple[int, set[str]]:
         where, args = _scope_sql(scope, "guild_id")
         cur = await db.execute(
@@ -111,9 +110,7 @@ class Erasures(Table):
             )
         return cur.rowcount or 0, digests
 
-    async def _erase_personal(
-        self, db: aiosqlite.Connection, who: tuple[str, str]
-    ) -> tuple[int, set[str]]:
+    async def _erase_personal(self, db: Connection, who: tuple[str, str]) -> tuple[int, set[str]]:
         """Saved voices, last uploads and any phrase: the person's own, tied to no server."""
         cur = await db.execute(
             "SELECT media_digest FROM voice_profiles WHERE platform=? AND user_id=?", who
@@ -146,7 +143,7 @@ class Erasures(Table):
         return voices, digests
 
     async def _erase_jobs(
-        self, db: aiosqlite.Connection, who: tuple[str, str], scope: str | None
+        self, db: Connection, who: tuple[str, str], scope: str | None
     ) -> list[_ErasedJob]:
         """Each job's words and hashes leave its payload; open ones become cancelled and
         their review (with its phrase) is closed."""
@@ -196,7 +193,7 @@ class Erasures(Table):
             ("SELECT 1 FROM voice_profiles WHERE media_digest=?", (digest,)),
             ("SELECT 1 FROM avatars WHERE photo_digest=? OR voice_digest=?", (digest, digest)),
             ("SELECT 1 FROM users WHERE last_voice_hash=? OR last_photo_hash=?", (digest, digest)),
-            ("SELECT 1 FROM drafts WHERE instr(data, ?) > 0", (digest,)),
+            (f"SELECT 1 FROM drafts WHERE {self._sql.contains('data', '?')}", (digest,)),
             (
                 f"SELECT 1 FROM consents c JOIN jobs j ON j.job_id=c.job_id WHERE j.status IN "
                 f"{_OPEN} AND (c.voice_digest=? OR c.photo_digest=?)",
@@ -254,7 +251,7 @@ class Erasures(Table):
             ).rowcount
             cur = await db.execute(
                 "SELECT job_id, payload FROM jobs WHERE finished IS NOT NULL AND finished < ? "
-                "AND json_extract(payload, '$.script') != ''",
+                f"AND {self._sql.json_text('payload', 'script')} != ''",
                 (scripts_before,),
             )
             old = list(await cur.fetchall())
@@ -276,9 +273,7 @@ class Erasures(Table):
             cur = await self._db.execute("SELECT path FROM media")
             yield {os.path.abspath(r[0]) for r in await cur.fetchall()}
 
-    async def _expire_reviews(
-        self, db: aiosqlite.Connection, before: float
-    ) -> tuple[ExpiredReview, ...]:
+    async def _expire_reviews(self, db: Connection, before: float) -> tuple[ExpiredReview, ...]:
         cur = await db.execute(
             "SELECT job_id, platform, chat_id, COALESCE(guild_id, '') FROM jobs "
             f"WHERE status='{JobState.REVIEW}' AND created < ?",

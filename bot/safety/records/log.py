@@ -33,7 +33,7 @@ class ModLog(Table):
         if token is None and not job_id:
             return []
         cur = await self._db.execute(MARKED_SQL, (token, job_id or None))
-        found = [MarkedJob.of(r) for r in await cur.fetchall()]
+        found = [MarkedJob.of(tuple(r)) for r in await cur.fetchall()]
         return [m for m in found if m.platform == platform and scope in (None, m.scope)]
 
     async def mod_log(self, platform: str, scope: str | None, limit: int = 10) -> list[LogEntry]:

@@ -8,10 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiosqlite
-
 from bot.contract.jobs import OPEN_STATES, RenderJob, sql_states
-from bot.db import Database
+from bot.db import Connection, Database
 
 _OPEN = sql_states(OPEN_STATES)
 #: audit actions that are not a moderator's (left out of /mod log)
@@ -148,9 +146,7 @@ def verifying(alias: str = "") -> str:
     return f"{c}method != '' AND {c}valid_in IS NOT NULL AND {c}carried_from IS NULL"
 
 
-async def attach_voice_consent(
-    db: aiosqlite.Connection, platform: str, user_id: str, job_id: str
-) -> None:
+async def attach_voice_consent(db: Connection, platform: str, user_id: str, job_id: str) -> None:
     """Saved voices with this job's voice now carry its (verified) consent record: as the
     latest (``consent_id``) and as their consent for the scope it counts in."""
     await db.execute(
@@ -172,7 +168,7 @@ async def attach_voice_consent(
 
 
 async def _audit(
-    db: aiosqlite.Connection, platform: str, scope: str, actor: str, action: str, detail: str
+    db: Connection, platform: str, scope: str, actor: str, action: str, detail: str
 ) -> None:
     await db.execute(
         "INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail) "
@@ -189,3 +185,4 @@ class Table:
         self._db = database.conn
         self._writing = database.writing
         self._one = database.one
+        self._sql = database.dialect

@@ -167,7 +167,8 @@ def test_talk_command_to_video_in_channel(
 
 
 def test_gateway_url_setting_is_used_as_is(tmp_path: Path) -> None:
-    """DISCORD_GATEWAY_URL wins: no /gateway/bot lookup, the websocket opens there."""
+    """DISCORD_GATEWAY_URL wins: with the shard count given too (nothing else to ask), no
+    /gateway/bot lookup, the websocket opens there."""
 
     async def handle(event: Any) -> list[Any]:
         return []
@@ -179,6 +180,7 @@ def test_gateway_url_setting_is_used_as_is(tmp_path: Path) -> None:
             discord_bot_token="TEST",
             discord_api_base_url=dc.api,
             discord_gateway_url=dc.gateway_url,
+            discord_shard_count=1,
             data_dir=tmp_path,
         )
         try:

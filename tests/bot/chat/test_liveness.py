@@ -124,29 +124,31 @@ def test_the_bot_exits_when_polling_stays_dead(tmp_path: Path) -> None:
         asyncio.run(go(url))
 
 
-def test_discord_reports_alive_only_while_the_gateway_is_connected() -> None:
+def test_discord_reports_each_shard_alive_only_while_its_session_is_live() -> None:
+    """The shard events drive the report: a shard is reported alive while its gateway session
+    is live (READY or RESUMED), never after it disconnected; the others are unaffected."""
+
     async def go() -> None:
-        beats: list[float] = []
+        now = [0.0]
+        ends = FrontEnds(10.0, clock=lambda: now[0])
 
         async def handle(event: object) -> list[object]:
             return []
 
-        client = MouthpieceClient(handle, on_alive=lambda: beats.append(time.monotonic()))  # type: ignore[arg-type]
-        watcher = asyncio.create_task(client._report_alive(every=0.05))
-        await asyncio.sleep(0.2)
-        assert beats == []  # never connected
-        await client.on_connect()
-        await asyncio.sleep(0.2)
-        assert len(beats) >= 2
-        await client.on_disconnect()
-        await asyncio.sleep(0.1)
-        seen = len(beats)
-        await asyncio.sleep(0.3)
-        assert len(beats) == seen  # silent while disconnected
-        await client.on_resumed()
-        await asyncio.sleep(0.2)
-        assert len(beats) > seen
-        watcher.cancel()
-        await client.close()
+        client = MouthpieceClient(handle, shard_count=2, liveness=ends)  # type: ignore[arg-type]
+        client._watch_shards([0, 1])
+        await client.on_shard_connect(0)
+        await client.on_shard_connect(1)
+        now[0] = 20.0  # past the timeout: what counts is the next report
+        client.report_liveness()
+        assert ends.report() == {"discord/0": True, "discord/1": True, "discord": True}
+        await client.on_shard_disconnect(1)
+        now[0] = 40.0
+        client.report_liveness()
+        assert ends.report() == {"discord/0": True, "discord/1": False, "discord": False}
+        await client.on_shard_resumed(1)
+        now[0] = 60.0
+        client.report_liveness()
+        assert ends.report()["discord"] is True  # never logged in: nothing to close
 
     asyncio.run(go())

@@ -1,4 +1,6 @@
-"""SQLite store: migrations, drafts across restarts, idempotent jobs, concurrency."""
+"""The store on both backends (SQLite, and PostgreSQL on a private server): drafts across
+restarts, idempotent jobs, concurrency, the queries each backend spells its own way; and
+SQLite's migrations of databases older releases left."""
 
 from __future__ import annotations
 
@@ -13,7 +15,11 @@ import pytest
 
 from bot.chat.store import MIGRATIONS, Store
 from bot.contract.jobs import FINAL_STATES, LIVE_STATES, JobState, RenderJob, predecessors
+from bot.contract.ports import Avatar, ConsentMethod, Posted, Verification
 from bot.conversation.flow import Draft
+from bot.safety.policy import UploadLimits
+from job_marks import token_for
+from tests.auxil.postgres_server import postgres_admin_url, store_target
 
 # The schema the first release created (bot/store.py at commit 2f6eba8, MIGRATIONS[0] then),
 # copied here verbatim: databases made by that release must open with today's code.
@@ -61,18 +67,23 @@ FIRST_SCHEMA = """
 """
 
 
+__all__ = ["postgres_admin_url", "store_target"]  # fixtures
+
+
 def _job(job_id: str, user: str = "u") -> RenderJob:
     return RenderJob(job_id, "telegram", user, "c", "Hello", "v" * 64, "p" * 64)
 
 
-def test_draft_survives_a_restart(tmp_path: Path) -> None:
+def test_draft_survives_a_restart(store_target: str | Path) -> None:
     async def go() -> None:
-        db = tmp_path / "m.sqlite3"
-        s = await Store.open(db)
+        s = await Store.open(store_target)
         assert await s.schema_version() == len(MIGRATIONS)
+        kind = "sqlite" if isinstance(store_target, Path) else "postgres"
+        assert s.database.dialect.name == kind
         await s.drafts.put("telegram", "u", "c", Draft(id="d", script="hi", photo_warnings=("w",)))
         await s.close()
-        s = await Store.open(db)
+        s = await Store.open(store_target)
+        assert await s.schema_version() == len(MIGRATIONS)  # opening again changes nothing
         d = await s.drafts.get("telegram", "u", "c")
         assert d == Draft(id="d", script="hi", photo_warnings=("w",))
         await s.drafts.put("telegram", "u", "c", None)
@@ -82,9 +93,9 @@ def test_draft_survives_a_restart(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
-def test_jobs_are_idempotent_and_record_consent(tmp_path: Path) -> None:
+def test_jobs_are_idempotent_and_record_consent(store_target: str | Path) -> None:
     async def go() -> None:
-        s = await Store.open(tmp_path / "m.sqlite3")
+        s = await Store.open(store_target)
         assert await s.jobs.add(_job("j1"), None) is True
         assert await s.jobs.add(_job("j1"), None) is False  # a re-sent Render press
         await s.jobs.move("j1", JobState.DONE, output_bytes=10, timings={"video": 1.0})
@@ -97,12 +108,12 @@ def test_jobs_are_idempotent_and_record_consent(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
-def test_job_states_come_from_one_enum(tmp_path: Path) -> None:
+def test_job_states_come_from_one_enum(store_target: str | Path) -> None:
     """The SQL that stamps a job finished, counts the queue and lists open jobs is built from
     ``JobState``: each state lands where the enum says, whatever its name."""
 
     async def go() -> None:
-        s = await Store.open(tmp_path / "m.sqlite3")
+        s = await Store.open(store_target)
         try:
             for n, state in enumerate(JobState):
                 before = (*predecessors(state), state)[0]  # a state the table may leave for it
@@ -124,12 +135,14 @@ def test_job_states_come_from_one_enum(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
-def test_the_store_refuses_moves_the_transition_table_does_not_allow(tmp_path: Path) -> None:
+def test_the_store_refuses_moves_the_transition_table_does_not_allow(
+    store_target: str | Path,
+) -> None:
     """The job history follows the same table as the live record: a finished job never
     runs again, a cancelled one is never done, and a move that happened is not redone."""
 
     async def go() -> None:
-        s = await Store.open(tmp_path / "t.sqlite3")
+        s = await Store.open(store_target)
         try:
             await s.jobs.add(_job("j"), None)
             assert await s.jobs.move("j", JobState.RUNNING)
@@ -146,7 +159,33 @@ def test_the_store_refuses_moves_the_transition_table_does_not_allow(tmp_path: P
     asyncio.run(go())
 
 
-def test_many_users_at_once(tmp_path: Path) -> None:
+def test_a_writing_block_is_one_transaction(store_target: str | Path) -> None:
+    """Inside a writing block the store's reads see the block's own writes; nobody else
+    does before the commit (another connection, as another process); an error undoes it."""
+
+    async def go() -> None:
+        s, other = await Store.open(store_target), await Store.open(store_target)
+        count = "SELECT COUNT(*) FROM media"
+        try:
+            with pytest.raises(RuntimeError, match="undo"):
+                async with s.database.writing() as db:
+                    await db.execute(
+                        "INSERT INTO media (digest, kind, size, path, created) "
+                        "VALUES ('d', 'audio', 1, '/m/d', 1.0)"
+                    )
+                    assert tuple(await s.database.one(count) or ()) == (1,)
+                    assert tuple(await other.database.one(count) or ()) == (0,)
+                    raise RuntimeError("undo")
+            assert tuple(await s.database.one(count) or ()) == (0,)
+            assert tuple(await other.database.one(count) or ()) == (0,)
+        finally:
+            await other.close()
+            await s.close()
+
+    asyncio.run(go())
+
+
+def test_many_users_at_once(store_target: str | Path) -> None:
     async def user(s: Store, i: int) -> None:
         for k in range(5):
             d = await s.drafts.get("telegram", f"u{i}", "c") or Draft(id=f"d{i}")
@@ -156,7 +195,7 @@ def test_many_users_at_once(tmp_path: Path) -> None:
         await s.jobs.add(_job(f"job{i}", f"u{i}"), None)
 
     async def go() -> None:
-        s = await Store.open(tmp_path / "m.sqlite3")
+        s = await Store.open(store_target)
         await asyncio.gather(*(user(s, i) for i in range(200)))
         for i in range(200):
             d = await s.drafts.get("telegram", f"u{i}", "c")
@@ -164,6 +203,148 @@ def test_many_users_at_once(tmp_path: Path) -> None:
         count = await (await s.database.conn.execute("SELECT COUNT(*) FROM jobs")).fetchone()
         assert count is not None and count[0] == 200
         await s.close()
+
+    asyncio.run(go())
+
+
+V, P = "v" * 64, "p" * 64  # the uploads the test jobs use
+
+
+async def _consent_of(s: Store, job_id: str) -> int:
+    row = await s.database.one("SELECT id FROM consents WHERE job_id=?", job_id)
+    assert row is not None
+    return int(row[0])
+
+
+def test_avatars_with_their_scopes_and_names_by_prefix(store_target: str | Path) -> None:
+    """The joined consent scopes (the direct messages' "" too) and the autocomplete's prefix
+    match: any case, ``%`` and ``_`` taken literally, the cap counted in the transaction."""
+
+    async def go() -> None:
+        s = await Store.open(store_target)
+        try:
+            await s.media.put(V, "audio", 10, "audio/ogg", Path("/m/v"))
+            await s.media.put(P, "photo", 10, "image/jpeg", Path("/m/p"))
+            await s.jobs.add(_job("j1"), None)
+            consent = await _consent_of(s, "j1")
+            avatar = Avatar("", P, V, 4.5, "hello")
+            for name, scope in (("alpha_2", ""), ("alphaX2", "g1"), ("Beta", None)):
+                given = (scope, consent) if scope is not None else None
+                assert await s.avatars.save("telegram", "u", name, avatar, given, max_avatars=3)
+            assert not await s.avatars.save("telegram", "u", "four", avatar, None, max_avatars=3)
+            assert await s.avatars.save("telegram", "u", "Beta", avatar, None, max_avatars=3)
+            listed = [(a.name, a.consented_in) for a in await s.avatars.list("telegram", "u")]
+            assert listed == [("Beta", ()), ("alphaX2", ("g1",)), ("alpha_2", ("",))]  # bytewise
+            got = await s.avatars.get("telegram", "u", "alpha_2")
+            assert got == Avatar("alpha_2", P, V, 4.5, "hello", ("",))
+            assert sorted(await s.avatars.names("telegram", "u", "ALPHA")) == [
+                "alphaX2",
+                "alpha_2",
+            ]
+            assert await s.avatars.names("telegram", "u", "alpha_") == ["alpha_2"]
+            assert await s.avatars.names("telegram", "u", "%") == []
+        finally:
+            await s.close()
+
+    asyncio.run(go())
+
+
+def test_erasure_keeps_shared_uploads_and_retention_scrubs_old_scripts(
+    store_target: str | Path,
+) -> None:
+    """An upload another person's draft still names survives an erasure (the draft's JSON is
+    searched for it); a finished job's script is dropped once old (its JSON field read)."""
+
+    async def go() -> None:
+        s = await Store.open(store_target)
+        try:
+            await s.media.put(V, "audio", 10, "audio/ogg", Path("/m/v"))
+            await s.drafts.put("telegram", "other", "c", Draft(id="d", voice_hash=V))
+            await s.media.remember("telegram", "u", voice=(V, 4.5, None))
+            erased = await s.safety.erasure.erase("telegram", "u")
+            assert erased.media_digests == ()  # the other person's draft still uses it
+            await s.drafts.put("telegram", "other", "c", None)
+            await s.media.remember("telegram", "u", voice=(V, 4.5, None))
+            assert (await s.safety.erasure.erase("telegram", "u")).media_digests == (V,)
+
+            await s.jobs.add(_job("old"), None)
+            await s.jobs.move("old", JobState.RUNNING)
+            await s.jobs.move("old", JobState.DONE)
+            kept = await s.safety.erasure.purge_rows(media_before=0, scripts_before=0)
+            assert kept.scripts == 0
+            purged = await s.safety.erasure.purge_rows(
+                media_before=0, scripts_before=time.time() + 1
+            )
+            assert purged.scripts == 1
+            row = await s.database.one("SELECT payload FROM jobs WHERE job_id='old'")
+            assert row is not None and json.loads(row[0])["script"] == ""
+        finally:
+            await s.close()
+
+    asyncio.run(go())
+
+
+def test_big_byte_counts_and_exact_times(store_target: str | Path) -> None:
+    """Byte counts past 2**31 and ``time.time()`` values come back exactly as written."""
+    big = 5 * 2**31
+    at = 1_733_500_000.123456
+
+    async def go() -> None:
+        s = await Store.open(store_target)
+        try:
+            roomy = UploadLimits(per_hour=9, bytes_per_day=10 * big, total_bytes_per_day=10 * big)
+            await s.uploads.add("telegram", "u", big, roomy, now=at)
+            usage = await s.uploads.usage("telegram", "u", at)
+            assert usage.sizes == ((at, big),) and usage.total == big
+            await s.jobs.add(_job("j"), None, now=at)
+            await s.jobs.move("j", JobState.RUNNING)
+            await s.jobs.move("j", JobState.DONE, output_bytes=big)
+            [row] = await s.jobs.recent("telegram", "u")
+            assert (row.created, row.output_bytes) == (at, big)
+        finally:
+            await s.close()
+
+    asyncio.run(go())
+
+
+def test_posted_messages_lookups_and_saved_voice_consents(store_target: str | Path) -> None:
+    """Posted messages recorded once however often they are kept; a job found by an id
+    prefix, by its fingerprint in any case and by its mark; a saved voice takes the verified
+    consents of its recording, one per scope."""
+
+    async def go() -> None:
+        s = await Store.open(store_target)
+        try:
+            await s.jobs.add(_job("abc123"), "g1")
+            twice = (Posted("video", "m1"), Posted("status", "m2"))
+            await s.jobs.keep_posted("abc123", twice)
+            await s.jobs.keep_posted("abc123", twice)
+            await s.jobs.keep_posted("nojob", twice)  # no job: nothing kept
+            assert set(await s.safety.places.posted("abc123")) == set(twice)
+            assert tuple(await s.database.one("SELECT COUNT(*) FROM posted") or ()) == (2,)
+            place = await s.safety.places.job_place("abc")
+            assert place is not None and (place.job_id, place.scope) == ("abc123", "g1")
+            assert place.taken_down is False
+            assert await s.safety.places.job_place("abd") is None
+            found = await s.safety.log.find_renders("telegram", None, prefix="VVV")
+            assert [r.job_id for r in found] == ["abc123"]
+            marked = await s.safety.log.marked("telegram", "g1", token_for("abc123"))
+            assert [(m.job_id, m.taken_down) for m in marked] == [("abc123", False)]
+
+            await s.media.put(V, "audio", 10, "audio/ogg", Path("/m/v"))
+            assert await s.voices.save("telegram", "u", "mine", V, 4.5, None, max_voices=1)
+            assert not await s.voices.save("telegram", "u", "two", V, 4.5, None, max_voices=1)
+            for job_id, scope in (("p1", "*"), ("p2", "g1"), ("p3", "g1")):
+                phrase = Verification(ConsentMethod.PHRASE, scope)
+                await s.jobs.add(_job(job_id), "g1", verified=phrase)
+            await s.safety.consent.link_voice_consent("telegram", "u", "mine")
+            consents = await s.safety.consent.saved_voice_consents("telegram", "u", "mine")
+            assert {k: v.id for k, v in consents.items()} == {
+                "*": await _consent_of(s, "p1"),
+                "g1": await _consent_of(s, "p3"),
+            }
+        finally:
+            await s.close()
 
     asyncio.run(go())
 

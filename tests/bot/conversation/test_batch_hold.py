@@ -181,11 +181,11 @@ def test_cancel_all_during_a_pass_leaves_nothing_queued_after_its_answer(tmp_pat
             entered, release = asyncio.Event(), asyncio.Event()
             supply = queue.supply_media
 
-            async def stalled(digest: str, path: Path | None) -> bool:
+            async def stalled(digest: str, path: Path | None, job_id: str = "") -> bool:
                 if not entered.is_set():  # the pass's admission of the next script
                     entered.set()
                     await release.wait()
-                return await supply(digest, path)
+                return await supply(digest, path, job_id)
 
             queue.supply_media = stalled  # type: ignore[method-assign]
             resume = asyncio.create_task(svc.batches.resume())

@@ -17,8 +17,9 @@ import aiohttp
 from arq.connections import ArqRedis
 
 from bot.contract.jobs import JobRecord, JobState, Keys
+from bot.jobs.locks import renewed_lock
 from bot.jobs.redis import connect
-from bot.worker.board import Backoff, StatusBoard, renewed_lock
+from bot.worker.board import Backoff, StatusBoard
 from bot.worker.delivery.telegram import TelegramDelivery
 from tests.auxil.redis_server import redis_server
 from tests.auxil.telegram_server import TelegramStandIn
