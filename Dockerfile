@@ -12,13 +12,13 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 CMAKE_ARGS=-DGGML_NATIVE=OFF
 
 # An operator's extra CA (a TLS-inspecting proxy's, config/ca/*.crt): added to the system's
-# trust store, which requests (pip's too), httpx and Python's ssl are pointed at (certifi's
-# bundle would not know it). Not PIP_CERT: a `cert` in a pip.conf (a build host's own CA)
-# must keep winning over this default.
+# trust store, which pip is pointed at by its lowest-priority config file (pip's own bundle,
+# certifi's, would not know it). Not PIP_CERT nor REQUESTS_CA_BUNDLE: either would override
+# the `cert` of a build host's own /etc/pip.conf, which must keep winning.
 COPY config/ca/ /usr/local/share/ca-certificates/mouthpiece/
-RUN update-ca-certificates >/dev/null
-ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
-    REQUESTS_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+RUN update-ca-certificates >/dev/null \
+ && mkdir -p /etc/xdg/pip \
+ && printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >/etc/xdg/pip/pip.conf
 
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends build-essential cmake \
@@ -50,10 +50,8 @@ FROM python:3.11-slim-bookworm AS runtime
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 
-# An operator's extra CA (a TLS-inspecting proxy's, config/ca/*.crt): added to the system's
-# trust store, which requests (pip's too), httpx and Python's ssl are pointed at (certifi's
-# bundle would not know it). Not PIP_CERT: a `cert` in a pip.conf (a build host's own CA)
-# must keep winning over this default.
+# The operator's extra CA again (config/ca/*.crt), for the processes: model downloads
+# (requests, httpx) and Python's ssl read the system's trust store, not certifi's bundle.
 COPY config/ca/ /usr/local/share/ca-certificates/mouthpiece/
 RUN update-ca-certificates >/dev/null
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \

@@ -142,16 +142,23 @@ def test_cpu_hosts_need_no_edit_and_gpu_hosts_add_one_file(compose: dict[str, An
 
 
 def test_the_image_trusts_an_operators_extra_ca() -> None:
-    """config/ca/*.crt joins the trust store in both stages, and the HTTPS clients (pip
-    through requests, httpx, ssl) read that store rather than certifi's own bundle; never
-    PIP_CERT, which would override a build host's own pip.conf ``cert``."""
-    for stage in _stages():
+    """config/ca/*.crt joins the trust store in both stages. The build's pip reads that store
+    from its lowest-priority config file (/etc/xdg/pip/pip.conf), so a build host's own
+    /etc/pip.conf ``cert`` still wins (PIP_CERT or REQUESTS_CA_BUNDLE would override it:
+    requests lets that variable beat pip's ``cert``); the processes' HTTPS clients (requests,
+    httpx, ssl) read the store through SSL_CERT_FILE and REQUESTS_CA_BUNDLE."""
+    build, runtime = _stages()[0], _stages()[-1]
+    for stage in (build, runtime):
         text = " ".join(stage)
         assert "COPY config/ca/ /usr/local/share/ca-certificates/" in text
         assert "update-ca-certificates" in text
-        for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
-            assert f"{variable}=/etc/ssl/certs/ca-certificates.crt" in text, variable
-        assert "PIP_CERT" not in text
+    build_text, runtime_text = " ".join(build), " ".join(runtime)
+    assert "cert = /etc/ssl/certs/ca-certificates.crt" in build_text
+    assert ">/etc/xdg/pip/pip.conf" in build_text
+    for variable in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"):
+        assert variable not in build_text, variable
+    for variable in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        assert f"{variable}=/etc/ssl/certs/ca-certificates.crt" in runtime_text, variable
     assert (ROOT / "config" / "ca").is_dir()
 
 
