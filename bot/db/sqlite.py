@@ -1,10 +1,18 @@
 """The bot's database in one SQLite file (the embedded default): WAL, foreign keys, secure
-delete, one connection per process.
+delete; any number of processes on one file.
 
 Every write goes through :meth:`SQLiteDatabase.writing`: one lock within the process, and
 the transaction begun ``IMMEDIATE``, which takes SQLite's write lock at its start, so a
 check-then-write inside one block cannot interleave with another process's (a second
-process waits on the connection's busy timeout, 30 s). Reads share the connection.
+process waits on the connection's busy timeout, 30 s).
+
+Two connections per process, as on PostgreSQL: the *writer* runs only the writing blocks
+(their reads too: a context variable routes every statement run inside a block to it), the
+*reader* everything else. One shared connection failed with "database is locked" at once,
+never waiting, when another process wrote: a read statement of another task still open on
+that connection pinned an old snapshot, and SQLite refuses to upgrade a stale snapshot to a
+write (``SQLITE_BUSY_SNAPSHOT``, which no busy timeout retries). The writer's only reads are
+its own block's, so its ``BEGIN IMMEDIATE`` never starts from a stale snapshot.
 
 ``secure_delete`` makes SQLite overwrite deleted rows with zeros, and :meth:`compact`
 empties the write-ahead log, so what ``/forget`` deletes is not left in free pages or old
@@ -20,11 +28,13 @@ file of :data:`~bot.db.base.SPARE_BYTES` beside it, made at :meth:`open`
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -50,16 +60,66 @@ def _full(error: BaseException) -> bool:
     )
 
 
+#: the database whose writing block the running task is in (its statements go to the writer)
+_WRITING: contextvars.ContextVar[SQLiteDatabase | None] = contextvars.ContextVar(
+    "mouthpiece_sqlite_writing", default=None
+)
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA secure_delete=ON",
+)
+
+
+async def _connect(path: Path) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, timeout=30)
+    conn.row_factory = aiosqlite.Row
+    try:
+        for pragma in _PRAGMAS:
+            await conn.execute(pragma)
+    except BaseException:  # the connection's thread must not stay behind
+        await conn.close()
+        raise
+    return conn
+
+
+class _Routed:
+    """``database.conn``: a statement run inside a writing block goes to the writer (it is
+    part of that transaction), any other to the reader."""
+
+    def __init__(self, database: SQLiteDatabase) -> None:
+        self._database = database
+
+    def _target(self) -> aiosqlite.Connection:
+        d = self._database
+        return d.writer if _WRITING.get() is d else d.reader
+
+    def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
+        return self._target().execute(sql, parameters)
+
+    def executemany(self, sql: str, parameters: Iterable[Iterable[Any]]) -> Any:
+        return self._target().executemany(sql, parameters)
+
+    def __getattr__(self, name: str) -> Any:  # commit, rollback, ... of the routed one
+        return getattr(self._target(), name)
+
+
 class SQLiteDatabase(Database):
     """``await SQLiteDatabase.open(path, migrations)`` (or :meth:`Database.open` with a path)."""
 
     dialect = SQLITE
 
     def __init__(
-        self, conn: aiosqlite.Connection, spare: Path | None = None, spare_bytes: int = 0
+        self,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        spare: Path | None = None,
+        spare_bytes: int = 0,
     ) -> None:
         super().__init__(spare, spare_bytes)
-        self.conn: aiosqlite.Connection = conn
+        self.writer, self.reader = writer, reader
+        self.conn: Any = _Routed(self)
         self._write = asyncio.Lock()
 
     @classmethod
@@ -70,45 +130,54 @@ class SQLiteDatabase(Database):
         spare of that size beside it (``<name>.spare``) for deletes on a full disk."""
         path = Path(target)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(path, timeout=30)
-        conn.row_factory = aiosqlite.Row
+        writer = await _connect(path)
         try:
-            await conn.execute("PRAGMA journal_mode=WAL")
-            await conn.execute("PRAGMA foreign_keys=ON")
-            await conn.execute("PRAGMA synchronous=NORMAL")
-            await conn.execute("PRAGMA secure_delete=ON")
-            db = cls(conn, path.with_name(path.name + ".spare"), spare_bytes)
+            reader = await _connect(path)
+            # a write slipped past writing() would hold a lock the writer then waits on: it
+            # fails at once instead
+            await reader.execute("PRAGMA query_only=ON")
+        except BaseException:
+            await writer.close()
+            raise
+        db = cls(writer, reader, path.with_name(path.name + ".spare"), spare_bytes)
+        try:
             await db._migrate(migrations)
-        except BaseException:  # a failed upgrade must not leave the connection's thread behind
-            await conn.close()
+        except BaseException:  # a failed upgrade must not leave the connections' threads behind
+            await db.close()
             raise
         if spare_bytes > 0 and not await db.reserve_spare():
             log.warning("no room for the database's spare", extra={"bytes": spare_bytes})
         return db
 
     async def close(self) -> None:
-        await self.conn.close()
+        try:
+            await self.reader.close()
+        finally:
+            await self.writer.close()
 
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write:
+            token = _WRITING.set(self)
             try:
-                if not self.conn.in_transaction:  # IMMEDIATE: other processes wait from here
-                    await self.conn.execute("BEGIN IMMEDIATE")
-                yield self.conn
-                await self.conn.commit()
+                if not self.writer.in_transaction:  # IMMEDIATE: other processes wait from here
+                    await self.writer.execute("BEGIN IMMEDIATE")
+                yield self.writer
+                await self.writer.commit()
             except BaseException as e:
-                await self.conn.rollback()
+                await self.writer.rollback()
                 if _full(e):
                     raise DatabaseFull() from e
                 raise
+            finally:
+                _WRITING.reset(token)
 
     async def compact(self) -> None:
         """Checkpoint the write-ahead log into the database and truncate it: old versions
         of erased rows leave the log file (their pages were zeroed by secure delete)."""
         async with self._write:
             try:
-                await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                await self.writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.OperationalError as e:
                 if _full(e):
                     raise DatabaseFull() from e

@@ -94,8 +94,10 @@ async def _renewing(
         yield
     finally:
         renewing.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewing
+        # waited for without raising its CancelledError: suppressing that exception here
+        # would also swallow a cancellation of this task arriving meanwhile (it then went
+        # on running, "cancelling" forever)
+        await asyncio.wait({renewing})
         if release:
             with contextlib.suppress(*_UNREACHABLE):  # it lapses by itself then
                 await asyncio.shield(_release(redis, key, owner))

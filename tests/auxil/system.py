@@ -190,7 +190,7 @@ def guild_interaction(
     data: dict[str, Any],
     member: dict[str, Any],
     guild: str = GUILD,
-    channel: str = CHANNEL,
+    in_channel: str = CHANNEL,
     **extra: Any,
 ) -> dict[str, Any]:
     return {
@@ -200,8 +200,14 @@ def guild_interaction(
         "token": f"tok{next(_ids)}",
         "version": 1,
         "guild_id": guild,
-        "channel_id": channel,
-        "channel": {"id": channel, "type": 0, "guild_id": guild, "name": "general", "position": 0},
+        "channel_id": in_channel,
+        "channel": {
+            "id": in_channel,
+            "type": 0,
+            "guild_id": guild,
+            "name": "general",
+            "position": 0,
+        },
         "member": member,
         "locale": "en-US",
         "guild_locale": "en-US",

@@ -25,7 +25,6 @@ shards IDENTIFY as fast as Discord allows (``max_concurrency`` at once per 5 s),
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import math
@@ -344,10 +343,12 @@ class MouthpieceClient(discord.AutoShardedClient):
         self._identified[shard % max(1, per)] = time.monotonic()
 
     async def close(self) -> None:
+        if self._downloads is None:  # never logged in (setup_hook made it): nothing else runs,
+            await self.http.close()  # and discord.py's own close needs what login sets up
+            return
         if self._watch is not None:
             self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+            await asyncio.wait({self._watch})  # a cancellation of close() itself still ends it
         await super().close()
         if self._downloads is not None:
             await self._downloads.close()

@@ -242,3 +242,43 @@ def test_two_processes_share_the_upload_quota(store_target: str | Path) -> None:
             await store.close()
 
     asyncio.run(check())
+
+
+def test_writes_never_fail_while_reads_are_open_in_two_stores(store_target: str | Path) -> None:
+    """Readers that keep a statement open across an await (a cursor read later) beside
+    writers, in two stores on one database: every write waits its turn, none fails. On one
+    shared SQLite connection a reader's open statement pinned an old snapshot, and a write
+    begun on it after the other process wrote failed at once ("database is locked")."""
+    limits = UploadLimits(
+        per_hour=UNLIMITED, bytes_per_day=UNLIMITED, total_bytes_per_day=UNLIMITED
+    )
+
+    async def go() -> None:
+        stores = [await Store.open(store_target), await Store.open(store_target)]
+        failures: list[BaseException] = []
+
+        async def write(store: Store, n: int) -> None:
+            for _ in range(15):
+                try:
+                    await store.uploads.add("telegram", f"w{n}", 1, limits)
+                except Exception as e:  # what the bug raised: sqlite3.OperationalError
+                    failures.append(e)
+                await asyncio.sleep(0.002)
+
+        async def read(store: Store) -> None:
+            for _ in range(30):
+                cursor = await store.database.conn.execute("SELECT * FROM uploads LIMIT 5")
+                await asyncio.sleep(0.002)  # the statement stays open meanwhile
+                await cursor.fetchone()
+
+        try:
+            await asyncio.gather(
+                *(write(s, n) for s in stores for n in range(6)), *(read(s) for s in stores)
+            )
+            assert failures == []
+            assert await _count(stores[0], "SELECT COUNT(*) FROM uploads") == 2 * 6 * 15
+        finally:
+            for s in stores:
+                await s.close()
+
+    asyncio.run(go())

@@ -70,7 +70,7 @@ async def _press(dc: DiscordStandIn, guild: str, token: str, action: str) -> str
     custom_id, message = found
     data = {"custom_id": custom_id, "component_type": 2}
     press = guild_interaction(
-        3, data, member(PERSON, CAN_POST), guild=guild, channel=PLACES[guild], message=message
+        3, data, member(PERSON, CAN_POST), guild=guild, in_channel=PLACES[guild], message=message
     )
     await dc.dispatch("INTERACTION_CREATE", press)
     return str(press["token"])
@@ -97,7 +97,9 @@ async def _ready_to_render(dc: DiscordStandIn, guild: str, voice: bytes, photo: 
             {"name": "photo", "type": 11, "value": f"{n + 2}"},
         ],
     }
-    talk = guild_interaction(2, data, member(PERSON, CAN_POST), guild=guild, channel=PLACES[guild])
+    talk = guild_interaction(
+        2, data, member(PERSON, CAN_POST), guild=guild, in_channel=PLACES[guild]
+    )
     await dc.dispatch("INTERACTION_CREATE", talk)
     return await _press(dc, guild, str(talk["token"]), "consent")
 

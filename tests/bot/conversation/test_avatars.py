@@ -198,8 +198,8 @@ def test_forget_and_retention_remove_avatars_and_their_uploads(tmp_path: Path) -
     async def test(svc: Service, store: Store) -> None:
         await _render(svc, store, HERE, _made("d1"))
         await svc.handle(Command(HERE, "avatar", "save ann"))
-        await store.database.conn.execute("UPDATE jobs SET status='done'")  # an open job
-        await store.database.conn.commit()  # would keep its uploads itself
+        async with store.database.writing() as db:  # an open job would keep its uploads
+            await db.execute("UPDATE jobs SET status='done'")
         # the avatar keeps its uploads through the media retention (as a saved voice does)
         rules = Retention(media_hours=0.0, output_days=0.0, avatar_days=30.0)
         await purge(store, None, rules, time.time() + 3600)
@@ -272,8 +272,8 @@ def test_a_voice_model_that_needs_a_transcript_asks_for_it(tmp_path: Path) -> No
 def test_only_a_made_video_can_be_saved(tmp_path: Path, state: str) -> None:
     async def test(svc: Service, store: Store) -> None:
         await _render(svc, store, HERE, _made("d1"))
-        await store.database.conn.execute("UPDATE jobs SET status=?", (state,))
-        await store.database.conn.commit()
+        async with store.database.writing() as db:
+            await db.execute("UPDATE jobs SET status=?", (state,))
         answer = _texts(await svc.handle(Command(HERE, "avatar", "save ann")))
         assert answer == [texts.AVATAR_NOTHING]
 

@@ -108,11 +108,10 @@ async def _made(store: Store, who: Who = WHO) -> list[str]:
 async def _idle_since(store: Store, set_to: float | None = None) -> float:
     """When the person's draft last changed (the retention purge drops drafts idle long),
     after setting it to ``set_to``."""
-    db = store.database.conn
     if set_to is not None:
-        await db.execute("UPDATE drafts SET updated=?", (set_to,))
-        await db.commit()
-    cur = await db.execute("SELECT updated FROM drafts")
+        async with store.database.writing() as db:
+            await db.execute("UPDATE drafts SET updated=?", (set_to,))
+    cur = await store.database.conn.execute("SELECT updated FROM drafts")
     row = await cur.fetchone()
     assert row is not None
     return float(row[0])

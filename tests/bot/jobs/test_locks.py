@@ -109,3 +109,25 @@ def test_a_periodic_pass_runs_in_one_process_at_a_time(tmp_path: Path) -> None:
                 await r.aclose()
 
     asyncio.run(go())
+
+
+def test_a_pass_loop_cancelled_as_its_pass_ends_stops(tmp_path: Path) -> None:
+    """Cancelled just as a pass returns (while the lease's renewal is being stopped), the
+    loop ends: the renewal's own CancelledError must not swallow the loop's (it used to,
+    and the loop ran on, "cancelling" forever: a stopping bot that never stopped)."""
+
+    async def go() -> None:
+        with redis_server(tmp_path) as url:
+            redis = await connect(url)
+            me: list[asyncio.Task[None]] = []
+
+            async def run() -> None:  # the cancel lands on the loop's next await
+                asyncio.get_running_loop().call_soon(me[0].cancel)
+
+            me.append(asyncio.create_task(leased_every(redis, "p", 0.01, run)))
+            done, _ = await asyncio.wait(me, timeout=5)
+            assert done, "the loop went on after it was cancelled"
+            assert me[0].cancelled()
+            await redis.aclose()
+
+    asyncio.run(go())

@@ -58,8 +58,8 @@ def test_ten_concurrent_requests_against_a_limit_of_three_let_exactly_three_thro
             results = await asyncio.gather(*(_attempt(store, j, guild, limits) for j in jobs))
             assert sum(results) == 3, name
             # clear the slate for the next limit
-            await store.database.conn.execute("DELETE FROM jobs")
-            await store.database.conn.commit()
+            async with store.database.writing() as db:
+                await db.execute("DELETE FROM jobs")
 
     asyncio.run(go())
 

@@ -29,10 +29,8 @@ async def _media(store: Store, folder: Path, digest: str, created: float) -> Pat
     path = folder / f"{digest}.ogg"
     path.write_bytes(b"x")
     await store.media.put(digest, "audio", 1, "audio/ogg", path)
-    await store.database.conn.execute(
-        "UPDATE media SET created=? WHERE digest=?", (created, digest)
-    )
-    await store.database.conn.commit()
+    async with store.database.writing() as db:
+        await db.execute("UPDATE media SET created=? WHERE digest=?", (created, digest))
     return path
 
 
@@ -63,12 +61,11 @@ def test_purge_expires_uploads_and_videos_but_keeps_saved_voices_and_open_jobs(
         done = RenderJob("done1", "telegram", "u", "c", "Private words", "x" * 64, "p" * 64)
         await store.jobs.add(done, None)
         await store.jobs.move("done1", JobState.DONE)
-        await store.database.conn.execute(
-            "UPDATE jobs SET finished=? WHERE job_id='done1'", (now - 8 * 86_400,)
-        )
+        async with store.database.writing() as db:
+            await db.execute("UPDATE jobs SET finished=? WHERE job_id='done1'", (now - 8 * 86_400,))
         await store.drafts.put("telegram", "u", "c", Draft(id="idle"))
-        await store.database.conn.execute("UPDATE drafts SET updated=?", (now - 25 * HOUR,))
-        await store.database.conn.commit()
+        async with store.database.writing() as db:
+            await db.execute("UPDATE drafts SET updated=?", (now - 25 * HOUR,))
         old_video, new_video = out / "done1.mp4", out / "recent.mp4"
         for path, age in ((old_video, 8 * 86_400), (new_video, 6 * 86_400)):
             path.write_bytes(b"mp4")
@@ -264,18 +261,17 @@ def test_the_audit_log_is_kept_for_its_retention_only(tmp_path: Path) -> None:
     async def go() -> None:
         store = await Store.open(tmp_path / "db.sqlite3")
         try:
-            db = store.database.conn
-            for at in (now - 400 * 86_400, now - 10 * 86_400):
-                await db.execute(
-                    "INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail) "
-                    "VALUES (?, 'discord', 'g1', '42', 'render_requested', 'job')",
-                    (at,),
-                )
-            await db.commit()
+            async with store.database.writing() as db:
+                for at in (now - 400 * 86_400, now - 10 * 86_400):
+                    await db.execute(
+                        "INSERT INTO audit_log (at, platform, guild_id, user_id, action, detail) "
+                        "VALUES (?, 'discord', 'g1', '42', 'render_requested', 'job')",
+                        (at,),
+                    )
             out = tmp_path / "out"
             out.mkdir()
             await purge(store, out, Retention(audit_days=365), now)
-            rows = await (await db.execute("SELECT at FROM audit_log")).fetchall()
+            rows = await (await store.database.conn.execute("SELECT at FROM audit_log")).fetchall()
             assert [r[0] for r in rows] == [now - 10 * 86_400]
         finally:
             await store.close()
