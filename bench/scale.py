@@ -912,11 +912,6 @@ def main() -> None:
             " queue, the store and the front-ends, not this CPU. Renders start once everyone"
             " has pressed Render (a full queue)."
         )
-        if not admin:
-            print(
-                "(SQLite shared by two bot processes: a deployment with one chat process per"
-                " front-end is meant to use PostgreSQL)"
-            )
         results = []
         for n in counts:
             logs = args.logs / f"workers-{n}" if args.logs else tmp / f"logs-{n}"

@@ -12,12 +12,13 @@ cap, the per-person open jobs) holds however many chat processes share the datab
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import errno
 import logging
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -116,6 +117,13 @@ def statements(script: str) -> list[str]:
     return out
 
 
+#: the database whose writing block the running task is in: its statements (reads included)
+#: go to that database's writer connection, in the block's transaction
+_WRITING: contextvars.ContextVar[Database | None] = contextvars.ContextVar(
+    "mouthpiece_db_writing", default=None
+)
+
+
 class Database(ABC):
     """The bot's database: ``await Database.open(path_or_url, migrations)``;
     ``await db.close()``. A ``postgresql://`` URL opens PostgreSQL, anything else the SQLite
@@ -153,6 +161,19 @@ class Database(ABC):
         and rolled back on any error, serialised against every other writer of this
         database, in this process and in any other; statements run through ``database.conn``
         inside the block are part of it. A full disk is :class:`DatabaseFull`."""
+
+    def in_writing_block(self) -> bool:
+        """Whether the running task is inside one of this database's writing blocks."""
+        return _WRITING.get() is self
+
+    @contextmanager
+    def _marked_writing(self) -> Iterator[None]:
+        """Mark the running task as inside a writing block (for :meth:`in_writing_block`)."""
+        token = _WRITING.set(self)
+        try:
+            yield
+        finally:
+            _WRITING.reset(token)
 
     @abstractmethod
     async def close(self) -> None: ...

@@ -29,7 +29,6 @@ tuples until (auto)vacuum reuses their space. :meth:`compact` does nothing.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import logging
 import re
@@ -58,11 +57,6 @@ POSTGRES = Dialect(
     _contains="strpos({text}, {part}) > 0",
     _json_text="({column}::json ->> '{key}')",
     like="ILIKE",
-)
-
-#: the database whose writing block the running task is in (its statements go to the writer)
-_WRITING: contextvars.ContextVar[PostgresDatabase | None] = contextvars.ContextVar(
-    "mouthpiece_pg_writing", default=None
 )
 
 
@@ -197,7 +191,7 @@ class PostgresDatabase(Database):
         return self._writer
 
     async def _for_statement(self) -> AsyncConnection[PgRow]:
-        if _WRITING.get() is self and self._writer is not None:
+        if self.in_writing_block() and self._writer is not None:
             return self._writer
         async with self._connecting:
             if self._reader is None or self._reader.closed:
@@ -214,19 +208,17 @@ class PostgresDatabase(Database):
     async def writing(self) -> AsyncIterator[Connection]:
         async with self._write:
             conn = await self._open_writer()
-            entered = _WRITING.set(self)
-            try:
-                await conn.execute("BEGIN")
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                yield self.conn
-                await conn.execute("COMMIT")
-            except BaseException as e:
-                await self._roll_back(conn)
-                if _disk_full(e):
-                    raise DatabaseFull() from e
-                raise
-            finally:
-                _WRITING.reset(entered)
+            with self._marked_writing():
+                try:
+                    await conn.execute("BEGIN")
+                    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    yield self.conn
+                    await conn.execute("COMMIT")
+                except BaseException as e:
+                    await self._roll_back(conn)
+                    if _disk_full(e):
+                        raise DatabaseFull() from e
+                    raise
 
     async def _roll_back(self, conn: AsyncConnection[PgRow]) -> None:
         """Roll the block back; a connection that cannot (it broke) is closed, and the next

@@ -28,7 +28,6 @@ file of :data:`~bot.db.base.SPARE_BYTES` beside it, made at :meth:`open`
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -60,10 +59,6 @@ def _full(error: BaseException) -> bool:
     )
 
 
-#: the database whose writing block the running task is in (its statements go to the writer)
-_WRITING: contextvars.ContextVar[SQLiteDatabase | None] = contextvars.ContextVar(
-    "mouthpiece_sqlite_writing", default=None
-)
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA foreign_keys=ON",
@@ -93,7 +88,7 @@ class _Routed:
 
     def _target(self) -> aiosqlite.Connection:
         d = self._database
-        return d.writer if _WRITING.get() is d else d.reader
+        return d.writer if d.in_writing_block() else d.reader
 
     def execute(self, sql: str, parameters: Iterable[Any] = ()) -> Any:
         return self._target().execute(sql, parameters)
@@ -158,19 +153,17 @@ class SQLiteDatabase(Database):
     @asynccontextmanager
     async def writing(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write:
-            token = _WRITING.set(self)
-            try:
-                if not self.writer.in_transaction:  # IMMEDIATE: other processes wait from here
-                    await self.writer.execute("BEGIN IMMEDIATE")
-                yield self.writer
-                await self.writer.commit()
-            except BaseException as e:
-                await self.writer.rollback()
-                if _full(e):
-                    raise DatabaseFull() from e
-                raise
-            finally:
-                _WRITING.reset(token)
+            with self._marked_writing():
+                try:
+                    if not self.writer.in_transaction:  # IMMEDIATE: other processes wait here
+                        await self.writer.execute("BEGIN IMMEDIATE")
+                    yield self.writer
+                    await self.writer.commit()
+                except BaseException as e:
+                    await self.writer.rollback()
+                    if _full(e):
+                        raise DatabaseFull() from e
+                    raise
 
     async def compact(self) -> None:
         """Checkpoint the write-ahead log into the database and truncate it: old versions

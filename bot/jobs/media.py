@@ -35,10 +35,10 @@ from bot.contract.events import Media
 from bot.contract.jobs import RenderJob
 from bot.contract.ports import Gateway, MediaStore
 
-__all__ = ["Uploads", "MEDIA_NAMES", "free_bytes", "stored_media", "write_atomically"]
+__all__ = ["DIGEST", "Uploads", "MEDIA_NAMES", "free_bytes", "stored_media", "write_atomically"]
 
 _PLAIN = re.compile(r"[^a-z0-9]")
-_DIGEST = re.compile(r"[0-9a-f]{64}")  # a SHA-256 in hex: the only name a stored upload has
+DIGEST = re.compile(r"[0-9a-f]{64}")  # a SHA-256 in hex: the only name a stored upload has
 #: what each of a job's uploads is called in a reply
 MEDIA_NAMES = {"voice": "voice note", "photo": "photo"}
 
@@ -121,7 +121,7 @@ def stored_media(media_dir: Path, digest: str) -> Path | None:
     """The bot's file of the upload ``digest`` under ``media_dir`` (what a worker sharing the
     data folder reads in place); None when there is none (erased, expired by retention) or
     ``digest`` is not a SHA-256 in hex (nothing else may become a path)."""
-    if not _DIGEST.fullmatch(digest):
+    if not DIGEST.fullmatch(digest):
         return None
     for path in sorted(_folder(media_dir, digest).glob(f"{digest}*")):
         named = path.name == digest or path.name.startswith(f"{digest}.")

@@ -1,6 +1,6 @@
-"""The secret that signs /web sign-in links: the operator's, or a random one made once and
-kept in the data folder (mode 0600, written atomically: a second process starting at the
-same moment reads the first one's)."""
+"""A signing secret (the /web sign-in links', the media links'): the operator's, or a random
+one made once and kept in the data folder (mode 0600, written atomically: a second process
+starting at the same moment reads the first one's)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def web_secret(configured: str, path: Path) -> bytes:
         _create(path)
     value = path.read_bytes().strip()
     if len(value) < 32:
-        raise ValueError(f"{path} holds no usable web secret: delete it to make a new one")
+        raise ValueError(f"{path} holds no usable secret: delete it to make a new one")
     return value
 
 
