@@ -25,12 +25,12 @@ from enum import StrEnum
 
 from bot.jobs.media import DIGEST
 
-__all__ = ["PURPOSES", "LinkRefusal", "MediaLinks", "SignedLink"]
+__all__ = ["PURPOSES", "REF", "LinkRefusal", "MediaLinks", "SignedLink"]
 
 #: what a link may be used for: a render's inputs, or an intake check (check, transcript,
 #: a moderator's preview)
 PURPOSES = ("render", "intake")
-_REF = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a job id or an intake check's arq job id
+REF = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a job id or an intake check's arq job id
 _SIG = DIGEST  # an HMAC-SHA256 in hex: 64 hex digits too
 _EXP = re.compile(r"[0-9]{1,12}")
 _MIN_SECRET_BYTES = 16
@@ -72,7 +72,7 @@ class MediaLinks:
     def url(self, digest: str, purpose: str, ref: str, now: float, seconds: int = 0) -> str:
         """A link to upload ``digest`` for ``purpose`` in job ``ref``, good for ``seconds``
         (default: :attr:`seconds`; never longer)."""
-        if not DIGEST.fullmatch(digest) or purpose not in PURPOSES or not _REF.fullmatch(ref):
+        if not DIGEST.fullmatch(digest) or purpose not in PURPOSES or not REF.fullmatch(ref):
             raise ValueError(f"cannot sign a link to {digest!r} for {purpose!r} in {ref!r}")
         lifetime = min(seconds, self.seconds) if seconds > 0 else self.seconds
         exp = str(int(now) + lifetime)
@@ -85,7 +85,7 @@ class MediaLinks:
         if not (
             DIGEST.fullmatch(link.digest)
             and link.purpose in PURPOSES
-            and _REF.fullmatch(link.ref)
+            and REF.fullmatch(link.ref)
             and _EXP.fullmatch(link.exp)
             and _SIG.fullmatch(link.sig)
         ):

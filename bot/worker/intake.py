@@ -34,6 +34,7 @@ from bot.contract import texts
 from bot.contract.jobs import Keys
 from bot.contract.ports import MarkReport, MediaCheck, MediaPreview
 from bot.jobs.media import stored_media, write_atomically
+from bot.jobs.media_links import REF  # what a job or check reference may look like
 from bot.worker.context import WorkerContext, context
 from engine import InvalidInput, TransientError
 from engine.jail import Jail, JailLimits
@@ -61,7 +62,6 @@ PREVIEW_SIDE = 640
 PREVIEW_SECONDS = 10.0
 _PREVIEW_RATE = 16_000
 _EVIDENCE_REF = re.compile(r"[0-9a-f]{32}")  # the bot's random reference of a file to verify
-_REF = re.compile(r"[A-Za-z0-9_-]{1,64}")  # a job id, or an intake check's arq job id
 #: a fetch from the bot's media server: connecting, and the whole download (20 MB at most)
 FETCH_CONNECT_SECONDS = 10.0
 FETCH_SECONDS = 120.0
@@ -83,7 +83,7 @@ async def media_file(w: WorkerContext, digest: str, kind: str, ref: str = "") ->
             log.warning("upload not in the shared media folder", extra={"kind": kind})
             raise expired
         return found
-    if ref and _REF.fullmatch(ref):
+    if ref and REF.fullmatch(ref):
         link = await w.pool.get(Keys.media_link(digest, ref))
         if link is not None:
             url = link.decode() if isinstance(link, bytes) else str(link)
@@ -100,7 +100,7 @@ async def media_file(w: WorkerContext, digest: str, kind: str, ref: str = "") ->
 async def drop_fetched(w: WorkerContext, ref: str) -> int:
     """Delete what was fetched for job (or intake check) ``ref``: called when the render or
     check that needed it is over, whatever its end. How many files went."""
-    if not _REF.fullmatch(ref):
+    if not REF.fullmatch(ref):
         return 0
 
     def drop() -> int:
