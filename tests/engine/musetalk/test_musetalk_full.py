@@ -3,7 +3,7 @@ weights of the real configurations (a 3.4 GB unet.pth, written once for this mod
 
 from __future__ import annotations
 
-import time
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +22,11 @@ from tests.engine.musetalk.test_musetalk import _portrait, _speech  # noqa: E402
 @pytest.mark.slow
 def test_full_size_layout_loads_and_renders(tmp_path: Path) -> None:
     root = write_layout(tmp_path / "musetalk", full_size=True)
-    assert (root / "musetalkV15" / "unet.pth").stat().st_size > 3.3e9
-    t0 = time.perf_counter()
-    be = MuseTalkBackend(EngineSettings(lipsync_model=str(root), device="cpu"))
-    loading = time.perf_counter() - t0
-    assert loading < 30  # built on the meta device, filled from the memory-mapped file
+    try:
+        assert (root / "musetalkV15" / "unet.pth").stat().st_size > 3.3e9
+        be = MuseTalkBackend(EngineSettings(lipsync_model=str(root), device="cpu"))
+    finally:
+        shutil.rmtree(root)  # 3.4 GB: the weights live on in memory, not on a CI disk
     assert be.nets.unet.conv_in.weight.shape == (320, 8, 3, 3)
     assert sum(p.numel() for p in be.nets.unet.parameters()) == 849_947_844
     p = _portrait()
