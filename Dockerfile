@@ -35,10 +35,13 @@ COPY spoken_text ./spoken_text
 COPY job_marks ./job_marks
 
 # torch 2.13.0 from the index chosen at build time (CPU by default; a CUDA index for GPU hosts),
-# then the project (not editable: the runtime stage has no source tree to point at).
+# then the project (not editable: the runtime stage has no source tree to point at). pocket-tts
+# goes in without its declared dependencies: it asks numpy>=2, mediapipe numpy<2, and its code
+# runs on 1.26 (the pocket extra lists what it imports).
 RUN pip install -q 'setuptools<81' wheel \
  && pip install -q --index-url "$TORCH_INDEX_URL" torch==2.13.0 \
- && pip install -q '.[neutts,diff2lip,musetalk,bot]' \
+ && pip install -q '.[neutts,diff2lip,musetalk,pocket,bot]' \
+ && pip install -q --no-deps 'pocket-tts==4.0.1' \
  && pip install -q 'setuptools<81'
 # NeuTTS Air's phonemes: espeak-ng 1.52.0.1 and its data (GPL-3.0) taken out of the neutts 1.4.1
 # wheel, which is downloaded, not installed -> /opt/venv/share/mouthpiece/neutts-espeak-ng

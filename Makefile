@@ -11,7 +11,7 @@ APT_PACKAGES := ffmpeg espeak-ng redis-server build-essential
 # llama.cpp built for any x86-64 CPU, not only this one (pip caches the wheel).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
-EXTRAS ?= bot,dev,neutts,diff2lip,musetalk,watermark,asr
+EXTRAS ?= bot,dev,neutts,diff2lip,musetalk,watermark,asr,pocket
 # NeuTTS Air's phonemes come from the espeak-ng 1.52.0.1 inside the neutts 1.4.1 wheel: only the
 # library and its data are taken out of the downloaded wheel (GPL-3.0; neutts is not installed).
 NEUTTS_ESPEAK := $(VENV)/share/mouthpiece/neutts-espeak-ng
@@ -58,9 +58,12 @@ $(VENV)/.core: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e '.[watermark]'
 	touch $@
 
-# What the test suite exercises: the engine, the bot service, test tools.
+# What the test suite exercises: the engine, the bot service, test tools. pocket-tts goes in
+# without its declared dependencies: it asks numpy>=2, mediapipe numpy<2, and its code runs on
+# 1.26 (the pocket extra lists what it imports).
 $(VENV)/.full: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install -q -e '.[$(EXTRAS)]'
+	$(PIP) install -q --no-deps 'pocket-tts==4.0.1'
 	$(PIP) install -q 'setuptools<81'
 	touch $@ $(VENV)/.core
 

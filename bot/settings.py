@@ -57,7 +57,7 @@ class BotSettings:
     # several chat processes (their limits hold across them)
     database_url: str = ""
     data_dir: Path = Path("data")
-    tts: str = "espeak"  # which speech backend the workers run (decides if a transcript is needed)
+    tts: str = "auto"  # which speech backend the workers run (neutts: a transcript is needed)
     lipsync: str = "auto"  # the workers' lip-sync backend: auto (the best usable) or a name
     max_script_chars: int = 1000
     max_script_seconds: float = 120.0  # estimated seconds of speech

@@ -24,8 +24,9 @@ _HINT = "pip install faster-whisper, and copy a converted model folder (model.bi
 
 
 class Recognizer(Protocol):
-    def transcribe(self, audio: Audio) -> str:
-        """The words heard in ``audio`` (16 kHz mono)."""
+    def transcribe(self, audio: Audio, language: str | None = None) -> str:
+        """The words heard in ``audio`` (16 kHz mono), in ``language`` (an ISO 639-1 code;
+        None: the recognizer's own setting, else detected)."""
         ...
 
 
@@ -62,12 +63,12 @@ class FasterWhisper:
             str(model_dir), device=device, compute_type=compute_type, local_files_only=True
         )
 
-    def transcribe(self, audio: Audio) -> str:
+    def transcribe(self, audio: Audio, language: str | None = None) -> str:
         if audio.sample_rate != SAMPLE_RATE:
             raise ValueError(f"audio must be {SAMPLE_RATE} Hz, got {audio.sample_rate}")
         segments, _info = self.model.transcribe(
             audio.samples,
-            language=self.language,
+            language=language or self.language,
             beam_size=1,
             condition_on_previous_text=False,
             vad_filter=False,
@@ -75,7 +76,7 @@ class FasterWhisper:
         return " ".join(s.text.strip() for s in segments).strip()
 
 
-def transcribe_file(recognizer: Recognizer, path: Path) -> str:
-    """Decode any voice note (first minute) and transcribe it."""
+def transcribe_file(recognizer: Recognizer, path: Path, language: str | None = None) -> str:
+    """Decode any voice note (first minute) and transcribe it (in ``language``)."""
     audio = decode_audio(path, sample_rate=SAMPLE_RATE, max_seconds=MAX_SECONDS)
-    return recognizer.transcribe(audio)
+    return recognizer.transcribe(audio, language)

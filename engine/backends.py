@@ -21,7 +21,9 @@ __all__ = [
     "create_tts",
     "create_lipsync",
     "choose_lipsync",
+    "choose_tts",
     "LipSyncChoice",
+    "TtsChoice",
     "Availability",
     "doctor",
 ]
@@ -32,7 +34,10 @@ log = logging.getLogger(__name__)
 TTS_BACKENDS: dict[str, str] = {
     "espeak": "engine.tts.espeak:EspeakBackend",
     "neutts": "engine.tts.neutts:NeuTTSBackend",
+    "pocket": "engine.tts.pocket:PocketBackend",
 }
+#: ``tts = auto`` (engine.tts.router): per language, the backend that speaks it best here
+AUTO_TTS = "engine.tts.router:AutoSpeech"
 LIPSYNC_BACKENDS: dict[str, str] = {
     "warp": "engine.lipsync.warp:WarpBackend",
     "diff2lip": "engine.lipsync.diff2lip:Diff2LipBackend",
@@ -53,6 +58,15 @@ class LipSyncChoice:
     name: str
     reason: str
     passed_over: tuple[str, ...] = ()  # better backends that cannot run here
+
+
+@dataclass(frozen=True)
+class TtsChoice:
+    """The speech backend a script in ``language`` gets and why (``auto`` resolved)."""
+
+    language: str
+    name: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -84,8 +98,11 @@ def _load(table: dict[str, str], kind: str, name: str) -> tuple[object, Callable
 
 
 def create_tts(settings: EngineSettings) -> SpeechBackend:
-    """Build the configured speech backend (loads its models)."""
-    _, factory = _load(TTS_BACKENDS, "tts", settings.tts)
+    """Build the configured speech backend (loads its models; ``auto``: each on first use)."""
+    if settings.tts == "auto":
+        _, factory = _load({"auto": AUTO_TTS}, "tts", "auto")
+    else:
+        _, factory = _load(TTS_BACKENDS, "tts", settings.tts)
     backend = factory(settings)
     assert isinstance(backend, SpeechBackend)
     return backend
@@ -121,6 +138,46 @@ def choose_lipsync(settings: EngineSettings) -> LipSyncChoice:
     raise BackendUnavailable("no lip-sync backend can run here: " + "; ".join(passed))
 
 
+def choose_tts(settings: EngineSettings, language: str, *, transcript: bool = True) -> TtsChoice:
+    """The backend that speaks ``language``: the one named in the settings, or for ``auto``
+    NeuTTS Air for English (when it can run here and ``transcript``: the voice note's words
+    are known), Pocket TTS for a language it has weights for, espeak-ng otherwise. Loads no
+    model."""
+    if settings.tts != "auto":
+        return TtsChoice(language, settings.tts, "named in the settings")
+    passed: list[str] = []
+    if language == "en":
+        why_not = _availability("tts", TTS_BACKENDS, "neutts", settings).reason_not
+        if why_not is None and not transcript:
+            why_not = "it needs the voice note's words (--voice-text)"
+        if why_not is None:
+            return TtsChoice(language, "neutts", "NeuTTS Air speaks English")
+        passed.append(f"neutts: {_first_line(why_not)}")
+    pocket = _pocket_reason(settings, language)
+    if pocket is None:
+        return TtsChoice(language, "pocket", f"Pocket TTS has {language} weights")
+    passed.append(f"pocket: {_first_line(pocket)}")
+    return TtsChoice(language, "espeak", "the embedded voice; passed over " + "; ".join(passed))
+
+
+def _pocket_reason(settings: EngineSettings, language: str) -> str | None:
+    """Why Pocket TTS cannot speak ``language`` here (None: it can)."""
+    from spoken_text.languages import LANGUAGES
+
+    if language not in LANGUAGES:
+        return f"it has no {language} model"
+    try:
+        module, _ = _load(TTS_BACKENDS, "tts", "pocket")
+    except BackendUnavailable as e:
+        return str(e)
+    ready: dict[str, str | None] = module.languages_ready(settings)  # type: ignore[attr-defined]
+    return ready.get(language, f"it has no {language} model")
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else text
+
+
 def _has_gpu(device: str) -> bool:
     if device == "cpu":
         return False
@@ -146,8 +203,26 @@ def doctor(settings: EngineSettings) -> list[Availability]:
         rows.append(Availability("lipsync", settings.lipsync, True, why))
     except (BackendUnavailable, ValueError) as e:
         rows.append(Availability("lipsync", settings.lipsync, False, str(e)))
+    rows += _speech_rows(settings)
     rows.append(_jail_row(settings))
     rows.append(_provenance_row(settings))
+    return rows
+
+
+def _speech_rows(settings: EngineSettings) -> list[Availability]:
+    """Per supported language, the speech backend a script in it gets (``tts`` resolved)."""
+    from spoken_text.languages import LANGUAGES
+
+    rows = []
+    for code, lang in LANGUAGES.items():
+        try:
+            choice = choose_tts(settings, code)
+        except Exception as e:  # a broken install must not break the report
+            rows.append(Availability("speech", code, False, f"{type(e).__name__}: {e}"))
+            continue
+        rows.append(
+            Availability("speech", code, True, f"{lang.name} -> {choice.name}: {choice.reason}")
+        )
     return rows
 
 

@@ -4,7 +4,8 @@ codes come from its cache), resumable (a row whose output exists is skipped: out
 written atomically, so one that exists is whole), every failure kept with its reason.
 
 A manifest is CSV with a header row, or JSON Lines (one object per line), with the fields
-``script`` or ``script_file``, and optionally ``photo``, ``voice``, ``voice_text`` and
+``script`` or ``script_file``, and optionally ``photo``, ``voice``, ``voice_text``,
+``language`` (a code such as ``fr``; empty: the run's ``--lang``, else detected) and
 ``output`` (a file name under the output folder; default ``001.mp4``, ``002.mp4``...).
 Relative paths are read from the manifest's folder; a row without a photo or voice uses the
 run's own (``--photo``, ``--voice``).
@@ -28,7 +29,7 @@ __all__ = ["MAX_ROWS", "Row", "Outcome", "read_manifest", "read_text", "run_batc
 MAX_ROWS = 10_000
 _MAX_MANIFEST_BYTES = 10_000_000
 _MAX_SCRIPT_BYTES = 100_000
-_FIELDS = ("script", "script_file", "photo", "voice", "voice_text", "output")
+_FIELDS = ("script", "script_file", "photo", "voice", "voice_text", "language", "output")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Row:
     voice: Path | None
     voice_text: str | None
     output: PurePosixPath  # relative to the output folder
+    language: str | None = None  # a supported code; None: the run's, else detected
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class Outcome:
     status: str
     seconds: float = 0.0
     reason: str = ""
+    language: str = ""  # what the script was spoken in, when the render says
 
 
 def read_text(path: Path, name: str, limit: int) -> str:
@@ -128,6 +131,18 @@ def _output(record: dict[str, object], number: int, width: int) -> PurePosixPath
     return path
 
 
+def _language(record: dict[str, object], number: int) -> str | None:
+    from spoken_text.languages import language
+
+    code = _text(record, "language")
+    if not code or code.lower() == "auto":
+        return None
+    try:
+        return language(code).code
+    except ValueError as e:
+        raise InvalidInput(f"Row {number}: {e}.") from e
+
+
 def read_manifest(path: Path) -> list[Row | InvalidInput]:
     """The manifest's rows in order: each a :class:`Row`, or the reason it cannot be one (the
     rest still run). InvalidInput for a manifest that cannot be read at all."""
@@ -151,6 +166,7 @@ def read_manifest(path: Path) -> list[Row | InvalidInput]:
                     base / voice if voice else None,
                     _text(record, "voice_text") or None,
                     _output(record, number, width),
+                    _language(record, number),
                 )
             )
         except InvalidInput as e:
@@ -171,6 +187,7 @@ def run_batch(
     photo: Path | None = None,
     voice: Path | None = None,
     voice_text: str | None = None,
+    language: str | None = None,
     options: RenderOptions | None = None,
     on_row: Callable[[int, int, Row], Callable[[Progress], None] | None] | None = None,
 ) -> list[Outcome]:
@@ -212,9 +229,10 @@ def run_batch(
                 voice_text=row.voice_text or voice_text,
                 options=replace(options),
                 photo_intake=face,
+                language=row.language or language,
             )
             progress = on_row(index, len(rows), row) if on_row is not None else None
-            render(request, progress)
+            result = render(request, progress)
         except InvalidInput as e:
             outcomes.append(Outcome(row.number, output, "failed", reason=e.reason))
             continue
@@ -222,5 +240,14 @@ def run_batch(
             reason = f"{type(e).__name__}: {e}"
             outcomes.append(Outcome(row.number, output, "failed", reason=reason))
             continue
-        outcomes.append(Outcome(row.number, output, "done", time.monotonic() - started))
+        spoken_in = getattr(result, "language", "")
+        outcomes.append(
+            Outcome(
+                row.number,
+                output,
+                "done",
+                time.monotonic() - started,
+                language=spoken_in if isinstance(spoken_in, str) else "",
+            )
+        )
     return outcomes

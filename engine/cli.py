@@ -46,7 +46,16 @@ class _Parser(argparse.ArgumentParser):
 
 def _engine_options(r: argparse.ArgumentParser) -> None:
     """The backends' and each video's options, shared by ``render`` and ``batch``."""
-    r.add_argument("--tts", help="speech backend: espeak (default, offline) or neutts")
+    r.add_argument(
+        "--tts",
+        help="speech backend: auto (default: per language, the best usable here), espeak "
+        "(offline, every language), pocket or neutts (English)",
+    )
+    r.add_argument(
+        "--lang",
+        metavar="CODE",
+        help="the script's language: auto (default: detected), en, fr, de, es, it, pt or nl",
+    )
     r.add_argument(
         "--lipsync",
         help="lip-sync backend: auto (default: the best usable here), warp, musetalk or diff2lip",
@@ -292,6 +301,19 @@ def _settings(args: argparse.Namespace) -> EngineSettings:
     return settings
 
 
+def _language(args: argparse.Namespace) -> str | None:
+    """``--lang``, checked (None: detect it from each script)."""
+    from spoken_text.languages import language
+
+    code = args.lang
+    if not code or code.strip().lower() == "auto":
+        return None
+    try:
+        return language(code).code
+    except ValueError as e:
+        raise InvalidInput(f"--lang: {e}.", field="options") from e
+
+
 def _render(args: argparse.Namespace) -> int:
     from engine.pipeline import Engine
 
@@ -309,6 +331,7 @@ def _render(args: argparse.Namespace) -> int:
         output=args.output,
         voice_text=args.voice_text,
         options=options,
+        language=_language(args),
     )
     preview = args.preview
     if preview is not None and (preview.suffix.lower() != ".mp4" or preview == args.output):
@@ -368,6 +391,7 @@ def _batch(args: argparse.Namespace) -> int:
         photo=args.photo,
         voice=args.voice,
         voice_text=args.voice_text,
+        language=_language(args),
         options=render_options(args),
         on_row=on_row,
     )

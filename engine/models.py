@@ -17,13 +17,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from engine.errors import BackendUnavailable
 
 __all__ = [
     "HubPart",
     "Hub",
+    "PinningHub",
+    "POCKET_WEIGHTS",
+    "POCKET_TOKENIZERS",
     "ModelSpec",
     "MODELS",
     "model_dir",
@@ -39,11 +42,13 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class HubPart:
-    """Files of one hub repository, downloaded into ``subdir`` of the model's folder."""
+    """Files of one hub repository, downloaded into ``subdir`` of the model's folder, at
+    ``revision`` (a commit) when one is pinned, else the repository's latest."""
 
     repo: str
     patterns: tuple[str, ...]
     subdir: str = ""
+    revision: str | None = None
 
 
 class Hub(Protocol):
@@ -53,6 +58,19 @@ class Hub(Protocol):
 
     def published_sha256(self, repo: str) -> dict[str, str]:
         """Repository path -> SHA-256 of its large (LFS) files."""
+        ...
+
+
+class PinningHub(Hub, Protocol):
+    """A hub that also serves a repository at a given commit: what models with parts that pin
+    a ``revision`` need (the others are fetched through :class:`Hub` alone)."""
+
+    def download(
+        self, repo: str, patterns: tuple[str, ...], target: Path, revision: str | None = None
+    ) -> None: ...
+
+    def published_sha256(self, repo: str, revision: str | None = None) -> dict[str, str]:
+        """Repository path -> SHA-256 of its large (LFS) files at ``revision``."""
         ...
 
 
@@ -74,6 +92,39 @@ class ModelSpec:
     def downloads(self) -> tuple[HubPart, ...]:
         first = (HubPart(self.hub_repo, self.patterns),) if self.hub_repo else ()
         return first + self.parts
+
+
+# Pocket TTS: each language's released model from the gated repository (the one whose weights
+# clone voices) and its tokenizer from the open one, at the commits pocket-tts 4.0.1's own
+# configurations (pocket_tts/config/<name>.yaml) pin; both land in languages/<name>/, the
+# layout engine.tts.pocket reads.
+POCKET_WEIGHTS = "kyutai/pocket-tts"
+POCKET_TOKENIZERS = "kyutai/pocket-tts-without-voice-cloning"
+_POCKET_PINS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    (POCKET_WEIGHTS, "db04f0e653473e5c7333c69686ac92b7460b0c1d", ("english",)),
+    (
+        POCKET_WEIGHTS,
+        "3e82814a68665eec246ff649b14c71331f955c06",
+        ("french", "german", "spanish", "italian", "portuguese", "dutch"),
+    ),
+    (POCKET_TOKENIZERS, "00eac05ed3d16bdc3f6b5d598874019c34a89214", ("english",)),
+    (POCKET_TOKENIZERS, "8843db76457a91db32077edf8dfcd1c0e3e755fd", ("french",)),
+    (
+        POCKET_TOKENIZERS,
+        "4e1e0a3e611c51c0b4ed8174fc10f32a54644303",
+        ("german", "spanish", "italian", "portuguese", "dutch"),
+    ),
+)
+
+
+def _pocket_parts() -> tuple[HubPart, ...]:
+    parts = []
+    for repo, revision, names in _POCKET_PINS:
+        file = "model.safetensors" if repo == POCKET_WEIGHTS else "tokenizer.json"
+        parts.append(
+            HubPart(repo, tuple(f"languages/{n}/{file}" for n in names), revision=revision)
+        )
+    return tuple(parts)
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -147,6 +198,18 @@ MODELS: dict[str, ModelSpec] = {
         ),
         setting="MOUTHPIECE_LIPSYNC_MODEL",
     ),
+    "pocket": ModelSpec(
+        name="pocket",
+        description="Pocket TTS voice cloning by Kyutai, one model per language (English, French, "
+        "German, Spanish, Italian, Portuguese, Dutch: about 0.44 GB each, 3.1 GB in all). "
+        f"{POCKET_WEIGHTS} is gated: accept its conditions at "
+        f"https://huggingface.co/{POCKET_WEIGHTS} while logged in, and log in here "
+        "(hf auth login, or HF_TOKEN) before fetching",
+        licence="weights CC-BY-4.0 (Kyutai: credit them; their conditions forbid cloning a voice "
+        "without its owner's explicit, lawful consent); pocket-tts code MIT",
+        parts=_pocket_parts(),
+        setting="MOUTHPIECE_TTS_POCKET",
+    ),
 }
 
 _SUMS = "SHA256SUMS"
@@ -197,20 +260,39 @@ def fetch(
         )
     hub = hub or _HuggingFace()
     say = on_progress or (lambda _msg: None)
+    announced: dict[tuple[str, str | None], dict[str, str]] = {}
     for part in spec.downloads():
         where = target / part.subdir if part.subdir else target
         where.mkdir(parents=True, exist_ok=True)
-        say(f"downloading {part.repo} into {where} ({spec.licence})")
+        at = f"@{part.revision[:12]}" if part.revision else ""
+        say(f"downloading {part.repo}{at} into {where} ({spec.licence})")
         try:
-            hub.download(part.repo, part.patterns, where)
-            published = hub.published_sha256(part.repo)
+            if part.revision:
+                pinning = cast(PinningHub, hub)
+                pinning.download(part.repo, part.patterns, where, revision=part.revision)
+                if (part.repo, part.revision) not in announced:
+                    announced[part.repo, part.revision] = pinning.published_sha256(
+                        part.repo, revision=part.revision
+                    )
+            else:  # hubs that know nothing of revisions serve these
+                hub.download(part.repo, part.patterns, where)
+                if (part.repo, None) not in announced:
+                    announced[part.repo, None] = hub.published_sha256(part.repo)
+            published = announced[part.repo, part.revision]
         except BackendUnavailable:
             raise
         except Exception as e:  # network errors come in many types; the message is what matters
+            gated = "Gated" in type(e).__name__
             raise BackendUnavailable(
                 f"could not download {part.repo}: {type(e).__name__}: {e}",
-                hint="check the network connection, or download the files by hand into "
-                + str(where),
+                hint=(
+                    f"{part.repo} is gated: accept its conditions at "
+                    f"https://huggingface.co/{part.repo} while logged in, then log in here "
+                    "(hf auth login, or HF_TOKEN)"
+                    if gated
+                    else "check the network connection, or download the files by hand into "
+                    + str(where)
+                ),
             ) from e
         _check_published(where, part, published, say)
     _write_sums(target, spec, say)
@@ -220,12 +302,16 @@ def fetch(
 class _HuggingFace:
     """The Hugging Face hub through huggingface_hub (imported on use)."""
 
-    def download(self, repo: str, patterns: tuple[str, ...], target: Path) -> None:
+    def download(
+        self, repo: str, patterns: tuple[str, ...], target: Path, revision: str | None = None
+    ) -> None:
         snapshot_download = _hf().snapshot_download
-        snapshot_download(repo_id=repo, local_dir=target, allow_patterns=list(patterns))
+        snapshot_download(
+            repo_id=repo, local_dir=target, allow_patterns=list(patterns), revision=revision
+        )
 
-    def published_sha256(self, repo: str) -> dict[str, str]:
-        info = _hf().HfApi().model_info(repo, files_metadata=True)
+    def published_sha256(self, repo: str, revision: str | None = None) -> dict[str, str]:
+        info = _hf().HfApi().model_info(repo, revision=revision, files_metadata=True)
         out = {}
         for sibling in info.siblings or ():
             lfs = getattr(sibling, "lfs", None)

@@ -56,7 +56,18 @@ VOICE_RATE = 16_000  # what every speech backend receives
 INTAKE_NICE = 10  # CPU priority of intake's jailed decodes (a render's own run at 0)
 
 
-def check_script(script: str, max_chars: int) -> str:
+def _language_of(choice: str | None, script: str) -> str:
+    """The code ``script`` is spoken in: ``choice`` checked, else detected (an unknown choice:
+    a one-line InvalidInput naming the supported ones)."""
+    from spoken_text.languages import resolve
+
+    try:
+        return resolve(choice, script)
+    except ValueError as e:
+        raise InvalidInput(f"{str(e)[:1].upper()}{str(e)[1:]}.", field="language") from e
+
+
+def check_script(script: str, max_chars: int, language: str | None = None) -> str:
     """Return the script stripped, or raise InvalidInput saying what is wrong.
 
     ``max_chars`` bounds the script as typed (which also bounds the cost of normalising it)
@@ -78,7 +89,7 @@ def check_script(script: str, max_chars: int) -> str:
         )
     if not any(ch.isalnum() for ch in text):
         raise InvalidInput("The script has no words to speak: send some text.", field="script")
-    said = len(spoken(text))
+    said = len(spoken(text, language or None))
     if said > max_chars:
         raise InvalidInput(
             f"Numbers and symbols are spoken as words, so the {len(text)}-character script "
@@ -90,15 +101,35 @@ def check_script(script: str, max_chars: int) -> str:
 
 
 class VoiceCaches(ReferenceCache):
-    """What the engine keeps derived from reference voices: the speech backend's codes on
-    disk (``<cache_dir>/neutts``, whichever backend runs now: an earlier run's entries are
-    found too; ``forget(source)`` drops those of one voice file), and voice analyses in
-    memory, keyed by audio rather than file (``clear_memory`` drops them all)."""
+    """What the engine keeps derived from reference voices: the speech backends' work on disk
+    (NeuTTS's codes in ``<cache_dir>/neutts``, Pocket TTS's voice states in
+    ``<cache_dir>/pocket``, whichever backend runs now: an earlier run's entries are found
+    too; ``forget(source)`` drops those of one voice file from both), and in memory the voice
+    analyses and Pocket's latest states, keyed by audio rather than file (``clear_memory``
+    drops them all)."""
+
+    def __init__(self, folder: Path, *others: ReferenceCache) -> None:
+        super().__init__(folder)
+        self.others = others
+
+    def sources(self) -> set[str]:
+        found = super().sources()
+        for other in self.others:
+            found |= other.sources()
+        return found
+
+    def forget(self, source: str) -> int:
+        return super().forget(source) + sum(o.forget(source) for o in self.others)
+
+    def expire(self, max_age: float, now: float | None = None) -> int:
+        return super().expire(max_age, now) + sum(o.expire(max_age, now) for o in self.others)
 
     def clear_memory(self) -> None:
+        from engine.tts.pocket import forget_states
         from engine.tts.voicematch import forget_profiles
 
         forget_profiles()
+        forget_states()
 
 
 class Engine:
@@ -170,7 +201,10 @@ class Engine:
     def voice_cache(self) -> VoiceCaches:
         """Caches made from reference voices, by the SHA-256 of the voice file: a caller
         that erases a person's voice deletes what was derived from it here."""
-        return VoiceCaches(Path(self.settings.cache_dir) / "neutts")
+        from engine.tts.pocket import state_cache
+
+        cache = Path(self.settings.cache_dir)
+        return VoiceCaches(cache / "neutts", state_cache(self.settings))
 
     # ---- what is kept in memory per photo (engine.avatars) ---------------------------
     def forget_photos(self, digests: Iterable[str]) -> int:
@@ -233,13 +267,16 @@ class Engine:
         with _timed(timings, "inputs"):
             report("inputs", 0.0)
             script, voice, portrait = self._check_inputs(request)
+            language = _language_of(request.language, script)
             warnings += portrait.warnings
             report("inputs", 1.0)
 
         # 2. Speech in (or toward) the reference voice.
         with _timed(timings, "speech"):
             report("speech", 0.0)
-            speech = self.tts.synthesize(script, voice, should_cancel=report.cancelled)
+            speech = self.tts.synthesize(
+                script, voice, language=language, should_cancel=report.cancelled
+            )
             warnings += speech.warnings
             report("speech", 1.0)
         if speech.audio.duration <= 0.05:
@@ -283,7 +320,8 @@ class Engine:
             size_bytes=size,
             stage_seconds=timings,
             warnings=tuple(dict.fromkeys(warnings)),
-            tts_backend=self.tts.name,
+            tts_backend=speech.backend or self.tts.name,
+            language=language,
             lipsync_backend=self.lipsync.name,
             watermarked=speech.watermarked,
             job_id=job_id,
@@ -303,7 +341,9 @@ class Engine:
                 f"--max-bytes {opts.max_bytes} is too small for a video; allow at least 100000.",
                 field="options",
             )
-        script = check_script(request.script, self.settings.max_script_chars)
+        choice = request.language
+        checked = None if not choice or choice == "auto" else _language_of(choice, "")
+        script = check_script(request.script, self.settings.max_script_chars, checked)
         if self.needs_transcript and not (request.voice_text or "").strip():
             raise InvalidInput(
                 f"The {self.tts.name} voice model needs the words spoken in the voice note: "
@@ -505,7 +545,7 @@ class Engine:
             marks.append({"scheme": SCHEME, "token": f"0x{token:08x}"})
         return Stamp(
             job_id,
-            backends={"tts": self.tts.name, "lipsync": self.lipsync.name},
+            backends={"tts": speech.backend or self.tts.name, "lipsync": self.lipsync.name},
             consent=opts.consent,
             label=opts.label,
             watermarks=marks,

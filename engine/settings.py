@@ -21,7 +21,7 @@ class EngineSettings:
     Every field maps to ``MOUTHPIECE_<FIELD>`` (upper case).
     """
 
-    tts: str = "espeak"
+    tts: str = "auto"  # auto: per language, the best usable (engine.backends.choose_tts), or a name
     lipsync: str = "auto"  # auto: the best usable (engine.backends.choose_lipsync), or a name
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     models_dir: Path = Path("data/models")
@@ -39,6 +39,9 @@ class EngineSettings:
     # espeak-ng for NeuTTS phonemes: "" = the neutts 1.4.1 build (engine.tts.neutts_espeak),
     # else the system's with a warning; a folder holding that build; "system"
     tts_espeak: str = ""
+    # Pocket TTS: the folder holding languages/<name>/model.safetensors + tokenizer.json (what
+    # `mouthpiece models fetch pocket` writes); "": <models_dir>/pocket
+    tts_pocket: str = ""
     watermark: bool = True
     # Diff2Lip and MuseTalk
     lipsync_model: str = ""  # Diff2Lip checkpoint file, or the MuseTalk models folder

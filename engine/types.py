@@ -301,6 +301,8 @@ class RenderRequest:
     # the photo's intake check, when one was made: the render then decodes the photo but
     # finds no face again (used only when ``digest`` matches the file's bytes)
     photo_intake: PhotoIntake | None = None
+    # the script's language (spoken_text.languages: "fr", ...); None or "auto": detected
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,7 @@ class RenderResult:
     job_id: str = ""  # the job the manifest and the speech mark name
     token: int | None = None  # the job's token in the speech (None: not marked)
     signed: bool = False  # the MP4 carries a signed C2PA manifest
+    language: str = ""  # the language the script was spoken in ("fr", ...)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ backends and the chat process (which never imports ``engine``) both import it.
 
 from __future__ import annotations
 
+from spoken_text.languages import LANGUAGES, SUPPORTED, chars_per_second, resolve
 from spoken_text.normalize import (
     detect_language,
     normalize_text,
@@ -19,6 +20,11 @@ from spoken_text.normalize import (
 
 __all__ = [
     "spoken",
+    "speech_seconds",
+    "resolve",
+    "chars_per_second",
+    "LANGUAGES",
+    "SUPPORTED",
     "opening",
     "SPOKEN_CHARS_PER_SECOND",
     "normalize_text",
@@ -29,11 +35,19 @@ __all__ = [
 ]
 
 
-def spoken(script: str) -> str:
-    """``script`` as the speech backends say it: normalised in the language most of its letters
-    are written in, whitespace collapsed. Its cost grows faster than its length on hostile
-    input (see :mod:`spoken_text.normalize`): bound the typed length first."""
-    return normalize_text(script, detect_language(script))
+def spoken(script: str, lang: str | None = None) -> str:
+    """``script`` as the speech backends say it: normalised in ``lang`` (None or "auto": the
+    language it is detected to be written in), whitespace collapsed. Its cost grows faster than
+    its length on hostile input (see :mod:`spoken_text.normalize`): bound the typed length
+    first."""
+    return normalize_text(script, resolve(lang, script))
+
+
+def speech_seconds(script: str, lang: str | None = None) -> float:
+    """Rough time ``script`` takes to say in ``lang`` (None: detected): its normalised length
+    at that language's speaking rate (:func:`spoken_text.languages.chars_per_second`)."""
+    code = resolve(lang, script)
+    return len(normalize_text(script, code)) / chars_per_second(code)
 
 
 #: characters of spoken text said in a second, roughly (the bot's speech-time estimate)

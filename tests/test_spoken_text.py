@@ -31,7 +31,10 @@ _NUMBERS = st.from_regex(r"[-$]?\d{1,7}(,\d{3})*(\.\d{1,3})?(st|nd|th|s|%|am)?",
     database=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-@given(st.lists(_PIECES | _NUMBERS, max_size=30).map("".join), st.sampled_from(["en", "ru"]))
+@given(
+    st.lists(_PIECES | _NUMBERS, max_size=30).map("".join),
+    st.sampled_from(["en", "ru", "fr", "de", "es", "it", "pt", "nl"]),
+)
 def test_normalising_never_raises(text: str, lang: str) -> None:
     out = normalize_text(text, lang)
     assert out == out.strip() and "  " not in out

@@ -190,11 +190,14 @@ class Queue:
         return MediaCheck.from_json(raw) if isinstance(raw, str) else None
 
     @busy_when_full
-    async def transcribe(self, digest: str) -> str | None:
-        """What a worker's speech recognition hears in a voice note (the consent phrase check);
-        None when no worker answered in time or none has speech recognition."""
+    async def transcribe(self, digest: str, language: str = "") -> str | None:
+        """What a worker's speech recognition hears in a voice note (the consent phrase check),
+        listening for ``language`` (the phrase's; "" or English: as before languages came, so
+        a worker of an older version still answers); None when no worker answered in time or
+        none has speech recognition."""
+        args = (digest, language) if language and language != "en" else (digest,)
         text = await self._intake(
-            TASK_TRANSCRIBE, digest, timeout=self.intake_timeout * 3, upload=digest
+            TASK_TRANSCRIBE, *args, timeout=self.intake_timeout * 3, upload=digest
         )
         return text if isinstance(text, str) else None
 

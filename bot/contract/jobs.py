@@ -310,6 +310,7 @@ class Submission:
     title: str = ""
     version: str = ""  # what the batch holds (job_id_for): a changed batch gets other ids
     batch_size: int = 0  # the batch's number of scripts
+    language: str = ""  # the language chosen for the video (spoken_text.languages); "": detected
 
 
 #: jobs one scope (a server; a platform's direct messages) may have in one round of the fair
@@ -343,6 +344,9 @@ class RenderJob:
     batch: str = ""
     title: str = ""
     batch_size: int = 0
+    # the language the video is spoken in, as chosen (a code of spoken_text.languages); "":
+    # detected from the script (older jobs too)
+    language: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -2,7 +2,9 @@
 
 HELP = (
     "I turn a script, a voice note and a front-facing photo into a talking video.\n"
-    "/talk — start a new video\n/status — your draft and your videos\n/cancel — drop the draft\n"
+    "/talk — start a new video (/talk fr: spoken in French; the language is otherwise detected "
+    "from the script)\n/lang CODE — change the draft's language\n"
+    "/status — your draft and your videos\n/cancel — drop the draft\n"
     "/voice save NAME — keep the last voice · /voice delete NAME · /voices — your saved voices\n"
     "/avatar save NAME — keep your last video's photo and voice · /avatar delete NAME · "
     "/avatars\n/say NAME script — a video with an avatar in one step\n"
@@ -16,7 +18,10 @@ START = (
 )
 NEED = "Still needed: {missing}."
 MISSING_NAMES = {"script": "the script", "voice": "a voice note", "photo": "a photo"}
-GOT_SCRIPT = "Script received ({chars} characters, about {seconds:.0f} s of speech)."
+GOT_SCRIPT = "Script received ({chars} characters, about {seconds:.0f} s of speech{language})."
+#: GOT_SCRIPT's ``language``: the language the script is spoken in, chosen or detected
+SCRIPT_LANGUAGE = ", in {name}"
+SCRIPT_LANGUAGE_DETECTED = ", language detected: {name}"
 GOT_VOICE = "Voice note received ({seconds:.1f} s)."
 GOT_PHOTO = "Photo received."
 ASK_TRANSCRIPT = "What is said in the voice note? Type it word for word: the voice model needs it."
@@ -463,6 +468,7 @@ FORM_TRANSCRIPT_TITLE = "What is said in the voice note?"
 FORM_TRANSCRIPT_LABEL = "Transcript"
 DISCORD_COMMANDS = {
     "talk": "Make a talking video from a script, a voice note and a photo",
+    "lang": "Change the language your video under way is spoken in",
     "cancel": "Drop your draft",
     "status": "Your draft and your videos",
     "forget": "Delete everything you gave me and the videos made from it",
@@ -484,6 +490,7 @@ DISCORD_TALK_OPTIONS = {
     "script": "What the face should say (leave empty for a long-script form)",
     "voice": "A voice note of the speaker (3-30 s)",
     "photo": "A front-facing photo",
+    "language": "The language it is spoken in (auto: detected from the script)",
 }
 DISCORD_MOD = {
     "limits": "Show or set the render limits here",
@@ -743,3 +750,24 @@ BATCH_PARTS = {
     "cancelled": "{n} cancelled",
     "waiting": "{n} not queued yet",
 }
+
+# ---- languages: a video's spoken language (/talk CODE, /lang CODE, Discord's /talk option) -------
+LANG_UNKNOWN = "I don't know that language: use one of {codes}, or auto."
+LANG_SET = "This video will be spoken in {name}."
+LANG_AUTO = "This video's language will be detected from its script."
+LANG_NOW = (
+    "This video is spoken in {name}. /lang CODE changes it: {codes}, or auto (detected from the "
+    "script)."
+)
+LANG_NOW_AUTO = (
+    "This video's language is detected from its script. /lang CODE chooses one: {codes}, or auto."
+)
+LANG_NO_DRAFT = "No video under way: start one with /talk, or /talk fr to choose its language."
+#: the consent phrase made again in the script's language (no voice note sent yet)
+PHRASE_LANGUAGE = (
+    "This video is spoken in {name}, so the consent phrase is too: in the voice note, the "
+    "speaker says “{phrase}”."
+)
+#: Discord's /talk language option and the web studio's select: "auto" shown as this
+LANG_AUTO_CHOICE = "Auto (detect from the script)"
+WEB_LANGUAGE = "Language"

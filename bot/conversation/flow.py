@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 
 from bot.contract import texts
 from bot.contract.events import ButtonSpec, Reply
-from spoken_text import SPOKEN_CHARS_PER_SECOND, spoken
+from spoken_text import SPOKEN_CHARS_PER_SECOND, normalize_text
+from spoken_text.languages import LANGUAGES, SUPPORTED, chars_per_second, resolve
 
 __all__ = [
     "ScriptMeasure",
@@ -24,6 +25,7 @@ __all__ = [
     "TextIn",
     "ScriptIn",
     "BatchIn",
+    "LangIn",
     "VoiceIn",
     "PhotoIn",
     "Press",
@@ -39,6 +41,8 @@ __all__ = [
     "missing",
     "speech_seconds",
     "CHARS_PER_SECOND",
+    "language_choice",
+    "script_language",
 ]
 
 STATES = ("none", "collect", "transcript", "consent", "confirm")
@@ -68,6 +72,9 @@ class Draft:
     # a batch whose Render met a limit that frees by itself: the scripts not queued yet are
     # queued as room frees up (bot.conversation.holds). Any change to the draft ends it.
     held: bool = False
+    # the language the video is spoken in (a code of spoken_text.languages); "": detected
+    # from the script
+    language: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,7 @@ class Rules:
 @dataclass(frozen=True)
 class Start:
     draft_id: str
+    language: str = ""  # chosen with /talk ("": detected from the script)
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,13 @@ class BatchIn:
 
     scripts: tuple[str, ...]
     titles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LangIn:
+    """The draft's language, chosen (a supported code, already checked; "": detected)."""
+
+    code: str
 
 
 @dataclass(frozen=True)
@@ -138,7 +153,9 @@ class Ready:
     note: str = ""
 
 
-FlowInput = Start | Stop | TextIn | ScriptIn | BatchIn | VoiceIn | PhotoIn | Press | Refuse | Ready
+FlowInput = (
+    Start | Stop | TextIn | ScriptIn | BatchIn | LangIn | VoiceIn | PhotoIn | Press | Refuse | Ready
+)
 
 
 # ---- effects -------------------------------------------------------------------------
@@ -166,34 +183,71 @@ class ScriptMeasure:
     reason: str = ""
 
 
-def measure_script(clean: str, max_chars: int, max_seconds: float) -> ScriptMeasure:
-    """What the limits make of a script (whitespace already collapsed): chat's check and the
-    web studio's live counter. The typed length is checked first: it also bounds the cost of
-    normalising hostile text."""
+def language_choice(code: str) -> str | None:
+    """A person's language choice as a draft keeps it: a supported code, "" for auto (none
+    given, or "auto"); None for a code that is not supported. Case and a region are ignored
+    ("FR", "pt-BR")."""
+    key = code.strip().lower()
+    if key in ("", "auto"):
+        return ""
+    key = key.replace("_", "-").split("-")[0]
+    return key if key in SUPPORTED else None
+
+
+def script_language(choice: str | None, script: str) -> str:
+    """The language ``script`` is spoken in: the draft's choice, or ("" / None) the one it is
+    detected to be written in (which may be a language outside the supported ones)."""
+    try:
+        return resolve(choice or None, script)
+    except ValueError:  # a choice no longer supported (a draft kept by another version)
+        return resolve(None, script)
+
+
+def measure_script(
+    clean: str, max_chars: int, max_seconds: float, language: str | None = None
+) -> ScriptMeasure:
+    """What the limits make of a script (whitespace already collapsed) spoken in ``language``
+    (the draft's choice; ""/None: detected), at that language's speaking rate: chat's check
+    and the web studio's live counter. The typed length is checked first: it also bounds the
+    cost of normalising hostile text."""
     chars = len(clean)
     if chars > max_chars:
         reason = texts.SCRIPT_TOO_LONG.format(chars=chars, limit=max_chars)
-        return ScriptMeasure(chars, 0, chars / CHARS_PER_SECOND, reason)
-    said = len(spoken(clean))
-    seconds = said / CHARS_PER_SECOND
+        return ScriptMeasure(chars, 0, chars / chars_per_second(language or "en"), reason)
+    code = script_language(language, clean)
+    rate = chars_per_second(code)
+    said = len(normalize_text(clean, code))  # spoken_text.spoken, in that language
+    seconds = said / rate
     if said > max_chars:
         reason = texts.SCRIPT_SPOKEN_TOO_LONG.format(
             chars=chars, spoken=said, seconds=seconds, limit=max_chars
         )
         return ScriptMeasure(chars, said, seconds, reason)
     if seconds > max_seconds:
-        typed_fits = chars / CHARS_PER_SECOND <= max_seconds
+        typed_fits = chars / rate <= max_seconds
         template = texts.SCRIPT_SPOKEN_TOO_SLOW if typed_fits else texts.SCRIPT_TOO_SLOW
         reason = template.format(chars=chars, seconds=seconds, limit=max_seconds)
         return ScriptMeasure(chars, said, seconds, reason)
     return ScriptMeasure(chars, said, seconds)
 
 
-def speech_seconds(script: str) -> float:
-    """Rough spoken length: about 15 characters per second of the script as the voice will say
-    it, numbers and symbols written out as words ("1234567": 77 characters, 5 s, not 0.5 s).
+def speech_seconds(script: str, language: str | None = None) -> float:
+    """Rough spoken length in ``language`` (""/None: detected): the script as the voice will
+    say it, numbers and symbols written out as words ("1234567": 77 characters, 5 s, not
+    0.5 s), at that language's speaking rate (English: about 15 characters a second).
     Normalising costs more than the length on hostile text: bound the typed length first."""
-    return len(spoken(script)) / CHARS_PER_SECOND
+    code = script_language(language, script)
+    return len(normalize_text(script, code)) / chars_per_second(code)
+
+
+def _language_note(choice: str, script: str) -> str:
+    """GOT_SCRIPT's mention of the language the script is spoken in ("" for a detected
+    language the bot has no name for)."""
+    lang = LANGUAGES.get(script_language(choice, script))
+    if lang is None:
+        return ""
+    template = texts.SCRIPT_LANGUAGE if choice else texts.SCRIPT_LANGUAGE_DETECTED
+    return template.format(name=lang.name)
 
 
 def missing(d: Draft) -> list[str]:
@@ -234,13 +288,13 @@ def _summary(d: Draft) -> Reply:
     warn = (" (" + " ".join(d.photo_warnings) + ")") if d.photo_warnings else ""
     voice = f"{d.voice_seconds:.0f} s"
     if d.scripts:
-        seconds = sum(speech_seconds(s) for s in d.scripts)
+        seconds = sum(speech_seconds(s, d.language) for s in d.scripts)
         text = texts.SUMMARY_BATCH.format(
             count=len(d.scripts), seconds=seconds, voice=voice, warnings=warn
         )
     else:
         text = texts.SUMMARY.format(
-            seconds=speech_seconds(d.script or ""), voice=voice, warnings=warn
+            seconds=speech_seconds(d.script or "", d.language), voice=voice, warnings=warn
         )
     return Reply(
         text, (ButtonSpec(texts.RENDER_BUTTON, "render"), ButtonSpec(texts.CANCEL_BUTTON, "cancel"))
@@ -249,7 +303,21 @@ def _summary(d: Draft) -> Reply:
 
 # ---- step functions ------------------------------------------------------------------
 def _start(d: Draft | None, i: Start, rules: Rules) -> Result:
-    return Draft(id=i.draft_id), [Reply(texts.START)]
+    said = texts.START
+    if i.language:
+        said += " " + texts.LANG_SET.format(name=LANGUAGES[i.language].name)
+    return Draft(id=i.draft_id, language=i.language), [Reply(said)]
+
+
+def _lang(d: Draft, i: LangIn, rules: Rules) -> Result:
+    """A language chosen for the draft under way; the open question is asked again."""
+    d = replace(d, language=i.code)
+    said = texts.LANG_SET.format(name=LANGUAGES[i.code].name) if i.code else texts.LANG_AUTO
+    return _next(d, rules, [Reply(said)])
+
+
+def _idle_lang(d: Draft | None, i: LangIn, rules: Rules) -> Result:
+    return None, [Reply(texts.LANG_NO_DRAFT)]
 
 
 def _stop(d: Draft | None, i: Stop, rules: Rules) -> Result:
@@ -267,14 +335,20 @@ def _idle_button(d: Draft | None, i: FlowInput, rules: Rules) -> Result:
 def _script(d: Draft, i: ScriptIn | TextIn, rules: Rules) -> Result:
     text = " ".join(i.text.split())
     d = replace(d, script=text, scripts=(), titles=(), consent=False)
-    said = Reply(texts.GOT_SCRIPT.format(chars=len(text), seconds=speech_seconds(text)))
+    said = Reply(
+        texts.GOT_SCRIPT.format(
+            chars=len(text),
+            seconds=speech_seconds(text, d.language),
+            language=_language_note(d.language, text),
+        )
+    )
     return _next(d, rules, [said])
 
 
 def _batch(d: Draft, i: BatchIn, rules: Rules) -> Result:
     titles = tuple(i.titles[n] if n < len(i.titles) else "" for n in range(len(i.scripts)))
     d = replace(d, script=i.scripts[0], scripts=i.scripts, titles=titles, consent=False)
-    seconds = sum(speech_seconds(s) for s in i.scripts)
+    seconds = sum(speech_seconds(s, d.language) for s in i.scripts)
     return _next(d, rules, [Reply(texts.GOT_BATCH.format(count=len(i.scripts), seconds=seconds))])
 
 
@@ -354,6 +428,8 @@ TABLE: dict[tuple[str, type], Step] = {
     **{(s, Ready): _ready for s in STATES},
     ("none", TextIn): _idle_text,
     ("none", Press): _idle_button,
+    ("none", LangIn): _idle_lang,
+    **{(s, LangIn): _lang for s in STATES[1:]},
     **{("none", t): _media_in_idle for t in (VoiceIn, PhotoIn, ScriptIn, BatchIn)},
     **{(s, ScriptIn): _script for s in STATES[1:]},
     **{(s, BatchIn): _batch for s in STATES[1:]},

@@ -69,10 +69,12 @@ async def submit_admitted(jobs: Lifecycle, admitted: Admission) -> Submitted:
 
 
 def version_of(draft: Draft) -> str:
-    """What a batch draft holds (its scripts, titles, voice, transcript and photo), as the
-    key of its jobs' ids: a draft changed after some of its videos were made is another
-    batch (its scripts are new jobs, never taken for the old ones)."""
+    """What a batch draft holds (its scripts, titles, voice, transcript, photo and chosen
+    language), as the key of its jobs' ids: a draft changed after some of its videos were made
+    is another batch (its scripts are new jobs, never taken for the old ones)."""
     held = [draft.scripts, draft.titles, draft.voice_hash, draft.voice_text, draft.photo_hash]
+    if draft.language:  # a detected language adds nothing: ids as before languages came
+        held.append(draft.language)
     return hashlib.sha256(json.dumps(held).encode()).hexdigest()[:16]
 
 
@@ -201,6 +203,7 @@ class BatchRender:
                 title=title,
                 version=version_of(draft),
                 batch_size=len(draft.scripts),
+                language=draft.language,
             )
             admitted = await self.guard.admit(who, sub)
             if isinstance(admitted, Reply):

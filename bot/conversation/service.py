@@ -42,6 +42,7 @@ from bot.conversation.flow import (
     Draft,
     Enqueue,
     FlowInput,
+    LangIn,
     PhotoIn,
     Press,
     Refuse,
@@ -51,8 +52,10 @@ from bot.conversation.flow import (
     Stop,
     TextIn,
     VoiceIn,
+    language_choice,
     measure_script,
     missing,
+    script_language,
     step,
 )
 from bot.conversation.holds import BatchRender, batch_of, submit_admitted
@@ -66,6 +69,7 @@ from bot.safety.guard import limit_text
 from bot.safety.policy import Denial, LimitExceeded, UploadLimits, decide_upload
 from bot.safety.signin import WebAccess, WebSignIn
 from bot.safety.verify import VerifyRequest
+from spoken_text.languages import LANGUAGES, SUPPORTED
 
 __all__ = ["Service", "Gateway", "QueuePort", "MediaCheck", "Limits"]
 
@@ -202,13 +206,33 @@ class Service:
                 new = kept if kept is not None else new
             else:
                 actions.append(effect)
-        if isinstance(flow_input, Start):
-            actions = [self._with_shortcuts(a, await self._shortcuts(who)) for a in actions]
-            actions = await self.guard.consent_intro(who, new.id if new else None, actions)
+        actions = await self._phrase(who, flow_input, draft, new, actions)
         await self.store.drafts.put(
             who.platform, who.user_id, who.chat_id, new, guild_id=who.guild_id
         )
         return actions
+
+    async def _phrase(
+        self,
+        who: Who,
+        flow_input: FlowInput,
+        before: Draft | None,
+        new: Draft | None,
+        actions: list[Action],
+    ) -> list[Action]:
+        """The consent phrase's part of an answer, in phrase mode: a new draft's phrase (with
+        /talk's shortcuts), or the phrase made again in the script's language when the
+        script (or /lang) changed it before any voice note came."""
+        if isinstance(flow_input, Start):
+            actions = [self._with_shortcuts(a, await self._shortcuts(who)) for a in actions]
+            language = _phrase_language(new) if new else "en"
+            return await self.guard.consent_intro(
+                who, new.id if new else None, actions, language=language
+            )
+        if new is None or new.voice_hash or not _may_change_language(flow_input, before):
+            return actions
+        said = await self.guard.phrase_language(who, new.id, _phrase_language(new))
+        return [*actions, said] if said is not None else actions
 
     async def _cancel(self, who: Who, event: Button) -> str:
         """A batch's one Cancel (ending its held rest first: nothing of it is queued after
@@ -244,6 +268,7 @@ class Service:
             draft.photo_hash,
             draft.voice_text,
             draft.voice_forwarded,
+            language=draft.language,
         )
         admitted = await self.guard.admit(who, sub)
         if isinstance(admitted, Reply):
@@ -266,7 +291,9 @@ class Service:
             return await self.avatars.say(event.who, event.args)
         if isinstance(event, Command):
             if event.name in ("talk", "start"):
-                return Start(new_draft_id())
+                return self._start(event)
+            if event.name == "lang":
+                return self._language(event.args, draft)
             return Stop() if event.name == "cancel" else None
         if isinstance(event, Text):
             if draft is not None and draft.state == "transcript":
@@ -274,22 +301,48 @@ class Service:
             return self._script(event.text, draft)
         if isinstance(event, Button):
             return await self._button(event, draft)
-        return await self._media(event)
+        return await self._media(event, draft.language if draft else "")
+
+    @staticmethod
+    def _start(event: Command) -> Start | Refuse:
+        """/talk, or /talk CODE: a new draft spoken in that language. An unknown code is
+        refused (the draft under way is kept); /start's unknown words are ignored (Telegram
+        sends /start with a link's payload)."""
+        words = event.args.split()
+        choice = language_choice(words[0] if words else "")
+        if choice is None and event.name == "talk":
+            return Refuse(_unknown_language())
+        return Start(new_draft_id(), choice or "")
+
+    @staticmethod
+    def _language(args: str, draft: Draft | None) -> FlowInput:
+        """/lang CODE (or auto): the draft's language; /lang alone says what it is now."""
+        words = args.split()
+        if not words:
+            codes = ", ".join(SUPPORTED)
+            if draft is None:
+                return Refuse(texts.LANG_NO_DRAFT)
+            if draft.language in LANGUAGES:
+                name = LANGUAGES[draft.language].name
+                return Refuse(texts.LANG_NOW.format(name=name, codes=codes))
+            return Refuse(texts.LANG_NOW_AUTO.format(codes=codes))
+        choice = language_choice(words[0])
+        return Refuse(_unknown_language()) if choice is None else LangIn(choice)
 
     def _script(self, text: str, draft: Draft | None) -> FlowInput:
         clean = " ".join(text.split())
         if draft is None:
             return TextIn(clean)
-        return self._limited(clean)
+        return self._limited(clean, draft.language)
 
-    def _limited(self, clean: str) -> ScriptIn | Refuse:
+    def _limited(self, clean: str, language: str = "") -> ScriptIn | Refuse:
         """A script (whitespace collapsed) as the limits take it: words to say, within the
         length and speech time, counted on what the voice will say (numbers and symbols
-        written out as words)."""
+        written out as words) in ``language`` (the draft's; "": detected)."""
         if not clean or not any(ch.isalnum() for ch in clean):
             return Refuse(texts.SCRIPT_EMPTY)
         measure = measure_script(
-            clean, self.limits.max_script_chars, self.limits.max_script_seconds
+            clean, self.limits.max_script_chars, self.limits.max_script_seconds, language
         )
         return Refuse(measure.reason) if measure.reason else ScriptIn(clean)
 
@@ -306,7 +359,7 @@ class Service:
                 return PhotoIn(row.photo_hash)
         return Press(event.action)
 
-    async def _media(self, event: Media) -> FlowInput:
+    async def _media(self, event: Media, language: str = "") -> FlowInput:
         limit = self.limits.max_file_bytes if event.kind != "text" else _SCRIPT_FILE_BYTES
         refused = await self._before_download(event, limit)
         if refused is not None:
@@ -316,7 +369,7 @@ class Service:
             if isinstance(data, Refuse):
                 return data
             if event.kind == "text":
-                return await self._script_file(event, data)
+                return await self._script_file(event, data, language)
             try:
                 digest = await self.uploads.keep(event, data)
             except DiskFull as e:
@@ -324,7 +377,7 @@ class Service:
                 return Refuse(texts.DISK_FULL)
         return await self._upload(event, digest)
 
-    async def _script_file(self, event: Media, data: bytes) -> FlowInput:
+    async def _script_file(self, event: Media, data: bytes, language: str = "") -> FlowInput:
         """A .txt or .csv: one script, checked as a typed one is; or a batch (several scripts,
         :mod:`bot.conversation.batches`), each checked the same way and against the server's
         blocklist, the first refused named by its number."""
@@ -338,19 +391,20 @@ class Service:
         except BatchError as e:
             return Refuse(e.reason)
         if len(pieces) == 1:  # one script: as it always was (the blocklist comes after)
-            return self._limited(" ".join(pieces[0].script.split()))
+            return self._limited(" ".join(pieces[0].script.split()), language)
         scripts: list[str] = []
         for number, piece in enumerate(pieces, start=1):
-            checked = await self._whole_script(event.who, piece.script)
+            checked = await self._whole_script(event.who, piece.script, language)
             if isinstance(checked, Refuse):
                 return Refuse(texts.BATCH_SCRIPT.format(number=number, reason=checked.reason))
             scripts.append(checked.text)
         return BatchIn(tuple(scripts), tuple(p.title for p in pieces))
 
-    async def _whole_script(self, who: Who, text: str) -> ScriptIn | Refuse:
+    async def _whole_script(self, who: Who, text: str, language: str = "") -> ScriptIn | Refuse:
         """A script that comes whole, outside the flow's own screening (one of a batch file,
-        a /say): the limits as for a typed one, then the scope's blocklist."""
-        checked = self._limited(" ".join(text.split()))
+        a /say): the limits as for a typed one (in ``language``, "": detected), then the
+        scope's blocklist."""
+        checked = self._limited(" ".join(text.split()), language)
         if isinstance(checked, ScriptIn) and await self.guard.script_blocked(who, checked.text):
             return Refuse(texts.SCRIPT_BLOCKED)
         return checked
@@ -485,7 +539,7 @@ class Service:
             return [Reply(await self.avatars.command(who, event.args))]
         if event.name == "avatars":
             return [await self.avatars.listing(who)]
-        if event.name in ("talk", "start", "cancel", "say"):
+        if event.name in ("talk", "start", "cancel", "say", "lang"):
             return None
         return [Reply(texts.UNKNOWN_COMMAND)]
 
@@ -567,6 +621,26 @@ class Service:
     @staticmethod
     def _with_shortcuts(action: Action, buttons: tuple[ButtonSpec, ...]) -> Action:
         return Reply(action.text, action.buttons + buttons) if buttons else action
+
+
+def _unknown_language() -> str:
+    return texts.LANG_UNKNOWN.format(codes=", ".join(SUPPORTED))
+
+
+def _phrase_language(draft: Draft) -> str:
+    """The language the draft's consent phrase is said in: its script's (chosen or
+    detected), or with no script yet the chosen one ("en" when none)."""
+    if draft.script:
+        return script_language(draft.language, draft.script)
+    return draft.language or "en"
+
+
+def _may_change_language(flow_input: FlowInput, before: Draft | None) -> bool:
+    """Whether this input may have changed the language the draft is spoken in: a script
+    (typed text outside the transcript question, a file, a batch) or /lang."""
+    if isinstance(flow_input, TextIn):
+        return before is not None and before.state != "transcript"
+    return isinstance(flow_input, ScriptIn | BatchIn | LangIn)
 
 
 def _declared_too_big(event: Media, limit: int) -> Refuse | None:

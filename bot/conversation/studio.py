@@ -30,7 +30,7 @@ from bot.contract.ports import (
     Position,
     WebSession,
 )
-from bot.conversation.flow import Draft, measure_script, missing
+from bot.conversation.flow import Draft, language_choice, measure_script, missing
 from bot.conversation.storage import Store
 from bot.jobs.lifecycle import Lifecycle
 from bot.safety import Guard, Removed
@@ -95,6 +95,7 @@ class DraftView:
     photo_warnings: tuple[str, ...]
     consent: bool
     missing: tuple[str, ...]
+    language: str = ""  # chosen ("": detected from the script)
 
     @classmethod
     def of(cls, d: Draft) -> DraftView:
@@ -106,6 +107,7 @@ class DraftView:
             d.photo_warnings,
             d.consent,
             tuple(missing(d)),
+            d.language,
         )
 
 
@@ -313,10 +315,12 @@ class Studio:
         video = status == JobState.DONE and self.video_path_of(row.job_id) is not None
         return LiveJob(row.job_id, status, row.error, row.created, stage, fraction, ahead, video)
 
-    def estimate(self, text: str) -> Estimate:
+    def estimate(self, text: str, language: str = "") -> Estimate:
         """The script's length as the chat counts it (:func:`measure_script`, the same
-        refusal lines), for the page's live counter."""
-        m = measure_script(" ".join(text.split()), self.max_chars, self.max_seconds)
+        refusal lines) in ``language`` (the page's choice: a code, "" or "auto" detected;
+        an unknown one counts as detected), for the page's live counter."""
+        choice = language_choice(language) or ""
+        m = measure_script(" ".join(text.split()), self.max_chars, self.max_seconds, choice)
         return Estimate(m.chars, m.spoken, m.seconds, self.max_chars, self.max_seconds, m.reason)
 
     async def photo(self, session: WebSession) -> tuple[MediaPreview, FaceFrame | None] | None:

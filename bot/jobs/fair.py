@@ -27,7 +27,7 @@ from arq.connections import ArqRedis
 
 from bot.contract.jobs import JOB_RECORDS_TTL, RENDER_QUEUE, SCOPE_WIDTH, Keys, RenderJob
 from bot.contract.ports import Position
-from spoken_text import SPOKEN_CHARS_PER_SECOND, spoken
+from spoken_text import speech_seconds
 
 __all__ = [
     "ROUND",
@@ -72,10 +72,14 @@ return 1
 """
 
 
-def cost(script: str) -> int:
+def cost(script: str, language: str = "") -> int:
     """Rounds a render of ``script`` costs: one per ROUND_SECONDS of expected speech (the
-    spoken text: digits count as the words they become)."""
-    seconds = len(spoken(script)) / SPOKEN_CHARS_PER_SECOND
+    spoken text: digits count as the words they become) in ``language`` (the job's choice,
+    at its speaking rate; "": detected)."""
+    try:
+        seconds = speech_seconds(script, language or None)
+    except ValueError:  # a choice this version does not know: as if none was made
+        seconds = speech_seconds(script)
     return max(1, math.ceil(seconds / ROUND_SECONDS))
 
 
@@ -89,7 +93,7 @@ async def fair_score(redis: ArqRedis, job: RenderJob, width: int = SCOPE_WIDTH) 
             Keys.fair_scope(job.platform, job.guild_id),
             Keys.FAIR_SEQ,
             str(JOB_RECORDS_TTL),
-            str(cost(job.script)),
+            str(cost(job.script, job.language)),
             str(max(1, width)),
             job.job_id,
         )  # type: ignore[misc]

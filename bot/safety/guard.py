@@ -31,6 +31,7 @@ from bot.safety.policy import (
     ServerPolicy,
     blocked,
     make_phrase,
+    phrase_language,
     phrase_matches,
     scope_of,
 )
@@ -38,6 +39,7 @@ from bot.safety.rights import forwarded_refusal, posting_refusal
 from bot.safety.signin import LINK_SECONDS, WebAccess
 from bot.safety.storage import SafetyStore
 from bot.safety.verify import VerifyRequest
+from spoken_text.languages import LANGUAGES, resolve
 
 __all__ = ["Guard", "Admission", "limit_text"]
 
@@ -174,16 +176,41 @@ class Guard:
         return blocked(script, (await self.policy(who)).blocklist)
 
     async def consent_intro(
-        self, who: Who, draft_id: str | None, actions: list[Action]
+        self, who: Who, draft_id: str | None, actions: list[Action], *, language: str = "en"
     ) -> list[Action]:
-        """In phrase mode, a new draft gets its own phrase, said right at /talk."""
+        """In phrase mode, a new draft gets its own phrase, said right at /talk, in
+        ``language`` (the one chosen with /talk; English when none was)."""
         if draft_id is None or (await self.policy(who)).consent_mode != "phrase":
             return actions
-        phrase = make_phrase()
-        await self.records.consent.put_phrase(
-            who.platform, who.user_id, who.chat_id, draft_id, phrase
-        )
+        phrase = await self._new_phrase(who, draft_id, language)
         return [*actions, Reply(texts.PHRASE_INTRO.format(phrase=phrase))]
+
+    async def phrase_language(self, who: Who, draft_id: str, language: str) -> Reply | None:
+        """In phrase mode, the draft's phrase made again in ``language`` (its script's) when
+        it was made in another: what to tell the person; None when nothing changed. Called
+        only before the voice note comes (one recorded with the first phrase stays good:
+        its recognition follows the phrase's own language)."""
+        entry = await self.records.consent.phrase_entry(
+            who.platform, who.user_id, who.chat_id, draft_id
+        )
+        wanted = phrase_language(language)
+        if entry is None or entry[1] == wanted:
+            return None
+        if (await self.policy(who)).consent_mode != "phrase":
+            return None
+        phrase = await self._new_phrase(who, draft_id, wanted)
+        name = LANGUAGES[wanted].name
+        return Reply(texts.PHRASE_LANGUAGE.format(name=name, phrase=phrase))
+
+    async def _new_phrase(self, who: Who, draft_id: str, language: str) -> str:
+        """A fresh phrase for the draft in ``language`` (English where there are no words
+        for it), kept with its language."""
+        wanted = phrase_language(language)
+        phrase = make_phrase(language=wanted)
+        await self.records.consent.put_phrase(
+            who.platform, who.user_id, who.chat_id, draft_id, phrase, wanted
+        )
+        return phrase
 
     async def cancel_job(self, who: Who, ref: str) -> str:
         return await self.desk.cancel_job(who, ref)
@@ -252,6 +279,7 @@ class Guard:
             batch=sub.batch,
             title=sub.title,
             batch_size=sub.batch_size,
+            language=sub.language,
         )
 
     async def _consent(
@@ -270,22 +298,28 @@ class Guard:
             method = ConsentMethod(earlier.method)
             carried = Verification(method, earlier.valid_in, earlier.by, earlier.id)
             return JobState.QUEUED, carried, None
-        phrase = await records.consent.phrase_for(
+        entry = await records.consent.phrase_entry(
             who.platform, who.user_id, who.chat_id, sub.draft_id
         )
-        if phrase is None:
-            phrase = make_phrase()
-            await records.consent.put_phrase(
-                who.platform, who.user_id, who.chat_id, sub.draft_id, phrase
-            )
+        if entry is None:  # in the script's language (chosen, or detected)
+            phrase = await self._new_phrase(who, sub.draft_id, _language_of(sub))
             return Reply(texts.PHRASE_NEEDED.format(phrase=phrase))
-        heard = await self.gateway.transcribe(sub.voice_hash) if self.config.asr else None
+        phrase, language = entry
+        heard = await self.gateway.transcribe(sub.voice_hash, language) if self.config.asr else None
         if heard is None:
             return JobState.REVIEW, None, phrase  # no speech recognition: a moderator listens
-        if not phrase_matches(phrase, heard):
+        if not phrase_matches(phrase, heard, language=language):
             return Reply(texts.PHRASE_NOT_HEARD.format(phrase=phrase))
         # proof about the recording itself: it counts wherever the voice is used
         return JobState.QUEUED, Verification(ConsentMethod.PHRASE, EVERYWHERE), phrase
+
+
+def _language_of(sub: Submission) -> str:
+    """The language the submission's script is spoken in: chosen, or detected."""
+    try:
+        return resolve(sub.language or None, sub.script)
+    except ValueError:  # a choice this version does not know: as if none was made
+        return resolve(None, sub.script)
 
 
 def _consent_method(state: JobState, verified: Verification | None) -> str:

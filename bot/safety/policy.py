@@ -9,6 +9,7 @@ which never lets a server loosen what the operator set (:func:`tighter`).
 from __future__ import annotations
 
 import difflib
+import functools
 import itertools
 import re
 import secrets
@@ -19,6 +20,7 @@ from typing import Any
 
 from bot.contract.jobs import LABEL_POSITIONS
 from bot.safety.authority import Staff
+from bot.safety.phrase_words import WORDS, spelled_numbers
 
 __all__ = [
     "CONSENT_MODES",
@@ -37,8 +39,11 @@ __all__ = [
     "blocked",
     "normalise",
     "make_phrase",
+    "phrase_language",
     "phrase_matches",
     "phrase_score",
+    "phrase_words",
+    "PHRASE_LANGUAGES",
     "scope_of",
     "tighter",
     "stricter_mode",
@@ -263,11 +268,9 @@ _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
 
 def normalise(text: str) -> list[str]:
-    """Lower-case words without accents or punctuation, number words joined into digits."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-    words = [w for w in _NON_WORD.sub(" ", plain.replace("_", " ")).split() if w]
-    return _numbers_to_digits(words)
+    """Lower-case words without accents or punctuation, (English) number words joined into
+    digits."""
+    return phrase_words(text, "en")
 
 
 def blocked(script: str, blocklist: tuple[str, ...]) -> bool:
@@ -282,130 +285,23 @@ def blocked(script: str, blocklist: tuple[str, ...]) -> bool:
 
 
 # ---- spoken consent phrase -----------------------------------------------------------
-_WORDS = (
-    "apple",
-    "river",
-    "garden",
-    "yellow",
-    "window",
-    "rocket",
-    "pencil",
-    "forest",
-    "silver",
-    "castle",
-    "orange",
-    "candle",
-    "marble",
-    "button",
-    "lemon",
-    "tiger",
-    "violin",
-    "harbor",
-    "meadow",
-    "copper",
-    "planet",
-    "rabbit",
-    "summer",
-    "winter",
-    "basket",
-    "dragon",
-    "island",
-    "jacket",
-    "kitten",
-    "ladder",
-    "mirror",
-    "needle",
-    "pepper",
-    "saddle",
-    "tunnel",
-    "valley",
-    "wagon",
-    "anchor",
-    "bridge",
-    "cactus",
-    "dolphin",
-    "engine",
-    "falcon",
-    "guitar",
-    "hammer",
-    "igloo",
-    "jungle",
-    "koala",
-    "lantern",
-    "magnet",
-    "noodle",
-    "oyster",
-    "parrot",
-    "quilt",
-    "rainbow",
-    "sunset",
-    "tomato",
-    "umbrella",
-    "velvet",
-    "walnut",
-    "zebra",
-    "blanket",
-    "cherry",
-    "desert",
-    "feather",
-    "glacier",
-    "honey",
-    "iron",
-    "kettle",
-    "lobster",
-    "monkey",
-)
-_UNITS = [
-    "zero",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "thirteen",
-    "fourteen",
-    "fifteen",
-    "sixteen",
-    "seventeen",
-    "eighteen",
-    "nineteen",
-]
-_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+#: the languages consent phrases are made in (others get English's)
+PHRASE_LANGUAGES: tuple[str, ...] = tuple(WORDS)
 
 
-def make_phrase(rng: secrets.SystemRandom | None = None) -> str:
-    """Three common words and a two-digit number, unguessable (``secrets``), e.g.
-    "copper meadow lantern 47". Easy to say; hard to have said by chance."""
+def phrase_language(code: str) -> str:
+    """The language a phrase for a script in ``code`` is made in: ``code`` where there is a
+    word list for it, else English."""
+    return code if code in WORDS else "en"
+
+
+def make_phrase(rng: secrets.SystemRandom | None = None, language: str = "en") -> str:
+    """Three common words of ``language`` and a two-digit number, unguessable (``secrets``),
+    e.g. "copper meadow lantern 47", "citron forêt bougie 47". Easy to say; hard to have
+    said by chance."""
     r = rng or secrets.SystemRandom()
-    words = r.sample(_WORDS, 3)
+    words = r.sample(WORDS[phrase_language(language)], 3)
     return f"{words[0]} {words[1]} {words[2]} {r.randint(21, 99)}"
-
-
-def _numbers_to_digits(words: list[str]) -> list[str]:
-    """ "forty two" / "forty-two" (already split) / "42" -> "42"; "seven" -> "7"."""
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        w = words[i]
-        if w in _TENS:
-            value = 20 + 10 * _TENS.index(w)
-            if i + 1 < len(words) and words[i + 1] in _UNITS[1:10]:
-                value += _UNITS.index(words[i + 1])
-                i += 1
-            out.append(str(value))
-        elif w in _UNITS:
-            out.append(str(_UNITS.index(w)))
-        else:
-            out.append(w)
-        i += 1
-    return out
 
 
 def _similar(a: str, b: str) -> float:
@@ -414,10 +310,51 @@ def _similar(a: str, b: str) -> float:
     return difflib.SequenceMatcher(None, a, b).ratio()
 
 
-def phrase_score(phrase: str, transcript: str) -> float:
-    """How well the transcript contains the phrase's words in order (0..1). Extra words in
-    between (fillers, a name) are free; each phrase word takes its best in-order match."""
-    want, heard = normalise(phrase), normalise(transcript)
+def _plain(text: str) -> list[str]:
+    """Lower-case words without accents or punctuation (hyphens split words)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+    return [w for w in _NON_WORD.sub(" ", plain.replace("_", " ")).split() if w]
+
+
+@functools.cache
+def _number_words(language: str) -> tuple[dict[tuple[str, ...], str], int]:
+    """``language``'s numbers 0-99 as plain word sequences -> their digits, and the longest
+    sequence's length."""
+    table = {
+        tuple(_plain(spelling)): str(n)
+        for n, spellings in spelled_numbers(phrase_language(language)).items()
+        for spelling in spellings
+    }
+    return table, max(len(k) for k in table)
+
+
+def phrase_words(text: str, language: str = "en") -> list[str]:
+    """A phrase or a transcript as its words are compared: lower case, accents and
+    punctuation gone, numbers written in ``language``'s words as digits ("quarante-sept",
+    "siebenundvierzig" -> "47"; the longest spelling first)."""
+    words = _plain(text)
+    table, longest = _number_words(language)
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for size in range(min(longest, len(words) - i), 0, -1):
+            digits = table.get(tuple(words[i : i + size]))
+            if digits is not None:
+                out.append(digits)
+                i += size
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def phrase_score(phrase: str, transcript: str, language: str = "en") -> float:
+    """How well the transcript contains the phrase's words in order (0..1), both read in
+    ``language`` (the phrase's: its number may be heard as words). Extra words in between
+    (fillers, a name) are free; each phrase word takes its best in-order match."""
+    want, heard = phrase_words(phrase, language), phrase_words(transcript, language)
     if not want or not heard:
         return 0.0
     best = 0.0
@@ -435,10 +372,13 @@ def phrase_score(phrase: str, transcript: str) -> float:
     return best
 
 
-def phrase_matches(phrase: str, transcript: str, threshold: float = 0.8) -> bool:
-    """True when the transcript says the phrase, allowing ASR spelling noise ("kopper")
-    but requiring the number exactly."""
-    return phrase_score(phrase, transcript) >= threshold
+def phrase_matches(
+    phrase: str, transcript: str, threshold: float = 0.8, language: str = "en"
+) -> bool:
+    """True when the transcript says the phrase, allowing ASR spelling noise ("kopper"),
+    accents and case ("Forêt", "foret"), but requiring the number exactly (as digits or as
+    ``language``'s words)."""
+    return phrase_score(phrase, transcript, language) >= threshold
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import inspect
 import io
 import json
 import logging
@@ -42,6 +43,7 @@ from engine.pipeline import INTAKE_NICE
 from engine.provenance.stamp import trust_anchor
 from engine.types import PhotoIntake
 from engine.verify import Verdict, report_lines, verify
+from spoken_text.languages import LANGUAGES
 
 __all__ = [
     "media_file",
@@ -221,9 +223,10 @@ async def photo_intake(w: WorkerContext, digest: str) -> PhotoIntake | None:
         return None
 
 
-async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
-    """Speech recognition of a voice note for the consent-phrase check (None: this worker
-    has no recognizer, or the note cannot be read)."""
+async def transcribe(ctx: dict[str, Any], digest: str, language: str = "") -> str | None:
+    """Speech recognition of a voice note for the consent-phrase check, in ``language`` (the
+    phrase's; "": the recognizer's own setting, detected by default). None: this worker has
+    no recognizer, or the note cannot be read."""
     w = context(ctx)
     recognizer = w.asr
     if recognizer is None:
@@ -245,8 +248,17 @@ async def transcribe(ctx: dict[str, Any], digest: str) -> str | None:
         return None
     finally:
         await drop_fetched(w, ref)
-    text: str = await asyncio.to_thread(recognizer.transcribe, audio)
+    text: str = await asyncio.to_thread(_recognise, recognizer, audio, language)
     return text
+
+
+def _recognise(recognizer: Any, audio: Any, language: str) -> str:
+    """``recognizer.transcribe`` in ``language`` where it takes one per call (a recognizer
+    without the parameter hears the note in its own setting's language)."""
+    known = language in LANGUAGES  # a code of ours, never whatever a queue entry held
+    if known and "language" in inspect.signature(recognizer.transcribe).parameters:
+        return str(recognizer.transcribe(audio, language=language))
+    return str(recognizer.transcribe(audio))
 
 
 async def preview(ctx: dict[str, Any], kind: str, digest: str) -> str:

@@ -48,7 +48,7 @@ from bot.contract.jobs import (
     RenderJob,
     forget_token,
 )
-from bot.conversation.flow import speech_seconds
+from bot.conversation.flow import script_language, speech_seconds
 from bot.jobs.delivery import Claim, mark_of, sending_for
 from bot.jobs.fair import mark_round_started
 from bot.safety.erasure import remove_job_files
@@ -71,6 +71,7 @@ from engine import Engine, InvalidInput, RenderOptions, RenderRequest
 from engine.errors import Cancelled, TransientError
 from engine.types import Progress, RenderResult
 from spoken_text import opening
+from spoken_text.languages import LANGUAGES
 
 __all__ = ["render", "job_timeout", "preview_of", "preview_path", "RUN_GRACE", "PREVIEW_STAGE"]
 
@@ -97,7 +98,9 @@ class _TimedOut(TimeoutError):
         self.limit = limit
 
 
-def job_timeout(engine: Engine, script: str, settings: BotSettings, preview: str = "") -> float:
+def job_timeout(
+    engine: Engine, script: str, settings: BotSettings, preview: str = "", language: str = ""
+) -> float:
     """Seconds a render of ``script`` may take: sized from its length, not a fixed number.
 
     Speech length is the conversation's own estimate (:func:`bot.conversation.flow.speech_seconds`,
@@ -108,31 +111,34 @@ def job_timeout(engine: Engine, script: str, settings: BotSettings, preview: str
 
     With ``preview`` (the opening rendered first), the time a job of the preview alone would
     get is added: both renders of the job together stay within ``render_timeout_max``.
+    ``language``: the job's (its speaking rate; "": detected).
     """
-    total = _allowance(engine, script, settings)
+    total = _allowance(engine, script, settings, language)
     if preview:
-        total += _allowance(engine, preview, settings)
+        total += _allowance(engine, preview, settings, language)
     return min(settings.render_timeout_max, total)
 
 
-def _allowance(engine: Engine, script: str, settings: BotSettings) -> float:
+def _allowance(engine: Engine, script: str, settings: BotSettings, language: str = "") -> float:
     options = RenderOptions()
-    speech = max(1.0, speech_seconds(script))
+    speech = max(1.0, speech_seconds(script, language))
     frames = math.ceil((speech + options.tail_seconds) * options.fps)
     lipsync = engine.lipsync.estimate_seconds(frames, options) or speech * 2
     return settings.render_timeout_floor + 3 * (lipsync + speech)
 
 
-def preview_of(script: str, seconds: float) -> str | None:
+def preview_of(script: str, seconds: float, language: str = "") -> str | None:
     """What a job's preview says: the opening of ``script`` said in about ``seconds``
     (:func:`spoken_text.opening`: its first sentence, or its first clauses or words). None
     when the job gets no preview: previews are off (0), or the script is short, its estimated
-    speech no more than twice the opening's, nor than twice ``seconds``."""
+    speech no more than twice the opening's, nor than twice ``seconds``. ``language``: the
+    script's (chosen, or "" detected from the whole script)."""
     if seconds <= 0:
         return None
     first = opening(script, seconds)
-    whole = speech_seconds(script)
-    if not first or whole <= 2 * max(seconds, speech_seconds(first)):
+    language = script_language(language, script)
+    whole = speech_seconds(script, language)
+    if not first or whole <= 2 * max(seconds, speech_seconds(first, language)):
         return None
     return first
 
@@ -155,12 +161,12 @@ class _Plan:
 def _plan(engine: Engine, job: RenderJob, settings: BotSettings) -> _Plan:
     """The run's renders. A batch's video gets no preview: its first video comes soon and
     shows the look, and a preview per video would double the batch's messages."""
-    script = job.script
-    limit = job_timeout(engine, script, settings)
-    first = None if job.batch else preview_of(script, settings.preview_seconds)
+    script, language = job.script, script_language(job.language, job.script)
+    limit = job_timeout(engine, script, settings, language=language)
+    first = None if job.batch else preview_of(script, settings.preview_seconds, language)
     if first is None:
         return _Plan("", 0.0, limit)
-    room = job_timeout(engine, script, settings, preview=first) - limit
+    room = job_timeout(engine, script, settings, preview=first, language=language) - limit
     if room <= 0:  # the video alone may take render_timeout_max: no time for a preview
         return _Plan("", 0.0, limit)
     return _Plan(first, room, limit)
@@ -343,6 +349,7 @@ async def _request(
     voice = await media_file(w, job.voice_hash, "audio", job.job_id)
     photo = await media_file(w, job.photo_hash, "image", job.job_id)
     return RenderRequest(
+        language=_spoken_in(job, preview),
         photo_intake=await photo_intake(w, job.photo_hash),
         script=script,
         voice=voice,
@@ -359,6 +366,16 @@ async def _request(
             metadata=(("title", texts.PREVIEW_TITLE),) if preview else (),
         ),
     )
+
+
+def _spoken_in(job: RenderJob, preview: bool) -> str | None:
+    """The render's language: the job's choice, or None for the engine to detect it. A
+    preview (the opening alone) is spoken in the language detected from the whole script, so
+    that it sounds as the video will."""
+    if job.language or not preview:
+        return job.language or None
+    detected = script_language("", job.script)
+    return detected if detected in LANGUAGES else None
 
 
 async def _render(

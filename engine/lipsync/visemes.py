@@ -25,7 +25,8 @@ _DENTAL, _VELAR, _POSTALV, _R, _H = (
     (0.45, 0.0),
 )
 
-# espeak-ng phoneme mnemonics (English and common across languages).
+# espeak-ng phoneme mnemonics (English, and those of French, German, Spanish, Italian,
+# Portuguese and Dutch that English lacks; a symbol means the same sound in every language).
 _ESPEAK: dict[str, tuple[float, float]] = {
     **dict.fromkeys(["p", "b", "m", "p#", "b#"], _CLOSED),
     **dict.fromkeys(["f", "v"], _LIPTEETH),
@@ -33,7 +34,14 @@ _ESPEAK: dict[str, tuple[float, float]] = {
     **dict.fromkeys(
         ["E", "e", "e:", "eI", "E@", "@", "@L", "@2", "3", "3:", "V", "a2", "e@"], _MID
     ),
-    **dict.fromkeys(["i", "i:", "I", "I#", "i@", "I2", "j", "y"], _SPREAD),
+    **dict.fromkeys(["i", "i:", "I", "I#", "i@", "I2", "j"], _SPREAD),
+    # front rounded vowels (French "tu", "peu", German "über", "schön", Dutch "uur", "deur"):
+    # the tongue of an i or e, the lips of an u or o
+    **dict.fromkeys(["y", "y:", "Y", "Y:", "2", "2:", "9", "9:"], _ROUND),
+    # nasal vowels (French, Portuguese): the mouth of the oral vowel
+    **dict.fromkeys(["A~", "a~", "6~"], _OPEN),
+    **dict.fromkeys(["E~", "e~", "@~"], _MID),
+    **dict.fromkeys(["O~", "o~", "u~", "W~", "9~"], _ROUND),
     **dict.fromkeys(["o", "o:", "O", "O:", "oU", "OI", "u", "u:", "U", "U@", "w", "W"], _ROUND),
     **dict.fromkeys(["t", "d", "n", "l", "s", "z", "T", "D", "N", "t#", "d#"], _DENTAL),
     **dict.fromkeys(["k", "g", "x"], _VELAR),

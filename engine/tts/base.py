@@ -22,7 +22,13 @@ class SpeechBackend(Protocol):
     needs_transcript: bool
 
     def synthesize(
-        self, script: str, voice: VoiceRef, *, should_cancel: CancelCheck | None = None
+        self,
+        script: str,
+        voice: VoiceRef,
+        *,
+        language: str | None = None,
+        should_cancel: CancelCheck | None = None,
     ) -> Speech:
-        """Speak ``script`` (already validated, non-empty) in ``voice``."""
+        """Speak ``script`` (already validated, non-empty) in ``voice``, in ``language`` (a
+        code of :mod:`spoken_text.languages`, resolved by the caller; None: detect it)."""
         ...

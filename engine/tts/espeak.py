@@ -15,7 +15,9 @@ import numpy as np
 from engine.errors import BackendUnavailable, Cancelled, InvalidInput
 from engine.settings import EngineSettings
 from engine.tts._espeak_lib import EspeakLib, Event, library_path
+from engine.tts.phonetimes import espeak_voice
 from engine.types import Audio, CancelCheck, Segment, Speech, VoiceRef
+from spoken_text.languages import LANGUAGES
 from spoken_text.normalize import detect_language, normalize_text, split_sentences
 
 __all__ = ["EspeakBackend", "check", "OUTPUT_RATE"]
@@ -56,12 +58,18 @@ class EspeakBackend:
             ) from e
 
     def synthesize(
-        self, script: str, voice: VoiceRef, *, should_cancel: CancelCheck | None = None
+        self,
+        script: str,
+        voice: VoiceRef,
+        *,
+        language: str | None = None,
+        should_cancel: CancelCheck | None = None,
     ) -> Speech:
-        """Speak ``script`` with an espeak voice chosen and shaped after ``voice``."""
+        """Speak ``script`` in ``language`` (None: detected) with an espeak voice chosen and
+        shaped after ``voice``."""
         from engine.tts.voicematch import analyse_reference, match_voice
 
-        sentences = _prepare(script)
+        sentences = _prepare(script, language)
         if not sentences:
             raise InvalidInput(
                 "The script has nothing that can be spoken: send some words.", field="script"
@@ -139,9 +147,10 @@ def _pieces(script: str, limit: int = 240) -> list[str]:
     return out
 
 
-def _prepare(script: str) -> list[tuple[str, str]]:
-    """(normalised sentence, espeak language) pairs; sentences with nothing to say dropped."""
-    script_lang = detect_language(script)
+def _prepare(script: str, language: str | None = None) -> list[tuple[str, str]]:
+    """(normalised sentence, language) pairs; sentences with nothing to say dropped. Every
+    sentence in the script's alphabet is spoken in ``language`` (None: the detected one)."""
+    script_lang = language or detect_language(script)
     out = []
     for piece in _pieces(script):
         lang = _sentence_language(piece, script_lang)
@@ -152,12 +161,17 @@ def _prepare(script: str) -> list[tuple[str, str]]:
 
 
 def _sentence_language(sentence: str, script_lang: str) -> str:
-    """The sentence's own script decides its voice; letterless sentences keep the script's."""
-    return detect_language(sentence) if any(ch.isalpha() for ch in sentence) else script_lang
+    """A sentence in another alphabet (Cyrillic in a French script) gets that alphabet's voice;
+    the others, and letterless ones, keep the script's language (a short French sentence is
+    not re-guessed as Spanish)."""
+    if not any(ch.isalpha() for ch in sentence):
+        return script_lang
+    own = detect_language(sentence)
+    return script_lang if own in LANGUAGES and script_lang in LANGUAGES else own
 
 
 def _voice_name(lang: str) -> str:
-    return "en-us" if lang == "en" else lang
+    return espeak_voice(lang)
 
 
 def _speakable(text: str) -> bool:

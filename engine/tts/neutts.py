@@ -308,12 +308,13 @@ class NeuTTSBackend:
         script: str,
         voice: VoiceRef,
         *,
+        language: str | None = None,
         should_cancel: CancelCheck | None = None,
         seed: int | None = None,
     ) -> Speech:
         """Speak ``script`` in ``voice``: all chunks joined, with per-chunk and word timings."""
         warnings = []
-        if detect_language(script) != "en":
+        if (language or detect_language(script)) != "en":
             warnings.append(
                 "NeuTTS Air speaks English; other languages come out accented or garbled."
             )

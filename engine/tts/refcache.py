@@ -35,13 +35,16 @@ def file_sha256(path: Path) -> str:
 class ReferenceCache:
     """Cache entries under one folder. Stateless: any number of instances may share it."""
 
+    #: the file ending of an entry (a subclass for another format sets its own)
+    suffix = ".npz"
+
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
     def path(self, key: str) -> Path:
         """Where the entry for ``key`` lives (the backend reads and writes it)."""
         _check(key)
-        return self.folder / f"{key}.npz"
+        return self.folder / f"{key}{self.suffix}"
 
     def used(self, key: str, source: str | None) -> None:
         """Record that the entry ``key`` was made from (or read for) the voice file whose
@@ -83,7 +86,8 @@ class ReferenceCache:
         if not self.folder.is_dir():
             return 0
         removed = 0
-        for entry in list(self.folder.glob("*.npz")) + list(self.folder.glob(".*.npz")):
+        ending = self.suffix
+        for entry in list(self.folder.glob(f"*{ending}")) + list(self.folder.glob(f".*{ending}")):
             try:
                 old = now - entry.stat().st_mtime > max_age
             except FileNotFoundError:
@@ -94,7 +98,7 @@ class ReferenceCache:
         if markers.is_dir():
             for marker in markers.iterdir():
                 key = marker.name.split(".", 1)[-1]
-                if not (self.folder / f"{key}.npz").exists():
+                if not (self.folder / f"{key}{ending}").exists():
                     removed += _unlink(marker)
         return removed
 

@@ -68,3 +68,6 @@ def test_decoded_speech_goes_in_at_16_khz_and_segments_are_joined(speech_wav: Pa
     assert options["language"] == "en" and options["condition_on_previous_text"] is False
     with pytest.raises(ValueError, match="16000 Hz"):
         recognizer.transcribe(Audio(np.zeros(800, np.float32), 8000))
+    # a consent phrase in French is heard in French, whatever the recognizer's own setting
+    transcribe_file(recognizer, speech_wav, "fr")
+    assert model.calls[-1][1]["language"] == "fr"

@@ -45,7 +45,12 @@ class ToneVoice:
     )
 
     def synthesize(
-        self, script: str, voice: VoiceRef, *, should_cancel: CancelCheck | None = None
+        self,
+        script: str,
+        voice: VoiceRef,
+        *,
+        language: str | None = None,
+        should_cancel: CancelCheck | None = None,
     ) -> Speech:
         return self.speech
 

@@ -80,6 +80,8 @@ def test_odd_input_gives_text_espeak_can_take(text: str, spoken: str | None) -> 
         ("你好世界", "cmn"),
         ("مرحبا بالعالم", "ar"),
         ("こんにちは世界", "ja"),
+        ("Bonjour, je m'appelle Marie.", "fr"),  # Latin script: by its words (more in
+        ("Hallo, wie geht es dir?", "de"),  # tests/test_spoken_languages.py)
     ],
 )
 def test_detect_language(text: str, lang: str) -> None:

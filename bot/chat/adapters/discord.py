@@ -1,13 +1,15 @@
 """Discord front-end (discord.py 2.7): slash commands and buttons -> neutral events -> replies.
 
-``/talk`` takes optional ``script``, ``voice`` and ``photo`` options; without a script it opens
-a modal for a long one. Every interaction is answered (deferred, or the modal) before anything
-is downloaded; an attachment is downloaded only once the core has accepted its declared size
-and type and the person's quota, and the download stops at ``max_file_bytes`` whatever the
-declared size said. Each person's events run in order, one at a time (their lane). Buttons are
-stateless ``DynamicItem``s whose custom id carries the action and the requester's id, so only
-the requester can press them and they work after a bot restart. Videos are posted by the
-worker with the bot token to the channel, not through the 15-minute interaction webhook.
+``/talk`` takes optional ``script``, ``voice``, ``photo`` and ``language`` options (a choice:
+auto, or a supported language by its own name); without a script it opens a modal for a long
+one; ``/lang`` changes the language of the draft under way. Every interaction is answered
+(deferred, or the modal) before anything is downloaded; an attachment is downloaded only once
+the core has accepted its declared size and type and the person's quota, and the download
+stops at ``max_file_bytes`` whatever the declared size said. Each person's events run in
+order, one at a time (their lane). Buttons are stateless ``DynamicItem``s whose custom id
+carries the action and the requester's id, so only the requester can press them and they work
+after a bot restart. Videos are posted by the worker with the bot token to the channel, not
+through the 15-minute interaction webhook.
 
 Facts for bot.safety, never decisions: whether the member may post files in the channel
 (``Who.can_post``; where they may not, every answer to them is ephemeral) and whether a DM's
@@ -62,6 +64,7 @@ from bot.contract.wire import discord as wire
 from bot.lanes import Lanes
 from bot.observability import Metrics
 from bot.settings import BotSettings
+from spoken_text.languages import LANGUAGES, SUPPORTED
 
 __all__ = [
     "BotGateway",
@@ -172,6 +175,13 @@ def _is_forward(message: discord.Message) -> bool:
         or message.flags.forwarded
         or (ref is not None and ref.type == discord.MessageReferenceType.forward)
     )
+
+
+#: the language choices of /talk and /lang: auto first, then each language by its own name
+LANGUAGE_CHOICES = [
+    app_commands.Choice(name=texts.LANG_AUTO_CHOICE, value="auto"),
+    *(app_commands.Choice(name=LANGUAGES[code].native, value=code) for code in SUPPORTED),
+]
 
 
 def _private(who: Who) -> bool:
@@ -412,23 +422,26 @@ class MouthpieceClient(discord.AutoShardedClient):
 
         @tree.command(name="talk", description=texts.DISCORD_COMMANDS["talk"])
         @app_commands.describe(**texts.DISCORD_TALK_OPTIONS)
+        @app_commands.choices(language=LANGUAGE_CHOICES)
         async def talk(
             interaction: discord.Interaction,
             script: str | None = None,
             voice: discord.Attachment | None = None,
             photo: discord.Attachment | None = None,
+            language: str | None = None,
         ) -> None:
             who = who_of(interaction)
             files = [self.attachment(who, a) for a in (voice, photo) if a is not None]
+            start = Command(who, "talk", language or "")
             if script is None:  # the modal is the answer; files are fetched after it is sent
-                pending: list[Event] = [Command(who, "talk"), *files]
+                pending: list[Event] = [start, *files]
                 await interaction.response.send_modal(ScriptModal(self, pending))
                 return
             private = _private(who)
             await interaction.response.defer(thinking=True, ephemeral=private)  # within 3 s
-            await self.respond(
-                interaction, [Command(who, "talk"), Text(who, script), *files], ephemeral=private
-            )
+            await self.respond(interaction, [start, Text(who, script), *files], ephemeral=private)
+
+        self._register_lang()
 
         tree.add_command(build_mod_group(self))
         for name in ("cancel", "status", "forget", "help", "voices", "avatars"):
@@ -481,6 +494,20 @@ class MouthpieceClient(discord.AutoShardedClient):
             await interaction.response.defer(thinking=True, ephemeral=_private(who))
             await self.respond(
                 interaction, [Command(who, "voice", f"delete {name}")], ephemeral=_private(who)
+            )
+
+    def _register_lang(self) -> None:
+        """``/lang language``: the language of the draft under way (the same choices as
+        /talk's option)."""
+
+        @self.tree.command(name="lang", description=texts.DISCORD_COMMANDS["lang"])
+        @app_commands.describe(language=texts.DISCORD_TALK_OPTIONS["language"])
+        @app_commands.choices(language=LANGUAGE_CHOICES)
+        async def lang(interaction: discord.Interaction, language: str) -> None:
+            who = who_of(interaction)
+            await interaction.response.defer(thinking=True, ephemeral=_private(who))
+            await self.respond(
+                interaction, [Command(who, "lang", language)], ephemeral=_private(who)
             )
 
     def _simple(self, name: str) -> Callable[[discord.Interaction], Awaitable[None]]:

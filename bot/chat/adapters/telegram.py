@@ -74,6 +74,7 @@ __all__ = ["ALLOWED_UPDATES", "build_application", "COMMANDS", "PersonLanes", "s
 log = logging.getLogger(__name__)
 COMMANDS = (
     "talk",
+    "lang",
     "start",
     "cancel",
     "status",

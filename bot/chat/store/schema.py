@@ -121,6 +121,9 @@ CHAT_SCHEMA: tuple[str, ...] = (
     ALTER TABLE drafts ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX drafts_held ON drafts (held) WHERE held = 1;
     """,
+    # 13: languages (safety's part: consent_phrases.language). A draft's chosen language
+    # lives in its data (Draft.language), a job's in its payload (RenderJob.language).
+    "",
 )
 
 MIGRATIONS: list[str] = [

@@ -83,26 +83,42 @@ class Consents(Table):
 
     # ---- consent phrases -------------------------------------------------------------
     async def put_phrase(
-        self, platform: str, user_id: str, chat_id: str, draft_id: str, phrase: str
+        self,
+        platform: str,
+        user_id: str,
+        chat_id: str,
+        draft_id: str,
+        phrase: str,
+        language: str = "en",
     ) -> None:
+        """The phrase a draft's voice note must say, and the language it is in (the voice
+        note is recognised in that language)."""
         async with self._writing() as db:
             await db.execute(
                 "INSERT INTO consent_phrases (platform, user_id, chat_id, draft_id, phrase, "
-                "created) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (platform, user_id, chat_id) "
+                "created, language) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (platform, user_id, chat_id) "
                 "DO UPDATE SET draft_id=excluded.draft_id, phrase=excluded.phrase, "
-                "created=excluded.created",
-                (platform, user_id, chat_id, draft_id, phrase, time.time()),
+                "created=excluded.created, language=excluded.language",
+                (platform, user_id, chat_id, draft_id, phrase, time.time(), language),
             )
 
     async def phrase_for(
         self, platform: str, user_id: str, chat_id: str, draft_id: str
     ) -> str | None:
+        entry = await self.phrase_entry(platform, user_id, chat_id, draft_id)
+        return entry[0] if entry else None
+
+    async def phrase_entry(
+        self, platform: str, user_id: str, chat_id: str, draft_id: str
+    ) -> tuple[str, str] | None:
+        """The draft's phrase and its language (phrases made before languages: English)."""
         row = await self._one(
-            "SELECT phrase FROM consent_phrases WHERE platform=? AND user_id=? AND chat_id=? "
-            "AND draft_id=?",
+            "SELECT phrase, language FROM consent_phrases WHERE platform=? AND user_id=? "
+            "AND chat_id=? AND draft_id=?",
             platform,
             user_id,
             chat_id,
             draft_id,
         )
-        return str(row[0]) if row else None
+        return (str(row[0]), str(row[1] or "en")) if row else None

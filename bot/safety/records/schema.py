@@ -104,4 +104,9 @@ SAFETY_SCHEMA: tuple[str, ...] = (
     "",
     # 12: held batch drafts (the chat's part: drafts.held)
     "",
+    # 13: languages: a consent phrase is made in the script's language, and the voice note is
+    # recognised in it (earlier phrases are English)
+    """
+    ALTER TABLE consent_phrases ADD COLUMN language TEXT NOT NULL DEFAULT 'en';
+    """,
 )

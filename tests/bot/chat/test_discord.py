@@ -9,6 +9,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,11 @@ from bot.chat.adapters.discord import gateway_url
 from bot.contract import texts
 from bot.settings import BotSettings
 from bot.worker.delivery.discord import DiscordDelivery
-from engine import Engine, EngineSettings
+from engine import Engine, EngineSettings, InvalidInput, RenderRequest
 from engine.media.video import probe
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, Req, user
 from tests.auxil.redis_server import redis_server
-from tests.auxil.system import chat_service, discord_front_end, engine_workers
+from tests.auxil.system import chat_service, discord_front_end, engine_workers, ready_draft
 
 CHANNEL, REQUESTER, OTHER = "900", "42", "43"
 _ids = itertools.count(1000)
@@ -377,5 +378,87 @@ def test_direct_messages_feed_the_draft(
             # the photo's answer is two messages ("Photo received.", then the consent question)
             await dc.wait_for(lambda: len(said()) >= 5, timeout=30)
             assert f"mp:{REQUESTER}:consent:" in buttons()  # the draft is complete: consent next
+
+    asyncio.run(go())
+
+
+def test_talk_language_option_reaches_the_workers_render_request(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/talk's language option (and /lang's) offers auto and each language by its own name;
+    the one picked is the draft's and the job's: the worker's engine is asked for it. (The
+    voice note and photo are put in the draft directly; the render stops at the engine.)"""
+    asked: list[RenderRequest] = []
+
+    def render(request: RenderRequest, **kw: Any) -> Any:
+        asked.append(request)
+        raise InvalidInput("Stopped by the test.")
+
+    monkeypatch.setattr(engine, "render", render)
+
+    async def go() -> None:
+        dc = DiscordStandIn()
+        await dc.start()
+        with redis_server(tmp_path) as url:
+            settings = BotSettings(
+                discord_bot_token="TEST",
+                discord_api_base_url=dc.api,
+                redis_url=url,
+                data_dir=tmp_path / "data",
+            )
+            try:
+                async with (
+                    engine_workers(settings, engine),
+                    chat_service(settings) as (service, store, _),
+                    discord_front_end(dc, settings, service.handle),
+                ):
+                    sync = next(r for r in dc.requests if r.path.endswith(f"{APP_ID}/commands"))
+                    commands = {c["name"]: c for c in sync.json}
+                    for name in ("talk", "lang"):
+                        option = next(
+                            o for o in commands[name]["options"] if o["name"] == "language"
+                        )
+                        choices = [(c["name"], c["value"]) for c in option["choices"]]
+                        assert choices[0] == (texts.LANG_AUTO_CHOICE, "auto")
+                        assert ("Français", "fr") in choices and len(choices) == 8
+                    data = {
+                        "id": "77",
+                        "name": "talk",
+                        "type": 1,
+                        "options": [
+                            {"name": "script", "type": 3, "value": "Bonjour à tous."},
+                            {"name": "language", "type": 3, "value": "fr"},
+                        ],
+                    }
+                    await dc.dispatch("INTERACTION_CREATE", _interaction(2, data, REQUESTER))
+                    said = lambda: "\n".join(  # noqa: E731
+                        (r.json or {}).get("content", "") for r in dc.followups()
+                    )
+                    await dc.wait_for(lambda: "Script received" in said())
+                    assert texts.LANG_SET.format(name="French") in said()
+                    assert ", in French)" in said()
+                    who = ("discord", REQUESTER, CHANNEL)
+                    draft = await store.drafts.get(*who)
+                    assert draft is not None and draft.language == "fr"
+                    for digest in ("v" * 64, "p" * 64):  # the bot's copies of two uploads
+                        path = tmp_path / f"{digest[0]}.bin"
+                        path.write_bytes(b"media")
+                        await store.media.put(digest, "audio", 5, "", path)
+                    ready = ready_draft(draft.id, script=draft.script or "")
+                    gathered = replace(ready, state="collect", consent=False, transcript_asked=True)
+                    await store.drafts.put(*who, gathered)  # all there, French not kept
+                    lang = {"id": "78", "name": "lang", "type": 1}
+                    lang["options"] = [{"name": "language", "type": 3, "value": "fr"}]
+                    await dc.dispatch("INTERACTION_CREATE", _interaction(2, lang, REQUESTER))
+                    consent = f"mp:{REQUESTER}:consent:"
+                    await dc.wait_for(lambda: consent in dc.custom_ids())
+                    await _press(dc, consent, REQUESTER)
+                    render = f"mp:{REQUESTER}:render:"
+                    await dc.wait_for(lambda: render in dc.custom_ids())
+                    await _press(dc, render, REQUESTER)
+                    await dc.wait_for(lambda: bool(asked), timeout=60)
+                    assert asked[0].language == "fr" and asked[0].script == "Bonjour à tous."
+            finally:
+                await dc.stop()
 
     asyncio.run(go())

@@ -93,6 +93,56 @@ def test_draft_survives_a_restart(store_target: str | Path) -> None:
     asyncio.run(go())
 
 
+def test_languages_upgrade_keeps_phrases_and_drafts_and_adds_their_language(
+    store_target: str | Path,
+) -> None:
+    """A store of the version before languages (12): its consent phrase reads back as English
+    and its draft as detected; after the upgrade both keep a chosen language across a
+    restart."""
+    from bot.db import Database
+
+    async def go() -> None:
+        old = Store(await Database.open(store_target, MIGRATIONS[:12]))
+        try:
+            assert await old.schema_version() == 12
+            await old.drafts.put("telegram", "u", "c", Draft(id="d1", script="Hello."))
+            async with old.database.writing() as db:
+                await db.execute(
+                    "INSERT INTO consent_phrases (platform, user_id, chat_id, draft_id, phrase, "
+                    "created) VALUES (?, ?, ?, ?, ?, ?)",
+                    ("telegram", "u", "c", "d1", "copper meadow lantern 47", 1.0),
+                )
+                await db.execute(  # as the older code wrote it: no language key
+                    "UPDATE drafts SET data=?",
+                    (json.dumps({"id": "d1", "script": "Hello.", "photo_warnings": []}),),
+                )
+        finally:
+            await old.close()
+        s = await Store.open(store_target)
+        try:
+            assert await s.schema_version() == len(MIGRATIONS)
+            consent = s.safety.consent
+            assert await consent.phrase_entry("telegram", "u", "c", "d1") == (
+                "copper meadow lantern 47",
+                "en",
+            )
+            assert await s.drafts.get("telegram", "u", "c") == Draft(id="d1", script="Hello.")
+            await consent.put_phrase("telegram", "u", "c", "d2", "citron forêt bougie 47", "fr")
+            await s.drafts.put("telegram", "u", "c", Draft(id="d2", language="fr"))
+        finally:
+            await s.close()
+        s = await Store.open(store_target)
+        try:
+            got = await s.safety.consent.phrase_entry("telegram", "u", "c", "d2")
+            assert got == ("citron forêt bougie 47", "fr")
+            assert await s.safety.consent.phrase_for("telegram", "u", "c", "d2") == got[0]
+            assert await s.drafts.get("telegram", "u", "c") == Draft(id="d2", language="fr")
+        finally:
+            await s.close()
+
+    asyncio.run(go())
+
+
 def test_jobs_are_idempotent_and_record_consent(store_target: str | Path) -> None:
     async def go() -> None:
         s = await Store.open(store_target)

@@ -8,6 +8,7 @@ import io
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,11 @@ from PIL import Image
 
 from bot.contract import texts
 from bot.settings import BotSettings
-from engine import Engine, EngineSettings
+from engine import Engine, EngineSettings, InvalidInput, RenderRequest
 from engine.media.video import probe
 from tests.auxil.media_fixtures import write_wav
 from tests.auxil.redis_server import redis_server
-from tests.auxil.system import engine_workers, telegram_bot, with_settings
+from tests.auxil.system import engine_workers, ready_draft, telegram_bot, with_settings
 from tests.auxil.telegram_server import TelegramStandIn
 
 CHAT = 777
@@ -167,5 +168,59 @@ def test_bad_inputs_get_clear_replies_and_the_draft_survives(
             tg.send_text(CHAT, "/status")
             await tg.wait_for(_replies_after(tg, 10))
             assert "still needed: voice, photo" in tg.texts(CHAT)[-1]
+
+    asyncio.run(go())
+
+
+def test_talk_with_a_language_reaches_the_workers_render_request(
+    tmp_path: Path, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/talk xx` is refused in one line; `/talk de` and `/lang fr` choose the language, which
+    the draft keeps and the job carries to the worker: its engine is asked for French. (The
+    voice note and photo are put in the draft directly, and the render stops at the engine:
+    uploads and speech have their own tests.)"""
+    asked: list[RenderRequest] = []
+
+    def render(request: RenderRequest, **kw: Any) -> Any:
+        asked.append(request)
+        raise InvalidInput("Stopped by the test.")
+
+    monkeypatch.setattr(engine, "render", render)
+
+    async def go() -> None:
+        with redis_server(tmp_path) as url:
+            settings = BotSettings(
+                telegram_bot_token="123:TEST", redis_url=url, data_dir=tmp_path / "data"
+            )
+            async with (
+                telegram_bot(settings) as (tg, service),
+                engine_workers(with_settings(settings, telegram_api_base_url=tg.url), engine),
+            ):
+                tg.send_text(CHAT, "/talk xx")
+                await tg.wait_for(_replies_after(tg, 1))
+                assert tg.texts(CHAT)[-1] == texts.LANG_UNKNOWN.format(
+                    codes="en, fr, de, es, it, pt, nl"
+                )
+                tg.send_text(CHAT, "/talk de")
+                await tg.wait_for(_replies_after(tg, 2))
+                assert texts.LANG_SET.format(name="German") in tg.texts(CHAT)[-1]
+                tg.send_text(CHAT, "Bonjour à tous, voici une courte vidéo.")
+                await tg.wait_for(_replies_after(tg, 4))
+                assert ", in German)" in tg.texts(CHAT)[-2]  # then what is still needed
+                tg.send_text(CHAT, "/lang fr")
+                await tg.wait_for(lambda: texts.LANG_SET.format(name="French") in tg.texts(CHAT))
+                store, who = service.store, ("telegram", str(CHAT), str(CHAT))
+                draft = await store.drafts.get(*who)
+                assert draft is not None and draft.language == "fr"
+                for digest in ("v" * 64, "p" * 64):  # the bot's copies of two uploads
+                    path = tmp_path / f"{digest[0]}.bin"
+                    path.write_bytes(b"media")
+                    await store.media.put(digest, "audio", 5, "", path)
+                ready = ready_draft(draft.id, script=draft.script or "")
+                await store.drafts.put(*who, replace(ready, language=draft.language))
+                tg.press(CHAT, "render|")
+                await tg.wait_for(lambda: bool(asked), timeout=60)
+                assert asked[0].language == "fr"
+                assert asked[0].script == "Bonjour à tous, voici une courte vidéo."
 
     asyncio.run(go())

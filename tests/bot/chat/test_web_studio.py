@@ -342,6 +342,23 @@ def test_studio_uploads_get_the_chats_checks_and_a_one_line_reason(tmp_path: Pat
                     assert (await r.json())["refused"]
                 async with web.post(f"{url}/estimate", data={"script": "hi"}) as r:
                     assert r.status == 403  # no token: no answer
+                # the language select: sent with the script, counted at its speaking rate
+                plain = "salut les amis " * 10
+                seconds = []
+                for code in ("en", "fr"):
+                    form = {"csrf": csrf, "script": plain, "language": code}
+                    async with web.post(f"{url}/estimate", data=form) as r:
+                        seconds.append(
+                            float(re.findall(r"about ([\d.]+) s", (await r.json())["line"])[0])
+                        )
+                assert seconds[1] < seconds[0]
+                form = {"csrf": csrf, "script": "Bonjour à tous.", "language": "fr"}
+                async with web.post(f"{url}/script", data=form) as r:
+                    page = html.unescape(await r.text())
+                assert texts.LANG_SET.format(name="French") in page and ", in French)" in page
+                assert '<option value="fr" selected>Français</option>' in page
+                draft = await service.studio.draft(_session_of(service, MEMBER))
+                assert draft is not None and draft.language == "fr"
                 async with web.get(f"{url}/events") as r:
                     assert r.headers["Content-Type"].startswith("text/event-stream")
                     first = await asyncio.wait_for(r.content.readline(), 10)

@@ -136,7 +136,8 @@ def test_speech_seconds_count_the_script_as_spoken(tmp_path: Path) -> None:
         slow = _texts(await svc.handle(Text(WHO, numbers)))
         assert slow == [texts.SCRIPT_SPOKEN_TOO_SLOW.format(chars=23, seconds=seconds, limit=10.0)]
         ok = _texts(await svc.handle(Text(WHO, "1234567")))
-        assert ok[0] == texts.GOT_SCRIPT.format(chars=7, seconds=77 / 15)  # "about 5 s"
+        english = texts.SCRIPT_LANGUAGE_DETECTED.format(name="English")
+        assert ok[0] == texts.GOT_SCRIPT.format(chars=7, seconds=77 / 15, language=english)
         await queue.close()
         await store.close()
 

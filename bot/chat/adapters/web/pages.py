@@ -18,6 +18,7 @@ from bot.contract.events import Action, Reply
 from bot.contract.jobs import LABEL_POSITIONS
 from bot.contract.ports import FaceFrame, WebSession
 from bot.conversation.studio import OTHERS, Activity, Dashboard, LiveJob, StudioView
+from spoken_text.languages import LANGUAGES, SUPPORTED
 
 __all__ = [
     "CSS",
@@ -70,10 +71,12 @@ _SCRIPT = """\
   // the script's live length and speech time, as the bot counts it (the server normalises)
   const script = document.getElementById("script");
   const out = document.getElementById("estimate");
+  const language = document.getElementById("language");
   if (script && out) {
     let timer = 0;
     const ask = async () => {
-      const body = new URLSearchParams({ csrf, script: script.value });
+      const lang = language ? language.value : "auto";
+      const body = new URLSearchParams({ csrf, script: script.value, language: lang });
       const r = await fetch("/estimate", { method: "POST", body, credentials: "same-origin" });
       if (!r.ok) return;
       const e = await r.json();
@@ -81,6 +84,7 @@ _SCRIPT = """\
       out.classList.toggle("refused", !!e.refused);
     };
     script.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(ask, 250); });
+    if (language) language.addEventListener("change", ask);
     if (script.value) ask();
   }
 
@@ -363,6 +367,23 @@ def _upload(field: str, accept: str, label: str, hint: str, csrf: str, extra: st
     )
 
 
+def _language_select(chosen: str) -> str:
+    """The script's language: auto (detected from the script), or a language by its own
+    name; sent with the script (and to the live counter)."""
+    options = [("auto", texts.LANG_AUTO_CHOICE)] + [
+        (code, LANGUAGES[code].native) for code in SUPPORTED
+    ]
+    current = chosen or "auto"
+    choices = "".join(
+        f'<option value="{code}"{" selected" if code == current else ""}>{escape(name)}</option>'
+        for code, name in options
+    )
+    return (
+        f'<p><label for="language">{escape(texts.WEB_LANGUAGE)}</label> '
+        f'<select id="language" name="language">{choices}</select></p>'
+    )
+
+
 def _draft(view: StudioView, csrf: str, photo_shown: bool, face: FaceFrame | None) -> str:
     d = view.draft
     if d is None:
@@ -379,6 +400,7 @@ def _draft(view: StudioView, csrf: str, photo_shown: bool, face: FaceFrame | Non
         f'<p class="hint" id="script-hint">{escape(hint)}</p>'
         f'<textarea id="script" name="script" maxlength="{view.max_chars * 4}" '
         f'aria-describedby="script-hint estimate">{escape(d.script)}</textarea>'
+        f"{_language_select(d.language)}"
         '<p><output id="estimate" for="script" aria-live="polite"></output></p>'
         f'<button type="submit">{escape(texts.WEB_SCRIPT_BUTTON)}</button></form>'
     ) + _upload(

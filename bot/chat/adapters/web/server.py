@@ -254,13 +254,23 @@ async def _talk(request: web.Request, session: WebSession | None) -> web.StreamR
 
 
 async def _script(request: web.Request, session: WebSession | None) -> web.StreamResponse:
+    """The script, and with it the language chosen on the page (as chat's /lang, first, when
+    it differs from the draft's)."""
     s = _session(session)
     form = await request.post()
-    script = form.get("script")
+    script, language = form.get("script"), form.get("language")
     if not isinstance(script, str) or not script.strip():
         request.app[_STATE].say(s, [one_line(texts.SCRIPT_EMPTY)])
         return _back()
-    return await _changed(request, s, Text(Studio.who(s), script))
+    who = Studio.who(s)
+    said: list[Action] = []
+    if isinstance(language, str):
+        draft = await request.app[_STUDIO].draft(s)
+        if draft is None or draft.language != ("" if language == "auto" else language):
+            said += await _run(request, s, Command(who, "lang", language[:20] or "auto"))
+    said += await _run(request, s, Text(who, script))
+    request.app[_STATE].say(s, said)
+    return _back()
 
 
 async def _press(request: web.Request, session: WebSession | None) -> web.StreamResponse:
@@ -318,8 +328,10 @@ async def _upload(request: web.Request, session: WebSession | None) -> web.Strea
 
 async def _estimate(request: web.Request, session: WebSession | None) -> web.StreamResponse:
     form = await request.post()
-    script = form.get("script", "")
-    estimate = request.app[_STUDIO].estimate(script if isinstance(script, str) else "")
+    script, language = form.get("script", ""), form.get("language", "")
+    estimate = request.app[_STUDIO].estimate(
+        script if isinstance(script, str) else "", language if isinstance(language, str) else ""
+    )
     line = estimate.reason or texts.WEB_ESTIMATE.format(
         chars=estimate.chars, spoken=estimate.spoken, seconds=estimate.seconds
     )
