@@ -27,10 +27,12 @@ demo: system-deps $(VENV)/.core
 
 # the tests also validate docker-compose.yml with a Compose CLI (`config -q`, no daemon)
 test: APT_PACKAGES += docker-compose chromium chromium-driver postgresql
-# One test process per core, each taking whole files (a file's fixtures are built once): most
-# tests wait on redis-server, workers and ffmpeg, so two cores run the suite in ~6.5 min, not 11.
+# One test process more than there are cores, each taking whole files (a file's fixtures are
+# built once): many tests wait on redis-server, workers, ffmpeg and timeouts, so a third process
+# on two cores fills those waits (measured 2026-12-06, 2 cores: 557 s, against 650 s with two).
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: system-deps $(VENV)/.full $(NEUTTS_ESPEAK)/SOURCE
-	$(PY) -m pytest -q -n auto --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: system-deps $(VENV)/.full $(NEUTTS_ESPEAK)/SOURCE
 	$(PY) bench/render.py

@@ -25,14 +25,18 @@ def espeak_voice(lang: str) -> str:
     return known.espeak if known else lang
 
 
+def _says(word: str) -> bool:
+    return any(ch.isalnum() for ch in word)
+
+
 def espeak_timing(
     text: str, lang: str, start: float, end: float
 ) -> tuple[list[Segment], list[Segment]]:
     """(words, phonemes) of ``text`` as espeak-ng says it in ``lang``, scaled into
     [``start``, ``end``] seconds. Empty lists when espeak-ng is missing or says nothing."""
-    from engine.tts._espeak_lib import EspeakLib
+    from engine.tts._espeak_lib import EspeakLib, Event
 
-    if end <= start or not any(ch.isalnum() for ch in text):
+    if end <= start or not _says(text):
         return [], []
     try:
         lib = EspeakLib.get()
@@ -51,20 +55,18 @@ def espeak_timing(
     def at(seconds: float) -> float:
         return start + min(max(seconds, 0.0), total) * scale
 
+    def label(e: Event) -> str:
+        if e.kind == "word":
+            return text[e.text_position - 1 : e.text_position - 1 + e.length].strip()
+        return e.phoneme
+
     words: list[Segment] = []
     phonemes: list[Segment] = []
-    marks = [e for e in events if e.kind in ("word", "phoneme")]
     for kind, out in (("word", words), ("phoneme", phonemes)):
-        these = [e for e in marks if e.kind == kind]
-        for i, e in enumerate(these):
-            stop = these[i + 1].seconds if i + 1 < len(these) else total
-            if kind == "word":
-                label = text[e.text_position - 1 : e.text_position - 1 + e.length].strip()
-                if not any(ch.isalnum() for ch in label):
-                    continue
-            else:
-                label = e.phoneme
-                if not label:
-                    continue
-            out.append(Segment(at(e.seconds), at(max(stop, e.seconds)), label))
+        # only marks that say something; each lasts until the next one (the last: the end)
+        these = [(e, label(e)) for e in events if e.kind == kind]
+        these = [(e, name) for e, name in these if name and (kind != "word" or _says(name))]
+        for i, (e, name) in enumerate(these):
+            stop = these[i + 1][0].seconds if i + 1 < len(these) else total
+            out.append(Segment(at(e.seconds), at(max(stop, e.seconds)), name))
     return words, phonemes
