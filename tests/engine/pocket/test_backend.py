@@ -461,3 +461,30 @@ def test_weights_that_cannot_serve_are_refused_in_one_line(
     message = str(err.value)
     assert expected in message and str(folder) in message and "\n" not in message
     assert "mouthpiece models fetch pocket" in message
+
+
+@pytest.mark.parametrize(
+    ("code", "script"),
+    [
+        ("de", "Guten Tag. Ich heiße Anna und wünsche Ihnen einen schönen Tag."),
+        ("es", "Hola a todos. Me llamo Lucía y les deseo un buen día."),
+        ("it", "Ciao a tutti. Mi chiamo Giulia e vi auguro una buona giornata."),
+        ("pt", "Olá a todos. Meu nome é Ana e desejo a vocês um ótimo dia."),
+        ("nl", "Hallo allemaal. Ik heet Sanne en ik wens jullie een fijne dag."),
+    ],
+)
+def test_every_other_released_language_speaks(
+    code: str, script: str, voice: Any, tmp_path: Path
+) -> None:
+    """The released German, Spanish, Italian, Portuguese and Dutch configurations, each as a
+    tiny random-weight model: found by its language, spoken in it, timed by its phonemes."""
+    from tests.auxil.pocket_models import write_pocket_model
+
+    write_pocket_model(tmp_path / "models", code)
+    settings = EngineSettings(
+        tts="pocket", tts_pocket=str(tmp_path / "models"), cache_dir=tmp_path / "cache", threads=1
+    )
+    assert languages_ready(settings)[code] is None
+    speech = PocketBackend(settings).synthesize(script, voice)  # the language detected
+    assert speech.backend == "pocket" and speech.audio.duration > 0.5
+    assert speech.chunks and speech.phonemes
