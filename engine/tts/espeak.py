@@ -14,8 +14,8 @@ import numpy as np
 
 from engine.errors import BackendUnavailable, Cancelled, InvalidInput
 from engine.settings import EngineSettings
-from engine.tts._espeak_lib import EspeakLib, Event, library_path
-from engine.tts.phonetimes import espeak_voice
+from engine.tts._espeak_lib import EspeakLib, library_path
+from engine.tts.phonetimes import espeak_voice, phoneme_segments, word_segments
 from engine.types import Audio, CancelCheck, Segment, Speech, VoiceRef
 from spoken_text.languages import LANGUAGES
 from spoken_text.normalize import detect_language, normalize_text, split_sentences
@@ -122,8 +122,8 @@ class EspeakBackend:
                 shape(Audio(samples.astype(np.float32) / 32768.0, rate)), OUTPUT_RATE
             ).samples
             seconds = len(audio) / OUTPUT_RATE
-            words += _word_segments(sentence, events, offset, seconds)
-            phonemes += _phoneme_segments(events, offset, seconds)
+            words += word_segments(sentence, events, offset, seconds)
+            phonemes += phoneme_segments(events, offset, seconds)
             chunks.append(Segment(offset, offset + seconds, sentence))
             pieces += [audio, gap]
             offset += seconds + _SENTENCE_GAP
@@ -176,26 +176,3 @@ def _voice_name(lang: str) -> str:
 
 def _speakable(text: str) -> bool:
     return any(ch.isalnum() for ch in text)
-
-
-def _word_segments(text: str, events: list[Event], offset: float, total: float) -> list[Segment]:
-    marks = [e for e in events if e.kind == "word" and _speakable(_event_text(text, e))]
-    out = []
-    for i, e in enumerate(marks):
-        end = marks[i + 1].seconds if i + 1 < len(marks) else total
-        out.append(Segment(offset + e.seconds, offset + max(end, e.seconds), _event_text(text, e)))
-    return out
-
-
-def _event_text(text: str, event: Event) -> str:
-    """The words an event covers (espeak counts characters from 1)."""
-    return text[event.text_position - 1 : event.text_position - 1 + event.length].strip()
-
-
-def _phoneme_segments(events: list[Event], offset: float, total: float) -> list[Segment]:
-    marks = [e for e in events if e.kind == "phoneme" and e.phoneme]
-    out = []
-    for i, e in enumerate(marks):
-        end = marks[i + 1].seconds if i + 1 < len(marks) else total
-        out.append(Segment(offset + e.seconds, offset + max(end, e.seconds), e.phoneme))
-    return out

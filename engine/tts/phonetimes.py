@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 
+from engine.tts._espeak_lib import EspeakLib, Event
 from engine.types import Segment
 from spoken_text.languages import LANGUAGES
 
-__all__ = ["espeak_timing", "espeak_voice"]
+__all__ = ["espeak_timing", "espeak_voice", "word_segments", "phoneme_segments"]
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,6 @@ def espeak_timing(
 ) -> tuple[list[Segment], list[Segment]]:
     """(words, phonemes) of ``text`` as espeak-ng says it in ``lang``, scaled into
     [``start``, ``end``] seconds. Empty lists when espeak-ng is missing or says nothing."""
-    from engine.tts._espeak_lib import EspeakLib, Event
-
     if end <= start or not _says(text):
         return [], []
     try:
@@ -52,21 +51,39 @@ def espeak_timing(
         return [], []
     scale = (end - start) / total
 
-    def at(seconds: float) -> float:
-        return start + min(max(seconds, 0.0), total) * scale
+    def scaled(segments: list[Segment]) -> list[Segment]:
+        def at(seconds: float) -> float:
+            return start + min(max(seconds, 0.0), total) * scale
 
-    def label(e: Event) -> str:
-        if e.kind == "word":
-            return text[e.text_position - 1 : e.text_position - 1 + e.length].strip()
-        return e.phoneme
+        return [Segment(at(g.start), at(g.end), g.text) for g in segments]
 
-    words: list[Segment] = []
-    phonemes: list[Segment] = []
-    for kind, out in (("word", words), ("phoneme", phonemes)):
-        # only marks that say something; each lasts until the next one (the last: the end)
-        these = [(e, label(e)) for e in events if e.kind == kind]
-        these = [(e, name) for e, name in these if name and (kind != "word" or _says(name))]
-        for i, (e, name) in enumerate(these):
-            stop = these[i + 1][0].seconds if i + 1 < len(these) else total
-            out.append(Segment(at(e.seconds), at(max(stop, e.seconds)), name))
-    return words, phonemes
+    return scaled(word_segments(text, events, 0.0, total)), scaled(
+        phoneme_segments(events, 0.0, total)
+    )
+
+
+def word_segments(text: str, events: list[Event], offset: float, total: float) -> list[Segment]:
+    """The words espeak-ng said of ``text`` (its events), from ``offset`` seconds: each lasts
+    until the next word that says something, the last until ``total``."""
+    marks = [e for e in events if e.kind == "word" and _says(_event_text(text, e))]
+    out = []
+    for i, e in enumerate(marks):
+        end = marks[i + 1].seconds if i + 1 < len(marks) else total
+        out.append(Segment(offset + e.seconds, offset + max(end, e.seconds), _event_text(text, e)))
+    return out
+
+
+def _event_text(text: str, event: Event) -> str:
+    """The words an event covers (espeak counts characters from 1)."""
+    return text[event.text_position - 1 : event.text_position - 1 + event.length].strip()
+
+
+def phoneme_segments(events: list[Event], offset: float, total: float) -> list[Segment]:
+    """The phonemes espeak-ng said (its events), from ``offset`` seconds: each lasts until the
+    next, the last until ``total``."""
+    marks = [e for e in events if e.kind == "phoneme" and e.phoneme]
+    out = []
+    for i, e in enumerate(marks):
+        end = marks[i + 1].seconds if i + 1 < len(marks) else total
+        out.append(Segment(offset + e.seconds, offset + max(end, e.seconds), e.phoneme))
+    return out

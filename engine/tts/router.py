@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 
 from engine.settings import EngineSettings
 from engine.tts.base import SpeechBackend
@@ -35,8 +36,6 @@ class AutoSpeech:
 
     def backend(self, name: str) -> SpeechBackend:
         """The backend ``name``, built on first use."""
-        from dataclasses import replace
-
         from engine.backends import create_tts
 
         with self._lock:
