@@ -67,12 +67,41 @@ _PRAGMAS = (
 )
 
 
+BUSY_SECONDS = 30.0  # how long a connection waits for another process's lock
+
+
+def _busy(error: BaseException) -> bool:
+    return (
+        isinstance(error, sqlite3.OperationalError)
+        and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+    )
+
+
+async def _pragma(conn: aiosqlite.Connection, pragma: str) -> None:
+    """Run ``pragma``, waiting out another process's lock. Turning a new file to WAL fails
+    with "database is locked" at once, without the busy timeout, while another connection
+    turns it too (processes starting together on a new database): tried again with a short
+    backoff, up to :data:`BUSY_SECONDS`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + BUSY_SECONDS
+    pause = 0.01
+    while True:
+        try:
+            await conn.execute(pragma)
+            return
+        except sqlite3.OperationalError as e:
+            if not _busy(e) or loop.time() + pause > deadline:
+                raise
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
+
+
 async def _connect(path: Path) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, timeout=30)
+    conn = await aiosqlite.connect(path, timeout=BUSY_SECONDS)
     conn.row_factory = aiosqlite.Row
     try:
         for pragma in _PRAGMAS:
-            await conn.execute(pragma)
+            await _pragma(conn, pragma)
     except BaseException:  # the connection's thread must not stay behind
         await conn.close()
         raise

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from bot.worker.context import CTX_KEY, WorkerContext
 from bot.worker.intake import check_media, transcribe
-from bot.worker.main import build_workers, load_recognizer, main, run
+from bot.worker.main import build_workers, close_worker, load_recognizer, main, run
 from bot.worker.outbox import notify
 from bot.worker.rendering import job_timeout, render
 from bot.worker.staff import notify_staff
@@ -36,6 +36,7 @@ __all__ = [
     "CTX_KEY",
     "WorkerContext",
     "build_workers",
+    "close_worker",
     "main",
     "run",
     "check_media",

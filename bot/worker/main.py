@@ -34,7 +34,7 @@ from bot.worker.staff import notify_staff
 from bot.worker.upkeep import purge_worker_files, run_board, run_sweeps
 from engine import Engine, EngineSettings
 
-__all__ = ["build_workers", "load_recognizer", "run", "main", "REDIS_RETRIES"]
+__all__ = ["build_workers", "close_worker", "load_recognizer", "run", "main", "REDIS_RETRIES"]
 
 log = logging.getLogger(__name__)
 #: a worker rides out a Redis outage of about three minutes (the bot's calls give up sooner)
@@ -153,6 +153,20 @@ def build_workers(
     ]
 
 
+async def close_worker(worker: Worker) -> None:
+    """Stop ``worker`` (its running jobs cancelled: a render goes back in line) and run its
+    shutdown. arq's own ``close`` gathers the jobs it cancels without ``return_exceptions``:
+    a job cancelled outside its function (writing its result, a render already delivered)
+    ends cancelled, and that CancelledError came out of ``close``, skipping its shutdown and
+    every worker closed after it. The jobs are waited out here first, whatever they ended
+    with, and the ended ones dropped from its table."""
+    worker.handle_sig(signal.SIGUSR1)
+    await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+    for job_id in [j for j, task in worker.tasks.items() if task.done()]:
+        del worker.tasks[job_id]
+    await worker.close()
+
+
 async def run(settings: BotSettings) -> None:
     """Build the engine once, run the workers until SIGTERM/SIGINT, then requeue and stop."""
     # The engine's caches (voice codes) live beside the worker's: one known folder on the
@@ -186,7 +200,7 @@ async def run(settings: BotSettings) -> None:
         await asyncio.gather(*(w.main_task for w in workers if w.main_task), return_exceptions=True)
     finally:
         for w in workers:
-            await w.close()
+            await close_worker(w)
         if http is not None:
             await http.cleanup()
         await pool.aclose()

@@ -25,7 +25,7 @@ from bot.conversation.flow import Draft
 from bot.conversation.service import Service
 from bot.jobs.redis import ARQ_CODEC
 from bot.settings import BotSettings
-from bot.worker import CTX_KEY, WorkerContext, build_workers
+from bot.worker import CTX_KEY, WorkerContext, build_workers, close_worker
 from engine import Engine
 from tests.auxil.discord_server import APP_ID, DiscordStandIn, user
 from tests.auxil.ptb import polling
@@ -60,7 +60,7 @@ async def intake_worker(
     try:
         yield worker
     finally:
-        await worker.close()
+        await close_worker(worker)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -80,7 +80,7 @@ async def engine_workers(settings: BotSettings, engine: Engine) -> AsyncIterator
         yield running
     finally:
         for w in running:
-            await w.close()
+            await close_worker(w)
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -217,7 +217,7 @@ def test_a_notice_for_a_chat_goes_through_a_worker(tmp_path: Path) -> None:
     from bot.contract.jobs import INTAKE_QUEUE
     from bot.jobs.redis import ARQ_CODEC
     from bot.settings import BotSettings
-    from bot.worker import CTX_KEY, WorkerContext, notify
+    from bot.worker import CTX_KEY, WorkerContext, close_worker, notify
     from bot.worker.delivery.telegram import TelegramDelivery
     from tests.auxil.telegram_server import TelegramStandIn
 
@@ -245,7 +245,7 @@ def test_a_notice_for_a_chat_goes_through_a_worker(tmp_path: Path) -> None:
                 await asyncio.sleep(0.2)
                 assert [k async for k in queue.redis.scan_iter(match="arq:result:*")] == []
             finally:
-                await worker.close()
+                await close_worker(worker)
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
                 await queue.close()
