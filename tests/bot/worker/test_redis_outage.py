@@ -1,4 +1,4 @@
-"""Redis goes away for half a minute in the middle of two renders, and comes back with its
+"""Redis goes away for a minute in the middle of two renders, and comes back with its
 files.
 
 The workers' heartbeats and cancel watchers ride the outage out (retrying with backoff), the
@@ -28,7 +28,7 @@ from tests.auxil.telegram_server import TelegramStandIn
 from tests.auxil.workers import FAULTS, SHORT, is_status, submit, wait_until, worker
 
 pytestmark = pytest.mark.slow
-OUTAGE = 30.0  # seconds Redis is down: far past the in-progress marker (HEARTBEAT) and the
+OUTAGE = 60.0  # seconds Redis is down: far past the in-progress marker (HEARTBEAT) and the
 # brief render, and long enough for the heartbeat's backoff to grow
 
 
@@ -36,7 +36,7 @@ def _discord_videos(dc: DiscordStandIn, channel: str) -> int:
     return sum(1 for r in dc.channel_posts(channel) if r.files)
 
 
-def test_redis_down_for_half_a_minute_mid_render_one_video_each_and_cancel_still_works(
+def test_redis_down_for_a_minute_mid_render_one_video_each_and_cancel_still_works(
     tmp_path: Path,
 ) -> None:
     port = free_port()
@@ -64,7 +64,7 @@ def test_redis_down_for_half_a_minute_mid_render_one_video_each_and_cancel_still
             )
             on_dc = await submit(queue, "9102", 1, SHORT, platform="discord")
             await wait_until(lambda: _on(queue, on_dc, "w2"), what="w2 rendering")
-            # 1. Redis goes away mid-render (its files stay); back half a minute later.
+            # 1. Redis goes away mid-render (its files stay); back a minute later.
             await queue.close()
             redis.close()
             down = time.monotonic()
