@@ -124,6 +124,9 @@ class BotSettings:
     queue_max: int = 50
     queue_per_server: int = 20  # of queue_max, what one server may hold
     queue_dm: int = 10  # of queue_max, what a platform's direct messages may hold, all together
+    max_blocklist: int = 200  # phrases on one server's blocklist
+    max_blocked_phrase_chars: int = 100  # characters of one phrase on it
+    max_channels: int = 50  # channels on one server's channel list
     media_retention_hours: float = 24.0
     output_retention_days: float = 7.0
     audit_retention_days: float = 365.0  # moderators' audit log entries
@@ -233,6 +236,7 @@ class BotSettings:
                 f"MOUTHPIECE_BATCH_RESUME_SECONDS={self.batch_resume_seconds!r} must be more than 0"
             )
         _check_database_url(self.database_url)
+        _check_list_bounds(self)
         self._check_media_hand_off()
         if self.web_secret and len(self.web_secret) < 32:
             raise ValueError("MOUTHPIECE_WEB_SECRET is too short: give at least 32 characters")
@@ -377,6 +381,18 @@ def _check_shards(count: int, ids: str) -> None:
     twice = [n for n in numbers if numbers.count(n) > 1]
     if twice:
         raise ValueError(f"DISCORD_SHARD_IDS names shard {twice[0]} twice")
+
+
+def _check_list_bounds(s: BotSettings) -> None:
+    """A server's lists hold at least one entry each (a blocklist phrase at least one
+    character): a bound of 0 would leave a server's moderators without the list."""
+    for name, value in (
+        ("MOUTHPIECE_MAX_BLOCKLIST", s.max_blocklist),
+        ("MOUTHPIECE_MAX_BLOCKED_PHRASE_CHARS", s.max_blocked_phrase_chars),
+        ("MOUTHPIECE_MAX_CHANNELS", s.max_channels),
+    ):
+        if value < 1:
+            raise ValueError(f"{name}={value} must be 1 or more")
 
 
 def _parse(kind: type[Any], raw: str) -> object:

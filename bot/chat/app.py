@@ -23,6 +23,7 @@ from bot.db import SPARE_BYTES
 from bot.jobs.locks import SharedLanes, leased_every
 from bot.observability import FrontEnds, Metrics, instrument_handler, start_http
 from bot.safety import (
+    ListBounds,
     RateLimits,
     Retention,
     Safety,
@@ -123,6 +124,11 @@ def safety_from(settings: BotSettings) -> Safety:
         staff=Staff(
             operators={"telegram": settings.admin_ids, "discord": settings.discord_operators},
             mod_roles={"discord": settings.discord_mod_roles},
+        ),
+        list_bounds=ListBounds(
+            blocklist=settings.max_blocklist,
+            phrase_chars=settings.max_blocked_phrase_chars,
+            channels=settings.max_channels,
         ),
     )
 

@@ -14,7 +14,7 @@ passed in. Modules outside this package that this package imports never import i
 from bot.safety.authority import EVERYWHERE, Authority, Level, Staff, authority_of
 from bot.safety.erasure import Eraser, Removed, SweepState, VoiceCache, sweep_forgotten
 from bot.safety.guard import Guard
-from bot.safety.policy import RateLimits, Safety, ServerPolicy, UploadLimits
+from bot.safety.policy import ListBounds, RateLimits, Safety, ServerPolicy, UploadLimits
 from bot.safety.records import SafetyRecords
 from bot.safety.retention import PurgeReport, Retention, purge
 
@@ -28,6 +28,7 @@ __all__ = [
     "authority_of",
     "ServerPolicy",
     "RateLimits",
+    "ListBounds",
     "UploadLimits",
     "SafetyRecords",
     "Eraser",

@@ -2,9 +2,10 @@
 
 When a render is held for review, a line with Approve and Deny goes (through the
 :class:`~bot.contract.ports.Gateway`, sent by a worker) to the moderators' channel the
-server set (``/mod reviews-channel``), and, for a request made in Telegram's private chats
-(whose only moderators are the bot's operators), to each operator's private chat with the
-bot. Anyone may see the buttons there; pressing one is judged like any moderator button
+server set (``/mod reviews-channel``), and, for a request made in direct messages (whose
+only moderators are the bot's operators), to each operator's private chat with the bot
+(Telegram's, whose id is the operator's; on Discord their DMs, which the worker opens).
+Anyone may see the buttons there; pressing one is judged like any moderator button
 (:meth:`bot.safety.desk.Desk.button`: authority over the job's scope, and never the
 requester approving their own). The line names the job, the requester and the phrase to
 listen for; the script, voice note and photo stay in ``/mod reviews`` (answered to the
@@ -19,6 +20,7 @@ from bot.contract import texts
 from bot.contract.events import ButtonSpec
 from bot.contract.jobs import RenderJob
 from bot.contract.ports import Gateway
+from bot.contract.wire import discord as discord_wire
 from bot.safety import moderation
 from bot.safety.authority import Staff
 
@@ -31,12 +33,21 @@ def review_desks(
     platform: str, scope: str, reviews_channel: str, staff: Staff, requester: str
 ) -> list[str]:
     """The chats a review request made in ``scope`` goes to: the scope's reviews channel,
-    and on Telegram for its private chats each operator's private chat (whose id is the
-    operator's user id), never the requester's own."""
+    and for the direct messages each operator's private chat with the bot, never the
+    requester's own."""
     chats = [reviews_channel] if reviews_channel else []
-    if platform == "telegram" and scope == "":
-        chats += sorted(staff.operators_of(platform) - {requester})
+    if scope == "":
+        operators = sorted(staff.operators_of(platform) - {requester})
+        chats += [c for c in (_private_chat(platform, op) for op in operators) if c]
     return list(dict.fromkeys(chats))
+
+
+def _private_chat(platform: str, user_id: str) -> str:
+    """A person's private chat with the bot: on Telegram its id is theirs; on Discord their
+    DMs, named by their id (the worker opens the channel); "" elsewhere."""
+    if platform == "telegram":
+        return user_id
+    return discord_wire.dm_chat(user_id) if platform == "discord" else ""
 
 
 def review_notice(

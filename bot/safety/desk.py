@@ -109,9 +109,12 @@ class Desk:
             refused = moderation.beyond_caps(cmd, caps)
             if refused is not None:
                 return refused
+            bounds = self.config.list_bounds
             try:
                 data = await self.records.policy.edit_guild_policy(
-                    who.platform, scope, lambda d: moderation.apply(cmd, d, here=who.chat_id)
+                    who.platform,
+                    scope,
+                    lambda d: moderation.apply(cmd, d, here=who.chat_id, bounds=bounds),
                 )
             except moderation.ListFull as e:
                 return e.text

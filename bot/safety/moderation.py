@@ -20,6 +20,7 @@ from bot.safety.policy import (
     CONSENT_MODES,
     LIMIT_NAMES,
     SERVER_LIMIT_NAMES,
+    ListBounds,
     ServerPolicy,
     stricter_mode,
     tighter,
@@ -261,11 +262,8 @@ _CHECKS = {
 }
 
 
-#: a server's lists are bounded: phrases on its blocklist (each at most MAX_PHRASE_CHARS),
-#: channels it allows
-MAX_BLOCKLIST = 200
-MAX_PHRASE_CHARS = 100
-MAX_CHANNELS = 50
+#: the bounds of a server's lists when the caller names none (the settings' defaults)
+_DEFAULT_BOUNDS = ListBounds()
 
 
 class ListFull(Exception):
@@ -276,9 +274,16 @@ class ListFull(Exception):
         self.text = text
 
 
-def apply(cmd: ModCommand, overrides: dict[str, Any], *, here: str) -> dict[str, Any]:
+def apply(
+    cmd: ModCommand,
+    overrides: dict[str, Any],
+    *,
+    here: str,
+    bounds: ListBounds = _DEFAULT_BOUNDS,
+) -> dict[str, Any]:
     """A server's overrides after a (validated) policy edit. ``here``: the channel id.
-    Raises :class:`ListFull` when an addition would pass a list's bound."""
+    Raises :class:`ListFull` when an addition would pass a list's bound (``bounds``: the
+    operator's)."""
     data = dict(overrides)
     if cmd.sub == "limits":
         if cmd.verb == "reset":
@@ -288,14 +293,14 @@ def apply(cmd: ModCommand, overrides: dict[str, Any], *, here: str) -> dict[str,
     elif cmd.sub == "consent":
         data["consent_mode"] = cmd.verb
     elif cmd.sub == "channels":
-        data["channels"] = _channels(list(data.get("channels", [])), cmd, here)
+        data["channels"] = _channels(list(data.get("channels", [])), cmd, here, bounds)
     elif cmd.sub == "label":
         if cmd.verb in ("on", "off"):
             data["label_off"] = cmd.verb == "off"
         else:
             data["label_position"] = cmd.verb
     elif cmd.sub == "block":
-        data["blocklist"] = _blocklist(list(data.get("blocklist", [])), cmd)
+        data["blocklist"] = _blocklist(list(data.get("blocklist", [])), cmd, bounds)
     elif cmd.sub == "reviews-channel":
         if cmd.verb == "off":
             data.pop("reviews_channel", None)
@@ -304,26 +309,26 @@ def apply(cmd: ModCommand, overrides: dict[str, Any], *, here: str) -> dict[str,
     return data
 
 
-def _channels(chans: list[str], cmd: ModCommand, here: str) -> list[str]:
+def _channels(chans: list[str], cmd: ModCommand, here: str, bounds: ListBounds) -> list[str]:
     if cmd.verb == "clear":
         return []
     target = here if cmd.args[0] == "here" else user_ref(cmd.args[0]) or ""
     chans = [c for c in chans if c != target]
     if cmd.verb == "add":
-        if len(chans) >= MAX_CHANNELS:
-            raise ListFull(texts.MOD_LIST_FULL.format(what="channel list", n=MAX_CHANNELS))
+        if len(chans) >= bounds.channels:
+            raise ListFull(texts.MOD_LIST_FULL.format(what="channel list", n=bounds.channels))
         chans.append(target)
     return chans
 
 
-def _blocklist(entries: list[str], cmd: ModCommand) -> list[str]:
+def _blocklist(entries: list[str], cmd: ModCommand, bounds: ListBounds) -> list[str]:
     phrase = " ".join(cmd.args).strip().casefold()
     entries = [e for e in entries if e != phrase]
     if cmd.verb == "add":
-        if len(phrase) > MAX_PHRASE_CHARS:
-            raise ListFull(texts.MOD_PHRASE_TOO_LONG.format(n=MAX_PHRASE_CHARS))
-        if len(entries) >= MAX_BLOCKLIST:
-            raise ListFull(texts.MOD_LIST_FULL.format(what="blocklist", n=MAX_BLOCKLIST))
+        if len(phrase) > bounds.phrase_chars:
+            raise ListFull(texts.MOD_PHRASE_TOO_LONG.format(n=bounds.phrase_chars))
+        if len(entries) >= bounds.blocklist:
+            raise ListFull(texts.MOD_LIST_FULL.format(what="blocklist", n=bounds.blocklist))
         entries.append(phrase)
     return sorted(entries)
 

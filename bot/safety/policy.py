@@ -31,6 +31,7 @@ __all__ = [
     "Denial",
     "LimitExceeded",
     "ServerPolicy",
+    "ListBounds",
     "Safety",
     "decide_limits",
     "UploadLimits",
@@ -263,6 +264,16 @@ class ServerPolicy:
         return data
 
 
+@dataclass(frozen=True)
+class ListBounds:
+    """How far a server's lists may grow (the operator's alone): phrases on its blocklist,
+    each of at most ``phrase_chars`` characters, and channels on its channel list."""
+
+    blocklist: int = 200
+    phrase_chars: int = 100
+    channels: int = 50
+
+
 # ---- script blocklist ----------------------------------------------------------------
 _NON_WORD = re.compile(r"[^\w]+", re.UNICODE)
 
@@ -390,6 +401,7 @@ class Safety:
     asr: bool = False  # workers can transcribe voice notes (MOUTHPIECE_ASR_MODEL is set)
     out_dir: Path | None = None  # where rendered videos lie, for /forget (shared volume)
     staff: Staff = field(default_factory=Staff)  # operators and moderator roles
+    list_bounds: ListBounds = field(default_factory=ListBounds)  # a server's lists
 
     def dm_moderated(self, platform: str) -> bool:
         """Whether someone can approve a review asked for in a direct message: only the

@@ -1,9 +1,10 @@
 """A stand-in for Discord's REST API and gateway on 127.0.0.1 that the real discord.py talks to.
 
 REST: it answers login, ``/gateway/bot``, command sync, interaction callbacks, webhook
-follow-ups and channel messages, serves attachment bytes, records every request, can fail
-a route a few times (429/500), and can handle a request and then lose its answer (the
-connection closes before it is sent).
+follow-ups, channel messages and opening a user's DM channel (``POST /users/@me/channels``:
+one channel per recipient, the same one each time), serves attachment bytes, records every
+request, can fail a route a few times (429/500), and can handle a request and then lose its
+answer (the connection closes before it is sent).
 
 Gateway (``/gateway``, websockets, one per shard): HELLO, then IDENTIFY -> READY (or
 RESUME -> RESUMED), heartbeats answered with ACKs, and :meth:`DiscordStandIn.dispatch` sends
@@ -89,6 +90,7 @@ class DiscordStandIn:
         self.created: list[dict[str, Any]] = []  # channel messages as created, in order
         self.deleted: list[tuple[str, str]] = []  # (channel id, message id) deleted
         self.undeletable: set[str] = set()  # message ids a DELETE is refused for (403)
+        self.dms: dict[str, str] = {}  # recipient's user id -> the bot's DM channel with them
         self._ids = itertools.count(900_000_000_000_000_000)
         self.runner: web.AppRunner | None = None
         self.url = ""
@@ -309,6 +311,8 @@ class DiscordStandIn:
     def _answer(self, method: str, path: str, body: Any) -> Any:
         if path == "/users/@me":
             return BOT_USER
+        if method == "POST" and path == "/users/@me/channels":
+            return self._dm_channel(str((body or {})["recipient_id"]))
         if path == "/gateway/bot":
             limit = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
             limit["max_concurrency"] = self.max_concurrency
@@ -349,6 +353,18 @@ class DiscordStandIn:
         if method == "PATCH" and path.startswith("/channels/"):
             return self.message(path.split("/")[2], body)
         return {}
+
+    def _dm_channel(self, recipient: str) -> dict[str, Any]:
+        """Create DM: the bot's DM channel with ``recipient``, opened on the first call and
+        the same channel after (as Discord answers)."""
+        channel = self.dms.setdefault(recipient, self.snowflake())
+        return {
+            "id": channel,
+            "type": 1,
+            "last_message_id": None,
+            "flags": 0,
+            "recipients": [user(recipient)],
+        }
 
     # ---- reading what happened ---------------------------------------------------------
     def callbacks(self) -> list[Req]:

@@ -92,6 +92,18 @@ def test_safety_settings_are_checked_and_parsed() -> None:
         BotSettings.from_env({"MOUTHPIECE_LABEL_POSITION": "middle"}, dotenv=None)
     with pytest.raises(ValueError, match="MOUTHPIECE_LABEL_REQUIRED"):
         BotSettings.from_env({"MOUTHPIECE_LABEL_REQUIRED": "sometimes"}, dotenv=None)
+    # a server's lists: the operator's bounds, at least one entry each
+    lists = BotSettings.from_env(
+        {"MOUTHPIECE_MAX_BLOCKLIST": "5", "MOUTHPIECE_MAX_CHANNELS": "1"}, dotenv=None
+    )
+    assert (lists.max_blocklist, lists.max_blocked_phrase_chars, lists.max_channels) == (5, 100, 1)
+    for name in (
+        "MOUTHPIECE_MAX_BLOCKLIST",
+        "MOUTHPIECE_MAX_BLOCKED_PHRASE_CHARS",
+        "MOUTHPIECE_MAX_CHANNELS",
+    ):
+        with pytest.raises(ValueError, match=f"{name}=0 must be 1 or more"):
+            BotSettings.from_env({name: "0"}, dotenv=None)
 
 
 def test_operators_and_the_moderator_role_are_ids_and_a_role_name_stops_the_start(

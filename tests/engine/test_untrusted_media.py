@@ -1,6 +1,6 @@
 """Uploads are hostile: playlists, manifests and lists posing as voice notes must not make
 ffmpeg read other files; ffmpeg runs are killed at their timeout; only photo formats a
-phone sends are decoded.
+phone sends are decoded, and no photo file over 30 MB is.
 
 Each crafted file sits next to a "secret" recording of a distinctive 1234 Hz tone (another
 user's upload, a rendered video). Plain ffmpeg on this machine follows several of them to the
@@ -10,21 +10,25 @@ one-line reason, so no audio of the secret ever comes back.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from engine import Engine, EngineSettings
 from engine.errors import InvalidInput
+from engine.jail import Jail, Jailed, JailRefusal
 from engine.media.audio import decode_audio
 from engine.media.ffmpeg import ToolTimeout, probe_upload, run_tool, untrusted_input
-from engine.media.image import load_photo
+from engine.media.image import MAX_PHOTO_BYTES, load_photo
 from engine.verify import verify
 from tests.auxil.media_fixtures import astronaut, ffmpeg, lying_wav
 
@@ -350,3 +354,89 @@ def test_a_16_megapixel_photo_of_a_few_kb_is_shrunk_before_any_full_size_copy(
     width, grew_mb = out.stdout.split()
     assert int(width) == 1024
     assert float(grew_mb) < 150, f"{kind}: {grew_mb} MB"
+
+
+# ---- the photo file's size, before any decode ----------------------------------------------
+def _portrait_of(path: Path, size: int) -> Path:
+    """An ordinary portrait JPEG (a face the detector finds), zeros after its end-of-image
+    marker up to exactly ``size`` bytes: a decoder stops at the marker, so only the file's
+    size differs from the photo's."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(astronaut()).save(buf, format="JPEG", quality=90)
+    data = buf.getvalue()
+    path.write_bytes(data + bytes(size - len(data)))
+    return path
+
+
+_OVER_30_MB = "The photo is 30 MB; the limit is 30 MB: send an ordinary photo."
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[Engine]:
+    built = Engine(EngineSettings())
+    yield built
+    built.close()
+
+
+@pytest.mark.parametrize("past", [1, 0, -1], ids=["over", "at", "under"])
+def test_a_photo_file_over_30_mb_is_refused_for_its_size_before_any_decode(
+    past: int, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MAX_PHOTO_BYTES`` (30 MB) is checked on the file's size, before it is hashed or
+    decoded (in the jail or here): one byte over is refused with its one line; at the cap or
+    a byte under, the same photo is decoded and its face found."""
+    photo = _portrait_of(tmp_path / "photo.jpg", MAX_PHOTO_BYTES + past)
+    jail = engine.intake_jail
+    assert jail is not None
+    decodes: list[str] = []
+    real = jail.run
+
+    def run(op: str, *args: Any, **kwargs: Any) -> Any:
+        decodes.append(op)
+        return real(op, *args, **kwargs)
+
+    def in_this_process(*_: object, **__: object) -> None:
+        raise AssertionError("the photo was decoded in the engine's own process")
+
+    monkeypatch.setattr(jail, "run", run)
+    monkeypatch.setattr("PIL.Image.open", in_this_process)
+    if past > 0:
+        with pytest.raises(InvalidInput) as e:
+            engine.inspect_photo(photo)
+        assert e.value.field == "photo" and e.value.reason == _OVER_30_MB
+        assert decodes == [], "decoded before its size was checked"
+    else:
+        intake = engine.inspect_photo(photo)
+        assert (
+            decodes == ["photo"] and intake.digest == hashlib.sha256(photo.read_bytes()).hexdigest()
+        )
+
+
+@pytest.mark.parametrize("past", [1, 0], ids=["over", "at"])
+def test_the_jail_refuses_a_photo_file_over_30_mb_before_reading_it(
+    past: int, tmp_path: Path
+) -> None:
+    """The jail checks the size itself, before it reads the file (a second line, for any
+    caller of ``Jail.photo``): the photo over the cap is refused for its size although it
+    would decode; at the cap it decodes."""
+    photo = _portrait_of(tmp_path / "photo.jpg", MAX_PHOTO_BYTES + past)
+    jail = Jail()
+
+    def decode() -> Jailed:
+        return jail.photo(
+            photo,
+            find_face=False,
+            max_pixels=40_000_000,
+            working_size=1024,
+            max_bytes=MAX_PHOTO_BYTES,
+        )
+
+    if past > 0:
+        with pytest.raises(JailRefusal) as e:
+            decode()
+        assert e.value.field == "photo" and e.value.reason == _OVER_30_MB
+    else:
+        jailed = decode()
+        assert jailed.array is not None and jailed.array.shape == (512, 512, 3)

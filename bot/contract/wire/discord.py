@@ -27,6 +27,8 @@ __all__ = [
     "TRANSCRIPT",
     "ANYONE",
     "may_press",
+    "dm_chat",
+    "dm_recipient",
 ]
 
 #: the custom id as a pattern (discord.py's ``DynamicItem`` template; matched in full)
@@ -41,6 +43,9 @@ TRANSCRIPT = "transcript"
 #: the user id of a moderators' button anyone may press (a review request posted in a
 #: moderators' channel): the bot judges each press by the presser's authority
 ANYONE = "0"
+#: a chat named by a person's user id instead of a channel id: their direct messages with
+#: the bot (a review request for an operator), whose channel the delivery opens first
+DM_PREFIX = "dm:"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,17 @@ def may_press(press: Press, presser: str) -> bool:
     """Whether the adapter hands this press to the bot: the button's own user, or anyone
     for a moderators' button made for :data:`ANYONE` (the bot then checks authority)."""
     return presser == press.user_id or (press.user_id == ANYONE and press.action.startswith("mod_"))
+
+
+def dm_chat(user_id: str) -> str:
+    """The chat that is ``user_id``'s direct messages with the bot."""
+    return DM_PREFIX + user_id
+
+
+def dm_recipient(chat_id: str) -> str | None:
+    """The user whose direct messages ``chat_id`` names (:func:`dm_chat`); None for a
+    channel id."""
+    return chat_id.removeprefix(DM_PREFIX) if chat_id.startswith(DM_PREFIX) else None
 
 
 def style(action: str) -> int:

@@ -45,7 +45,8 @@ def _judge_delete(status: int, answer: Any) -> Verdict:
 
 
 class DiscordDelivery:
-    """REST calls the worker makes: create, edit and delete channel messages (with a file)."""
+    """REST calls the worker makes: create, edit and delete channel messages (with a file),
+    open a person's direct messages."""
 
     platform = "discord"
 
@@ -89,9 +90,26 @@ class DiscordDelivery:
     async def send_status(
         self, channel_id: str, text: str, buttons: tuple[ButtonSpec, ...], *, user_id: str = ""
     ) -> str:
+        """Post a message with buttons; ``channel_id`` may name a person's direct messages
+        (:func:`bot.contract.wire.discord.dm_chat`: an operator's review request), whose
+        channel is opened first."""
+        recipient = wire.dm_recipient(channel_id)
+        if recipient is not None:
+            channel_id = await self.open_dm(recipient)
         body = {"content": text[:2000], "components": wire.components(user_id, buttons)}
         answer = await self._request("POST", f"/channels/{channel_id}/messages", lambda: body)
         return str(answer.get("id", ""))
+
+    async def open_dm(self, user_id: str) -> str:
+        """The id of the bot's direct-message channel with a user: Discord opens one, or
+        answers the one already open."""
+        answer = await self._request(
+            "POST", "/users/@me/channels", lambda: {"recipient_id": user_id}
+        )
+        channel = str(answer.get("id", ""))
+        if not channel:
+            raise DeliveryError("discord opened no DM channel", retryable=False)
+        return channel
 
     async def edit_status(
         self,

@@ -1,14 +1,18 @@
 """One life for a job (bot.jobs): the transition table in Redis and in the store, submit that
-cannot lie, the reconciler, JSON instead of pickle, a ban that stops jobs, and two videos for
-the same photo sent twice. Real parts: redis-server, SQLite, `python -m bot.worker`
-subprocesses, the Telegram Bot API stand-in."""
+cannot lie, the reconciler, JSON instead of pickle, a ban that stops jobs (queued, and running
+on a worker), and two videos for the same photo sent twice. Real parts: redis-server, SQLite,
+`python -m bot.worker` subprocesses or a worker's arq workers in this process, the Telegram Bot
+API and Discord REST stand-ins."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import pickle
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,9 +36,21 @@ from bot.contract.ports import ErasePlan
 from bot.conversation.service import Limits, Service
 from bot.jobs.lifecycle import SUBMIT_GRACE, Lifecycle
 from bot.safety import RateLimits, Safety, ServerPolicy
+from bot.settings import BotSettings
+from engine import Engine, EngineSettings, RenderRequest
+from engine.errors import Cancelled
+from engine.types import RenderResult
+from tests.auxil.discord_server import DiscordStandIn
 from tests.auxil.redis_server import redis_server
-from tests.auxil.system import ready_draft
-from tests.auxil.workers import SAMPLES, platform_and_queue, wait_until, worker
+from tests.auxil.system import engine_workers, ready_draft
+from tests.auxil.workers import (
+    SAMPLES,
+    is_status,
+    platform_and_queue,
+    status_of,
+    wait_until,
+    worker,
+)
 
 QUEUED = texts.QUEUED.split("{")[0]  # "Queued as job " (the rest names the job)
 
@@ -270,6 +286,120 @@ def test_a_ban_cancels_the_persons_queued_jobs_and_reviews_in_that_server(tmp_pa
 
     with redis_server(tmp_path) as url:
         asyncio.run(go(url))
+
+
+class _HeldRenders:
+    """The engine's render, held (as a long render is) until its job is cancelled, when it
+    stops as the engine does at its next frame, or until the test lets every render finish
+    (``finish``): a small MP4 then stands for the video, and the worker delivers it."""
+
+    VIDEO = b"\0\0\0\x18ftypmp42 a rendered video"
+
+    def __init__(self) -> None:
+        self.started: set[str] = set()
+        self.stopped: set[str] = set()
+        self.finish = threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self, request: RenderRequest, **kw: Any) -> RenderResult:
+        job_id, should_cancel = request.options.job_id, kw["should_cancel"]
+        with self._lock:
+            self.started.add(job_id)
+        while not self.finish.wait(0.05):
+            if should_cancel():
+                with self._lock:
+                    self.stopped.add(job_id)
+                raise Cancelled("stopped while held")
+        Path(request.output).write_bytes(self.VIDEO)
+        size = len(self.VIDEO)
+        return RenderResult(request.output, 1.0, 1.0, 25, size, {}, (), "held", "held", False)
+
+
+async def _stored_as(svc: Service, store: Store, job_id: str, state: JobState) -> bool:
+    """The store, once it has applied the workers' reports so far, holds the job as ``state``."""
+    await svc.jobs.catch_up()
+    return await store.jobs.state(job_id) == state
+
+
+def test_a_ban_stops_the_persons_running_job_in_that_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker is rendering the person's job and another member's, in the same server, when
+    a moderator there bans the person: that render stops, the job ends cancelled (in Redis and
+    in the store) and nothing of it is posted; the other member's render goes on to its video."""
+    mod = Who("discord", "7", "modchan", "g1", "Mo", server_admin=True)
+    ann = Who("discord", "42", "6001", guild_id="g1", name="Ann")
+    bob = Who("discord", "43", "6002", guild_id="g1", name="Bob")
+    engine = Engine(EngineSettings())
+    renders = _HeldRenders()
+    monkeypatch.setattr(engine, "render", renders)
+
+    def videos(channel: str) -> list[object]:
+        return [r for r in dc.channel_posts(channel) if r.files]
+
+    async def go(url: str) -> None:
+        svc, store, queue = await _service(tmp_path, url)
+        settings = BotSettings(
+            redis_url=url,
+            data_dir=tmp_path / "host",
+            discord_bot_token="TEST",
+            discord_api_base_url=dc.api,
+            render_max_jobs=2,  # both renders at once: the ban must stop only Ann's
+            preview_seconds=0,
+            status_edit_seconds=0.2,
+            board_interval_seconds=0.2,
+        )
+        try:
+            async with engine_workers(settings, engine):
+                job: dict[str, str] = {}
+                for who, draft in ((ann, "d1"), (bob, "d2")):
+                    await store.drafts.put("discord", who.user_id, who.chat_id, ready_draft(draft))
+                    assert _texts(await svc.handle(Button(who, "render")))[0].startswith(QUEUED)
+                    (row,) = await store.jobs.recent("discord", who.user_id)
+                    job[who.user_id] = row.job_id
+                await wait_until(lambda: renders.started == set(job.values()), 60, "two renders")
+                for job_id in job.values():
+                    running = functools.partial(_stored_as, svc, store, job_id, JobState.RUNNING)
+                    await wait_until(running, 60, "the store to hold the job as running")
+
+                answer = _texts(await svc.handle(Command(mod, "mod", "ban <@42> spam")))[0]
+                assert answer == texts.MOD_BANNED.format(user="42") + texts.MOD_BAN_STOPPED.format(
+                    jobs=1
+                )
+                await wait_until(
+                    lambda: is_status(queue, job["42"], JobState.CANCELLED),
+                    60,
+                    "the render to stop",
+                )
+                await wait_until(
+                    lambda: _stored_as(svc, store, job["42"], JobState.CANCELLED),
+                    60,
+                    "the store to hold the job as cancelled",
+                )
+                assert renders.stopped == {job["42"]}  # the render itself stopped
+                assert await status_of(queue, job["43"]) == JobState.RUNNING  # Bob's goes on
+                assert not await queue.redis.exists(Keys.cancel(job["43"]))
+
+                renders.finish.set()  # every render still going may finish now
+                await wait_until(lambda: is_status(queue, job["43"], JobState.DONE), 60, "Bob's")
+                assert len(videos(bob.chat_id)) == 1  # the worker delivers: Bob got his video
+                assert videos(ann.chat_id) == []  # and Ann none
+                assert await status_of(queue, job["42"]) == JobState.CANCELLED
+                assert await _stored_as(svc, store, job["43"], JobState.DONE)
+        finally:
+            await queue.close()
+            await store.close()
+
+    async def main() -> None:
+        await dc.start()
+        try:
+            with redis_server(tmp_path) as url:
+                await go(url)
+        finally:
+            await dc.stop()
+
+    dc = DiscordStandIn()
+    asyncio.run(main())
 
 
 # ---- the same photo twice, no /talk ------------------------------------------------------

@@ -6,8 +6,9 @@ community server that asks for the spoken phrase, the same voice gets the phrase
 operator's approval and a phrase heard in the voice note count everywhere. Nobody approves
 their own request; the audit says how consent was verified and where; a saved voice keeps
 its consents per scope; databases of the previous version are upgraded to the same rules.
-Review requests reach the moderators' channel (Discord) and the operators' private chats
-(Telegram) with Approve and Deny that any moderator of the scope may press.
+Review requests reach the moderators' channel (Discord) and, for direct messages, the
+operators' private chats (Telegram) or DMs (Discord) with Approve and Deny that any
+moderator of the scope may press.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bot.settings import BotSettings
 from bot.worker import WorkerContext, notify, notify_staff
 from bot.worker.delivery.discord import DiscordDelivery
 from bot.worker.delivery.telegram import TelegramDelivery
+from tests.auxil.discord_server import DiscordStandIn, user
 from tests.auxil.redis_server import redis_server
 from tests.auxil.system import (
     CAN_POST,
@@ -403,6 +405,111 @@ def test_a_review_request_reaches_the_telegram_operators_private_chats(tmp_path:
                 "operator",
                 "*",
                 str(other_admin),
+            )
+
+    asyncio.run(go())
+
+
+def _dm_interaction(data: dict[str, Any], who: str, channel: str, **extra: Any) -> dict[str, Any]:
+    """A button press by ``who`` in their direct messages with the bot (no server)."""
+    payload = {
+        **guild_interaction(3, data, member(who, 0)),
+        "channel_id": channel,
+        "channel": {"id": channel, "type": 1},
+        "user": user(who),
+        **extra,
+    }
+    for key in ("guild_id", "member", "guild_locale"):
+        payload.pop(key)
+    return payload
+
+
+def _review_requests(dc: DiscordStandIn) -> dict[str, Any]:
+    """The review request each person got in their DMs, by their user id."""
+    return {
+        person: post
+        for person, channel in dc.dms.items()
+        for post in dc.channel_posts(channel)
+        if "waits for a consent review" in (post.json or {}).get("content", "")
+    }
+
+
+def test_a_review_request_reaches_the_discord_operators_direct_messages(tmp_path: Path) -> None:
+    """Discord's DMs belong to no server: their reviews go to each operator's DMs (opened
+    by the worker), never the requester's own, though they are an operator too."""
+    requester_dm, operator, other_operator = "5000", "11", "12"
+
+    async def go() -> None:
+        async with (
+            discord_system(
+                tmp_path,
+                consent_mode="review",
+                discord_operator_ids=f"{operator},{other_operator},{MEMBER}",
+            ) as (dc, client, store, service),
+            aiohttp.ClientSession() as session,
+            staff_worker(
+                redis_url_of(service.gateway),
+                {"discord": DiscordDelivery(session, dc.api, "TEST")},
+                tmp_path,
+            ),
+        ):
+            await _media(store, tmp_path)
+            draft = ready_draft("d1", VOICE, "Hi.")
+            await store.drafts.put("discord", MEMBER, requester_dm, draft)
+            render = f"mp:{MEMBER}:render:"
+            row = {
+                "type": 1,
+                "components": [{"type": 2, "style": 1, "label": "b", "custom_id": render}],
+            }
+            client._connection.parse_interaction_create(  # type: ignore[arg-type]
+                _dm_interaction(
+                    {"custom_id": render, "component_type": 2},
+                    MEMBER,
+                    requester_dm,
+                    message=dc.message(requester_dm, {"components": [row]}),
+                )
+            )
+            await dc.wait_for(
+                lambda: {operator, other_operator} <= set(_review_requests(dc)), timeout=20
+            )
+            (job,) = await store.safety.places.open_in_scope("discord", "")
+            post = _review_requests(dc)[other_operator]
+            ids = [c["custom_id"] for row in post.json["components"] for c in row["components"]]
+            assert ids == [f"mp:0:mod_approve:{job.job_id}", f"mp:0:mod_deny:{job.job_id}"]
+            assert "Hi." not in post.json["content"]  # the script stays in /mod reviews
+
+            # the other operator decides it from their own DMs
+            channel = dc.dms[other_operator]
+            client._connection.parse_interaction_create(  # type: ignore[arg-type]
+                _dm_interaction(
+                    {"custom_id": ids[0], "component_type": 2},
+                    other_operator,
+                    channel,
+                    message=dc.message(channel, post.json),
+                )
+            )
+            await dc.wait_for(
+                lambda: texts.MOD_APPROVED.format(job=job.job_id[:8]) in followup_texts(dc)
+            )
+            await dc.wait_for(
+                lambda: any(
+                    (p.json or {}).get("content", "").startswith("A moderator approved")
+                    for p in dc.channel_posts(requester_dm)
+                )
+            )
+            (record,) = await store.safety.log.recent_renders("discord", "")
+            assert (record.method, record.valid_in, record.by) == (
+                "operator",
+                "*",
+                other_operator,
+            )
+            # the requester, an operator too, was not asked to review their own request
+            assert MEMBER not in dc.dms and MEMBER not in _review_requests(dc)
+            assert not any(
+                c["custom_id"].split(":")[2].startswith("mod_")
+                for p in dc.channel_posts(requester_dm)
+                for row in (p.json or {}).get("components", [])
+                for c in row["components"]
             )
 
     asyncio.run(go())

@@ -241,35 +241,35 @@ def test_a_file_that_cannot_be_checked_gets_one_line(tmp_path: Path, engine: Eng
         async def ask() -> None:
             await said(tg, me, lambda: tg.send_text(me, "/mod verify"), SEND)
 
-        async with telegram_bot(settings) as (tg, _):
-            async with engine_workers(with_settings(settings, data_dir=tmp_path / "host"), engine):
-                await ask()
-                text = b"not a video at all"
-                await said(
-                    tg, me, lambda: tg.send_document(me, text, "notes.txt", "text/plain"), "I check"
-                )
-                assert tg.texts(me)[-1] == texts.MOD_VERIFY_NOT_MEDIA
+        host = with_settings(settings, data_dir=tmp_path / "host")
+        async with telegram_bot(settings) as (tg, _), engine_workers(host, engine):
+            await ask()
+            text = b"not a video at all"
+            await said(
+                tg, me, lambda: tg.send_document(me, text, "notes.txt", "text/plain"), "I check"
+            )
+            assert tg.texts(me)[-1] == texts.MOD_VERIFY_NOT_MEDIA
 
-                await ask()
-                junk = bytes(range(256)) * 64
-                unreadable = texts.MOD_VERIFY_UNREADABLE.split("{")[0]
-                await said(
-                    tg, me, lambda: tg.send_document(me, junk, "clip.mp4", "video/mp4"), unreadable
-                )
-                assert tg.texts(me)[-1].startswith(unreadable + "The file ")
-                assert "verify-" not in tg.texts(me)[-1]  # the worker's copy is not named
+            await ask()
+            junk = bytes(range(256)) * 64
+            unreadable = texts.MOD_VERIFY_UNREADABLE.split("{")[0]
+            await said(
+                tg, me, lambda: tg.send_document(me, junk, "clip.mp4", "video/mp4"), unreadable
+            )
+            assert tg.texts(me)[-1].startswith(unreadable + "The file ")
+            assert "verify-" not in tg.texts(me)[-1]  # the worker's copy is not named
 
-                await ask()
-                getfiles = sum(c.method == "getFile" for c in tg.calls)
-                big = 25_000_000
-                await said(tg, me, lambda: tg.send_video(me, b"x" * 10, size=big), "That file is")
-                assert tg.texts(me)[-1] == texts.TOO_BIG.format(mb=25.0, limit=20.0)
-                assert sum(c.method == "getFile" for c in tg.calls) == getfiles
+            await ask()
+            getfiles = sum(c.method == "getFile" for c in tg.calls)
+            big = 25_000_000
+            await said(tg, me, lambda: tg.send_video(me, b"x" * 10, size=big), "That file is")
+            assert tg.texts(me)[-1] == texts.TOO_BIG.format(mb=25.0, limit=20.0)
+            assert sum(c.method == "getFile" for c in tg.calls) == getfiles
 
-                # audio alone is read too: no mark in it
-                await ask()
-                await said(tg, me, lambda: tg.send_voice(me, wav, duration=2), HEAD)
-                assert tg.texts(me)[-1].endswith("\n" + texts.MOD_VERIFY_NO_MARK)
+            # audio alone is read too: no mark in it
+            await ask()
+            await said(tg, me, lambda: tg.send_voice(me, wav, duration=2), HEAD)
+            assert tg.texts(me)[-1].endswith("\n" + texts.MOD_VERIFY_NO_MARK)
         async with telegram_bot(with_settings(settings, intake_timeout_seconds=2.0)) as (tg, _):
             await ask()  # no worker runs
             await said(tg, me, lambda: tg.send_video(me, b"\0" * 100), "No worker answered")

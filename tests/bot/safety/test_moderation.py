@@ -12,14 +12,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bot.chat.app import safety_from
 from bot.chat.queue import Queue
 from bot.chat.store import Store
 from bot.contract import texts
 from bot.contract.events import Button, Command, Notify, Reply, Text, Who
 from bot.contract.jobs import JobState, Keys
 from bot.conversation.service import Limits, Service
+from bot.jobs.fair import SCOPE_WIDTH
 from bot.safety import Staff
-from bot.safety.policy import RateLimits, Safety, ServerPolicy
+from bot.safety.policy import ListBounds, RateLimits, Safety, ServerPolicy
 from bot.safety.retention import Retention, purge
 from bot.settings import BotSettings
 from bot.worker import WorkerContext, transcribe
@@ -83,7 +85,9 @@ async def service(
     asr: bool = False,
     label_required: bool = True,
     operators: dict[str, frozenset[str]] | None = None,
+    list_bounds: ListBounds | None = None,
 ) -> AsyncIterator[tuple[Service, Store, Queue]]:
+    tmp.mkdir(parents=True, exist_ok=True)
     with redis_server(tmp) as url:
         store = await Store.open(tmp / "db.sqlite3")
         queue = await Queue.connect(url, intake_timeout=2.0)
@@ -93,6 +97,7 @@ async def service(
             asr=asr,
             out_dir=tmp / "out",
             staff=Staff(operators=operators or {}),
+            list_bounds=list_bounds or ListBounds(),
         )
         try:
             yield Service(store, queue, tmp / "media", Limits(), safety=safety), store, queue
@@ -545,7 +550,8 @@ def test_a_server_may_tighten_the_operators_limits_never_loosen_them(tmp_path: P
         with redis_server(tmp_path) as url:
             store = await Store.open(tmp_path / "db.sqlite3")
             queue = await Queue.connect(url)
-            caps = ServerPolicy(consent_mode="phrase", limits=RateLimits(5, 2, 30, 50))
+            # shares of the queue unlike the defaults (20 and 10): the text must follow them
+            caps = ServerPolicy(consent_mode="phrase", limits=RateLimits(5, 2, 30, 50, 7, 3))
             svc = Service(store, queue, tmp_path / "media", Limits(), safety=Safety(defaults=caps))
             mod = lambda args: svc.handle(Command(MOD, "mod", args))  # noqa: E731
             try:
@@ -570,6 +576,13 @@ def test_a_server_may_tighten_the_operators_limits_never_loosen_them(tmp_path: P
                 )
                 shown = _texts(await mod("limits"))[0]
                 assert shown.startswith("Limits here: 5 a day") and "50 in the whole queue" in shown
+                # a moderator sees the shares: this server's, the DMs', and the per-round cap
+                # the fair queue applies
+                assert shown == texts.MOD_LIMITS.format(
+                    day=5, concurrent=2, hour=30, queue=50, share=7, dm=3, width=SCOPE_WIDTH
+                )
+                assert "at most 7 for one server, 3 for direct messages" in shown
+                assert f"at most {SCOPE_WIDTH} videos per round" in shown
             finally:
                 await queue.close()
                 await store.close()
@@ -658,25 +671,42 @@ def test_an_undecided_review_expires_frees_the_slot_and_the_requester_hears(
 
 
 def test_a_servers_lists_are_bounded(tmp_path: Path) -> None:
-    """Blocklist and channel list stop growing at their bounds, with one line each."""
-    from bot.safety.moderation import MAX_BLOCKLIST, MAX_CHANNELS, MAX_PHRASE_CHARS
+    """Blocklist and channel list stop growing at their bounds, with one line each: the
+    defaults (200 phrases of at most 100 characters, 50 channels), and the lower bounds an
+    operator sets (MOUTHPIECE_MAX_BLOCKLIST, _MAX_BLOCKED_PHRASE_CHARS, _MAX_CHANNELS)."""
+    assert safety_from(BotSettings()).list_bounds == ListBounds(200, 100, 50)
+    env = {
+        "MOUTHPIECE_MAX_BLOCKLIST": "3",
+        "MOUTHPIECE_MAX_BLOCKED_PHRASE_CHARS": "12",
+        "MOUTHPIECE_MAX_CHANNELS": "2",
+    }
+    lowered = safety_from(BotSettings.from_env(env, dotenv=None)).list_bounds
+    assert lowered == ListBounds(blocklist=3, phrase_chars=12, channels=2)
+
+    async def bounded(svc: Service, store: Store, bounds: ListBounds) -> None:
+        for n in range(bounds.blocklist):
+            await svc.handle(Command(MOD, "mod", f"block add phrase{n}"))
+        full = _texts(await svc.handle(Command(MOD, "mod", "block add one more")))
+        assert full == [texts.MOD_LIST_FULL.format(what="blocklist", n=bounds.blocklist)]
+        assert _texts(await svc.handle(Command(MOD, "mod", "block remove phrase0")))
+        long = "x" * (bounds.phrase_chars + 1)
+        refused = _texts(await svc.handle(Command(MOD, "mod", f"block add {long}")))
+        assert refused == [texts.MOD_PHRASE_TOO_LONG.format(n=bounds.phrase_chars)]
+        assert _texts(await svc.handle(Command(MOD, "mod", f"block add {long[1:]}"))) == [
+            texts.MOD_BLOCK_ADDED
+        ]
+        for n in range(bounds.channels):
+            await svc.handle(Command(MOD, "mod", f"channels add <#{1000 + n}>"))
+        full = _texts(await svc.handle(Command(MOD, "mod", "channels add <#99>")))
+        assert full == [texts.MOD_LIST_FULL.format(what="channel list", n=bounds.channels)]
+        policy = await store.safety.policy.guild_policy("discord", GUILD)
+        assert len(policy["blocklist"]) == bounds.blocklist
+        assert len(policy["channels"]) == bounds.channels
 
     async def go() -> None:
-        async with service(tmp_path) as (svc, store, queue):
-            for n in range(MAX_BLOCKLIST):
-                await svc.handle(Command(MOD, "mod", f"block add phrase{n}"))
-            full = _texts(await svc.handle(Command(MOD, "mod", "block add one more")))
-            assert full == [texts.MOD_LIST_FULL.format(what="blocklist", n=MAX_BLOCKLIST)]
-            long = "x" * (MAX_PHRASE_CHARS + 1)
-            assert _texts(await svc.handle(Command(MOD, "mod", "block remove phrase0")))
-            refused = _texts(await svc.handle(Command(MOD, "mod", f"block add {long}")))
-            assert refused == [texts.MOD_PHRASE_TOO_LONG.format(n=MAX_PHRASE_CHARS)]
-            for n in range(MAX_CHANNELS):
-                await svc.handle(Command(MOD, "mod", f"channels add <#{1000 + n}>"))
-            full = _texts(await svc.handle(Command(MOD, "mod", "channels add <#99>")))
-            assert full == [texts.MOD_LIST_FULL.format(what="channel list", n=MAX_CHANNELS)]
-            policy = await store.safety.policy.guild_policy("discord", GUILD)
-            assert len(policy["blocklist"]) == MAX_BLOCKLIST - 1
-            assert len(policy["channels"]) == MAX_CHANNELS
+        async with service(tmp_path / "defaults") as (svc, store, _):
+            await bounded(svc, store, ListBounds())
+        async with service(tmp_path / "lowered", list_bounds=lowered) as (svc, store, _):
+            await bounded(svc, store, lowered)
 
     asyncio.run(go())
