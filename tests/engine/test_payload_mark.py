@@ -21,6 +21,8 @@ from engine.tts.espeak import EspeakBackend
 from engine.types import Audio
 from tests.auxil.media_fixtures import ffmpeg
 
+pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+
 _SHORT = "Hi, it is me again. Thank you so much for the lovely flowers."
 _LONG = (
     "The quick brown fox jumps over the lazy dog, and everyone watches from the garden. "

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 
 from bot.chat.adapters.telegram import build_application
 from bot.chat.adapters.web import start_web
@@ -32,6 +33,8 @@ from tests.auxil.ptb import polling
 from tests.auxil.redis_server import free_port, redis_server
 from tests.auxil.system import chat_service, engine_workers
 from tests.auxil.telegram_server import TelegramStandIn
+
+pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
 
 MEMBER, OPERATOR = 631, 632  # private chats with the person of the same id
 REVIEW_SAID = texts.AWAITING_REVIEW.split("{")[0][:40]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import discord
+import pytest
 
 from bot.contract import texts
 from bot.conversation.flow import Draft
@@ -30,6 +31,8 @@ from tests.auxil.system import (
     telegram_system,
     with_button,
 )
+
+pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
 
 #: (subcommand, options) for every /mod subcommand, as Discord sends them
 DISCORD_SUBCOMMANDS: list[tuple[str, list[dict[str, Any]]]] = [

@@ -15,6 +15,8 @@ import pytest
 from engine.media.audio import decode_audio
 from engine.media.video import probe
 
+pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+
 LONG = " ".join(
     [
         "Hello and welcome to this rather long test of the speech backend.",
