@@ -20,15 +20,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MOUTHPIECE_C2PA_DIR", tempfile.mkdtemp(prefix="mouthpiece-c2pa-"))
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files holding a test marked ``slow`` run first, each file's tests kept together and in
-    order. ``make test`` hands whole files to its processes in collection order; a file of a
-    minute or more collected last kept one process busy while the others had finished (the
-    last 5 % of a run took minutes)."""
-    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow)  # a stable sort: files stay whole
-
-
 @pytest.fixture(scope="session")
 def samples() -> Path:
     return SAMPLES

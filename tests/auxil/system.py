@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from arq import Worker
 from arq.connections import RedisSettings
+from discord.gateway import KeepAliveHandler
 
 from bot.chat.adapters.discord import MouthpieceClient, run_discord, use_api_base, use_gateway
 from bot.chat.adapters.telegram import build_application
@@ -144,6 +146,20 @@ async def discord_front_end(
         await asyncio.gather(bot, return_exceptions=True)
         use_api_base(BotSettings().discord_api_base_url)
         use_gateway(None)
+        await asyncio.to_thread(_stop_heartbeats)
+
+
+def _stop_heartbeats() -> None:
+    """Stop discord.py's heartbeat threads still running. A shard cancelled in the middle of
+    its handshake (a dropped shard reconnecting, its IDENTIFY never answered) keeps its
+    heartbeat thread: on its next beat after this test's event loop has closed, the thread
+    fails ("Event loop is closed") and the heartbeat it made is never awaited, which pytest
+    reports in whichever test of this process runs then. (``python -m bot`` exits with its
+    loop, and the threads are daemons.)"""
+    for thread in threading.enumerate():
+        if isinstance(thread, KeepAliveHandler):
+            thread.stop()
+            thread.join(timeout=5)
 
 
 def ready_draft(draft_id: str, voice: str = "v" * 64, script: str = "Hello there.") -> Draft:

@@ -22,7 +22,7 @@ from spoken_text.languages import LANGUAGES, SUPPORTED, language, resolve
 from tests.auxil.media_fixtures import tone_speech
 from tests.engine.test_cli import run_cli
 
-pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+pytestmark = pytest.mark.slow  # tens of seconds
 
 #: one short line a language (what a person would type), each with a letter only it has
 SCRIPTS = {

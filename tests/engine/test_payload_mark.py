@@ -21,7 +21,7 @@ from engine.tts.espeak import EspeakBackend
 from engine.types import Audio
 from tests.auxil.media_fixtures import ffmpeg
 
-pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+pytestmark = pytest.mark.slow  # tens of seconds
 
 _SHORT = "Hi, it is me again. Thank you so much for the lovely flowers."
 _LONG = (

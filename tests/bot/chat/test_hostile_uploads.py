@@ -26,7 +26,7 @@ from engine.jail import WALL_FACTOR, Jailed, JailRefusal
 from tests.auxil.bombs import BOMBS
 from tests.auxil.redis_server import redis_server
 
-pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+pytestmark = pytest.mark.slow  # tens of seconds
 
 SECONDS, MEGABYTES = 20.0, 1000.0  # the jail's bounds (JailLimits), and issue 22's
 

@@ -23,7 +23,7 @@ from tests.auxil.postgres_server import fresh_database, postgres_admin_url
 from tests.auxil.redis_server import redis_server
 from tests.auxil.system import CAN_POST, bot_process, engine_workers, guild_interaction, member
 
-pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+pytestmark = pytest.mark.slow  # tens of seconds
 
 __all__ = ["postgres_admin_url"]  # the fixture
 

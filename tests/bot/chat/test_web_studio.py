@@ -34,7 +34,7 @@ from tests.auxil.redis_server import free_port, redis_server
 from tests.auxil.system import chat_service, engine_workers
 from tests.auxil.telegram_server import TelegramStandIn
 
-pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+pytestmark = pytest.mark.slow  # tens of seconds
 
 MEMBER, OPERATOR = 631, 632  # private chats with the person of the same id
 REVIEW_SAID = texts.AWAITING_REVIEW.split("{")[0][:40]

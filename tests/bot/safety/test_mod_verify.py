@@ -46,7 +46,7 @@ from tests.auxil.system import (
 )
 from tests.auxil.telegram_server import TelegramStandIn
 
-pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+pytestmark = pytest.mark.slow  # tens of seconds
 
 REQUESTER, OPERATOR, GROUP_ADMIN, NOBODY = 610_001, 610_002, 610_003, 610_004
 GROUP = -610_900

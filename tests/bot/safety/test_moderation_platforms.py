@@ -32,7 +32,7 @@ from tests.auxil.system import (
     with_button,
 )
 
-pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+pytestmark = pytest.mark.slow  # tens of seconds
 
 #: (subcommand, options) for every /mod subcommand, as Discord sends them
 DISCORD_SUBCOMMANDS: list[tuple[str, list[dict[str, Any]]]] = [

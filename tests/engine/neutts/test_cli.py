@@ -15,7 +15,7 @@ import pytest
 from engine.media.audio import decode_audio
 from engine.media.video import probe
 
-pytestmark = pytest.mark.slow  # tens of seconds: scheduled among the first files
+pytestmark = pytest.mark.slow  # tens of seconds
 
 LONG = " ".join(
     [
