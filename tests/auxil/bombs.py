@@ -1,8 +1,9 @@
 """Hostile uploads, generated (nothing binary is committed): each small, each built to make a
 decoder spend time or memory out of all proportion to its size.
 
-``BOMBS`` maps a name to (kind, builder, what it is). The test suite (tests/engine/test_bombs.py)
-and the benchmark (bench/bombs.py) both use it.
+``BOMBS`` maps a name to (kind, builder, what it is). The tests (through the engine, the CLI and
+a worker's intake) and the benchmark (bench/bombs.py) use it; :func:`jail_runs` records what a
+jail measured of each decode.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from engine.jail import Jail, Jailed, JailRefusal
 from tests.auxil.media_fixtures import ffmpeg, lying_wav, png_bomb, tone_speech, write_wav
 
-__all__ = ["BOMBS", "Bomb"]
+if TYPE_CHECKING:  # the benchmark imports this module without pytest's fixtures
+    import pytest
+
+__all__ = ["BOMBS", "Bomb", "jail_runs"]
 
 Builder = Callable[[Path], Path]
 Bomb = tuple[str, Builder, str]
@@ -169,3 +175,22 @@ BOMBS: dict[str, Bomb] = {
     "m4a-136-years": ("voice", m4a_absurd_duration, "M4A whose boxes claim ~136 years"),
     "mka-114-years": ("voice", mka_absurd_duration, "Matroska voice claiming 114 years"),
 }
+
+
+def jail_runs(jail: Jail, monkeypatch: pytest.MonkeyPatch) -> list[Jailed | JailRefusal]:
+    """Every run of ``jail`` from now on, as the jail answered it (its measures of the decode,
+    taken from outside the jailed process) or refused it, in order."""
+    runs: list[Jailed | JailRefusal] = []
+    real = jail.run
+
+    def run(*args: Any, **kwargs: Any) -> Jailed:
+        try:
+            answer = real(*args, **kwargs)
+        except JailRefusal as e:
+            runs.append(e)
+            raise
+        runs.append(answer)
+        return answer
+
+    monkeypatch.setattr(jail, "run", run)
+    return runs

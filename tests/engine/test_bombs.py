@@ -9,14 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine import Engine, InvalidInput
-from engine.jail import WALL_FACTOR, Jailed, JailRefusal
+from engine.jail import WALL_FACTOR
 from engine.settings import EngineSettings
-from tests.auxil.bombs import BOMBS
+from tests.auxil.bombs import BOMBS, jail_runs
 
 SECONDS, MEGABYTES = 20.0, 1000.0
 
@@ -36,19 +35,7 @@ def test_a_bomb_ends_within_its_bounds(
     path = build(tmp_path / name)
     jail = engine.intake_jail
     assert jail is not None
-    runs: list[Jailed | JailRefusal] = []
-    real = jail.run
-
-    def run(*args: Any, **kwargs: Any) -> Jailed:
-        try:
-            answer = real(*args, **kwargs)
-        except JailRefusal as e:
-            runs.append(e)
-            raise
-        runs.append(answer)
-        return answer
-
-    monkeypatch.setattr(jail, "run", run)
+    runs = jail_runs(jail, monkeypatch)
     started = time.monotonic()
     try:
         (engine.inspect_photo if kind == "photo" else engine.inspect_voice)(path)

@@ -12,7 +12,6 @@ import hashlib
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,7 +22,7 @@ from bot.settings import BotSettings
 from bot.worker import CTX_KEY, WorkerContext, check_media
 from engine import Engine, EngineSettings
 from engine.jail import WALL_FACTOR, Jailed, JailRefusal
-from tests.auxil.bombs import BOMBS
+from tests.auxil.bombs import BOMBS, jail_runs
 from tests.auxil.redis_server import redis_server
 
 pytestmark = pytest.mark.slow  # tens of seconds
@@ -90,19 +89,7 @@ def test_bombs_sent_to_the_worker_end_in_its_jail_within_bounds(
     monkeypatch.setattr("PIL.Image.open", in_this_process)
     jail = engine.intake_jail
     assert jail is not None
-    runs: list[Jailed | JailRefusal] = []
-    real = jail.run
-
-    def run(*args: Any, **kwargs: Any) -> Jailed:
-        try:
-            answer = real(*args, **kwargs)
-        except JailRefusal as e:
-            runs.append(e)
-            raise
-        runs.append(answer)
-        return answer
-
-    monkeypatch.setattr(jail, "run", run)
+    runs = jail_runs(jail, monkeypatch)
     Verdict = tuple[MediaCheck, float, list[Jailed | JailRefusal]]
 
     async def go(url: str) -> dict[str, Verdict]:
