@@ -351,15 +351,7 @@ def test_a_review_request_reaches_the_discord_moderators_channel(tmp_path: Path)
                     3, {"custom_id": approve, "component_type": 2}, other, message=posted
                 )
             )
-            await dc.wait_for(
-                lambda: texts.MOD_APPROVED.format(job=job.job_id[:8]) in followup_texts(dc)
-            )
-            await dc.wait_for(
-                lambda: any(
-                    (p.json or {}).get("content", "").startswith("A moderator approved")
-                    for p in dc.channel_posts(CHANNEL)
-                )
-            )
+            await _approval_told(dc, job.job_id, CHANNEL)
             (record,) = await store.safety.log.recent_renders("discord", "300")
             assert (record.method, record.by) == ("approval", other_mod)
 
@@ -488,15 +480,7 @@ def test_a_review_request_reaches_the_discord_operators_direct_messages(tmp_path
                     message=dc.message(channel, post.json),
                 )
             )
-            await dc.wait_for(
-                lambda: texts.MOD_APPROVED.format(job=job.job_id[:8]) in followup_texts(dc)
-            )
-            await dc.wait_for(
-                lambda: any(
-                    (p.json or {}).get("content", "").startswith("A moderator approved")
-                    for p in dc.channel_posts(requester_dm)
-                )
-            )
+            await _approval_told(dc, job.job_id, requester_dm)
             (record,) = await store.safety.log.recent_renders("discord", "")
             assert (record.method, record.valid_in, record.by) == (
                 "operator",
@@ -513,6 +497,18 @@ def test_a_review_request_reaches_the_discord_operators_direct_messages(tmp_path
             )
 
     asyncio.run(go())
+
+
+async def _approval_told(dc: DiscordStandIn, job_id: str, channel: str) -> None:
+    """Wait for the approving moderator's answer and for the requester to be told, in
+    ``channel``."""
+    await dc.wait_for(lambda: texts.MOD_APPROVED.format(job=job_id[:8]) in followup_texts(dc))
+    await dc.wait_for(
+        lambda: any(
+            (p.json or {}).get("content", "").startswith("A moderator approved")
+            for p in dc.channel_posts(channel)
+        )
+    )
 
 
 def test_a_server_sets_and_clears_its_reviews_channel(tmp_path: Path) -> None:
