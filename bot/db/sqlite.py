@@ -52,11 +52,16 @@ SQLITE = Dialect(
 )
 
 
-def _full(error: BaseException) -> bool:
+def _is(error: BaseException, code: int) -> bool:
+    """Whether ``error`` is SQLite's error ``code`` (SQLITE_FULL, SQLITE_BUSY, ...)."""
     return (
         isinstance(error, sqlite3.OperationalError)
-        and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        and getattr(error, "sqlite_errorcode", None) == code
     )
+
+
+def _full(error: BaseException) -> bool:
+    return _is(error, sqlite3.SQLITE_FULL)
 
 
 _PRAGMAS = (
@@ -68,13 +73,6 @@ _PRAGMAS = (
 
 
 BUSY_SECONDS = 30.0  # how long a connection waits for another process's lock
-
-
-def _busy(error: BaseException) -> bool:
-    return (
-        isinstance(error, sqlite3.OperationalError)
-        and getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
-    )
 
 
 async def _pragma(conn: aiosqlite.Connection, pragma: str) -> None:
@@ -90,7 +88,7 @@ async def _pragma(conn: aiosqlite.Connection, pragma: str) -> None:
             await conn.execute(pragma)
             return
         except sqlite3.OperationalError as e:
-            if not _busy(e) or loop.time() + pause > deadline:
+            if not _is(e, sqlite3.SQLITE_BUSY) or loop.time() + pause > deadline:
                 raise
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.5)
